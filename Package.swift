@@ -1,0 +1,62 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "ledgerlink",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ledgerlink", targets: ["ledgerlink"]),
+        .executable(name: "ledgerlink-bench", targets: ["ledgerlink-bench"]),
+        .library(name: "LedgerCore", targets: ["LedgerCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // No pkgConfig: SwiftPM would drop its -D flags with a warning; the shim header sets
+        // NCURSES_WIDECHAR itself and the module map links ncursesw and tinfo.
+        .systemLibrary(name: "CNCursesw", providers: [.apt(["libncurses-dev"])]),
+        .target(name: "LedgerCrypto", dependencies: ["CSodium"]),
+        .target(
+            name: "LedgerCore",
+            dependencies: [
+                "LedgerCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "LedgerIdentity", dependencies: ["LedgerCrypto", "LedgerCore"]),
+        .executableTarget(
+            name: "ledgerlink",
+            dependencies: [
+                "LedgerCrypto", "LedgerCore", "LedgerIdentity",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ledgerlink-bench",
+            dependencies: ["LedgerCrypto", "LedgerCore", "LedgerTestSupport"]
+        ),
+        .target(
+            name: "LedgerTestSupport",
+            dependencies: ["LedgerCrypto", "LedgerCore"]
+        ),
+        .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "CNCursesw"]),
+        .testTarget(
+            name: "LedgerCoreTests",
+            dependencies: [
+                "LedgerCore", "LedgerCrypto", "LedgerTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),
+        .testTarget(name: "ledgerlinkTests", dependencies: ["LedgerTestSupport", "LedgerCore", "LedgerCrypto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

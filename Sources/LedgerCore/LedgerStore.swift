@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+import LedgerCrypto
+
+/// The device's durable copy of the ledger: an SQLite database in WAL mode, through GRDB.
+///
+/// Every change is one transaction that is durable (synchronous=FULL) before the call returns.
+/// A file that is corrupt, not a ledgerlink database, or written by a newer schema is refused
+/// before anything is written to it.
+public final class LedgerStore: Sendable {
+    /// The schema this build writes.
+    public static let schemaVersion = 1
+    /// SQLite application_id marking a ledgerlink database ("LLNK").
+    public static let applicationID: Int32 = 0x4C4C_4E4B
+
+    let writer: any DatabaseWriter
+    /// Where the database lives, or nil for an in-memory store.
+    public let path: String?
+
+    private init(writer: any DatabaseWriter, path: String?) {
+        self.writer = writer
+        self.path = path
+    }
+
+    /// Creates a new database at `path`; fails when a file is already there.
+    public static func create(at path: String, identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey)
+        throws(LedgerError) -> LedgerStore
+    {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw .database("a ledger database already exists at \(path)")
+        }
+        let store = try wrap(path) { LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path) }
+        try store.initialise(identity: identity, root: root, device: device)
+        return store
+    }
+
+    /// Opens an existing database, refusing corrupt, foreign or newer files without touching them.
+    public static func open(at path: String) throws(LedgerError) -> LedgerStore {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw .database("no ledger database at \(path)")
+        }
+        try wrap(path) {
+            // Inspect read-only first: opening a pool switches the file to WAL, which is a write.
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            let probe = try DatabaseQueue(path: path, configuration: readOnly)
+            let (appID, version) = try probe.read { db in
+                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                 try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0)
+            }
+            try probe.close()
+            guard appID == applicationID else {
+                throw LedgerError.database("\(path) is not a ledgerlink database; nothing was changed")
+            }
+            guard version <= schemaVersion else {
+                throw LedgerError.database(
+                    "\(path) was written by a newer ledgerlink (schema \(version); this build reads up to \(schemaVersion)). "
+                        + "Upgrade ledgerlink; the file was not changed")
+            }
+            guard version == schemaVersion else {
+                throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
+            }
+        }
+        return try wrap(path) { LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path) }
+    }
+
+    /// A store in memory, for tests and benchmarks.
+    public static func inMemory(identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey)
+        throws(LedgerError) -> LedgerStore
+    {
+        let store = try wrap(nil) { LedgerStore(writer: try DatabaseQueue(configuration: configuration()), path: nil) }
+        try store.initialise(identity: identity, root: root, device: device)
+        return store
+    }
+
+    private static func configuration() -> Configuration {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        config.busyMode = .timeout(10)
+        return config
+    }
+
+    private func initialise(identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    PRAGMA application_id = \(Self.applicationID);
+                    PRAGMA user_version = \(Self.schemaVersion);
+                    CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE entries (
+                        author BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,
+                        kind INTEGER NOT NULL, time INTEGER NOT NULL, raw BLOB NOT NULL,
+                        opened INTEGER NOT NULL, amount INTEGER, label TEXT,
+                        cum_credit INTEGER, cum_debit INTEGER,
+                        PRIMARY KEY (author, seq)) WITHOUT ROWID;
+                    CREATE INDEX entries_control ON entries(kind) WHERE kind <= 3;
+                    CREATE INDEX entries_unopened ON entries(opened) WHERE opened = 0;
+                    CREATE INDEX entries_time ON entries(time);
+                    CREATE TABLE held (
+                        hash BLOB PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,
+                        raw BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX held_author ON held(author, seq);
+                    CREATE TABLE forks (
+                        author BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, raw BLOB NOT NULL,
+                        PRIMARY KEY (author, hash)) WITHOUT ROWID;
+                    CREATE TABLE data_keys (
+                        id BLOB PRIMARY KEY, generation INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;
+                    """)
+            for (key, value) in [("identity", identity.bytes), ("root", root.bytes), ("device", device.bytes)] {
+                try db.execute(sql: "INSERT INTO local (key, value) VALUES (?, ?)", arguments: [key, Data(value)])
+            }
+        }
+    }
+
+    /// Runs `body` in one write transaction.
+    func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        try Self.wrap(path) { try writer.write(body) }
+    }
+
+    /// Runs `body` against a consistent snapshot.
+    func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        try Self.wrap(path) { try writer.read(body) }
+    }
+
+    /// Maps database failures to messages a person can act on.
+    static func wrap<T>(_ path: String?, _ body: () throws -> T) throws(LedgerError) -> T {
+        do {
+            return try body()
+        } catch let error as LedgerError {
+            throw error
+        } catch let error as DatabaseError {
+            let place = path ?? "the in-memory ledger"
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                throw .database("\(place) is corrupt or not a ledgerlink database; nothing was changed")
+            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY:
+                throw .database("cannot open \(place) for writing: \(error.message ?? "permission denied")")
+            case .SQLITE_FULL:
+                throw .database("the disk holding \(place) is full; nothing was changed")
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                throw .database("\(place) is busy in another process; try again")
+            default:
+                throw .database("database error in \(place): \(error.message ?? "\(error.resultCode)")")
+            }
+        } catch {
+            throw .database("database error: \(error)")
+        }
+    }
+
+    /// Checks the file's structure (SQLite's quick_check); returns problems found.
+    public func quickCheck() throws(LedgerError) -> [String] {
+        try read { db in
+            let rows = try String.fetchAll(db, sql: "PRAGMA quick_check")
+            return rows == ["ok"] ? [] : rows
+        }
+    }
+}
+
+extension Data {
+    var bytes: [UInt8] { [UInt8](self) }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import LedgerCrypto
+
+/// Writing this device's own entries. Every local entry is validated by the same merge path
+/// as a received one and committed before these methods return.
+extension MergeEngine {
+    /// Milliseconds since 1970 UTC, for the informational `time` field.
+    public static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    /// Creates a new identity whose first device is `keyPair`: returns its id and genesis entry.
+    public static func makeGenesis(
+        keyPair: SigningKeyPair, deviceName: String, decimals: UInt8, time: Int64 = now(),
+        nonce: [UInt8] = SecureRandom.bytes(PublicBody.nonceLength), dataKey: DataKey = .generate(generation: 0)
+    ) throws(LedgerError) -> (identity: IdentityID, genesis: Entry) {
+        guard decimals <= PrivateBody.maxDecimals else {
+            throw .invalidState("decimals must be between 0 and \(PrivateBody.maxDecimals)")
+        }
+        let identity = IdentityID.derive(rootDevice: keyPair.publicKey, nonce: nonce)
+        let keyring = try Keyring.seal([dataKey], to: keyPair.publicKey)
+        let sealed = try BodySeal.seal(
+            .genesis(decimals: decimals, deviceName: deviceName), key: dataKey, identity: identity,
+            author: keyPair.publicKey, seq: 1, kind: .genesis)
+        let genesis = Entry(
+            identity: identity, keyPair: keyPair, seq: 1, prev: .zero, kind: .genesis, time: time,
+            publicBody: PublicBody.genesis(nonce: nonce, keyring: keyring).encoded, sealed: sealed)
+        return (identity, genesis)
+    }
+
+    /// Appends a credit or debit of `amount` minor units.
+    @discardableResult
+    public func appendRecord(_ kind: EntryKind, amount: Int64, memo: String, time: Int64 = now()) throws(LedgerError)
+        -> Entry
+    {
+        guard kind == .credit || kind == .debit else { throw .invalidState("records are credits or debits") }
+        guard amount > 0 else { throw .invalidState("amount must be greater than zero") }
+        if let problem = TextSafety.problem(with: memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes) {
+            throw .invalidState(problem)
+        }
+        return try appendLocal(kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo), time: time)
+    }
+
+    /// Appends a link certificate admitting `newDevice`, which proved possession of its key by
+    /// signing the link transcript over `challenge`; seals every data key to it.
+    @discardableResult
+    public func appendLink(
+        device newDevice: DevicePublicKey, challenge: [UInt8], proof: Signature, name: String, time: Int64 = now()
+    ) throws(LedgerError) -> Entry {
+        guard challenge.count == PublicBody.challengeLength else { throw .invalidState("the challenge must be 32 bytes") }
+        if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
+            throw .invalidState(problem)
+        }
+        guard roster.devices[newDevice] == nil else { throw .invalidState("that device is already linked") }
+        let keyring = try Keyring.seal(keys.values.sorted { $0.generation < $1.generation }, to: newDevice)
+        return try appendLocal(
+            kind: .link, publicBody: .link(device: newDevice, challenge: challenge, proof: proof, keyring: keyring),
+            privateBody: .link(deviceName: name), time: time)
+    }
+
+    /// Revokes `target` after the latest of its entries this device holds, and rotates the data
+    /// key to every device that remains.
+    @discardableResult
+    public func appendRevoke(device target: DevicePublicKey, time: Int64 = now()) throws(LedgerError) -> Entry {
+        guard let record = roster.devices[target] else { throw .invalidState("that device is not linked to this identity") }
+        guard record.boundary == nil else { throw .invalidState("that device is already revoked") }
+        let boundary = authors[target]?.seq ?? 0
+        let generation = (keys.values.map(\.generation).max() ?? 0) + 1
+        let newKey = DataKey.generate(generation: generation)
+        var grants: [PublicBody.KeyringGrant] = []
+        for remaining in roster.devices.values.filter({ $0.boundary == nil && $0.key != target }).map(\.key).sorted() {
+            grants.append(.init(recipient: remaining, box: try Keyring.seal([newKey], to: remaining)))
+        }
+        return try appendLocal(
+            kind: .revoke, publicBody: .revoke(device: target, boundary: boundary, keyrings: grants),
+            privateBody: .revoke, time: time)
+    }
+
+    /// Builds, signs and merges one entry of this device.
+    func appendLocal(kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody, time: Int64) throws(LedgerError)
+        -> Entry
+    {
+        guard let keyPair else { throw .invalidState("the device key is needed to write entries") }
+        let state = authors[device] ?? .empty
+        let seq = state.seq + 1
+        if let fork = forkSeqs[device] {
+            throw .invalidState("this device's log is forked at seq \(fork) (was its key copied?); it can no longer write")
+        }
+        guard let limit = roster.limit(of: device) else {
+            throw .invalidState("this device is not linked to the identity yet")
+        }
+        guard seq <= limit else { throw .invalidState("this device was revoked after seq \(limit); it can no longer write") }
+        let sealed: [UInt8]
+        if case .revoke = privateBody {
+            sealed = []
+        } else {
+            sealed = try BodySeal.seal(privateBody, key: try sealingKey(), identity: identity, author: device, seq: seq, kind: kind)
+        }
+        let entry = Entry(
+            identity: identity, keyPair: keyPair, seq: seq, prev: state.head, kind: kind, time: time,
+            publicBody: publicBody.encoded, sealed: sealed)
+        let report = try merge([entry])
+        guard report.accepted == [entry.hash] else {
+            throw report.rejected.first?.reason ?? report.held.first?.reason ?? .invalidState("the entry was not accepted")
+        }
+        return entry
+    }
+}

@@ -1,0 +1,315 @@
+import Foundation
+import GRDB
+import LedgerCrypto
+
+/// One credit or debit, as the history shows it.
+public struct HistoryItem: Sendable, Equatable {
+    public let author: DevicePublicKey
+    public let seq: Seq
+    public let hash: EntryHash
+    public let kind: EntryKind
+    public let time: Int64
+    /// Minor units; nil when the entry cannot be read yet.
+    public let amount: Int64?
+    /// The memo (untrusted text: sanitise before showing); nil when unreadable.
+    public let memo: String?
+}
+
+/// A device of the identity as the device list shows it.
+public struct DeviceInfo: Sendable, Equatable {
+    public let key: DevicePublicKey
+    public let name: String?
+    public let isThisDevice: Bool
+    public let linkedBy: DevicePublicKey?
+    public let linkedAt: Int64
+    /// Set when revoked: the last seq it may write, and by whom.
+    public let boundary: Seq?
+    public let revokedBy: DevicePublicKey?
+    /// Set when the device signed two different entries at one seq.
+    public let forkSeq: Seq?
+    /// Counted entries of this device.
+    public let entries: Seq
+    /// Author time of its newest counted entry.
+    public let lastSeen: Int64?
+    /// Entries of this device that are stored but past its revocation (quarantined).
+    public let quarantined: Seq
+
+    /// "active", "revoked" or "forked".
+    public var state: String { forkSeq != nil ? "forked" : boundary != nil ? "revoked" : "active" }
+}
+
+/// Where a stored entry sits.
+public enum StoredEntryPlace: String, Sendable {
+    /// In its author's log.
+    case log
+    /// One of two entries that prove a fork.
+    case fork
+    /// Waiting for an earlier entry.
+    case held
+}
+
+/// Counts for `status`.
+public struct LedgerStatus: Sendable, Equatable {
+    public let entries: Int
+    public let held: Int
+    public let uncounted: Int
+    public let forks: Int
+    public let devices: Int
+}
+
+extension MergeEngine {
+    /// The highest seq of `author` that counts: its log, cut at its revocation boundary.
+    func effectiveSeq(_ author: DevicePublicKey) -> Seq {
+        guard let limit = roster.limit(of: author), let state = authors[author] else { return 0 }
+        return min(state.seq, limit)
+    }
+
+    /// The current roster.
+    public func currentRoster() -> Roster { roster }
+
+    /// Credits, debits and balance over every counted entry.
+    public func totals() throws(LedgerError) -> Totals {
+        if let cachedTotals { return cachedTotals }
+        var totals = Totals()
+        for (author, state) in authors {
+            let seq = effectiveSeq(author)
+            guard seq > 0 else { continue }
+            if seq == state.seq, let c = state.cumCredit, let d = state.cumDebit {
+                totals.credits += Int128(c)
+                totals.debits += Int128(d)
+                continue
+            }
+            try store.read { db in
+                let authorData = Data(author.bytes)
+                if let row = try Row.fetchOne(
+                    db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
+                    arguments: [authorData, Int64(seq)]),
+                    let c = row["cum_credit"] as Int64?, let d = row["cum_debit"] as Int64?
+                {
+                    totals.credits += Int128(c)
+                    totals.debits += Int128(d)
+                    return
+                }
+                // Some entry could not be read: add up what can be, and count the rest.
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT kind, amount, opened FROM entries WHERE author = ? AND seq <= ? AND kind >= 4",
+                    arguments: [authorData, Int64(seq)])
+                while let row = try rows.next() {
+                    guard let amount = row["amount"] as Int64? else {
+                        totals.unreadable += 1
+                        continue
+                    }
+                    if row["kind"] as Int64 == Int64(EntryKind.credit.rawValue) {
+                        totals.credits += Int128(amount)
+                    } else {
+                        totals.debits += Int128(amount)
+                    }
+                }
+            }
+        }
+        cachedTotals = totals
+        return totals
+    }
+
+    /// The vector clock with heads and its digest, over counted entries.
+    public func clock() throws(LedgerError) -> VectorClock {
+        var list: [ClockEntry] = []
+        for author in Set(authors.keys).union(forkSeqs.keys) where roster.limit(of: author) != nil {
+            let seq = effectiveSeq(author)
+            let fork = forkSeqs[author] ?? 0
+            guard seq > 0 || fork > 0 else { continue }
+            let head: EntryHash
+            if seq == 0 {
+                head = .zero
+            } else if let state = authors[author], state.seq == seq {
+                head = state.head
+            } else {
+                head = try store.read { db in try storedEntry(db, author: author, seq: seq)?.hash } ?? .zero
+            }
+            list.append(ClockEntry(author: author, seq: seq, head: head, forkSeq: fork))
+        }
+        return VectorClock(list)
+    }
+
+    /// The entries a replica with clock `peer` lacks: every counted entry above its clock
+    /// (starting at its head when the heads differ, so a fork comes to light), and the proof of
+    /// any fork it does not know.
+    public func delta(for peer: VectorClock) throws(LedgerError) -> [Entry] {
+        let mine = try clock()
+        let theirs = Dictionary(uniqueKeysWithValues: peer.entries.map { ($0.author, $0) })
+        return try store.read { db in
+            var out: [Entry] = []
+            for entry in mine.entries {
+                let their = theirs[entry.author]
+                let theirSeq = their?.seq ?? 0
+                if entry.seq > theirSeq {
+                    var from = theirSeq + 1
+                    if let their, theirSeq > 0, try storedEntry(db, author: entry.author, seq: theirSeq)?.hash != their.head {
+                        from = theirSeq
+                    }
+                    out += try entries(db, author: entry.author, from: from, through: entry.seq)
+                } else if entry.seq == theirSeq, entry.seq > 0, entry.head != their?.head,
+                    let head = try storedEntry(db, author: entry.author, seq: entry.seq)
+                {
+                    out.append(head)
+                }
+                if entry.forkSeq > 0, their?.forkSeq != entry.forkSeq {
+                    out += try Data.fetchAll(
+                        db, sql: "SELECT raw FROM forks WHERE author = ? ORDER BY seq, hash",
+                        arguments: [Data(entry.author.bytes)]
+                    ).map { try Entry(decoding: $0.bytes) }
+                }
+            }
+            return out
+        }
+    }
+
+    private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {
+        try Data.fetchAll(
+            db, sql: "SELECT raw FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            arguments: [Data(author.bytes), Int64(from), Int64(through)]
+        ).map { try Entry(decoding: $0.bytes) }
+    }
+
+    /// Counted credits and debits, newest first (by author time, then device and seq).
+    public func history(limit: Int, offset: Int = 0) throws(LedgerError) -> [HistoryItem] {
+        let limits = Dictionary(uniqueKeysWithValues: authors.keys.map { ($0, effectiveSeq($0)) })
+        return try store.read { db in
+            var out: [HistoryItem] = []
+            var skipped = 0
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT author, seq, hash, kind, time, amount, label FROM entries
+                    WHERE kind >= 4 ORDER BY time DESC, author DESC, seq DESC
+                    """)
+            while out.count < limit, let row = try rows.next() {
+                let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
+                let seq = Seq(row["seq"] as Int64)
+                guard seq <= limits[author] ?? 0 else { continue }
+                guard skipped >= offset else {
+                    skipped += 1
+                    continue
+                }
+                out.append(
+                    HistoryItem(
+                        author: author, seq: seq, hash: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                        kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
+                        amount: row["amount"], memo: row["label"]))
+            }
+            return out
+        }
+    }
+
+    /// Every device that is or was linked, genesis first.
+    public func devices() throws(LedgerError) -> [DeviceInfo] {
+        let list = roster.devices.values.sorted { $0.rank.lexicographicallyPrecedes($1.rank) }
+        return try store.read { db in
+            try list.map { d in
+                let seq = effectiveSeq(d.key)
+                let lastSeen = seq == 0
+                    ? nil
+                    : try Int64.fetchOne(
+                        db, sql: "SELECT time FROM entries WHERE author = ? AND seq = ?",
+                        arguments: [Data(d.key.bytes), Int64(seq)])
+                return DeviceInfo(
+                    key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
+                    boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: forkSeqs[d.key], entries: seq,
+                    lastSeen: lastSeen, quarantined: (authors[d.key]?.seq ?? 0) - seq)
+            }
+        }
+    }
+
+    /// Counts for `status`.
+    public func status() throws(LedgerError) -> LedgerStatus {
+        let stored = authors.values.reduce(0) { $0 + Int($1.seq) }
+        let counted = authors.keys.reduce(0) { $0 + Int(effectiveSeq($1)) }
+        let forkRows = try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM forks") ?? 0 }
+        return LedgerStatus(
+            entries: counted, held: heldCount, uncounted: stored - counted, forks: forkRows,
+            devices: roster.devices.values.filter { $0.boundary == nil }.count)
+    }
+
+    /// Every stored entry, logs first (by author and seq), then fork proofs, then held entries.
+    public func storedEntries() throws(LedgerError) -> [(place: StoredEntryPlace, entry: Entry)] {
+        try store.read { db in
+            var out: [(StoredEntryPlace, Entry)] = []
+            for (place, sql) in [
+                (StoredEntryPlace.log, "SELECT raw FROM entries ORDER BY author, seq"),
+                (.fork, "SELECT raw FROM forks ORDER BY author, seq, hash"),
+                (.held, "SELECT raw FROM held ORDER BY author, seq"),
+            ] {
+                let cursor = try Data.fetchCursor(db, sql: sql)
+                while let raw = try cursor.next() { out.append((place, try Entry(decoding: raw.bytes))) }
+            }
+            return out
+        }
+    }
+
+    /// Re-checks every stored entry from scratch: structure, every signature, every hash link,
+    /// the rules of each kind, and the stored totals. Returns one line per problem.
+    public func verifyAll() throws(LedgerError) -> [String] {
+        var problems = try store.quickCheck().map { "database: \($0)" }
+        try store.read { db in
+            var previous: (author: DevicePublicKey, seq: Seq, hash: EntryHash)?
+            var credit: Int64? = 0
+            var debit: Int64? = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT raw, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
+            while let row = try rows.next() {
+                let entry: Entry
+                do {
+                    entry = try Entry(decoding: (row["raw"] as Data).bytes)
+                } catch {
+                    problems.append("an entry does not parse: \(error)")
+                    continue
+                }
+                let at = "\(entry.author.fingerprint) seq \(entry.seq)"
+                if previous?.author != entry.author { (credit, debit) = (0, 0) }
+                let expectedPrev = previous?.author == entry.author ? previous?.hash : nil
+                if entry.identity != identity { problems.append("\(at): belongs to another identity") }
+                if !entry.hasValidSignature { problems.append("\(at): signature does not verify") }
+                if previous?.author == entry.author, entry.seq != (previous?.seq ?? 0) + 1 {
+                    problems.append("\(at): gap after seq \(previous?.seq ?? 0)")
+                } else if previous?.author != entry.author, entry.seq != 1 {
+                    problems.append("\(at): log does not start at seq 1")
+                }
+                if entry.prev != (expectedPrev ?? .zero) { problems.append("\(at): prev hash does not match") }
+                do {
+                    let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
+                    if case .link(let d, let challenge, let proof, _) = body {
+                        let message = PublicBody.linkProofMessage(
+                            identity: identity, device: d, approver: entry.author, challenge: challenge)
+                        if !d.isValidSignature(proof, for: message) { problems.append("\(at): link proof does not verify") }
+                    }
+                    if let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID] {
+                        let amount = Self.columns(of: try BodySeal.open(entry, key: key)).amount
+                        if amount != row["amount"] { problems.append("\(at): stored amount differs from the entry") }
+                    }
+                } catch {
+                    problems.append("\(at): \(error)")
+                }
+                if entry.kind == .credit || entry.kind == .debit {
+                    if let amount = row["amount"] as Int64?, let c = credit, let d = debit {
+                        let (nc, o1) = c.addingReportingOverflow(entry.kind == .credit ? amount : 0)
+                        let (nd, o2) = d.addingReportingOverflow(entry.kind == .debit ? amount : 0)
+                        (credit, debit) = o1 || o2 ? (nil, nil) : (nc, nd)
+                    } else {
+                        (credit, debit) = (nil, nil)
+                    }
+                }
+                if row["cum_credit"] as Int64? != credit || row["cum_debit"] as Int64? != debit {
+                    problems.append("\(at): stored running totals are wrong")
+                }
+                previous = (entry.author, entry.seq, entry.hash)
+            }
+            let forks = try Data.fetchAll(db, sql: "SELECT raw FROM forks")
+            for raw in forks {
+                guard let entry = try? Entry(decoding: raw.bytes), entry.hasValidSignature else {
+                    problems.append("a fork proof entry does not verify")
+                    continue
+                }
+            }
+        }
+        return problems
+    }
+}

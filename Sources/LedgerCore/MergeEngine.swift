@@ -1,0 +1,574 @@
+import Foundation
+import GRDB
+import LedgerCrypto
+
+/// The one merge engine: every entry, local or received, enters the ledger through it.
+///
+/// The ledger is a grow-only set of signed entries; everything shown (logs, clock, roster,
+/// totals) is a deterministic function of that set, so merging is idempotent, commutative and
+/// associative. Each merge validates its batch and persists it in one SQLite transaction.
+public actor MergeEngine {
+    /// Most entries kept while waiting (gaps, missing certificates, quarantine).
+    public static let maxHeld = 100_000
+
+    public nonisolated let identity: IdentityID
+    /// The genesis device of the identity.
+    public nonisolated let root: DevicePublicKey
+    /// This device.
+    public nonisolated let device: DevicePublicKey
+    /// The store behind this engine.
+    public nonisolated let store: LedgerStore
+
+    let keyPair: SigningKeyPair?
+    /// Candidate log of every author: the longest authenticated, hash-linked, valid prefix.
+    var authors: [DevicePublicKey: AuthorState] = [:]
+    /// Proven forks by author: the lowest forked seq.
+    var forkSeqs: [DevicePublicKey: Seq] = [:]
+    var roster: Roster
+    var keys: [DataKeyID: DataKey] = [:]
+    /// Keys granted to this device by control entries that took effect; new entries are sealed
+    /// with the newest of these.
+    var grantedKeys: Set<DataKeyID> = []
+    var heldCount = 0
+    var cachedTotals: Totals?
+    /// Decimals of the ledger's unit, from the genesis entry once it can be read.
+    public private(set) var decimals: UInt8?
+
+    private let eventContinuation: AsyncStream<LedgerEvent>.Continuation
+    /// Changes as they are committed, for the UI.
+    public nonisolated let events: AsyncStream<LedgerEvent>
+
+    /// Opens the engine over `store`. `keyPair` is this device's key: needed to append entries
+    /// and to open data keys sealed to this device.
+    public init(store: LedgerStore, keyPair: SigningKeyPair?) async throws(LedgerError) {
+        self.store = store
+        self.keyPair = keyPair
+        let local = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT key, value FROM local").reduce(into: [String: [UInt8]]()) {
+                $0[$1["key"] as String] = ($1["value"] as Data).bytes
+            }
+        }
+        guard let identityBytes = local["identity"], let rootBytes = local["root"], let deviceBytes = local["device"]
+        else { throw .database("the ledger database is missing its identity; it was not changed") }
+        do {
+            identity = try IdentityID(bytes: identityBytes)
+            root = try DevicePublicKey(bytes: rootBytes)
+            device = try DevicePublicKey(bytes: deviceBytes)
+        } catch {
+            throw .database("the ledger database has a malformed identity record")
+        }
+        if let keyPair, keyPair.publicKey != device {
+            throw .invalidState("the device key does not belong to this ledger database")
+        }
+        decimals = local["decimals"]?.first
+        roster = Roster(root: root)
+        (events, eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
+        try store.read { db in try loadState(db) }
+        let controls = try store.read { db in try loadControls(db) }
+        roster = Roster.compute(root: root, controls: controls)
+        try store.write { db in try refreshKeys(db) }
+    }
+
+    deinit { eventContinuation.finish() }
+
+    // MARK: - Loading
+
+    private func loadState(_ db: Database) throws {
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT e.author, e.seq, e.hash, e.cum_credit, e.cum_debit FROM entries e
+                JOIN (SELECT author, MAX(seq) AS seq FROM entries GROUP BY author) h
+                  ON e.author = h.author AND e.seq = h.seq
+                """)
+        while let row = try rows.next() {
+            let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
+            authors[author] = AuthorState(
+                seq: Seq(row["seq"] as Int64), head: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
+            forkSeqs[try DevicePublicKey(bytes: (row["author"] as Data).bytes)] = Seq(row["seq"] as Int64)
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT generation, key FROM data_keys") {
+            let key = DataKey(generation: UInt32(row["generation"] as Int64), key: try SymmetricKey(bytes: (row["key"] as Data).bytes))
+            keys[key.id] = key
+        }
+        heldCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM held") ?? 0
+    }
+
+    private func loadControls(_ db: Database) throws -> [ControlRecord] {
+        try Row.fetchAll(
+            db, sql: "SELECT author, seq, time, kind, raw, label FROM entries WHERE kind <= 3 ORDER BY author, seq"
+        ).map { row in
+            let entry = try Entry(decoding: (row["raw"] as Data).bytes)
+            return ControlRecord(
+                author: entry.author, seq: entry.seq, time: entry.time,
+                body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row["label"])
+        }
+    }
+
+    // MARK: - Merging
+
+    /// Validates and persists `incoming` in one transaction.
+    ///
+    /// Entries that are valid but cannot be counted yet are held; invalid ones are rejected.
+    /// Order of arrival never changes the result.
+    @discardableResult
+    public func merge(_ incoming: [Entry]) throws(LedgerError) -> MergeReport {
+        var report = MergeReport()
+        var byAuthor: [DevicePublicKey: [Entry]] = [:]
+        for entry in incoming {
+            guard entry.identity == identity else {
+                report.reject(entry, .foreignIdentity)
+                continue
+            }
+            byAuthor[entry.author, default: []].append(entry)
+        }
+        guard !byAuthor.isEmpty else { return report }
+        let before = (authors, forkSeqs, heldCount)
+        do {
+            try store.write { db in
+                var controlsChanged = false
+                for author in byAuthor.keys.sorted() {
+                    let stored = try heldEntries(db, author: author)
+                    try mergeAuthor(
+                        db, author: author, incoming: byAuthor[author] ?? [], held: stored, report: &report,
+                        controlsChanged: &controlsChanged)
+                }
+                if controlsChanged {
+                    roster = Roster.compute(root: root, controls: try loadControls(db))
+                    try refreshKeys(db)
+                }
+            }
+        } catch {
+            // The transaction rolled back: forget in-memory changes too.
+            (authors, forkSeqs, heldCount) = before
+            throw error
+        }
+        classify(&report)
+        cachedTotals = nil
+        if !report.accepted.isEmpty || !report.held.isEmpty { eventContinuation.yield(.merged(accepted: report.accepted.count)) }
+        for fork in report.forks { eventContinuation.yield(.forkDetected(author: fork.author, seq: fork.seq)) }
+        return report
+    }
+
+    /// Entries added to a candidate log whose author is not authorised at that seq are held
+    /// (waiting for a certificate, or quarantined after a revoke), not counted.
+    private func classify(_ report: inout MergeReport) {
+        var counted: [EntryHash] = []
+        for hash in report.accepted {
+            guard let outcome = pendingClassification[hash] else { continue }
+            if let limit = roster.limit(of: outcome.author) {
+                if outcome.seq <= limit {
+                    counted.append(hash)
+                } else {
+                    report.held.append(.init(hash: hash, author: outcome.author, seq: outcome.seq, reason: .revokedAuthor(boundary: limit)))
+                }
+            } else {
+                report.held.append(.init(hash: hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
+            }
+        }
+        report.accepted = counted
+        pendingClassification = [:]
+    }
+
+    private var pendingClassification: [EntryHash: (author: DevicePublicKey, seq: Seq)] = [:]
+
+    private func heldEntries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
+        try Row.fetchAll(db, sql: "SELECT raw FROM held WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)])
+            .compactMap { try? Entry(decoding: ($0["raw"] as Data).bytes) }
+    }
+
+    private func mergeAuthor(
+        _ db: Database, author: DevicePublicKey, incoming: [Entry], held: [Entry], report: inout MergeReport,
+        controlsChanged: inout Bool
+    ) throws {
+        let heldHashes = Set(held.map(\.hash))
+        var unique: [EntryHash: Entry] = [:]
+        for entry in held + incoming {
+            if unique[entry.hash] != nil {
+                if !heldHashes.contains(entry.hash) || incoming.contains(entry) { report.duplicates += 1 }
+                continue
+            }
+            unique[entry.hash] = entry
+        }
+        var state = authors[author] ?? .empty
+        var bySeq: [Seq: [Entry]] = [:]
+        var older: [Entry] = []
+        for entry in unique.values {
+            if let fork = forkSeqs[author], entry.seq >= fork {
+                if try isForkProof(db, entry) {
+                    if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
+                } else {
+                    report.reject(entry, .forkedAuthor(seq: fork))
+                }
+                if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
+                continue
+            }
+            if entry.seq <= state.seq { older.append(entry) } else { bySeq[entry.seq, default: []].append(entry) }
+        }
+
+        // 1. The run that extends the candidate log: contiguous seqs linked by prev hashes.
+        var run: [Entry] = []
+        var prev = state.head
+        var next = state.seq + 1
+        while let candidates = bySeq[next], let link = candidates.first(where: { $0.prev == prev }) {
+            run.append(link)
+            prev = link.hash
+            next += 1
+        }
+        let runHashes = Set(run.map(\.hash))
+        var leftovers: [Entry] = []
+        for (seq, candidates) in bySeq {
+            for entry in candidates where !runHashes.contains(entry.hash) {
+                if seq < next {
+                    older.append(entry)  // a rival of an entry in the run: checked as a fork below
+                } else if seq == next {
+                    report.reject(entry, .brokenChain(seq: seq))
+                    if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
+                } else {
+                    leftovers.append(entry)
+                }
+            }
+        }
+
+        // 2. Authenticate the run: its newest entry's signature covers every hash link before it.
+        var rejectedFrom: (index: Int, reason: LedgerError)?
+        if let last = run.last, !last.hasValidSignature {
+            let bad = run.firstIndex { !$0.hasValidSignature } ?? run.count - 1
+            rejectedFrom = (bad, .invalidSignature)
+        }
+        // 3. Kind-specific rules, in order; the first failure ends the run.
+        var prepared: [PreparedEntry] = []
+        for (index, entry) in run.enumerated() {
+            if let cut = rejectedFrom, index >= cut.index { break }
+            do {
+                prepared.append(try prepare(entry, state: &state))
+            } catch {
+                rejectedFrom = (index, error)
+            }
+        }
+        if let cut = rejectedFrom {
+            for (index, entry) in run.enumerated() where index >= cut.index {
+                report.reject(entry, index == cut.index ? cut.reason : .brokenChain(seq: run[cut.index].seq))
+                if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
+            }
+        }
+        if !prepared.isEmpty {
+            // Logs of devices not (yet) linked are kept for when the certificate arrives, within
+            // the same limit as held entries.
+            if roster.limit(of: author) == nil,
+                pendingCount(excluding: author) + Int(state.seq) > Self.maxHeld
+            {
+                for p in prepared { report.reject(p.entry, .holdLimitReached) }
+                return
+            }
+            try insert(db, prepared)
+            for p in prepared {
+                if heldHashes.contains(p.entry.hash) { try deleteHeld(db, p.entry.hash) }
+                report.accepted.append(p.entry.hash)
+                pendingClassification[p.entry.hash] = (author, p.entry.seq)
+                if p.entry.kind.isControl { controlsChanged = true }
+            }
+            authors[author] = state
+        }
+
+        // 4. Entries beyond a gap wait in `held`.
+        for entry in leftovers where !heldHashes.contains(entry.hash) {
+            guard heldCount < Self.maxHeld else {
+                report.reject(entry, .holdLimitReached)
+                continue
+            }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO held (hash, author, seq, raw, received) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    Data(entry.hash.bytes), Data(author.bytes), Int64(entry.seq), Data(entry.encoded),
+                    Int64(Date().timeIntervalSince1970 * 1000),
+                ])
+            heldCount += 1
+            report.hold(entry, .brokenChain(seq: entry.seq - 1))
+        }
+
+        // 5. Entries at seqs already in the log: duplicates, or proof of a fork.
+        for entry in older {
+            if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
+            guard let stored = try storedEntry(db, author: author, seq: entry.seq) else { continue }
+            if stored.hash == entry.hash {
+                report.duplicates += 1
+                continue
+            }
+            guard entry.hasValidSignature, stored.hasValidSignature else {
+                report.reject(entry, .invalidSignature)
+                continue
+            }
+            try recordFork(db, author: author, seq: entry.seq, proof: [stored, entry], controlsChanged: &controlsChanged)
+            report.forks.append(ClockEntry(author: author, seq: entry.seq, head: entry.hash, forkSeq: entry.seq))
+        }
+    }
+
+    /// Entries held by authors other than `author` that are not counted, for the hold limit.
+    private func pendingCount(excluding author: DevicePublicKey) -> Int {
+        var count = heldCount
+        for (key, state) in authors where key != author {
+            guard let limit = roster.limit(of: key) else {
+                count += Int(state.seq)
+                continue
+            }
+            if state.seq > limit { count += Int(state.seq - limit) }
+        }
+        return count
+    }
+
+    private func deleteHeld(_ db: Database, _ hash: EntryHash) throws {
+        try db.execute(sql: "DELETE FROM held WHERE hash = ?", arguments: [Data(hash.bytes)])
+        heldCount = max(0, heldCount - db.changesCount)
+    }
+
+    private func isForkProof(_ db: Database, _ entry: Entry) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM forks WHERE author = ? AND hash = ?",
+            arguments: [Data(entry.author.bytes), Data(entry.hash.bytes)]) ?? false
+    }
+
+    /// Keeps both entries as proof and cuts the author's log before the fork.
+    private func recordFork(
+        _ db: Database, author: DevicePublicKey, seq: Seq, proof: [Entry], controlsChanged: inout Bool
+    ) throws {
+        for entry in proof {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO forks (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
+                arguments: [Data(author.bytes), Int64(seq), Data(entry.hash.bytes), Data(entry.encoded)])
+        }
+        let fork = min(forkSeqs[author] ?? .max, seq)
+        forkSeqs[author] = fork
+        if try (Bool.fetchOne(
+            db, sql: "SELECT 1 FROM entries WHERE author = ? AND seq >= ? AND kind <= 3 LIMIT 1",
+            arguments: [Data(author.bytes), Int64(fork)]) ?? false)
+        {
+            controlsChanged = true
+        }
+        try db.execute(
+            sql: "DELETE FROM entries WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT seq, hash, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
+            arguments: [Data(author.bytes)])
+        {
+            authors[author] = AuthorState(
+                seq: Seq(row["seq"] as Int64), head: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
+        } else {
+            authors[author] = nil
+        }
+    }
+
+    /// Applies the rules of the entry's kind and computes its stored columns.
+    private func prepare(_ entry: Entry, state: inout AuthorState) throws(LedgerError) -> PreparedEntry {
+        let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
+        switch body {
+        case .genesis(let nonce, _):
+            guard entry.author == root, entry.seq == 1, IdentityID.derive(rootDevice: entry.author, nonce: nonce) == identity
+            else { throw .malformed("only the identity's first device may write genesis, as its first entry") }
+        case .link(let newDevice, let challenge, let proof, _):
+            guard newDevice != entry.author else { throw .malformed("a device cannot link itself") }
+            let message = PublicBody.linkProofMessage(
+                identity: identity, device: newDevice, approver: entry.author, challenge: challenge)
+            guard newDevice.isValidSignature(proof, for: message) else { throw .invalidLinkProof }
+        case .revoke, .record:
+            break
+        }
+        if entry.author == root, entry.seq == 1, entry.kind != .genesis {
+            throw .malformed("the identity's first device must begin its log with genesis")
+        }
+        if entry.kind != .revoke, entry.sealed.count < BodySeal.overhead {
+            throw .malformed("a \(entry.kind) entry needs a sealed part")
+        }
+        var amount: Int64?
+        var label: String?
+        var opened = entry.sealed.isEmpty
+        if !entry.sealed.isEmpty {
+            guard let keyID = BodySeal.keyID(of: entry.sealed) else { throw .malformed("sealed part too short") }
+            if let key = keys[keyID] {
+                let privateBody = try BodySeal.open(entry, key: key)
+                (amount, label) = Self.columns(of: privateBody)
+                if case .genesis(let d, _) = privateBody { decimals = d }
+                opened = true
+            }
+        }
+        var next = state
+        next.seq = entry.seq
+        next.head = entry.hash
+        if entry.kind == .credit || entry.kind == .debit {
+            if let amount, let credit = state.cumCredit, let debit = state.cumDebit {
+                let (c, o1) = credit.addingReportingOverflow(entry.kind == .credit ? amount : 0)
+                let (d, o2) = debit.addingReportingOverflow(entry.kind == .debit ? amount : 0)
+                guard !o1, !o2 else { throw .overflow }
+                (next.cumCredit, next.cumDebit) = (c, d)
+            } else {
+                (next.cumCredit, next.cumDebit) = (nil, nil)
+            }
+        }
+        state = next
+        return PreparedEntry(
+            entry: entry, opened: opened, amount: amount, label: label, cumCredit: next.cumCredit,
+            cumDebit: next.cumDebit)
+    }
+
+    static func columns(of body: PrivateBody) -> (amount: Int64?, label: String?) {
+        switch body {
+        case .genesis(_, let name), .link(let name): (nil, name)
+        case .revoke: (nil, nil)
+        case .record(let amount, let memo): (amount, memo)
+        }
+    }
+
+    private func insert(_ db: Database, _ prepared: [PreparedEntry]) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO entries (author, seq, hash, kind, time, raw, opened, amount, label, cum_credit, cum_debit)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        guard let author = prepared.first?.entry.author else { return }
+        let authorData = Data(author.bytes)
+        for p in prepared {
+            statement.setUncheckedArguments([
+                authorData, Int64(p.entry.seq), Data(p.entry.hash.bytes), Int64(p.entry.kind.rawValue), p.entry.time,
+                Data(p.entry.encoded), p.opened, p.amount, p.label, p.cumCredit, p.cumDebit,
+            ])
+            try statement.execute()
+        }
+        if decimals != nil {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)",
+                arguments: [Data([decimals ?? 2])])
+        }
+    }
+
+    func storedEntry(_ db: Database, author: DevicePublicKey, seq: Seq) throws -> Entry? {
+        guard let raw = try Data.fetchOne(
+            db, sql: "SELECT raw FROM entries WHERE author = ? AND seq = ?", arguments: [Data(author.bytes), Int64(seq)])
+        else { return nil }
+        return try Entry(decoding: raw.bytes)
+    }
+
+    // MARK: - Data keys
+
+    /// Opens keyrings sealed to this device by control entries that took effect, then reads any
+    /// stored entry that was sealed with a key this device did not have before.
+    private func refreshKeys(_ db: Database) throws {
+        guard let keyPair else { return }
+        var granted: Set<DataKeyID> = []
+        var added = false
+        for record in roster.effective {
+            let boxes: [[UInt8]]
+            switch record.body {
+            case .genesis(_, let keyring) where record.author == device: boxes = [keyring]
+            case .link(let linked, _, _, let keyring) where linked == device: boxes = [keyring]
+            case .revoke(_, _, let grants): boxes = grants.filter { $0.recipient == device }.map(\.box)
+            default: boxes = []
+            }
+            for box in boxes {
+                guard let opened = try? Keyring.open(box, with: keyPair) else { continue }
+                for key in opened {
+                    granted.insert(key.id)
+                    if keys[key.id] == nil {
+                        keys[key.id] = key
+                        added = true
+                        try db.execute(
+                            sql: "INSERT OR IGNORE INTO data_keys (id, generation, key) VALUES (?, ?, ?)",
+                            arguments: [Data(key.id.bytes), Int64(key.generation), Data(key.key.copyBytes())])
+                    }
+                }
+            }
+        }
+        grantedKeys = granted
+        if added { try openUnreadEntries(db) }
+    }
+
+    /// Fills in amounts and names of entries sealed with keys that just arrived, and recomputes
+    /// the running totals of the authors concerned.
+    private func openUnreadEntries(_ db: Database) throws {
+        var touched: [DevicePublicKey: Seq] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT raw FROM entries WHERE opened = 0") {
+            let entry = try Entry(decoding: (row["raw"] as Data).bytes)
+            guard let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID],
+                let body = try? BodySeal.open(entry, key: key)
+            else { continue }
+            let (amount, label) = Self.columns(of: body)
+            if case .genesis(let d, _) = body { decimals = d }
+            try db.execute(
+                sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?",
+                arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
+            touched[entry.author] = min(touched[entry.author] ?? .max, entry.seq)
+        }
+        if let decimals {
+            try db.execute(sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
+        }
+        for (author, from) in touched { try recomputeTotals(db, author: author, from: from) }
+    }
+
+    private func recomputeTotals(_ db: Database, author: DevicePublicKey, from: Seq) throws {
+        let authorData = Data(author.bytes)
+        var credit: Int64? = 0
+        var debit: Int64? = 0
+        if from > 1, let row = try Row.fetchOne(
+            db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
+            arguments: [authorData, Int64(from - 1)])
+        {
+            credit = row["cum_credit"]
+            debit = row["cum_debit"]
+        }
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT seq, kind, opened, amount FROM entries WHERE author = ? AND seq >= ? ORDER BY seq",
+            arguments: [authorData, Int64(from)])
+        for row in rows {
+            let kind = row["kind"] as Int64
+            if kind == Int64(EntryKind.credit.rawValue) || kind == Int64(EntryKind.debit.rawValue) {
+                if let amount = row["amount"] as Int64?, let c = credit, let d = debit {
+                    // A sum that overflows cannot be shown exactly; stop the running totals there.
+                    let (nc, o1) = c.addingReportingOverflow(kind == Int64(EntryKind.credit.rawValue) ? amount : 0)
+                    let (nd, o2) = d.addingReportingOverflow(kind == Int64(EntryKind.debit.rawValue) ? amount : 0)
+                    (credit, debit) = o1 || o2 ? (nil, nil) : (nc, nd)
+                } else {
+                    (credit, debit) = (nil, nil)
+                }
+            }
+            try db.execute(
+                sql: "UPDATE entries SET cum_credit = ?, cum_debit = ? WHERE author = ? AND seq = ?",
+                arguments: [credit, debit, authorData, row["seq"] as Int64])
+        }
+        if var state = authors[author] {
+            state.cumCredit = credit
+            state.cumDebit = debit
+            authors[author] = state
+        }
+    }
+
+    /// The newest data key granted to this device, used to seal new entries.
+    func sealingKey() throws(LedgerError) -> DataKey {
+        let candidates = grantedKeys.compactMap { keys[$0] }
+        guard let key = candidates.max(by: { ($0.generation, $0.id.description) < ($1.generation, $1.id.description) })
+        else { throw .invalidState("this device has no data key yet: it has not been linked to the identity") }
+        return key
+    }
+}
+
+/// The head of one author's candidate log and its running totals.
+struct AuthorState: Sendable {
+    var seq: Seq
+    var head: EntryHash
+    /// Running totals through `seq`; nil when an entry could not be read yet.
+    var cumCredit: Int64?
+    var cumDebit: Int64?
+
+    static let empty = AuthorState(seq: 0, head: .zero, cumCredit: 0, cumDebit: 0)
+}
+
+struct PreparedEntry {
+    let entry: Entry
+    let opened: Bool
+    let amount: Int64?
+    let label: String?
+    let cumCredit: Int64?
+    let cumDebit: Int64?
+}

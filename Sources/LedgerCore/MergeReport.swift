@@ -1,0 +1,51 @@
+/// What one merge did with each entry it was given.
+public struct MergeReport: Sendable, Equatable {
+    /// An entry that was not (yet) counted, and why.
+    public struct Outcome: Sendable, Equatable {
+        public let hash: EntryHash
+        public let author: DevicePublicKey
+        public let seq: Seq
+        public let reason: LedgerError
+    }
+
+    /// Entries newly added to a log and counted.
+    public internal(set) var accepted: [EntryHash] = []
+    /// Entries already held; merging them again changes nothing.
+    public internal(set) var duplicates = 0
+    /// Entries stored but not counted yet: a gap before them, their author's certificate has
+    /// not arrived, or their author was revoked before them (quarantined).
+    public internal(set) var held: [Outcome] = []
+    /// Entries refused and not stored.
+    public internal(set) var rejected: [Outcome] = []
+    /// Forks proven by this merge: (author, seq).
+    public internal(set) var forks: [ClockEntry] = []
+
+    public init() {}
+
+    mutating func reject(_ entry: Entry, _ reason: LedgerError) {
+        rejected.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason))
+    }
+
+    mutating func hold(_ entry: Entry, _ reason: LedgerError) {
+        held.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason))
+    }
+}
+
+/// Events the merge engine publishes for the UI.
+public enum LedgerEvent: Sendable, Equatable {
+    /// Entries were added; totals may have changed.
+    case merged(accepted: Int)
+    /// Who may write changed (a device was linked or revoked).
+    case rosterChanged
+    /// A device signed two different entries at one seq.
+    case forkDetected(author: DevicePublicKey, seq: Seq)
+}
+
+/// Credits, debits and balance in minor units, over every counted entry.
+public struct Totals: Sendable, Equatable {
+    public var credits: Int128 = 0
+    public var debits: Int128 = 0
+    /// Counted entries whose sealed body this device cannot open yet (not in the totals).
+    public var unreadable = 0
+    public var balance: Int128 { credits - debits }
+}

@@ -1,0 +1,80 @@
+import LedgerCrypto
+
+/// A device's Ed25519 public key: its identity on the ledger.
+public typealias DevicePublicKey = PublicSigningKey
+
+/// The BLAKE2b-256 hash of an entry, used for `prev` links.
+public typealias EntryHash = Digest32
+
+/// The 32-byte id of an identity: a hash of its first device's key and a random nonce.
+public struct IdentityID: Hashable, Sendable, CustomStringConvertible {
+    /// Length in bytes.
+    public static let length = 32
+    /// The raw id.
+    public let bytes: [UInt8]
+
+    /// Wraps 32 raw bytes.
+    public init(bytes: [UInt8]) throws(LedgerError) {
+        guard bytes.count == Self.length else { throw .malformed("identity id must be 32 bytes") }
+        self.bytes = bytes
+    }
+
+    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Derives the id from the genesis device key and the genesis nonce (docs/PROTOCOL.md, Identity id).
+    public static func derive(rootDevice: DevicePublicKey, nonce: [UInt8]) -> IdentityID {
+        var hasher = Blake2b.Hasher()
+        hasher.update(Array(Labels.identity.utf8))
+        hasher.update(rootDevice.bytes)
+        hasher.update(nonce)
+        return IdentityID(unchecked: hasher.finalize().bytes)
+    }
+
+    /// Lowercase hex.
+    public var hex: String { Hex.encode(bytes) }
+    public var description: String { hex }
+}
+
+/// A position in one device's log: 1 for its first entry.
+public typealias Seq = UInt64
+
+/// What an entry does.
+public enum EntryKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Creates the identity; the first entry of its first device.
+    case genesis = 1
+    /// Admits a new device (a certificate carrying the device's proof of possession).
+    case link = 2
+    /// Ends a device's authority after a given seq and rotates the data key.
+    case revoke = 3
+    /// Money in.
+    case credit = 4
+    /// Money out.
+    case debit = 5
+
+    /// True for the kinds that change who may write (genesis, link, revoke).
+    public var isControl: Bool { rawValue <= 3 }
+
+    /// The lowercase name used in JSON and the CLI.
+    public var name: String {
+        switch self {
+        case .genesis: "genesis"
+        case .link: "link"
+        case .revoke: "revoke"
+        case .credit: "credit"
+        case .debit: "debit"
+        }
+    }
+
+    public var description: String { name }
+}
+
+/// Domain-separation labels: every signed, hashed or sealed byte string starts with one.
+public enum Labels {
+    public static let entry = "ledgerlink-entry-v1"
+    public static let entryHash = "ledgerlink-entry-hash-v1"
+    public static let identity = "ledgerlink-identity-v1"
+    public static let seal = "ledgerlink-seal-v1"
+    public static let keyID = "ledgerlink-key-id-v1"
+    public static let linkProof = "ledgerlink-link-proof-v1"
+    public static let clock = "ledgerlink-clock-v1"
+}

@@ -1,0 +1,84 @@
+import LedgerCrypto
+
+/// What a replica holds of one device's log: the highest contiguous seq, the hash of that
+/// entry, and the seq of a proven fork (0 when none).
+public struct ClockEntry: Sendable, Hashable {
+    public let author: DevicePublicKey
+    public let seq: Seq
+    public let head: EntryHash
+    public let forkSeq: Seq
+
+    public init(author: DevicePublicKey, seq: Seq, head: EntryHash, forkSeq: Seq = 0) {
+        self.author = author
+        self.seq = seq
+        self.head = head
+        self.forkSeq = forkSeq
+    }
+}
+
+/// The vector clock (device -> highest contiguous seq, never timestamps) with each log's head,
+/// and a 32-byte digest of both so that "nothing changed" is a single comparison.
+public struct VectorClock: Sendable, Equatable {
+    /// Entries sorted by author key bytes.
+    public let entries: [ClockEntry]
+    /// BLAKE2b-256 of the canonical encoding (docs/PROTOCOL.md, "Clock digest").
+    public let digest: Digest32
+
+    public init(_ entries: [ClockEntry]) {
+        self.entries = entries.sorted { $0.author < $1.author }
+        self.digest = Blake2b.hash(Self.encode(self.entries))
+    }
+
+    /// The clock with nothing in it.
+    public static let empty = VectorClock([])
+
+    /// The highest contiguous seq held for `author` (0 when none).
+    public subscript(author: DevicePublicKey) -> Seq {
+        entries.first { $0.author == author }?.seq ?? 0
+    }
+
+    /// The clock as a plain map device -> seq.
+    public var seqs: [DevicePublicKey: Seq] {
+        Dictionary(uniqueKeysWithValues: entries.map { ($0.author, $0.seq) })
+    }
+
+    /// Canonical bytes: label, count, then author || seq || head || forkSeq per entry.
+    public static func encode(_ sorted: [ClockEntry]) -> [UInt8] {
+        var w = ByteWriter(capacity: 24 + sorted.count * 80)
+        w.raw(Array(Labels.clock.utf8))
+        w.u32(UInt32(sorted.count))
+        for e in sorted {
+            w.raw(e.author.bytes)
+            w.u64(e.seq)
+            w.raw(e.head.bytes)
+            w.u64(e.forkSeq)
+        }
+        return w.bytes
+    }
+
+    /// Parses the canonical encoding (as sent by a peer), checking order and limits.
+    public init(decoding bytes: [UInt8], maxEntries: Int = 4096) throws(LedgerError) {
+        var r = ByteReader(bytes)
+        do {
+            guard try r.raw(Labels.clock.utf8.count) == Array(Labels.clock.utf8) else {
+                throw LedgerError.malformed("not a clock")
+            }
+            let count = Int(try r.u32())
+            guard count <= maxEntries else { throw LedgerError.malformed("clock has too many devices") }
+            var list: [ClockEntry] = []
+            for _ in 0..<count {
+                let author = try DevicePublicKey(bytes: try r.raw(32))
+                let seq = try r.u64()
+                let head = try EntryHash(bytes: try r.raw(32))
+                list.append(ClockEntry(author: author, seq: seq, head: head, forkSeq: try r.u64()))
+            }
+            guard r.isAtEnd else { throw LedgerError.malformed("trailing bytes after the clock") }
+            self.init(list)
+            guard Set(list.map(\.author)).count == list.count else { throw LedgerError.malformed("duplicate device in clock") }
+        } catch let e as LedgerError {
+            throw e
+        } catch {
+            throw .malformed("clock is truncated")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CSodium
+
+/// A 32-byte BLAKE2b-256 digest.
+public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// Length in bytes.
+    public static let length = 32
+    /// All zeros: the `prev` of a log's first entry.
+    public static let zero = Digest32(unchecked: [UInt8](repeating: 0, count: 32))
+    /// The raw digest.
+    public let bytes: [UInt8]
+
+    /// Wraps 32 raw bytes.
+    public init(bytes: [UInt8]) throws(CryptoError) {
+        try requireLength(bytes, Self.length, "BLAKE2b-256 digest")
+        self.bytes = bytes
+    }
+
+    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Lowercase hex.
+    public var hex: String { Hex.encode(bytes) }
+    public var description: String { hex }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+}
+
+/// BLAKE2b (libsodium's crypto_generichash).
+public enum Blake2b {
+    /// BLAKE2b-256 of `data`.
+    public static func hash(_ data: [UInt8]) -> Digest32 {
+        Sodium.ensureInitialised()
+        var out = [UInt8](repeating: 0, count: 32)
+        _ = crypto_generichash(&out, 32, data, UInt64(data.count), nil, 0)
+        return Digest32(unchecked: out)
+    }
+
+    /// Keyed BLAKE2b with an output of `length` bytes (16...64); the key is 16...64 bytes.
+    public static func keyedHash(_ data: [UInt8], key: [UInt8], length: Int = 32) -> [UInt8] {
+        Sodium.ensureInitialised()
+        precondition((16...64).contains(length) && (16...64).contains(key.count))
+        var out = [UInt8](repeating: 0, count: length)
+        _ = crypto_generichash(&out, length, data, UInt64(data.count), key, key.count)
+        return out
+    }
+
+    /// Incremental BLAKE2b-256 over several parts, without concatenating them first.
+    public struct Hasher: ~Copyable {
+        private let state: UnsafeMutableRawPointer
+
+        /// Starts a new unkeyed 32-byte hash.
+        public init() {
+            Sodium.ensureInitialised()
+            state = UnsafeMutableRawPointer.allocate(byteCount: ll_generichash_statebytes(), alignment: 64)
+            _ = ll_generichash_init(state, 32)
+        }
+
+        deinit { state.deallocate() }
+
+        /// Absorbs `data`.
+        public mutating func update(_ data: [UInt8]) {
+            _ = ll_generichash_update(state, data, UInt64(data.count))
+        }
+
+        /// Absorbs the bytes of `data`.
+        public mutating func update(_ data: ArraySlice<UInt8>) {
+            data.withUnsafeBufferPointer { buffer in
+                if let base = buffer.baseAddress { _ = ll_generichash_update(state, base, UInt64(buffer.count)) }
+            }
+        }
+
+        /// Ends the hash.
+        public consuming func finalize() -> Digest32 {
+            var out = [UInt8](repeating: 0, count: 32)
+            _ = ll_generichash_final(state, &out, 32)
+            return Digest32(unchecked: out)
+        }
+    }
+}

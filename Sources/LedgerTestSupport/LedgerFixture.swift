@@ -1,0 +1,97 @@
+import LedgerCore
+import LedgerCrypto
+
+/// Builds the logs of an identity with several devices directly from the library, the way
+/// linked devices would write them, for tests and benchmarks.
+public struct LedgerFixture: Sendable {
+    public let identity: IdentityID
+    /// Device key pairs; index 0 is the genesis device.
+    public let devices: [SigningKeyPair]
+    public let dataKey: DataKey
+    /// Each device's log, in seq order.
+    public private(set) var logs: [[Entry]]
+    /// Author time for the next entry; advances by one millisecond per entry.
+    private var clock: Int64 = 1_700_000_000_000
+
+    /// An identity whose genesis device links `deviceCount - 1` more devices.
+    public init(deviceCount: Int, decimals: UInt8 = 2) throws {
+        let keys = (0..<deviceCount).map { _ in SigningKeyPair.generate() }
+        let dataKey = DataKey.generate(generation: 0)
+        let (identity, genesis) = try MergeEngine.makeGenesis(
+            keyPair: keys[0], deviceName: "device-0", decimals: decimals, time: clock, dataKey: dataKey)
+        self.identity = identity
+        self.devices = keys
+        self.dataKey = dataKey
+        self.logs = Array(repeating: [], count: deviceCount)
+        logs[0].append(genesis)
+        for index in 1..<max(deviceCount, 1) {
+            _ = try link(device: keys[index], name: "device-\(index)", by: 0)
+        }
+    }
+
+    /// The genesis device's key.
+    public var root: SigningKeyPair { devices[0] }
+
+    /// Appends a link certificate for `newDevice`, written by device `approver`.
+    @discardableResult
+    public mutating func link(device newDevice: SigningKeyPair, name: String, by approver: Int) throws -> Entry {
+        let challenge = SecureRandom.bytes(PublicBody.challengeLength)
+        let proof = newDevice.sign(
+            PublicBody.linkProofMessage(
+                identity: identity, device: newDevice.publicKey, approver: devices[approver].publicKey,
+                challenge: challenge))
+        let keyring = try Keyring.seal([dataKey], to: newDevice.publicKey)
+        return try append(
+            device: approver, kind: .link,
+            publicBody: .link(device: newDevice.publicKey, challenge: challenge, proof: proof, keyring: keyring),
+            privateBody: .link(deviceName: name))
+    }
+
+    /// Appends a credit or debit to device `index`'s log.
+    @discardableResult
+    public mutating func record(device index: Int, _ kind: EntryKind, amount: Int64, memo: String = "") throws -> Entry {
+        try append(device: index, kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo))
+    }
+
+    /// Appends a revoke of device `target` (after the last entry of its log so far) by `index`.
+    @discardableResult
+    public mutating func revoke(device target: Int, by index: Int, boundary: Seq? = nil) throws -> Entry {
+        let remaining = devices.indices.filter { $0 != target }.map { devices[$0].publicKey }
+        let newKey = DataKey.generate(generation: 1)
+        let grants = try remaining.map { PublicBody.KeyringGrant(recipient: $0, box: try Keyring.seal([newKey], to: $0)) }
+        return try append(
+            device: index, kind: .revoke,
+            publicBody: .revoke(
+                device: devices[target].publicKey, boundary: boundary ?? Seq(logs[target].count), keyrings: grants),
+            privateBody: .revoke)
+    }
+
+    /// Appends any entry, signed by device `index`, sealed with the fixture's data key.
+    @discardableResult
+    public mutating func append(device index: Int, kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody)
+        throws -> Entry
+    {
+        let author = devices[index]
+        let seq = Seq(logs[index].count + 1)
+        let sealed: [UInt8] =
+            kind == .revoke
+            ? []
+            : try BodySeal.seal(privateBody, key: dataKey, identity: identity, author: author.publicKey, seq: seq, kind: kind)
+        clock += 1
+        let entry = Entry(
+            identity: identity, keyPair: author, seq: seq, prev: logs[index].last?.hash ?? .zero, kind: kind,
+            time: clock, publicBody: publicBody.encoded, sealed: sealed)
+        logs[index].append(entry)
+        return entry
+    }
+
+    /// Every entry of every log.
+    public var allEntries: [Entry] { logs.flatMap { $0 } }
+
+    /// A fresh in-memory replica belonging to device `index`.
+    public func replica(device index: Int = 0) async throws -> MergeEngine {
+        let store = try LedgerStore.inMemory(
+            identity: identity, root: root.publicKey, device: devices[index].publicKey)
+        return try await MergeEngine(store: store, keyPair: devices[index])
+    }
+}
