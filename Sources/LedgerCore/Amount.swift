@@ -11,7 +11,7 @@ public enum AmountFormat {
     /// - Throws: `AmountError` for zero, negative, non-numeric, over-precise or too large amounts.
     public static func parse(_ text: String, decimals: UInt8) throws(AmountError) -> Int64 {
         let trimmed = text.trimmingWhitespace
-        let example = decimals == 0 ? "12" : "12, 12.5 or 12.\(String(repeating: "5", count: Int(decimals)))"
+        let example = decimals == 0 ? "12" : "12, 12.5 or 12.5\(String(repeating: "0", count: Int(decimals) - 1))"
         if trimmed.hasPrefix("-") { throw AmountError("amount must be positive, not \(quoted(text))") }
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
         guard !trimmed.isEmpty, parts.count <= 2, let whole = parts.first, !whole.isEmpty,

@@ -4,7 +4,7 @@ import LedgerCrypto
 ///
 /// The wire form is `body || signature`, where `body` is the canonical encoding of the fields
 /// below and the signature is Ed25519 over `"ledgerlink-entry-v1" || body`.
-public struct Entry: Sendable, Hashable {
+public final class Entry: Sendable, Hashable {
     /// The only entry version this build writes and reads.
     public static let currentVersion: UInt8 = 1
     /// Largest public body or sealed part, in bytes.
@@ -32,7 +32,7 @@ public struct Entry: Sendable, Hashable {
     public let hash: EntryHash
 
     /// Builds and signs an entry with `keyPair`, which must be the author's.
-    public init(
+    public convenience init(
         identity: IdentityID, keyPair: SigningKeyPair, seq: Seq, prev: EntryHash, kind: EntryKind,
         time: Int64, publicBody: [UInt8], sealed: [UInt8]
     ) {
@@ -63,7 +63,7 @@ public struct Entry: Sendable, Hashable {
     }
 
     /// Parses wire bytes, checking structure only (not the signature, chain or authority).
-    public init(decoding bytes: [UInt8]) throws(LedgerError) {
+    public convenience init(decoding bytes: [UInt8]) throws(LedgerError) {
         guard bytes.count >= Self.fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
         guard bytes.count <= Self.maxEncodedLength else { throw .malformed("entry is larger than 128 KiB") }
         var r = ByteReader(bytes)
@@ -92,6 +92,14 @@ public struct Entry: Sendable, Hashable {
         } catch {
             throw .malformed("entry is truncated")
         }
+    }
+
+    /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.
+    public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
+        let results = ParallelMap.map(wires) { wire -> Result<Entry, LedgerError> in
+            do throws(LedgerError) { return .success(try Entry(decoding: wire)) } catch { return .failure(error) }
+        }
+        return try results.map { result throws(LedgerError) in try result.get() }
     }
 
     /// The bytes the author signs: the label followed by the body (everything but the signature).

@@ -76,7 +76,7 @@ public final class LedgerStore: Sendable {
     private static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
         }
         config.busyMode = .timeout(10)
         return config
@@ -90,14 +90,13 @@ public final class LedgerStore: Sendable {
                     PRAGMA user_version = \(Self.schemaVersion);
                     CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                     CREATE TABLE entries (
-                        author BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,
+                        author BLOB NOT NULL, seq INTEGER NOT NULL,
                         kind INTEGER NOT NULL, time INTEGER NOT NULL, raw BLOB NOT NULL,
                         opened INTEGER NOT NULL, amount INTEGER, label TEXT,
                         cum_credit INTEGER, cum_debit INTEGER,
                         PRIMARY KEY (author, seq)) WITHOUT ROWID;
                     CREATE INDEX entries_control ON entries(kind) WHERE kind <= 3;
                     CREATE INDEX entries_unopened ON entries(opened) WHERE opened = 0;
-                    CREATE INDEX entries_time ON entries(time);
                     CREATE TABLE held (
                         hash BLOB PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,
                         raw BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;
@@ -114,9 +113,20 @@ public final class LedgerStore: Sendable {
         }
     }
 
-    /// Runs `body` in one write transaction.
+    /// Runs `body` in one IMMEDIATE write transaction: it holds the write lock from the start,
+    /// so two processes writing to one ledger never interleave.
     func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        try Self.wrap(path) { try writer.write(body) }
+        try Self.wrap(path) {
+            try writer.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw LedgerError.database("a write transaction returned nothing") }
+                return result
+            }
+        }
     }
 
     /// Runs `body` against a consistent snapshot.

@@ -74,11 +74,28 @@ extension MergeEngine {
             privateBody: .revoke, time: time)
     }
 
-    /// Builds, signs and merges one entry of this device.
-    func appendLocal(kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody, time: Int64) throws(LedgerError)
-        -> Entry
-    {
+    /// Builds, signs and merges one entry of this device, all in one write transaction so that
+    /// another process writing to the same ledger can never make this device fork itself.
+    func appendLocal(
+        kind: EntryKind, publicBody: @autoclosure () throws(LedgerError) -> PublicBody, privateBody: PrivateBody,
+        time: Int64
+    ) throws(LedgerError) -> Entry {
         guard let keyPair else { throw .invalidState("the device key is needed to write entries") }
+        var written: Entry?
+        let report = try transaction { db, report in
+            let entry = try buildLocal(keyPair: keyPair, kind: kind, publicBody: try publicBody(), privateBody: privateBody, time: time)
+            written = entry
+            try mergeBatch(db, [entry], &report)
+        }
+        guard let entry = written, report.accepted == [entry.hash] else {
+            throw report.rejected.first?.reason ?? report.held.first?.reason ?? .invalidState("the entry was not accepted")
+        }
+        return entry
+    }
+
+    private func buildLocal(
+        keyPair: SigningKeyPair, kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody, time: Int64
+    ) throws(LedgerError) -> Entry {
         let state = authors[device] ?? .empty
         let seq = state.seq + 1
         if let fork = forkSeqs[device] {
@@ -94,13 +111,8 @@ extension MergeEngine {
         } else {
             sealed = try BodySeal.seal(privateBody, key: try sealingKey(), identity: identity, author: device, seq: seq, kind: kind)
         }
-        let entry = Entry(
+        return Entry(
             identity: identity, keyPair: keyPair, seq: seq, prev: state.head, kind: kind, time: time,
             publicBody: publicBody.encoded, sealed: sealed)
-        let report = try merge([entry])
-        guard report.accepted == [entry.hash] else {
-            throw report.rejected.first?.reason ?? report.held.first?.reason ?? .invalidState("the entry was not accepted")
-        }
-        return entry
     }
 }

@@ -171,29 +171,46 @@ extension MergeEngine {
         ).map { try Entry(decoding: $0.bytes) }
     }
 
-    /// Counted credits and debits, newest first (by author time, then device and seq).
+    /// Counted credits and debits, newest first: the devices' logs are merged by author time,
+    /// newest first, ties broken by device key then seq. Each log is read backwards along its
+    /// primary key, so the first page costs the same with ten entries or ten million.
     public func history(limit: Int, offset: Int = 0) throws(LedgerError) -> [HistoryItem] {
-        let limits = Dictionary(uniqueKeysWithValues: authors.keys.map { ($0, effectiveSeq($0)) })
+        let logs = authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
         return try store.read { db in
+            var cursors: [(author: DevicePublicKey, rows: RowCursor, head: Row?)] = []
+            for (author, seq) in logs {
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT seq, kind, time, amount, label, raw FROM entries
+                        WHERE author = ? AND seq <= ? AND kind >= 4 ORDER BY seq DESC
+                        """,
+                    arguments: [Data(author.bytes), Int64(seq)])
+                cursors.append((author, rows, try rows.next().map { $0.copy() }))
+            }
             var out: [HistoryItem] = []
             var skipped = 0
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT author, seq, hash, kind, time, amount, label FROM entries
-                    WHERE kind >= 4 ORDER BY time DESC, author DESC, seq DESC
-                    """)
-            while out.count < limit, let row = try rows.next() {
-                let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
-                let seq = Seq(row["seq"] as Int64)
-                guard seq <= limits[author] ?? 0 else { continue }
+            while out.count < limit {
+                var best: Int?
+                for i in cursors.indices {
+                    guard let row = cursors[i].head else { continue }
+                    guard let b = best, let current = cursors[b].head else {
+                        best = i
+                        continue
+                    }
+                    let (t, bt) = (row["time"] as Int64, current["time"] as Int64)
+                    if t > bt || (t == bt && cursors[i].author > cursors[b].author) { best = i }
+                }
+                guard let b = best, let row = cursors[b].head else { break }
+                cursors[b].head = try cursors[b].rows.next().map { $0.copy() }
                 guard skipped >= offset else {
                     skipped += 1
                     continue
                 }
                 out.append(
                     HistoryItem(
-                        author: author, seq: seq, hash: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                        author: cursors[b].author, seq: Seq(row["seq"] as Int64),
+                        hash: try Entry(decoding: (row["raw"] as Data).bytes).hash,
                         kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
                         amount: row["amount"], memo: row["label"]))
             }

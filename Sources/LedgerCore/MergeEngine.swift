@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import LedgerCrypto
 
 /// The one merge engine: every entry, local or received, enters the ledger through it.
@@ -30,6 +31,7 @@ public actor MergeEngine {
     /// with the newest of these.
     var grantedKeys: Set<DataKeyID> = []
     var heldCount = 0
+    var dataVersion: Int64?
     var cachedTotals: Totals?
     /// Decimals of the ledger's unit, from the genesis entry once it can be read.
     public private(set) var decimals: UInt8?
@@ -63,28 +65,47 @@ public actor MergeEngine {
         decimals = local["decimals"]?.first
         roster = Roster(root: root)
         (events, eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
-        try store.read { db in try loadState(db) }
-        let controls = try store.read { db in try loadControls(db) }
-        roster = Roster.compute(root: root, controls: controls)
-        try store.write { db in try refreshKeys(db) }
+        try store.write { db in
+            try reload(db)
+            try refreshKeys(db)
+        }
     }
 
     deinit { eventContinuation.finish() }
 
     // MARK: - Loading
 
+    /// Reloads everything kept in memory when another process (or connection) has written to
+    /// the database since this engine last looked; SQLite's data_version tells.
+    private func reloadIfChanged(_ db: Database) throws {
+        let version = try Int64.fetchOne(db, sql: "PRAGMA data_version")
+        guard version != dataVersion else { return }
+        try reload(db)
+    }
+
+    private func reload(_ db: Database) throws {
+        authors = [:]
+        forkSeqs = [:]
+        keys = [:]
+        cachedTotals = nil
+        try loadState(db)
+        roster = Roster.compute(root: root, controls: try loadControls(db))
+        if let d = try Data.fetchOne(db, sql: "SELECT value FROM local WHERE key = 'decimals'") { decimals = d.first }
+        dataVersion = try Int64.fetchOne(db, sql: "PRAGMA data_version")
+    }
+
     private func loadState(_ db: Database) throws {
         let rows = try Row.fetchCursor(
             db,
             sql: """
-                SELECT e.author, e.seq, e.hash, e.cum_credit, e.cum_debit FROM entries e
+                SELECT e.author, e.seq, e.raw, e.cum_credit, e.cum_debit FROM entries e
                 JOIN (SELECT author, MAX(seq) AS seq FROM entries GROUP BY author) h
                   ON e.author = h.author AND e.seq = h.seq
                 """)
         while let row = try rows.next() {
             let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
             authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                seq: Seq(row["seq"] as Int64), head: try Entry(decoding: (row["raw"] as Data).bytes).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
         }
         for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
@@ -116,7 +137,40 @@ public actor MergeEngine {
     /// Order of arrival never changes the result.
     @discardableResult
     public func merge(_ incoming: [Entry]) throws(LedgerError) -> MergeReport {
+        try transaction { db, report in try mergeBatch(db, incoming, &report) }
+    }
+
+    /// Runs `body` in one write transaction, with in-memory state brought up to date first and
+    /// the roster, keys and totals brought up to date after; on failure nothing changes.
+    func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
+        let before = (authors, forkSeqs, heldCount, roster, dataVersion)
+        do {
+            try store.write { db in
+                try reloadIfChanged(db)
+                controlsChanged = false
+                try body(db, &report)
+                if controlsChanged {
+                    roster = Roster.compute(root: root, controls: try loadControls(db))
+                    try refreshKeys(db)
+                }
+            }
+        } catch {
+            // The transaction rolled back: forget in-memory changes too.
+            (authors, forkSeqs, heldCount, roster, dataVersion) = before
+            cachedTotals = nil
+            pendingClassification = [:]
+            throw error
+        }
+        classify(&report)
+        cachedTotals = nil
+        if !report.accepted.isEmpty || !report.held.isEmpty { eventContinuation.yield(.merged(accepted: report.accepted.count)) }
+        if controlsChanged { eventContinuation.yield(.rosterChanged) }
+        for fork in report.forks { eventContinuation.yield(.forkDetected(author: fork.author, seq: fork.seq)) }
+        return report
+    }
+
+    func mergeBatch(_ db: Database, _ incoming: [Entry], _ report: inout MergeReport) throws {
         var byAuthor: [DevicePublicKey: [Entry]] = [:]
         for entry in incoming {
             guard entry.identity == identity else {
@@ -125,32 +179,11 @@ public actor MergeEngine {
             }
             byAuthor[entry.author, default: []].append(entry)
         }
-        guard !byAuthor.isEmpty else { return report }
-        let before = (authors, forkSeqs, heldCount)
-        do {
-            try store.write { db in
-                var controlsChanged = false
-                for author in byAuthor.keys.sorted() {
-                    let stored = try heldEntries(db, author: author)
-                    try mergeAuthor(
-                        db, author: author, incoming: byAuthor[author] ?? [], held: stored, report: &report,
-                        controlsChanged: &controlsChanged)
-                }
-                if controlsChanged {
-                    roster = Roster.compute(root: root, controls: try loadControls(db))
-                    try refreshKeys(db)
-                }
-            }
-        } catch {
-            // The transaction rolled back: forget in-memory changes too.
-            (authors, forkSeqs, heldCount) = before
-            throw error
+        try learnKeys(db, from: incoming)
+        for author in byAuthor.keys.sorted() {
+            let stored = try heldEntries(db, author: author)
+            try mergeAuthor(db, author: author, incoming: byAuthor[author] ?? [], held: stored, report: &report)
         }
-        classify(&report)
-        cachedTotals = nil
-        if !report.accepted.isEmpty || !report.held.isEmpty { eventContinuation.yield(.merged(accepted: report.accepted.count)) }
-        for fork in report.forks { eventContinuation.yield(.forkDetected(author: fork.author, seq: fork.seq)) }
-        return report
     }
 
     /// Entries added to a candidate log whose author is not authorised at that seq are held
@@ -174,6 +207,8 @@ public actor MergeEngine {
     }
 
     private var pendingClassification: [EntryHash: (author: DevicePublicKey, seq: Seq)] = [:]
+    /// Set during a transaction when a control entry was added or removed.
+    private var controlsChanged = false
 
     private func heldEntries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
         try Row.fetchAll(db, sql: "SELECT raw FROM held WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)])
@@ -181,8 +216,7 @@ public actor MergeEngine {
     }
 
     private func mergeAuthor(
-        _ db: Database, author: DevicePublicKey, incoming: [Entry], held: [Entry], report: inout MergeReport,
-        controlsChanged: inout Bool
+        _ db: Database, author: DevicePublicKey, incoming: [Entry], held: [Entry], report: inout MergeReport
     ) throws {
         let heldHashes = Set(held.map(\.hash))
         var unique: [EntryHash: Entry] = [:]
@@ -239,12 +273,15 @@ public actor MergeEngine {
             let bad = run.firstIndex { !$0.hasValidSignature } ?? run.count - 1
             rejectedFrom = (bad, .invalidSignature)
         }
-        // 3. Kind-specific rules, in order; the first failure ends the run.
+        // 3. Kind-specific rules, in order; the first failure ends the run. Sealed parts are
+        // opened first, in parallel: on a long run that is most of the work.
+        let opened = Self.openSealedParts(run, keys: keys)
         var prepared: [PreparedEntry] = []
+        prepared.reserveCapacity(run.count)
         for (index, entry) in run.enumerated() {
             if let cut = rejectedFrom, index >= cut.index { break }
             do {
-                prepared.append(try prepare(entry, state: &state))
+                prepared.append(try prepare(entry, opened: opened[index], state: &state))
             } catch {
                 rejectedFrom = (index, error)
             }
@@ -302,7 +339,7 @@ public actor MergeEngine {
                 report.reject(entry, .invalidSignature)
                 continue
             }
-            try recordFork(db, author: author, seq: entry.seq, proof: [stored, entry], controlsChanged: &controlsChanged)
+            try recordFork(db, author: author, seq: entry.seq, proof: [stored, entry])
             report.forks.append(ClockEntry(author: author, seq: entry.seq, head: entry.hash, forkSeq: entry.seq))
         }
     }
@@ -332,9 +369,7 @@ public actor MergeEngine {
     }
 
     /// Keeps both entries as proof and cuts the author's log before the fork.
-    private func recordFork(
-        _ db: Database, author: DevicePublicKey, seq: Seq, proof: [Entry], controlsChanged: inout Bool
-    ) throws {
+    private func recordFork(_ db: Database, author: DevicePublicKey, seq: Seq, proof: [Entry]) throws {
         for entry in proof {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO forks (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
@@ -351,11 +386,11 @@ public actor MergeEngine {
         try db.execute(
             sql: "DELETE FROM entries WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         if let row = try Row.fetchOne(
-            db, sql: "SELECT seq, hash, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
+            db, sql: "SELECT seq, raw, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
             arguments: [Data(author.bytes)])
         {
             authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try EntryHash(bytes: (row["hash"] as Data).bytes),
+                seq: Seq(row["seq"] as Int64), head: try Entry(decoding: (row["raw"] as Data).bytes).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
         } else {
             authors[author] = nil
@@ -363,7 +398,9 @@ public actor MergeEngine {
     }
 
     /// Applies the rules of the entry's kind and computes its stored columns.
-    private func prepare(_ entry: Entry, state: inout AuthorState) throws(LedgerError) -> PreparedEntry {
+    private func prepare(_ entry: Entry, opened privateBody: OpenedBody, state: inout AuthorState) throws(LedgerError)
+        -> PreparedEntry
+    {
         let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
         switch body {
         case .genesis(let nonce, _):
@@ -386,14 +423,13 @@ public actor MergeEngine {
         var amount: Int64?
         var label: String?
         var opened = entry.sealed.isEmpty
-        if !entry.sealed.isEmpty {
-            guard let keyID = BodySeal.keyID(of: entry.sealed) else { throw .malformed("sealed part too short") }
-            if let key = keys[keyID] {
-                let privateBody = try BodySeal.open(entry, key: key)
-                (amount, label) = Self.columns(of: privateBody)
-                if case .genesis(let d, _) = privateBody { decimals = d }
-                opened = true
-            }
+        switch privateBody {
+        case .failed(let error): throw error
+        case .noKey: break
+        case .opened(let body):
+            (amount, label) = Self.columns(of: body)
+            if case .genesis(let d, _) = body { decimals = d }
+            opened = true
         }
         var next = state
         next.seq = entry.seq
@@ -422,25 +458,51 @@ public actor MergeEngine {
         }
     }
 
+    /// Inserts one author's new entries. This is the hot path of a large merge, so it binds
+    /// straight through SQLite's C API rather than boxing every value.
     private func insert(_ db: Database, _ prepared: [PreparedEntry]) throws {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT INTO entries (author, seq, hash, kind, time, raw, opened, amount, label, cum_credit, cum_debit)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
         guard let author = prepared.first?.entry.author else { return }
-        let authorData = Data(author.bytes)
-        for p in prepared {
-            statement.setUncheckedArguments([
-                authorData, Int64(p.entry.seq), Data(p.entry.hash.bytes), Int64(p.entry.kind.rawValue), p.entry.time,
-                Data(p.entry.encoded), p.opened, p.amount, p.label, p.cumCredit, p.cumDebit,
-            ])
-            try statement.execute()
+        let statement = try db.makeStatement(
+            sql: """
+                INSERT INTO entries (author, seq, kind, time, raw, opened, amount, label, cum_credit, cum_debit)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        let handle = statement.sqliteStatement
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        func bind(_ index: Int32, _ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { _ = sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), transient) }
         }
-        if decimals != nil {
+        func bind(_ index: Int32, _ value: Int64?) {
+            if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
+        }
+        for p in prepared {
+            sqlite3_reset(handle)
+            bind(1, author.bytes)
+            bind(2, Int64(p.entry.seq))
+            bind(3, Int64(p.entry.kind.rawValue))
+            bind(4, p.entry.time)
+            bind(5, p.entry.encoded)
+            bind(6, p.opened ? 1 : 0)
+            bind(7, p.amount)
+            if let label = p.label {
+                _ = sqlite3_bind_text(handle, 8, label, -1, transient)
+            } else {
+                sqlite3_bind_null(handle, 8)
+            }
+            bind(9, p.cumCredit)
+            bind(10, p.cumDebit)
+            let rc = sqlite3_step(handle)
+            guard rc == SQLITE_DONE else {
+                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+                sqlite3_reset(handle)
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
+            }
+        }
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        if let decimals {
             try db.execute(
-                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)",
-                arguments: [Data([decimals ?? 2])])
+                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
         }
     }
 
@@ -460,29 +522,46 @@ public actor MergeEngine {
         var granted: Set<DataKeyID> = []
         var added = false
         for record in roster.effective {
-            let boxes: [[UInt8]]
-            switch record.body {
-            case .genesis(_, let keyring) where record.author == device: boxes = [keyring]
-            case .link(let linked, _, _, let keyring) where linked == device: boxes = [keyring]
-            case .revoke(_, _, let grants): boxes = grants.filter { $0.recipient == device }.map(\.box)
-            default: boxes = []
-            }
-            for box in boxes {
-                guard let opened = try? Keyring.open(box, with: keyPair) else { continue }
-                for key in opened {
-                    granted.insert(key.id)
-                    if keys[key.id] == nil {
-                        keys[key.id] = key
-                        added = true
-                        try db.execute(
-                            sql: "INSERT OR IGNORE INTO data_keys (id, generation, key) VALUES (?, ?, ?)",
-                            arguments: [Data(key.id.bytes), Int64(key.generation), Data(key.key.copyBytes())])
-                    }
-                }
+            for key in openKeyrings(in: record.body, author: record.author, keyPair: keyPair) {
+                granted.insert(key.id)
+                if try remember(db, key) { added = true }
             }
         }
         grantedKeys = granted
         if added { try openUnreadEntries(db) }
+    }
+
+    /// Before a batch is validated, learns the data keys its control entries seal to this
+    /// device, so the batch's own records can be read as they are stored. A key only opens what
+    /// its entry's author sealed; which key new entries are sealed with is decided by the
+    /// roster alone (`refreshKeys`).
+    func learnKeys(_ db: Database, from entries: [Entry]) throws {
+        guard let keyPair else { return }
+        for entry in entries where entry.kind.isControl {
+            guard let body = try? PublicBody(decoding: entry.publicBody, kind: entry.kind) else { continue }
+            for key in openKeyrings(in: body, author: entry.author, keyPair: keyPair) { _ = try remember(db, key) }
+        }
+    }
+
+    private func openKeyrings(in body: PublicBody, author: DevicePublicKey, keyPair: SigningKeyPair) -> [DataKey] {
+        let boxes: [[UInt8]]
+        switch body {
+        case .genesis(_, let keyring) where author == device: boxes = [keyring]
+        case .link(let linked, _, _, let keyring) where linked == device: boxes = [keyring]
+        case .revoke(_, _, let grants): boxes = grants.filter { $0.recipient == device }.map(\.box)
+        default: boxes = []
+        }
+        return boxes.flatMap { (try? Keyring.open($0, with: keyPair)) ?? [] }
+    }
+
+    /// Stores a key not seen before; true when it is new.
+    private func remember(_ db: Database, _ key: DataKey) throws -> Bool {
+        guard keys[key.id] == nil else { return false }
+        keys[key.id] = key
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO data_keys (id, generation, key) VALUES (?, ?, ?)",
+            arguments: [Data(key.id.bytes), Int64(key.generation), Data(key.key.copyBytes())])
+        return true
     }
 
     /// Fills in amounts and names of entries sealed with keys that just arrived, and recomputes
@@ -496,9 +575,8 @@ public actor MergeEngine {
             else { continue }
             let (amount, label) = Self.columns(of: body)
             if case .genesis(let d, _) = body { decimals = d }
-            try db.execute(
-                sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?",
-                arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
+            try db.cachedStatement(sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?")
+                .execute(arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
             touched[entry.author] = min(touched[entry.author] ?? .max, entry.seq)
         }
         if let decimals {
@@ -533,9 +611,8 @@ public actor MergeEngine {
                     (credit, debit) = (nil, nil)
                 }
             }
-            try db.execute(
-                sql: "UPDATE entries SET cum_credit = ?, cum_debit = ? WHERE author = ? AND seq = ?",
-                arguments: [credit, debit, authorData, row["seq"] as Int64])
+            try db.cachedStatement(sql: "UPDATE entries SET cum_credit = ?, cum_debit = ? WHERE author = ? AND seq = ?")
+                .execute(arguments: [credit, debit, authorData, row["seq"] as Int64])
         }
         if var state = authors[author] {
             state.cumCredit = credit
@@ -562,6 +639,31 @@ struct AuthorState: Sendable {
     var cumDebit: Int64?
 
     static let empty = AuthorState(seq: 0, head: .zero, cumCredit: 0, cumDebit: 0)
+}
+
+/// The result of opening one entry's sealed part.
+enum OpenedBody: Sendable {
+    case opened(PrivateBody)
+    /// Sealed with a key this device does not have (yet).
+    case noKey
+    case failed(LedgerError)
+}
+
+extension MergeEngine {
+    /// Opens the sealed parts of `entries`, spreading long batches over every core.
+    static func openSealedParts(_ entries: [Entry], keys: [DataKeyID: DataKey]) -> [OpenedBody] {
+        @Sendable func open(_ entry: Entry) -> OpenedBody {
+            guard !entry.sealed.isEmpty else { return .noKey }
+            guard let keyID = BodySeal.keyID(of: entry.sealed) else { return .failed(.malformed("sealed part too short")) }
+            guard let key = keys[keyID] else { return .noKey }
+            do {
+                return .opened(try BodySeal.open(entry, key: key))
+            } catch {
+                return .failed(error)
+            }
+        }
+        return ParallelMap.map(entries, minimumChunk: 1024, open)
+    }
 }
 
 struct PreparedEntry {

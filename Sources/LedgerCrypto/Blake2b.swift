@@ -17,6 +17,11 @@ public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Hashes the first eight bytes: the bytes are already uniformly random.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    }
+
     /// Lowercase hex.
     public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Why the identity layer refused something; messages are written for the person.
+public struct IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The folder that holds one device: its key, its ledger database and its logs.
+///
+/// Chosen by `--home`, else `LEDGERLINK_HOME`, else `$XDG_DATA_HOME/ledgerlink`, else
+/// `~/.local/share/ledgerlink`. Several devices can live on one machine with several homes.
+public struct DataHome: Sendable {
+    public let url: URL
+
+    public init(url: URL) { self.url = url }
+
+    /// Resolves the folder from an explicit option and the environment.
+    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> DataHome
+    {
+        if let option, !option.isEmpty { return DataHome(url: URL(fileURLWithPath: option)) }
+        if let env = environment["LEDGERLINK_HOME"], !env.isEmpty { return DataHome(url: URL(fileURLWithPath: env)) }
+        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") {
+            return DataHome(url: URL(fileURLWithPath: xdg).appendingPathComponent("ledgerlink"))
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return DataHome(url: URL(fileURLWithPath: home).appendingPathComponent(".local/share/ledgerlink"))
+    }
+
+    /// The device key file.
+    public var keyFile: URL { url.appendingPathComponent("device.key") }
+    /// The ledger database.
+    public var database: URL { url.appendingPathComponent("ledger.sqlite") }
+    /// The log file (never the screen).
+    public var logFile: URL { url.appendingPathComponent("ledgerlink.log") }
+
+    /// True when this folder already holds a device.
+    public var hasDevice: Bool {
+        FileManager.default.fileExists(atPath: keyFile.path) || FileManager.default.fileExists(atPath: database.path)
+    }
+
+    /// Creates the folder (mode 0700) when missing.
+    public func create() throws(IdentityError) {
+        do {
+            try FileManager.default.createDirectory(
+                at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw IdentityError("cannot create the data folder \(url.path): \(error.localizedDescription)")
+        }
+    }
+}

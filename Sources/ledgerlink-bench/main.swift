@@ -1,0 +1,98 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerTestSupport
+
+/// ledgerlink-bench: measures the targets recorded in docs/BENCHMARKS.md. Run it from a
+/// release build: `swift run -c release ledgerlink-bench merge`.
+@main
+struct Bench {
+    static func main() async {
+        let args = Array(CommandLine.arguments.dropFirst())
+        do {
+            switch args.first {
+            case "merge":
+                try await mergeBenchmark(
+                    entries: option("--entries", in: args) ?? 100_000, devices: option("--devices", in: args) ?? 4)
+            default:
+                FileHandle.standardError.write(
+                    Data("usage: ledgerlink-bench merge [--entries N] [--devices N]\n".utf8))
+                exit(64)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ledgerlink-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func option(_ name: String, in args: [String]) -> Int? {
+        guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+        return Int(args[i + 1])
+    }
+
+    static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Merge (decode + validate + persist in a file database) `entries` entries written by
+    /// `devices` devices into an empty replica, and the raw one-signature-per-entry rate.
+    static func mergeBenchmark(entries total: Int, devices: Int) async throws {
+        print("building \(total) entries from \(devices) devices ...")
+        var fixture = try LedgerFixture(deviceCount: devices)
+        let perDevice = (total - fixture.allEntries.count) / devices
+        for i in 0..<perDevice {
+            for d in 0..<devices {
+                try fixture.record(device: d, i % 3 == 0 ? .debit : .credit, amount: Int64(100 + i % 1000), memo: "bench \(i)")
+            }
+        }
+        let wire = fixture.allEntries.shuffled().map(\.encoded)
+        let count = wire.count
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try LedgerStore.create(
+            at: folder.appendingPathComponent("ledger.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
+
+        var report = MergeReport()
+        var decodeTime = 0.0
+        let mergeTime = try await seconds {
+            var decoded: [Entry] = []
+            decodeTime = try await seconds { decoded = try Entry.decodeAll(wire) }
+            report = try await engine.merge(decoded)
+        }
+        print(String(format: "  of which decoding:       %.3f s", decodeTime))
+        guard report.accepted.count == count, report.rejected.isEmpty else {
+            throw LedgerError.invalidState("merge accepted \(report.accepted.count) of \(count)")
+        }
+        let totals = try await engine.totals()
+        if ProcessInfo.processInfo.environment["MICRO"] != nil {
+            let all = fixture.allEntries.filter { $0.kind == .credit || $0.kind == .debit }
+            let t1 = try await seconds { for e in all { _ = try BodySeal.open(e, key: fixture.dataKey) } }
+            print("open", t1 / Double(all.count) * 1e6, "us")
+            let t2 = await seconds { for e in all { _ = e.author.isValidSignature(e.signature, for: e.signingMessage) } }
+            print("verify", t2 / Double(all.count) * 1e6, "us")
+        }
+
+        // The baseline: one libsodium signature check per entry.
+        let sample = fixture.allEntries.prefix(min(count, 20_000))
+        let messages = sample.map { ($0.author, $0.signature, $0.signingMessage) }
+        var valid = 0
+        let verifyTime = await seconds {
+            for (key, sig, message) in messages where key.isValidSignature(sig, for: message) { valid += 1 }
+        }
+        precondition(valid == messages.count)
+        let mergeRate = Double(count) / mergeTime
+        let verifyRate = Double(messages.count) / verifyTime
+        print("entries merged:           \(count) (balance \(totals.balance))")
+        print(String(format: "merge time:               %.3f s", mergeTime))
+        print(String(format: "merge rate:               %.0f entries/s (target >= 250000)", mergeRate))
+        print(String(format: "one-verify-per-entry:     %.0f entries/s (libsodium Ed25519, one core)", verifyRate))
+        print(String(format: "speed-up over verifying:  %.1fx (target >= 10x)", mergeRate / verifyRate))
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import LedgerCore
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every stored entry, for another device's `import` or for independent checks.")
+    @OptionGroup var homeOptions: HomeOptions
+    @Flag(name: .long, help: "Print JSON with every field decoded (docs/PROTOCOL.md).") var json = false
+
+    func run() async throws {
+        try await userFacing {
+            let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
+            let entries = try await context.engine.storedEntries()
+            if json {
+                print(ExportDocument.json(identity: context.engine.identity, device: context.engine.device, entries: entries).prettyText)
+            } else {
+                print(ExportDocument.text(entries: entries), terminator: "")
+            }
+        }
+    }
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge an export from another device of this identity (FILE, or - for standard input).")
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var keys: KeyOptions
+    @Argument(help: "The export file.") var file: String
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await userFacing {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let contents = FileManager.default.contents(atPath: file) else {
+                    throw CLIError("cannot read \(file)")
+                }
+                data = contents
+            }
+            let entries = try ExportDocument.read(data)
+            let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
+            if let foreign = entries.first(where: { $0.identity != context.engine.identity }) {
+                throw CLIError(
+                    "\(file) is an export of another identity (\(foreign.identity.hex.prefix(16))…); nothing was imported")
+            }
+            let report = try await context.engine.merge(entries)
+            let totals = try await context.engine.totals()
+            let d = await context.decimals
+            if json {
+                printJSON(
+                    .object([
+                        ("accepted", .integer(Int128(report.accepted.count))),
+                        ("duplicates", .integer(Int128(report.duplicates))),
+                        ("held", .integer(Int128(report.held.count))), ("rejected", .integer(Int128(report.rejected.count))),
+                        ("forks", .integer(Int128(report.forks.count))), ("balance", .string(totals.balance.formatted(d))),
+                        ("balance_minor", .integer(totals.balance)),
+                    ]))
+            } else {
+                print(
+                    "Imported \(report.accepted.count) new entries (\(report.duplicates) already here, "
+                        + "\(report.held.count) waiting, \(report.rejected.count) refused).")
+                for rejection in report.rejected.prefix(10) {
+                    print("  refused \(rejection.author.fingerprint) seq \(rejection.seq): \(rejection.reason)")
+                }
+                for fork in report.forks { print("  fork: device \(fork.author.fingerprint) signed two entries at seq \(fork.seq)") }
+                print("Balance: \(totals.balance.formatted(d))")
+            }
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-check every stored entry: signatures, hash links, kinds and totals.")
+    @OptionGroup var homeOptions: HomeOptions
+
+    func run() async throws {
+        try await userFacing {
+            let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
+            let problems = try await context.engine.verifyAll()
+            let count = try await context.engine.storedEntries().count
+            guard problems.isEmpty else {
+                for p in problems { print(p) }
+                throw CLIError("verification found \(problems.count) problem(s) in \(count) stored entries")
+            }
+            print("All \(count) stored entries verify.")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+
+/// An opened device: its data folder, ledger and (when needed) its unlocked key.
+struct DeviceContext {
+    let home: DataHome
+    let engine: MergeEngine
+
+    /// Opens the device in `home`. With `keys`, the device key is unlocked (asking for the
+    /// passphrase when the key file has one) so the engine can write.
+    static func open(_ home: DataHome, keys: KeyOptions?) async throws -> DeviceContext {
+        guard FileManager.default.fileExists(atPath: home.database.path) else {
+            throw CLIError(
+                "no identity in \(home.url.path) yet: run `ledgerlink init --name NAME` to create one"
+                    + " (or pass --home to pick another data folder)")
+        }
+        var keyPair: SigningKeyPair?
+        if let keys {
+            keyPair = try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
+                if let file = keys.passphraseFile ?? ProcessInfo.processInfo.environment["LEDGERLINK_PASSPHRASE_FILE"] {
+                    return try Passphrase.fromFile(file)
+                }
+                return try Passphrase.prompt("Passphrase for the device key: ")
+            }
+        }
+        let store = try LedgerStore.open(at: home.database.path)
+        return DeviceContext(home: home, engine: try await MergeEngine(store: store, keyPair: keyPair))
+    }
+
+    /// Decimals of the ledger's unit (2 until the genesis entry can be read).
+    var decimals: UInt8 { get async { await engine.decimals ?? 2 } }
+
+    /// Names of devices by key, for display (sanitised).
+    func deviceNames() async -> [DevicePublicKey: String] {
+        await engine.currentRoster().devices.mapValues { TextSafety.sanitised($0.name ?? "(unnamed)") }
+    }
+}

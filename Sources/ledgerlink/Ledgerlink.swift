@@ -1,0 +1,19 @@
+import ArgumentParser
+
+@main
+struct Ledgerlink: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledgerlink",
+        abstract: "One ledger of credits and debits, identical on every device you link.",
+        discussion: """
+            Each device keeps its own key and its own signed log; logs merge into one ledger.
+            The data folder is --home, else $LEDGERLINK_HOME, else $XDG_DATA_HOME/ledgerlink,
+            else ~/.local/share/ledgerlink.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Init.self, Earn.self, Spend.self, Balance.self, History.self, Devices.self, Status.self,
+            Export.self, Import.self, Verify.self,
+        ]
+    )
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import LedgerCore
+import LedgerIdentity
+
+/// Options every command shares.
+struct HomeOptions: ParsableArguments {
+    @Option(name: .long, help: "Data folder of this device (default: $LEDGERLINK_HOME or ~/.local/share/ledgerlink).")
+    var home: String?
+
+    var dataHome: DataHome { DataHome.resolve(option: home) }
+}
+
+/// How to unlock a passphrase-protected device key.
+struct KeyOptions: ParsableArguments {
+    @Option(name: .long, help: "Read the key passphrase from the first line of this file.")
+    var passphraseFile: String?
+}
+
+/// A failure worded for the person; ArgumentParser prints it as one line and exits 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Wraps library errors so the message a person sees is the library's own sentence.
+func userFacing<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as CLIError {
+        throw error
+    } catch let error as IdentityError {
+        throw CLIError(error.description)
+    } catch let error as LedgerError {
+        throw CLIError(error.description)
+    } catch let error as AmountError {
+        throw CLIError(error.description)
+    } catch let error as ExportDocument.ReadError {
+        throw CLIError(error.description)
+    }
+}
+
+extension Int128 {
+    /// Minor units formatted for this ledger.
+    func formatted(_ decimals: UInt8) -> String { AmountFormat.format(self, decimals: decimals) }
+}
+
+/// ISO 8601 UTC for JSON and a short local form for tables.
+enum TimeText {
+    static func iso(_ ms: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    static func short(_ ms: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+}
+
+func printJSON(_ value: JSONValue) { print(value.prettyText) }
