@@ -385,6 +385,9 @@ public actor MergeEngine {
         }
         try db.execute(
             sql: "DELETE FROM entries WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
+        // Entries waiting beyond the fork can never be accepted now.
+        try db.execute(sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
+        heldCount = max(0, heldCount - db.changesCount)
         if let row = try Row.fetchOne(
             db, sql: "SELECT seq, raw, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
             arguments: [Data(author.bytes)])
