@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "LedgerCore", "LedgerCrypto", "LedgerTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),

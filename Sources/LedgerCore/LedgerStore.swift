@@ -129,6 +129,22 @@ public final class LedgerStore: Sendable {
         }
     }
 
+    /// Runs `body` in a read transaction on the writer connection, whose data_version tells
+    /// commits by other processes from this process's own.
+    func readOnWriter<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        try Self.wrap(path) {
+            try writer.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.deferred) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw LedgerError.database("a read transaction returned nothing") }
+                return result
+            }
+        }
+    }
+
     /// Runs `body` against a consistent snapshot.
     func read<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
         try Self.wrap(path) { try writer.read(body) }

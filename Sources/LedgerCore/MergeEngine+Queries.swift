@@ -65,10 +65,14 @@ extension MergeEngine {
     }
 
     /// The current roster.
-    public func currentRoster() -> Roster { roster }
+    public func currentRoster() throws(LedgerError) -> Roster {
+        try refresh()
+        return roster
+    }
 
     /// Credits, debits and balance over every counted entry.
     public func totals() throws(LedgerError) -> Totals {
+        try refresh()
         if let cachedTotals { return cachedTotals }
         var totals = Totals()
         for (author, state) in authors {
@@ -113,6 +117,7 @@ extension MergeEngine {
 
     /// The vector clock with heads and its digest, over counted entries.
     public func clock() throws(LedgerError) -> VectorClock {
+        try refresh()
         var list: [ClockEntry] = []
         for author in Set(authors.keys).union(forkSeqs.keys) where roster.limit(of: author) != nil {
             let seq = effectiveSeq(author)
@@ -175,6 +180,7 @@ extension MergeEngine {
     /// newest first, ties broken by device key then seq. Each log is read backwards along its
     /// primary key, so the first page costs the same with ten entries or ten million.
     public func history(limit: Int, offset: Int = 0) throws(LedgerError) -> [HistoryItem] {
+        try refresh()
         let logs = authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
         return try store.read { db in
             var cursors: [(author: DevicePublicKey, rows: RowCursor, head: Row?)] = []
@@ -220,6 +226,7 @@ extension MergeEngine {
 
     /// Every device that is or was linked, genesis first.
     public func devices() throws(LedgerError) -> [DeviceInfo] {
+        try refresh()
         let list = roster.devices.values.sorted { $0.rank.lexicographicallyPrecedes($1.rank) }
         return try store.read { db in
             try list.map { d in
@@ -239,6 +246,7 @@ extension MergeEngine {
 
     /// Counts for `status`.
     public func status() throws(LedgerError) -> LedgerStatus {
+        try refresh()
         let stored = authors.values.reduce(0) { $0 + Int($1.seq) }
         let counted = authors.keys.reduce(0) { $0 + Int(effectiveSeq($1)) }
         let forkRows = try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM forks") ?? 0 }
@@ -249,7 +257,8 @@ extension MergeEngine {
 
     /// Every stored entry, logs first (by author and seq), then fork proofs, then held entries.
     public func storedEntries() throws(LedgerError) -> [(place: StoredEntryPlace, entry: Entry)] {
-        try store.read { db in
+        try refresh()
+        return try store.read { db in
             var out: [(StoredEntryPlace, Entry)] = []
             for (place, sql) in [
                 (StoredEntryPlace.log, "SELECT raw FROM entries ORDER BY author, seq"),
@@ -266,6 +275,7 @@ extension MergeEngine {
     /// Re-checks every stored entry from scratch: structure, every signature, every hash link,
     /// the rules of each kind, and the stored totals. Returns one line per problem.
     public func verifyAll() throws(LedgerError) -> [String] {
+        try refresh()
         var problems = try store.quickCheck().map { "database: \($0)" }
         try store.read { db in
             var previous: (author: DevicePublicKey, seq: Seq, hash: EntryHash)?

@@ -77,6 +77,12 @@ public actor MergeEngine {
 
     /// Reloads everything kept in memory when another process (or connection) has written to
     /// the database since this engine last looked; SQLite's data_version tells.
+    /// Brings in-memory state up to date with what other processes committed; every query
+    /// calls it first.
+    func refresh() throws(LedgerError) {
+        try store.readOnWriter { db in try reloadIfChanged(db) }
+    }
+
     private func reloadIfChanged(_ db: Database) throws {
         let version = try Int64.fetchOne(db, sql: "PRAGMA data_version")
         guard version != dataVersion else { return }

@@ -33,7 +33,7 @@ struct DeviceContext {
     var decimals: UInt8 { get async { await engine.decimals ?? 2 } }
 
     /// Names of devices by key, for display (sanitised).
-    func deviceNames() async -> [DevicePublicKey: String] {
-        await engine.currentRoster().devices.mapValues { TextSafety.sanitised($0.name ?? "(unnamed)") }
+    func deviceNames() async throws -> [DevicePublicKey: String] {
+        try await engine.currentRoster().devices.mapValues { TextSafety.sanitised($0.name ?? "(unnamed)") }
     }
 }

@@ -10,7 +10,7 @@ struct Devices: AsyncParsableCommand {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
             let devices = try await context.engine.devices()
-            let names = await context.deviceNames()
+            let names = try await context.deviceNames()
             if json {
                 printJSON(
                     .array(

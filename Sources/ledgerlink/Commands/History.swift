@@ -15,7 +15,7 @@ struct History: AsyncParsableCommand {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
             let items = try await context.engine.history(limit: limit)
-            let names = await context.deviceNames()
+            let names = try await context.deviceNames()
             let d = await context.decimals
             if json {
                 printJSON(

@@ -12,7 +12,7 @@ struct Status: AsyncParsableCommand {
             let engine = context.engine
             let status = try await engine.status()
             let clock = try await engine.clock()
-            let names = await context.deviceNames()
+            let names = try await context.deviceNames()
             let name = names[engine.device] ?? "(unnamed)"
             if json {
                 printJSON(

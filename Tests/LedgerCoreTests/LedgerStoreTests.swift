@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+import LedgerCore
+import LedgerCrypto
+import LedgerTestSupport
+import Testing
+
+@Suite("Ledger store")
+struct LedgerStoreTests {
+    static func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("a ledger survives closing and reopening, with the same clock and totals")
+    func reopen() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        try fixture.record(device: 1, .credit, amount: 300, memo: "kept")
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        do {
+            let store = try LedgerStore.create(
+                at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+            let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
+            try await engine.merge(fixture.allEntries)
+            try await engine.appendRecord(.debit, amount: 100, memo: "mine")
+        }
+        let engine = try await MergeEngine(store: try LedgerStore.open(at: path), keyPair: nil)
+        #expect(try await engine.totals().balance == 200)
+        #expect(try await engine.verifyAll().isEmpty)
+        #expect(try await engine.history(limit: 5).map(\.memo) == ["mine", "kept"])
+    }
+
+    @Test("a corrupt file is refused with a clear message and left exactly as it was")
+    func corrupt() throws {
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let junk = Data((0..<8192).map { UInt8($0 % 251) })
+        try junk.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try LedgerStore.open(at: path)
+        } throws: { error in
+            (error as? LedgerError)?.description.contains("corrupt or not a ledgerlink database") ?? false
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == junk)
+    }
+
+    @Test("a database written by a newer version is refused and not modified")
+    func newerSchema() throws {
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let fixture = try LedgerFixture(deviceCount: 1)
+        _ = try LedgerStore.create(at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "PRAGMA user_version = 99") }
+        try queue.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect {
+            _ = try LedgerStore.open(at: path)
+        } throws: { error in
+            (error as? LedgerError)?.description.contains("newer ledgerlink") ?? false
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
+    @Test("an SQLite database of another program is refused")
+    func foreignDatabase() throws {
+        let path = try Self.folder().appendingPathComponent("other.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "CREATE TABLE t (x)") }
+        try queue.close()
+        #expect {
+            _ = try LedgerStore.open(at: path)
+        } throws: { error in
+            (error as? LedgerError)?.description.contains("not a ledgerlink database") ?? false
+        }
+    }
+
+    @Test("two engines on one file (two processes) never make the device fork itself")
+    func twoWriters() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let store = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let first = try await MergeEngine(store: store, keyPair: fixture.root)
+        try await first.merge(fixture.allEntries)
+        let second = try await MergeEngine(store: try LedgerStore.open(at: path), keyPair: fixture.root)
+        for i in 1...10 {
+            try await (i % 2 == 0 ? first : second).appendRecord(.credit, amount: Int64(i), memo: "")
+        }
+        #expect(try await first.totals().credits == 55)
+        #expect(try await second.totals().credits == 55)
+        #expect(try await first.status().forks == 0)
+        #expect(try await first.verifyAll().isEmpty)
+    }
+}
