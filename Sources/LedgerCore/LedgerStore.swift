@@ -29,6 +29,11 @@ public final class LedgerStore: Sendable {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw .database("a ledger database already exists at \(path)")
         }
+        // Create the file private to its user first: SQLite gives the WAL and shared-memory
+        // files the permissions of the database file.
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw .database("cannot create \(path)")
+        }
         let store = try wrap(path) { LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path) }
         try store.initialise(identity: identity, root: root, device: device)
         return store

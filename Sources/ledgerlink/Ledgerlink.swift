@@ -1,6 +1,18 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
+enum Main {
+    static func main() async {
+        // Everything ledgerlink writes (keys, ledger, logs) is for this user only.
+        umask(0o077)
+        await Ledgerlink.main()
+    }
+}
+
 struct Ledgerlink: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledgerlink",

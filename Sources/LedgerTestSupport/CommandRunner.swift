@@ -1,0 +1,137 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the real `ledgerlink` binary for tests, with a deadline instead of sleeps.
+public struct CommandRunner: Sendable {
+    /// What a finished command printed and returned.
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    public let executable: URL
+    public let environment: [String: String]
+
+    /// Finds the built `ledgerlink` next to the test bundle (or at $LEDGERLINK_BIN).
+    public init(environment extra: [String: String] = [:]) throws {
+        let env = ProcessInfo.processInfo.environment
+        var candidates: [URL] = []
+        if let bin = env["LEDGERLINK_BIN"] { candidates.append(URL(fileURLWithPath: bin)) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("ledgerlink"))
+            dir = dir.deletingLastPathComponent()
+        }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw CommandError("cannot find the ledgerlink binary; build it first or set LEDGERLINK_BIN")
+        }
+        executable = found
+        var base = env.filter { !$0.key.hasPrefix("LEDGERLINK_") }
+        base["LANG"] = "C.UTF-8"
+        base["TZ"] = "UTC"
+        environment = base.merging(extra) { $1 }
+    }
+
+    public struct CommandError: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Starts the binary with `arguments`; the caller waits or kills.
+    public func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        return (process, out, err)
+    }
+
+    /// Runs to completion (at most `timeout` seconds).
+    @discardableResult
+    public func run(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> Result {
+        let (process, out, err) = try start(arguments, stdin: stdin)
+        // Read both pipes while the process runs so a full pipe can never stall it.
+        let collected = PipeCollector(out: out, err: err)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                throw CommandError("ledgerlink \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+            }
+            _ = collected.waitForData(upTo: 0.05)
+        }
+        process.waitUntilExit()
+        let (stdout, stderr) = collected.finish()
+        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+}
+
+/// Drains a process's stdout and stderr on background threads.
+public final class PipeCollector: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var outData = Data()
+    private var errData = Data()
+    private var open = 2
+
+    public init(out: Pipe, err: Pipe) {
+        for (pipe, isOut) in [(out, true), (err, false)] {
+            let handle = pipe.fileHandleForReading
+            Thread.detachNewThread { [self] in
+                while true {
+                    let chunk = handle.availableData
+                    lock.lock()
+                    if chunk.isEmpty {
+                        self.open -= 1
+                        lock.broadcast()
+                        lock.unlock()
+                        return
+                    }
+                    if isOut { self.outData.append(chunk) } else { self.errData.append(chunk) }
+                    lock.broadcast()
+                    lock.unlock()
+                }
+            }
+        }
+    }
+
+    /// Waits until more output arrives or `seconds` pass; returns stdout so far.
+    public func waitForData(upTo seconds: Double) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        _ = lock.wait(until: Date().addingTimeInterval(seconds))
+        return String(decoding: outData, as: UTF8.self)
+    }
+
+    /// Waits until stdout contains `text` (true) or the deadline passes (false).
+    public func waitForStdout(containing text: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while !String(decoding: outData, as: UTF8.self).contains(text) {
+            if open == 0 || !lock.wait(until: deadline) { return String(decoding: outData, as: UTF8.self).contains(text) }
+        }
+        return true
+    }
+
+    /// Waits for both pipes to close and returns everything.
+    public func finish() -> (String, String) {
+        lock.lock()
+        defer { lock.unlock() }
+        let deadline = Date().addingTimeInterval(10)
+        while open > 0, lock.wait(until: deadline) {}
+        return (String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}

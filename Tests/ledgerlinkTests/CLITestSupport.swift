@@ -1,0 +1,68 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerTestSupport
+import Testing
+
+/// A throwaway data folder and the binary run against it.
+struct Device {
+    let home: URL
+    let cli: CommandRunner
+
+    init(name: String = "device") throws {
+        home = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ledgerlink-cli-\(UUID().uuidString)").appendingPathComponent(name)
+        cli = try CommandRunner()
+    }
+
+    @discardableResult
+    func run(_ args: String..., stdin: Data? = nil) throws -> CommandRunner.Result {
+        try cli.run(args + ["--home", home.path], stdin: stdin)
+    }
+
+    /// Runs a command that must succeed, returning its stdout.
+    @discardableResult
+    func ok(_ args: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try cli.run(args + ["--home", home.path])
+        #expect(result.status == 0, "ledgerlink \(args) failed: \(result.stderr)", sourceLocation: sourceLocation)
+        return result.stdout
+    }
+
+    /// Runs a command with --json and parses its output.
+    func json(_ args: String...) throws -> Any {
+        let result = try cli.run(args + ["--json", "--home", home.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+    }
+
+    func balanceMinor() throws -> Int {
+        try #require((try json("balance") as? [String: Any])?["balance_minor"] as? Int)
+    }
+
+    /// Links a second device to this one's identity through the library (the interactive
+    /// linking protocol is a later feature), creating its data folder beside this one.
+    func linkNewDevice(name: String) async throws -> Device {
+        let keyPair = try DeviceKeyFile.read(home.appendingPathComponent("device.key")) { () throws(IdentityError) in [] }
+        let engine = try await MergeEngine(
+            store: try LedgerStore.open(at: home.appendingPathComponent("ledger.sqlite").path), keyPair: keyPair)
+        let newcomer = SigningKeyPair.generate()
+        let challenge = SecureRandom.bytes(32)
+        let proof = newcomer.sign(
+            PublicBody.linkProofMessage(
+                identity: engine.identity, device: newcomer.publicKey, approver: keyPair.publicKey, challenge: challenge))
+        try await engine.appendLink(device: newcomer.publicKey, challenge: challenge, proof: proof, name: name)
+        let other = Device(home: home.deletingLastPathComponent().appendingPathComponent(name), cli: cli)
+        try DataHome(url: other.home).create()
+        try DeviceKeyFile.write(newcomer, to: other.home.appendingPathComponent("device.key"), passphrase: nil)
+        _ = try LedgerStore.create(
+            at: other.home.appendingPathComponent("ledger.sqlite").path, identity: engine.identity, root: engine.root,
+            device: newcomer.publicKey)
+        return other
+    }
+
+    init(home: URL, cli: CommandRunner) {
+        self.home = home
+        self.cli = cli
+    }
+}
