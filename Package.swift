@@ -59,7 +59,8 @@ let package = Package(
         ),
         .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),
         .testTarget(
-            name: "ledgerlinkTests", dependencies: ["LedgerTestSupport", "LedgerCore", "LedgerCrypto", "LedgerIdentity"]),
+            name: "ledgerlinkTests",
+            dependencies: ["LedgerTestSupport", "LedgerCore", "LedgerCrypto", "LedgerIdentity"]),
     ],
     swiftLanguageModes: [.v6]
 )

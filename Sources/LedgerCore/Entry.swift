@@ -69,14 +69,18 @@ public final class Entry: Sendable, Hashable {
         var r = ByteReader(bytes)
         do {
             let version = try r.u8()
-            guard version == Self.currentVersion else { throw LedgerError.malformed("unsupported entry version \(version)") }
+            guard version == Self.currentVersion else {
+                throw LedgerError.malformed("unsupported entry version \(version)")
+            }
             let identity = IdentityID(unchecked: try r.raw(32))
             let author = try DevicePublicKey(bytes: try r.raw(32))
             let seq = try r.u64()
             guard seq >= 1, seq <= UInt64(Int64.max) else { throw LedgerError.malformed("seq out of range") }
             let prev = try EntryHash(bytes: try r.raw(32))
             let kindCode = try r.u8()
-            guard let kind = EntryKind(rawValue: kindCode) else { throw LedgerError.malformed("unknown kind \(kindCode)") }
+            guard let kind = EntryKind(rawValue: kindCode) else {
+                throw LedgerError.malformed("unknown kind \(kindCode)")
+            }
             let time = try r.i64()
             let publicBody = try r.lengthPrefixed32(limit: Self.maxPartLength)
             let sealed = try r.lengthPrefixed32(limit: Self.maxPartLength)

@@ -151,7 +151,8 @@ public enum PrivateBody: Sendable, Equatable {
             case .genesis:
                 let decimals = try r.u8()
                 guard decimals <= Self.maxDecimals else { throw LedgerError.malformed("too many decimals") }
-                self = .genesis(decimals: decimals, deviceName: try Self.text(try r.lengthPrefixed8(), limit: Self.maxNameBytes))
+                self = .genesis(
+                    decimals: decimals, deviceName: try Self.text(try r.lengthPrefixed8(), limit: Self.maxNameBytes))
             case .link:
                 self = .link(deviceName: try Self.text(try r.lengthPrefixed8(), limit: Self.maxNameBytes))
             case .revoke:
@@ -159,7 +160,8 @@ public enum PrivateBody: Sendable, Equatable {
             case .credit, .debit:
                 let raw = try r.u64()
                 guard raw >= 1, raw <= UInt64(Int64.max) else { throw LedgerError.malformed("amount out of range") }
-                self = .record(amount: Int64(raw), memo: try Self.text(try r.lengthPrefixed16(), limit: Self.maxMemoBytes))
+                self = .record(
+                    amount: Int64(raw), memo: try Self.text(try r.lengthPrefixed16(), limit: Self.maxMemoBytes))
             }
         } catch let e as LedgerError {
             throw e

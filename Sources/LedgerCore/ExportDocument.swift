@@ -74,7 +74,8 @@ public enum ExportDocument {
             object["format"] as? String == format
         else { throw ReadError(description: "the file is not a ledgerlink export") }
         guard object["version"] as? Int == 1 else {
-            throw ReadError(description: "the export was written by a newer ledgerlink (version \(object["version"] ?? "?"))")
+            throw ReadError(
+                description: "the export was written by a newer ledgerlink (version \(object["version"] ?? "?"))")
         }
         guard let list = object["entries"] as? [[String: Any]] else {
             throw ReadError(description: "the export has no entries list")
@@ -96,7 +97,8 @@ public enum ExportDocument {
                 let matches: Bool
                 switch value {
                 case .string(let s): matches = (given as? String)?.lowercased() == s
-                case .integer(let n): matches = (given as? NSNumber).map { String(describing: $0) == String(n) } ?? false
+                case .integer(let n):
+                    matches = (given as? NSNumber).map { String(describing: $0) == String(n) } ?? false
                 default: matches = true
                 }
                 guard matches else {

@@ -18,7 +18,9 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
     /// A string, or null when nil.
     public static func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
     /// An integer, or null when nil.
-    public static func optional<T: BinaryInteger>(_ value: T?) -> JSONValue { value.map { .integer(Int128($0)) } ?? .null }
+    public static func optional<T: BinaryInteger>(_ value: T?) -> JSONValue {
+        value.map { .integer(Int128($0)) } ?? .null
+    }
 
     /// Compact text with no insignificant white space.
     public var text: String {
@@ -39,7 +41,10 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         let pad = { (n: Int) in String(repeating: indent ?? "", count: n) }
         switch self {
         case .object(let pairs):
-            guard !pairs.isEmpty else { return out += "{}" }
+            guard !pairs.isEmpty else {
+                out += "{}"
+                return
+            }
             out += "{" + newline
             for (i, (key, value)) in pairs.enumerated() {
                 out += pad(level + 1) + Self.quote(key) + (indent == nil ? ":" : ": ")
@@ -48,7 +53,10 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             }
             out += pad(level) + "}"
         case .array(let items):
-            guard !items.isEmpty else { return out += "[]" }
+            guard !items.isEmpty else {
+                out += "[]"
+                return
+            }
             out += "[" + newline
             for (i, item) in items.enumerated() {
                 out += pad(level + 1)
@@ -74,7 +82,8 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7F || (0x2028...0x2029).contains(scalar.value) {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                         + String(scalar.value, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -34,7 +34,9 @@ public final class LedgerStore: Sendable {
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw .database("cannot create \(path)")
         }
-        let store = try wrap(path) { LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path) }
+        let store = try wrap(path) {
+            LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
+        }
         try store.initialise(identity: identity, root: root, device: device)
         return store
     }
@@ -50,8 +52,10 @@ public final class LedgerStore: Sendable {
             readOnly.readonly = true
             let probe = try DatabaseQueue(path: path, configuration: readOnly)
             let (appID, version) = try probe.read { db in
-                (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
-                 try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0)
+                (
+                    try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                )
             }
             try probe.close()
             guard appID == applicationID else {
@@ -66,7 +70,9 @@ public final class LedgerStore: Sendable {
                 throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
             }
         }
-        return try wrap(path) { LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path) }
+        return try wrap(path) {
+            LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
+        }
     }
 
     /// A store in memory, for tests and benchmarks.

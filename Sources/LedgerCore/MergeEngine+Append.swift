@@ -36,7 +36,8 @@ extension MergeEngine {
         if let problem = TextSafety.problem(with: memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes) {
             throw .invalidState(problem)
         }
-        return try appendLocal(kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo), time: time)
+        return try appendLocal(
+            kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo), time: time)
     }
 
     /// Appends a link certificate admitting `newDevice`, which proved possession of its key by
@@ -45,7 +46,9 @@ extension MergeEngine {
     public func appendLink(
         device newDevice: DevicePublicKey, challenge: [UInt8], proof: Signature, name: String, time: Int64 = now()
     ) throws(LedgerError) -> Entry {
-        guard challenge.count == PublicBody.challengeLength else { throw .invalidState("the challenge must be 32 bytes") }
+        guard challenge.count == PublicBody.challengeLength else {
+            throw .invalidState("the challenge must be 32 bytes")
+        }
         if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
             throw .invalidState(problem)
         }
@@ -60,7 +63,9 @@ extension MergeEngine {
     /// key to every device that remains.
     @discardableResult
     public func appendRevoke(device target: DevicePublicKey, time: Int64 = now()) throws(LedgerError) -> Entry {
-        guard let record = roster.devices[target] else { throw .invalidState("that device is not linked to this identity") }
+        guard let record = roster.devices[target] else {
+            throw .invalidState("that device is not linked to this identity")
+        }
         guard record.boundary == nil else { throw .invalidState("that device is already revoked") }
         let boundary = authors[target]?.seq ?? 0
         let generation = (keys.values.map(\.generation).max() ?? 0) + 1
@@ -83,12 +88,14 @@ extension MergeEngine {
         guard let keyPair else { throw .invalidState("the device key is needed to write entries") }
         var written: Entry?
         let report = try transaction { db, report in
-            let entry = try buildLocal(keyPair: keyPair, kind: kind, publicBody: try publicBody(), privateBody: privateBody, time: time)
+            let entry = try buildLocal(
+                keyPair: keyPair, kind: kind, publicBody: try publicBody(), privateBody: privateBody, time: time)
             written = entry
             try mergeBatch(db, [entry], &report)
         }
         guard let entry = written, report.accepted == [entry.hash] else {
-            throw report.rejected.first?.reason ?? report.held.first?.reason ?? .invalidState("the entry was not accepted")
+            throw report.rejected.first?.reason ?? report.held.first?.reason
+                ?? .invalidState("the entry was not accepted")
         }
         return entry
     }
@@ -99,17 +106,21 @@ extension MergeEngine {
         let state = authors[device] ?? .empty
         let seq = state.seq + 1
         if let fork = forkSeqs[device] {
-            throw .invalidState("this device's log is forked at seq \(fork) (was its key copied?); it can no longer write")
+            throw .invalidState(
+                "this device's log is forked at seq \(fork) (was its key copied?); it can no longer write")
         }
         guard let limit = roster.limit(of: device) else {
             throw .invalidState("this device is not linked to the identity yet")
         }
-        guard seq <= limit else { throw .invalidState("this device was revoked after seq \(limit); it can no longer write") }
+        guard seq <= limit else {
+            throw .invalidState("this device was revoked after seq \(limit); it can no longer write")
+        }
         let sealed: [UInt8]
         if case .revoke = privateBody {
             sealed = []
         } else {
-            sealed = try BodySeal.seal(privateBody, key: try sealingKey(), identity: identity, author: device, seq: seq, kind: kind)
+            sealed = try BodySeal.seal(
+                privateBody, key: try sealingKey(), identity: identity, author: device, seq: seq, kind: kind)
         }
         return Entry(
             identity: identity, keyPair: keyPair, seq: seq, prev: state.head, kind: kind, time: time,

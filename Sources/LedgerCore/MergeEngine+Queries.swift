@@ -149,7 +149,9 @@ extension MergeEngine {
                 let theirSeq = their?.seq ?? 0
                 if entry.seq > theirSeq {
                     var from = theirSeq + 1
-                    if let their, theirSeq > 0, try storedEntry(db, author: entry.author, seq: theirSeq)?.hash != their.head {
+                    if let their, theirSeq > 0,
+                        try storedEntry(db, author: entry.author, seq: theirSeq)?.hash != their.head
+                    {
                         from = theirSeq
                     }
                     out += try entries(db, author: entry.author, from: from, through: entry.seq)
@@ -231,7 +233,8 @@ extension MergeEngine {
         return try store.read { db in
             try list.map { d in
                 let seq = effectiveSeq(d.key)
-                let lastSeen = seq == 0
+                let lastSeen =
+                    seq == 0
                     ? nil
                     : try Int64.fetchOne(
                         db, sql: "SELECT time FROM entries WHERE author = ? AND seq = ?",
@@ -281,7 +284,8 @@ extension MergeEngine {
             var previous: (author: DevicePublicKey, seq: Seq, hash: EntryHash)?
             var credit: Int64? = 0
             var debit: Int64? = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT raw, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT raw, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
             while let row = try rows.next() {
                 let entry: Entry
                 do {
@@ -306,7 +310,9 @@ extension MergeEngine {
                     if case .link(let d, let challenge, let proof, _) = body {
                         let message = PublicBody.linkProofMessage(
                             identity: identity, device: d, approver: entry.author, challenge: challenge)
-                        if !d.isValidSignature(proof, for: message) { problems.append("\(at): link proof does not verify") }
+                        if !d.isValidSignature(proof, for: message) {
+                            problems.append("\(at): link proof does not verify")
+                        }
                     }
                     if let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID] {
                         let amount = Self.columns(of: try BodySeal.open(entry, key: key)).amount

@@ -118,7 +118,9 @@ public actor MergeEngine {
             forkSeqs[try DevicePublicKey(bytes: (row["author"] as Data).bytes)] = Seq(row["seq"] as Int64)
         }
         for row in try Row.fetchAll(db, sql: "SELECT generation, key FROM data_keys") {
-            let key = DataKey(generation: UInt32(row["generation"] as Int64), key: try SymmetricKey(bytes: (row["key"] as Data).bytes))
+            let key = DataKey(
+                generation: UInt32(row["generation"] as Int64), key: try SymmetricKey(bytes: (row["key"] as Data).bytes)
+            )
             keys[key.id] = key
         }
         heldCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM held") ?? 0
@@ -170,7 +172,9 @@ public actor MergeEngine {
         }
         classify(&report)
         cachedTotals = nil
-        if !report.accepted.isEmpty || !report.held.isEmpty { eventContinuation.yield(.merged(accepted: report.accepted.count)) }
+        if !report.accepted.isEmpty || !report.held.isEmpty {
+            eventContinuation.yield(.merged(accepted: report.accepted.count))
+        }
         if controlsChanged { eventContinuation.yield(.rosterChanged) }
         for fork in report.forks { eventContinuation.yield(.forkDetected(author: fork.author, seq: fork.seq)) }
         return report
@@ -202,7 +206,10 @@ public actor MergeEngine {
                 if outcome.seq <= limit {
                     counted.append(hash)
                 } else {
-                    report.held.append(.init(hash: hash, author: outcome.author, seq: outcome.seq, reason: .revokedAuthor(boundary: limit)))
+                    report.held.append(
+                        .init(
+                            hash: hash, author: outcome.author, seq: outcome.seq,
+                            reason: .revokedAuthor(boundary: limit)))
                 }
             } else {
                 report.held.append(.init(hash: hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
@@ -383,16 +390,18 @@ public actor MergeEngine {
         }
         let fork = min(forkSeqs[author] ?? .max, seq)
         forkSeqs[author] = fork
-        if try (Bool.fetchOne(
-            db, sql: "SELECT 1 FROM entries WHERE author = ? AND seq >= ? AND kind <= 3 LIMIT 1",
-            arguments: [Data(author.bytes), Int64(fork)]) ?? false)
+        if try
+            (Bool.fetchOne(
+                db, sql: "SELECT 1 FROM entries WHERE author = ? AND seq >= ? AND kind <= 3 LIMIT 1",
+                arguments: [Data(author.bytes), Int64(fork)]) ?? false)
         {
             controlsChanged = true
         }
         try db.execute(
             sql: "DELETE FROM entries WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         // Entries waiting beyond the fork can never be accepted now.
-        try db.execute(sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
+        try db.execute(
+            sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         heldCount = max(0, heldCount - db.changesCount)
         if let row = try Row.fetchOne(
             db, sql: "SELECT seq, raw, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
@@ -413,7 +422,8 @@ public actor MergeEngine {
         let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
         switch body {
         case .genesis(let nonce, _):
-            guard entry.author == root, entry.seq == 1, IdentityID.derive(rootDevice: entry.author, nonce: nonce) == identity
+            guard entry.author == root, entry.seq == 1,
+                IdentityID.derive(rootDevice: entry.author, nonce: nonce) == identity
             else { throw .malformed("only the identity's first device may write genesis, as its first entry") }
         case .link(let newDevice, let challenge, let proof, _):
             guard newDevice != entry.author else { throw .malformed("a device cannot link itself") }
@@ -516,8 +526,10 @@ public actor MergeEngine {
     }
 
     func storedEntry(_ db: Database, author: DevicePublicKey, seq: Seq) throws -> Entry? {
-        guard let raw = try Data.fetchOne(
-            db, sql: "SELECT raw FROM entries WHERE author = ? AND seq = ?", arguments: [Data(author.bytes), Int64(seq)])
+        guard
+            let raw = try Data.fetchOne(
+                db, sql: "SELECT raw FROM entries WHERE author = ? AND seq = ?",
+                arguments: [Data(author.bytes), Int64(seq)])
         else { return nil }
         return try Entry(decoding: raw.bytes)
     }
@@ -584,12 +596,15 @@ public actor MergeEngine {
             else { continue }
             let (amount, label) = Self.columns(of: body)
             if case .genesis(let d, _) = body { decimals = d }
-            try db.cachedStatement(sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?")
-                .execute(arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
+            try db.cachedStatement(
+                sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?"
+            )
+            .execute(arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
             touched[entry.author] = min(touched[entry.author] ?? .max, entry.seq)
         }
         if let decimals {
-            try db.execute(sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
         }
         for (author, from) in touched { try recomputeTotals(db, author: author, from: from) }
     }
@@ -598,9 +613,10 @@ public actor MergeEngine {
         let authorData = Data(author.bytes)
         var credit: Int64? = 0
         var debit: Int64? = 0
-        if from > 1, let row = try Row.fetchOne(
-            db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
-            arguments: [authorData, Int64(from - 1)])
+        if from > 1,
+            let row = try Row.fetchOne(
+                db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
+                arguments: [authorData, Int64(from - 1)])
         {
             credit = row["cum_credit"]
             debit = row["cum_debit"]
@@ -663,7 +679,9 @@ extension MergeEngine {
     static func openSealedParts(_ entries: [Entry], keys: [DataKeyID: DataKey]) -> [OpenedBody] {
         @Sendable func open(_ entry: Entry) -> OpenedBody {
             guard !entry.sealed.isEmpty else { return .noKey }
-            guard let keyID = BodySeal.keyID(of: entry.sealed) else { return .failed(.malformed("sealed part too short")) }
+            guard let keyID = BodySeal.keyID(of: entry.sealed) else {
+                return .failed(.malformed("sealed part too short"))
+            }
             guard let key = keys[keyID] else { return .noKey }
             do {
                 return .opened(try BodySeal.open(entry, key: key))

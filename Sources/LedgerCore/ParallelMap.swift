@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Maps a pure function over an array on every core, keeping order. Small inputs run inline.
 public enum ParallelMap {
@@ -25,8 +26,6 @@ private final class ResultBuffer<R>: @unchecked Sendable {
     func set(_ index: Int, _ value: R) { slots.withUnsafeMutableBufferPointer { $0[index] = value } }
     func values() -> [R] { slots.compactMap { $0 } }
 }
-
-import Foundation
 
 extension ProcessInfo {
     static var activeCores: Int { ProcessInfo.processInfo.activeProcessorCount }

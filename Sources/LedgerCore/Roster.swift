@@ -79,7 +79,8 @@ public struct Roster: Sendable, Equatable {
         // Each pass recomputes links under the current boundaries, then the boundaries under
         // those links. It settles quickly; the cap only guards against a pathological input.
         for _ in 0...(controls.count + 1) {
-            let (devices, linkRecords) = admitted(root: root, genesis: genesis, controls: controls, boundaries: boundaries)
+            let (devices, linkRecords) = admitted(
+                root: root, genesis: genesis, controls: controls, boundaries: boundaries)
             var next: [DevicePublicKey: (seq: Seq, by: DevicePublicKey)] = [:]
             var issued: [DevicePublicKey: Seq] = [:]  // highest accepted revoke seq per author
             var revokeRecords: [ControlRecord] = []

@@ -74,7 +74,9 @@ public struct VectorClock: Sendable, Equatable {
             }
             guard r.isAtEnd else { throw LedgerError.malformed("trailing bytes after the clock") }
             self.init(list)
-            guard Set(list.map(\.author)).count == list.count else { throw LedgerError.malformed("duplicate device in clock") }
+            guard Set(list.map(\.author)).count == list.count else {
+                throw LedgerError.malformed("duplicate device in clock")
+            }
         } catch let e as LedgerError {
             throw e
         } catch {

@@ -85,7 +85,8 @@ public enum DeviceKeyFile {
             else { throw IdentityError("the device key file \(url.path) is damaged (bad protection fields)") }
             let secret = try passphrase()
             do {
-                let key = try Argon2id.deriveKey(passphrase: secret, salt: salt, cost: .init(opsLimit: ops, memLimit: mem))
+                let key = try Argon2id.deriveKey(
+                    passphrase: secret, salt: salt, cost: .init(opsLimit: ops, memLimit: mem))
                 seed = try XChaCha20Poly1305.open(
                     sealed, associatedData: Array(label.utf8) + expected.bytes, nonce: nonce, key: key)
             } catch CryptoError.decryptionFailed {

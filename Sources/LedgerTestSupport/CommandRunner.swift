@@ -121,7 +121,9 @@ public final class PipeCollector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         while !String(decoding: outData, as: UTF8.self).contains(text) {
-            if open == 0 || !lock.wait(until: deadline) { return String(decoding: outData, as: UTF8.self).contains(text) }
+            if open == 0 || !lock.wait(until: deadline) {
+                return String(decoding: outData, as: UTF8.self).contains(text)
+            }
         }
         return true
     }

@@ -49,7 +49,8 @@ public struct LedgerFixture: Sendable {
 
     /// Appends a credit or debit to device `index`'s log.
     @discardableResult
-    public mutating func record(device index: Int, _ kind: EntryKind, amount: Int64, memo: String = "") throws -> Entry {
+    public mutating func record(device index: Int, _ kind: EntryKind, amount: Int64, memo: String = "") throws -> Entry
+    {
         try append(device: index, kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo))
     }
 
@@ -58,7 +59,9 @@ public struct LedgerFixture: Sendable {
     public mutating func revoke(device target: Int, by index: Int, boundary: Seq? = nil) throws -> Entry {
         let remaining = devices.indices.filter { $0 != target }.map { devices[$0].publicKey }
         let newKey = DataKey.generate(generation: 1)
-        let grants = try remaining.map { PublicBody.KeyringGrant(recipient: $0, box: try Keyring.seal([newKey], to: $0)) }
+        let grants = try remaining.map {
+            PublicBody.KeyringGrant(recipient: $0, box: try Keyring.seal([newKey], to: $0))
+        }
         return try append(
             device: index, kind: .revoke,
             publicBody: .revoke(
@@ -76,7 +79,8 @@ public struct LedgerFixture: Sendable {
         let sealed: [UInt8] =
             kind == .revoke
             ? []
-            : try BodySeal.seal(privateBody, key: dataKey, identity: identity, author: author.publicKey, seq: seq, kind: kind)
+            : try BodySeal.seal(
+                privateBody, key: dataKey, identity: identity, author: author.publicKey, seq: seq, kind: kind)
         clock += 1
         let entry = Entry(
             identity: identity, keyPair: author, seq: seq, prev: logs[index].last?.hash ?? .zero, kind: kind,

@@ -45,7 +45,8 @@ struct Bench {
         let perDevice = (total - fixture.allEntries.count) / devices
         for i in 0..<perDevice {
             for d in 0..<devices {
-                try fixture.record(device: d, i % 3 == 0 ? .debit : .credit, amount: Int64(100 + i % 1000), memo: "bench \(i)")
+                try fixture.record(
+                    device: d, i % 3 == 0 ? .debit : .credit, amount: Int64(100 + i % 1000), memo: "bench \(i)")
             }
         }
         let wire = fixture.allEntries.shuffled().map(\.encoded)
@@ -75,7 +76,9 @@ struct Bench {
             let all = fixture.allEntries.filter { $0.kind == .credit || $0.kind == .debit }
             let t1 = try await seconds { for e in all { _ = try BodySeal.open(e, key: fixture.dataKey) } }
             print("open", t1 / Double(all.count) * 1e6, "us")
-            let t2 = await seconds { for e in all { _ = e.author.isValidSignature(e.signature, for: e.signingMessage) } }
+            let t2 = await seconds {
+                for e in all { _ = e.author.isValidSignature(e.signature, for: e.signingMessage) }
+            }
             print("verify", t2 / Double(all.count) * 1e6, "us")
         }
 

@@ -3,20 +3,24 @@ import Testing
 
 @Suite("Amounts")
 struct AmountTests {
-    @Test("amounts parse exactly into minor units", arguments: [
-        ("12", 2, 1200), ("12.5", 2, 1250), ("12.50", 2, 1250), ("0.01", 2, 1), ("12.500", 2, 1250),
-        (" 7 ", 2, 700), ("3", 0, 3), ("1.2345", 4, 12345), ("92233720368547758.07", 2, Int64.max),
-    ] as [(String, UInt8, Int64)])
+    @Test(
+        "amounts parse exactly into minor units",
+        arguments: [
+            ("12", 2, 1200), ("12.5", 2, 1250), ("12.50", 2, 1250), ("0.01", 2, 1), ("12.500", 2, 1250),
+            (" 7 ", 2, 700), ("3", 0, 3), ("1.2345", 4, 12345), ("92233720368547758.07", 2, Int64.max),
+        ] as [(String, UInt8, Int64)])
     func parses(text: String, decimals: UInt8, minor: Int64) throws {
         #expect(try AmountFormat.parse(text, decimals: decimals) == minor)
     }
 
-    @Test("bad amounts are refused with a message that says why", arguments: [
-        ("0", "greater than zero"), ("0.00", "greater than zero"), ("-5", "positive"), ("abc", "a number"),
-        ("12.", "a number"), (".5", "a number"), ("1e3", "a number"), ("1,5", "a number"), ("", "a number"),
-        ("12.345", "more than 2 decimal places"), ("92233720368547758.08", "too large"),
-        ("99999999999999999999", "too large"), ("١٢", "a number"),
-    ])
+    @Test(
+        "bad amounts are refused with a message that says why",
+        arguments: [
+            ("0", "greater than zero"), ("0.00", "greater than zero"), ("-5", "positive"), ("abc", "a number"),
+            ("12.", "a number"), (".5", "a number"), ("1e3", "a number"), ("1,5", "a number"), ("", "a number"),
+            ("12.345", "more than 2 decimal places"), ("92233720368547758.08", "too large"),
+            ("99999999999999999999", "too large"), ("١٢", "a number"),
+        ])
     func refuses(text: String, reason: String) {
         do {
             _ = try AmountFormat.parse(text, decimals: 2)
@@ -26,10 +30,12 @@ struct AmountTests {
         }
     }
 
-    @Test("amounts format with the ledger's decimals and a sign", arguments: [
-        (Int128(1250), 2, "12.50"), (Int128(-5), 2, "-0.05"), (Int128(0), 2, "0.00"), (Int128(7), 0, "7"),
-        (Int128(Int64.max) * 4, 2, "368934881474191032.28"),
-    ] as [(Int128, UInt8, String)])
+    @Test(
+        "amounts format with the ledger's decimals and a sign",
+        arguments: [
+            (Int128(1250), 2, "12.50"), (Int128(-5), 2, "-0.05"), (Int128(0), 2, "0.00"), (Int128(7), 0, "7"),
+            (Int128(Int64.max) * 4, 2, "368934881474191032.28"),
+        ] as [(Int128, UInt8, String)])
     func formats(minor: Int128, decimals: UInt8, text: String) {
         #expect(AmountFormat.format(minor, decimals: decimals) == text)
     }

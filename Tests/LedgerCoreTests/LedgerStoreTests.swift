@@ -20,7 +20,8 @@ struct LedgerStoreTests {
         let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
         do {
             let store = try LedgerStore.create(
-                at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+                at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey
+            )
             let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
             try await engine.merge(fixture.allEntries)
             try await engine.appendRecord(.debit, amount: 100, memo: "mine")
@@ -48,7 +49,8 @@ struct LedgerStoreTests {
     func newerSchema() throws {
         let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
         let fixture = try LedgerFixture(deviceCount: 1)
-        _ = try LedgerStore.create(at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        _ = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "PRAGMA user_version = 99") }
         try queue.close()

@@ -40,11 +40,13 @@ struct ProtocolVectorTests {
             let privateBody: PrivateBody
         }
         let steps = [
-            Step(author: root, kind: .genesis, publicBody: .genesis(nonce: nonce, keyring: genesisKeyring),
-                 privateBody: .genesis(decimals: 2, deviceName: "laptop")),
-            Step(author: root, kind: .link,
-                 publicBody: .link(device: phone.publicKey, challenge: challenge, proof: proof, keyring: linkKeyring),
-                 privateBody: .link(deviceName: "phone")),
+            Step(
+                author: root, kind: .genesis, publicBody: .genesis(nonce: nonce, keyring: genesisKeyring),
+                privateBody: .genesis(decimals: 2, deviceName: "laptop")),
+            Step(
+                author: root, kind: .link,
+                publicBody: .link(device: phone.publicKey, challenge: challenge, proof: proof, keyring: linkKeyring),
+                privateBody: .link(deviceName: "phone")),
             Step(author: root, kind: .credit, publicBody: .record, privateBody: .record(amount: 1250, memo: "salary")),
             Step(author: phone, kind: .debit, publicBody: .record, privateBody: .record(amount: 250, memo: "lunch")),
         ]
@@ -67,9 +69,11 @@ struct ProtocolVectorTests {
                     ("seq", .integer(Int128(seq))), ("time_ms", .integer(Int128(entry.time))),
                     ("seal_nonce", .string(Hex.encode(sealNonce))),
                     ("private_plaintext", .string(Hex.encode(step.privateBody.encoded))),
-                    ("public_body", .string(Hex.encode(entry.publicBody))), ("sealed", .string(Hex.encode(entry.sealed))),
+                    ("public_body", .string(Hex.encode(entry.publicBody))),
+                    ("sealed", .string(Hex.encode(entry.sealed))),
                     ("signing_message", .string(Hex.encode(entry.signingMessage))),
-                    ("signature", .string(Hex.encode(entry.signature.bytes))), ("encoded", .string(Hex.encode(entry.encoded))),
+                    ("signature", .string(Hex.encode(entry.signature.bytes))),
+                    ("encoded", .string(Hex.encode(entry.encoded))),
                     ("hash", .string(entry.hash.hex)),
                 ]))
         }
@@ -82,11 +86,22 @@ struct ProtocolVectorTests {
             ("root_seed", .string(Hex.encode(rootSeed))), ("root_public_key", .string(root.publicKey.hex)),
             ("phone_seed", .string(Hex.encode(phoneSeed))), ("phone_public_key", .string(phone.publicKey.hex)),
             ("genesis_nonce", .string(Hex.encode(nonce))), ("identity", .string(identity.hex)),
-            ("data_key", .string(Hex.encode(dataKey.key.copyBytes()))), ("data_key_id", .string(dataKey.id.description)),
+            ("data_key", .string(Hex.encode(dataKey.key.copyBytes()))),
+            ("data_key_id", .string(dataKey.id.description)),
             ("link_challenge", .string(Hex.encode(challenge))),
-            ("link_proof_message", .string(Hex.encode(PublicBody.linkProofMessage(identity: identity, device: phone.publicKey, approver: root.publicKey, challenge: challenge)))),
+            (
+                "link_proof_message",
+                .string(
+                    Hex.encode(
+                        PublicBody.linkProofMessage(
+                            identity: identity, device: phone.publicKey, approver: root.publicKey, challenge: challenge)
+                    ))
+            ),
             ("link_proof", .string(Hex.encode(proof.bytes))),
-            ("keyrings", .object([("genesis", .string(Hex.encode(genesisKeyring))), ("link", .string(Hex.encode(linkKeyring)))])),
+            (
+                "keyrings",
+                .object([("genesis", .string(Hex.encode(genesisKeyring))), ("link", .string(Hex.encode(linkKeyring)))])
+            ),
             ("entries", .array(described)),
             ("clock_encoding", .string(Hex.encode(VectorClock.encode(clock.entries)))),
             ("clock_digest", .string(clock.digest.hex)),
@@ -109,7 +124,8 @@ struct ProtocolVectorTests {
 
         // The built ledger is valid: a replica of the phone accepts it and opens every keyring.
         let phone = try SigningKeyPair(seed: SecureBytes(Self.range(0x20, 32)))
-        let store = try LedgerStore.inMemory(identity: entries[0].identity, root: entries[0].author, device: phone.publicKey)
+        let store = try LedgerStore.inMemory(
+            identity: entries[0].identity, root: entries[0].author, device: phone.publicKey)
         let replica = try await MergeEngine(store: store, keyPair: phone)
         let report = try await replica.merge(entries)
         #expect(report.accepted.count == 4)

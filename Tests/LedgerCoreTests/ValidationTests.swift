@@ -47,7 +47,7 @@ struct ValidationTests {
 
     @Test("a correctly signed entry whose sealed part cannot be opened is refused")
     func unreadableBody() async throws {
-        var fixture = try LedgerFixture(deviceCount: 2)
+        let fixture = try LedgerFixture(deviceCount: 2)
         let replica = try await replica(fixture)
         var sealed = try BodySeal.seal(
             .record(amount: 5, memo: ""), key: fixture.dataKey, identity: fixture.identity,
@@ -65,7 +65,7 @@ struct ValidationTests {
 
     @Test("an entry whose prev hash does not match its predecessor is refused")
     func brokenChain() async throws {
-        var fixture = try LedgerFixture(deviceCount: 2)
+        let fixture = try LedgerFixture(deviceCount: 2)
         let replica = try await replica(fixture)
         let sealed = try BodySeal.seal(
             .record(amount: 5, memo: ""), key: fixture.dataKey, identity: fixture.identity,
@@ -74,7 +74,6 @@ struct ValidationTests {
             identity: fixture.identity, keyPair: fixture.root, seq: 3, prev: Blake2b.hash([9]), kind: .credit, time: 1,
             publicBody: [], sealed: sealed)
         #expect(try await replica.merge([entry]).rejected.map(\.reason) == [.brokenChain(seq: 3)])
-        _ = fixture
     }
 
     @Test("an entry after a gap is held, not counted, until the gap is filled")
@@ -247,7 +246,9 @@ struct ValidationTests {
         #expect(throws: LedgerError.self) { try Entry(decoding: Array(entry.encoded.dropLast())) }
         #expect(throws: LedgerError.self) { try Entry(decoding: entry.encoded + [0]) }
         #expect(throws: LedgerError.self) { try Entry(decoding: [UInt8](repeating: 0xff, count: 300)) }
-        #expect(throws: LedgerError.self) { try Entry(decoding: [UInt8](repeating: 1, count: Entry.maxEncodedLength + 1)) }
+        #expect(throws: LedgerError.self) {
+            try Entry(decoding: [UInt8](repeating: 1, count: Entry.maxEncodedLength + 1))
+        }
         var badKind = entry.encoded
         badKind[1 + 32 + 32 + 8 + 32] = 99
         #expect(throws: LedgerError.malformed("unknown kind 99")) { try Entry(decoding: badKind) }

@@ -52,7 +52,8 @@ struct CryptoTests {
         let key = SymmetricKey.generate()
         let nonce = SecureRandom.bytes(XChaCha20Poly1305.nonceLength)
         let sealed = try XChaCha20Poly1305.seal(Array("memo".utf8), associatedData: [1, 2], nonce: nonce, key: key)
-        #expect(try XChaCha20Poly1305.open(sealed, associatedData: [1, 2], nonce: nonce, key: key) == Array("memo".utf8))
+        #expect(
+            try XChaCha20Poly1305.open(sealed, associatedData: [1, 2], nonce: nonce, key: key) == Array("memo".utf8))
         var tampered = sealed
         tampered[0] ^= 0x80
         #expect(throws: CryptoError.decryptionFailed) {

@@ -60,11 +60,15 @@ struct DeviceKeyFileTests {
         let cases: [(String, String)] = [
             ("not json", "not a ledgerlink device key file"),
             (#"{"format":"ledgerlink-device-key","version":2}"#, "newer ledgerlink"),
-            (#"{"format":"ledgerlink-device-key","version":1,"public_key":"00","protection":"none","seed":"00"}"#, "damaged"),
+            (
+                #"{"format":"ledgerlink-device-key","version":1,"public_key":"00","protection":"none","seed":"00"}"#,
+                "damaged"
+            ),
         ]
         for (index, (text, message)) in cases.enumerated() {
             let url = folder.appendingPathComponent("key\(index)")
-            FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(
+                atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
             #expect {
                 _ = try DeviceKeyFile.read(url) { () throws(IdentityError) in [] }
             } throws: { error in
@@ -73,17 +77,24 @@ struct DeviceKeyFileTests {
         }
         // A seed that does not match the recorded public key.
         let url = folder.appendingPathComponent("mismatch")
-        let text = #"{"format":"ledgerlink-device-key","version":1,"public_key":"\#(SigningKeyPair.generate().publicKey.hex)","protection":"none","seed":"\#(String(repeating: "ab", count: 32))"}"#
-        FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        let text =
+            #"{"format":"ledgerlink-device-key","version":1,"public_key":"\#(SigningKeyPair.generate().publicKey.hex)","protection":"none","seed":"\#(String(repeating: "ab", count: 32))"}"#
+        _ = FileManager.default.createFile(
+            atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         #expect(throws: IdentityError.self) { try DeviceKeyFile.read(url) { () throws(IdentityError) in [] } }
     }
 
     @Test("the data folder comes from --home, then LEDGERLINK_HOME, then XDG_DATA_HOME, then HOME")
     func dataHome() {
         #expect(DataHome.resolve(option: "/a", environment: ["LEDGERLINK_HOME": "/b"]).url.path == "/a")
-        #expect(DataHome.resolve(option: nil, environment: ["LEDGERLINK_HOME": "/b", "XDG_DATA_HOME": "/c"]).url.path == "/b")
-        #expect(DataHome.resolve(option: nil, environment: ["XDG_DATA_HOME": "/c", "HOME": "/h"]).url.path == "/c/ledgerlink")
-        #expect(DataHome.resolve(option: nil, environment: ["XDG_DATA_HOME": "relative", "HOME": "/h"]).url.path
-            == "/h/.local/share/ledgerlink")
+        #expect(
+            DataHome.resolve(option: nil, environment: ["LEDGERLINK_HOME": "/b", "XDG_DATA_HOME": "/c"]).url.path
+                == "/b")
+        #expect(
+            DataHome.resolve(option: nil, environment: ["XDG_DATA_HOME": "/c", "HOME": "/h"]).url.path
+                == "/c/ledgerlink")
+        #expect(
+            DataHome.resolve(option: nil, environment: ["XDG_DATA_HOME": "relative", "HOME": "/h"]).url.path
+                == "/h/.local/share/ledgerlink")
     }
 }

@@ -43,14 +43,16 @@ struct Device {
     /// Links a second device to this one's identity through the library (the interactive
     /// linking protocol is a later feature), creating its data folder beside this one.
     func linkNewDevice(name: String) async throws -> Device {
-        let keyPair = try DeviceKeyFile.read(home.appendingPathComponent("device.key")) { () throws(IdentityError) in [] }
+        let keyPair = try DeviceKeyFile.read(home.appendingPathComponent("device.key")) { () throws(IdentityError) in []
+        }
         let engine = try await MergeEngine(
             store: try LedgerStore.open(at: home.appendingPathComponent("ledger.sqlite").path), keyPair: keyPair)
         let newcomer = SigningKeyPair.generate()
         let challenge = SecureRandom.bytes(32)
         let proof = newcomer.sign(
             PublicBody.linkProofMessage(
-                identity: engine.identity, device: newcomer.publicKey, approver: keyPair.publicKey, challenge: challenge))
+                identity: engine.identity, device: newcomer.publicKey, approver: keyPair.publicKey, challenge: challenge
+            ))
         try await engine.appendLink(device: newcomer.publicKey, challenge: challenge, proof: proof, name: name)
         let other = Device(home: home.deletingLastPathComponent().appendingPathComponent(name), cli: cli)
         try DataHome(url: other.home).create()

@@ -50,18 +50,21 @@ struct CLITests {
         let device = try Device()
         try device.ok("init", "--name", "laptop")
         for (file, mode) in [("", 0o700), ("device.key", 0o600), ("ledger.sqlite", 0o600)] {
-            let attributes = try FileManager.default.attributesOfItem(atPath: device.home.appendingPathComponent(file).path)
+            let attributes = try FileManager.default.attributesOfItem(
+                atPath: device.home.appendingPathComponent(file).path)
             #expect((attributes[.posixPermissions] as? Int) == mode, "\(file)")
         }
     }
 
-    @Test("bad amounts and memos get one clear line, a non-zero exit, and nothing written", arguments: [
-        (["earn", "0"], "greater than zero"), (["spend", "-5"], "positive"), (["earn", "ten"], "a number"),
-        (["earn", "1.234"], "more than 2 decimal places"), (["earn", "92233720368547758.08"], "too large"),
-        (["earn", "5", "--memo", String(repeating: "x", count: 281)], "limit is 280 bytes"),
-        (["earn", "5", "--memo", "hi\u{1b}[2J"], "control characters"), (["earn"], "give an amount"),
-        (["earn", "1", "2"], "exactly one amount"),
-    ])
+    @Test(
+        "bad amounts and memos get one clear line, a non-zero exit, and nothing written",
+        arguments: [
+            (["earn", "0"], "greater than zero"), (["spend", "-5"], "positive"), (["earn", "ten"], "a number"),
+            (["earn", "1.234"], "more than 2 decimal places"), (["earn", "92233720368547758.08"], "too large"),
+            (["earn", "5", "--memo", String(repeating: "x", count: 281)], "limit is 280 bytes"),
+            (["earn", "5", "--memo", "hi\u{1b}[2J"], "control characters"), (["earn"], "give an amount"),
+            (["earn", "1", "2"], "exactly one amount"),
+        ])
     func badInput(args: [String], message: String) throws {
         let device = try Device()
         try device.ok("init", "--name", "laptop")

@@ -14,7 +14,9 @@ struct DurabilityTests {
         try device.ok("init", "--name", "laptop")
         var acknowledged = 0
         for i in 1...12 {
-            let (process, out, err) = try device.cli.start(["earn", "1", "--memo", "kill \(i)", "--home", device.home.path])
+            let (process, out, err) = try device.cli.start([
+                "earn", "1", "--memo", "kill \(i)", "--home", device.home.path,
+            ])
             let collector = PipeCollector(out: out, err: err)
             let saw = collector.waitForStdout(containing: "Earned", timeout: 30)
             kill(process.processIdentifier, SIGKILL)

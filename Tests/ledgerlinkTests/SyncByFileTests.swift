@@ -89,7 +89,9 @@ struct SyncByFileTests {
             .deletingLastPathComponent()
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", root.appendingPathComponent("Tests/interop/verify_export.py").path, "export", export.path]
+        python.arguments = [
+            "python3", root.appendingPathComponent("Tests/interop/verify_export.py").path, "export", export.path,
+        ]
         let out = Pipe()
         python.standardOutput = out
         python.standardError = out

@@ -19,8 +19,10 @@ struct Devices: AsyncParsableCommand {
                                 ("key", .string(d.key.hex)), ("fingerprint", .string(d.key.fingerprint)),
                                 ("name", .optional(d.name)), ("this_device", .bool(d.isThisDevice)),
                                 ("state", .string(d.state)),
-                                ("linked_by", .optional(d.linkedBy?.hex)), ("linked_at", .string(TimeText.iso(d.linkedAt))),
-                                ("revoked_after_seq", .optional(d.boundary)), ("revoked_by", .optional(d.revokedBy?.hex)),
+                                ("linked_by", .optional(d.linkedBy?.hex)),
+                                ("linked_at", .string(TimeText.iso(d.linkedAt))),
+                                ("revoked_after_seq", .optional(d.boundary)),
+                                ("revoked_by", .optional(d.revokedBy?.hex)),
                                 ("fork_seq", .optional(d.forkSeq)), ("entries", .integer(Int128(d.entries))),
                                 ("last_seen", .optional(d.lastSeen.map(TimeText.iso))),
                                 ("quarantined", .integer(Int128(d.quarantined))),
@@ -35,7 +37,9 @@ struct Devices: AsyncParsableCommand {
                 if let f = d.forkSeq { state = "forked at seq \(f)" }
                 let linked = d.linkedBy.map { "linked by \(names[$0] ?? $0.fingerprint)" } ?? "created the identity"
                 let seen = d.lastSeen.map { "last entry \(TimeText.short($0))" } ?? "no entries"
-                print("\(name)\n  \(d.key.fingerprint)  \(state)  \(d.entries) entries  \(linked) \(TimeText.short(d.linkedAt))  \(seen)")
+                print(
+                    "\(name)\n  \(d.key.fingerprint)  \(state)  \(d.entries) entries  \(linked) \(TimeText.short(d.linkedAt))  \(seen)"
+                )
             }
         }
     }

@@ -45,7 +45,8 @@ struct Init: AsyncParsableCommand {
                 } else { nil }
             try home.create()
             let keyPair = SigningKeyPair.generate()
-            let (identity, genesis) = try MergeEngine.makeGenesis(keyPair: keyPair, deviceName: name, decimals: decimals)
+            let (identity, genesis) = try MergeEngine.makeGenesis(
+                keyPair: keyPair, deviceName: name, decimals: decimals)
             // The key file first: a database without its key would be useless, the reverse is harmless.
             try DeviceKeyFile.write(keyPair, to: home.keyFile, passphrase: secret)
             let store = try LedgerStore.create(
@@ -53,7 +54,8 @@ struct Init: AsyncParsableCommand {
             let engine = try await MergeEngine(store: store, keyPair: keyPair)
             let report = try await engine.merge([genesis])
             guard report.accepted == [genesis.hash] else {
-                throw CLIError("could not write the genesis entry: \(report.rejected.first?.reason.description ?? "unknown")")
+                throw CLIError(
+                    "could not write the genesis entry: \(report.rejected.first?.reason.description ?? "unknown")")
             }
             print("Created identity \(identity.hex)")
             print("This device: \(TextSafety.sanitised(name)) (\(keyPair.publicKey.fingerprint))")

@@ -2,7 +2,8 @@ import ArgumentParser
 import LedgerCore
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show this device, the ledger's state and its vector clock.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show this device, the ledger's state and its vector clock.")
     @OptionGroup var homeOptions: HomeOptions
     @Flag(name: .long, help: "Print JSON.") var json = false
 

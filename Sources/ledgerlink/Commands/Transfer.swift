@@ -13,7 +13,10 @@ struct Export: AsyncParsableCommand {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
             let entries = try await context.engine.storedEntries()
             if json {
-                print(ExportDocument.json(identity: context.engine.identity, device: context.engine.device, entries: entries).prettyText)
+                print(
+                    ExportDocument.json(
+                        identity: context.engine.identity, device: context.engine.device, entries: entries
+                    ).prettyText)
             } else {
                 print(ExportDocument.text(entries: entries), terminator: "")
             }
@@ -44,7 +47,8 @@ struct Import: AsyncParsableCommand {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
             if let foreign = entries.first(where: { $0.identity != context.engine.identity }) {
                 throw CLIError(
-                    "\(file) is an export of another identity (\(foreign.identity.hex.prefix(16))…); nothing was imported")
+                    "\(file) is an export of another identity (\(foreign.identity.hex.prefix(16))…); nothing was imported"
+                )
             }
             let report = try await context.engine.merge(entries)
             let totals = try await context.engine.totals()
@@ -54,8 +58,10 @@ struct Import: AsyncParsableCommand {
                     .object([
                         ("accepted", .integer(Int128(report.accepted.count))),
                         ("duplicates", .integer(Int128(report.duplicates))),
-                        ("held", .integer(Int128(report.held.count))), ("rejected", .integer(Int128(report.rejected.count))),
-                        ("forks", .integer(Int128(report.forks.count))), ("balance", .string(totals.balance.formatted(d))),
+                        ("held", .integer(Int128(report.held.count))),
+                        ("rejected", .integer(Int128(report.rejected.count))),
+                        ("forks", .integer(Int128(report.forks.count))),
+                        ("balance", .string(totals.balance.formatted(d))),
                         ("balance_minor", .integer(totals.balance)),
                     ]))
             } else {
@@ -65,7 +71,9 @@ struct Import: AsyncParsableCommand {
                 for rejection in report.rejected.prefix(10) {
                     print("  refused \(rejection.author.fingerprint) seq \(rejection.seq): \(rejection.reason)")
                 }
-                for fork in report.forks { print("  fork: device \(fork.author.fingerprint) signed two entries at seq \(fork.seq)") }
+                for fork in report.forks {
+                    print("  fork: device \(fork.author.fingerprint) signed two entries at seq \(fork.seq)")
+                }
                 print("Balance: \(totals.balance.formatted(d))")
             }
         }
