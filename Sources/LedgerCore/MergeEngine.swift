@@ -167,7 +167,7 @@ public actor MergeEngine {
             // The transaction rolled back: forget in-memory changes too.
             (authors, forkSeqs, heldCount, roster, dataVersion) = before
             cachedTotals = nil
-            pendingClassification = [:]
+            pendingAccepted = []
             throw error
         }
         classify(&report)
@@ -200,8 +200,8 @@ public actor MergeEngine {
     /// (waiting for a certificate, or quarantined after a revoke), not counted.
     private func classify(_ report: inout MergeReport) {
         var counted: [EntryHash] = []
-        for hash in report.accepted {
-            guard let outcome = pendingClassification[hash] else { continue }
+        for outcome in pendingAccepted {
+            let hash = outcome.hash
             if let limit = roster.limit(of: outcome.author) {
                 if outcome.seq <= limit {
                     counted.append(hash)
@@ -216,10 +216,11 @@ public actor MergeEngine {
             }
         }
         report.accepted = counted
-        pendingClassification = [:]
+        pendingAccepted = []
     }
 
-    private var pendingClassification: [EntryHash: (author: DevicePublicKey, seq: Seq)] = [:]
+    /// Entries added to logs in the current transaction, classified once the roster is known.
+    private var pendingAccepted: [(hash: EntryHash, author: DevicePublicKey, seq: Seq)] = []
     /// Set during a transaction when a control entry was added or removed.
     private var controlsChanged = false
 
@@ -232,51 +233,51 @@ public actor MergeEngine {
         _ db: Database, author: DevicePublicKey, incoming: [Entry], held: [Entry], report: inout MergeReport
     ) throws {
         let heldHashes = Set(held.map(\.hash))
-        var unique: [EntryHash: Entry] = [:]
-        for entry in held + incoming {
-            if unique[entry.hash] != nil {
-                if !heldHashes.contains(entry.hash) || incoming.contains(entry) { report.duplicates += 1 }
-                continue
-            }
-            unique[entry.hash] = entry
-        }
         var state = authors[author] ?? .empty
-        var bySeq: [Seq: [Entry]] = [:]
         var older: [Entry] = []
-        for entry in unique.values {
-            if let fork = forkSeqs[author], entry.seq >= fork {
-                if try isForkProof(db, entry) {
-                    if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
-                } else {
-                    report.reject(entry, .forkedAuthor(seq: fork))
-                }
-                if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
-                continue
-            }
-            if entry.seq <= state.seq { older.append(entry) } else { bySeq[entry.seq, default: []].append(entry) }
-        }
-
-        // 1. The run that extends the candidate log: contiguous seqs linked by prev hashes.
         var run: [Entry] = []
+        var leftovers: [Entry] = []
         var prev = state.head
         var next = state.seq + 1
-        while let candidates = bySeq[next], let link = candidates.first(where: { $0.prev == prev }) {
-            run.append(link)
-            prev = link.hash
-            next += 1
-        }
-        let runHashes = Set(run.map(\.hash))
-        var leftovers: [Entry] = []
-        for (seq, candidates) in bySeq {
-            for entry in candidates where !runHashes.contains(entry.hash) {
-                if seq < next {
-                    older.append(entry)  // a rival of an entry in the run: checked as a fork below
-                } else if seq == next {
+        // One pass over the entries in seq order: drop repeats, set aside what a fork froze,
+        // extend the log with the run of linked entries, keep what lies beyond a gap.
+        let sorted = (held + incoming).sorted { $0.seq < $1.seq }
+        var index = 0
+        while index < sorted.count {
+            let seq = sorted[index].seq
+            var group: [Entry] = []
+            while index < sorted.count, sorted[index].seq == seq {
+                let entry = sorted[index]
+                index += 1
+                if group.contains(where: { $0.hash == entry.hash }) {
+                    report.duplicates += 1
+                } else {
+                    group.append(entry)
+                }
+            }
+            if let fork = forkSeqs[author], seq >= fork {
+                for entry in group {
+                    if try isForkProof(db, entry) {
+                        if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
+                    } else {
+                        report.reject(entry, .forkedAuthor(seq: fork))
+                    }
+                    if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
+                }
+            } else if seq <= state.seq {
+                older += group
+            } else if seq == next, let link = group.first(where: { $0.prev == prev }) {
+                run.append(link)
+                prev = link.hash
+                next += 1
+                older += group.filter { $0 !== link }  // rivals: checked as forks below
+            } else if seq == next {
+                for entry in group {
                     report.reject(entry, .brokenChain(seq: seq))
                     if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
-                } else {
-                    leftovers.append(entry)
                 }
+            } else {
+                leftovers += group
             }
         }
 
@@ -318,7 +319,7 @@ public actor MergeEngine {
             for p in prepared {
                 if heldHashes.contains(p.entry.hash) { try deleteHeld(db, p.entry.hash) }
                 report.accepted.append(p.entry.hash)
-                pendingClassification[p.entry.hash] = (author, p.entry.seq)
+                pendingAccepted.append((p.entry.hash, author, p.entry.seq))
                 if p.entry.kind.isControl { controlsChanged = true }
             }
             authors[author] = state

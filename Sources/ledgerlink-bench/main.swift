@@ -72,15 +72,6 @@ struct Bench {
             throw LedgerError.invalidState("merge accepted \(report.accepted.count) of \(count)")
         }
         let totals = try await engine.totals()
-        if ProcessInfo.processInfo.environment["MICRO"] != nil {
-            let all = fixture.allEntries.filter { $0.kind == .credit || $0.kind == .debit }
-            let t1 = try await seconds { for e in all { _ = try BodySeal.open(e, key: fixture.dataKey) } }
-            print("open", t1 / Double(all.count) * 1e6, "us")
-            let t2 = await seconds {
-                for e in all { _ = e.author.isValidSignature(e.signature, for: e.signingMessage) }
-            }
-            print("verify", t2 / Double(all.count) * 1e6, "us")
-        }
 
         // The baseline: one libsodium signature check per entry.
         let sample = fixture.allEntries.prefix(min(count, 20_000))

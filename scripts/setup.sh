@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what ledgerlink needs on Debian 12 (beyond Swift 6.3 itself), only what is missing.
+set -euo pipefail
+
+packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# PyNaCl runs the independent protocol verifier in the tests (Tests/interop).
+if ! python3 -c "import nacl" 2>/dev/null; then
+    echo "setup: installing PyNaCl" >&2
+    python3 -m pip install --quiet --disable-pip-version-check pynacl
+fi
