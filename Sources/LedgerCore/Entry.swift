@@ -65,7 +65,9 @@ public final class Entry: Sendable, Hashable {
     /// Parses wire bytes, checking structure only (not the signature, chain or authority).
     public convenience init(decoding bytes: [UInt8]) throws(LedgerError) {
         guard bytes.count >= Self.fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
-        guard bytes.count <= Self.maxEncodedLength else { throw .malformed("entry is larger than \(Self.maxEncodedLength) bytes") }
+        guard bytes.count <= Self.maxEncodedLength else {
+            throw .malformed("entry is larger than \(Self.maxEncodedLength) bytes")
+        }
         var r = ByteReader(bytes)
         do {
             let version = try r.u8()

@@ -18,8 +18,8 @@ struct Ledgerlink: AsyncParsableCommand {
         commandName: "ledgerlink",
         abstract: "One ledger of credits and debits, identical on every device you link.",
         discussion: """
-            Each device keeps its own key and its own signed log; logs merge into one ledger.
-            The data folder is --home, else $LEDGERLINK_HOME, else $XDG_DATA_HOME/ledgerlink,
+            Each device keeps its own key and its own signed log; logs merge into one ledger. \
+            The data folder is --home, else $LEDGERLINK_HOME, else $XDG_DATA_HOME/ledgerlink, \
             else ~/.local/share/ledgerlink.
             """,
         version: "0.1.0",
