@@ -100,6 +100,28 @@ public final class Entry: Sendable, Hashable {
         }
     }
 
+    /// The form kept in a device's database: the encoding without the identity id and the
+    /// author, which the database holds once per identity and per row.
+    public var storedForm: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(encoded.count - 64)
+        out.append(encoded[0])
+        out.append(contentsOf: encoded[65...])
+        return out
+    }
+
+    /// Rebuilds an entry from its stored form.
+    public convenience init(stored: [UInt8], identity: IdentityID, author: DevicePublicKey) throws(LedgerError) {
+        guard let version = stored.first else { throw .malformed("empty stored entry") }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(stored.count + 64)
+        bytes.append(version)
+        bytes.append(contentsOf: identity.bytes)
+        bytes.append(contentsOf: author.bytes)
+        bytes.append(contentsOf: stored[1...])
+        try self.init(decoding: bytes)
+    }
+
     /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.
     public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
         let results = ParallelMap.map(wires) { wire -> Result<Entry, LedgerError> in

@@ -102,7 +102,7 @@ public final class LedgerStore: Sendable {
                     CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                     CREATE TABLE entries (
                         author BLOB NOT NULL, seq INTEGER NOT NULL,
-                        kind INTEGER NOT NULL, time INTEGER NOT NULL, raw BLOB NOT NULL,
+                        kind INTEGER NOT NULL, time INTEGER NOT NULL, body BLOB NOT NULL,
                         opened INTEGER NOT NULL, amount INTEGER, label TEXT,
                         cum_credit INTEGER, cum_debit INTEGER,
                         PRIMARY KEY (author, seq)) WITHOUT ROWID;

@@ -173,9 +173,9 @@ extension MergeEngine {
 
     private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {
         try Data.fetchAll(
-            db, sql: "SELECT raw FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            db, sql: "SELECT body FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             arguments: [Data(author.bytes), Int64(from), Int64(through)]
-        ).map { try Entry(decoding: $0.bytes) }
+        ).map { try Entry(stored: $0.bytes, identity: identity, author: author) }
     }
 
     /// Counted credits and debits, newest first: the devices' logs are merged by author time,
@@ -190,7 +190,7 @@ extension MergeEngine {
                 let rows = try Row.fetchCursor(
                     db,
                     sql: """
-                        SELECT seq, kind, time, amount, label, raw FROM entries
+                        SELECT seq, kind, time, amount, label, body FROM entries
                         WHERE author = ? AND seq <= ? AND kind >= 4 ORDER BY seq DESC
                         """,
                     arguments: [Data(author.bytes), Int64(seq)])
@@ -218,7 +218,7 @@ extension MergeEngine {
                 out.append(
                     HistoryItem(
                         author: cursors[b].author, seq: Seq(row["seq"] as Int64),
-                        hash: try Entry(decoding: (row["raw"] as Data).bytes).hash,
+                        hash: try stored(row, author: cursors[b].author).hash,
                         kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
                         amount: row["amount"], memo: row["label"]))
             }
@@ -264,12 +264,21 @@ extension MergeEngine {
         return try store.read { db in
             var out: [(StoredEntryPlace, Entry)] = []
             for (place, sql) in [
-                (StoredEntryPlace.log, "SELECT raw FROM entries ORDER BY author, seq"),
-                (.fork, "SELECT raw FROM forks ORDER BY author, seq, hash"),
-                (.held, "SELECT raw FROM held ORDER BY author, seq"),
+                (StoredEntryPlace.log, "SELECT author, body AS raw FROM entries ORDER BY author, seq"),
+                (.fork, "SELECT author, raw FROM forks ORDER BY author, seq, hash"),
+                (.held, "SELECT author, raw FROM held ORDER BY author, seq"),
             ] {
-                let cursor = try Data.fetchCursor(db, sql: sql)
-                while let raw = try cursor.next() { out.append((place, try Entry(decoding: raw.bytes))) }
+                let cursor = try Row.fetchCursor(db, sql: sql)
+                while let row = try cursor.next() {
+                    let raw = (row["raw"] as Data).bytes
+                    let entry =
+                        place == .log
+                        ? try Entry(
+                            stored: raw, identity: identity,
+                            author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
+                        : try Entry(decoding: raw)
+                    out.append((place, entry))
+                }
             }
             return out
         }
@@ -285,11 +294,11 @@ extension MergeEngine {
             var credit: Int64? = 0
             var debit: Int64? = 0
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT raw, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
+                db, sql: "SELECT author, body, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
             while let row = try rows.next() {
                 let entry: Entry
                 do {
-                    entry = try Entry(decoding: (row["raw"] as Data).bytes)
+                    entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
                 } catch {
                     problems.append("an entry does not parse: \(error)")
                     continue

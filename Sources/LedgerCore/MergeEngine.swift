@@ -104,14 +104,14 @@ public actor MergeEngine {
         let rows = try Row.fetchCursor(
             db,
             sql: """
-                SELECT e.author, e.seq, e.raw, e.cum_credit, e.cum_debit FROM entries e
+                SELECT e.author, e.seq, e.body, e.cum_credit, e.cum_debit FROM entries e
                 JOIN (SELECT author, MAX(seq) AS seq FROM entries GROUP BY author) h
                   ON e.author = h.author AND e.seq = h.seq
                 """)
         while let row = try rows.next() {
             let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
             authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try Entry(decoding: (row["raw"] as Data).bytes).hash,
+                seq: Seq(row["seq"] as Int64), head: try stored(row, author: author).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
         }
         for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
@@ -128,9 +128,9 @@ public actor MergeEngine {
 
     private func loadControls(_ db: Database) throws -> [ControlRecord] {
         try Row.fetchAll(
-            db, sql: "SELECT author, seq, time, kind, raw, label FROM entries WHERE kind <= 3 ORDER BY author, seq"
+            db, sql: "SELECT author, seq, time, kind, body, label FROM entries WHERE kind <= 3 ORDER BY author, seq"
         ).map { row in
-            let entry = try Entry(decoding: (row["raw"] as Data).bytes)
+            let entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
             return ControlRecord(
                 author: entry.author, seq: entry.seq, time: entry.time,
                 body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row["label"])
@@ -405,11 +405,11 @@ public actor MergeEngine {
             sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         heldCount = max(0, heldCount - db.changesCount)
         if let row = try Row.fetchOne(
-            db, sql: "SELECT seq, raw, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
+            db, sql: "SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
             arguments: [Data(author.bytes)])
         {
             authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try Entry(decoding: (row["raw"] as Data).bytes).hash,
+                seq: Seq(row["seq"] as Int64), head: try stored(row, author: author).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
         } else {
             authors[author] = nil
@@ -484,7 +484,7 @@ public actor MergeEngine {
         guard let author = prepared.first?.entry.author else { return }
         let statement = try db.makeStatement(
             sql: """
-                INSERT INTO entries (author, seq, kind, time, raw, opened, amount, label, cum_credit, cum_debit)
+                INSERT INTO entries (author, seq, kind, time, body, opened, amount, label, cum_credit, cum_debit)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         let handle = statement.sqliteStatement
@@ -501,7 +501,7 @@ public actor MergeEngine {
             bind(2, Int64(p.entry.seq))
             bind(3, Int64(p.entry.kind.rawValue))
             bind(4, p.entry.time)
-            bind(5, p.entry.encoded)
+            bind(5, p.entry.storedForm)
             bind(6, p.opened ? 1 : 0)
             bind(7, p.amount)
             if let label = p.label {
@@ -526,13 +526,18 @@ public actor MergeEngine {
         }
     }
 
+    /// Rebuilds the entry of a row of `entries` (its `body` column) written by `author`.
+    func stored(_ row: Row, author: DevicePublicKey) throws -> Entry {
+        try Entry(stored: (row["body"] as Data).bytes, identity: identity, author: author)
+    }
+
     func storedEntry(_ db: Database, author: DevicePublicKey, seq: Seq) throws -> Entry? {
         guard
-            let raw = try Data.fetchOne(
-                db, sql: "SELECT raw FROM entries WHERE author = ? AND seq = ?",
+            let body = try Data.fetchOne(
+                db, sql: "SELECT body FROM entries WHERE author = ? AND seq = ?",
                 arguments: [Data(author.bytes), Int64(seq)])
         else { return nil }
-        return try Entry(decoding: raw.bytes)
+        return try Entry(stored: body.bytes, identity: identity, author: author)
     }
 
     // MARK: - Data keys
@@ -590,8 +595,8 @@ public actor MergeEngine {
     /// the running totals of the authors concerned.
     private func openUnreadEntries(_ db: Database) throws {
         var touched: [DevicePublicKey: Seq] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT raw FROM entries WHERE opened = 0") {
-            let entry = try Entry(decoding: (row["raw"] as Data).bytes)
+        for row in try Row.fetchAll(db, sql: "SELECT author, body FROM entries WHERE opened = 0") {
+            let entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
             guard let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID],
                 let body = try? BodySeal.open(entry, key: key)
             else { continue }

@@ -20,10 +20,22 @@ public enum ParallelMap {
 }
 
 /// Slots written by disjoint indices from several threads, then read once all are done.
+/// The slots are raw memory allocated once: writing through an array property from several
+/// threads would be a simultaneous access (and could trigger a copy on write).
 private final class ResultBuffer<R>: @unchecked Sendable {
-    private var slots: [R?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: R) { slots.withUnsafeMutableBufferPointer { $0[index] = value } }
+    private let slots: UnsafeMutableBufferPointer<R?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func set(_ index: Int, _ value: R) { slots[index] = value }
     func values() -> [R] { slots.compactMap { $0 } }
 }
 
