@@ -143,11 +143,10 @@ public final class Entry: Sendable, Hashable {
     }
 
     static func hash(encoded: [UInt8]) -> EntryHash {
-        var hasher = Blake2b.Hasher()
-        hasher.update(Array(Labels.entryHash.utf8))
-        hasher.update(encoded)
-        return hasher.finalize()
+        Blake2b.hash(prefix: hashLabel, encoded)
     }
+
+    private static let hashLabel = Array(Labels.entryHash.utf8)
 
     static func encodeBody(
         identity: IdentityID, author: DevicePublicKey, seq: Seq, prev: EntryHash, kind: EntryKind, time: Int64,

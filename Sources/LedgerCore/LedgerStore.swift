@@ -87,7 +87,13 @@ public final class LedgerStore: Sendable {
     private static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -32768")
+            // Commits are durable in the WAL (synchronous=FULL). Copying the WAL back into the
+            // database is maintenance, done off the merge path by `checkpoint()`.
+            try db.execute(
+                sql: """
+                    PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;
+                    PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 4194304
+                    """)
         }
         config.busyMode = .timeout(10)
         return config
@@ -184,6 +190,18 @@ public final class LedgerStore: Sendable {
         } catch {
             throw .database("database error: \(error)")
         }
+    }
+
+    /// Bytes in the write-ahead log not yet copied back into the database file (0 in memory).
+    public var writeAheadLogSize: Int {
+        guard let path else { return 0 }
+        return (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+    }
+
+    /// Copies the write-ahead log into the database file (SQLite's passive checkpoint).
+    public func checkpoint() {
+        guard path != nil else { return }
+        _ = try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
     }
 
     /// Checks the file's structure (SQLite's quick_check); returns problems found.

@@ -32,6 +32,10 @@ public actor MergeEngine {
     var grantedKeys: Set<DataKeyID> = []
     var heldCount = 0
     var dataVersion: Int64?
+    /// The newest background checkpoint, chained after any earlier one.
+    private var maintenance: Task<Void, Never>?
+    /// Checkpoint once the write-ahead log holds this much.
+    static let checkpointThreshold = 8 << 20
     var cachedTotals: Totals?
     /// Decimals of the ledger's unit, from the genesis entry once it can be read.
     public private(set) var decimals: UInt8?
@@ -69,9 +73,30 @@ public actor MergeEngine {
             try reload(db)
             try refreshKeys(db)
         }
+        scheduleCheckpointIfNeeded()  // a log left large by a process that was killed
     }
 
     deinit { eventContinuation.finish() }
+
+    // MARK: - Maintenance
+
+    /// Starts a checkpoint in the background when the write-ahead log has grown, so a large
+    /// merge returns as soon as it is durable rather than after copying it a second time.
+    private func scheduleCheckpointIfNeeded() {
+        guard store.writeAheadLogSize > Self.checkpointThreshold else { return }
+        let previous = maintenance
+        let store = self.store
+        maintenance = Task.detached(priority: .utility) {
+            await previous?.value
+            store.checkpoint()
+        }
+    }
+
+    /// Waits for background maintenance to finish (before a process exits, or in benchmarks).
+    public func settle() async {
+        await maintenance?.value
+        maintenance = nil
+    }
 
     // MARK: - Loading
 
@@ -172,6 +197,7 @@ public actor MergeEngine {
         }
         classify(&report)
         cachedTotals = nil
+        scheduleCheckpointIfNeeded()
         if !report.accepted.isEmpty || !report.held.isEmpty {
             eventContinuation.yield(.merged(accepted: report.accepted.count))
         }
@@ -245,15 +271,19 @@ public actor MergeEngine {
         var index = 0
         while index < sorted.count {
             let seq = sorted[index].seq
-            var group: [Entry] = []
-            while index < sorted.count, sorted[index].seq == seq {
-                let entry = sorted[index]
-                index += 1
-                if group.contains(where: { $0.hash == entry.hash }) {
-                    report.duplicates += 1
-                } else {
-                    group.append(entry)
+            let start = index
+            while index < sorted.count, sorted[index].seq == seq { index += 1 }
+            var group = sorted[start..<index]
+            if group.count > 1 {  // rare: repeats or rivals at one seq
+                var distinct: [Entry] = []
+                for entry in group {
+                    if distinct.contains(where: { $0.hash == entry.hash }) {
+                        report.duplicates += 1
+                    } else {
+                        distinct.append(entry)
+                    }
                 }
+                group = distinct[...]
             }
             if let fork = forkSeqs[author], seq >= fork {
                 for entry in group {
@@ -289,7 +319,8 @@ public actor MergeEngine {
         }
         // 3. Kind-specific rules, in order; the first failure ends the run. Sealed parts are
         // opened first, in parallel: on a long run that is most of the work.
-        let opened = Self.openSealedParts(run, keys: keys)
+        let keys = self.keys
+        let opened = ParallelMap.map(run, minimumChunk: 1024) { Self.openSealedPart($0, keys: keys) }
         var prepared: [PreparedEntry] = []
         prepared.reserveCapacity(run.count)
         for (index, entry) in run.enumerated() {
@@ -488,35 +519,43 @@ public actor MergeEngine {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         let handle = statement.sqliteStatement
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        func bind(_ index: Int32, _ bytes: [UInt8]) {
-            bytes.withUnsafeBytes { _ = sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), transient) }
-        }
         func bind(_ index: Int32, _ value: Int64?) {
             if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
         }
-        for p in prepared {
-            sqlite3_reset(handle)
-            bind(1, author.bytes)
-            bind(2, Int64(p.entry.seq))
-            bind(3, Int64(p.entry.kind.rawValue))
-            bind(4, p.entry.time)
-            bind(5, p.entry.storedForm)
-            bind(6, p.opened ? 1 : 0)
-            bind(7, p.amount)
-            if let label = p.label {
-                _ = sqlite3_bind_text(handle, 8, label, -1, transient)
-            } else {
-                sqlite3_bind_null(handle, 8)
-            }
-            bind(9, p.cumCredit)
-            bind(10, p.cumDebit)
-            let rc = sqlite3_step(handle)
-            guard rc == SQLITE_DONE else {
-                let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+        // Blobs and text are bound without a copy (a nil destructor is SQLITE_STATIC): each
+        // buffer stays alive until its row has been stepped.
+        let rc = author.bytes.withUnsafeBytes { authorBytes -> Int32 in
+            for p in prepared {
                 sqlite3_reset(handle)
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
+                sqlite3_bind_blob(handle, 1, authorBytes.baseAddress, Int32(authorBytes.count), nil)
+                bind(2, Int64(p.entry.seq))
+                bind(3, Int64(p.entry.kind.rawValue))
+                bind(4, p.entry.time)
+                bind(6, p.opened ? 1 : 0)
+                bind(7, p.amount)
+                bind(9, p.cumCredit)
+                bind(10, p.cumDebit)
+                let stored = p.entry.storedForm
+                let rc = stored.withUnsafeBytes { body -> Int32 in
+                    sqlite3_bind_blob(handle, 5, body.baseAddress, Int32(body.count), nil)
+                    guard let label = p.label else {
+                        sqlite3_bind_null(handle, 8)
+                        return sqlite3_step(handle)
+                    }
+                    return label.withCString { text in
+                        sqlite3_bind_text(handle, 8, text, -1, nil)
+                        return sqlite3_step(handle)
+                    }
+                }
+                guard rc == SQLITE_DONE else { return rc }
             }
+            return SQLITE_DONE
+        }
+        guard rc == SQLITE_DONE else {
+            let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
         }
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
@@ -681,21 +720,16 @@ enum OpenedBody: Sendable {
 }
 
 extension MergeEngine {
-    /// Opens the sealed parts of `entries`, spreading long batches over every core.
-    static func openSealedParts(_ entries: [Entry], keys: [DataKeyID: DataKey]) -> [OpenedBody] {
-        @Sendable func open(_ entry: Entry) -> OpenedBody {
-            guard !entry.sealed.isEmpty else { return .noKey }
-            guard let keyID = BodySeal.keyID(of: entry.sealed) else {
-                return .failed(.malformed("sealed part too short"))
-            }
-            guard let key = keys[keyID] else { return .noKey }
-            do {
-                return .opened(try BodySeal.open(entry, key: key))
-            } catch {
-                return .failed(error)
-            }
+    /// Opens one entry's sealed part with whichever of `keys` sealed it.
+    static func openSealedPart(_ entry: Entry, keys: [DataKeyID: DataKey]) -> OpenedBody {
+        guard !entry.sealed.isEmpty else { return .noKey }
+        guard let keyID = BodySeal.keyID(of: entry.sealed) else { return .failed(.malformed("sealed part too short")) }
+        guard let key = keys[keyID] else { return .noKey }
+        do {
+            return .opened(try BodySeal.open(entry, key: key))
+        } catch {
+            return .failed(error)
         }
-        return ParallelMap.map(entries, minimumChunk: 1024, open)
     }
 }
 

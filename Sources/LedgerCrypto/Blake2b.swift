@@ -39,6 +39,20 @@ public enum Blake2b {
         return Digest32(unchecked: out)
     }
 
+    /// BLAKE2b-256 of `prefix || data` without concatenating them or allocating hash state.
+    public static func hash(prefix: [UInt8], _ data: [UInt8]) -> Digest32 {
+        Sodium.ensureInitialised()
+        var out = [UInt8](repeating: 0, count: 32)
+        withUnsafeTemporaryAllocation(byteCount: ll_generichash_statebytes(), alignment: 64) { state in
+            guard let base = state.baseAddress else { return }
+            _ = ll_generichash_init(base, 32)
+            _ = ll_generichash_update(base, prefix, UInt64(prefix.count))
+            _ = ll_generichash_update(base, data, UInt64(data.count))
+            _ = ll_generichash_final(base, &out, 32)
+        }
+        return Digest32(unchecked: out)
+    }
+
     /// Keyed BLAKE2b with an output of `length` bytes (16...64); the key is 16...64 bytes.
     public static func keyedHash(_ data: [UInt8], key: [UInt8], length: Int = 32) -> [UInt8] {
         Sodium.ensureInitialised()
