@@ -133,30 +133,24 @@ public final class LedgerStore: Sendable {
     /// Runs `body` in one IMMEDIATE write transaction: it holds the write lock from the start,
     /// so two processes writing to one ledger never interleave.
     func write<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
-        try Self.wrap(path) {
-            try writer.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                guard let result else { throw LedgerError.database("a write transaction returned nothing") }
-                return result
-            }
-        }
+        try onWriter(.immediate, body)
     }
 
     /// Runs `body` in a read transaction on the writer connection, whose data_version tells
     /// commits by other processes from this process's own.
     func readOnWriter<T>(_ body: (Database) throws -> T) throws(LedgerError) -> T {
+        try onWriter(.deferred, body)
+    }
+
+    private func onWriter<T>(_ kind: Database.TransactionKind, _ body: (Database) throws -> T) throws(LedgerError) -> T {
         try Self.wrap(path) {
             try writer.writeWithoutTransaction { db in
                 var result: T?
-                try db.inTransaction(.deferred) {
+                try db.inTransaction(kind) {
                     result = try body(db)
                     return .commit
                 }
-                guard let result else { throw LedgerError.database("a read transaction returned nothing") }
+                guard let result else { throw LedgerError.database("a transaction returned nothing") }
                 return result
             }
         }
