@@ -142,7 +142,8 @@ public final class LedgerStore: Sendable {
         try onWriter(.deferred, body)
     }
 
-    private func onWriter<T>(_ kind: Database.TransactionKind, _ body: (Database) throws -> T) throws(LedgerError) -> T {
+    private func onWriter<T>(_ kind: Database.TransactionKind, _ body: (Database) throws -> T) throws(LedgerError) -> T
+    {
         try Self.wrap(path) {
             try writer.writeWithoutTransaction { db in
                 var result: T?
