@@ -9,8 +9,11 @@ import LedgerCrypto
 /// totals) is a deterministic function of that set, so merging is idempotent, commutative and
 /// associative. Each merge validates its batch and persists it in one SQLite transaction.
 public actor MergeEngine {
-    /// Most entries kept while waiting (gaps, missing certificates, quarantine).
-    public static let maxHeld = 100_000
+    /// Default for `maxHeld`.
+    public static let defaultMaxHeld = 100_000
+    /// Most entries kept while waiting for a gap to fill or a certificate to arrive: beyond it,
+    /// such entries are refused, so nobody can fill the disk with entries that never count.
+    public nonisolated let maxHeld: Int
 
     public nonisolated let identity: IdentityID
     /// The genesis device of the identity.
@@ -46,8 +49,9 @@ public actor MergeEngine {
 
     /// Opens the engine over `store`. `keyPair` is this device's key: needed to append entries
     /// and to open data keys sealed to this device.
-    public init(store: LedgerStore, keyPair: SigningKeyPair?) async throws(LedgerError) {
+    public init(store: LedgerStore, keyPair: SigningKeyPair?, maxHeld: Int = defaultMaxHeld) async throws(LedgerError) {
         self.store = store
+        self.maxHeld = maxHeld
         self.keyPair = keyPair
         let local = try store.read { db in
             try Row.fetchAll(db, sql: "SELECT key, value FROM local").reduce(into: [String: [UInt8]]()) {
@@ -341,7 +345,7 @@ public actor MergeEngine {
             // Logs of devices not (yet) linked are kept for when the certificate arrives, within
             // the same limit as held entries.
             if roster.limit(of: author) == nil,
-                pendingCount(excluding: author) + Int(state.seq) > Self.maxHeld
+                pendingCount(excluding: author) + Int(state.seq) > maxHeld
             {
                 for p in prepared { report.reject(p.entry, .holdLimitReached) }
                 return
@@ -358,7 +362,7 @@ public actor MergeEngine {
 
         // 4. Entries beyond a gap wait in `held`.
         for entry in leftovers where !heldHashes.contains(entry.hash) {
-            guard heldCount < Self.maxHeld else {
+            guard heldCount < maxHeld else {
                 report.reject(entry, .holdLimitReached)
                 continue
             }

@@ -254,3 +254,59 @@ struct ValidationTests {
         #expect(throws: LedgerError.malformed("unknown kind 99")) { try Entry(decoding: badKind) }
     }
 }
+
+@Suite("Hostile input")
+struct HostileInputTests {
+    @Test("entries that can never count are refused past the hold limit, and the ledger still works")
+    func holdLimit() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        let store = try LedgerStore.inMemory(
+            identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let replica = try await MergeEngine(store: store, keyPair: fixture.devices[1], maxHeld: 10)
+        try await replica.merge(fixture.allEntries)
+        // A stranger who learned the identity id writes a long log of its own.
+        let stranger = SigningKeyPair.generate()
+        var prev = EntryHash.zero
+        var spam: [Entry] = []
+        for seq in 1...30 as ClosedRange<Seq> {
+            let entry = Entry(
+                identity: fixture.identity, keyPair: stranger, seq: seq, prev: prev, kind: .credit, time: 1,
+                publicBody: [],
+                sealed: try BodySeal.seal(
+                    .record(amount: 1, memo: ""), key: fixture.dataKey, identity: fixture.identity,
+                    author: stranger.publicKey, seq: seq, kind: .credit))
+            spam.append(entry)
+            prev = entry.hash
+        }
+        let first = try await replica.merge(Array(spam.prefix(10)))
+        #expect(first.held.count == 10)
+        let rest = try await replica.merge(Array(spam.dropFirst(10)))
+        #expect(rest.rejected.allSatisfy { $0.reason == .holdLimitReached })
+        #expect(rest.rejected.count == 20)
+        // Linked devices are not held back by the stranger's entries.
+        let genuine = try await replica.merge([try fixture.record(device: 0, .credit, amount: 1)])
+        #expect(genuine.accepted.count == 1)
+        #expect(try await replica.totals().credits == 1)
+    }
+
+    @Test("random corruption of an entry's bytes never crashes and never yields a valid different entry")
+    func corruption() async throws {
+        var fixture = try LedgerFixture(deviceCount: 1)
+        let entry = try fixture.record(device: 0, .credit, amount: 12_345, memo: "original")
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var bytes = entry.encoded
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                switch Int.random(in: 0...2, using: &rng) {
+                case 0: bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
+                case 1: bytes.removeLast(Int.random(in: 1...min(8, bytes.count), using: &rng))
+                default:
+                    bytes.insert(
+                        UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...bytes.count, using: &rng))
+                }
+            }
+            guard bytes != entry.encoded, let decoded = try? Entry(decoding: bytes) else { continue }
+            #expect(!decoded.hasValidSignature, "a corrupted entry verified")
+        }
+    }
+}
