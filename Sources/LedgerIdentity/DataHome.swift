@@ -35,9 +35,24 @@ public struct DataHome: Sendable {
     /// The log file (never the screen).
     public var logFile: URL { url.appendingPathComponent("ledgerlink.log") }
 
-    /// True when this folder already holds a device.
-    public var hasDevice: Bool {
-        FileManager.default.fileExists(atPath: keyFile.path) || FileManager.default.fileExists(atPath: database.path)
+    /// True when this folder already holds a device (its key file is the last thing `init` writes).
+    public var hasDevice: Bool { FileManager.default.fileExists(atPath: keyFile.path) }
+
+    /// Moves aside a ledger database left without its key by an interrupted `init`, so a new
+    /// `init` can start; nothing is deleted. Returns the new name, or nil when there was none.
+    public func setAsideOrphanedDatabase() throws(IdentityError) -> URL? {
+        guard !hasDevice, FileManager.default.fileExists(atPath: database.path) else { return nil }
+        let stamp = Int(Date().timeIntervalSince1970)
+        let target = url.appendingPathComponent("ledger.sqlite.interrupted-\(stamp)")
+        do {
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: database.path + suffix) {
+                try FileManager.default.moveItem(atPath: database.path + suffix, toPath: target.path + suffix)
+            }
+        } catch {
+            throw IdentityError(
+                "cannot move the unfinished ledger \(database.path) aside: \(error.localizedDescription)")
+        }
+        return target
     }
 
     /// Creates the folder (mode 0700) when missing.

@@ -17,6 +17,11 @@ struct DeviceContext {
                     + " (or pass --home to pick another data folder)")
         }
         var keyPair: SigningKeyPair?
+        if keys != nil, !home.hasDevice {
+            throw CLIError(
+                "\(home.keyFile.path) is missing: this ledger can be read but not written. "
+                    + "Restore the key file from a backup, or run `ledgerlink init` in another folder")
+        }
         if let keys {
             keyPair = try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
                 if let file = keys.passphraseFile ?? ProcessInfo.processInfo.environment["LEDGERLINK_PASSPHRASE_FILE"] {

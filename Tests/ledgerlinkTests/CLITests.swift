@@ -132,3 +132,35 @@ struct CLITests {
         #expect(try device.balanceMinor() == 500)
     }
 }
+
+@Suite("Interrupted init")
+struct InterruptedInitTests {
+    @Test("a ledger left without its key by an interrupted init is moved aside, never deleted, and init succeeds")
+    func orphanedDatabase() throws {
+        let device = try Device()
+        try FileManager.default.createDirectory(at: device.home, withIntermediateDirectories: true)
+        let orphan = Data("half-written".utf8)
+        try orphan.write(to: device.home.appendingPathComponent("ledger.sqlite"))
+        let result = try device.run("init", "--name", "again")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("was moved to"))
+        let kept = try FileManager.default.contentsOfDirectory(atPath: device.home.path)
+            .filter { $0.hasPrefix("ledger.sqlite.interrupted-") }
+        #expect(kept.count == 1)
+        #expect(try Data(contentsOf: device.home.appendingPathComponent(kept[0])) == orphan)
+        #expect(try device.ok("verify") == "All 1 stored entries verify.\n")
+    }
+
+    @Test("a ledger whose key file was removed can be read but not written")
+    func missingKey() throws {
+        let device = try Device()
+        try device.ok("init", "--name", "laptop")
+        try device.ok("earn", "2")
+        try FileManager.default.removeItem(at: device.home.appendingPathComponent("device.key"))
+        #expect(try device.balanceMinor() == 200)
+        let result = try device.run("earn", "1")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("device.key is missing"))
+        #expect(try device.balanceMinor() == 200)
+    }
+}

@@ -44,11 +44,15 @@ struct Init: AsyncParsableCommand {
                     try Passphrase.prompt("New passphrase for the device key: ", confirm: true)
                 } else { nil }
             try home.create()
+            if let aside = try home.setAsideOrphanedDatabase() {
+                FileHandle.standardError.write(
+                    Data("note: an earlier init was interrupted; its ledger was moved to \(aside.path)\n".utf8))
+            }
             let keyPair = SigningKeyPair.generate()
             let (identity, genesis) = try MergeEngine.makeGenesis(
                 keyPair: keyPair, deviceName: name, decimals: decimals)
-            // The key file first: a database without its key would be useless, the reverse is harmless.
-            try DeviceKeyFile.write(keyPair, to: home.keyFile, passphrase: secret)
+            // The ledger first, committed with its genesis entry; the key file last, so a folder
+            // with a key file always holds a complete device.
             let store = try LedgerStore.create(
                 at: home.database.path, identity: identity, root: keyPair.publicKey, device: keyPair.publicKey)
             let engine = try await MergeEngine(store: store, keyPair: keyPair)
@@ -57,6 +61,7 @@ struct Init: AsyncParsableCommand {
                 throw CLIError(
                     "could not write the genesis entry: \(report.rejected.first?.reason.description ?? "unknown")")
             }
+            try DeviceKeyFile.write(keyPair, to: home.keyFile, passphrase: secret)
             print("Created identity \(identity.hex)")
             print("This device: \(TextSafety.sanitised(name)) (\(keyPair.publicKey.fingerprint))")
             print("Data folder: \(home.url.path)")
