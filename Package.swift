@@ -33,10 +33,11 @@ let package = Package(
             ]
         ),
         .target(name: "LedgerIdentity", dependencies: ["LedgerCrypto", "LedgerCore"]),
+        .target(name: "LedgerTUI", dependencies: ["LedgerCore", "CNCursesw"]),
         .executableTarget(
             name: "ledgerlink",
             dependencies: [
-                "LedgerCrypto", "LedgerCore", "LedgerIdentity",
+                "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +58,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(name: "LedgerTUITests", dependencies: ["LedgerTUI", "LedgerCore"], exclude: ["Golden"]),
         .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),
         .testTarget(
             name: "ledgerlinkTests",

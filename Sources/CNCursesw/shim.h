@@ -17,4 +17,8 @@ static inline attr_t ll_a_reverse(void) { return A_REVERSE; }
 static inline attr_t ll_a_dim(void) { return A_DIM; }
 static inline attr_t ll_a_underline(void) { return A_UNDERLINE; }
 static inline int ll_key_f(int n) { return KEY_F(n); }
+
+// wcwidth is declared only under _XOPEN_SOURCE, which SwiftPM does not pass.
+extern int wcwidth(wchar_t c);
+static inline int ll_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }
 #endif

@@ -41,6 +41,11 @@ public final class TmuxSession: @unchecked Sendable {
     /// Types text literally.
     public func type(_ text: String) throws { try tmux(["send-keys", "-t", name, "-l", text]) }
 
+    /// Resizes the terminal, as a person dragging the window would.
+    public func resize(width: Int, height: Int) throws {
+        try tmux(["resize-window", "-t", name, "-x", "\(width)", "-y", "\(height)"])
+    }
+
     /// The visible screen as text.
     public func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
 

@@ -9,7 +9,12 @@ enum Main {
     static func main() async {
         // Everything ledgerlink writes (keys, ledger, logs) is for this user only.
         umask(0o077)
-        await Ledgerlink.main()
+        // With no arguments on a terminal, open the TUI; elsewhere show the commands.
+        if CommandLine.arguments.count == 1, isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 {
+            await Ledgerlink.main(["tui"])
+        } else {
+            await Ledgerlink.main()
+        }
     }
 }
 
@@ -25,7 +30,7 @@ struct Ledgerlink: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Earn.self, Spend.self, Balance.self, History.self, Devices.self, Status.self,
-            Export.self, Import.self, Verify.self,
+            Export.self, Import.self, Verify.self, TUI.self,
         ]
     )
 }

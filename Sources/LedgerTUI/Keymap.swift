@@ -1,0 +1,39 @@
+/// A key as the TUI sees it, decoded from the terminal by the front-end.
+public enum Key: Sendable, Equatable {
+    case character(Character)
+    case enter, escape, tab, backTab, up, down, home, end, pageUp, pageDown, backspace
+    /// Ctrl-C, or SIGTERM: always quits.
+    case interrupt
+    case resize(width: Int, height: Int)
+}
+
+/// The one list of key bindings: the footer hints and the help overlay are built from it.
+public enum Keymap {
+    public struct Binding: Sendable {
+        public let keys: String
+        public let action: String
+        /// Shown in the footer (the rest only in help).
+        public let inFooter: Bool
+    }
+
+    public static let bindings: [Binding] = [
+        Binding(keys: "e", action: "earn", inFooter: true),
+        Binding(keys: "x", action: "spend", inFooter: true),
+        Binding(keys: "Tab", action: "next pane", inFooter: true),
+        Binding(keys: "/", action: "filter history", inFooter: true),
+        Binding(keys: "?", action: "help", inFooter: true),
+        Binding(keys: "q", action: "quit", inFooter: true),
+        Binding(keys: "Shift-Tab", action: "previous pane", inFooter: false),
+        Binding(keys: "1 2", action: "devices, history", inFooter: false),
+        Binding(keys: "↑ ↓ j k", action: "move within a pane", inFooter: false),
+        Binding(keys: "g G", action: "first, last", inFooter: false),
+        Binding(keys: "PgUp PgDn", action: "page", inFooter: false),
+        Binding(keys: "Esc", action: "close a dialog, help or filter", inFooter: false),
+        Binding(keys: "Ctrl-C", action: "quit at once", inFooter: false),
+    ]
+
+    /// The footer line: `e earn · x spend · …`.
+    public static var footer: String {
+        bindings.filter(\.inFooter).map { "\($0.keys) \($0.action)" }.joined(separator: " · ")
+    }
+}

@@ -1,0 +1,128 @@
+import Dispatch
+import Foundation
+import LedgerCore
+
+/// Runs the terminal UI over one device's merge engine.
+@MainActor
+public final class TUIApp {
+    private let engine: MergeEngine
+    private let canWrite: Bool
+
+    /// `canWrite` is false when the device key could not be unlocked (earn and spend refuse).
+    public init(engine: MergeEngine, canWrite: Bool) {
+        self.engine = engine
+        self.canWrite = canWrite
+    }
+
+    /// Takes over the terminal until the person quits (q, Ctrl-C or SIGTERM), then restores it.
+    public func run(usesColor: Bool) async throws {
+        let stop = SignalFlag(SIGTERM)
+        let terminal = try CursesTerminal(usesColor: usesColor)
+        defer { terminal.close() }
+        let (width, height) = terminal.size
+        var state = TUIState(width: width, height: height, usesColor: usesColor)
+        terminal.draw(TUIRenderer.render(state))  // the first frame, before reading anything
+        var digest = try await reload(&state)
+        terminal.draw(TUIRenderer.render(state))
+        var idleTicks = 0
+        while !state.wantsQuit, !stop.isSet {
+            guard let key = terminal.readKey() else {
+                idleTicks += 1
+                // Another process (the CLI) may have written: look once a second.
+                if idleTicks % 10 == 0, let now = try? await engine.clock().digest, now != digest {
+                    digest = try await reload(&state)
+                    terminal.draw(TUIRenderer.render(state))
+                }
+                await Task.yield()
+                continue
+            }
+            let effects = TUIReducer.reduce(&state, key)
+            for effect in effects {
+                terminal.draw(TUIRenderer.render(state))
+                state.message = await perform(effect)
+                digest = try await reload(&state)
+            }
+            terminal.draw(TUIRenderer.render(state))
+        }
+    }
+
+    private func perform(_ effect: TUIEffect) async -> String {
+        switch effect {
+        case .record(let kind, let amount, let memo):
+            guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
+            do {
+                try await engine.appendRecord(kind, amount: amount, memo: memo)
+                let d = await engine.decimals ?? 2
+                return "\(kind == .credit ? "Earned" : "Spent") \(AmountFormat.format(Int128(amount), decimals: d))"
+            } catch {
+                return "Not saved: \(error)"
+            }
+        }
+    }
+
+    /// Loads the snapshot anew; returns the clock digest it reflects.
+    private func reload(_ state: inout TUIState) async throws -> EntryHash {
+        state.snapshot = try await LedgerSnapshot.load(from: engine)
+        state.decimals = await engine.decimals ?? 2
+        _ = TUIReducer.reduce(&state, .resize(width: state.width, height: state.height))  // clamp selections
+        return try await engine.clock().digest
+    }
+}
+
+extension LedgerSnapshot {
+    /// Reads what the TUI shows from the engine, sanitising every piece of untrusted text.
+    public static func load(from engine: MergeEngine, historyLimit: Int = 500) async throws -> LedgerSnapshot {
+        let totals = try await engine.totals()
+        let d = await engine.decimals ?? 2
+        let devices = try await engine.devices()
+        let names = Dictionary(
+            uniqueKeysWithValues: devices.map { ($0.key, TextSafety.sanitised($0.name ?? "(unnamed)")) })
+        let history = try await engine.history(limit: historyLimit)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return LedgerSnapshot(
+            identity: engine.identity.hex, deviceName: names[engine.device] ?? "(this device)",
+            fingerprint: engine.device.fingerprint, balance: AmountFormat.format(totals.balance, decimals: d),
+            earned: AmountFormat.format(totals.credits, decimals: d),
+            spent: AmountFormat.format(totals.debits, decimals: d),
+            devices: devices.map {
+                DeviceRow(
+                    name: names[$0.key] ?? "", fingerprint: $0.key.fingerprint, state: $0.state,
+                    entries: Int($0.entries),
+                    isThisDevice: $0.isThisDevice)
+            },
+            history: history.map {
+                HistoryRow(
+                    time: formatter.string(from: Date(timeIntervalSince1970: Double($0.time) / 1000)),
+                    isCredit: $0.kind == .credit,
+                    amount: $0.amount.map { AmountFormat.format(Int128($0), decimals: d) } ?? "(unreadable)",
+                    device: names[$0.author] ?? $0.author.fingerprint, memo: TextSafety.sanitised($0.memo ?? ""))
+            })
+    }
+}
+
+/// Set once the process receives `signal`; the default action is turned off meanwhile.
+final class SignalFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    private let source: DispatchSourceSignal
+
+    init(_ number: Int32) {
+        signal(number, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.lock()
+            self.raised = true
+            self.lock.unlock()
+        }
+        source.resume()
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return raised
+    }
+}

@@ -1,0 +1,135 @@
+import LedgerCore
+
+/// What the reducer asks the app to do outside the pure state.
+public enum TUIEffect: Sendable, Equatable {
+    /// Write a credit or debit of `amount` minor units.
+    case record(EntryKind, amount: Int64, memo: String)
+}
+
+/// Pure key handling: every key changes the state in one way and may ask for an effect.
+public enum TUIReducer {
+    /// Applies `key` to `state` and returns the effects it asks for.
+    public static func reduce(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+        switch key {
+        case .interrupt:
+            state.wantsQuit = true
+            return []
+        case .resize(let width, let height):
+            state.width = width
+            state.height = height
+            clampSelections(&state)
+            return []
+        default:
+            break
+        }
+        if state.isTooSmall {
+            if key == .character("q") { state.wantsQuit = true }
+            return []
+        }
+        if state.dialog != nil { return dialogKey(&state, key) }
+        if state.showsHelp {
+            if key == .escape || key == .character("?") { state.showsHelp = false }
+            if key == .character("q") { state.wantsQuit = true }
+            return []
+        }
+        if state.isFiltering {
+            filterKey(&state, key)
+            return []
+        }
+        mainKey(&state, key)
+        return []
+    }
+
+    private static func mainKey(_ state: inout TUIState, _ key: Key) {
+        let pane = state.focus
+        let count = state.rowCount(pane)
+        let page = max(1, state.height - 8)
+        var selection = state.selection[pane] ?? 0
+        switch key {
+        case .character("q"): state.wantsQuit = true
+        case .character("?"): state.showsHelp = true
+        case .tab: state.focus = Pane(rawValue: (pane.rawValue + 1) % Pane.allCases.count) ?? .devices
+        case .backTab:
+            state.focus = Pane(rawValue: (pane.rawValue + Pane.allCases.count - 1) % Pane.allCases.count) ?? .devices
+        case .character("1"): state.focus = .devices
+        case .character("2"): state.focus = .history
+        case .up, .character("k"): selection -= 1
+        case .down, .character("j"): selection += 1
+        case .home, .character("g"): selection = 0
+        case .end, .character("G"): selection = count - 1
+        case .pageUp: selection -= page
+        case .pageDown: selection += page
+        case .character("/"):
+            state.focus = .history
+            state.isFiltering = true
+        case .character("e"): state.dialog = RecordDialog(kind: .credit)
+        case .character("x"): state.dialog = RecordDialog(kind: .debit)
+        case .escape: state.message = nil
+        default: break
+        }
+        state.selection[pane] = max(0, min(selection, count - 1))
+    }
+
+    private static func filterKey(_ state: inout TUIState, _ key: Key) {
+        switch key {
+        case .escape:
+            state.filter = ""
+            state.isFiltering = false
+        case .enter:
+            state.isFiltering = false
+        case .backspace:
+            if !state.filter.isEmpty { state.filter.removeLast() }
+        case .character(let c) where !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
+            if state.filter.count < 64 { state.filter.append(c) }
+        default:
+            break
+        }
+        state.selection[.history] = 0
+    }
+
+    private static func dialogKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+        guard var dialog = state.dialog else { return [] }
+        var closes = false
+        defer { state.dialog = closes ? nil : dialog }
+        switch key {
+        case .escape:
+            closes = true
+        case .tab, .backTab, .up, .down:
+            dialog.field = dialog.field == .amount ? .memo : .amount
+        case .backspace:
+            if dialog.field == .amount, !dialog.amount.isEmpty { dialog.amount.removeLast() }
+            if dialog.field == .memo, !dialog.memo.isEmpty { dialog.memo.removeLast() }
+            dialog.error = nil
+        case .character(let c) where !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
+            if dialog.field == .amount, dialog.amount.count < 24 { dialog.amount.append(c) }
+            if dialog.field == .memo, (dialog.memo + String(c)).utf8.count <= PrivateBody.maxMemoBytes {
+                dialog.memo.append(c)
+            }
+            dialog.error = nil
+        case .enter:
+            do {
+                let minor = try AmountFormat.parse(dialog.amount, decimals: state.decimals)
+                if let problem = TextSafety.problem(with: dialog.memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes)
+                {
+                    dialog.error = problem
+                    return []
+                }
+                closes = true
+                state.message = "Saving…"
+                return [.record(dialog.kind, amount: minor, memo: dialog.memo)]
+            } catch {
+                dialog.error = error.description
+                dialog.field = .amount
+            }
+        default:
+            break
+        }
+        return []
+    }
+
+    private static func clampSelections(_ state: inout TUIState) {
+        for pane in Pane.allCases {
+            state.selection[pane] = max(0, min(state.selection[pane] ?? 0, state.rowCount(pane) - 1))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import LedgerCore
+
+/// What the TUI shows of the ledger, loaded from the merge engine (text already sanitised).
+public struct LedgerSnapshot: Sendable, Equatable {
+    public struct DeviceRow: Sendable, Equatable {
+        public var name: String
+        public var fingerprint: String
+        public var state: String
+        public var entries: Int
+        public var isThisDevice: Bool
+        public init(name: String, fingerprint: String, state: String, entries: Int, isThisDevice: Bool) {
+            (self.name, self.fingerprint, self.state, self.entries, self.isThisDevice) =
+                (name, fingerprint, state, entries, isThisDevice)
+        }
+    }
+
+    public struct HistoryRow: Sendable, Equatable {
+        public var time: String
+        public var isCredit: Bool
+        public var amount: String
+        public var device: String
+        public var memo: String
+        public init(time: String, isCredit: Bool, amount: String, device: String, memo: String) {
+            (self.time, self.isCredit, self.amount, self.device, self.memo) = (time, isCredit, amount, device, memo)
+        }
+    }
+
+    public var identity: String
+    public var deviceName: String
+    public var fingerprint: String
+    public var balance: String
+    public var earned: String
+    public var spent: String
+    public var devices: [DeviceRow]
+    public var history: [HistoryRow]
+
+    public init(
+        identity: String, deviceName: String, fingerprint: String, balance: String, earned: String, spent: String,
+        devices: [DeviceRow], history: [HistoryRow]
+    ) {
+        self.identity = identity
+        self.deviceName = deviceName
+        self.fingerprint = fingerprint
+        self.balance = balance
+        self.earned = earned
+        self.spent = spent
+        self.devices = devices
+        self.history = history
+    }
+
+    /// Shown before the ledger has been read.
+    public static let loading = LedgerSnapshot(
+        identity: "", deviceName: "…", fingerprint: "", balance: "…", earned: "…", spent: "…", devices: [], history: [])
+}
+
+/// The panes, in Tab order.
+public enum Pane: Int, Sendable, CaseIterable {
+    case devices = 0
+    case history = 1
+
+    public var title: String { self == .devices ? "Devices" : "History" }
+}
+
+/// The earn or spend dialog.
+public struct RecordDialog: Sendable, Equatable {
+    public enum Field: Sendable { case amount, memo }
+    public var kind: EntryKind
+    public var amount = ""
+    public var memo = ""
+    public var field: Field = .amount
+    public var error: String?
+    public init(kind: EntryKind) { self.kind = kind }
+}
+
+/// Everything the screen depends on; the reducer is the only thing that changes it.
+public struct TUIState: Sendable, Equatable {
+    public var snapshot: LedgerSnapshot = .loading
+    public var width: Int
+    public var height: Int
+    public var focus: Pane = .devices
+    public var selection: [Pane: Int] = [.devices: 0, .history: 0]
+    /// The history filter; `isFiltering` while it is being typed.
+    public var filter = ""
+    public var isFiltering = false
+    public var dialog: RecordDialog?
+    public var showsHelp = false
+    /// A one-line message under the panes (the result of the last action).
+    public var message: String?
+    public var wantsQuit = false
+    public var usesColor: Bool
+    /// Decimals of the ledger's unit, for validating typed amounts.
+    public var decimals: UInt8 = 2
+
+    public init(width: Int, height: Int, usesColor: Bool) {
+        self.width = width
+        self.height = height
+        self.usesColor = usesColor
+    }
+
+    /// Below this the layout cannot fit; a notice is shown and `q` still quits.
+    public static let minimumWidth = 60
+    public static let minimumHeight = 16
+    public var isTooSmall: Bool { width < Self.minimumWidth || height < Self.minimumHeight }
+
+    /// History rows that match the filter (case-insensitive, memo, device or amount).
+    public var visibleHistory: [LedgerSnapshot.HistoryRow] {
+        guard !filter.isEmpty else { return snapshot.history }
+        let needle = filter.lowercased()
+        return snapshot.history.filter {
+            $0.memo.lowercased().contains(needle) || $0.device.lowercased().contains(needle)
+                || $0.amount.contains(needle)
+        }
+    }
+
+    func rowCount(_ pane: Pane) -> Int { pane == .devices ? snapshot.devices.count : visibleHistory.count }
+}

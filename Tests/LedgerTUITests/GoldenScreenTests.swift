@@ -1,0 +1,78 @@
+import Foundation
+import LedgerCore
+import LedgerTUI
+import Testing
+
+/// Screens compared as text with files in Golden/. Run with LEDGERLINK_WRITE_GOLDEN=1 to write
+/// them anew after a deliberate change, then read the diff.
+@Suite("TUI golden screens")
+struct GoldenScreenTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    func check(_ name: String, _ state: TUIState) throws {
+        let text = TUIRenderer.render(state).text + "\n"
+        let file = Self.folder.appendingPathComponent("\(name).txt")
+        if ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_GOLDEN"] != nil {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOf: file, encoding: .utf8)
+        #expect(text == golden, "screen \(name) differs from Golden/\(name).txt:\n\(text)")
+    }
+
+    @Test("80x24 main screen")
+    func main80() throws { try check("main-80x24", state()) }
+
+    @Test("120x40 main screen with the history focused and filtered")
+    func main120() throws {
+        var s = state(width: 120, height: 40)
+        _ = TUIReducer.reduce(&s, .character("/"))
+        for c in "entry 1" { _ = TUIReducer.reduce(&s, .character(c)) }
+        _ = TUIReducer.reduce(&s, .enter)
+        _ = TUIReducer.reduce(&s, .down)
+        try check("history-filter-120x40", s)
+    }
+
+    @Test("40x12 is too small and says so")
+    func tiny() throws { try check("too-small-40x12", state(width: 40, height: 12)) }
+
+    @Test("the earn dialog with a validation error")
+    func dialog() throws {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("e"))
+        for c in "1.999" { _ = TUIReducer.reduce(&s, .character(c)) }
+        _ = TUIReducer.reduce(&s, .enter)
+        try check("earn-dialog-error-80x24", s)
+    }
+
+    @Test("the help overlay")
+    func help() throws {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("?"))
+        try check("help-80x24", s)
+    }
+
+    @Test("CJK and emoji device names keep columns aligned")
+    func wideNames() throws {
+        var s = TUIState(width: 80, height: 24, usesColor: false)
+        s.snapshot = sampleSnapshot(names: ["ノートPC", "📱 phone", "寿司"], historyCount: 6)
+        try check("wide-names-80x24", s)
+        for line in TUIRenderer.render(s).text.split(separator: "\n") where line.hasPrefix("│") || line.hasPrefix("┌") {
+            #expect(ScreenGrid.columns(String(line)) == 80, "misaligned: \(line)")
+        }
+    }
+
+    @Test("NO_COLOR draws the same text: states are symbols and words, never colour alone")
+    func noColour() {
+        var colour = state()
+        colour.usesColor = true
+        #expect(TUIRenderer.render(colour).text == TUIRenderer.render(state()).text)
+        #expect(TUIRenderer.render(state()).text.contains("● laptop (this device)"))
+    }
+
+    @Test("control characters in untrusted text never reach the screen grid")
+    func sanitised() {
+        var s = state()
+        s.snapshot.devices[1].name = TextSafety.sanitised("evil\u{1b}[2J\u{7}")
+        #expect(!TUIRenderer.render(s).text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+}

@@ -1,0 +1,176 @@
+import LedgerCore
+import LedgerTUI
+import Testing
+
+/// A snapshot with enough rows to scroll.
+func sampleSnapshot(names: [String] = ["laptop", "phone"], historyCount: Int = 30) -> LedgerSnapshot {
+    LedgerSnapshot(
+        identity: "5c8a0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccdd", deviceName: names[0],
+        fingerprint: "98cd-69af-8816-fffd", balance: "1187.50", earned: "1200.00", spent: "12.50",
+        devices: names.enumerated().map { i, name in
+            .init(
+                name: name, fingerprint: "00\(i)a-bbbb-cccc-dddd", state: i == 2 ? "revoked" : "active",
+                entries: 10 + i,
+                isThisDevice: i == 0)
+        },
+        history: (0..<historyCount).map { i in
+            .init(
+                time: "2026-11-24 09:\(String(format: "%02d", 59 - i % 60))", isCredit: i % 3 != 0,
+                amount: "\(i + 1).50", device: names[i % names.count], memo: i == 0 ? "lunch" : "entry \(i)")
+        })
+}
+
+func state(width: Int = 80, height: Int = 24) -> TUIState {
+    var s = TUIState(width: width, height: height, usesColor: false)
+    s.snapshot = sampleSnapshot()
+    return s
+}
+
+@Suite("TUI reducer")
+struct TUIReducerTests {
+    @Test("q, Ctrl-C and SIGTERM quit from anywhere, even a dialog or a tiny terminal")
+    func quitting() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("q"))
+        #expect(s.wantsQuit)
+        s = state()
+        _ = TUIReducer.reduce(&s, .character("e"))
+        _ = TUIReducer.reduce(&s, .interrupt)
+        #expect(s.wantsQuit)
+        s = state(width: 40, height: 12)
+        _ = TUIReducer.reduce(&s, .character("e"))
+        #expect(s.dialog == nil)
+        _ = TUIReducer.reduce(&s, .character("q"))
+        #expect(s.wantsQuit)
+    }
+
+    @Test("Tab, Shift-Tab, 1 and 2 move between panes")
+    func panes() {
+        var s = state()
+        #expect(s.focus == .devices)
+        _ = TUIReducer.reduce(&s, .tab)
+        #expect(s.focus == .history)
+        _ = TUIReducer.reduce(&s, .tab)
+        #expect(s.focus == .devices)
+        _ = TUIReducer.reduce(&s, .backTab)
+        #expect(s.focus == .history)
+        _ = TUIReducer.reduce(&s, .character("1"))
+        #expect(s.focus == .devices)
+        _ = TUIReducer.reduce(&s, .character("2"))
+        #expect(s.focus == .history)
+    }
+
+    @Test("arrows, j/k, g/G and pages move within a pane and stop at its ends")
+    func movement() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("2"))
+        for key: Key in [.down, .character("j"), .down] { _ = TUIReducer.reduce(&s, key) }
+        #expect(s.selection[.history] == 3)
+        _ = TUIReducer.reduce(&s, .character("k"))
+        _ = TUIReducer.reduce(&s, .up)
+        #expect(s.selection[.history] == 1)
+        _ = TUIReducer.reduce(&s, .character("G"))
+        #expect(s.selection[.history] == 29)
+        _ = TUIReducer.reduce(&s, .down)
+        #expect(s.selection[.history] == 29)
+        _ = TUIReducer.reduce(&s, .character("g"))
+        #expect(s.selection[.history] == 0)
+        _ = TUIReducer.reduce(&s, .up)
+        #expect(s.selection[.history] == 0)
+        _ = TUIReducer.reduce(&s, .pageDown)
+        #expect(s.selection[.history] == 16)
+        _ = TUIReducer.reduce(&s, .pageUp)
+        #expect(s.selection[.history] == 0)
+        _ = TUIReducer.reduce(&s, .character("1"))
+        _ = TUIReducer.reduce(&s, .character("G"))
+        #expect(s.selection[.devices] == 1)
+    }
+
+    @Test("/ filters the history as you type; Enter keeps the filter, Esc clears it")
+    func filter() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("/"))
+        #expect(s.isFiltering)
+        #expect(s.focus == .history)
+        for c in "LUNCH" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(s.visibleHistory.map(\.memo) == ["lunch"])
+        _ = TUIReducer.reduce(&s, .backspace)
+        #expect(s.filter == "LUNC")
+        _ = TUIReducer.reduce(&s, .enter)
+        #expect(!s.isFiltering)
+        #expect(s.visibleHistory.count == 1)
+        _ = TUIReducer.reduce(&s, .character("q"))  // q quits once the filter is no longer being typed
+        #expect(s.wantsQuit)
+        s = state()
+        _ = TUIReducer.reduce(&s, .character("/"))
+        _ = TUIReducer.reduce(&s, .character("q"))  // while typing, q is text
+        #expect(!s.wantsQuit)
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.filter.isEmpty)
+        #expect(s.visibleHistory.count == 30)
+    }
+
+    @Test("e and x open dialogs that validate, confirm with Enter (not the opening key) and cancel with Esc")
+    func recordDialogs() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("e"))
+        #expect(s.dialog?.kind == .credit)
+        _ = TUIReducer.reduce(&s, .character("e"))  // the opening key is just text now
+        #expect(s.dialog?.amount == "e")
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)
+        #expect(s.dialog?.error?.contains("a number") == true)
+        _ = TUIReducer.reduce(&s, .backspace)
+        for c in "12.345" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)
+        #expect(s.dialog?.error?.contains("decimal places") == true)
+        _ = TUIReducer.reduce(&s, .backspace)
+        _ = TUIReducer.reduce(&s, .tab)
+        for c in "coffee" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.record(.credit, amount: 1234, memo: "coffee")])
+        #expect(s.dialog == nil)
+
+        s = state()
+        _ = TUIReducer.reduce(&s, .character("x"))
+        #expect(s.dialog?.kind == .debit)
+        _ = TUIReducer.reduce(&s, .character("0"))
+        _ = TUIReducer.reduce(&s, .enter)
+        #expect(s.dialog?.error == "amount must be greater than zero")
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.dialog == nil)
+        #expect(!s.wantsQuit)
+    }
+
+    @Test("? opens help built from the keymap; Esc or ? closes it")
+    func help() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("?"))
+        #expect(s.showsHelp)
+        #expect(TUIRenderer.render(s).text.contains("move within a pane"))
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(!s.showsHelp)
+        _ = TUIReducer.reduce(&s, .character("?"))
+        _ = TUIReducer.reduce(&s, .character("?"))
+        #expect(!s.showsHelp)
+    }
+
+    @Test("a resize re-lays out and keeps selections in range")
+    func resize() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("2"))
+        _ = TUIReducer.reduce(&s, .character("G"))
+        s.snapshot = sampleSnapshot(historyCount: 5)
+        _ = TUIReducer.reduce(&s, .resize(width: 120, height: 40))
+        #expect(s.width == 120)
+        #expect(s.selection[.history] == 4)
+        _ = TUIReducer.reduce(&s, .resize(width: 50, height: 12))
+        #expect(s.isTooSmall)
+        #expect(TUIRenderer.render(s).text.contains("Terminal too small"))
+    }
+
+    @Test("the footer and the help come from one keymap")
+    func keymap() {
+        for binding in Keymap.bindings where binding.inFooter {
+            #expect(Keymap.footer.contains("\(binding.keys) \(binding.action)"))
+        }
+    }
+}

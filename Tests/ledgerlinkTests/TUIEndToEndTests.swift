@@ -1,0 +1,82 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// The real binary in a real terminal (tmux), driven by keys as a person would.
+@Suite("TUI in a terminal", .enabled(if: TmuxSession.isAvailable))
+struct TUIEndToEndTests {
+    func open(_ device: Device, width: Int = 100, height: Int = 30) throws -> TmuxSession {
+        let tmux = try TmuxSession(["sh"], width: width, height: height, environment: ["PS1": "$ ", "NO_COLOR": "1"])
+        try tmux.type("\(device.cli.executable.path) tui --home \(device.home.path); echo \"exited with $?\"")
+        try tmux.send("Enter")
+        return tmux
+    }
+
+    @Test("earn through the dialog, see another process's entry live, resize, and quit with the terminal restored")
+    func session() throws {
+        let device = try Device()
+        try device.ok("init", "--name", "laptop")
+        try device.ok("earn", "10", "--memo", "start")
+        let tmux = try open(device)
+        defer { tmux.close() }
+        #expect(try tmux.waitFor("Balance 10.00"))
+        #expect(try tmux.screen().contains("e earn · x spend"))
+
+        try tmux.send("e")
+        #expect(try tmux.waitFor("Enter saves"))
+        try tmux.type("2.5")
+        try tmux.send("Tab")
+        try tmux.type("tip 🍜")
+        try tmux.send("Enter")
+        #expect(try tmux.waitFor("Balance 12.50"))
+        #expect(try tmux.waitFor("tip 🍜"))
+        #expect(try device.balanceMinor() == 1250)
+
+        // Another process writes; the open TUI shows it within a second or so.
+        try device.ok("spend", "1", "--memo", "from the CLI")
+        #expect(try tmux.waitFor("Balance 11.50"))
+        #expect(try tmux.waitFor("from the CLI"))
+
+        try tmux.resize(width: 50, height: 12)
+        #expect(try tmux.waitFor("Terminal too small"))
+        try tmux.resize(width: 100, height: 30)
+        #expect(try tmux.waitFor("Balance 11.50"))
+
+        try tmux.send("q")
+        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try !tmux.screen().contains("Balance"), "the TUI's screen was left behind")
+    }
+
+    @Test("Ctrl-C quits at once and restores the terminal, even from a dialog")
+    func interrupt() throws {
+        let device = try Device()
+        try device.ok("init", "--name", "laptop")
+        let tmux = try open(device, width: 80, height: 24)
+        defer { tmux.close() }
+        #expect(try tmux.waitFor("Balance 0.00"))
+        try tmux.send("x")
+        #expect(try tmux.waitFor("Spend"))
+        try tmux.send("C-c")
+        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try !tmux.screen().contains("Enter saves"))
+    }
+}
+
+extension TUIEndToEndTests {
+    @Test("SIGTERM quits and restores the terminal")
+    func terminate() throws {
+        let device = try Device()
+        try device.ok("init", "--name", "laptop")
+        let tmux = try open(device, width: 80, height: 24)
+        defer { tmux.close() }
+        #expect(try tmux.waitFor("Balance 0.00"))
+        let pgrep = Process()
+        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        pgrep.arguments = ["pkill", "-TERM", "-f", "tui --home \(device.home.path)"]
+        try pgrep.run()
+        pgrep.waitUntilExit()
+        #expect(pgrep.terminationStatus == 0)
+        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try !tmux.screen().contains("Balance"))
+    }
+}
