@@ -81,7 +81,8 @@ extension LedgerSnapshot {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd HH:mm"
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        return LedgerSnapshot(
+        let date = { (ms: Int64) in formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) }
+        var snapshot = LedgerSnapshot(
             identity: engine.identity.hex, deviceName: names[engine.device] ?? "(this device)",
             fingerprint: engine.device.fingerprint, balance: AmountFormat.format(totals.balance, decimals: d),
             earned: AmountFormat.format(totals.credits, decimals: d),
@@ -94,11 +95,21 @@ extension LedgerSnapshot {
             },
             history: history.map {
                 HistoryRow(
-                    time: formatter.string(from: Date(timeIntervalSince1970: Double($0.time) / 1000)),
+                    time: date($0.time),
                     isCredit: $0.kind == .credit,
                     amount: $0.amount.map { AmountFormat.format(Int128($0), decimals: d) } ?? "(unreadable)",
                     device: names[$0.author] ?? $0.author.fingerprint, memo: TextSafety.sanitised($0.memo ?? ""))
             })
+        // Walk back from today's balance through the newest entries.
+        var balance = totals.balance
+        var trend = [balance]
+        for item in history.prefix(60) {
+            guard let amount = item.amount else { continue }
+            balance -= item.kind == .credit ? Int128(amount) : -Int128(amount)
+            trend.append(balance)
+        }
+        snapshot.balanceTrend = trend.reversed()
+        return snapshot
     }
 }
 

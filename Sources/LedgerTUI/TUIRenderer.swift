@@ -17,7 +17,7 @@ public enum TUIRenderer {
         header(state, &grid)
         let top = 3
         let bottom = state.height - 3  // last pane row
-        if state.width >= 100 {
+        if state.width >= 160 {
             let split = state.width * 2 / 5
             devicesPane(state, &grid, box: Box(top: top, left: 0, bottom: bottom, right: split - 1))
             historyPane(state, &grid, box: Box(top: top, left: split, bottom: bottom, right: state.width - 1))
@@ -56,7 +56,20 @@ public enum TUIRenderer {
         x = grid.put(" Balance ", row: 1, column: 0)
         x = grid.put(s.balance, row: 1, column: x, style: .bold)
         x = grid.put("   Earned \(s.earned)", row: 1, column: x)
-        grid.put("   Spent \(s.spent)", row: 1, column: x)
+        x = grid.put("   Spent \(s.spent)", row: 1, column: x)
+        let room = grid.width - x - 4
+        if room >= 8, s.balanceTrend.count > 1 {
+            grid.put("  " + sparkline(s.balanceTrend.suffix(room)), row: 1, column: x, style: .accent)
+        }
+    }
+
+    /// The balance over the newest entries as block characters, lowest to highest.
+    public static func sparkline(_ values: ArraySlice<Int128>) -> String {
+        let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        guard let low = values.min(), let high = values.max(), high > low else {
+            return String(repeating: "▄", count: values.count)
+        }
+        return String(values.map { blocks[Int((($0 - low) * 7) / (high - low))] })
     }
 
     private static func frame(_ title: String, focused: Bool, _ grid: inout ScreenGrid, _ box: Box) {
@@ -92,7 +105,8 @@ public enum TUIRenderer {
             let row = box.top + 1 + offset
             let marker = d.state == "active" ? "●" : d.state == "revoked" ? "✕" : "⚠"
             let name = label(d) + String(repeating: " ", count: nameWidth - ScreenGrid.columns(label(d)))
-            let line = "\(marker) \(name)  \(d.fingerprint)  \(d.state)  \(d.entries) entries"
+            let line =
+                "\(marker) \(name)  \(d.fingerprint)  \(d.state)  \(d.entries) entries  \(d.lastSeen)  \(d.linked)"
             draw(line, row: row, box: box, selected: focused && index == selected, &grid)
         }
     }

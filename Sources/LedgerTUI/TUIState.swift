@@ -8,9 +8,17 @@ public struct LedgerSnapshot: Sendable, Equatable {
         public var state: String
         public var entries: Int
         public var isThisDevice: Bool
-        public init(name: String, fingerprint: String, state: String, entries: Int, isThisDevice: Bool) {
+        /// "created the identity" or "linked by NAME", with the date.
+        public var linked: String
+        /// Date of its newest counted entry, or "no entries".
+        public var lastSeen: String
+        public init(
+            name: String, fingerprint: String, state: String, entries: Int, isThisDevice: Bool, linked: String = "",
+            lastSeen: String = ""
+        ) {
             (self.name, self.fingerprint, self.state, self.entries, self.isThisDevice) =
                 (name, fingerprint, state, entries, isThisDevice)
+            (self.linked, self.lastSeen) = (linked, lastSeen)
         }
     }
 
@@ -33,6 +41,8 @@ public struct LedgerSnapshot: Sendable, Equatable {
     public var spent: String
     public var devices: [DeviceRow]
     public var history: [HistoryRow]
+    /// The balance after each of the newest entries, oldest first, for the sparkline.
+    public var balanceTrend: [Int128] = []
 
     public init(
         identity: String, deviceName: String, fingerprint: String, balance: String, earned: String, spent: String,

@@ -10,8 +10,9 @@ func sampleSnapshot(names: [String] = ["laptop", "phone"], historyCount: Int = 3
         devices: names.enumerated().map { i, name in
             .init(
                 name: name, fingerprint: "00\(i)a-bbbb-cccc-dddd", state: i == 2 ? "revoked" : "active",
-                entries: 10 + i,
-                isThisDevice: i == 0)
+                entries: 10 + i, isThisDevice: i == 0,
+                linked: i == 0 ? "created the identity 2026-11-01 08:00" : "linked by \(names[0]) 2026-11-02 09:30",
+                lastSeen: "last entry 2026-11-24 09:5\(i)")
         },
         history: (0..<historyCount).map { i in
             .init(
@@ -23,6 +24,7 @@ func sampleSnapshot(names: [String] = ["laptop", "phone"], historyCount: Int = 3
 func state(width: Int = 80, height: Int = 24) -> TUIState {
     var s = TUIState(width: width, height: height, usesColor: false)
     s.snapshot = sampleSnapshot()
+    s.snapshot.balanceTrend = [0, 1200, 1100, 1187, 900, 1500, 1187].map { Int128($0) }
     return s
 }
 
@@ -165,6 +167,13 @@ struct TUIReducerTests {
         _ = TUIReducer.reduce(&s, .resize(width: 50, height: 12))
         #expect(s.isTooSmall)
         #expect(TUIRenderer.render(s).text.contains("Terminal too small"))
+    }
+
+    @Test("the sparkline scales the balance between its lowest and highest points")
+    func sparkline() {
+        #expect(TUIRenderer.sparkline([0, 7, 14].map { Int128($0) }[...]) == "▁▄█")
+        #expect(TUIRenderer.sparkline([5, 5].map { Int128($0) }[...]) == "▄▄")
+        #expect(TUIRenderer.sparkline([-10, 10].map { Int128($0) }[...]) == "▁█")
     }
 
     @Test("the footer and the help come from one keymap")
