@@ -43,7 +43,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ledgerlink-bench",
-            dependencies: ["LedgerCrypto", "LedgerCore", "LedgerTestSupport"]
+            dependencies: ["LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI", "LedgerTestSupport"]
         ),
         .target(
             name: "LedgerTestSupport",

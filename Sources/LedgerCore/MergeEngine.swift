@@ -130,17 +130,25 @@ public actor MergeEngine {
     }
 
     private func loadState(_ db: Database) throws {
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT e.author, e.seq, e.body, e.cum_credit, e.cum_debit FROM entries e
-                JOIN (SELECT author, MAX(seq) AS seq FROM entries GROUP BY author) h
-                  ON e.author = h.author AND e.seq = h.seq
-                """)
-        while let row = try rows.next() {
-            let author = try DevicePublicKey(bytes: (row["author"] as Data).bytes)
-            authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try stored(row, author: author).hash,
+        // Each device's head, found by hopping along the primary key (a skip scan): the cost
+        // grows with the number of devices, not with the number of entries.
+        var after = Data()
+        while let author = try Data.fetchOne(
+            db, sql: "SELECT author FROM entries WHERE author > ? ORDER BY author LIMIT 1", arguments: [after])
+        {
+            after = author
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ?
+                        ORDER BY seq DESC LIMIT 1
+                        """,
+                    arguments: [author])
+            else { continue }
+            let key = try DevicePublicKey(bytes: author.bytes)
+            authors[key] = AuthorState(
+                seq: Seq(row["seq"] as Int64), head: try stored(row, author: key).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
         }
         for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
@@ -156,14 +164,17 @@ public actor MergeEngine {
     }
 
     private func loadControls(_ db: Database) throws -> [ControlRecord] {
-        try Row.fetchAll(
-            db, sql: "SELECT author, seq, time, kind, body, label FROM entries WHERE kind <= 3 ORDER BY author, seq"
+        // Through the small partial index of control entries, then sorted here: ordering in SQL
+        // would make SQLite walk the whole table along its primary key instead.
+        let records = try Row.fetchAll(
+            db, sql: "SELECT author, body, label FROM entries INDEXED BY entries_control WHERE kind <= 3"
         ).map { row in
             let entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
             return ControlRecord(
                 author: entry.author, seq: entry.seq, time: entry.time,
                 body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row["label"])
         }
+        return records.sorted { ($0.author, $0.seq) < ($1.author, $1.seq) }
     }
 
     // MARK: - Merging

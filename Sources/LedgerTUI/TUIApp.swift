@@ -24,6 +24,9 @@ public final class TUIApp {
         terminal.draw(TUIRenderer.render(state))  // the first frame, before reading anything
         var digest = try await reload(&state)
         terminal.draw(TUIRenderer.render(state))
+        if let probe = ProcessInfo.processInfo.environment["LEDGERLINK_TUI_PROBE"] {
+            return Self.measure(after: MonotonicClock.nanoseconds, &state, terminal, writingTo: probe)
+        }
         var idleTicks = 0
         while !state.wantsQuit, !stop.isSet {
             guard let key = terminal.readKey() else {
@@ -110,6 +113,50 @@ extension LedgerSnapshot {
         }
         snapshot.balanceTrend = trend.reversed()
         return snapshot
+    }
+}
+
+extension TUIApp {
+    /// Diagnostics for docs/BENCHMARKS.md (`LEDGERLINK_TUI_PROBE=FILE`): records when the first
+    /// complete frame was drawn and the peak memory so far, then replays 500 keys, timing each
+    /// from the reducer to the terminal update, writes the results and quits.
+    private static func measure(
+        after firstFrame: UInt64, _ state: inout TUIState, _ terminal: CursesTerminal, writingTo path: String
+    ) {
+        let peakKB = ProcessStatus.peakResidentKilobytes
+        let keys: [Key] = [.down, .down, .character("j"), .tab, .down, .character("G"), .character("g"), .up, .backTab]
+        var latencies: [UInt64] = []
+        for i in 0..<500 {
+            let start = MonotonicClock.nanoseconds
+            _ = TUIReducer.reduce(&state, keys[i % keys.count])
+            terminal.draw(TUIRenderer.render(state))
+            latencies.append(MonotonicClock.nanoseconds - start)
+        }
+        latencies.sort()
+        let report = [
+            "first_frame_ns=\(firstFrame)", "peak_rss_kb=\(peakKB)",
+            "key_p50_ns=\(latencies[latencies.count / 2])", "key_p99_ns=\(latencies[latencies.count * 99 / 100])",
+        ].joined(separator: "\n")
+        try? (report + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: comparable across processes on one machine.
+public enum MonotonicClock {
+    public static var nanoseconds: UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
+
+/// Reads this process's peak resident memory (VmHWM) from /proc.
+enum ProcessStatus {
+    static var peakResidentKilobytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }
 

@@ -1,6 +1,8 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerIdentity
+import LedgerTUI
 import LedgerTestSupport
 
 /// ledgerlink-bench: measures the targets recorded in docs/BENCHMARKS.md. Run it from a
@@ -14,9 +16,11 @@ struct Bench {
             case "merge":
                 try await mergeBenchmark(
                     entries: option("--entries", in: args) ?? 100_000, devices: option("--devices", in: args) ?? 4)
+            case "tui":
+                try await tuiBenchmark(entries: option("--entries", in: args) ?? 1_000_000)
             default:
                 FileHandle.standardError.write(
-                    Data("usage: ledgerlink-bench merge [--entries N] [--devices N]\n".utf8))
+                    Data("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]\n".utf8))
                 exit(64)
             }
         } catch {
@@ -90,5 +94,76 @@ struct Bench {
         print(String(format: "background checkpoint:    %.3f s after the merge returned (not in the rate)", settleTime))
         print(String(format: "one-verify-per-entry:     %.0f entries/s (libsodium Ed25519, one core)", verifyRate))
         print(String(format: "speed-up over verifying:  %.1fx (target >= 10x)", mergeRate / verifyRate))
+    }
+
+    /// Exec of `ledgerlink tui` (in tmux) to its first complete frame over a ledger of
+    /// `entries` entries, its peak memory by then, and key-press-to-redraw latency.
+    static func tuiBenchmark(entries total: Int) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-tui-bench-\(getpid())")
+        defer {
+            // LEDGERLINK_BENCH_KEEP=1 keeps the ledger for a closer look.
+            if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] == nil {
+                try? FileManager.default.removeItem(at: folder)
+            } else {
+                print("kept \(folder.path)")
+            }
+        }
+        let home = folder.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        print("building a ledger of \(total) entries from 2 devices (signing and merging; a minute or so) ...")
+        var fixture = try LedgerFixture(deviceCount: 2)
+        let store = try LedgerStore.create(
+            at: home.appendingPathComponent("ledger.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: fixture.root)
+        var written = 0
+        try await engine.merge(fixture.allEntries)
+        while written < total {
+            let batch = min(100_000, total - written)
+            let before = fixture.logs.map(\.count)
+            for i in 0..<batch {
+                try fixture.record(
+                    device: i % 2, i % 5 == 0 ? .debit : .credit, amount: Int64(1 + i % 997),
+                    memo: "entry \(written + i)")
+            }
+            let fresh = zip(fixture.logs, before).flatMap { log, count in log[count...] }
+            try await engine.merge(Array(fresh))
+            written += batch
+        }
+        await engine.settle()
+        try DeviceKeyFile.write(fixture.root, to: home.appendingPathComponent("device.key"), passphrase: nil)
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "ledgerlink")
+        let probe = folder.appendingPathComponent("probe")
+        let start = MonotonicClock.nanoseconds
+        let session = try TmuxSession(
+            [binary.path, "tui", "--home", home.path], width: 120, height: 40,
+            environment: ["LEDGERLINK_TUI_PROBE": probe.path, "LANG": "C.UTF-8"])
+        defer { session.close() }
+        let deadline = Date().addingTimeInterval(60)
+        var report: [String: UInt64] = [:]
+        while Date() < deadline {
+            if let text = try? String(contentsOf: probe, encoding: .utf8), text.contains("key_p99_ns") {
+                for line in text.split(separator: "\n") {
+                    let parts = line.split(separator: "=")
+                    if parts.count == 2, let value = UInt64(parts[1]) { report[String(parts[0])] = value }
+                }
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard let first = report["first_frame_ns"], let rss = report["peak_rss_kb"], let p50 = report["key_p50_ns"],
+            let p99 = report["key_p99_ns"]
+        else { throw LedgerError.invalidState("the TUI did not report a first frame within 60 s") }
+        print("entries in the ledger:    \(fixture.allEntries.count)")
+        print(
+            String(
+                format: "exec to first frame:      %.1f ms (target <= 150 ms, includes starting tmux)",
+                Double(first - start) / 1e6))
+        print(String(format: "peak RSS by then:         %.1f MB (target <= 80 MB)", Double(rss) / 1024))
+        print(
+            String(
+                format: "key press to redraw:      p50 %.2f ms, p99 %.2f ms (target p99 <= 16 ms)", Double(p50) / 1e6,
+                Double(p99) / 1e6))
     }
 }
