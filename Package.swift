@@ -33,7 +33,7 @@ let package = Package(
             ]
         ),
         .target(name: "LedgerIdentity", dependencies: ["LedgerCrypto", "LedgerCore"]),
-        .target(name: "LedgerTUI", dependencies: ["LedgerCore", "CNCursesw"]),
+        .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "CNCursesw"]),
         .executableTarget(
             name: "ledgerlink",
             dependencies: [

@@ -23,6 +23,7 @@ public enum Keymap {
         Binding(keys: "/", action: "filter history", inFooter: true),
         Binding(keys: "?", action: "help", inFooter: true),
         Binding(keys: "q", action: "quit", inFooter: true),
+        Binding(keys: "r", action: "revoke the selected device", inFooter: false),
         Binding(keys: "Shift-Tab", action: "previous pane", inFooter: false),
         Binding(keys: "1 2", action: "devices, history", inFooter: false),
         Binding(keys: "↑ ↓ j k", action: "move within a pane", inFooter: false),

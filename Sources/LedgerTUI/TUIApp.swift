@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import LedgerCore
+import LedgerCrypto
 
 /// Runs the terminal UI over one device's merge engine.
 @MainActor
@@ -59,6 +60,15 @@ public final class TUIApp {
                 return "\(kind == .credit ? "Earned" : "Spent") \(AmountFormat.format(Int128(amount), decimals: d))"
             } catch {
                 return "Not saved: \(error)"
+            }
+        case .revoke(let hex):
+            guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
+            do {
+                let key = try DevicePublicKey(bytes: Hex.decode(hex) ?? [])
+                try await engine.appendRevoke(device: key)
+                return "Revoked \(key.fingerprint); the data key was rotated"
+            } catch {
+                return "Not revoked: \(error)"
             }
         }
     }

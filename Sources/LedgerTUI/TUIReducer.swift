@@ -4,6 +4,8 @@ import LedgerCore
 public enum TUIEffect: Sendable, Equatable {
     /// Write a credit or debit of `amount` minor units.
     case record(EntryKind, amount: Int64, memo: String)
+    /// Revoke the device with this key (hex).
+    case revoke(deviceKey: String)
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -27,6 +29,19 @@ public enum TUIReducer {
             return []
         }
         if state.dialog != nil { return dialogKey(&state, key) }
+        if let device = state.pendingRevoke {
+            switch key {
+            case .enter:
+                state.pendingRevoke = nil
+                state.message = "Revoking \(device.name)…"
+                return [.revoke(deviceKey: device.key)]
+            case .escape:
+                state.pendingRevoke = nil
+            default:
+                break
+            }
+            return []
+        }
         if state.showsHelp {
             if key == .escape || key == .character("?") { state.showsHelp = false }
             if key == .character("q") { state.wantsQuit = true }
@@ -62,6 +77,15 @@ public enum TUIReducer {
         case .character("/"):
             state.focus = .history
             state.isFiltering = true
+        case .character("r") where pane == .devices && count > 0:
+            let device = state.snapshot.devices[max(0, min(selection, count - 1))]
+            if device.isThisDevice {
+                state.message = "This is the device you are on: revoke it from another device"
+            } else if device.state != "active" {
+                state.message = "\(device.name) is already \(device.state)"
+            } else {
+                state.pendingRevoke = device
+            }
         case .character("e"): state.dialog = RecordDialog(kind: .credit)
         case .character("x"): state.dialog = RecordDialog(kind: .debit)
         case .escape: state.message = nil

@@ -32,6 +32,7 @@ public enum TUIRenderer {
         grid.put(Keymap.footer, row: state.height - 1, column: 1, style: .dim, limit: state.width - 2)
         if state.showsHelp { help(&grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
+        if let device = state.pendingRevoke { revokeDialog(device, &grid) }
         return grid
     }
 
@@ -171,6 +172,20 @@ public enum TUIRenderer {
                 binding.action, row: box.top + 1 + i, column: max(x + 2, box.left + 16), limit: box.innerWidth - 16)
         }
         grid.put("Esc or ? closes this help", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
+    private static func revokeDialog(_ device: LedgerSnapshot.DeviceRow, _ grid: inout ScreenGrid) {
+        let box = overlay(width: 58, height: 8, title: "Revoke a device", &grid)
+        grid.put(
+            "Revoke \(device.name) (\(device.fingerprint))?", row: box.top + 2, column: box.left + 2, style: .bold,
+            limit: box.innerWidth - 2)
+        grid.put(
+            "It keeps its \(device.entries) entries but cannot write more,", row: box.top + 3, column: box.left + 2,
+            limit: box.innerWidth - 2)
+        grid.put(
+            "and new entries use a key it does not get.", row: box.top + 4, column: box.left + 2,
+            limit: box.innerWidth - 2)
+        grid.put("Enter revokes · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
     }
 
     private static func recordDialog(_ dialog: RecordDialog, _ grid: inout ScreenGrid) {

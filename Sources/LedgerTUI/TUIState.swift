@@ -8,14 +8,17 @@ public struct LedgerSnapshot: Sendable, Equatable {
         public var state: String
         public var entries: Int
         public var isThisDevice: Bool
+        /// The device key in hex (what a revoke names).
+        public var key: String
         /// "created the identity" or "linked by NAME", with the date.
         public var linked: String
         /// Date of its newest counted entry, or "no entries".
         public var lastSeen: String
         public init(
-            name: String, fingerprint: String, state: String, entries: Int, isThisDevice: Bool, linked: String = "",
-            lastSeen: String = ""
+            name: String, fingerprint: String, state: String, entries: Int, isThisDevice: Bool, key: String = "",
+            linked: String = "", lastSeen: String = ""
         ) {
+            self.key = key
             (self.name, self.fingerprint, self.state, self.entries, self.isThisDevice) =
                 (name, fingerprint, state, entries, isThisDevice)
             (self.linked, self.lastSeen) = (linked, lastSeen)
@@ -93,6 +96,8 @@ public struct TUIState: Sendable, Equatable {
     public var filter = ""
     public var isFiltering = false
     public var dialog: RecordDialog?
+    /// The device a revoke waits to be confirmed for (Enter confirms, Esc cancels).
+    public var pendingRevoke: LedgerSnapshot.DeviceRow?
     public var showsHelp = false
     /// A one-line message under the panes (the result of the last action).
     public var message: String?

@@ -44,6 +44,14 @@ struct GoldenScreenTests {
         try check("earn-dialog-error-80x24", s)
     }
 
+    @Test("the revoke confirmation")
+    func revokeDialog() throws {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .down)
+        _ = TUIReducer.reduce(&s, .character("r"))
+        try check("revoke-confirm-80x24", s)
+    }
+
     @Test("the help overlay")
     func help() throws {
         var s = state()

@@ -10,7 +10,7 @@ func sampleSnapshot(names: [String] = ["laptop", "phone"], historyCount: Int = 3
         devices: names.enumerated().map { i, name in
             .init(
                 name: name, fingerprint: "00\(i)a-bbbb-cccc-dddd", state: i == 2 ? "revoked" : "active",
-                entries: 10 + i, isThisDevice: i == 0,
+                entries: 10 + i, isThisDevice: i == 0, key: String(repeating: "\(i)", count: 64),
                 linked: i == 0 ? "created the identity 2026-11-01 08:00" : "linked by \(names[0]) 2026-11-02 09:30",
                 lastSeen: "last entry 2026-11-24 09:5\(i)")
         },
@@ -140,6 +140,28 @@ struct TUIReducerTests {
         _ = TUIReducer.reduce(&s, .escape)
         #expect(s.dialog == nil)
         #expect(!s.wantsQuit)
+    }
+
+    @Test("r on another active device asks to confirm; Enter (not r) revokes, Esc cancels")
+    func revoke() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("r"))  // the selected device is this one
+        #expect(s.pendingRevoke == nil)
+        #expect(s.message?.contains("device you are on") == true)
+        _ = TUIReducer.reduce(&s, .down)
+        _ = TUIReducer.reduce(&s, .character("r"))
+        #expect(s.pendingRevoke?.name == "phone")
+        #expect(TUIReducer.reduce(&s, .character("r")).isEmpty)  // the opening key does not confirm
+        #expect(TUIRenderer.render(s).text.contains("Revoke phone"))
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.pendingRevoke == nil)
+        _ = TUIReducer.reduce(&s, .character("r"))
+        #expect(TUIReducer.reduce(&s, .enter) == [.revoke(deviceKey: s.snapshot.devices[1].key)])
+        #expect(s.pendingRevoke == nil)
+        s.snapshot.devices[1].state = "revoked"
+        _ = TUIReducer.reduce(&s, .character("r"))
+        #expect(s.pendingRevoke == nil)
+        #expect(s.message == "phone is already revoked")
     }
 
     @Test("? opens help built from the keymap; Esc or ? closes it")

@@ -1,0 +1,53 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+@Suite("Revoke")
+struct RevokeTests {
+    @Test("a revoked device's later entries are quarantined, it cannot write, and it cannot read new entries")
+    func revokeAndQuarantine() async throws {
+        let laptop = try Device(name: "laptop")
+        try laptop.ok("init", "--name", "laptop")
+        try laptop.ok("earn", "10")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let folder = laptop.home.deletingLastPathComponent()
+        func sync(_ from: Device, _ to: Device) throws {
+            let file = folder.appendingPathComponent("sync-\(UUID().uuidString)")
+            try from.ok("export").write(to: file, atomically: true, encoding: .utf8)
+            try to.ok("import", file.path)
+        }
+        try sync(laptop, phone)
+        try phone.ok("spend", "1", "--memo", "before")
+        try sync(phone, laptop)
+        #expect(try laptop.balanceMinor() == 900)
+
+        let refusal = try laptop.run("revoke", "phone")  // no terminal, no --yes
+        #expect(refusal.status == 1)
+        #expect(refusal.stderr.contains("--yes"))
+        #expect(try laptop.run("revoke", "nobody", "--yes").stderr.contains("no device \"nobody\""))
+        #expect(try laptop.run("revoke", "laptop", "--yes").stderr.contains("the device you are on"))
+        let revoked = try laptop.ok("revoke", "phone", "--yes")
+        #expect(revoked.contains("Revoked phone"))
+        #expect(revoked.contains("after its seq 1"))
+        try laptop.ok("earn", "5", "--memo", "secret after revoke")
+
+        // The phone, still offline, writes again; the laptop quarantines it.
+        try phone.ok("spend", "100", "--memo", "after")
+        try sync(phone, laptop)
+        #expect(try laptop.balanceMinor() == 1400)
+        let devices = try #require(try laptop.json("devices") as? [[String: Any]])
+        let phoneRow = try #require(devices.first { $0["name"] as? String == "phone" })
+        #expect(phoneRow["state"] as? String == "revoked")
+        #expect(phoneRow["revoked_after_seq"] as? Int == 1)
+        #expect(phoneRow["quarantined"] as? Int == 1)
+
+        // The phone learns of its revocation: it can no longer write, nor read what followed.
+        try sync(laptop, phone)
+        let write = try phone.run("earn", "1")
+        #expect(write.status == 1)
+        #expect(write.stderr.contains("revoked"))
+        let balance = try #require(try phone.json("balance") as? [String: Any])
+        #expect(balance["unreadable_entries"] as? Int == 1)
+        #expect(try laptop.run("revoke", "phone", "--yes").stderr.contains("already revoked"))
+    }
+}
