@@ -100,25 +100,21 @@ public final class Entry: Sendable, Hashable {
         }
     }
 
-    /// The form kept in a device's database: the encoding without the identity id and the
-    /// author, which the database holds once per identity and per row.
-    public var storedForm: [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(encoded.count - 64)
-        out.append(encoded[0])
-        out.append(contentsOf: encoded[65...])
-        return out
-    }
+    /// Bytes of the encoding before the stored form: version, identity id and author.
+    static let storedFormOffset = 65
 
-    /// Rebuilds an entry from its stored form.
+    /// The form kept in a device's database: the encoding after the version, the identity id
+    /// and the author, which the database holds once per identity, per schema and per row.
+    public var storedForm: ArraySlice<UInt8> { encoded[Self.storedFormOffset...] }
+
+    /// Rebuilds an entry from its stored form (always of the current version).
     public convenience init(stored: [UInt8], identity: IdentityID, author: DevicePublicKey) throws(LedgerError) {
-        guard let version = stored.first else { throw .malformed("empty stored entry") }
         var bytes = [UInt8]()
-        bytes.reserveCapacity(stored.count + 64)
-        bytes.append(version)
+        bytes.reserveCapacity(stored.count + Self.storedFormOffset)
+        bytes.append(Self.currentVersion)
         bytes.append(contentsOf: identity.bytes)
         bytes.append(contentsOf: author.bytes)
-        bytes.append(contentsOf: stored[1...])
+        bytes.append(contentsOf: stored)
         try self.init(decoding: bytes)
     }
 

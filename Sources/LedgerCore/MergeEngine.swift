@@ -550,8 +550,7 @@ public actor MergeEngine {
                 bind(7, p.amount)
                 bind(9, p.cumCredit)
                 bind(10, p.cumDebit)
-                let stored = p.entry.storedForm
-                let rc = stored.withUnsafeBytes { body -> Int32 in
+                let rc = p.entry.storedForm.withUnsafeBytes { body -> Int32 in
                     sqlite3_bind_blob(handle, 5, body.baseAddress, Int32(body.count), nil)
                     guard let label = p.label else {
                         sqlite3_bind_null(handle, 8)
