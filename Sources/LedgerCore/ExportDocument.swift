@@ -5,7 +5,7 @@ import LedgerCrypto
 /// needed to verify it independently, as JSON or as plain lines of hex.
 public enum ExportDocument {
     static let format = "ledgerlink-export"
-    static let textHeader = "ledgerlink-export v1"
+    public static let textHeader = "ledgerlink-export v1"
 
     /// JSON with the canonical bytes and each decoded field of every entry.
     public static func json(identity: IdentityID, device: DevicePublicKey, entries: [(StoredEntryPlace, Entry)])
@@ -38,6 +38,24 @@ public enum ExportDocument {
             ("signature", .string(Hex.encode(entry.signature.bytes))),
             ("encoded", .string(Hex.encode(entry.encoded))),
         ])
+    }
+
+    /// The JSON form cut around its entries, for writing it entry by entry: `head`, then the
+    /// `jsonItem`s separated by ",\n", then `tail` (a "\n" before it when there were entries).
+    /// The result is the same text as `json(...).prettyText`.
+    public static func jsonFrame(identity: IdentityID, device: DevicePublicKey) -> (head: String, tail: String) {
+        let whole = JSONValue.object([
+            ("format", .string(format)), ("version", 1), ("identity", .string(identity.hex)),
+            ("exported_by", .string(device.hex)), ("entries", .array([.null])),
+        ]).prettyText
+        let parts = whole.components(separatedBy: "    null\n")
+        return (parts[0], parts.count > 1 ? parts[1] : "")
+    }
+
+    /// One entry of the JSON form, indented as it stands in the document.
+    public static func jsonItem(_ entry: Entry, place: StoredEntryPlace) -> String {
+        fields(entry, place: place).prettyText.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { "    " + $0 }.joined(separator: "\n")
     }
 
     /// Plain text: a header line, then one entry's canonical bytes in hex per line.

@@ -260,9 +260,16 @@ extension MergeEngine {
 
     /// Every stored entry, logs first (by author and seq), then fork proofs, then held entries.
     public func storedEntries() throws(LedgerError) -> [(place: StoredEntryPlace, entry: Entry)] {
+        var out: [(StoredEntryPlace, Entry)] = []
+        try forEachStoredEntry { out.append(($0, $1)) }
+        return out
+    }
+
+    /// Calls `body` with every stored entry in `storedEntries()` order, one at a time, so a
+    /// ledger of millions of entries can be written out in constant memory.
+    public func forEachStoredEntry(_ body: (StoredEntryPlace, Entry) -> Void) throws(LedgerError) {
         try refresh()
-        return try store.read { db in
-            var out: [(StoredEntryPlace, Entry)] = []
+        try store.read { db in
             for (place, sql) in [
                 (StoredEntryPlace.log, "SELECT author, body AS raw FROM entries ORDER BY author, seq"),
                 (.fork, "SELECT author, raw FROM forks ORDER BY author, seq, hash"),
@@ -277,10 +284,47 @@ extension MergeEngine {
                             stored: raw, identity: identity,
                             author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
                         : try Entry(decoding: raw)
-                    out.append((place, entry))
+                    body(place, entry)
                 }
             }
-            return out
+        }
+    }
+
+    /// Writes the export (docs/PROTOCOL.md, "Export") to `handle` entry by entry, in constant
+    /// memory however large the ledger.
+    public func writeExport(json: Bool, to handle: FileHandle) throws(LedgerError) {
+        var buffer = ""
+        func write(_ text: String) {
+            buffer += text
+            if buffer.utf8.count > 1 << 16 {
+                handle.write(Data(buffer.utf8))
+                buffer = ""
+            }
+        }
+        if json {
+            let frame = ExportDocument.jsonFrame(identity: identity, device: device)
+            write(frame.head)
+            var first = true
+            try forEachStoredEntry { place, entry in
+                write((first ? "" : ",\n") + ExportDocument.jsonItem(entry, place: place))
+                first = false
+            }
+            write((first ? "" : "\n") + frame.tail + "\n")
+        } else {
+            write(ExportDocument.textHeader + "\n")
+            try forEachStoredEntry { _, entry in write(Hex.encode(entry.encoded) + "\n") }
+        }
+        handle.write(Data(buffer.utf8))
+    }
+
+    /// How many entries are stored (logs, fork proofs and held entries).
+    public func storedEntryCount() throws(LedgerError) -> Int {
+        try store.read { db in
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT (SELECT COUNT(*) FROM entries) + (SELECT COUNT(*) FROM forks) + (SELECT COUNT(*) FROM held)"
+            ) ?? 0
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerCrypto
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,15 +12,8 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
-            let entries = try await context.engine.storedEntries()
-            if json {
-                print(
-                    ExportDocument.json(
-                        identity: context.engine.identity, device: context.engine.device, entries: entries
-                    ).prettyText)
-            } else {
-                print(ExportDocument.text(entries: entries), terminator: "")
-            }
+            // Entries stream straight to standard output: memory stays flat however large the ledger.
+            try await context.engine.writeExport(json: json, to: FileHandle.standardOutput)
         }
     }
 }
@@ -89,7 +83,7 @@ struct Verify: AsyncParsableCommand {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
             let problems = try await context.engine.verifyAll()
-            let count = try await context.engine.storedEntries().count
+            let count = try await context.engine.storedEntryCount()
             guard problems.isEmpty else {
                 for p in problems { print(p) }
                 throw CLIError("verification found \(problems.count) problem(s) in \(count) stored entries")
