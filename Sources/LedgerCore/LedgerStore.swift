@@ -106,8 +106,9 @@ public final class LedgerStore: Sendable {
                     PRAGMA application_id = \(Self.applicationID);
                     PRAGMA user_version = \(Self.schemaVersion);
                     CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE authors (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
                     CREATE TABLE entries (
-                        author BLOB NOT NULL, seq INTEGER NOT NULL,
+                        author INTEGER NOT NULL, seq INTEGER NOT NULL,
                         kind INTEGER NOT NULL, time INTEGER NOT NULL, body BLOB NOT NULL,
                         opened INTEGER NOT NULL, amount INTEGER, label TEXT,
                         cum_credit INTEGER, cum_debit INTEGER,

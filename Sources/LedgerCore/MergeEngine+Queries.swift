@@ -84,7 +84,7 @@ extension MergeEngine {
                 continue
             }
             try store.read { db in
-                let authorData = Data(author.bytes)
+                let authorData = try authorRowID(db, author)
                 if let row = try Row.fetchOne(
                     db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
                     arguments: [authorData, Int64(seq)]),
@@ -174,7 +174,7 @@ extension MergeEngine {
     private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {
         try Data.fetchAll(
             db, sql: "SELECT body FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-            arguments: [Data(author.bytes), Int64(from), Int64(through)]
+            arguments: [try authorRowID(db, author), Int64(from), Int64(through)]
         ).map { try Entry(stored: $0.bytes, identity: identity, author: author) }
     }
 
@@ -193,7 +193,7 @@ extension MergeEngine {
                         SELECT seq, kind, time, amount, label, body FROM entries
                         WHERE author = ? AND seq <= ? AND kind >= 4 ORDER BY seq DESC
                         """,
-                    arguments: [Data(author.bytes), Int64(seq)])
+                    arguments: [try authorRowID(db, author), Int64(seq)])
                 cursors.append((author, rows, try rows.next().map { $0.copy() }))
             }
             var out: [HistoryItem] = []
@@ -238,7 +238,7 @@ extension MergeEngine {
                     ? nil
                     : try Int64.fetchOne(
                         db, sql: "SELECT time FROM entries WHERE author = ? AND seq = ?",
-                        arguments: [Data(d.key.bytes), Int64(seq)])
+                        arguments: [try authorRowID(db, d.key), Int64(seq)])
                 return DeviceInfo(
                     key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
                     boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: forkSeqs[d.key], entries: seq,
@@ -280,9 +280,7 @@ extension MergeEngine {
                     let raw = (row["raw"] as Data).bytes
                     let entry =
                         place == .log
-                        ? try Entry(
-                            stored: raw, identity: identity,
-                            author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
+                        ? try Entry(stored: raw, identity: identity, author: try authorKey(row))
                         : try Entry(decoding: raw)
                     body(place, entry)
                 }
@@ -342,7 +340,7 @@ extension MergeEngine {
             while let row = try rows.next() {
                 let entry: Entry
                 do {
-                    entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
+                    entry = try stored(row, author: try authorKey(row))
                 } catch {
                     problems.append("an entry does not parse: \(error)")
                     continue

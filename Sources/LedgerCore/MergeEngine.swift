@@ -35,6 +35,9 @@ public actor MergeEngine {
     var grantedKeys: Set<DataKeyID> = []
     var heldCount = 0
     var dataVersion: Int64?
+    /// Row ids of device keys in the `authors` table: log rows name their author by id.
+    var authorIDs: [DevicePublicKey: Int64] = [:]
+    var authorKeys: [Int64: DevicePublicKey] = [:]
     /// The newest background checkpoint, chained after any earlier one.
     private var maintenance: Task<Void, Never>?
     /// Checkpoint once the write-ahead log holds this much.
@@ -119,6 +122,13 @@ public actor MergeEngine {
     }
 
     private func reload(_ db: Database) throws {
+        authorIDs = [:]
+        authorKeys = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, key FROM authors") {
+            let key = try DevicePublicKey(bytes: (row["key"] as Data).bytes)
+            authorIDs[key] = row["id"]
+            authorKeys[row["id"]] = key
+        }
         authors = [:]
         forkSeqs = [:]
         keys = [:]
@@ -130,13 +140,8 @@ public actor MergeEngine {
     }
 
     private func loadState(_ db: Database) throws {
-        // Each device's head, found by hopping along the primary key (a skip scan): the cost
-        // grows with the number of devices, not with the number of entries.
-        var after = Data()
-        while let author = try Data.fetchOne(
-            db, sql: "SELECT author FROM entries WHERE author > ? ORDER BY author LIMIT 1", arguments: [after])
-        {
-            after = author
+        // Each device's head: one step along the primary key per device, whatever the size.
+        for (key, id) in authorIDs {
             guard
                 let row = try Row.fetchOne(
                     db,
@@ -144,9 +149,8 @@ public actor MergeEngine {
                         SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ?
                         ORDER BY seq DESC LIMIT 1
                         """,
-                    arguments: [author])
+                    arguments: [id])
             else { continue }
-            let key = try DevicePublicKey(bytes: author.bytes)
             authors[key] = AuthorState(
                 seq: Seq(row["seq"] as Int64), head: try stored(row, author: key).hash,
                 cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
@@ -169,7 +173,7 @@ public actor MergeEngine {
         let records = try Row.fetchAll(
             db, sql: "SELECT author, body, label FROM entries INDEXED BY entries_control WHERE kind <= 3"
         ).map { row in
-            let entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
+            let entry = try stored(row, author: try authorKey(row))
             return ControlRecord(
                 author: entry.author, seq: entry.seq, time: entry.time,
                 body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row["label"])
@@ -192,7 +196,7 @@ public actor MergeEngine {
     /// the roster, keys and totals brought up to date after; on failure nothing changes.
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
-        let before = (authors, forkSeqs, heldCount, roster, dataVersion)
+        let before = (authors, forkSeqs, heldCount, roster, dataVersion, authorIDs, authorKeys)
         do {
             try store.write { db in
                 try reloadIfChanged(db)
@@ -205,7 +209,7 @@ public actor MergeEngine {
             }
         } catch {
             // The transaction rolled back: forget in-memory changes too.
-            (authors, forkSeqs, heldCount, roster, dataVersion) = before
+            (authors, forkSeqs, heldCount, roster, dataVersion, authorIDs, authorKeys) = before
             cachedTotals = nil
             pendingAccepted = []
             throw error
@@ -440,19 +444,20 @@ public actor MergeEngine {
         if try
             (Bool.fetchOne(
                 db, sql: "SELECT 1 FROM entries WHERE author = ? AND seq >= ? AND kind <= 3 LIMIT 1",
-                arguments: [Data(author.bytes), Int64(fork)]) ?? false)
+                arguments: [try authorRowID(db, author), Int64(fork)]) ?? false)
         {
             controlsChanged = true
         }
         try db.execute(
-            sql: "DELETE FROM entries WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
+            sql: "DELETE FROM entries WHERE author = ? AND seq >= ?",
+            arguments: [try authorRowID(db, author), Int64(fork)])
         // Entries waiting beyond the fork can never be accepted now.
         try db.execute(
             sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         heldCount = max(0, heldCount - db.changesCount)
         if let row = try Row.fetchOne(
             db, sql: "SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
-            arguments: [Data(author.bytes)])
+            arguments: [try authorRowID(db, author)])
         {
             authors[author] = AuthorState(
                 seq: Seq(row["seq"] as Int64), head: try stored(row, author: author).hash,
@@ -539,10 +544,11 @@ public actor MergeEngine {
         }
         // Blobs and text are bound without a copy (a nil destructor is SQLITE_STATIC): each
         // buffer stays alive until its row has been stepped.
-        let rc = author.bytes.withUnsafeBytes { authorBytes -> Int32 in
+        let authorID = try authorRowID(db, author, create: true)
+        let rc = { () -> Int32 in
             for p in prepared {
                 sqlite3_reset(handle)
-                sqlite3_bind_blob(handle, 1, authorBytes.baseAddress, Int32(authorBytes.count), nil)
+                sqlite3_bind_int64(handle, 1, authorID)
                 bind(2, Int64(p.entry.seq))
                 bind(3, Int64(p.entry.kind.rawValue))
                 bind(4, p.entry.time)
@@ -564,7 +570,7 @@ public actor MergeEngine {
                 guard rc == SQLITE_DONE else { return rc }
             }
             return SQLITE_DONE
-        }
+        }()
         guard rc == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
             sqlite3_reset(handle)
@@ -579,6 +585,26 @@ public actor MergeEngine {
         }
     }
 
+    /// The row id naming `author` in log rows; with `create`, a new device gets one. An unknown
+    /// device without `create` gets -1, which no row has.
+    func authorRowID(_ db: Database, _ author: DevicePublicKey, create: Bool = false) throws -> Int64 {
+        if let id = authorIDs[author] { return id }
+        guard create else { return -1 }
+        try db.execute(sql: "INSERT INTO authors (key) VALUES (?)", arguments: [Data(author.bytes)])
+        let id = db.lastInsertedRowID
+        authorIDs[author] = id
+        authorKeys[id] = author
+        return id
+    }
+
+    /// The device key of a log row's `author` column.
+    func authorKey(_ row: Row) throws -> DevicePublicKey {
+        guard let key = authorKeys[row["author"] as Int64] else {
+            throw LedgerError.database("the ledger database names a device it does not list; run ledgerlink verify")
+        }
+        return key
+    }
+
     /// Rebuilds the entry of a row of `entries` (its `body` column) written by `author`.
     func stored(_ row: Row, author: DevicePublicKey) throws -> Entry {
         try Entry(stored: (row["body"] as Data).bytes, identity: identity, author: author)
@@ -588,7 +614,7 @@ public actor MergeEngine {
         guard
             let body = try Data.fetchOne(
                 db, sql: "SELECT body FROM entries WHERE author = ? AND seq = ?",
-                arguments: [Data(author.bytes), Int64(seq)])
+                arguments: [try authorRowID(db, author), Int64(seq)])
         else { return nil }
         return try Entry(stored: body.bytes, identity: identity, author: author)
     }
@@ -649,7 +675,7 @@ public actor MergeEngine {
     private func openUnreadEntries(_ db: Database) throws {
         var touched: [DevicePublicKey: Seq] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT author, body FROM entries WHERE opened = 0") {
-            let entry = try stored(row, author: try DevicePublicKey(bytes: (row["author"] as Data).bytes))
+            let entry = try stored(row, author: try authorKey(row))
             guard let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID],
                 let body = try? BodySeal.open(entry, key: key)
             else { continue }
@@ -669,7 +695,7 @@ public actor MergeEngine {
     }
 
     private func recomputeTotals(_ db: Database, author: DevicePublicKey, from: Seq) throws {
-        let authorData = Data(author.bytes)
+        let authorData = try authorRowID(db, author)
         var credit: Int64? = 0
         var debit: Int64? = 0
         if from > 1,
