@@ -245,19 +245,23 @@ public actor MergeEngine {
     /// (waiting for a certificate, or quarantined after a revoke), not counted.
     private func classify(_ report: inout MergeReport) {
         var counted: [EntryHash] = []
+        counted.reserveCapacity(pendingAccepted.count)
+        // Entries arrive in runs of one author: look its authority up once per run.
+        var current: (author: DevicePublicKey, limit: Seq?)?
         for outcome in pendingAccepted {
-            let hash = outcome.hash
-            if let limit = roster.limit(of: outcome.author) {
-                if outcome.seq <= limit {
-                    counted.append(hash)
-                } else {
-                    report.held.append(
-                        .init(
-                            hash: hash, author: outcome.author, seq: outcome.seq,
-                            reason: .revokedAuthor(boundary: limit)))
-                }
+            if current?.author != outcome.author { current = (outcome.author, roster.limit(of: outcome.author)) }
+            guard let limit = current?.limit else {
+                report.held.append(
+                    .init(hash: outcome.hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
+                continue
+            }
+            if outcome.seq <= limit {
+                counted.append(outcome.hash)
             } else {
-                report.held.append(.init(hash: hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
+                report.held.append(
+                    .init(
+                        hash: outcome.hash, author: outcome.author, seq: outcome.seq,
+                        reason: .revokedAuthor(boundary: limit)))
             }
         }
         report.accepted = counted
