@@ -20,6 +20,42 @@ public final class TUIApp {
         let stop = SignalFlag(SIGTERM)
         let terminal = try CursesTerminal(usesColor: usesColor)
         defer { terminal.close() }
+        try await loop(terminal, usesColor: usesColor, stop: stop)
+    }
+
+    /// Shows the onboarding screen in a data folder with no device; once `create` has made the
+    /// identity from the name typed, goes on to the main screen in the same terminal session.
+    public static func runOnboarding(
+        usesColor: Bool, create: @escaping @Sendable (String) async throws -> MergeEngine
+    ) async throws {
+        let stop = SignalFlag(SIGTERM)
+        let terminal = try CursesTerminal(usesColor: usesColor)
+        defer { terminal.close() }
+        let (width, height) = terminal.size
+        var state = OnboardingState(width: width, height: height)
+        terminal.draw(TUIRenderer.render(state))
+        while !state.wantsQuit, !stop.isSet {
+            guard let key = terminal.readKey() else {
+                await Task.yield()
+                continue
+            }
+            for effect in OnboardingReducer.reduce(&state, key) {
+                guard case .createIdentity(let name) = effect else { continue }
+                terminal.draw(TUIRenderer.render(state))
+                do {
+                    let engine = try await create(name)
+                    try await TUIApp(engine: engine, canWrite: true).loop(terminal, usesColor: usesColor, stop: stop)
+                    return
+                } catch {
+                    state.isWorking = false
+                    state.error = "\(error)"
+                }
+            }
+            terminal.draw(TUIRenderer.render(state))
+        }
+    }
+
+    private func loop(_ terminal: CursesTerminal, usesColor: Bool, stop: SignalFlag) async throws {
         let (width, height) = terminal.size
         var state = TUIState(width: width, height: height, usesColor: usesColor)
         terminal.draw(TUIRenderer.render(state))  // the first frame, before reading anything

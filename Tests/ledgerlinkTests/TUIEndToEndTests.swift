@@ -80,3 +80,22 @@ extension TUIEndToEndTests {
         #expect(try !tmux.screen().contains("Balance"))
     }
 }
+
+extension TUIEndToEndTests {
+    @Test("in an empty data folder the TUI creates the identity from the name typed, then shows it")
+    func onboarding() throws {
+        let device = try Device()
+        let tmux = try open(device, width: 80, height: 24)
+        defer { tmux.close() }
+        #expect(try tmux.waitFor("holds no identity yet"))
+        try tmux.type("desk")
+        try tmux.send("Enter")
+        #expect(try tmux.waitFor("Balance 0.00"))
+        #expect(try tmux.waitFor("desk (this device)"))
+        try tmux.send("q")
+        #expect(try tmux.waitFor("exited with 0"))
+        let devices = try #require(try device.json("devices") as? [[String: Any]])
+        #expect(devices.map { $0["name"] as? String } == ["desk"])
+        #expect(FileManager.default.fileExists(atPath: device.home.appendingPathComponent("device.key").path))
+    }
+}

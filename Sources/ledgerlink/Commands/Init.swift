@@ -43,27 +43,14 @@ struct Init: AsyncParsableCommand {
                 if let passphraseFile { try Passphrase.fromFile(passphraseFile) } else if passphrase {
                     try Passphrase.prompt("New passphrase for the device key: ", confirm: true)
                 } else { nil }
-            try home.create()
-            if let aside = try home.setAsideOrphanedDatabase() {
+            let created = try await DeviceSetup.createIdentity(
+                home: home, name: name, decimals: decimals, passphrase: secret)
+            if let aside = created.setAside {
                 FileHandle.standardError.write(
                     Data("note: an earlier init was interrupted; its ledger was moved to \(aside.path)\n".utf8))
             }
-            let keyPair = SigningKeyPair.generate()
-            let (identity, genesis) = try MergeEngine.makeGenesis(
-                keyPair: keyPair, deviceName: name, decimals: decimals)
-            // The ledger first, committed with its genesis entry; the key file last, so a folder
-            // with a key file always holds a complete device.
-            let store = try LedgerStore.create(
-                at: home.database.path, identity: identity, root: keyPair.publicKey, device: keyPair.publicKey)
-            let engine = try await MergeEngine(store: store, keyPair: keyPair)
-            let report = try await engine.merge([genesis])
-            guard report.accepted == [genesis.hash] else {
-                throw CLIError(
-                    "could not write the genesis entry: \(report.rejected.first?.reason.description ?? "unknown")")
-            }
-            try DeviceKeyFile.write(keyPair, to: home.keyFile, passphrase: secret)
-            print("Created identity \(identity.hex)")
-            print("This device: \(TextSafety.sanitised(name)) (\(keyPair.publicKey.fingerprint))")
+            print("Created identity \(created.identity.hex)")
+            print("This device: \(TextSafety.sanitised(name)) (\(created.device.fingerprint))")
             print("Data folder: \(home.url.path)")
         }
     }

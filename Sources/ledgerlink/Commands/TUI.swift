@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerIdentity
 import LedgerTUI
 
 struct TUI: AsyncParsableCommand {
@@ -13,11 +14,20 @@ struct TUI: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            // The key is unlocked before the screen is taken over, so a passphrase prompt works.
-            let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
             let environment = ProcessInfo.processInfo.environment
             let colour = !noColor && (environment["NO_COLOR"] ?? "").isEmpty
+            let home = homeOptions.dataHome
             do {
+                guard home.hasDevice || FileManager.default.fileExists(atPath: home.database.path) else {
+                    // No device here yet: the TUI offers to create the identity.
+                    try await TUIApp.runOnboarding(usesColor: colour) { name in
+                        try await DeviceSetup.createIdentity(home: home, name: name, decimals: 2, passphrase: nil)
+                            .engine
+                    }
+                    return
+                }
+                // The key is unlocked before the screen is taken over, so a passphrase prompt works.
+                let context = try await DeviceContext.open(home, keys: keys)
                 try await TUIApp(engine: context.engine, canWrite: true).run(usesColor: colour)
             } catch let error as TUIError {
                 throw CLIError(error.description)
