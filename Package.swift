@@ -33,6 +33,7 @@ let package = Package(
             ]
         ),
         .target(name: "LedgerIdentity", dependencies: ["LedgerCrypto", "LedgerCore"]),
+        .target(name: "LedgerSync", dependencies: ["LedgerCore", "LedgerCrypto"]),
         .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "CNCursesw"]),
         .executableTarget(
             name: "ledgerlink",
@@ -58,6 +59,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(
+            name: "LedgerSyncTests", dependencies: ["LedgerSync", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"]),
         .testTarget(name: "LedgerTUITests", dependencies: ["LedgerTUI", "LedgerCore"], exclude: ["Golden"]),
         .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),
         .testTarget(
