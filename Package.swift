@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -33,7 +34,14 @@ let package = Package(
             ]
         ),
         .target(name: "LedgerIdentity", dependencies: ["LedgerCrypto", "LedgerCore"]),
-        .target(name: "LedgerSync", dependencies: ["LedgerCore", "LedgerCrypto"]),
+        .target(
+            name: "LedgerSync",
+            dependencies: [
+                "LedgerCore", "LedgerCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "CNCursesw"]),
         .executableTarget(
             name: "ledgerlink",

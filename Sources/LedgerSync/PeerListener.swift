@@ -1,0 +1,87 @@
+import LedgerCore
+import LedgerCrypto
+import NIOCore
+import NIOPosix
+
+/// Accepts peer connections on a TCP port and runs a sync session on each.
+public final class PeerListener: Sendable {
+    /// The port actually bound (useful when asked for port 0).
+    public let port: Int
+    private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+
+    private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
+        self.port = port
+        self.server = server
+    }
+
+    /// Binds `host:port` (port 0 picks a free one). A connection that sends nothing for
+    /// `readTimeout` (a stalled or truncated frame, an idle stranger) is closed.
+    public static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(30)) async throws
+        -> PeerListener
+    {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return PeerListener(port: server.channel.localAddress?.port ?? port, server: server)
+    }
+
+    /// Serves until the task is cancelled; `onSession` hears how each connection ended.
+    public func run(
+        engine: MergeEngine, keyPair: SigningKeyPair,
+        onSession: @escaping @Sendable (Result<PeerSyncReport, any Error>) -> Void = { _ in }
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask {
+                        do {
+                            onSession(
+                                .success(
+                                    try await PeerSession.run(
+                                        connection, role: .responder, engine: engine, keyPair: keyPair)))
+                        } catch {
+                            onSession(.failure(error))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dials a peer and runs one sync session.
+public enum PeerDialer {
+    public static func sync(
+        host: String, port: Int, engine: MergeEngine, keyPair: SigningKeyPair, readTimeout: TimeAmount = .seconds(30)
+    ) async throws -> PeerSyncReport {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await PeerSession.run(channel, role: .initiator, engine: engine, keyPair: keyPair)
+    }
+}
+
+/// Closes a connection when IdleStateHandler reports that nothing arrived in time.
+final class CloseOnIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
