@@ -10,15 +10,9 @@ struct RevokeTests {
         try laptop.ok("init", "--name", "laptop")
         try laptop.ok("earn", "10")
         let phone = try await laptop.linkNewDevice(name: "phone")
-        let folder = laptop.home.deletingLastPathComponent()
-        func sync(_ from: Device, _ to: Device) throws {
-            let file = folder.appendingPathComponent("sync-\(UUID().uuidString)")
-            try from.ok("export").write(to: file, atomically: true, encoding: .utf8)
-            try to.ok("import", file.path)
-        }
-        try sync(laptop, phone)
+        try laptop.send(to: phone)
         try phone.ok("spend", "1", "--memo", "before")
-        try sync(phone, laptop)
+        try phone.send(to: laptop)
         #expect(try laptop.balanceMinor() == 900)
 
         let refusal = try laptop.run("revoke", "phone")  // no terminal, no --yes
@@ -33,7 +27,7 @@ struct RevokeTests {
 
         // The phone, still offline, writes again; the laptop quarantines it.
         try phone.ok("spend", "100", "--memo", "after")
-        try sync(phone, laptop)
+        try phone.send(to: laptop)
         #expect(try laptop.balanceMinor() == 1400)
         let devices = try #require(try laptop.json("devices") as? [[String: Any]])
         let phoneRow = try #require(devices.first { $0["name"] as? String == "phone" })
@@ -42,7 +36,7 @@ struct RevokeTests {
         #expect(phoneRow["quarantined"] as? Int == 1)
 
         // The phone learns of its revocation: it can no longer write, nor read what followed.
-        try sync(laptop, phone)
+        try laptop.send(to: phone)
         let write = try phone.run("earn", "1")
         #expect(write.status == 1)
         #expect(write.stderr.contains("revoked"))
