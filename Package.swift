@@ -56,7 +56,10 @@ let package = Package(
         ),
         .target(
             name: "LedgerTestSupport",
-            dependencies: ["LedgerCrypto", "LedgerCore"]
+            dependencies: [
+                "LedgerCrypto", "LedgerCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "CNCursesw"]),
         .testTarget(

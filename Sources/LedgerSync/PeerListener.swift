@@ -16,7 +16,7 @@ public final class PeerListener: Sendable {
 
     /// Binds `host:port` (port 0 picks a free one). A connection that sends nothing for
     /// `readTimeout` (a stalled or truncated frame, an idle stranger) is closed.
-    public static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(30)) async throws
+    public static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(15)) async throws
         -> PeerListener
     {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -33,8 +33,8 @@ public final class PeerListener: Sendable {
 
     /// Serves until the task is cancelled; `onSession` hears how each connection ended.
     public func run(
-        engine: MergeEngine, keyPair: SigningKeyPair,
-        onSession: @escaping @Sendable (Result<PeerSyncReport, any Error>) -> Void = { _ in }
+        engine: MergeEngine, keyPair: SigningKeyPair, options: PeerSessionOptions = PeerSessionOptions(live: true),
+        hub: PeerHub? = nil, onSession: @escaping @Sendable (Result<PeerSyncReport, any Error>) -> Void = { _ in }
     ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
@@ -44,7 +44,8 @@ public final class PeerListener: Sendable {
                             onSession(
                                 .success(
                                     try await PeerSession.run(
-                                        connection, role: .responder, engine: engine, keyPair: keyPair)))
+                                        connection, role: .responder, engine: engine, keyPair: keyPair,
+                                        options: options, hub: hub)))
                         } catch {
                             onSession(.failure(error))
                         }
@@ -55,11 +56,13 @@ public final class PeerListener: Sendable {
     }
 }
 
-/// Dials a peer and runs one sync session.
+/// Dials a peer and runs a session: by default one sync until both ledgers are equal.
 public enum PeerDialer {
     public static func sync(
-        host: String, port: Int, engine: MergeEngine, keyPair: SigningKeyPair, readTimeout: TimeAmount = .seconds(30)
+        host: String, port: Int, engine: MergeEngine, keyPair: SigningKeyPair,
+        options: PeerSessionOptions = PeerSessionOptions(), hub: PeerHub? = nil
     ) async throws -> PeerSyncReport {
+        let readTimeout = options.readTimeout
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: host, port: port) { channel in
@@ -69,7 +72,8 @@ public enum PeerDialer {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        return try await PeerSession.run(channel, role: .initiator, engine: engine, keyPair: keyPair)
+        return try await PeerSession.run(
+            channel, role: .initiator, engine: engine, keyPair: keyPair, options: options, hub: hub)
     }
 }
 
@@ -79,6 +83,7 @@ final class CloseOnIdle: ChannelInboundHandler, Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
+            context.fireErrorCaught(PeerChannelError.timedOut)
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)

@@ -12,6 +12,10 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
     case closed
     /// A frame did not decrypt, or a message made no sense.
     case protocolViolation(String)
+    /// The peer sent nothing for longer than the read timeout (missed heartbeats).
+    case timedOut
+    /// Another session with this device is already running and wins.
+    case duplicate(DevicePublicKey)
 
     public var description: String {
         switch self {
@@ -22,6 +26,8 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
         case .frameTooLarge(let n): "the peer sent a frame of \(n) bytes (the limit is \(PeerSession.maxFrame))"
         case .closed: "the peer closed the connection"
         case .protocolViolation(let why): "the peer broke the protocol: \(why)"
+        case .timedOut: "the peer went silent (missed heartbeats)"
+        case .duplicate(let key): "already connected to device \(key.fingerprint)"
         }
     }
 }
@@ -30,36 +36,82 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
 public struct PeerSyncReport: Sendable, Equatable {
     /// The other device.
     public var peer: DevicePublicKey?
+    /// Entries sent, and entries received that were new here.
     public var sent = 0
     public var accepted = 0
+    /// Clock requests this end made (one when nothing differed).
     public var rounds = 0
     /// True when both ended with the same clock digest.
     public var converged = false
 }
 
-/// One sync session over a connected socket: handshake, then rounds of clocks and deltas
-/// until both ends hold the same ledger (docs/PROTOCOL.md, "Peer sync").
+/// How a session behaves once the handshake is done.
+public struct PeerSessionOptions: Sendable {
+    /// Stay connected, pushing new entries as they appear, until either end leaves; otherwise
+    /// sync until both ledgers are equal and say goodbye.
+    public var live: Bool
+    /// Interval of heartbeats on a live session. A peer that sends nothing for
+    /// `missedHeartbeats` intervals is dropped (the read timeout of the connection).
+    public var heartbeat: Duration
+    public static let missedHeartbeats = 3
+    /// Most clock requests of a one-shot sync before giving up on converging.
+    public var maxRounds: Int
+
+    public init(live: Bool = false, heartbeat: Duration = .seconds(5), maxRounds: Int = 6) {
+        self.live = live
+        self.heartbeat = heartbeat
+        self.maxRounds = maxRounds
+    }
+
+    /// Silence after which a live peer is dropped.
+    public var readTimeout: TimeAmount {
+        let (seconds, attoseconds) = (heartbeat * Self.missedHeartbeats).components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// One session over a connected socket: the handshake, then CLOCK / ENTRIES / DONE exchanges
+/// until both ends hold the same ledger and, on a live session, pushes of new entries and
+/// heartbeats (docs/PROTOCOL.md, "Peer sync").
 public enum PeerSession {
     /// Largest frame either end accepts (bytes after the length prefix).
     public static let maxFrame = 1 << 20
-    /// Most rounds before giving up on converging (entries held back can take a few).
-    public static let maxRounds = 6
     /// Most entries in one ENTRIES message.
     static let batch = 1000
 
-    enum Message: UInt8 {
+    enum MessageType: UInt8 {
         case clock = 1
         case entries = 2
         case done = 3
+        case ping = 4
+        case bye = 5
     }
 
-    /// Runs a session on `channel` as `role`, merging into `engine`.
+    enum Message: Sendable {
+        case clock(VectorClock)
+        case entries([Entry])
+        case done(Digest32)
+        case ping(Digest32)
+        case bye
+    }
+
+    enum Input: Sendable {
+        case message(Message)
+        case readFailed(any Error)
+        case changed
+        case tick
+        case stop
+    }
+
+    /// Runs a session on `channel` as `role`, merging into `engine`. With a `hub`, the session
+    /// registers there, hears of local changes (a live session pushes them) and reports status.
     public static func run(
         _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, role: PeerHandshake.Role, engine: MergeEngine,
-        keyPair: SigningKeyPair
+        keyPair: SigningKeyPair, options: PeerSessionOptions = PeerSessionOptions(), hub: PeerHub? = nil
     ) async throws -> PeerSyncReport {
-        try await channel.executeThenClose { inbound, outbound in
-            var reader = FrameReader(inbound.makeAsyncIterator())
+        let address = channel.channel.remoteAddress.map(describe) ?? "?"
+        return try await channel.executeThenClose { inbound, outbound in
+            let reader = FrameReader(inbound.makeAsyncIterator())
             let identity = engine.identity
             // 1. Handshake.
             let ephemeral = KeyExchangeKeyPair()
@@ -90,16 +142,18 @@ public enum PeerSession {
             try await write(outbound, sender.header)
             try await write(
                 outbound, sender.seal(PeerHandshake.auth(keyPair: keyPair, transcript: transcript, role: role)))
-            var receiver: SecretStream.Receiver
+            let receiver: ReceiverBox
             do {
-                receiver = try SecretStream.Receiver(header: try await reader.next(), key: keys.receive)
+                receiver = ReceiverBox(try SecretStream.Receiver(header: try await reader.next(), key: keys.receive))
+            } catch let error as PeerChannelError {
+                throw error
             } catch {
                 throw PeerChannelError.protocolViolation("bad stream header")
             }
             let roster = try await engine.currentRoster()
             let peer: DevicePublicKey
             do {
-                let proof = try open(&receiver, try await reader.next())
+                let proof = try receiver.open(try await reader.next())
                 peer = try PeerHandshake.openAuth(
                     proof, transcript: transcript, role: role == .initiator ? .responder : .initiator,
                     isAuthorised: { roster.authorises($0, seq: 1) && roster.devices[$0]?.boundary == nil })
@@ -107,68 +161,231 @@ public enum PeerSession {
                 throw PeerChannelError.handshake(error)
             }
 
-            // 2. Rounds: both ends send their clock; equal digests end the session on both.
-            var report = PeerSyncReport(peer: peer)
-            for round in 1...maxRounds {
-                report.rounds = round
-                let mine = try await engine.clock()
-                try await write(outbound, sender.seal([Message.clock.rawValue] + VectorClock.encode(mine.entries)))
-                let theirs = try clock(from: try open(&receiver, try await reader.next()))
-                if mine.digest == theirs.digest {
-                    report.converged = true
-                    break
+            // 2. Sync.
+            let (inputs, feed) = AsyncStream.makeStream(of: Input.self)
+            var subscription: (id: UInt64, changes: AsyncStream<Void>)?
+            if let hub {
+                let (id, changes) = await hub.subscribe()
+                subscription = (id, changes)
+                let initiator = role == .initiator ? keyPair.publicKey : peer
+                let name = TextSafety.sanitised(roster.devices[peer]?.name ?? "(unnamed)")
+                guard
+                    await hub.register(
+                        id: id, device: peer, initiator: initiator, name: name, address: address,
+                        direction: role == .initiator ? "out" : "in", stop: { feed.yield(.stop) })
+                else {
+                    await hub.unsubscribe(id: id)
+                    throw PeerChannelError.duplicate(peer)
                 }
-                // Send what they lack and read what we lack; the two directions must not wait
-                // on each other, or large deltas would fill both sockets and stall.
-                let delta = try await engine.delta(for: theirs)
-                report.sent += delta.count
-                var frames: [[UInt8]] = []
-                for start in stride(from: 0, to: delta.count, by: batch) {
-                    frames.append(sender.seal(encode(Array(delta[start..<min(start + batch, delta.count)]))))
-                }
-                frames.append(sender.seal([Message.done.rawValue]))
-                async let sending: Void = {
-                    for frame in frames { try await write(outbound, frame) }
-                }()
-                var received: [Entry] = []
-                while true {
-                    let message = try open(&receiver, try await reader.next())
-                    guard let kind = message.first.flatMap(Message.init(rawValue:)) else {
-                        throw PeerChannelError.protocolViolation("unknown message")
+            }
+            let id = subscription?.id
+            do {
+                let report = try await converse(
+                    reader: reader, receiver: receiver, inputs: inputs, feed: feed, changes: subscription?.changes,
+                    sender: &sender, outbound: outbound,
+                    conversation: Conversation(engine: engine, peer: peer, options: options, hub: hub, id: id))
+                if let hub, let id { await hub.unsubscribe(id: id) }
+                return report
+            } catch {
+                if let hub, let id { await hub.unsubscribe(id: id) }
+                throw error
+            }
+        }
+    }
+
+    /// Runs the sync part: a reader task turns frames into inputs, so the conversation never
+    /// waits on the network while the other end waits on it; local changes and heartbeats
+    /// join in on a live session.
+    private static func converse(
+        reader: FrameReader, receiver: ReceiverBox, inputs: AsyncStream<Input>, feed: AsyncStream<Input>.Continuation,
+        changes: AsyncStream<Void>?, sender: inout SecretStream.Sender,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, conversation: Conversation
+    ) async throws -> PeerSyncReport {
+        let options = conversation.options
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    while true {
+                        let message = try parse(try receiver.open(try await reader.next()))
+                        feed.yield(.message(message))
+                        if case .bye = message { break }
                     }
-                    if kind == .done { break }
-                    guard kind == .entries else { throw PeerChannelError.protocolViolation("expected entries") }
-                    received += try decode(message)
+                } catch {
+                    feed.yield(.readFailed(error))
                 }
-                try await sending
-                report.accepted += try await engine.merge(received).accepted.count
+            }
+            if options.live {
+                if let changes {
+                    group.addTask {
+                        for await _ in changes { feed.yield(.changed) }
+                    }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: options.heartbeat)
+                        feed.yield(.tick)
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            var conversation = conversation
+            return try await conversation.run(inputs: inputs, sender: &sender, outbound: outbound)
+        }
+    }
+
+    /// The state of the sync part of one session.
+    struct Conversation {
+        let engine: MergeEngine
+        let peer: DevicePublicKey
+        let options: PeerSessionOptions
+        let hub: PeerHub?
+        let id: UInt64?
+        var report: PeerSyncReport
+        /// What the peer is known to hold: its last clock, advanced by what moved since.
+        var estimate: [DevicePublicKey: ClockEntry]?
+        var awaitingDone = false
+
+        init(engine: MergeEngine, peer: DevicePublicKey, options: PeerSessionOptions, hub: PeerHub?, id: UInt64?) {
+            self.engine = engine
+            self.peer = peer
+            self.options = options
+            self.hub = hub
+            self.id = id
+            self.report = PeerSyncReport(peer: peer)
+        }
+
+        mutating func run(
+            inputs: AsyncStream<Input>, sender: inout SecretStream.Sender,
+            outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        ) async throws -> PeerSyncReport {
+            func send(_ message: [UInt8], _ sender: inout SecretStream.Sender) async throws {
+                try await write(outbound, sender.seal(message))
+            }
+            try await requestClock(&sender, send)
+            for await input in inputs {
+                switch input {
+                case .message(.clock(let theirs)):
+                    let mine = try await engine.clock()
+                    let delta = try await engine.delta(for: theirs)
+                    var known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
+                    for entry in mine.entries where entry.seq > known[entry.author]?.seq ?? 0 {
+                        known[entry.author] = entry
+                    }
+                    estimate = known
+                    try await sendEntries(delta, &sender, send)
+                    try await send([MessageType.done.rawValue] + mine.digest.bytes, &sender)
+                case .message(.entries(let entries)):
+                    let accepted = try await engine.merge(entries).accepted.count
+                    report.accepted += accepted
+                    advanceEstimate(with: entries)
+                    if let hub, let id {
+                        await hub.seen(id: id, received: accepted)
+                        if accepted > 0 { await hub.poke() }
+                    }
+                case .message(.done(let digest)):
+                    awaitingDone = false
+                    if let hub, let id { await hub.seen(id: id) }
+                    if digest == (try await engine.clock()).digest {
+                        report.converged = true
+                        await hub?.synced()
+                        if !options.live {
+                            try await send([MessageType.bye.rawValue], &sender)
+                            return report
+                        }
+                    } else if !options.live {
+                        guard report.rounds < options.maxRounds else {
+                            try await send([MessageType.bye.rawValue], &sender)
+                            return report
+                        }
+                        try await requestClock(&sender, send)
+                    }
+                case .message(.ping(let digest)):
+                    if let hub, let id { await hub.seen(id: id) }
+                    if options.live, !awaitingDone, digest != (try await engine.clock()).digest {
+                        try await requestClock(&sender, send)
+                    }
+                case .message(.bye):
+                    return report
+                case .changed:
+                    guard let estimate else { break }
+                    let delta = try await engine.delta(for: VectorClock(Array(estimate.values)))
+                    try await sendEntries(delta, &sender, send)
+                    advanceEstimate(with: delta)
+                case .tick:
+                    try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
+                case .readFailed(let error):
+                    throw error
+                case .stop:
+                    try? await send([MessageType.bye.rawValue], &sender)
+                    return report
+                }
             }
             return report
         }
-    }
 
-    private static func open(_ receiver: inout SecretStream.Receiver, _ frame: [UInt8]) throws -> [UInt8] {
-        do {
-            return try receiver.open(frame)
-        } catch {
-            throw PeerChannelError.protocolViolation("a frame did not decrypt")
+        private mutating func requestClock(
+            _ sender: inout SecretStream.Sender,
+            _ send: ([UInt8], inout SecretStream.Sender) async throws -> Void
+        ) async throws {
+            report.rounds += 1
+            awaitingDone = true
+            try await send([MessageType.clock.rawValue] + VectorClock.encode(try await engine.clock().entries), &sender)
+        }
+
+        private mutating func sendEntries(
+            _ entries: [Entry], _ sender: inout SecretStream.Sender,
+            _ send: ([UInt8], inout SecretStream.Sender) async throws -> Void
+        ) async throws {
+            guard !entries.isEmpty else { return }
+            for start in stride(from: 0, to: entries.count, by: batch) {
+                try await send(encode(Array(entries[start..<min(start + batch, entries.count)])), &sender)
+            }
+            report.sent += entries.count
+            if let hub, let id { await hub.seen(id: id, sent: entries.count) }
+        }
+
+        /// Moves the estimate of the peer's clock over entries it now holds (sent or received),
+        /// so they are not pushed back to it.
+        private mutating func advanceEstimate(with entries: [Entry]) {
+            guard var known = estimate else { return }
+            for entry in entries.sorted(by: { $0.seq < $1.seq }) {
+                let current = known[entry.author]
+                if entry.seq == (current?.seq ?? 0) + 1 {
+                    known[entry.author] = ClockEntry(
+                        author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
+                }
+            }
+            estimate = known
         }
     }
 
-    private static func clock(from message: [UInt8]) throws -> VectorClock {
-        guard message.first == Message.clock.rawValue else {
-            throw PeerChannelError.protocolViolation("expected a clock")
+    static func parse(_ message: [UInt8]) throws -> Message {
+        guard let type = message.first.flatMap(MessageType.init(rawValue:)) else {
+            throw PeerChannelError.protocolViolation("unknown message")
         }
-        do {
-            return try VectorClock(decoding: Array(message.dropFirst()))
-        } catch {
-            throw PeerChannelError.protocolViolation("bad clock")
+        let body = Array(message.dropFirst())
+        switch type {
+        case .clock:
+            do {
+                return .clock(try VectorClock(decoding: body))
+            } catch {
+                throw PeerChannelError.protocolViolation("bad clock")
+            }
+        case .entries: return .entries(try decode(message))
+        case .done, .ping:
+            guard let digest = try? Digest32(bytes: body) else {
+                throw PeerChannelError.protocolViolation("bad digest")
+            }
+            return type == .done ? .done(digest) : .ping(digest)
+        case .bye:
+            guard body.isEmpty else { throw PeerChannelError.protocolViolation("bad goodbye") }
+            return .bye
         }
     }
 
     static func encode(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter(capacity: entries.reduce(5) { $0 + $1.encoded.count + 4 })
-        w.u8(Message.entries.rawValue)
+        w.u8(MessageType.entries.rawValue)
         w.u32(UInt32(entries.count))
         for entry in entries { w.lengthPrefixed32(entry.encoded) }
         return w.bytes
@@ -179,8 +396,11 @@ public enum PeerSession {
         do {
             let count = Int(try r.u32())
             guard count <= batch else { throw PeerChannelError.protocolViolation("too many entries in one message") }
-            return try (0..<count).map { _ in try Entry(decoding: try r.lengthPrefixed32(limit: Entry.maxEncodedLength))
+            let entries = try (0..<count).map { _ in
+                try Entry(decoding: try r.lengthPrefixed32(limit: Entry.maxEncodedLength))
             }
+            guard r.isAtEnd else { throw PeerChannelError.protocolViolation("trailing bytes after entries") }
+            return entries
         } catch let error as PeerChannelError {
             throw error
         } catch {
@@ -188,22 +408,44 @@ public enum PeerSession {
         }
     }
 
-    private static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ frame: [UInt8]) async throws {
+    static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ frame: [UInt8]) async throws {
         var buffer = ByteBuffer()
+        buffer.reserveCapacity(4 + frame.count)
         buffer.writeInteger(UInt32(frame.count))
         buffer.writeBytes(frame)
         try await outbound.write(buffer)
     }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
 }
 
-/// Reads length-prefixed frames (u32 big-endian length, then that many bytes).
-struct FrameReader {
+/// The receiving half of the secretstream, owned by the reader task once the handshake is over.
+final class ReceiverBox: @unchecked Sendable {
+    private var receiver: SecretStream.Receiver
+
+    init(_ receiver: consuming SecretStream.Receiver) { self.receiver = receiver }
+
+    func open(_ frame: [UInt8]) throws -> [UInt8] {
+        do {
+            return try receiver.open(frame)
+        } catch {
+            throw PeerChannelError.protocolViolation("a frame did not decrypt")
+        }
+    }
+}
+
+/// Reads length-prefixed frames (u32 big-endian length, then that many bytes). One task reads
+/// at a time: the handshake, then the session's reader task.
+final class FrameReader: @unchecked Sendable {
     private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private var buffer = ByteBuffer()
 
     init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
 
-    mutating func next() async throws -> [UInt8] {
+    func next() async throws -> [UInt8] {
         while true {
             if let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) {
                 guard Int(length) <= PeerSession.maxFrame else { throw PeerChannelError.frameTooLarge(Int(length)) }

@@ -1,0 +1,175 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+
+/// What the peer channel is doing, for the TUI and `ledgerlink status --json`. A running
+/// service writes it to a file in the data folder; other processes read it there.
+public struct PeerStatus: Codable, Sendable, Equatable {
+    /// One live connection to another device of the identity.
+    public struct Connection: Codable, Sendable, Equatable {
+        /// The other device's key (hex).
+        public var device: String
+        /// Its name from the roster (sanitised).
+        public var name: String
+        public var address: String
+        /// "in" when the other device dialled, "out" when this one did.
+        public var direction: String
+        public var since: Date
+        /// When the last frame arrived.
+        public var lastSeen: Date
+        /// Entries sent to and accepted from it on this connection.
+        public var sent: Int
+        public var received: Int
+    }
+
+    /// Process writing this status.
+    public var pid: Int32
+    /// "HOST:PORT" the listener is bound to, when it runs.
+    public var listening: String?
+    public var discovery: Bool
+    public var connections: [Connection]
+    /// When a session last ended with both ledgers equal.
+    public var lastSync: Date?
+    public var lastError: String?
+    public var updated: Date
+
+    public init(pid: Int32, listening: String?, discovery: Bool) {
+        self.pid = pid
+        self.listening = listening
+        self.discovery = discovery
+        self.connections = []
+        self.updated = Date()
+    }
+
+    /// Reads a status file written by `PeerHub`; nil when absent or unreadable.
+    public static func read(from url: URL) -> PeerStatus? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(PeerStatus.self, from: data)
+    }
+
+    /// True while the process that wrote it still runs.
+    public var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
+
+    func write(to url: URL) {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(self) else { return }
+        try? data.write(to: url, options: .atomic)
+    }
+}
+
+/// The meeting point of a device's peer sessions: it tells every session when the ledger
+/// changed (so new entries are pushed live), keeps one session per other device, and keeps the
+/// status.
+public actor PeerHub {
+    private struct Session {
+        let device: DevicePublicKey
+        let initiator: DevicePublicKey
+        let stop: @Sendable () -> Void
+    }
+
+    private var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    private var sessions: [UInt64: Session] = [:]
+    private var nextID: UInt64 = 0
+    private var status: PeerStatus
+    private let statusFile: URL?
+
+    /// `statusFile`, when given, is rewritten on every change of status.
+    public init(statusFile: URL? = nil, listening: String? = nil, discovery: Bool = false) {
+        self.statusFile = statusFile
+        self.status = PeerStatus(pid: getpid(), listening: listening, discovery: discovery)
+    }
+
+    /// The current status.
+    public func snapshot() -> PeerStatus { status }
+
+    /// The devices connected now.
+    public func connectedDevices() -> Set<DevicePublicKey> { Set(sessions.values.map(\.device)) }
+
+    public func setListening(_ address: String?) {
+        status.listening = address
+        publish()
+    }
+
+    /// A new session id and the stream of "the ledger changed" signals for it.
+    func subscribe() -> (UInt64, AsyncStream<Void>) {
+        nextID += 1
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        subscribers[nextID] = continuation
+        return (nextID, stream)
+    }
+
+    /// Tells every session that the ledger changed.
+    public func poke() {
+        for continuation in subscribers.values { continuation.yield() }
+    }
+
+    /// Admits an authenticated session with `device`, or refuses it when another session with
+    /// that device should win. Both ends decide alike: the session dialled by the smaller
+    /// device key stays; between two dialled by the same device, the newer one.
+    func register(
+        id: UInt64, device: DevicePublicKey, initiator: DevicePublicKey, name: String, address: String,
+        direction: String, stop: @escaping @Sendable () -> Void
+    ) -> Bool {
+        if let (oldID, old) = sessions.first(where: { $0.value.device == device }) {
+            guard initiator <= old.initiator else { return false }
+            sessions[oldID] = nil
+            status.connections.removeAll { $0.device == device.hex }
+            old.stop()
+        }
+        sessions[id] = Session(device: device, initiator: initiator, stop: stop)
+        let now = Date()
+        status.connections.append(
+            PeerStatus.Connection(
+                device: device.hex, name: name, address: address, direction: direction, since: now, lastSeen: now,
+                sent: 0, received: 0))
+        publish()
+        return true
+    }
+
+    /// Records traffic on session `id`.
+    func seen(id: UInt64, sent: Int = 0, received: Int = 0) {
+        guard let device = sessions[id]?.device,
+            let index = status.connections.firstIndex(where: { $0.device == device.hex })
+        else { return }
+        status.connections[index].lastSeen = Date()
+        status.connections[index].sent += sent
+        status.connections[index].received += received
+        if sent > 0 || received > 0 { publish() }
+    }
+
+    /// Records that a session found both ledgers equal.
+    func synced() {
+        status.lastSync = Date()
+        status.lastError = nil
+        publish()
+    }
+
+    /// Records a failure worth showing (a refused peer, an unreachable static peer).
+    public func failed(_ message: String) {
+        status.lastError = message
+        publish()
+    }
+
+    /// Forgets session `id` (it ended).
+    func unsubscribe(id: UInt64) {
+        subscribers.removeValue(forKey: id)?.finish()
+        if let session = sessions.removeValue(forKey: id) {
+            status.connections.removeAll { $0.device == session.device.hex }
+            publish()
+        }
+    }
+
+    /// Stops every session (the service is shutting down).
+    public func stopAll() {
+        for session in sessions.values { session.stop() }
+    }
+
+    private func publish() {
+        status.updated = Date()
+        if let statusFile { status.write(to: statusFile) }
+    }
+}

@@ -1,0 +1,13 @@
+import Foundation
+
+/// Polls `condition` every 10 ms until it holds (true) or `timeout` seconds pass (false):
+/// tests wait for conditions with a deadline, never for a fixed time. A condition that throws
+/// counts as not yet.
+public func eventually(timeout: Double = 20, _ condition: @Sendable () async throws -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return (try? await condition()) == true
+}
