@@ -90,7 +90,8 @@ struct PeerSessionTests {
         try await b.merge(fixture.allEntries)
         let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
         let failures = FailureLog()
-        let task = Task { try await listener.run(engine: b, keyPair: fixture.devices[1]) { failures.record($0) } }
+        let bKey = fixture.devices[1]
+        let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
         defer { task.cancel() }
         for payload: [UInt8] in [[0x7f, 0xff, 0xff, 0xff], Array("GET / HTTP/1.1\r\n\r\n".utf8), [0, 0, 0, 64, 1, 2]] {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -113,13 +114,150 @@ struct PeerSessionTests {
     }
 }
 
+@Suite("Peer channel under attack")
+struct PeerAttackTests {
+    @Test("a key of the identity that was never linked is refused by name, and nothing is merged")
+    func unlinkedKey() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        let b = try await fixture.replica(device: 1)
+        try await b.merge(fixture.allEntries)
+        try fixture.record(device: 0, .credit, amount: 1)
+        let failures = FailureLog()
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let bKey = fixture.devices[1]
+        let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
+        defer { task.cancel() }
+        // A key that knows the identity id (say, from a stolen export) but was never linked.
+        let intruder = SigningKeyPair.generate()
+        let store = try LedgerStore.inMemory(
+            identity: fixture.identity, root: fixture.root.publicKey, device: intruder.publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: intruder)
+        try await engine.merge(fixture.allEntries)
+        await #expect(throws: (any Error).self) {
+            try await PeerDialer.sync(host: "127.0.0.1", port: listener.port, engine: engine, keyPair: intruder)
+        }
+        #expect(await failures.waitFor(count: 1, timeout: 10))
+        #expect(failures.contains(.handshake(.unauthorised(intruder.publicKey))))
+        #expect(try await b.totals().credits == 0)
+    }
+
+    @Test("a recorded session replayed byte for byte is refused: its proofs belong to the old session")
+    func replayedSession() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        try fixture.record(device: 0, .credit, amount: 40)
+        let a = try await fixture.replica(device: 0)
+        try await a.merge(fixture.allEntries)
+        let b = try await fixture.replica(device: 1)
+        try await b.merge(Array(fixture.logs[0].prefix(2)))
+        let failures = FailureLog()
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
+        let bKey = fixture.devices[1]
+        let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
+        defer { task.cancel() }
+        let proxy = try await FaultProxy.start(targetPort: listener.port) { _ in .pass }
+        let proxyTask = Task { try await proxy.run() }
+        defer { proxyTask.cancel() }
+        _ = try await PeerDialer.sync(host: "127.0.0.1", port: proxy.port, engine: a, keyPair: fixture.devices[0])
+        let recording = proxy.recorded(0)
+        #expect(recording.count > 200)
+
+        // A fresh ledger on b's side, so anything the replay got merged would show.
+        let fresh = try await fixture.replica(device: 1)
+        try await fresh.merge(Array(fixture.logs[0].prefix(2)))
+        let before = try await fresh.clock()
+        let second = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
+        let replayFailures = FailureLog()
+        let secondTask = Task {
+            try await second.run(engine: fresh, keyPair: bKey) { replayFailures.record($0) }
+        }
+        defer { secondTask.cancel() }
+        try await sendRaw(recording, to: second.port)
+        #expect(await replayFailures.waitFor(count: 1, timeout: 10))
+        #expect(replayFailures.successes == 0)
+        #expect(try await fresh.clock() == before)
+    }
+
+    @Test("1,000 hostile connections leave no descriptor open, and the listener still serves")
+    func noDescriptorLeak() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let a = try await fixture.replica(device: 0)
+        let b = try await fixture.replica(device: 1)
+        try await a.merge(fixture.allEntries)
+        try await b.merge(fixture.allEntries)
+        let failures = FailureLog()
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
+        let bKey = fixture.devices[1]
+        let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
+        defer { task.cancel() }
+        let stranger = PeerHandshake.hello(
+            identity: try IdentityID(bytes: SecureRandom.bytes(32)), ephemeral: SecureRandom.bytes(32))
+        let payloads: [[UInt8]] = [
+            [],  // connect and leave
+            [0x7f, 0xff, 0xff, 0xff],  // a frame of 2 GiB
+            Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8),  // somebody else's protocol
+            [0, 0, 0, 64] + stranger,  // a hello of another identity
+            [0, 0, 0, 64] + stranger.prefix(20),  // half a hello
+        ]
+        // Warm up, so descriptors the event loops open once are counted before.
+        for payload in payloads { try await sendRaw(payload, to: listener.port) }
+        #expect(await failures.waitFor(count: payloads.count, timeout: 10))
+        let before = try openDescriptors()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for i in stride(from: worker, to: 1_000, by: 8) {
+                        try await sendRaw(payloads[i % payloads.count], to: listener.port)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await failures.waitFor(count: payloads.count + 1_000, timeout: 30))
+        #expect(failures.successes == 0)
+        #expect(await eventually { (try? openDescriptors()).map { $0 <= before } == true })
+        let report = try await PeerDialer.sync(
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+        #expect(report.converged)
+    }
+}
+
+/// Opens a plain TCP connection, writes `bytes`, shuts down its sending side and waits for the
+/// other end to close.
+func sendRaw(_ bytes: [UInt8], to port: Int) async throws {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(isOutboundHalfClosureEnabled: true))
+            }
+        }
+    try? await channel.executeThenClose { inbound, outbound in
+        if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+        outbound.finish()
+        for try await _ in inbound {}
+    }
+}
+
+/// Descriptors this process has open.
+func openDescriptors() throws -> Int {
+    try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+}
+
 /// Failures reported by a listener, waited for with a deadline.
 final class FailureLog: @unchecked Sendable {
     private let condition = NSCondition()
     private var failures: [any Error] = []
 
+    private var succeeded = 0
+
     func record(_ result: Result<PeerSyncReport, any Error>) {
-        guard case .failure(let error) = result else { return }
+        guard case .failure(let error) = result else {
+            condition.lock()
+            succeeded += 1
+            condition.unlock()
+            return
+        }
         condition.lock()
         failures.append(error)
         condition.broadcast()
@@ -130,6 +268,12 @@ final class FailureLog: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return failures.contains { ($0 as? PeerChannelError) == expected }
+    }
+
+    var successes: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return succeeded
     }
 
     var count: Int {
