@@ -46,13 +46,15 @@ let package = Package(
         .executableTarget(
             name: "ledgerlink",
             dependencies: [
-                "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI",
+                "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI", "LedgerSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "ledgerlink-bench",
-            dependencies: ["LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI", "LedgerTestSupport"]
+            dependencies: [
+                "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI", "LedgerSync", "LedgerTestSupport",
+            ]
         ),
         .target(
             name: "LedgerTestSupport",

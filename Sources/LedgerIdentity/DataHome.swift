@@ -32,6 +32,12 @@ public struct DataHome: Sendable {
     public var keyFile: URL { url.appendingPathComponent("device.key") }
     /// The ledger database.
     public var database: URL { url.appendingPathComponent("ledger.sqlite") }
+    /// Settings of this device (`DeviceConfig`).
+    public var configFile: URL { url.appendingPathComponent("config.json") }
+    /// What a running peer service is doing, for `status` and the TUI in other processes.
+    public var peerStatusFile: URL { url.appendingPathComponent("peer-status.json") }
+    /// When each sync channel last brought this device level with another.
+    public var syncRecordFile: URL { url.appendingPathComponent("last-sync.json") }
     /// The log file (never the screen).
     public var logFile: URL { url.appendingPathComponent("ledgerlink.log") }
 

@@ -22,7 +22,8 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable
         else { return nil }
         var host = String(trimmed[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" }) else { return nil }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%")
+        guard !host.isEmpty, host.allSatisfy({ allowed.contains($0) }) else { return nil }
         self.init(host: host, port: port)
     }
 

@@ -151,12 +151,18 @@ public enum PeerSession {
                 throw PeerChannelError.protocolViolation("bad stream header")
             }
             let roster = try await engine.currentRoster()
+            // A device whose ledger does not yet hold its own link certificate (just linked, never
+            // synced) cannot judge authority and has nothing to protect: it accepts any device
+            // that proves the identity id. Its peer still checks it against a full roster.
+            let newcomer = roster.devices[engine.device] == nil
             let peer: DevicePublicKey
             do {
                 let proof = try receiver.open(try await reader.next())
                 peer = try PeerHandshake.openAuth(
                     proof, transcript: transcript, role: role == .initiator ? .responder : .initiator,
-                    isAuthorised: { roster.authorises($0, seq: 1) && roster.devices[$0]?.boundary == nil })
+                    isAuthorised: {
+                        newcomer || (roster.authorises($0, seq: 1) && roster.devices[$0]?.boundary == nil)
+                    })
             } catch let error as HandshakeError {
                 throw PeerChannelError.handshake(error)
             }

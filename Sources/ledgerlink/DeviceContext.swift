@@ -7,6 +7,8 @@ import LedgerIdentity
 struct DeviceContext {
     let home: DataHome
     let engine: MergeEngine
+    /// The unlocked device key, when the command asked for it.
+    let keyPair: SigningKeyPair?
 
     /// Opens the device in `home`. With `keys`, the device key is unlocked (asking for the
     /// passphrase when the key file has one) so the engine can write.
@@ -31,7 +33,8 @@ struct DeviceContext {
             }
         }
         let store = try LedgerStore.open(at: home.database.path)
-        return DeviceContext(home: home, engine: try await MergeEngine(store: store, keyPair: keyPair))
+        return DeviceContext(
+            home: home, engine: try await MergeEngine(store: store, keyPair: keyPair), keyPair: keyPair)
     }
 
     /// Decimals of the ledger's unit (2 until the genesis entry can be read).

@@ -53,6 +53,10 @@ enum TimeText {
         return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 
+    static func iso(_ date: Date) -> String { iso(Int64((date.timeIntervalSince1970 * 1000).rounded())) }
+
+    static func short(_ date: Date) -> String { short(Int64((date.timeIntervalSince1970 * 1000).rounded())) }
+
     static func short(_ ms: Int64) -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd HH:mm"

@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
 import LedgerCore
+import LedgerIdentity
+import LedgerSync
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +18,9 @@ struct Status: AsyncParsableCommand {
             let clock = try await engine.clock()
             let names = try await context.deviceNames()
             let name = names[engine.device] ?? "(unnamed)"
+            let peers = PeerStatus.read(from: context.home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
+            let record = SyncRecord.load(context.home)
+            let lastPeerSync = [record.peer, peers?.lastSync].compactMap { $0 }.max()
             if json {
                 printJSON(
                     .object([
@@ -33,6 +39,7 @@ struct Status: AsyncParsableCommand {
                                     ])
                                 })
                         ),
+                        ("peer", peerJSON(peers, lastSync: lastPeerSync)),
                     ]))
                 return
             }
@@ -46,6 +53,44 @@ struct Status: AsyncParsableCommand {
             for entry in clock.entries {
                 print("  \(names[entry.author] ?? entry.author.fingerprint): seq \(entry.seq)")
             }
+            if let peers {
+                let discovery = peers.discovery ? "discovery on" : "discovery off"
+                print(
+                    "Peers:     listening on \(peers.listening ?? "-"), \(discovery), \(peers.connections.count) connected"
+                )
+                for connection in peers.connections {
+                    print(
+                        "  \(TextSafety.sanitised(connection.name)) at \(connection.address) (\(connection.direction)),"
+                            + " since \(TimeText.short(connection.since)), last seen \(TimeText.short(connection.lastSeen))"
+                    )
+                }
+                if let error = peers.lastError { print("  last problem: \(TextSafety.sanitised(error))") }
+            } else {
+                print("Peers:     not listening (run `ledgerlink listen`)")
+            }
+            print("Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never")")
         }
     }
+}
+
+private func peerJSON(_ status: PeerStatus?, lastSync: Date?) -> JSONValue {
+    .object([
+        ("running", .bool(status != nil)),
+        ("listening", status?.listening.map { .string($0) } ?? .null),
+        ("discovery", .bool(status?.discovery ?? false)),
+        (
+            "connections",
+            .array(
+                (status?.connections ?? []).map {
+                    .object([
+                        ("device", .string($0.device)), ("name", .string(TextSafety.sanitised($0.name))),
+                        ("address", .string($0.address)), ("direction", .string($0.direction)),
+                        ("since", .string(TimeText.iso($0.since))), ("last_seen", .string(TimeText.iso($0.lastSeen))),
+                        ("sent", .integer(Int128($0.sent))), ("received", .integer(Int128($0.received))),
+                    ])
+                })
+        ),
+        ("last_sync", lastSync.map { .string(TimeText.iso($0)) } ?? .null),
+        ("last_error", status?.lastError.map { .string(TextSafety.sanitised($0)) } ?? .null),
+    ])
 }

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Settings of one device, kept in `config.json` in its data folder. Every field is optional
+/// in the file; a missing one takes its default, so older files keep working.
+public struct DeviceConfig: Codable, Sendable, Equatable {
+    /// Peers to dial and keep dialling, as `HOST:PORT`.
+    public var peers: [String] = []
+    /// Announce this device on the local network and dial devices of the identity that announce.
+    public var discovery = true
+    /// TCP port of the peer listener.
+    public var listenPort = 8788
+    /// UDP port of LAN announcements.
+    public var discoveryPort = 8789
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case peers
+        case discovery
+        case listenPort = "listen_port"
+        case discoveryPort = "discovery_port"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        peers = try c.decodeIfPresent([String].self, forKey: .peers) ?? []
+        discovery = try c.decodeIfPresent(Bool.self, forKey: .discovery) ?? true
+        listenPort = try c.decodeIfPresent(Int.self, forKey: .listenPort) ?? 8788
+        discoveryPort = try c.decodeIfPresent(Int.self, forKey: .discoveryPort) ?? 8789
+        for (name, port) in [("listen_port", listenPort), ("discovery_port", discoveryPort)]
+        where !(0...65535).contains(port) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(name) \(port) is not a port"))
+        }
+    }
+
+    /// The device's settings; defaults when the file does not exist.
+    public static func load(_ home: DataHome) throws(IdentityError) -> DeviceConfig {
+        let url = home.configFile
+        guard let data = FileManager.default.contents(atPath: url.path) else { return DeviceConfig() }
+        do {
+            return try JSONDecoder().decode(DeviceConfig.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
+            throw IdentityError("\(url.path) is not valid: \(context.debugDescription)")
+        } catch {
+            throw IdentityError("\(url.path) is not valid JSON settings; fix or delete it (\(error))")
+        }
+    }
+
+    /// Writes the settings (atomically, mode 0600).
+    public func save(_ home: DataHome) throws(IdentityError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try home.create()
+            try encoder.encode(self).write(to: home.configFile, options: .atomic)
+        } catch let error as IdentityError {
+            throw error
+        } catch {
+            throw IdentityError("cannot write \(home.configFile.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// When each sync channel last left this device level with another, kept across runs.
+public struct SyncRecord: Codable, Sendable, Equatable {
+    public var peer: Date?
+    public var store: Date?
+
+    public init() {}
+
+    public static func load(_ home: DataHome) -> SyncRecord {
+        guard let data = FileManager.default.contents(atPath: home.syncRecordFile.path) else { return SyncRecord() }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode(SyncRecord.self, from: data)) ?? SyncRecord()
+    }
+
+    public func save(_ home: DataHome) {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try? encoder.encode(self).write(to: home.syncRecordFile, options: .atomic)
+    }
+}

@@ -1,0 +1,282 @@
+import ArgumentParser
+import Foundation
+import LedgerCore
+import LedgerIdentity
+import LedgerSync
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Listen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the peer channel: accept and dial this identity's devices and keep them in step live.",
+        discussion: """
+            Runs until Ctrl-C or SIGTERM. Static peers come from `ledgerlink peers add` and --peer; \
+            devices on the same network are found by announcement unless discovery is off. \
+            Progress goes to standard error.
+            """)
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var keys: KeyOptions
+    @Option(name: .long, help: "Address to listen on.") var host = "0.0.0.0"
+    @Option(name: .long, help: "TCP port to listen on (default: listen_port in config.json, else 8788; 0 picks one).")
+    var port: Int?
+    @Option(name: .long, help: "Also dial this peer (HOST:PORT); repeatable.") var peer: [String] = []
+    @Flag(name: .long, help: "Neither announce this device nor listen for announcements.") var noDiscovery = false
+    @Option(name: .long, help: "UDP port of LAN announcements (default: discovery_port in config.json, else 8789).")
+    var discoveryPort: Int?
+
+    func run() async throws {
+        try await userFacing {
+            let home = homeOptions.dataHome
+            let settings = try DeviceConfig.load(home)
+            var configuration = PeerServiceConfiguration()
+            configuration.listenHost = host
+            configuration.listenPort = try checkedPort(port ?? settings.listenPort, "--port")
+            configuration.discovery = settings.discovery && !noDiscovery
+            configuration.discoveryPort = try checkedPort(discoveryPort ?? settings.discoveryPort, "--discovery-port")
+            configuration.staticPeers = try (settings.peers + peer).map(parseEndpoint)
+            let context = try await DeviceContext.open(home, keys: keys)
+            guard let keyPair = context.keyPair else { throw CLIError("the device key is needed to listen") }
+            let hub = PeerHub(statusFile: home.peerStatusFile, discovery: configuration.discovery)
+            let service = PeerService(
+                engine: context.engine, keyPair: keyPair, configuration: configuration, hub: hub,
+                log: { Log.line($0) })
+            let serve: @Sendable () async throws -> Void
+            do {
+                serve = try await service.start()
+            } catch {
+                throw CLIError("cannot listen on \(host):\(configuration.listenPort ?? 0): \(describe(error))")
+            }
+            let names = try await context.deviceNames()
+            let bound = await service.listeningPort() ?? 0
+            // Written unbuffered: scripts wait for this line to learn the port.
+            FileHandle.standardOutput.write(
+                Data(
+                    ("Listening on \(PeerEndpoint(host: host, port: bound)) as "
+                        + "\(names[context.engine.device] ?? "this device") (\(context.engine.device.fingerprint));"
+                        + " discovery \(configuration.discovery ? "on" : "off"). Ctrl-C stops.\n").utf8))
+            let task = Task { try await serve() }
+            let signals = SignalWaiter([SIGINT, SIGTERM])
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await signals.wait() }
+                group.addTask { _ = await task.result }
+                await group.next()
+                task.cancel()
+                signals.cancel()
+            }
+            let outcome = await task.result
+            await hub.stopAll()
+            try? FileManager.default.removeItem(at: home.peerStatusFile)
+            var record = SyncRecord.load(home)
+            if let last = await hub.snapshot().lastSync {
+                record.peer = max(record.peer ?? last, last)
+                record.save(home)
+            }
+            await context.engine.settle()
+            if case .failure(let error) = outcome, !(error is CancellationError) {
+                throw CLIError("the peer channel stopped: \(describe(error))")
+            }
+            Log.line("stopped")
+        }
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sync once with another device of this identity now and report what moved.")
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var keys: KeyOptions
+    @Option(name: .long, help: "The other device's peer listener, HOST:PORT.") var peer: String
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await userFacing {
+            let endpoint = try parseEndpoint(peer)
+            let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
+            guard let keyPair = context.keyPair else { throw CLIError("the device key is needed to sync") }
+            let report: PeerSyncReport
+            do {
+                report = try await PeerDialer.sync(
+                    host: endpoint.host, port: endpoint.port, engine: context.engine, keyPair: keyPair)
+            } catch {
+                throw CLIError("cannot sync with \(endpoint): \(describe(error))")
+            }
+            await context.engine.settle()
+            if report.converged {
+                var record = SyncRecord.load(context.home)
+                record.peer = Date()
+                record.save(context.home)
+            }
+            let names = try await context.deviceNames()
+            let name = report.peer.flatMap { names[$0] } ?? "(unnamed)"
+            if json {
+                printJSON(
+                    .object([
+                        ("peer", .string(endpoint.description)), ("device", .string(report.peer?.hex ?? "")),
+                        ("device_name", .string(name)), ("sent", .integer(Int128(report.sent))),
+                        ("received", .integer(Int128(report.accepted))), ("rounds", .integer(Int128(report.rounds))),
+                        ("converged", .bool(report.converged)),
+                    ]))
+            } else {
+                let who = "\(name) (\(report.peer?.fingerprint ?? "?")) at \(endpoint)"
+                print(
+                    "Synced with \(who): sent \(count(report.sent)), received \(report.accepted) new.")
+                print(
+                    report.converged
+                        ? "Both devices now hold the same ledger."
+                        : "The ledgers still differ: some entries wait for others that neither device has yet.")
+            }
+            if !report.converged { throw ExitCode(3) }
+        }
+    }
+
+    private func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }
+}
+
+struct Peers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List or change the peers this device dials, and LAN discovery.",
+        subcommands: [List.self, Add.self, Remove.self, Discovery.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show static peers and whether discovery is on.")
+        @OptionGroup var homeOptions: HomeOptions
+        @Flag(name: .long, help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await userFacing {
+                let settings = try DeviceConfig.load(homeOptions.dataHome)
+                if json {
+                    printJSON(
+                        .object([
+                            ("peers", .array(settings.peers.map { .string($0) })),
+                            ("discovery", .bool(settings.discovery)),
+                            ("listen_port", .integer(Int128(settings.listenPort))),
+                            ("discovery_port", .integer(Int128(settings.discoveryPort))),
+                        ]))
+                    return
+                }
+                print(settings.peers.isEmpty ? "No static peers." : "Static peers:")
+                for peer in settings.peers { print("  \(peer)") }
+                print(
+                    "Discovery: \(settings.discovery ? "on" : "off") (UDP \(settings.discoveryPort));"
+                        + " listener port \(settings.listenPort).")
+            }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Dial this peer (HOST:PORT) whenever listening.")
+        @OptionGroup var homeOptions: HomeOptions
+        @Argument(help: "HOST:PORT of the other device's listener.") var peer: String
+
+        func run() async throws {
+            try await userFacing {
+                let endpoint = try parseEndpoint(peer).description
+                var settings = try DeviceConfig.load(homeOptions.dataHome)
+                guard !settings.peers.contains(endpoint) else {
+                    print("\(endpoint) is already a peer.")
+                    return
+                }
+                settings.peers.append(endpoint)
+                try settings.save(homeOptions.dataHome)
+                print("Added \(endpoint); a running `ledgerlink listen` picks it up when restarted.")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop dialling this peer.")
+        @OptionGroup var homeOptions: HomeOptions
+        @Argument(help: "HOST:PORT as listed.") var peer: String
+
+        func run() async throws {
+            try await userFacing {
+                let endpoint = try parseEndpoint(peer).description
+                var settings = try DeviceConfig.load(homeOptions.dataHome)
+                guard settings.peers.contains(endpoint) else { throw CLIError("\(endpoint) is not a peer") }
+                settings.peers.removeAll { $0 == endpoint }
+                try settings.save(homeOptions.dataHome)
+                print("Removed \(endpoint).")
+            }
+        }
+    }
+
+    struct Discovery: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Turn LAN discovery on or off.")
+        @OptionGroup var homeOptions: HomeOptions
+        @Argument(help: "on or off.") var state: String
+
+        func run() async throws {
+            try await userFacing {
+                guard ["on", "off"].contains(state) else { throw CLIError("say `on` or `off`, not \(state)") }
+                var settings = try DeviceConfig.load(homeOptions.dataHome)
+                settings.discovery = state == "on"
+                try settings.save(homeOptions.dataHome)
+                print("Discovery is \(state).")
+            }
+        }
+    }
+}
+
+func parseEndpoint(_ text: String) throws -> PeerEndpoint {
+    guard let endpoint = PeerEndpoint(parsing: text) else {
+        throw CLIError("\(TextSafety.sanitised(text)) is not HOST:PORT (for example 192.168.1.20:8788)")
+    }
+    return endpoint
+}
+
+private func checkedPort(_ port: Int, _ option: String) throws -> Int {
+    guard (0...65535).contains(port) else { throw CLIError("\(option) \(port) is not a port (0-65535)") }
+    return port
+}
+
+/// A network error in words: NIO's own descriptions name syscalls.
+func describe(_ error: any Error) -> String {
+    let text = "\(error)"
+    if text.contains("ECONNREFUSED") || text.contains("Connection refused") {
+        return "connection refused (is `ledgerlink listen` running there?)"
+    }
+    if text.contains("EADDRINUSE") || text.contains("Address already in use") {
+        return "the port is in use by another program"
+    }
+    if text.contains("connectTimeout") { return "no answer (timed out)" }
+    return text
+}
+
+/// Lines for the person running a long command, on standard error with the time.
+enum Log {
+    static func line(_ text: String) {
+        let formatter = ISO8601DateFormatter()
+        FileHandle.standardError.write(Data("\(formatter.string(from: Date())) \(text)\n".utf8))
+    }
+}
+
+/// Waits for one of several signals, which are ignored by default handling meanwhile.
+final class SignalWaiter: @unchecked Sendable {  // sources are only created and cancelled
+    private let sources: [any DispatchSourceSignal]
+    private let stream: AsyncStream<Int32>
+    private let continuation: AsyncStream<Int32>.Continuation
+
+    init(_ signals: [Int32]) {
+        (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let continuation = continuation
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+
+    func cancel() {
+        continuation.finish()
+        for source in sources { source.cancel() }
+    }
+}
