@@ -15,8 +15,11 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# PyNaCl runs the independent protocol verifier in the tests (Tests/interop).
-if ! python3 -c "import nacl" 2>/dev/null; then
-    echo "setup: installing PyNaCl" >&2
-    python3 -m pip install --quiet --disable-pip-version-check pynacl
-fi
+# PyNaCl runs the independent protocol verifier in the tests (Tests/interop); pycrdt is the
+# comparison in `ledgerlink-bench peer`.
+for module in nacl:pynacl pycrdt:pycrdt; do
+    if ! python3 -c "import ${module%%:*}" 2>/dev/null; then
+        echo "setup: installing ${module##*:}" >&2
+        python3 -m pip install --quiet --disable-pip-version-check "${module##*:}"
+    fi
+done

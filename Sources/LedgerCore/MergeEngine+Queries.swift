@@ -57,6 +57,23 @@ public struct LedgerStatus: Sendable, Equatable {
     public let devices: Int
 }
 
+/// The parts of a delta (see `MergeEngine.deltaPlan(for:)`).
+public struct DeltaPlan: Sendable, Equatable {
+    /// A stretch of one device's log, in the order to send.
+    public struct Run: Sendable, Equatable {
+        public let author: DevicePublicKey
+        public let from: Seq
+        public let through: Seq
+    }
+
+    public var runs: [Run] = []
+    /// Single entries: a head the peer holds a different version of, proofs of forks.
+    public var extra: [Entry] = []
+
+    /// Entries in the runs.
+    public var runEntries: Int { runs.reduce(0) { $0 + Int($1.through - $1.from + 1) } }
+}
+
 extension MergeEngine {
     /// The highest seq of `author` that counts: its log, cut at its revocation boundary.
     func effectiveSeq(_ author: DevicePublicKey) -> Seq {
@@ -140,11 +157,31 @@ extension MergeEngine {
     /// (starting at its head when the heads differ, so a fork comes to light), and the proof of
     /// any fork it does not know.
     public func delta(for peer: VectorClock) throws(LedgerError) -> [Entry] {
+        let plan = try deltaPlan(for: peer)
+        var out: [Entry] = []
+        for run in plan.runs { out += try entries(of: run.author, from: run.from, through: run.through) }
+        return out + plan.extra
+    }
+
+    /// What `delta(for:)` would return, as runs of logs to read page by page (so a large delta
+    /// streams instead of sitting in memory) and the few single entries to add.
+    public func deltaPlan(for peer: VectorClock) throws(LedgerError) -> DeltaPlan {
         let mine = try clock()
         let theirs = Dictionary(uniqueKeysWithValues: peer.entries.map { ($0.author, $0) })
+        // Approvers' logs first (the roster's rank order), so a replica that starts empty meets
+        // each device's certificate before that device's entries and never has to hold them.
+        let devices = roster.devices
+        let ordered = mine.entries.sorted { a, b in
+            switch (devices[a.author]?.rank, devices[b.author]?.rank) {
+            case (let x?, let y?): x != y ? x.lexicographicallyPrecedes(y) : a.author < b.author
+            case (.some, nil): true
+            case (nil, .some): false
+            case (nil, nil): a.author < b.author
+            }
+        }
         return try store.read { db in
-            var out: [Entry] = []
-            for entry in mine.entries {
+            var plan = DeltaPlan()
+            for entry in ordered {
                 let their = theirs[entry.author]
                 let theirSeq = their?.seq ?? 0
                 if entry.seq > theirSeq {
@@ -154,21 +191,26 @@ extension MergeEngine {
                     {
                         from = theirSeq
                     }
-                    out += try entries(db, author: entry.author, from: from, through: entry.seq)
+                    plan.runs.append(DeltaPlan.Run(author: entry.author, from: from, through: entry.seq))
                 } else if entry.seq == theirSeq, entry.seq > 0, entry.head != their?.head,
                     let head = try storedEntry(db, author: entry.author, seq: entry.seq)
                 {
-                    out.append(head)
+                    plan.extra.append(head)
                 }
                 if entry.forkSeq > 0, their?.forkSeq != entry.forkSeq {
-                    out += try Data.fetchAll(
+                    plan.extra += try Data.fetchAll(
                         db, sql: "SELECT raw FROM forks WHERE author = ? ORDER BY seq, hash",
                         arguments: [Data(entry.author.bytes)]
                     ).map { try Entry(decoding: $0.bytes) }
                 }
             }
-            return out
+            return plan
         }
+    }
+
+    /// Stored entries `from...through` of `author`'s log, in seq order.
+    public func entries(of author: DevicePublicKey, from: Seq, through: Seq) throws(LedgerError) -> [Entry] {
+        try store.read { db in try entries(db, author: author, from: from, through: through) }
     }
 
     private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {

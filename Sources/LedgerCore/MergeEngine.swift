@@ -46,9 +46,9 @@ public actor MergeEngine {
     /// Decimals of the ledger's unit, from the genesis entry once it can be read.
     public private(set) var decimals: UInt8?
 
-    private let eventContinuation: AsyncStream<LedgerEvent>.Continuation
-    /// Changes as they are committed, for the UI.
-    public nonisolated let events: AsyncStream<LedgerEvent>
+    /// Listeners of `subscribe()`, by id.
+    private var subscribers: [UInt64: AsyncStream<LedgerEvent>.Continuation] = [:]
+    private var nextSubscriber: UInt64 = 0
 
     /// Opens the engine over `store`. `keyPair` is this device's key: needed to append entries
     /// and to open data keys sealed to this device.
@@ -75,7 +75,6 @@ public actor MergeEngine {
         }
         decimals = local["decimals"]?.first
         roster = Roster(root: root)
-        (events, eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
         try store.write { db in
             try reload(db)
             try refreshKeys(db)
@@ -83,7 +82,28 @@ public actor MergeEngine {
         scheduleCheckpointIfNeeded()  // a log left large by a process that was killed
     }
 
-    deinit { eventContinuation.finish() }
+    deinit {
+        for continuation in subscribers.values { continuation.finish() }
+    }
+
+    /// Changes as this engine commits them (merges and local appends), for the UI and the sync
+    /// services; each caller gets its own stream. Writes by other processes are not seen here:
+    /// compare `clock().digest` for those.
+    public func subscribe() -> AsyncStream<LedgerEvent> {
+        nextSubscriber += 1
+        let id = nextSubscriber
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: LedgerEvent.self, bufferingPolicy: .bufferingNewest(256))
+        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        subscribers[id] = continuation
+        return stream
+    }
+
+    private func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
+
+    private func publish(_ event: LedgerEvent) {
+        for continuation in subscribers.values { continuation.yield(event) }
+    }
 
     // MARK: - Maintenance
 
@@ -197,6 +217,7 @@ public actor MergeEngine {
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
         let before = (authors, forkSeqs, heldCount, roster, dataVersion, authorIDs, authorKeys)
+        let countedBefore = authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
         do {
             try store.write { db in
                 try reloadIfChanged(db)
@@ -215,13 +236,22 @@ public actor MergeEngine {
             throw error
         }
         classify(&report)
+        if controlsChanged {
+            // A certificate that arrived may make entries stored earlier count now.
+            var newlyCounted = 0
+            for author in authors.keys {
+                let before = countedBefore[author] ?? 0
+                newlyCounted += max(0, Int(effectiveSeq(author)) - Int(before))
+            }
+            report.released = max(0, newlyCounted - report.accepted.count)
+        }
         cachedTotals = nil
         scheduleCheckpointIfNeeded()
         if !report.accepted.isEmpty || !report.held.isEmpty {
-            eventContinuation.yield(.merged(accepted: report.accepted.count))
+            publish(.merged(accepted: report.accepted.count))
         }
-        if controlsChanged { eventContinuation.yield(.rosterChanged) }
-        for fork in report.forks { eventContinuation.yield(.forkDetected(author: fork.author, seq: fork.seq)) }
+        if controlsChanged { publish(.rosterChanged) }
+        for fork in report.forks { publish(.forkDetected(author: fork.author, seq: fork.seq)) }
         return report
     }
 

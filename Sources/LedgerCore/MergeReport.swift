@@ -10,6 +10,9 @@ public struct MergeReport: Sendable, Equatable {
 
     /// Entries newly added to a log and counted.
     public internal(set) var accepted: [EntryHash] = []
+    /// Entries stored by earlier merges that count from this merge on (their author's
+    /// certificate arrived in it).
+    public internal(set) var released = 0
     /// Entries already held; merging them again changes nothing.
     public internal(set) var duplicates = 0
     /// Entries stored but not counted yet: a gap before them, their author's certificate has
@@ -21,6 +24,9 @@ public struct MergeReport: Sendable, Equatable {
     public internal(set) var forks: [ClockEntry] = []
 
     public init() {}
+
+    /// Entries that count from this merge on: accepted ones and released ones.
+    public var newlyCounted: Int { accepted.count + released }
 
     mutating func reject(_ entry: Entry, _ reason: LedgerError) {
         rejected.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason))

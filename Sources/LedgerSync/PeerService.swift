@@ -152,15 +152,24 @@ public final class PeerService: Sendable {
         }
     }
 
-    /// Makes every live session push when the ledger changes: entries merged by a session,
-    /// written by this process, or written by another process on the same data folder.
+    /// Makes every live session push when the ledger changes: at once for entries this
+    /// process commits (the engine's events), and within `changePoll` for entries another
+    /// process wrote to the same data folder (the clock digest moves).
     private func watchForChanges() async throws {
-        var last = try await engine.clock().digest
-        while true {
-            try await Task.sleep(for: configuration.changePoll)
-            guard let digest = try? await engine.clock().digest, digest != last else { continue }
-            last = digest
-            await hub.poke()
+        let events = await engine.subscribe()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in events { await self.hub.poke() }
+            }
+            group.addTask {
+                var last = try await self.engine.clock().digest
+                while true {
+                    try await Task.sleep(for: self.configuration.changePoll)
+                    guard let digest = try? await self.engine.clock().digest, digest != last else { continue }
+                    last = digest
+                    await self.hub.poke()
+                }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import LedgerCore
 import LedgerCrypto
 import NIOCore
@@ -39,10 +40,12 @@ public struct PeerSyncReport: Sendable, Equatable {
     /// Entries sent, and entries received that were new here.
     public var sent = 0
     public var accepted = 0
-    /// Clock requests this end made (one when nothing differed).
+    /// Exchanges this end started: the first comparison of digests, then one per clock request.
     public var rounds = 0
     /// True when both ended with the same clock digest.
     public var converged = false
+
+    public init(peer: DevicePublicKey? = nil) { self.peer = peer }
 }
 
 /// How a session behaves once the handshake is done.
@@ -168,7 +171,7 @@ public enum PeerSession {
             }
 
             // 2. Sync.
-            let (inputs, feed) = AsyncStream.makeStream(of: Input.self)
+            let inbox = Inbox()
             var subscription: (id: UInt64, changes: AsyncStream<Void>)?
             if let hub {
                 let (id, changes) = await hub.subscribe()
@@ -178,7 +181,7 @@ public enum PeerSession {
                 guard
                     await hub.register(
                         id: id, device: peer, initiator: initiator, name: name, address: address,
-                        direction: role == .initiator ? "out" : "in", stop: { feed.yield(.stop) })
+                        direction: role == .initiator ? "out" : "in", stop: { inbox.push(.stop) })
                 else {
                     await hub.unsubscribe(id: id)
                     throw PeerChannelError.duplicate(peer)
@@ -187,7 +190,7 @@ public enum PeerSession {
             let id = subscription?.id
             do {
                 let report = try await converse(
-                    reader: reader, receiver: receiver, inputs: inputs, feed: feed, changes: subscription?.changes,
+                    reader: reader, receiver: receiver, inbox: inbox, changes: subscription?.changes,
                     sender: &sender, outbound: outbound,
                     conversation: Conversation(engine: engine, peer: peer, options: options, hub: hub, id: id))
                 if let hub, let id { await hub.unsubscribe(id: id) }
@@ -203,7 +206,7 @@ public enum PeerSession {
     /// waits on the network while the other end waits on it; local changes and heartbeats
     /// join in on a live session.
     private static func converse(
-        reader: FrameReader, receiver: ReceiverBox, inputs: AsyncStream<Input>, feed: AsyncStream<Input>.Continuation,
+        reader: FrameReader, receiver: ReceiverBox, inbox: Inbox,
         changes: AsyncStream<Void>?, sender: inout SecretStream.Sender,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, conversation: Conversation
     ) async throws -> PeerSyncReport {
@@ -213,29 +216,33 @@ public enum PeerSession {
                 do {
                     while true {
                         let message = try parse(try receiver.open(try await reader.next()))
-                        feed.yield(.message(message))
+                        await inbox.pushWhenRoom(.message(message))
                         if case .bye = message { break }
                     }
                 } catch {
-                    feed.yield(.readFailed(error))
+                    inbox.push(.readFailed(error))
                 }
             }
             if options.live {
                 if let changes {
                     group.addTask {
-                        for await _ in changes { feed.yield(.changed) }
+                        for await _ in changes { inbox.push(.changed) }
                     }
                 }
                 group.addTask {
                     while true {
                         try await Task.sleep(for: options.heartbeat)
-                        feed.yield(.tick)
+                        inbox.push(.tick)
                     }
                 }
             }
             defer { group.cancelAll() }
             var conversation = conversation
-            return try await conversation.run(inputs: inputs, sender: &sender, outbound: outbound)
+            return try await withTaskCancellationHandler {
+                try await conversation.run(inbox: inbox, sender: &sender, outbound: outbound)
+            } onCancel: {
+                inbox.push(.stop)
+            }
         }
     }
 
@@ -261,72 +268,113 @@ public enum PeerSession {
         }
 
         mutating func run(
-            inputs: AsyncStream<Input>, sender: inout SecretStream.Sender,
+            inbox: Inbox, sender: inout SecretStream.Sender,
             outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
         ) async throws -> PeerSyncReport {
             func send(_ message: [UInt8], _ sender: inout SecretStream.Sender) async throws {
                 try await write(outbound, sender.seal(message))
             }
-            try await requestClock(&sender, send)
-            for await input in inputs {
-                switch input {
-                case .message(.clock(let theirs)):
-                    let mine = try await engine.clock()
-                    let delta = try await engine.delta(for: theirs)
-                    var known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
-                    for entry in mine.entries where entry.seq > known[entry.author]?.seq ?? 0 {
-                        known[entry.author] = entry
+            // Digests first: when nothing differs, that is the whole conversation.
+            report.rounds = 1
+            try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
+            while true {
+                var inputs = await inbox.takeAll()[...]
+                while let input = inputs.popFirst() {
+                    if case .message(.entries(var entries)) = input {
+                        // Entries queued behind these are merged with them: one transaction, not many.
+                        while entries.count < Self.mergeBatch, case .message(.entries(let more))? = inputs.first {
+                            entries += more
+                            inputs.removeFirst()
+                        }
+                        try await receive(entries)
+                        continue
                     }
-                    estimate = known
-                    try await sendEntries(delta, &sender, send)
-                    try await send([MessageType.done.rawValue] + mine.digest.bytes, &sender)
-                case .message(.entries(let entries)):
-                    let accepted = try await engine.merge(entries).accepted.count
-                    report.accepted += accepted
-                    advanceEstimate(with: entries)
-                    if let hub, let id {
-                        await hub.seen(id: id, received: accepted)
-                        if accepted > 0 { await hub.poke() }
-                    }
-                case .message(.done(let digest)):
-                    awaitingDone = false
-                    if let hub, let id { await hub.seen(id: id) }
-                    if digest == (try await engine.clock()).digest {
-                        report.converged = true
-                        await hub?.synced()
-                        if !options.live {
+                    switch input {
+                    case .message(.clock(let theirs)):
+                        let mine = try await engine.clock()
+                        let plan = try await engine.deltaPlan(for: theirs)
+                        var known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
+                        for entry in mine.entries where entry.seq > known[entry.author]?.seq ?? 0 {
+                            known[entry.author] = entry
+                        }
+                        estimate = known
+                        // Page by page: the peer merges the first page while later ones are read.
+                        for run in plan.runs {
+                            for start in stride(from: run.from, through: run.through, by: batch) {
+                                let page = try await engine.entries(
+                                    of: run.author, from: start, through: min(start + Seq(batch) - 1, run.through))
+                                try await sendEntries(page, &sender, send)
+                            }
+                        }
+                        try await sendEntries(plan.extra, &sender, send)
+                        try await send([MessageType.done.rawValue] + mine.digest.bytes, &sender)
+                    case .message(.entries(let entries)):
+                        try await receive(entries)
+                    case .message(.done(let digest)):
+                        awaitingDone = false
+                        if let hub, let id { await hub.seen(id: id) }
+                        if digest == (try await engine.clock()).digest {
+                            report.converged = true
+                            await hub?.synced()
+                            if !options.live {
+                                try await send([MessageType.bye.rawValue], &sender)
+                                return report
+                            }
+                        } else if !options.live {
+                            guard report.rounds < options.maxRounds else {
+                                try await send([MessageType.bye.rawValue], &sender)
+                                return report
+                            }
+                            try await requestClock(&sender, send)
+                        }
+                    case .message(.ping(let digest)):
+                        if let hub, let id { await hub.seen(id: id) }
+                        guard !awaitingDone else { break }
+                        if digest != (try await engine.clock()).digest {
+                            guard report.rounds < options.maxRounds || options.live else {
+                                try await send([MessageType.bye.rawValue], &sender)
+                                return report
+                            }
+                            try await requestClock(&sender, send)
+                        } else if options.live {
+                            if !report.converged { await hub?.synced() }
+                            report.converged = true
+                        } else {
+                            report.converged = true
+                            await hub?.synced()
                             try await send([MessageType.bye.rawValue], &sender)
                             return report
                         }
-                    } else if !options.live {
-                        guard report.rounds < options.maxRounds else {
-                            try await send([MessageType.bye.rawValue], &sender)
-                            return report
-                        }
-                        try await requestClock(&sender, send)
+                    case .message(.bye):
+                        return report
+                    case .changed:
+                        guard let estimate else { break }
+                        let delta = try await engine.delta(for: VectorClock(Array(estimate.values)))
+                        try await sendEntries(delta, &sender, send)
+                        advanceEstimate(with: delta)
+                    case .tick:
+                        try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
+                    case .readFailed(let error):
+                        throw error
+                    case .stop:
+                        try? await send([MessageType.bye.rawValue], &sender)
+                        return report
                     }
-                case .message(.ping(let digest)):
-                    if let hub, let id { await hub.seen(id: id) }
-                    if options.live, !awaitingDone, digest != (try await engine.clock()).digest {
-                        try await requestClock(&sender, send)
-                    }
-                case .message(.bye):
-                    return report
-                case .changed:
-                    guard let estimate else { break }
-                    let delta = try await engine.delta(for: VectorClock(Array(estimate.values)))
-                    try await sendEntries(delta, &sender, send)
-                    advanceEstimate(with: delta)
-                case .tick:
-                    try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
-                case .readFailed(let error):
-                    throw error
-                case .stop:
-                    try? await send([MessageType.bye.rawValue], &sender)
-                    return report
                 }
             }
-            return report
+        }
+
+        /// Most entries merged in one transaction when several messages are queued.
+        static let mergeBatch = 50_000
+
+        private mutating func receive(_ entries: [Entry]) async throws {
+            let accepted = try await engine.merge(entries).newlyCounted
+            report.accepted += accepted
+            advanceEstimate(with: entries)
+            if let hub, let id {
+                await hub.seen(id: id, received: accepted)
+                if accepted > 0 { await hub.poke() }
+            }
         }
 
         private mutating func requestClock(
@@ -425,6 +473,79 @@ public enum PeerSession {
     static func describe(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Inputs of a session's conversation: messages read from the peer, local changes, heartbeat
+/// ticks, a stop. The conversation takes everything queued at once, so entries that arrived
+/// while it was busy merge in one transaction; the reader waits while too many entries are
+/// queued, so a fast peer cannot fill memory.
+final class Inbox: @unchecked Sendable {
+    /// Entries queued before the reader waits.
+    static let maxQueuedEntries = 100_000
+
+    private let lock = NSLock()
+    private var items: [PeerSession.Input] = []
+    private var queuedEntries = 0
+    private var taker: CheckedContinuation<Void, Never>?
+    private var pusher: CheckedContinuation<Void, Never>?
+
+    func push(_ input: PeerSession.Input) {
+        lock.lock()
+        items.append(input)
+        if case .message(.entries(let entries)) = input { queuedEntries += entries.count }
+        let waiting = taker
+        taker = nil
+        lock.unlock()
+        waiting?.resume()
+    }
+
+    /// Pushes, first waiting while the queue holds too many entries.
+    func pushWhenRoom(_ input: PeerSession.Input) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if queuedEntries < Self.maxQueuedEntries {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                pusher = continuation
+                lock.unlock()
+            }
+        }
+        push(input)
+    }
+
+    /// Everything queued, waiting until there is something.
+    func takeAll() async -> [PeerSession.Input] {
+        while true {
+            if let taken = takeNow() { return taken }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                lock.lock()
+                if items.isEmpty {
+                    taker = continuation
+                    lock.unlock()
+                } else {
+                    lock.unlock()
+                    continuation.resume()
+                }
+            }
+        }
+    }
+
+    private func takeNow() -> [PeerSession.Input]? {
+        lock.lock()
+        guard !items.isEmpty else {
+            lock.unlock()
+            return nil
+        }
+        let taken = items
+        items = []
+        queuedEntries = 0
+        let waiting = pusher
+        pusher = nil
+        lock.unlock()
+        waiting?.resume()
+        return taken
     }
 }
 

@@ -60,6 +60,11 @@ public final class FaultProxy: Sendable {
     /// The bytes the dialler sent on connection `n`.
     public func recorded(_ n: Int) -> [UInt8] { state.withLock { $0.recorded[n] } }
 
+    /// Bytes that went each way on connection `n` so far.
+    public func traffic(_ n: Int) -> (fromDialler: Int, toDialler: Int) {
+        state.withLock { ($0.recorded[n].count, $0.returned[n]) }
+    }
+
     /// Serves until the task is cancelled.
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -67,6 +72,7 @@ public final class FaultProxy: Sendable {
                 for try await connection in connections {
                     let index = state.withLock { state in
                         state.recorded.append([])
+                        state.returned.append(0)
                         return state.recorded.count - 1
                     }
                     group.addTask { try? await self.relay(connection, index: index, fault: self.plan(index)) }
@@ -117,6 +123,7 @@ public final class FaultProxy: Sendable {
                         for try await chunk in upstreamIn {
                             try await Self.pause(fault)
                             if silent() { continue }
+                            self.state.withLock { $0.returned[index] += chunk.readableBytes }
                             try await clientOut.write(chunk)
                         }
                     }
@@ -135,6 +142,7 @@ public final class FaultProxy: Sendable {
 
 private struct ProxyState {
     var recorded: [[UInt8]] = []
+    var returned: [Int] = []
 }
 
 private final class LockedState: @unchecked Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerIdentity
+import LedgerSync
 import LedgerTUI
 import LedgerTestSupport
 
@@ -18,9 +19,14 @@ struct Bench {
                     entries: option("--entries", in: args) ?? 100_000, devices: option("--devices", in: args) ?? 4)
             case "tui":
                 try await tuiBenchmark(entries: option("--entries", in: args) ?? 1_000_000)
+            case "peer":
+                try await peerBenchmark(
+                    entries: option("--entries", in: args) ?? 100_000, samples: option("--samples", in: args) ?? 500)
             default:
                 FileHandle.standardError.write(
-                    Data("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]\n".utf8))
+                    Data(
+                        ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
+                            + " | peer [--entries N] [--samples N]\n").utf8))
                 exit(64)
             }
         } catch {
@@ -168,5 +174,139 @@ struct Bench {
             String(
                 format: "key press to redraw:      p50 %.2f ms, p99 %.2f ms (target p99 <= 16 ms)", Double(p50) / 1e6,
                 Double(p99) / 1e6))
+    }
+
+    /// Peer channel on loopback, between two file-backed devices: latency from an append on one
+    /// to the entry merged on the other over a live session; a first sync of `total` entries
+    /// into an empty device, end to end; bytes on the wire; and pycrdt syncing the same entries.
+    static func peerBenchmark(entries total: Int, samples: Int) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-peer-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var fixture = try LedgerFixture(deviceCount: 2)
+        func engine(_ name: String, device: Int) async throws -> MergeEngine {
+            let store = try LedgerStore.create(
+                at: folder.appendingPathComponent("\(name).sqlite").path, identity: fixture.identity,
+                root: fixture.root.publicKey, device: fixture.devices[device].publicKey)
+            return try await MergeEngine(store: store, keyPair: fixture.devices[device])
+        }
+
+        // 1. Live latency: append on A, wait for B's engine to report the merge.
+        let a = try await engine("a", device: 0)
+        let b = try await engine("b", device: 1)
+        try await a.merge(fixture.allEntries)
+        try await b.merge(fixture.allEntries)
+        var configuration = PeerServiceConfiguration()
+        configuration.listenHost = "127.0.0.1"
+        configuration.listenPort = 0
+        configuration.discovery = false
+        let serviceB = PeerService(engine: b, keyPair: fixture.devices[1], configuration: configuration, hub: PeerHub())
+        let serveB = try await serviceB.start()
+        let taskB = Task { try await serveB() }
+        configuration.listenPort = nil
+        configuration.staticPeers = [PeerEndpoint(host: "127.0.0.1", port: await serviceB.listeningPort() ?? 0)]
+        let serviceA = PeerService(engine: a, keyPair: fixture.devices[0], configuration: configuration, hub: PeerHub())
+        let serveA = try await serviceA.start()
+        let taskA = Task { try await serveA() }
+        while await serviceB.hub.connectedDevices().isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        let events = await b.subscribe()
+        var arrivals = events.makeAsyncIterator()
+        var latencies: [Double] = []
+        for i in 0..<samples {
+            let start = ContinuousClock.now
+            let entry = try await a.appendRecord(.credit, amount: 1, memo: "latency \(i)")
+            while try await b.clock()[entry.author] < entry.seq { _ = await arrivals.next() }
+            let d = ContinuousClock.now - start
+            latencies.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+        }
+        taskA.cancel()
+        taskB.cancel()
+        _ = await (taskA.result, taskB.result)
+        latencies.sort()
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+
+        // 2. First sync of `total` entries into an empty device, through a counting proxy.
+        print("building \(total) entries from 2 devices ...")
+        for i in 0..<(total - fixture.allEntries.count) {
+            try fixture.record(
+                device: i % 2, i % 4 == 0 ? .debit : .credit, amount: Int64(1 + i % 997), memo: "sync \(i)")
+        }
+        let source = try await engine("source", device: 0)
+        try await source.merge(fixture.allEntries)
+        await source.settle()
+        let fresh = try await engine("fresh", device: 1)
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let sourceKey = fixture.devices[0]
+        let listening = Task { try await listener.run(engine: source, keyPair: sourceKey) }
+        let proxy = try await FaultProxy.start(targetPort: listener.port) { _ in .pass }
+        let proxying = Task { try await proxy.run() }
+        var report = PeerSyncReport()
+        let syncTime = try await seconds {
+            report = try await PeerDialer.sync(
+                host: "127.0.0.1", port: proxy.port, engine: fresh, keyPair: fixture.devices[1])
+        }
+        guard report.converged, report.accepted == fixture.allEntries.count else {
+            throw LedgerError.invalidState("first sync accepted \(report.accepted) of \(fixture.allEntries.count)")
+        }
+        let first = proxy.traffic(0)
+        _ = try await PeerDialer.sync(host: "127.0.0.1", port: proxy.port, engine: fresh, keyPair: fixture.devices[1])
+        let idle = proxy.traffic(1)
+        listening.cancel()
+        proxying.cancel()
+        await fresh.settle()
+        // Handshake frames per direction: hello (4 + 64), stream header (4 + 24), proof (4 + 96 + 17).
+        let handshake = 2 * (68 + 28 + 117)
+        let entryBytes = fixture.allEntries.reduce(0) { $0 + $1.encoded.count }
+        let count = fixture.allEntries.count
+
+        print("live push, append on A to merged on B (\(samples) samples):")
+        print(String(format: "  p50 %.2f ms, p99 %.2f ms (target p99 < 50 ms)", percentile(0.5), percentile(0.99)))
+        print("first sync of \(count) entries into an empty device:")
+        print(
+            String(
+                format: "  %.3f s = %.0f entries/s end to end (target >= 100000)", syncTime, Double(count) / syncTime))
+        print(
+            String(
+                format: "  %d bytes on the wire = %.1f bytes/entry (entries themselves: %.1f bytes each)",
+                first.fromDialler + first.toDialler, Double(first.fromDialler + first.toDialler) / Double(count),
+                Double(entryBytes) / Double(count)))
+        print(
+            "nothing-changed session: \(idle.fromDialler + idle.toDialler) bytes in all, of which"
+                + " \(idle.fromDialler + idle.toDialler - handshake) after the handshake")
+
+        // 3. pycrdt (Yjs) with the same entries.
+        let script = URL(
+            fileURLWithPath: ProcessInfo.processInfo.environment["LEDGERLINK_PYCRDT_SCRIPT"]
+                ?? "scripts/pycrdt_bench.py")
+        let input = folder.appendingPathComponent("entries.hex")
+        try fixture.allEntries.map { Hex.encode($0.encoded) }.joined(separator: "\n").write(
+            to: input, atomically: true, encoding: .utf8)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", script.path, input.path]
+        let out = Pipe()
+        python.standardOutput = out
+        try python.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        python.waitUntilExit()
+        guard python.terminationStatus == 0,
+            let y = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let full = y["full_update_bytes"] as? Int, let delta = y["one_entry_delta_bytes"] as? Int,
+            let apply = y["apply_seconds"] as? Double, let build = y["build_seconds"] as? Double
+        else {
+            print("pycrdt comparison skipped: run `pip install pycrdt` (and from the repository root)")
+            return
+        }
+        // ledgerlink's one-entry push: the ENTRIES frame for one entry (length, tag, type, count, entry).
+        let onePush = 4 + 17 + 1 + 4 + 4 + (fixture.allEntries.last?.encoded.count ?? 0)
+        print("pycrdt \(y["entries"] ?? "?") entries as a Y.Array (one transaction each):")
+        print(
+            String(
+                format: "  full update %d bytes (%.1f/entry) vs ledgerlink %d; one-entry delta %d bytes vs %d",
+                full, Double(full) / Double(count), first.fromDialler + first.toDialler, delta, onePush))
+        print(
+            String(
+                format: "  apply full update %.3f s (no signature checks) vs ledgerlink sync + verify + store %.3f s;"
+                    + " building the doc took %.1f s", apply, syncTime, build))
     }
 }
