@@ -65,10 +65,18 @@ public struct PeerStatus: Codable, Sendable, Equatable {
 /// changed (so new entries are pushed live), keeps one session per other device, and keeps the
 /// status.
 public actor PeerHub {
+    /// What the hub can ask of a running session.
+    enum Control: Sendable {
+        /// Say goodbye and end.
+        case stop
+        /// Compare clocks now and fetch whatever differs.
+        case syncNow
+    }
+
     private struct Session {
         let device: DevicePublicKey
         let initiator: DevicePublicKey
-        let stop: @Sendable () -> Void
+        let control: @Sendable (Control) -> Void
     }
 
     private var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
@@ -112,15 +120,15 @@ public actor PeerHub {
     /// device key stays; between two dialled by the same device, the newer one.
     func register(
         id: UInt64, device: DevicePublicKey, initiator: DevicePublicKey, name: String, address: String,
-        direction: String, stop: @escaping @Sendable () -> Void
+        direction: String, control: @escaping @Sendable (Control) -> Void
     ) -> Bool {
         if let (oldID, old) = sessions.first(where: { $0.value.device == device }) {
             guard initiator <= old.initiator else { return false }
             sessions[oldID] = nil
             status.connections.removeAll { $0.device == device.hex }
-            old.stop()
+            old.control(.stop)
         }
-        sessions[id] = Session(device: device, initiator: initiator, stop: stop)
+        sessions[id] = Session(device: device, initiator: initiator, control: control)
         let now = Date()
         status.connections.append(
             PeerStatus.Connection(
@@ -165,7 +173,14 @@ public actor PeerHub {
 
     /// Stops every session (the service is shutting down).
     public func stopAll() {
-        for session in sessions.values { session.stop() }
+        for session in sessions.values { session.control(.stop) }
+    }
+
+    /// Makes every connected session compare clocks now; returns how many there are.
+    @discardableResult
+    public func syncNow() -> Int {
+        for session in sessions.values { session.control(.syncNow) }
+        return sessions.count
     }
 
     private func publish() {

@@ -147,7 +147,16 @@ public final class PeerService: Sendable {
                 group.addTask { await self.keepDialling(peer, persistent: true) }
             }
             if configuration.discovery {
-                group.addTask { try await self.discover(listenPort: listener?.port) }
+                group.addTask {
+                    // Without discovery the rest still works: static peers, incoming connections.
+                    do {
+                        try await self.discover(listenPort: listener?.port)
+                    } catch is CancellationError {
+                    } catch {
+                        self.log("discovery is off: \(error)")
+                        await self.hub.failed("discovery is off: \(error)")
+                    }
+                }
             }
         }
     }
@@ -207,8 +216,7 @@ public final class PeerService: Sendable {
                 await hub.failed("peer \(peer): \(error)")
                 if !persistent, failures >= 3 { return }
             }
-            try? await Task.sleep(
-                for: configuration.backoff.delay(failures: failures, jitter: Double.random(in: 0...1)))
+            await dialing.pause(configuration.backoff.delay(failures: failures, jitter: Double.random(in: 0...1)))
         }
     }
 
@@ -265,6 +273,14 @@ public final class PeerService: Sendable {
         }
     }
 
+    /// Syncs now: every connected device compares clocks at once, and peers waiting out a
+    /// backoff are dialled again. Returns the number of devices connected.
+    @discardableResult
+    public func syncNow() async -> Int {
+        await dialing.wake()
+        return await hub.syncNow()
+    }
+
     private func report(_ result: Result<PeerSyncReport, any Error>, direction: String) {
         switch result {
         case .success(let report):
@@ -283,6 +299,18 @@ public final class PeerService: Sendable {
 actor DialRegistry {
     private var active: Set<PeerEndpoint> = []
     private var ownNonces: [[UInt8]] = []
+    private var wakeups = 0
+
+    /// Waits `delay`, or less when `wake()` is called meanwhile.
+    func pause(_ delay: Duration) async {
+        let start = wakeups
+        let deadline = ContinuousClock.now + delay
+        while ContinuousClock.now < deadline, wakeups == start, !Task.isCancelled {
+            try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+        }
+    }
+
+    func wake() { wakeups += 1 }
 
     func claim(_ peer: PeerEndpoint) -> Bool { active.insert(peer).inserted }
     func release(_ peer: PeerEndpoint) { active.remove(peer) }

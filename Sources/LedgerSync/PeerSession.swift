@@ -104,6 +104,7 @@ public enum PeerSession {
         case changed
         case tick
         case stop
+        case syncNow
     }
 
     /// Runs a session on `channel` as `role`, merging into `engine`. With a `hub`, the session
@@ -181,7 +182,8 @@ public enum PeerSession {
                 guard
                     await hub.register(
                         id: id, device: peer, initiator: initiator, name: name, address: address,
-                        direction: role == .initiator ? "out" : "in", stop: { inbox.push(.stop) })
+                        direction: role == .initiator ? "out" : "in",
+                        control: { inbox.push($0 == .stop ? .stop : .syncNow) })
                 else {
                     await hub.unsubscribe(id: id)
                     throw PeerChannelError.duplicate(peer)
@@ -352,6 +354,8 @@ public enum PeerSession {
                         let delta = try await engine.delta(for: VectorClock(Array(estimate.values)))
                         try await sendEntries(delta, &sender, send)
                         advanceEstimate(with: delta)
+                    case .syncNow:
+                        if !awaitingDone { try await requestClock(&sender, send) }
                     case .tick:
                         try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
                     case .readFailed(let error):

@@ -19,6 +19,7 @@ public enum Keymap {
     public static let bindings: [Binding] = [
         Binding(keys: "e", action: "earn", inFooter: true),
         Binding(keys: "x", action: "spend", inFooter: true),
+        Binding(keys: "s", action: "sync", inFooter: true),
         Binding(keys: "Tab", action: "next pane", inFooter: true),
         Binding(keys: "/", action: "filter history", inFooter: true),
         Binding(keys: "?", action: "help", inFooter: true),

@@ -8,11 +8,14 @@ import LedgerCrypto
 public final class TUIApp {
     private let engine: MergeEngine
     private let canWrite: Bool
+    private let sync: (any SyncMonitor)?
 
-    /// `canWrite` is false when the device key could not be unlocked (earn and spend refuse).
-    public init(engine: MergeEngine, canWrite: Bool) {
+    /// `canWrite` is false when the device key could not be unlocked (earn and spend refuse);
+    /// `sync` is the sync service running beside the TUI, if any.
+    public init(engine: MergeEngine, canWrite: Bool, sync: (any SyncMonitor)? = nil) {
         self.engine = engine
         self.canWrite = canWrite
+        self.sync = sync
     }
 
     /// Takes over the terminal until the person quits (q, Ctrl-C or SIGTERM), then restores it.
@@ -64,15 +67,24 @@ public final class TUIApp {
         if let probe = ProcessInfo.processInfo.environment["LEDGERLINK_TUI_PROBE"] {
             return Self.measure(after: MonotonicClock.nanoseconds, &state, terminal, writingTo: probe)
         }
-        var idleTicks = 0
+        state.sync = await sync?.badge()
         while !state.wantsQuit, !stop.isSet {
             guard let key = terminal.readKey() else {
-                idleTicks += 1
-                // Another process (the CLI) may have written: look once a second.
-                if idleTicks % 10 == 0, let now = try? await engine.clock().digest, now != digest {
+                // Between keys (at most 100 ms apart): entries merged by sync or written by
+                // another process, and the sync badge, show up on the next tick.
+                var changed = false
+                if let now = try? await engine.clock().digest, now != digest {
                     digest = try await reload(&state)
-                    terminal.draw(TUIRenderer.render(state))
+                    changed = true
                 }
+                if let sync {
+                    let badge = await sync.badge()
+                    if badge != state.sync {
+                        state.sync = badge
+                        changed = true
+                    }
+                }
+                if changed { terminal.draw(TUIRenderer.render(state)) }
                 await Task.yield()
                 continue
             }
@@ -88,6 +100,9 @@ public final class TUIApp {
 
     private func perform(_ effect: TUIEffect) async -> String {
         switch effect {
+        case .syncNow:
+            guard let sync else { return "Sync is not running: the device key is needed for it" }
+            return await sync.syncNow()
         case .record(let kind, let amount, let memo):
             guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
             do {

@@ -6,6 +6,8 @@ public enum TUIEffect: Sendable, Equatable {
     case record(EntryKind, amount: Int64, memo: String)
     /// Revoke the device with this key (hex).
     case revoke(deviceKey: String)
+    /// Sync with every reachable device now.
+    case syncNow
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -50,6 +52,10 @@ public enum TUIReducer {
         if state.isFiltering {
             filterKey(&state, key)
             return []
+        }
+        if key == .character("s") {
+            state.message = "Syncing…"
+            return [.syncNow]
         }
         mainKey(&state, key)
         return []

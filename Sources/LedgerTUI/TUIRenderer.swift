@@ -51,8 +51,15 @@ public enum TUIRenderer {
         var x = grid.put(" ledgerlink ", row: 0, column: 0, style: .reverse)
         x = grid.put("│ \(s.deviceName) ", row: 0, column: x, style: .reverse)
         if !s.fingerprint.isEmpty { x = grid.put("(\(s.fingerprint)) ", row: 0, column: x, style: .reverse) }
-        if !s.identity.isEmpty {
-            grid.put("│ identity \(s.identity.prefix(12))…", row: 0, column: x, style: .reverse)
+        // The sync badge sits at the right; the identity goes first when both do not fit.
+        let badge = state.sync.map { "│ \($0.text) " } ?? ""
+        let badgeWidth = ScreenGrid.columns(badge)
+        let identity = s.identity.isEmpty ? "" : "│ identity \(s.identity.prefix(12))… "
+        if !identity.isEmpty, x + ScreenGrid.columns(identity) + badgeWidth <= grid.width {
+            grid.put(identity, row: 0, column: x, style: .reverse)
+        }
+        if !badge.isEmpty, x + badgeWidth <= grid.width {
+            grid.put(badge, row: 0, column: grid.width - badgeWidth, style: .reverse)
         }
         x = grid.put(" Balance ", row: 1, column: 0)
         x = grid.put(s.balance, row: 1, column: x, style: .bold)

@@ -105,6 +105,8 @@ public struct TUIState: Sendable, Equatable {
     public var usesColor: Bool
     /// Decimals of the ledger's unit, for validating typed amounts.
     public var decimals: UInt8 = 2
+    /// The sync badge in the header; nil when no sync runs.
+    public var sync: SyncBadge?
 
     public init(width: Int, height: Int, usesColor: Bool) {
         self.width = width

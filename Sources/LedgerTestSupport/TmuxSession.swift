@@ -49,12 +49,14 @@ public final class TmuxSession: @unchecked Sendable {
     /// The visible screen as text.
     public func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
 
-    /// Polls the screen every 50 ms until it contains `text`; false at the deadline.
-    public func waitFor(_ text: String, timeout: Double = 20) throws -> Bool {
+    /// Polls the screen every 50 ms until it contains `text`; false at the deadline. It
+    /// suspends between polls rather than blocking a thread, so in-process network tests
+    /// running beside it keep their share of the (two-thread) cooperative pool.
+    public func waitFor(_ text: String, timeout: Double = 20) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try screen().contains(text) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
         }
         return try screen().contains(text)
     }

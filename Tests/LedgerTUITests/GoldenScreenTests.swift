@@ -52,6 +52,24 @@ struct GoldenScreenTests {
         try check("revoke-confirm-80x24", s)
     }
 
+    @Test("the sync badge: a connected device and the last sync, or no peers; `s` asks for a sync")
+    func syncBadge() throws {
+        var s = state()
+        s.sync = SyncBadge(peers: ["phone"], lastSync: "12:03")
+        try check("sync-badge-80x24", s)
+        s.sync = SyncBadge(peers: ["phone", "tablet"], lastSync: "12:03")
+        #expect(TUIRenderer.render(s).text.hasPrefix(" ledgerlink │ laptop"))
+        #expect(TUIRenderer.render(s).text.split(separator: "\n")[0].hasSuffix("● 2 peers · synced 12:03 "))
+        s.sync = SyncBadge()
+        #expect(TUIRenderer.render(s).text.split(separator: "\n")[0].hasSuffix("○ no peers "))
+        #expect(TUIReducer.reduce(&s, .character("s")) == [.syncNow])
+        #expect(s.message == "Syncing…")
+        // Typing an s in a dialog is text, not a sync.
+        _ = TUIReducer.reduce(&s, .character("e"))
+        _ = TUIReducer.reduce(&s, .tab)
+        #expect(TUIReducer.reduce(&s, .character("s")).isEmpty)
+    }
+
     @Test("the help overlay")
     func help() throws {
         var s = state()

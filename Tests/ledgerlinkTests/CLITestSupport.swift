@@ -14,6 +14,16 @@ struct Device {
         home = FileManager.default.temporaryDirectory
             .appendingPathComponent("ledgerlink-cli-\(UUID().uuidString)").appendingPathComponent(name)
         cli = try CommandRunner()
+        try Self.isolate(home)
+    }
+
+    /// Test devices listen on a port the kernel picks and do not announce themselves, so
+    /// tests running side by side never find each other (or anything else on the network).
+    static func isolate(_ home: URL) throws {
+        try FileManager.default.createDirectory(
+            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try #"{"listen_port": 0, "discovery": false}"#.write(
+            to: home.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
     }
 
     @discardableResult
@@ -63,6 +73,7 @@ struct Device {
         try await engine.appendLink(device: newcomer.publicKey, challenge: challenge, proof: proof, name: name)
         let other = Device(home: home.deletingLastPathComponent().appendingPathComponent(name), cli: cli)
         try DataHome(url: other.home).create()
+        try Self.isolate(other.home)
         try DeviceKeyFile.write(newcomer, to: other.home.appendingPathComponent("device.key"), passphrase: nil)
         _ = try LedgerStore.create(
             at: other.home.appendingPathComponent("ledger.sqlite").path, identity: engine.identity, root: engine.root,

@@ -12,11 +12,12 @@ struct Listener {
     let output: PipeCollector
     let port: Int
 
-    static func start(_ device: Device, _ extra: String...) throws -> Listener {
+    static func start(_ device: Device, _ extra: String...) async throws -> Listener {
         let (process, out, err) = try device.cli.start(
             ["listen", "--host", "127.0.0.1", "--port", "0", "--no-discovery", "--home", device.home.path] + extra)
         let output = PipeCollector(out: out, err: err)
-        guard output.waitForStdout(containing: "Ctrl-C stops", timeout: 30) else {
+        // Polled with suspensions, not a blocking wait: the cooperative pool has two threads here.
+        guard await eventually(timeout: 30, { output.waitForData(upTo: 0).contains("Ctrl-C stops") }) else {
             process.terminate()
             let (stdout, stderr) = output.finish()
             throw CommandRunner.CommandError("listen did not start: \(stdout) \(stderr)")
@@ -47,7 +48,7 @@ struct PeerCLITests {
         try laptop.ok("init", "--name", "laptop")
         try laptop.ok("earn", "10", "--memo", "salary")
         let phone = try await laptop.linkNewDevice(name: "phone")
-        let phoneListener = try Listener.start(phone)
+        let phoneListener = try await Listener.start(phone)
 
         let once = try laptop.ok("sync", "--peer", phoneListener.address)
         #expect(once.contains("Synced with phone"))
@@ -60,7 +61,7 @@ struct PeerCLITests {
 
         // Live: the laptop dials the phone and stays connected; entries written by separate
         // `earn` / `spend` processes reach the other device without a manual sync.
-        let laptopListener = try Listener.start(laptop, "--peer", phoneListener.address)
+        let laptopListener = try await Listener.start(laptop, "--peer", phoneListener.address)
         #expect(
             await eventually {
                 let status = try laptop.json("status") as? [String: Any]
@@ -100,7 +101,7 @@ struct PeerCLITests {
             #expect(result.stderr.contains("is not HOST:PORT"), "\(result.stderr)")
             #expect(!result.stderr.contains("\u{1b}"))
         }
-        let listener = try Listener.start(laptop)
+        let listener = try await Listener.start(laptop)
         let busy = try laptop.run("listen", "--host", "127.0.0.1", "--port", "\(listener.port)", "--no-discovery")
         #expect(busy.status == 1)
         #expect(busy.stderr.contains("in use"), "\(busy.stderr)")
@@ -111,7 +112,7 @@ struct PeerCLITests {
 
         let stranger = try Device(name: "stranger")
         try stranger.ok("init", "--name", "stranger")
-        let strangerListener = try Listener.start(stranger)
+        let strangerListener = try await Listener.start(stranger)
         let foreign = try laptop.run("sync", "--peer", strangerListener.address)
         #expect(foreign.status == 1)
         #expect(try laptop.balanceMinor() == 0)

@@ -13,87 +13,119 @@ struct TUIEndToEndTests {
     }
 
     @Test("earn through the dialog, see another process's entry live, resize, and quit with the terminal restored")
-    func session() throws {
+    func session() async throws {
         let device = try Device()
         try device.ok("init", "--name", "laptop")
         try device.ok("earn", "10", "--memo", "start")
         let tmux = try open(device)
         defer { tmux.close() }
-        #expect(try tmux.waitFor("Balance 10.00"))
+        #expect(try await tmux.waitFor("Balance 10.00"))
         #expect(try tmux.screen().contains("e earn · x spend"))
 
         try tmux.send("e")
-        #expect(try tmux.waitFor("Enter saves"))
+        #expect(try await tmux.waitFor("Enter saves"))
         try tmux.type("2.5")
         try tmux.send("Tab")
         try tmux.type("tip 🍜")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Balance 12.50"))
-        #expect(try tmux.waitFor("tip 🍜"))
+        #expect(try await tmux.waitFor("Balance 12.50"))
+        #expect(try await tmux.waitFor("tip 🍜"))
         #expect(try device.balanceMinor() == 1250)
 
         // Another process writes; the open TUI shows it within a second or so.
         try device.ok("spend", "1", "--memo", "from the CLI")
-        #expect(try tmux.waitFor("Balance 11.50"))
-        #expect(try tmux.waitFor("from the CLI"))
+        #expect(try await tmux.waitFor("Balance 11.50"))
+        #expect(try await tmux.waitFor("from the CLI"))
 
         try tmux.resize(width: 50, height: 12)
-        #expect(try tmux.waitFor("Terminal too small"))
+        #expect(try await tmux.waitFor("Terminal too small"))
         try tmux.resize(width: 100, height: 30)
-        #expect(try tmux.waitFor("Balance 11.50"))
+        #expect(try await tmux.waitFor("Balance 11.50"))
 
         try tmux.send("q")
-        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try await tmux.waitFor("exited with 0"))
         #expect(try !tmux.screen().contains("Balance"), "the TUI's screen was left behind")
     }
 
+    @Test("the TUI syncs with another device live: badge, entries from it, `s`, and entries to it")
+    func liveSync() async throws {
+        let laptop = try Device(name: "laptop")
+        try laptop.ok("init", "--name", "laptop")
+        try laptop.ok("earn", "10", "--memo", "start")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let phoneListener = try await Listener.start(phone)
+        defer { _ = phoneListener.stop() }
+        try laptop.ok("peers", "add", phoneListener.address)
+        let tmux = try open(laptop)
+        defer { tmux.close() }
+        #expect(try await tmux.waitFor("● phone · synced"))
+        try phone.ok("earn", "5", "--memo", "from the phone")
+        #expect(try await tmux.waitFor("Balance 15.00"))
+        #expect(try await tmux.waitFor("from the phone"))
+        try tmux.send("s")
+        #expect(try await tmux.waitFor("Syncing with 1 device"))
+        try tmux.send("e")
+        #expect(try await tmux.waitFor("Enter saves"))
+        try tmux.type("2")
+        try tmux.send("Enter")
+        #expect(await eventually { try phone.balanceMinor() == 1700 })
+        // While the TUI runs, `status` in another terminal sees its peer channel.
+        let status = try #require((try laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
+        #expect(status["running"] as? Bool == true)
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+        let after = try #require((try laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
+        #expect(after["running"] as? Bool == false)
+        #expect(after["last_sync"] is String)
+    }
+
     @Test("Ctrl-C quits at once and restores the terminal, even from a dialog")
-    func interrupt() throws {
+    func interrupt() async throws {
         let device = try Device()
         try device.ok("init", "--name", "laptop")
         let tmux = try open(device, width: 80, height: 24)
         defer { tmux.close() }
-        #expect(try tmux.waitFor("Balance 0.00"))
+        #expect(try await tmux.waitFor("Balance 0.00"))
         try tmux.send("x")
-        #expect(try tmux.waitFor("Spend"))
+        #expect(try await tmux.waitFor("Spend"))
         try tmux.send("C-c")
-        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try await tmux.waitFor("exited with 0"))
         #expect(try !tmux.screen().contains("Enter saves"))
     }
 }
 
 extension TUIEndToEndTests {
     @Test("SIGTERM quits and restores the terminal")
-    func terminate() throws {
+    func terminate() async throws {
         let device = try Device()
         try device.ok("init", "--name", "laptop")
         let tmux = try open(device, width: 80, height: 24)
         defer { tmux.close() }
-        #expect(try tmux.waitFor("Balance 0.00"))
+        #expect(try await tmux.waitFor("Balance 0.00"))
         let pgrep = Process()
         pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         pgrep.arguments = ["pkill", "-TERM", "-f", "tui --home \(device.home.path)"]
         try pgrep.run()
         pgrep.waitUntilExit()
         #expect(pgrep.terminationStatus == 0)
-        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try await tmux.waitFor("exited with 0"))
         #expect(try !tmux.screen().contains("Balance"))
     }
 }
 
 extension TUIEndToEndTests {
     @Test("in an empty data folder the TUI creates the identity from the name typed, then shows it")
-    func onboarding() throws {
+    func onboarding() async throws {
         let device = try Device()
         let tmux = try open(device, width: 80, height: 24)
         defer { tmux.close() }
-        #expect(try tmux.waitFor("holds no identity yet"))
+        #expect(try await tmux.waitFor("holds no identity yet"))
         try tmux.type("desk")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Balance 0.00"))
-        #expect(try tmux.waitFor("desk (this device)"))
+        #expect(try await tmux.waitFor("Balance 0.00"))
+        #expect(try await tmux.waitFor("desk (this device)"))
         try tmux.send("q")
-        #expect(try tmux.waitFor("exited with 0"))
+        #expect(try await tmux.waitFor("exited with 0"))
         let devices = try #require(try device.json("devices") as? [[String: Any]])
         #expect(devices.map { $0["name"] as? String } == ["desk"])
         #expect(FileManager.default.fileExists(atPath: device.home.appendingPathComponent("device.key").path))

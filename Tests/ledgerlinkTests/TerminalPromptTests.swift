@@ -7,7 +7,7 @@ struct TerminalPromptTests {
     @Test(
         "init --passphrase asks twice without echo, and earn asks before writing",
         .enabled(if: TmuxSession.isAvailable))
-    func prompts() throws {
+    func prompts() async throws {
         let device = try Device()
         let binary = device.cli.executable.path
         // A shell keeps the pane open after each command so the screen can be read.
@@ -15,20 +15,20 @@ struct TerminalPromptTests {
         defer { tmux.close() }
         try tmux.type("\(binary) init --name tty --passphrase --home \(device.home.path)")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("New passphrase for the device key:"))
+        #expect(try await tmux.waitFor("New passphrase for the device key:"))
         try tmux.type("s3cret words")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Repeat the passphrase:"))
+        #expect(try await tmux.waitFor("Repeat the passphrase:"))
         try tmux.type("s3cret words")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Created identity"))
+        #expect(try await tmux.waitFor("Created identity"))
 
         try tmux.type("\(binary) earn 4.20 --home \(device.home.path)")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Passphrase for the device key:"))
+        #expect(try await tmux.waitFor("Passphrase for the device key:"))
         try tmux.type("s3cret words")
         try tmux.send("Enter")
-        #expect(try tmux.waitFor("Earned 4.20. Balance: 4.20"))
+        #expect(try await tmux.waitFor("Earned 4.20. Balance: 4.20"))
         #expect(try !tmux.screen().contains("s3cret"), "the passphrase was echoed")
         #expect(try device.balanceMinor() == 420)
     }

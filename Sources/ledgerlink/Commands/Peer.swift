@@ -57,6 +57,17 @@ struct Listen: AsyncParsableCommand {
                         + "\(names[context.engine.device] ?? "this device") (\(context.engine.device.fingerprint));"
                         + " discovery \(configuration.discovery ? "on" : "off"). Ctrl-C stops.\n").utf8))
             let task = Task { try await serve() }
+            // SIGUSR1 asks for a sync now (what `s` in a TUI on the same data folder sends).
+            let nudges = SignalWaiter([SIGUSR1])
+            let nudging = Task {
+                for await _ in nudges.received {
+                    Log.line("sync requested: \(await service.syncNow()) connected")
+                }
+            }
+            defer {
+                nudging.cancel()
+                nudges.cancel()
+            }
             let signals = SignalWaiter([SIGINT, SIGTERM])
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await signals.wait() }
@@ -274,6 +285,9 @@ final class SignalWaiter: @unchecked Sendable {  // sources are only created and
     func wait() async {
         for await _ in stream { return }
     }
+
+    /// Every signal as it arrives.
+    var received: AsyncStream<Int32> { stream }
 
     func cancel() {
         continuation.finish()

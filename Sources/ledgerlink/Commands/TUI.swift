@@ -28,7 +28,15 @@ struct TUI: AsyncParsableCommand {
                 }
                 // The key is unlocked before the screen is taken over, so a passphrase prompt works.
                 let context = try await DeviceContext.open(home, keys: keys)
-                try await TUIApp(engine: context.engine, canWrite: true).run(usesColor: colour)
+                // The peer channel runs beside the screen for as long as it is open.
+                let sync = await PeerSyncMonitor.start(context)
+                do {
+                    try await TUIApp(engine: context.engine, canWrite: true, sync: sync).run(usesColor: colour)
+                } catch {
+                    await sync.stop()
+                    throw error
+                }
+                await sync.stop()
             } catch let error as TUIError {
                 throw CLIError(error.description)
             }

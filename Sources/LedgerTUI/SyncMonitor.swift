@@ -1,0 +1,35 @@
+/// How sync looks right now, for the header (text already formatted and sanitised).
+public struct SyncBadge: Sendable, Equatable {
+    /// Names of the devices connected now.
+    public var peers: [String]
+    /// "HH:mm" of the last time a sync left this device level with another, if ever.
+    public var lastSync: String?
+    /// The last problem worth showing (an unreachable peer, a refused connection).
+    public var problem: String?
+
+    public init(peers: [String] = [], lastSync: String? = nil, problem: String? = nil) {
+        self.peers = peers
+        self.lastSync = lastSync
+        self.problem = problem
+    }
+
+    /// The header's words: `● 2 peers · synced 12:03`, `○ no peers`.
+    public var text: String {
+        let who =
+            switch peers.count {
+            case 0: "○ no peers"
+            case 1: "● \(peers[0])"
+            default: "● \(peers.count) peers"
+            }
+        return lastSync.map { "\(who) · synced \($0)" } ?? who
+    }
+}
+
+/// What the TUI asks of the sync service running beside it (the front-end provides it, so
+/// this module needs no network code).
+public protocol SyncMonitor: Sendable {
+    /// The badge now; nil when sync is not running.
+    func badge() async -> SyncBadge?
+    /// Starts a sync with every reachable device now; returns the line to show.
+    func syncNow() async -> String
+}
