@@ -668,8 +668,15 @@ public actor MergeEngine {
             }
         }
         grantedKeys = granted
-        if added { try openUnreadEntries(db) }
+        if added || keysLearnedEarly {
+            keysLearnedEarly = false
+            try openUnreadEntries(db)
+        }
     }
+
+    /// Set when `learnKeys` remembered a key before its batch was validated: entries stored by
+    /// earlier merges may be sealed with it and still wait to be opened.
+    private var keysLearnedEarly = false
 
     /// Before a batch is validated, learns the data keys its control entries seal to this
     /// device, so the batch's own records can be read as they are stored. A key only opens what
@@ -679,7 +686,9 @@ public actor MergeEngine {
         guard let keyPair else { return }
         for entry in entries where entry.kind.isControl {
             guard let body = try? PublicBody(decoding: entry.publicBody, kind: entry.kind) else { continue }
-            for key in openKeyrings(in: body, author: entry.author, keyPair: keyPair) { _ = try remember(db, key) }
+            for key in openKeyrings(in: body, author: entry.author, keyPair: keyPair) where try remember(db, key) {
+                keysLearnedEarly = true
+            }
         }
     }
 
@@ -718,7 +727,7 @@ public actor MergeEngine {
             try db.cachedStatement(
                 sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?"
             )
-            .execute(arguments: [amount, label, Data(entry.author.bytes), Int64(entry.seq)])
+            .execute(arguments: [amount, label, try authorRowID(db, entry.author), Int64(entry.seq)])
             touched[entry.author] = min(touched[entry.author] ?? .max, entry.seq)
         }
         if let decimals {

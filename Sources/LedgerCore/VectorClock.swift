@@ -84,3 +84,19 @@ public struct VectorClock: Sendable, Equatable {
         }
     }
 }
+
+extension VectorClock {
+    /// This clock moved over `entries` that continue its logs (a replica that held this clock
+    /// and then received them holds the result); entries that do not continue a log are ignored.
+    public func advanced(by entries: [Entry]) -> VectorClock {
+        var known = Dictionary(uniqueKeysWithValues: self.entries.map { ($0.author, $0) })
+        for entry in entries.sorted(by: { $0.seq < $1.seq }) {
+            let current = known[entry.author]
+            if entry.seq == (current?.seq ?? 0) + 1 {
+                known[entry.author] = ClockEntry(
+                    author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
+            }
+        }
+        return VectorClock(Array(known.values))
+    }
+}

@@ -36,6 +36,8 @@ public struct DataHome: Sendable {
     public var configFile: URL { url.appendingPathComponent("config.json") }
     /// What a running peer service is doing, for `status` and the TUI in other processes.
     public var peerStatusFile: URL { url.appendingPathComponent("peer-status.json") }
+    /// What a running store poller is doing, for `status` and the TUI in other processes.
+    public var storeStatusFile: URL { url.appendingPathComponent("store-status.json") }
     /// When each sync channel last brought this device level with another.
     public var syncRecordFile: URL { url.appendingPathComponent("last-sync.json") }
     /// The log file (never the screen).

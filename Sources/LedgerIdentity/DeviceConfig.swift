@@ -11,6 +11,12 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
     public var listenPort = 8788
     /// UDP port of LAN announcements.
     public var discoveryPort = 8789
+    /// The store this device polls (`ledgerlink sync --store URL` saves it).
+    public var store: String?
+    /// Seconds between polls of the store when all is well.
+    public var storeInterval = 30
+    /// Longest wait between attempts while the store keeps failing, in seconds.
+    public var storeMaxBackoff = 1800
 
     public init() {}
 
@@ -19,6 +25,9 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
         case discovery
         case listenPort = "listen_port"
         case discoveryPort = "discovery_port"
+        case store
+        case storeInterval = "store_interval"
+        case storeMaxBackoff = "store_max_backoff"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -27,6 +36,15 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
         discovery = try c.decodeIfPresent(Bool.self, forKey: .discovery) ?? true
         listenPort = try c.decodeIfPresent(Int.self, forKey: .listenPort) ?? 8788
         discoveryPort = try c.decodeIfPresent(Int.self, forKey: .discoveryPort) ?? 8789
+        store = try c.decodeIfPresent(String.self, forKey: .store)
+        storeInterval = try c.decodeIfPresent(Int.self, forKey: .storeInterval) ?? 30
+        storeMaxBackoff = try c.decodeIfPresent(Int.self, forKey: .storeMaxBackoff) ?? 1800
+        guard storeInterval >= 1, storeMaxBackoff >= storeInterval else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: [], debugDescription: "store_interval must be at least 1 and at most store_max_backoff")
+            )
+        }
         for (name, port) in [("listen_port", listenPort), ("discovery_port", discoveryPort)]
         where !(0...65535).contains(port) {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(name) \(port) is not a port"))

@@ -6,6 +6,8 @@ public struct SyncBadge: Sendable, Equatable {
     public var lastSync: String?
     /// The last problem worth showing (an unreachable peer, a refused connection).
     public var problem: String?
+    /// The store's state in a word or two (`store ok`, `store 40%`, `store ✗3`), when one is polled.
+    public var store: String?
 
     public init(peers: [String] = [], lastSync: String? = nil, problem: String? = nil) {
         self.peers = peers
@@ -21,7 +23,8 @@ public struct SyncBadge: Sendable, Equatable {
             case 1: "● \(peers[0])"
             default: "● \(peers.count) peers"
             }
-        return lastSync.map { "\(who) · synced \($0)" } ?? who
+        let synced = lastSync.map { "\(who) · synced \($0)" } ?? who
+        return store.map { "\(synced) · \($0)" } ?? synced
     }
 }
 

@@ -99,3 +99,16 @@ public struct LedgerFixture: Sendable {
         return try await MergeEngine(store: store, keyPair: devices[index])
     }
 }
+
+extension LedgerFixture {
+    /// A well-formed, correctly signed first entry of `identity` by a key that was never linked.
+    public static func strangerEntry(identity: IdentityID, dataKey: DataKey) throws -> Entry {
+        let stranger = SigningKeyPair.generate()
+        let sealed = try BodySeal.seal(
+            .record(amount: 100, memo: "intrusion"), key: dataKey, identity: identity, author: stranger.publicKey,
+            seq: 1, kind: .credit)
+        return Entry(
+            identity: identity, keyPair: stranger, seq: 1, prev: .zero, kind: .credit, time: 1_700_000_000_000,
+            publicBody: PublicBody.record.encoded, sealed: sealed)
+    }
+}

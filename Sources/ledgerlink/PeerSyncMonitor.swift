@@ -17,13 +17,34 @@ final class PeerSyncMonitor: SyncMonitor {
     private let task: Task<Void, any Error>?
     private let startProblem: String?
     private let lastSyncBefore: Date?
+    private let poller: StorePoller?
+    private let polling: Task<Void, Never>?
 
-    private init(home: DataHome, service: PeerService?, task: Task<Void, any Error>?, problem: String?) {
+    private init(
+        home: DataHome, service: PeerService?, task: Task<Void, any Error>?, problem: String?,
+        poller: StorePoller? = nil
+    ) {
         self.home = home
         self.service = service
         self.task = task
         self.startProblem = problem
-        self.lastSyncBefore = SyncRecord.load(home).peer
+        let record = SyncRecord.load(home)
+        self.lastSyncBefore = [record.peer, record.store].compactMap { $0 }.max()
+        self.poller = poller
+        self.polling = poller.map { poller in Task { await poller.run() } }
+    }
+
+    /// The store poller for this device, unless another process already polls for it.
+    private static func storePoller(_ context: DeviceContext, _ settings: DeviceConfig, log: FileLog) -> StorePoller? {
+        guard let keyPair = context.keyPair, let text = settings.store, let url = URL(string: text) else { return nil }
+        if let other = StoreStatus.read(from: context.home.storeStatusFile), other.isLive, other.pid != getpid() {
+            return nil
+        }
+        return StorePoller(
+            client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
+            schedule: StoreSchedule(
+                interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
+            statusFile: context.home.storeStatusFile, log: { log.line($0) })
     }
 
     static func start(_ context: DeviceContext) async -> PeerSyncMonitor {
@@ -55,7 +76,9 @@ final class PeerSyncMonitor: SyncMonitor {
             do {
                 let serve = try await service.start()
                 let task = Task { try await serve() }
-                return PeerSyncMonitor(home: home, service: service, task: task, problem: problem)
+                return PeerSyncMonitor(
+                    home: home, service: service, task: task, problem: problem,
+                    poller: storePoller(context, settings, log: log))
             } catch {
                 // The port is taken (another program, another device's TUI): dial only.
                 problem = "not listening: port \(settings.listenPort) \(describe(error))"
@@ -73,19 +96,31 @@ final class PeerSyncMonitor: SyncMonitor {
         } else {
             status = PeerStatus.read(from: home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
         }
-        guard let status else {
+        let store =
+            await poller?.status()
+            ?? StoreStatus.read(from: home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
+        guard status != nil || store != nil else {
             return startProblem.map { SyncBadge(problem: $0) }
         }
-        let last = [status.lastSync, lastSyncBefore].compactMap { $0 }.max()
+        let last = [status?.lastSync, store?.lastSuccess, lastSyncBefore].compactMap { $0 }.max()
         let formatter = DateFormatter()
         formatter.dateFormat = "HH:mm"
-        return SyncBadge(
-            peers: status.connections.map { TextSafety.sanitised($0.name) },
+        var badge = SyncBadge(
+            peers: status?.connections.map { TextSafety.sanitised($0.name) } ?? [],
             lastSync: last.map { formatter.string(from: $0) },
-            problem: (status.lastError ?? startProblem).map { TextSafety.sanitised($0) })
+            problem: (status?.lastError ?? store?.lastError ?? startProblem).map { TextSafety.sanitised($0) })
+        if let store {
+            if let receiving = store.receiving, let total = store.total, total > 0 {
+                badge.store = "store \(receiving * 100 / total)%"
+            } else {
+                badge.store = store.consecutiveFailures == 0 ? "store ok" : "store ✗\(store.consecutiveFailures)"
+            }
+        }
+        return badge
     }
 
     func syncNow() async -> String {
+        await poller?.syncNow()
         if let service {
             let connected = await service.syncNow()
             return connected == 0
@@ -100,6 +135,8 @@ final class PeerSyncMonitor: SyncMonitor {
 
     /// Stops the service (if this process runs one) and records when it last synced.
     func stop() async {
+        polling?.cancel()
+        await polling?.value
         guard let service, let task else { return }
         task.cancel()
         _ = await task.result

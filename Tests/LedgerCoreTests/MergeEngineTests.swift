@@ -26,6 +26,27 @@ struct MergeEngineTests {
         #expect(history.map(\.memo) == ["", "lunch", "salary"])
     }
 
+    @Test("entries that arrive before the key to read them are opened and counted once it comes")
+    func keyArrivesLater() async throws {
+        // Device 1's key reaches it in its link certificate, written after these records.
+        var fixture = try LedgerFixture(deviceCount: 1)
+        try fixture.record(device: 0, .credit, amount: 700, memo: "before the link")
+        try fixture.record(device: 0, .debit, amount: 200, memo: "also before")
+        let newcomer = SigningKeyPair.generate()
+        let link = try fixture.link(device: newcomer, name: "phone", by: 0)
+        let store = try LedgerStore.inMemory(
+            identity: fixture.identity, root: fixture.root.publicKey, device: newcomer.publicKey)
+        let phone = try await MergeEngine(store: store, keyPair: newcomer)
+        try await phone.merge(Array(fixture.logs[0].dropLast()))
+        #expect(try await phone.totals().unreadable == 2)
+        try await phone.merge([link])
+        let totals = try await phone.totals()
+        #expect(totals.unreadable == 0)
+        #expect(totals.balance == 500)
+        #expect(try await phone.history(limit: 5).map(\.memo) == ["also before", "before the link"])
+        #expect(try await phone.verifyAll().isEmpty)
+    }
+
     @Test("a device appends through the engine and a second replica converges")
     func localAppend() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerCrypto
 import LedgerIdentity
 import LedgerSync
 
@@ -25,6 +26,7 @@ struct Listen: AsyncParsableCommand {
     @Flag(name: .long, help: "Neither announce this device nor listen for announcements.") var noDiscovery = false
     @Option(name: .long, help: "UDP port of LAN announcements (default: discovery_port in config.json, else 8789).")
     var discoveryPort: Int?
+    @Option(name: .long, help: "Poll this store (default: the one `sync --store` saved).") var store: String?
 
     func run() async throws {
         try await userFacing {
@@ -57,10 +59,22 @@ struct Listen: AsyncParsableCommand {
                         + "\(names[context.engine.device] ?? "this device") (\(context.engine.device.fingerprint));"
                         + " discovery \(configuration.discovery ? "on" : "off"). Ctrl-C stops.\n").utf8))
             let task = Task { try await serve() }
+            // The store, when one is saved (or named here), is polled beside the peer channel.
+            let poller = try (store.map(parseStoreURL) ?? settings.store.map(parseStoreURL)).map { url in
+                StorePoller(
+                    client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
+                    schedule: StoreSchedule(
+                        interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
+                    statusFile: home.storeStatusFile, log: { Log.line($0) })
+            }
+            if let poller { Log.line("polling the store at \(poller.client.url.absoluteString)") }
+            let polling = Task { await poller?.run() }
+            defer { polling.cancel() }
             // SIGUSR1 asks for a sync now (what `s` in a TUI on the same data folder sends).
             let nudges = SignalWaiter([SIGUSR1])
             let nudging = Task {
                 for await _ in nudges.received {
+                    await poller?.syncNow()
                     Log.line("sync requested: \(await service.syncNow()) connected")
                 }
             }
@@ -77,6 +91,8 @@ struct Listen: AsyncParsableCommand {
                 signals.cancel()
             }
             let outcome = await task.result
+            polling.cancel()
+            await polling.value
             await hub.stopAll()
             try? FileManager.default.removeItem(at: home.peerStatusFile)
             var record = SyncRecord.load(home)
@@ -95,54 +111,166 @@ struct Listen: AsyncParsableCommand {
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sync once with another device of this identity now and report what moved.")
+        abstract:
+            "Sync now with another device (--peer) or the store (--store, else the saved one) and report what moved.",
+        discussion: """
+            --store saves the address in this device's settings, so `listen` and the TUI poll it \
+            from then on and a later `ledgerlink sync` needs no option. Exit status: 0 when both \
+            sides hold the same ledger afterwards, 3 when some entries still wait, 1 on failure.
+            """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var keys: KeyOptions
-    @Option(name: .long, help: "The other device's peer listener, HOST:PORT.") var peer: String
+    @Option(name: .long, help: "The other device's peer listener, HOST:PORT.") var peer: String?
+    @Option(name: .long, help: "The store's address, http(s)://HOST[:PORT].") var store: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
 
     func run() async throws {
         try await userFacing {
-            let endpoint = try parseEndpoint(peer)
-            let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
+            let home = homeOptions.dataHome
+            var settings = try DeviceConfig.load(home)
+            let endpoint = try peer.map(parseEndpoint)
+            let storeURL = try (store ?? (peer == nil ? settings.store : nil)).map(parseStoreURL)
+            guard endpoint != nil || storeURL != nil else {
+                throw CLIError("name a device (--peer HOST:PORT) or a store (--store URL); no store is saved yet")
+            }
+            let context = try await DeviceContext.open(home, keys: keys)
             guard let keyPair = context.keyPair else { throw CLIError("the device key is needed to sync") }
-            let report: PeerSyncReport
-            do {
-                report = try await PeerDialer.sync(
-                    host: endpoint.host, port: endpoint.port, engine: context.engine, keyPair: keyPair)
-            } catch {
-                throw CLIError("cannot sync with \(endpoint): \(describe(error))")
+            var converged = true
+            if let endpoint {
+                converged = try await syncPeer(endpoint, context, keyPair) && converged
+            }
+            if let storeURL {
+                converged = try await syncStore(storeURL, context, keyPair) && converged
+                if store != nil, settings.store != storeURL.absoluteString {
+                    settings.store = storeURL.absoluteString
+                    try settings.save(home)
+                    if !json { print("Saved \(storeURL.absoluteString) as this device's store.") }
+                }
             }
             await context.engine.settle()
-            if report.converged {
-                var record = SyncRecord.load(context.home)
-                record.peer = Date()
-                record.save(context.home)
-            }
-            let names = try await context.deviceNames()
-            let name = report.peer.flatMap { names[$0] } ?? "(unnamed)"
-            if json {
-                printJSON(
-                    .object([
-                        ("peer", .string(endpoint.description)), ("device", .string(report.peer?.hex ?? "")),
-                        ("device_name", .string(name)), ("sent", .integer(Int128(report.sent))),
-                        ("received", .integer(Int128(report.accepted))), ("rounds", .integer(Int128(report.rounds))),
-                        ("converged", .bool(report.converged)),
-                    ]))
-            } else {
-                let who = "\(name) (\(report.peer?.fingerprint ?? "?")) at \(endpoint)"
-                print(
-                    "Synced with \(who): sent \(count(report.sent)), received \(report.accepted) new.")
-                print(
-                    report.converged
-                        ? "Both devices now hold the same ledger."
-                        : "The ledgers still differ: some entries wait for others that neither device has yet.")
-            }
-            if !report.converged { throw ExitCode(3) }
+            if !converged { throw ExitCode(3) }
         }
     }
 
+    private func syncPeer(_ endpoint: PeerEndpoint, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws
+        -> Bool
+    {
+        let report: PeerSyncReport
+        do {
+            report = try await PeerDialer.sync(
+                host: endpoint.host, port: endpoint.port, engine: context.engine, keyPair: keyPair)
+        } catch {
+            throw CLIError("cannot sync with \(endpoint): \(describe(error))")
+        }
+        if report.converged {
+            var record = SyncRecord.load(context.home)
+            record.peer = Date()
+            record.save(context.home)
+        }
+        let names = try await context.deviceNames()
+        let name = report.peer.flatMap { names[$0] } ?? "(unnamed)"
+        if json {
+            printJSON(
+                .object([
+                    ("peer", .string(endpoint.description)), ("device", .string(report.peer?.hex ?? "")),
+                    ("device_name", .string(name)), ("sent", .integer(Int128(report.sent))),
+                    ("received", .integer(Int128(report.accepted))), ("rounds", .integer(Int128(report.rounds))),
+                    ("converged", .bool(report.converged)),
+                ]))
+        } else {
+            let who = "\(name) (\(report.peer?.fingerprint ?? "?")) at \(endpoint)"
+            print("Synced with \(who): sent \(count(report.sent)), received \(report.accepted) new.")
+            print(
+                report.converged
+                    ? "Both devices now hold the same ledger."
+                    : "The ledgers still differ: some entries wait for others that neither device has yet.")
+        }
+        return report.converged
+    }
+
+    private func syncStore(_ url: URL, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws -> Bool {
+        let client = StoreClient(url: url, engine: context.engine, keyPair: keyPair)
+        let bar = ProgressLine(enabled: !json)
+        let report: StoreSyncReport
+        do {
+            report = try await client.sync { bar.show($0) }
+        } catch {
+            bar.finish()
+            throw CLIError("cannot sync with the store at \(url.absoluteString): \(error)")
+        }
+        bar.finish()
+        if report.converged {
+            var record = SyncRecord.load(context.home)
+            record.store = Date()
+            record.save(context.home)
+        }
+        if json {
+            printJSON(
+                .object([
+                    ("store", .string(url.absoluteString)), ("sent", .integer(Int128(report.sent))),
+                    ("received", .integer(Int128(report.received))), ("requests", .integer(Int128(report.requests))),
+                    ("unchanged", .bool(report.unchanged)), ("converged", .bool(report.converged)),
+                    ("forks", .array(report.forks.map { .string($0) })),
+                ]))
+        } else {
+            print(
+                report.unchanged || (report.sent == 0 && report.received == 0 && report.converged)
+                    ? "The store at \(url.absoluteString) already holds the same ledger."
+                    : "Synced with the store at \(url.absoluteString): sent \(count(report.sent)), received \(report.received) new."
+            )
+            if !report.forks.isEmpty {
+                print(
+                    "The store holds proof that \(report.forks.count) device(s) forked their logs: see `ledgerlink devices`."
+                )
+            }
+            if !report.converged { print("The device and the store still differ: run sync again.") }
+        }
+        return report.converged
+    }
+
     private func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }
+}
+
+/// A store address as people write it: http:// or https://, a host, maybe a port.
+func parseStoreURL(_ text: String) throws -> URL {
+    guard let url = URL(string: text.trimmingCharacters(in: .whitespaces)), let scheme = url.scheme?.lowercased(),
+        scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+    else {
+        throw CLIError("\(TextSafety.sanitised(text)) is not a store address (for example http://store.example:8787)")
+    }
+    return url
+}
+
+/// Sync progress: a bar redrawn in place on a terminal, a line per step otherwise.
+final class ProgressLine: @unchecked Sendable {
+    private let enabled: Bool
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var drawn = false
+    private var lastLine = 0
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ progress: StoreSyncProgress) {
+        guard enabled, progress.total > 0 else { return }
+        let megabytes = { (bytes: Int) in String(format: "%.1f", Double(bytes) / 1_048_576) }
+        let text =
+            "\(progress.received)/\(progress.total) entries, \(megabytes(progress.receivedBytes))"
+            + "/\(megabytes(progress.totalBytes)) MB"
+        if terminal {
+            let width = 30
+            let done = progress.total == 0 ? width : width * progress.received / progress.total
+            let bar = String(repeating: "#", count: done) + String(repeating: "-", count: width - done)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1b}[K".utf8))
+            drawn = true
+        } else if progress.received != lastLine {
+            lastLine = progress.received
+            FileHandle.standardError.write(Data("received \(text)\n".utf8))
+        }
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
 }
 
 struct Peers: AsyncParsableCommand {

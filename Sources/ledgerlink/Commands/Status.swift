@@ -21,6 +21,9 @@ struct Status: AsyncParsableCommand {
             let peers = PeerStatus.read(from: context.home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
             let record = SyncRecord.load(context.home)
             let lastPeerSync = [record.peer, peers?.lastSync].compactMap { $0 }.max()
+            let storeURL = (try? DeviceConfig.load(context.home))?.store
+            let poller = StoreStatus.read(from: context.home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
+            let lastStoreSync = [record.store, poller?.lastSuccess].compactMap { $0 }.max()
             if json {
                 printJSON(
                     .object([
@@ -40,6 +43,7 @@ struct Status: AsyncParsableCommand {
                                 })
                         ),
                         ("peer", peerJSON(peers, lastSync: lastPeerSync)),
+                        ("store", storeJSON(storeURL, poller, lastSync: lastStoreSync)),
                     ]))
                 return
             }
@@ -68,7 +72,18 @@ struct Status: AsyncParsableCommand {
             } else {
                 print("Peers:     not listening (run `ledgerlink listen`)")
             }
-            print("Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never")")
+            if let storeURL {
+                let state =
+                    poller.map { p in
+                        p.consecutiveFailures == 0
+                            ? "polled, next \(p.nextDue.map(TimeText.short) ?? "soon")"
+                            : "failing (\(p.consecutiveFailures) in a row: \(TextSafety.sanitised(p.lastError ?? "")))"
+                    } ?? "not polled now (run `ledgerlink listen` or the TUI)"
+                print("Store:     \(TextSafety.sanitised(storeURL)), \(state)")
+            }
+            print(
+                "Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never"), store "
+                    + "\(lastStoreSync.map(TimeText.short) ?? "never")")
         }
     }
 }
@@ -92,5 +107,19 @@ private func peerJSON(_ status: PeerStatus?, lastSync: Date?) -> JSONValue {
         ),
         ("last_sync", lastSync.map { .string(TimeText.iso($0)) } ?? .null),
         ("last_error", status?.lastError.map { .string(TextSafety.sanitised($0)) } ?? .null),
+    ])
+}
+
+private func storeJSON(_ url: String?, _ status: StoreStatus?, lastSync: Date?) -> JSONValue {
+    .object([
+        ("url", url.map { .string(TextSafety.sanitised($0)) } ?? .null),
+        ("running", .bool(status != nil)),
+        ("last_success", status?.lastSuccess.map { .string(TimeText.iso($0)) } ?? .null),
+        ("next_due", status?.nextDue.map { .string(TimeText.iso($0)) } ?? .null),
+        ("consecutive_failures", .integer(Int128(status?.consecutiveFailures ?? 0))),
+        ("last_error", status?.lastError.map { .string(TextSafety.sanitised($0)) } ?? .null),
+        ("receiving", status?.receiving.map { .integer(Int128($0)) } ?? .null),
+        ("total", status?.total.map { .integer(Int128($0)) } ?? .null),
+        ("last_sync", lastSync.map { .string(TimeText.iso($0)) } ?? .null),
     ])
 }

@@ -1,0 +1,148 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+
+/// The store's HTTP API, shared by the server and the client (docs/PROTOCOL.md, "Store").
+/// Bodies are JSON; byte strings are base64 (standard alphabet, padded); keys and ids are
+/// lowercase hex as everywhere else.
+public enum StoreAPI {
+    /// Seconds a challenge may be answered in.
+    public static let challengeLifetime: Int64 = 60
+    /// Seconds a token lasts.
+    public static let tokenLifetime: Int64 = 15 * 60
+    /// Most entries in one response, and most bytes of entries in it.
+    public static let maxResponseEntries = 5_000
+    public static let maxResponseBytes = 4 << 20
+    /// Most entries a client sends in one request (the body limit is what the server enforces).
+    public static let maxRequestEntries = 5_000
+    /// Largest request body the server reads.
+    public static let maxRequestBody = 8 << 20
+
+    static let authLabel = Array("ledgerlink-store-auth-v1".utf8)
+
+    /// The bytes a device signs to get a token: label, the server's origin as the device
+    /// addressed it, identity, device, challenge and its expiry.
+    public static func authTranscript(
+        origin: String, identity: IdentityID, device: DevicePublicKey, challenge: [UInt8], expires: Int64
+    ) -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(authLabel)
+        let originBytes = Array(origin.utf8)
+        w.u16(UInt16(min(originBytes.count, Int(UInt16.max))))
+        w.raw(Array(originBytes.prefix(Int(UInt16.max))))
+        w.raw(identity.bytes)
+        w.raw(device.bytes)
+        w.raw(challenge)
+        w.u64(UInt64(bitPattern: expires))
+        return w.bytes
+    }
+
+    /// `scheme://host[:port]` of a URL, lowercased, default ports dropped: what both ends sign.
+    public static func origin(of url: URL) -> String? {
+        guard let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        if let port = url.port, port != defaultPort { return "\(scheme)://\(bracketed):\(port)" }
+        return "\(scheme)://\(bracketed)"
+    }
+}
+
+/// `POST /v1/identities/{identity}/challenge`
+public struct ChallengeRequest: Codable, Sendable {
+    public var device: String
+    public init(device: String) { self.device = device }
+}
+
+public struct ChallengeResponse: Codable, Sendable {
+    /// 32 random bytes, base64.
+    public var challenge: String
+    /// Unix time in seconds after which the challenge is refused.
+    public var expires: Int64
+    public init(challenge: String, expires: Int64) {
+        self.challenge = challenge
+        self.expires = expires
+    }
+}
+
+/// `POST /v1/identities/{identity}/token`
+public struct TokenRequest: Codable, Sendable {
+    public var device: String
+    public var challenge: String
+    /// Ed25519 signature (base64) over `StoreAPI.authTranscript`.
+    public var signature: String
+    /// The identity's genesis entry (base64), when the store does not know the identity yet:
+    /// only its genesis device can introduce it.
+    public var genesis: String?
+    public init(device: String, challenge: String, signature: String, genesis: String? = nil) {
+        self.device = device
+        self.challenge = challenge
+        self.signature = signature
+        self.genesis = genesis
+    }
+}
+
+public struct TokenResponse: Codable, Sendable {
+    /// Bearer token (base64 of 32 random bytes).
+    public var token: String
+    public var expires: Int64
+    public init(token: String, expires: Int64) {
+        self.token = token
+        self.expires = expires
+    }
+}
+
+/// `POST /v1/identities/{identity}/sync`, with `Authorization: Bearer TOKEN`.
+///
+/// With only `digest`: "has anything changed?". Otherwise the device's clock and the entries
+/// the store lacks as far as the device knows; the store merges them and answers with what
+/// the device lacks.
+public struct SyncRequest: Codable, Sendable {
+    /// Hex clock digest (the poll form).
+    public var digest: String?
+    /// Base64 clock encoding.
+    public var clock: String?
+    /// Base64 encoded entries.
+    public var entries: [String]?
+    public init(digest: String? = nil, clock: String? = nil, entries: [String]? = nil) {
+        self.digest = digest
+        self.clock = clock
+        self.entries = entries
+    }
+}
+
+public struct SyncResponse: Codable, Sendable {
+    /// The store's clock digest after this request.
+    public var digest: String
+    /// The store's clock (base64 encoding), in a full sync.
+    public var clock: String?
+    /// Entries the device lacks, in order to merge (base64).
+    public var entries: [String]?
+    /// True when the store holds more for the device than fitted: ask again with the new clock.
+    public var more: Bool?
+    /// Entries of the request that were new to the store.
+    public var accepted: Int?
+    /// Entries the device lacks in all, and their bytes (for progress).
+    public var remaining: Int?
+    public var remainingBytes: Int?
+    /// Devices the store holds fork proofs for (hex keys).
+    public var forks: [String]?
+    public init(digest: String) { self.digest = digest }
+}
+
+/// Every error body: a stable code and a sentence for people.
+public struct StoreErrorBody: Codable, Sendable, Error {
+    public var error: String
+    public var message: String
+    public init(error: String, message: String) {
+        self.error = error
+        self.message = message
+    }
+}
+
+extension Data {
+    /// Base64 of bytes.
+    public static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+}
+
+/// Decodes base64 into bytes; nil when it is not base64.
+public func base64Bytes(_ text: String) -> [UInt8]? { Data(base64Encoded: text).map { Array($0) } }

@@ -1,0 +1,208 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+
+/// One identity as the store sees it: the entries in the database, and a merge engine over
+/// them in memory (no device key: it checks signatures, chains and authority, and cannot read
+/// amounts or memos). The engine is a cache: it is rebuilt from the database whenever another
+/// server wrote, or a refused request left it in doubt.
+actor IdentityLedger {
+    let identity: IdentityID
+    let backend: any StoreBackend
+    private var engine: MergeEngine?
+    /// Rows of the database the engine holds.
+    private var version: Int64 = 0
+    private var hashes: Set<EntryHash> = []
+
+    init(identity: IdentityID, backend: any StoreBackend) {
+        self.identity = identity
+        self.backend = backend
+    }
+
+    func exists() async throws -> Bool {
+        try await refresh()
+        return engine != nil
+    }
+
+    func authorises(_ device: DevicePublicKey) async throws -> Bool {
+        try await refresh()
+        guard let engine else { return false }
+        let roster = try await engine.currentRoster()
+        return roster.authorises(device, seq: 1) && roster.devices[device]?.boundary == nil
+    }
+
+    /// The identity's clock digest (hex).
+    func digest(matching _: String) async throws -> String {
+        try await refresh()
+        guard let engine else { throw Self.unknown }
+        return try await engine.clock().digest.hex
+    }
+
+    /// Stores the identity's genesis entry, written and presented by its genesis device.
+    func introduce(genesis raw: [UInt8], by device: DevicePublicKey) async throws {
+        guard let entry = try? Entry(decoding: raw), entry.identity == identity, entry.seq == 1,
+            entry.kind == .genesis, entry.author == device
+        else { throw StoreError(422, "invalid_genesis", "that is not this identity's genesis entry by this device") }
+        let check = try await MergeEngine(
+            store: try LedgerStore.inMemory(identity: identity, root: device, device: device), keyPair: nil)
+        guard try await check.merge([entry]).accepted.count == 1 else {
+            throw StoreError(422, "invalid_genesis", "the genesis entry does not verify")
+        }
+        // False when another request introduced it first: the same entry, or a rival that the
+        // roster of the stored one decides about.
+        _ = try await backend.append([raw], to: identity.bytes, expected: nil)
+        try await refresh()
+    }
+
+    /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
+    func sync(pushed: [Entry], clock: VectorClock) async throws -> SyncResponse {
+        for _ in 0..<3 {
+            try await refresh()
+            guard let engine else { throw Self.unknown }
+            var seen = hashes
+            let fresh = pushed.filter { seen.insert($0.hash).inserted }
+            if let foreign = fresh.first(where: { $0.identity != identity }) {
+                throw StoreError(
+                    422, "foreign_entry", "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
+            }
+            var accepted = 0
+            var forks: [String] = []
+            if !fresh.isEmpty {
+                let report: MergeReport
+                do {
+                    report = try await engine.merge(fresh)
+                } catch {
+                    self.engine = nil
+                    throw error
+                }
+                if let refusal = Self.refusal(report) {
+                    self.engine = nil  // rebuilt from the database, which never saw these
+                    throw refusal
+                }
+                guard try await backend.append(fresh.map(\.encoded), to: identity.bytes, expected: version) else {
+                    self.engine = nil  // another server appended first: start again from the database
+                    continue
+                }
+                version += Int64(fresh.count)
+                hashes.formUnion(fresh.map(\.hash))
+                accepted = report.newlyCounted
+                forks = report.forks.map(\.author.hex)
+            }
+            var response = try await respond(engine, clock: clock.advanced(by: pushed))
+            response.accepted = accepted
+            if !forks.isEmpty { response.forks = forks }
+            return response
+        }
+        throw StoreError(503, "busy", "other servers are writing this identity; try again", retryAfter: 1)
+    }
+
+    /// What a device with `clock` lacks, up to the response limits.
+    private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> SyncResponse {
+        let mine = try await engine.clock()
+        var response = SyncResponse(digest: mine.digest.hex)
+        response.clock = Data.base64(VectorClock.encode(mine.entries))
+        guard clock.digest != mine.digest else {
+            response.entries = []
+            response.more = false
+            response.remaining = 0
+            response.remainingBytes = 0
+            return response
+        }
+        let plan = try await engine.deltaPlan(for: clock)
+        let total = plan.runEntries + plan.extra.count
+        var out: [String] = []
+        var bytes = 0
+        var full = false
+        pages: for run in plan.runs {
+            var start = run.from
+            while start <= run.through {
+                let page = try await engine.entries(
+                    of: run.author, from: start, through: min(start + 999, run.through))
+                for entry in page {
+                    if out.count == StoreAPI.maxResponseEntries
+                        || bytes + entry.encoded.count > StoreAPI.maxResponseBytes
+                    {
+                        full = true
+                        break pages
+                    }
+                    out.append(Data.base64(entry.encoded))
+                    bytes += entry.encoded.count
+                }
+                start += 1000
+            }
+        }
+        if !full {
+            for entry in plan.extra where out.count < StoreAPI.maxResponseEntries {
+                out.append(Data.base64(entry.encoded))
+                bytes += entry.encoded.count
+            }
+        }
+        response.entries = out
+        response.more = out.count < total
+        response.remaining = total
+        response.remainingBytes = out.isEmpty ? 0 : bytes * total / out.count
+        return response
+    }
+
+    /// Why a merge's outcome refuses the whole request, if it does.
+    static func refusal(_ report: MergeReport) -> StoreError? {
+        // Entries of a device after its own fork are refused by every replica; relaying them is
+        // not an attack.
+        if let bad = report.rejected.first(where: {
+            if case .forkedAuthor = $0.reason { return false }
+            return true
+        }) {
+            return StoreError(
+                422, "invalid_entry", "entry \(bad.author.fingerprint) #\(bad.seq) was refused: \(bad.reason)")
+        }
+        guard let held = report.held.first else { return nil }
+        switch held.reason {
+        case .unknownAuthor:
+            return StoreError(403, "unlinked_device", "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
+        case .revokedAuthor:
+            return StoreError(403, "revoked_device", "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
+        default:
+            return StoreError(
+                409, "missing_entries",
+                "the store lacks entries before \(held.author.fingerprint) #\(held.seq); sync from the store's clock")
+        }
+    }
+
+    static let unknown = StoreError(404, "unknown_identity", "this store does not hold the identity")
+
+    /// Brings the engine up to what the database holds (other servers may have written).
+    private func refresh() async throws {
+        guard let stored = try await backend.version(of: identity.bytes) else {
+            engine = nil
+            version = 0
+            hashes = []
+            return
+        }
+        if engine == nil || stored < version {
+            try await rebuild()
+        } else if stored > version {
+            try await apply(try await backend.rows(of: identity.bytes, after: version))
+        }
+    }
+
+    private func rebuild() async throws {
+        let rows = try await backend.rows(of: identity.bytes, after: 0)
+        guard let first = rows.first, let genesis = try? Entry(decoding: first.raw) else {
+            throw StoreError(500, "corrupt_store", "the stored identity has no readable genesis entry")
+        }
+        let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
+        engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max)
+        version = 0
+        hashes = []
+        try await apply(rows)
+    }
+
+    private func apply(_ rows: [StoredRow]) async throws {
+        guard let engine, let last = rows.last else { return }
+        let entries = try rows.map { try Entry(decoding: $0.raw) }
+        try await engine.merge(entries)
+        hashes.formUnion(entries.map(\.hash))
+        version = last.n
+    }
+}

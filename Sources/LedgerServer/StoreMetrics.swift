@@ -1,0 +1,72 @@
+import Foundation
+
+/// Counters and a latency histogram, rendered in the Prometheus text format at /metrics.
+public final class StoreMetrics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counters: [String: Int] = [:]
+    private var responses: [String: Int] = [:]
+    private static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    private var bucketCounts = [Int](repeating: 0, count: buckets.count)
+    private var latencySum = 0.0
+    private var latencyCount = 0
+
+    public init() {}
+
+    func count(_ name: String, by amount: Int = 1) {
+        lock.lock()
+        counters[name, default: 0] += amount
+        lock.unlock()
+    }
+
+    func observe(route: String, status: Int, seconds duration: Duration) {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let label = #"route="\#(Self.routeLabel(route))",status="\#(status)""#
+        lock.lock()
+        responses[label, default: 0] += 1
+        for (index, bound) in Self.buckets.enumerated() where seconds <= bound { bucketCounts[index] += 1 }
+        latencySum += seconds
+        latencyCount += 1
+        lock.unlock()
+    }
+
+    private static func routeLabel(_ route: String) -> String {
+        ["challenge", "token", "sync", "healthz", "metrics"].contains(route) ? route : "other"
+    }
+
+    func render(counts: (identities: Int64, entries: Int64)?) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("ledgerlink_store_responses_total", "counter", "HTTP responses by route and status.")
+        for (label, value) in responses.sorted(by: { $0.key < $1.key }) {
+            out += "ledgerlink_store_responses_total{\(label)} \(value)\n"
+        }
+        let named: [(String, String)] = [
+            ("poll", "Nothing-changed polls answered."), ("sync", "Full syncs answered."),
+            ("entries_received", "Entries devices pushed that were new to the store."),
+            ("entries_sent", "Entries sent to devices."), ("challenge", "Challenges issued."),
+            ("token_issued", "Tokens issued."), ("token_refused", "Token requests refused."),
+        ]
+        for (key, help) in named {
+            family("ledgerlink_store_\(key)_total", "counter", help)
+            out += "ledgerlink_store_\(key)_total \(counters[key] ?? 0)\n"
+        }
+        family("ledgerlink_store_request_seconds", "histogram", "Time to answer a request.")
+        for (index, bound) in Self.buckets.enumerated() {
+            out += "ledgerlink_store_request_seconds_bucket{le=\"\(bound)\"} \(bucketCounts[index])\n"
+        }
+        out += "ledgerlink_store_request_seconds_bucket{le=\"+Inf\"} \(latencyCount)\n"
+        out += "ledgerlink_store_request_seconds_sum \(latencySum)\n"
+        out += "ledgerlink_store_request_seconds_count \(latencyCount)\n"
+        if let counts {
+            family("ledgerlink_store_identities", "gauge", "Identities stored.")
+            out += "ledgerlink_store_identities \(counts.identities)\n"
+            family("ledgerlink_store_entries", "gauge", "Entries stored, all identities.")
+            out += "ledgerlink_store_entries \(counts.entries)\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import Logging
+import NIOCore
+
+/// How `ledgerlink serve` runs.
+public struct StoreServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8787
+    /// The URL devices use to reach this server (behind a TLS proxy, its https:// address).
+    /// Devices sign it when they authenticate; without it, `http://` and the request's Host.
+    public var publicURL: URL?
+    /// Open connections beyond this wait to be accepted.
+    public var maxConnections = 1_024
+    /// A connection that sends nothing (not even a full request head) for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(15)
+    /// Requests per second and burst, per client address and per identity.
+    public var addressRate = RateLimit(perSecond: 50, burst: 100)
+    public var identityRate = RateLimit(perSecond: 20, burst: 60)
+
+    public init() {}
+}
+
+/// The store's HTTP server (Hummingbird): routes, limits, errors as JSON, metrics.
+public enum StoreServer {
+    /// The request context: the client's address, and the request body limit.
+    public struct Context: RequestContext {
+        public var coreContext: CoreRequestContextStorage
+        public let remoteAddress: SocketAddress?
+
+        public init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            remoteAddress = source.channel.remoteAddress
+        }
+
+        public var maxUploadSize: Int { StoreAPI.maxRequestBody }
+    }
+
+    /// The application, ready for `runService()` (or HummingbirdTesting).
+    public static func application(
+        service: StoreService, configuration: StoreServerConfiguration, metrics: StoreMetrics = StoreMetrics(),
+        logger: Logger = Logger(label: "ledgerlink.store"),
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router(context: Context.self)
+        let addressLimiter = RateLimiter(configuration.addressRate)
+        let identityLimiter = RateLimiter(configuration.identityRate)
+        router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: AddressLimitMiddleware(limiter: addressLimiter))
+
+        router.get("healthz") { _, _ -> Response in
+            do {
+                try await service.backend.ping()
+                return json(200, #"{"status":"ok"}"#)
+            } catch {
+                throw StoreError(503, "database_unavailable", "the database does not answer")
+            }
+        }
+        router.get("metrics") { _, _ -> Response in
+            let counts = try? await service.backend.counts()
+            var response = Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(counts: counts))))
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
+        let identities = router.group("v1/identities/:identity")
+        identities.post("challenge") { request, context -> Response in
+            let identity = try await admit(context, identityLimiter)
+            let body = try await request.decode(as: ChallengeRequest.self, context: context)
+            metrics.count("challenge")
+            return try encode(try await service.challenge(identity: identity, request: body))
+        }
+        identities.post("token") { request, context -> Response in
+            let identity = try await admit(context, identityLimiter)
+            let body = try await request.decode(as: TokenRequest.self, context: context)
+            let origin =
+                configuration.publicURL.flatMap(StoreAPI.origin(of:)) ?? "http://\(request.head.authority ?? "")"
+            do {
+                let token = try await service.token(identity: identity, request: body, origin: origin.lowercased())
+                metrics.count("token_issued")
+                return try encode(token)
+            } catch {
+                metrics.count("token_refused")
+                throw error
+            }
+        }
+        identities.post("sync") { request, context -> Response in
+            let identity = try await admit(context, identityLimiter)
+            let bearer = request.headers[.authorization].flatMap { value -> String? in
+                value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+            }
+            _ = try await service.authenticate(bearer: bearer, identity: identity)
+            let body = try await request.decode(as: SyncRequest.self, context: context)
+            let response = try await service.sync(identity: identity, request: body)
+            if body.clock == nil {
+                metrics.count("poll")
+            } else {
+                metrics.count("sync")
+                metrics.count("entries_received", by: response.accepted ?? 0)
+                metrics.count("entries_sent", by: response.entries?.count ?? 0)
+            }
+            return try encode(response)
+        }
+
+        let http = HTTP1Channel.Configuration(idleTimeout: configuration.idleTimeout)
+        return Application(
+            router: router, server: .http1(configuration: http),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "ledgerlink",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
+            onServerRunning: onServerRunning, logger: logger)
+    }
+
+    /// The identity named in the path, once its rate allows another request.
+    private static func admit(_ context: Context, _ limiter: RateLimiter) async throws -> IdentityID {
+        let text = try context.parameters.require("identity")
+        guard let bytes = Hex.decode(text), let identity = try? IdentityID(bytes: bytes) else {
+            throw StoreError(400, "bad_identity", "the identity in the path must be 32 bytes of hex")
+        }
+        if let wait = await limiter.take(text) {
+            throw StoreError(429, "rate_limited", "too many requests for this identity; retry later", retryAfter: wait)
+        }
+        return identity
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    static func json(_ status: Int, _ text: String) -> Response {
+        Response(
+            status: .init(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Turns every error into a JSON body with a status, and counts responses.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = StoreServer.Context
+    let metrics: StoreMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let route = request.uri.path.split(separator: "/").last.map(String.init) ?? "/"
+        let started = ContinuousClock.now
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as StoreError {
+            response = Self.response(error)
+        } catch let error as HTTPError {
+            let message = error.body ?? error.status.reasonPhrase
+            let code = error.status.code == 413 ? "too_large" : "http_\(error.status.code)"
+            let text =
+                error.status.code == 413 ? "the request body is larger than \(StoreAPI.maxRequestBody) bytes" : message
+            response = Self.response(StoreError(error.status.code, code, text))
+        } catch is NIOTooManyBytesError {
+            response = Self.response(
+                StoreError(413, "too_large", "the request body is larger than \(StoreAPI.maxRequestBody) bytes"))
+        } catch is DecodingError {
+            response = Self.response(StoreError.badRequest("the body is not the JSON this endpoint takes"))
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            response = Self.response(StoreError(500, "internal", "the server failed; it was logged"))
+        }
+        metrics.observe(route: route, status: response.status.code, seconds: started.duration(to: .now))
+        return response
+    }
+
+    static func response(_ error: StoreError) -> Response {
+        let body = StoreErrorBody(error: error.code, message: error.message)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let wait = error.retryAfter { headers[.retryAfter] = "\(wait)" }
+        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        return Response(
+            status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// 429 for an address that sends faster than its rate.
+struct AddressLimitMiddleware: RouterMiddleware {
+    typealias Context = StoreServer.Context
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let key = context.remoteAddress?.ipAddress ?? "unknown"
+        if let wait = await limiter.take(key) {
+            throw StoreError(429, "rate_limited", "too many requests from this address; retry later", retryAfter: wait)
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+
+/// A refusal with its HTTP status, a stable code and a sentence for people.
+public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let code: String
+    public let message: String
+    /// Seconds to wait, for 429.
+    public var retryAfter: Int?
+
+    public init(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    static func badRequest(_ message: String) -> StoreError { StoreError(400, "bad_request", message) }
+}
+
+/// What the store does, apart from HTTP: challenges and tokens, and syncing an identity's
+/// entries, which it validates (signatures, chains, authority) without being able to read them.
+public final class StoreService: Sendable {
+    let backend: any StoreBackend
+    /// Unix seconds now (injectable for tests).
+    let now: @Sendable () -> Int64
+    private let ledgers = LedgerCache()
+
+    public init(
+        backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.backend = backend
+        self.now = now
+    }
+
+    // MARK: - Authentication
+
+    public func challenge(identity: IdentityID, request: ChallengeRequest) async throws -> ChallengeResponse {
+        let device = try Self.deviceKey(request.device)
+        let challenge = SecureRandom.bytes(32)
+        let expires = now() + StoreAPI.challengeLifetime
+        try await backend.saveChallenge(
+            challenge, AuthGrant(identity: identity.bytes, device: device.bytes, expires: expires))
+        return ChallengeResponse(challenge: Data.base64(challenge), expires: expires)
+    }
+
+    /// Checks the signed challenge and that the device may act for the identity now.
+    /// `origin` is this server as the device addressed it.
+    public func token(identity: IdentityID, request: TokenRequest, origin: String) async throws -> TokenResponse {
+        let device = try Self.deviceKey(request.device)
+        guard let challenge = base64Bytes(request.challenge), challenge.count == 32,
+            let signatureBytes = base64Bytes(request.signature), let signature = try? Signature(bytes: signatureBytes)
+        else { throw StoreError.badRequest("challenge and signature must be base64 of 32 and 64 bytes") }
+        // Single use: taken (deleted) whatever happens next.
+        guard let grant = try await backend.takeChallenge(challenge) else {
+            throw StoreError(
+                401, "unknown_challenge", "the challenge is unknown or was already used; ask for a new one")
+        }
+        guard grant.expires >= now() else {
+            throw StoreError(401, "expired_challenge", "the challenge expired; ask for a new one")
+        }
+        guard grant.identity == identity.bytes, grant.device == device.bytes else {
+            throw StoreError(401, "wrong_challenge", "the challenge was issued for another identity or device")
+        }
+        let transcript = StoreAPI.authTranscript(
+            origin: origin, identity: identity, device: device, challenge: challenge, expires: grant.expires)
+        guard device.isValidSignature(signature, for: transcript) else {
+            throw StoreError(
+                401, "bad_signature", "the signature does not verify (wrong key, or another server's name)")
+        }
+        let ledger = await ledgers.ledger(identity, backend: backend)
+        if try await !ledger.exists() {
+            guard let genesis = request.genesis.flatMap(base64Bytes) else {
+                throw StoreError(
+                    404, "unknown_identity",
+                    "this store does not hold the identity yet; its genesis device must sync first")
+            }
+            try await ledger.introduce(genesis: genesis, by: device)
+        }
+        guard try await ledger.authorises(device) else {
+            throw StoreError(403, "not_authorised", "device \(device.fingerprint) is not a linked, unrevoked device")
+        }
+        let token = SecureRandom.bytes(32)
+        let expires = now() + StoreAPI.tokenLifetime
+        try await backend.saveToken(
+            hash: Blake2b.hash(token).bytes, AuthGrant(identity: identity.bytes, device: device.bytes, expires: expires)
+        )
+        return TokenResponse(token: Data.base64(token), expires: expires)
+    }
+
+    /// The device a bearer token stands for, if it is valid for `identity` now.
+    public func authenticate(bearer: String?, identity: IdentityID) async throws -> DevicePublicKey {
+        guard let bearer, let token = base64Bytes(bearer), token.count == 32 else {
+            throw StoreError(401, "no_token", "send Authorization: Bearer TOKEN (from /token)")
+        }
+        guard let grant = try await backend.token(hash: Blake2b.hash(token).bytes) else {
+            throw StoreError(401, "unknown_token", "the token is unknown; authenticate again")
+        }
+        guard grant.expires >= now() else {
+            throw StoreError(401, "expired_token", "the token expired; authenticate again")
+        }
+        guard grant.identity == identity.bytes else {
+            throw StoreError(403, "wrong_identity", "the token was issued for another identity")
+        }
+        let device = try DevicePublicKey(bytes: grant.device)
+        // Revoked since the token was issued: refused from now on.
+        guard try await ledgers.ledger(identity, backend: backend).authorises(device) else {
+            throw StoreError(403, "not_authorised", "device \(device.fingerprint) is no longer authorised")
+        }
+        return device
+    }
+
+    // MARK: - Sync
+
+    public func sync(identity: IdentityID, request: SyncRequest) async throws -> SyncResponse {
+        let ledger = await ledgers.ledger(identity, backend: backend)
+        if request.clock == nil, request.entries == nil {
+            guard let digest = request.digest else { throw StoreError.badRequest("send a digest, or a clock") }
+            return SyncResponse(digest: try await ledger.digest(matching: digest))
+        }
+        guard let clockBytes = request.clock.flatMap(base64Bytes),
+            let clock = try? VectorClock(decoding: clockBytes)
+        else { throw StoreError.badRequest("clock must be base64 of a clock encoding") }
+        let raws = try (request.entries ?? []).map { text in
+            guard let bytes = base64Bytes(text) else { throw StoreError.badRequest("entries must be base64") }
+            return bytes
+        }
+        guard raws.count <= StoreAPI.maxRequestEntries else {
+            throw StoreError(413, "too_many_entries", "at most \(StoreAPI.maxRequestEntries) entries per request")
+        }
+        let entries: [Entry]
+        do {
+            entries = try raws.map { try Entry(decoding: $0) }
+        } catch {
+            throw StoreError(422, "invalid_entry", "an entry does not parse: \(error)")
+        }
+        return try await ledger.sync(pushed: entries, clock: clock)
+    }
+
+    /// Drops challenges and tokens that expired.
+    public func purgeExpired() async throws { try await backend.purge(before: now()) }
+
+    static func deviceKey(_ hex: String) throws -> DevicePublicKey {
+        guard let bytes = Hex.decode(hex), let key = try? DevicePublicKey(bytes: bytes) else {
+            throw StoreError.badRequest("device must be a 32-byte key in hex")
+        }
+        return key
+    }
+}
+
+/// One ledger per identity, kept in memory while the server runs.
+actor LedgerCache {
+    private var ledgers: [IdentityID: IdentityLedger] = [:]
+
+    func ledger(_ identity: IdentityID, backend: any StoreBackend) -> IdentityLedger {
+        if let ledger = ledgers[identity] { return ledger }
+        let ledger = IdentityLedger(identity: identity, backend: backend)
+        ledgers[identity] = ledger
+        return ledger
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Why a store sync failed.
+public enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The store answered with an error status.
+    case refused(status: Int, code: String, message: String, retryAfter: String?)
+    /// The store could not be reached, or answered with something that is not the protocol.
+    case transport(String)
+
+    public var description: String {
+        switch self {
+        case .refused(let status, _, let message, _): "the store refused (\(status)): \(message)"
+        case .transport(let why): why
+        }
+    }
+
+    /// The Retry-After the store sent, if any.
+    public var retryAfter: String? {
+        if case .refused(_, _, _, let value) = self { return value }
+        return nil
+    }
+}
+
+/// One HTTP exchange, so tests can count or break requests.
+public protocol StoreTransport: Sendable {
+    func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    )
+}
+
+/// URLSession over HTTP/1.1.
+public struct URLSessionTransport: StoreTransport {
+    let session: URLSession
+
+    public init(timeout: TimeInterval = 30) {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.httpMaximumConnectionsPerHost = 2
+        session = URLSession(configuration: configuration)
+    }
+
+    public func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        do {
+            let (data, response) = try await session.data(for: request)
+            guard let http = response as? HTTPURLResponse else {
+                throw StoreClientError.transport("not an HTTP answer")
+            }
+            var headers: [String: String] = [:]
+            for (key, value) in http.allHeaderFields {
+                if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
+            }
+            return (http.statusCode, headers, data)
+        } catch let error as StoreClientError {
+            throw error
+        } catch {
+            throw StoreClientError.transport("cannot reach the store: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// What one store sync moved.
+public struct StoreSyncReport: Sendable, Equatable {
+    public var sent = 0
+    public var received = 0
+    public var requests = 0
+    /// True when only the digests were compared (nothing had changed).
+    public var unchanged = false
+    /// True when the device and the store ended with the same digest.
+    public var converged = false
+    /// Devices the store holds fork proofs for (hex).
+    public var forks: [String] = []
+
+    public init() {}
+}
+
+/// Progress of a long sync: entries and bytes received of what the store said it had.
+public struct StoreSyncProgress: Sendable, Equatable {
+    public var received: Int
+    public var total: Int
+    public var receivedBytes: Int
+    public var totalBytes: Int
+    public var sent: Int
+}
+
+/// Syncs one device with a store: authenticates with the device key, pushes what the store
+/// lacks and pulls what the device lacks (docs/PROTOCOL.md, "Store").
+public actor StoreClient {
+    public nonisolated let url: URL
+    let engine: MergeEngine
+    let keyPair: SigningKeyPair
+    let transport: any StoreTransport
+    let now: @Sendable () -> Int64
+    private var token: (value: String, expires: Int64)?
+    /// The store's clock as last seen: what it holds at least.
+    private var storeClock: VectorClock?
+    /// Digest of both after the last sync that ended level.
+    private var levelDigest: Digest32?
+    /// Set when this device's genesis entry introduced the identity to the store.
+    private var introduced = false
+
+    public init(
+        url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = URLSessionTransport(),
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.url = url
+        self.engine = engine
+        self.keyPair = keyPair
+        self.transport = transport
+        self.now = now
+    }
+
+    /// One sync. When nothing changed on either side since the last one, that is a single
+    /// request of a digest.
+    public func sync(progress: @Sendable (StoreSyncProgress) -> Void = { _ in }) async throws -> StoreSyncReport {
+        var report = StoreSyncReport()
+        let mine = try await engine.clock()
+        if let levelDigest, levelDigest == mine.digest, storeClock != nil {
+            let answer: SyncResponse = try await authorised(SyncRequest(digest: mine.digest.hex), &report)
+            if answer.digest == mine.digest.hex {
+                report.unchanged = true
+                report.converged = true
+                return report
+            }
+        }
+        var total = 0
+        var totalBytes = 0
+        var receivedBytes = 0
+        var attempts = 0
+        var lastLeft = Int.max
+        while true {
+            let clock = try await engine.clock()
+            // What the store lacks as far as this device knows, a batch at a time. Without the
+            // store's clock (the first sync, or after it lost something) the first request
+            // only asks for it.
+            var push: [Entry] = []
+            if let storeClock {
+                let plan = try await engine.deltaPlan(for: storeClock)
+                push = try await firstBatch(plan)
+            }
+            let answer: SyncResponse
+            do {
+                answer = try await authorised(
+                    SyncRequest(
+                        clock: Data.base64(VectorClock.encode(clock.entries)),
+                        entries: push.map { Data.base64($0.encoded) }), &report)
+            } catch StoreClientError.refused(409, _, _, _) where attempts < 2 {
+                attempts += 1
+                storeClock = nil  // the store lacks something it was thought to hold: ask its clock
+                continue
+            }
+            report.sent += answer.accepted ?? 0
+            if introduced {
+                report.sent += 1  // the genesis entry, sent with the token request
+                introduced = false
+            }
+            if let forks = answer.forks { report.forks += forks }
+            let received = try (answer.entries ?? []).map { text -> Entry in
+                guard let bytes = base64Bytes(text), let entry = try? Entry(decoding: bytes) else {
+                    throw StoreClientError.transport("the store sent an entry that does not parse")
+                }
+                return entry
+            }
+            if total == 0 {
+                total = answer.remaining ?? received.count
+                totalBytes = answer.remainingBytes ?? 0
+            }
+            if !received.isEmpty {
+                report.received += try await engine.merge(received).newlyCounted
+                receivedBytes += received.reduce(0) { $0 + $1.encoded.count }
+            }
+            if let clockText = answer.clock, let bytes = base64Bytes(clockText),
+                let theirs = try? VectorClock(decoding: bytes)
+            {
+                storeClock = theirs.advanced(by: push)
+            }
+            progress(
+                StoreSyncProgress(
+                    received: min(report.received, total), total: total, receivedBytes: min(receivedBytes, totalBytes),
+                    totalBytes: totalBytes, sent: report.sent))
+            if answer.more == true { continue }
+            // Push again while the store lacks something and the last push made progress.
+            if let storeClock {
+                let plan = try await engine.deltaPlan(for: storeClock)
+                let left = plan.runEntries + plan.extra.count
+                if left > 0, left < lastLeft {
+                    lastLeft = left
+                    continue
+                }
+            }
+            let now = try await engine.clock()
+            report.converged = answer.digest == now.digest.hex
+            if report.converged { levelDigest = now.digest }
+            return report
+        }
+    }
+
+    /// The first batch of a delta plan, up to the request limits.
+    private func firstBatch(_ plan: DeltaPlan) async throws -> [Entry] {
+        var out: [Entry] = []
+        var bytes = 0
+        for run in plan.runs {
+            var start = run.from
+            while start <= run.through {
+                for entry in try await engine.entries(
+                    of: run.author, from: start, through: min(start + 999, run.through))
+                {
+                    guard out.count < StoreAPI.maxRequestEntries,
+                        bytes + entry.encoded.count * 4 / 3 + 8 < StoreAPI.maxRequestBody / 2
+                    else { return out }
+                    out.append(entry)
+                    bytes += entry.encoded.count * 4 / 3 + 8
+                }
+                start += 1000
+            }
+        }
+        return out + plan.extra.prefix(StoreAPI.maxRequestEntries - out.count)
+    }
+
+    /// Sends a sync request with a token, getting (or renewing) the token as needed.
+    private func authorised(_ request: SyncRequest, _ report: inout StoreSyncReport) async throws -> SyncResponse {
+        for attempt in 0..<2 {
+            let bearer = try await currentToken()
+            do {
+                report.requests += 1
+                return try await post("sync", request, bearer: bearer)
+            } catch StoreClientError.refused(401, _, _, _) where attempt == 0 {
+                token = nil  // expired or forgotten by the store: authenticate again
+            }
+        }
+        throw StoreClientError.transport("the store keeps refusing fresh tokens")
+    }
+
+    private func currentToken() async throws -> String {
+        if let token, token.expires > now() + 30 { return token.value }
+        let device = keyPair.publicKey
+        let challenge: ChallengeResponse = try await post(
+            "challenge", ChallengeRequest(device: device.hex), bearer: nil)
+        guard let challengeBytes = base64Bytes(challenge.challenge), let origin = StoreAPI.origin(of: url) else {
+            throw StoreClientError.transport("the store sent a malformed challenge")
+        }
+        let transcript = StoreAPI.authTranscript(
+            origin: origin, identity: engine.identity, device: device, challenge: challengeBytes,
+            expires: challenge.expires)
+        var request = TokenRequest(
+            device: device.hex, challenge: challenge.challenge, signature: Data.base64(keyPair.sign(transcript).bytes))
+        let answer: TokenResponse
+        do {
+            answer = try await post("token", request, bearer: nil)
+        } catch StoreClientError.refused(404, "unknown_identity", _, _) where device == engine.root {
+            // The store has not met this identity: its genesis device introduces it.
+            guard let genesis = try await engine.entries(of: device, from: 1, through: 1).first else {
+                throw
+                    StoreClientError.transport("this device does not hold the genesis entry")
+            }
+            let fresh: ChallengeResponse = try await post(
+                "challenge", ChallengeRequest(device: device.hex), bearer: nil)
+            guard let freshBytes = base64Bytes(fresh.challenge) else {
+                throw StoreClientError.transport("the store sent a malformed challenge")
+            }
+            request = TokenRequest(
+                device: device.hex, challenge: fresh.challenge,
+                signature: Data.base64(
+                    keyPair.sign(
+                        StoreAPI.authTranscript(
+                            origin: origin, identity: engine.identity, device: device, challenge: freshBytes,
+                            expires: fresh.expires)
+                    ).bytes), genesis: Data.base64(genesis.encoded))
+            answer = try await post("token", request, bearer: nil)
+            introduced = true
+        }
+        token = (answer.token, answer.expires)
+        return answer.token
+    }
+
+    private func post<Request: Encodable, Answer: Decodable>(_ action: String, _ body: Request, bearer: String?)
+        async throws -> Answer
+    {
+        let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/\(action)")
+        let (status, headers, data) = try await transport.post(
+            endpoint, body: try JSONEncoder().encode(body), bearer: bearer)
+        guard status == 200 else {
+            let error = try? JSONDecoder().decode(StoreErrorBody.self, from: data)
+            throw StoreClientError.refused(
+                status: status, code: error?.error ?? "http_\(status)",
+                message: TextSafety.sanitised(error?.message ?? "HTTP \(status)"), retryAfter: headers["retry-after"])
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw StoreClientError.transport("the store's answer is not the protocol (\(action))")
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+
+/// When to ask the store next: every `interval` while all is well; after failures,
+/// exponential backoff from the interval doubling to `cap`, or longer when the store asked for
+/// more patience with Retry-After (clamped to an hour).
+public struct StoreSchedule: Sendable, Equatable {
+    public var interval: Duration
+    public var cap: Duration
+    /// Wait after a local change before pushing it, so a burst of entries goes in one request.
+    public var debounce: Duration
+    public static let longestRetryAfter: Duration = .seconds(3600)
+
+    public init(interval: Duration = .seconds(30), cap: Duration = .seconds(1800), debounce: Duration = .seconds(2)) {
+        self.interval = interval
+        self.cap = cap
+        self.debounce = debounce
+    }
+
+    /// The wait after `failures` consecutive failures (0 after a success); `jitter` in 0...1.
+    public func delay(failures: Int, retryAfter: Duration? = nil, jitter: Double) -> Duration {
+        guard failures > 0 else { return interval }
+        let backoff = Backoff(initial: interval, cap: cap).delay(failures: failures, jitter: jitter)
+        return max(backoff, min(retryAfter ?? .zero, Self.longestRetryAfter))
+    }
+}
+
+/// Retry-After in either form HTTP allows: delta-seconds, or an HTTP-date.
+public enum RetryAfter {
+    /// The wait it asks for at `now`, between zero and an hour; nil when it is neither form.
+    public static func parse(_ value: String, now: Date) -> Duration? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(text), seconds >= 0 {
+            return .seconds(min(seconds, 3600))
+        }
+        for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) {
+                let seconds = min(max(0, date.timeIntervalSince(now)), 3600)
+                return .milliseconds(Int64((seconds * 1000).rounded()))
+            }
+        }
+        return nil
+    }
+}
+
+/// What the store poller is doing, for the TUI and `ledgerlink status --json` (written to a
+/// file in the data folder while it runs).
+public struct StoreStatus: Codable, Sendable, Equatable {
+    public var url: String
+    public var pid: Int32
+    public var lastSuccess: Date?
+    public var nextDue: Date?
+    public var consecutiveFailures: Int
+    public var lastError: String?
+    /// Progress of the sync under way, if any: entries received of the total.
+    public var receiving: Int?
+    public var total: Int?
+    public var updated: Date
+
+    public init(url: String) {
+        self.url = url
+        self.pid = getpid()
+        self.consecutiveFailures = 0
+        self.updated = Date()
+    }
+
+    public static func read(from url: URL) -> StoreStatus? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(StoreStatus.self, from: data)
+    }
+
+    public var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
+
+    func write(to url: URL) {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let data = try? encoder.encode(self) { try? data.write(to: url, options: .atomic) }
+    }
+}
+
+/// Keeps a device in step with its store: a sync every interval, soon after local changes,
+/// and at once when asked; backoff after failures. Runs until its task is cancelled.
+public actor StorePoller {
+    public nonisolated let client: StoreClient
+    let engine: MergeEngine
+    let schedule: StoreSchedule
+    let statusFile: URL?
+    let log: @Sendable (String) -> Void
+    private var current: StoreStatus
+    private var due = ContinuousClock.now
+    private var wakeups = 0
+
+    public init(
+        client: StoreClient, engine: MergeEngine, schedule: StoreSchedule, statusFile: URL? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.client = client
+        self.engine = engine
+        self.schedule = schedule
+        self.statusFile = statusFile
+        self.log = log
+        self.current = StoreStatus(url: client.url.absoluteString)
+    }
+
+    public func status() -> StoreStatus { current }
+
+    /// Syncs as soon as possible.
+    public func syncNow() {
+        due = .now
+        wakeups += 1
+    }
+
+    public func run() async {
+        var failures = 0
+        var seen = try? await engine.clock().digest
+        while !Task.isCancelled {
+            // Wait for the due time, moving it closer when this device's ledger changes.
+            current.nextDue = Date().addingTimeInterval(Self.seconds(due - .now))
+            publish()
+            while ContinuousClock.now < due, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                if let digest = try? await engine.clock().digest, digest != seen {
+                    seen = digest
+                    due = min(due, .now + schedule.debounce)
+                }
+            }
+            if Task.isCancelled { break }
+            do {
+                let report = try await client.sync { progress in
+                    Task { await self.progress(progress) }
+                }
+                failures = 0
+                current.lastSuccess = Date()
+                current.lastError = nil
+                if !report.unchanged {
+                    log("store: sent \(report.sent), received \(report.received)")
+                }
+                due = .now + schedule.delay(failures: 0, jitter: Double.random(in: 0...1))
+            } catch {
+                failures += 1
+                current.lastError = "\(error)"
+                let retryAfter = (error as? StoreClientError)?.retryAfter.flatMap { RetryAfter.parse($0, now: Date()) }
+                let wait = schedule.delay(failures: failures, retryAfter: retryAfter, jitter: Double.random(in: 0...1))
+                log("store: \(error); next attempt in \(Int(Self.seconds(wait))) s")
+                due = .now + wait
+            }
+            seen = try? await engine.clock().digest
+            current.consecutiveFailures = failures
+            current.receiving = nil
+            current.total = nil
+        }
+        if let statusFile { try? FileManager.default.removeItem(at: statusFile) }
+    }
+
+    private func progress(_ progress: StoreSyncProgress) {
+        current.receiving = progress.received
+        current.total = progress.total
+        publish()
+    }
+
+    private func publish() {
+        current.updated = Date()
+        if let statusFile { current.write(to: statusFile) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LedgerServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a store server that devices sync through when they are not online together.",
+        discussion: """
+            The store keeps every identity's entries in a database and checks every signature, \
+            chain and authority, but cannot read amounts or memos. SQLite by default (created \
+            on first start); --postgres for bigger deployments. Stops gracefully on Ctrl-C or SIGTERM.
+            """)
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "TCP port (0 picks one).") var port = 8787
+    @Option(name: .long, help: "SQLite database file (default: ~/.local/share/ledgerlink-store/store.sqlite).")
+    var db: String?
+    @Option(name: .long, help: "The address devices use, when it differs (for example behind a TLS proxy).")
+    var publicURL: String?
+    @Option(name: .long, help: "Most open connections.") var maxConnections = 1024
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "ledgerlink.store")
+        guard (0...65535).contains(port) else { throw CLIError("--port \(port) is not a port (0-65535)") }
+        var configuration = StoreServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maxConnections = maxConnections
+        if let publicURL {
+            guard let url = URL(string: publicURL), url.scheme == "http" || url.scheme == "https", url.host != nil
+            else {
+                throw CLIError("--public-url must be an http:// or https:// address, not \(publicURL)")
+            }
+            configuration.publicURL = url
+        }
+        let path = db ?? Self.defaultDatabase()
+        let backend: SQLiteBackend
+        do {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+            backend = try SQLiteBackend(path: path)
+            try await backend.prepare()
+        } catch {
+            throw CLIError("cannot open the store database \(path): \(error)")
+        }
+        let service = StoreService(backend: backend)
+        let (host, port) = (configuration.host, configuration.port)
+        let app = StoreServer.application(service: service, configuration: configuration, logger: logger) { channel in
+            let bound = channel.localAddress?.port ?? port
+            // Scripts wait for this line to learn the port.
+            FileHandle.standardOutput.write(
+                Data("ledgerlink store listening on http://\(host):\(bound) (SQLite \(path))\n".utf8))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            group.addTask {
+                // Spent and expired challenges and tokens are forgotten once a minute.
+                while true {
+                    try await Task.sleep(for: .seconds(60))
+                    try? await service.purgeExpired()
+                }
+            }
+            do {
+                try await group.next()
+            } catch {
+                group.cancelAll()
+                throw CLIError("the store stopped: \(describe(error))")
+            }
+            group.cancelAll()
+        }
+        logger.info("stopped")
+    }
+
+    static func defaultDatabase() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let base =
+            environment["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share"
+        return base + "/ledgerlink-store/store.sqlite"
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerSync
+import LedgerTestSupport
+import Testing
+
+@Suite("Store server: authentication and refusals (in process)")
+struct StoreServerTests {
+    @Test("the genesis device introduces the identity; a linked device authenticates; the store keeps the entries")
+    func introduceAndPush() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        try built.record(device: 1, .credit, amount: 500)
+        let fixture = built
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let unknown = try await client.authenticate(fixture.identity, fixture.devices[1])
+            #expect(unknown.status == 404)
+            #expect(unknown.error == "unknown_identity")
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            let pushed = try await client.push(fixture.identity, token: root, fixture.allEntries)
+            #expect(pushed.status == 200, "\(pushed.body)")
+            // The genesis entry came with the token request; the link and the credit are new.
+            #expect(pushed["accepted"] as? Int == 2)
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == 3)
+            // Now the second device is linked in the store's roster and may have a token.
+            let second = try await client.authenticate(fixture.identity, fixture.devices[1])
+            #expect(second.status == 200)
+        }
+    }
+
+    @Test("a replayed challenge, a signature for another server and an expired challenge are refused")
+    func challenges() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let path = "/v1/identities/\(fixture.identity.hex)"
+            let key = fixture.root
+            let challenge = try await client.post("\(path)/challenge", ["device": key.publicKey.hex])
+            let text = try #require(challenge["challenge"] as? String)
+            let expires = try #require(challenge["expires"] as? Int64)
+            func signed(_ origin: String) -> [String: Any] {
+                let transcript = StoreAPI.authTranscript(
+                    origin: origin, identity: fixture.identity, device: key.publicKey, challenge: base64Bytes(text)!,
+                    expires: expires)
+                return [
+                    "device": key.publicKey.hex, "challenge": text,
+                    "signature": Data.base64(key.sign(transcript).bytes),
+                    "genesis": Data.base64(fixture.logs[0][0].encoded),
+                ]
+            }
+            // Signed for another server's name: refused, and the challenge is spent.
+            let elsewhere = try await client.post("\(path)/token", signed("https://evil.example"))
+            #expect(elsewhere.status == 401)
+            #expect(elsewhere.error == "bad_signature")
+            let replay = try await client.post("\(path)/token", signed("http://store.test"))
+            #expect(replay.status == 401)
+            #expect(replay.error == "unknown_challenge")
+
+            let late = try await client.post("\(path)/challenge", ["device": key.publicKey.hex])
+            store.clock.advance(StoreAPI.challengeLifetime + 1)
+            let lateText = try #require(late["challenge"] as? String)
+            let transcript = StoreAPI.authTranscript(
+                origin: "http://store.test", identity: fixture.identity, device: key.publicKey,
+                challenge: base64Bytes(lateText)!, expires: try #require(late["expires"] as? Int64))
+            let expired = try await client.post(
+                "\(path)/token",
+                [
+                    "device": key.publicKey.hex, "challenge": lateText,
+                    "signature": Data.base64(key.sign(transcript).bytes),
+                ])
+            #expect(expired.status == 401)
+            #expect(expired.error == "expired_challenge")
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == nil)
+        }
+    }
+
+    @Test("an expired token, an unknown one, one for another identity and a revoked device's are refused")
+    func tokens() async throws {
+        var built = try LedgerFixture(deviceCount: 3)
+        let before = built.allEntries
+        let revoke = try built.revoke(device: 2, by: 0)
+        let fixture = built
+        let other = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            #expect(try await client.push(fixture.identity, token: root, before).status == 200)
+            let otherToken = try await client.token(other.identity, other.root, genesis: other.logs[0][0])
+            let crossed = try await client.post(
+                "/v1/identities/\(fixture.identity.hex)/sync", ["digest": String(repeating: "0", count: 64)],
+                token: otherToken)
+            #expect(crossed.status == 403)
+            #expect(crossed.error == "wrong_identity")
+            let unknown = try await client.post(
+                "/v1/identities/\(fixture.identity.hex)/sync", ["digest": "00"],
+                token: Data.base64(SecureRandom.bytes(32)))
+            #expect(unknown.status == 401)
+            #expect(unknown.headers[.wwwAuthenticate] == "Bearer")
+
+            let third = try await client.token(fixture.identity, fixture.devices[2])
+            #expect(try await client.push(fixture.identity, token: root, [revoke]).status == 200)
+            let revoked = try await client.post(
+                "/v1/identities/\(fixture.identity.hex)/sync", ["digest": "00"], token: third)
+            #expect(revoked.status == 403)
+            #expect(revoked.error == "not_authorised")
+            #expect((try await client.authenticate(fixture.identity, fixture.devices[2])).status == 403)
+
+            store.clock.advance(StoreAPI.tokenLifetime + 1)
+            let expired = try await client.post(
+                "/v1/identities/\(fixture.identity.hex)/sync", ["digest": "00"], token: root)
+            #expect(expired.status == 401)
+            #expect(expired.error == "expired_token")
+        }
+    }
+
+    @Test("a forged entry, an unlinked device's entry and a gap are refused whole, and nothing is stored")
+    func forgedEntries() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        let linked = built.allEntries
+        let honest = try built.record(device: 0, .credit, amount: 1)
+        _ = try built.record(device: 1, .credit, amount: 1)
+        let late = try built.record(device: 1, .credit, amount: 2)
+        let fixture = built
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            #expect(try await client.push(fixture.identity, token: root, linked).status == 200)
+            let before = try await store.backend.version(of: fixture.identity.bytes)
+
+            var bytes = honest.encoded
+            bytes[bytes.count - 1] ^= 0x01  // the signature no longer verifies
+            let forged = try Entry(decoding: bytes)
+            let refused = try await client.push(fixture.identity, token: root, [forged])
+            #expect(refused.status == 422)
+            #expect(refused.error == "invalid_entry")
+
+            // A key that never was linked, writing a well-formed, signed entry of the identity.
+            let unlinked = try LedgerFixture.strangerEntry(identity: fixture.identity, dataKey: fixture.dataKey)
+            let intrusion = try await client.push(fixture.identity, token: root, [unlinked])
+            #expect(intrusion.status == 403)
+            #expect(intrusion.error == "unlinked_device")
+
+            // The device's second entry without its first.
+            let gap = try await client.push(fixture.identity, token: root, [late])
+            #expect(gap.status == 409)
+            #expect(gap.error == "missing_entries")
+
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == before)
+            // The honest entry still goes in afterwards: the refusals left nothing behind.
+            let ok = try await client.push(fixture.identity, token: root, [honest])
+            #expect(ok.status == 200)
+            #expect(ok["accepted"] as? Int == 1)
+        }
+    }
+
+    @Test("limits: an oversized body gets 413, a flood 429 with Retry-After, bad JSON 400; health and metrics")
+    func limits() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        let app = store.application { $0.identityRate = RateLimit(perSecond: 0.01, burst: 5) }
+        try await app.test(.router) { client in
+            let path = "/v1/identities/\(fixture.identity.hex)"
+            let huge = try await client.post(
+                "\(path)/challenge", raw: Data(repeating: 0x20, count: StoreAPI.maxRequestBody + 1))
+            #expect(huge.status == 413)
+            #expect(huge.error == "too_large")
+            let bad = try await client.post("\(path)/challenge", raw: Data("{not json".utf8))
+            #expect(bad.status == 400)
+            let badIdentity = try await client.post("/v1/identities/zz/challenge", ["device": "00"])
+            #expect(badIdentity.status == 400)
+            var statuses: [Int] = []
+            for _ in 0..<4 {
+                statuses.append(
+                    try await client.post("\(path)/challenge", ["device": fixture.root.publicKey.hex]).status)
+            }
+            // Two of the five were spent by the oversized and the malformed requests.
+            #expect(statuses == [200, 200, 200, 429])
+            let limited = try await client.post("\(path)/challenge", ["device": fixture.root.publicKey.hex])
+            #expect(limited.error == "rate_limited")
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+
+            let health = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
+            let metrics = try await client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("# TYPE ledgerlink_store_responses_total counter"))
+            #expect(text.contains(#"ledgerlink_store_responses_total{route="challenge",status="429"} 2"#))
+            #expect(text.contains("ledgerlink_store_request_seconds_count"))
+        }
+    }
+
+    @Test("when nothing changed, the poll and its answer are each under 200 bytes")
+    func smallPoll() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let token = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            let engine = try await fixture.replica(device: 0)
+            try await engine.merge(fixture.allEntries)
+            let digest = try await engine.clock().digest.hex
+            let request = try JSONSerialization.data(withJSONObject: ["digest": digest])
+            let answer = try await client.post(
+                "/v1/identities/\(fixture.identity.hex)/sync", raw: request, token: token)
+            #expect(answer.status == 200)
+            #expect(answer["digest"] as? String == digest)
+            #expect(request.count < 200)
+            #expect(answer.bytes < 200)
+        }
+    }
+}

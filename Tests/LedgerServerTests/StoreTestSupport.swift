@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerSync
+import LedgerTestSupport
+import NIOCore
+
+/// Seconds since 1970 that a test moves by hand.
+final class TestClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64 = 1_800_000_000
+
+    var now: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func advance(_ seconds: Int64) {
+        lock.lock()
+        value += seconds
+        lock.unlock()
+    }
+}
+
+/// A store on a fresh SQLite file.
+struct TestStore {
+    let folder: URL
+    let backend: SQLiteBackend
+    let service: StoreService
+    let clock: TestClock
+
+    init(clock: TestClock = TestClock(), realTime: Bool = false) async throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
+        try await backend.prepare()
+        self.clock = clock
+        service =
+            realTime ? StoreService(backend: backend) : StoreService(backend: backend, now: { clock.now })
+    }
+
+    func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
+        var configuration = StoreServerConfiguration()
+        configuration.port = 0
+        configuration.publicURL = URL(string: "http://store.test")
+        configure(&configuration)
+        return StoreServer.application(service: service, configuration: configuration)
+    }
+}
+
+/// A response as JSON.
+struct Answer {
+    let status: Int
+    let headers: HTTPFields
+    let body: [String: Any]
+    let bytes: Int
+
+    subscript(key: String) -> Any? { body[key] }
+    var error: String? { body["error"] as? String }
+}
+
+extension TestClientProtocol {
+    func post(_ path: String, _ json: [String: Any], token: String? = nil) async throws -> Answer {
+        try await post(path, raw: try JSONSerialization.data(withJSONObject: json), token: token)
+    }
+
+    func post(_ path: String, raw: Data, token: String? = nil) async throws -> Answer {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let response = try await executeRequest(
+            uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: raw))
+        let data = Data(response.body.readableBytesView)
+        let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return Answer(status: Int(response.status.code), headers: response.headers, body: body, bytes: data.count)
+    }
+
+    /// Challenge, signature, token: the device's token, or the refusal.
+    func authenticate(
+        _ identity: IdentityID, _ keyPair: SigningKeyPair, origin: String = "http://store.test", genesis: Entry? = nil
+    ) async throws -> Answer {
+        let path = "/v1/identities/\(identity.hex)"
+        let challenge = try await post("\(path)/challenge", ["device": keyPair.publicKey.hex])
+        guard challenge.status == 200, let text = challenge["challenge"] as? String,
+            let expires = challenge["expires"] as? Int64, let bytes = base64Bytes(text)
+        else { return challenge }
+        let transcript = StoreAPI.authTranscript(
+            origin: origin, identity: identity, device: keyPair.publicKey, challenge: bytes, expires: expires)
+        var body: [String: Any] = [
+            "device": keyPair.publicKey.hex, "challenge": text,
+            "signature": Data.base64(keyPair.sign(transcript).bytes),
+        ]
+        if let genesis { body["genesis"] = Data.base64(genesis.encoded) }
+        return try await post("\(path)/token", body)
+    }
+
+    /// A token for `keyPair`, introducing the identity with `genesis` when given.
+    func token(_ identity: IdentityID, _ keyPair: SigningKeyPair, genesis: Entry? = nil) async throws -> String {
+        let answer = try await authenticate(identity, keyPair, genesis: genesis)
+        guard let token = answer["token"] as? String else {
+            throw StoreClientError.transport("no token: \(answer.status) \(answer.body)")
+        }
+        return token
+    }
+
+    /// Pushes `entries` with `clock` (default empty).
+    func push(_ identity: IdentityID, token: String, _ entries: [Entry], clock: VectorClock = .empty) async throws
+        -> Answer
+    {
+        try await post(
+            "/v1/identities/\(identity.hex)/sync",
+            [
+                "clock": Data.base64(VectorClock.encode(clock.entries)),
+                "entries": entries.map { Data.base64($0.encoded) },
+            ], token: token)
+    }
+}
