@@ -2,7 +2,8 @@
 # Installs what ledgerlink needs on Debian 12 (beyond Swift 6.3 itself), only what is missing.
 set -euo pipefail
 
-packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux)
+# postgresql: the store's tests start a private server from its binaries.
+packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -57,7 +57,9 @@ actor IdentityLedger {
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
     func sync(pushed: [Entry], clock: VectorClock) async throws -> SyncResponse {
-        for _ in 0..<3 {
+        var accepted: Int?
+        var forks: [String] = []
+        for attempt in 0..<Self.appendAttempts {
             try await refresh()
             guard let engine else { throw Self.unknown }
             var seen = hashes
@@ -66,8 +68,6 @@ actor IdentityLedger {
                 throw StoreError(
                     422, "foreign_entry", "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
             }
-            var accepted = 0
-            var forks: [String] = []
             if !fresh.isEmpty {
                 let report: MergeReport
                 do {
@@ -80,22 +80,29 @@ actor IdentityLedger {
                     self.engine = nil  // rebuilt from the database, which never saw these
                     throw refusal
                 }
+                if accepted == nil {
+                    accepted = report.newlyCounted
+                    forks = report.forks.map(\.author.hex)
+                }
                 guard try await backend.append(fresh.map(\.encoded), to: identity.bytes, expected: version) else {
-                    self.engine = nil  // another server appended first: start again from the database
+                    // Another server appended first. The engine keeps these entries (merging
+                    // the other server's rows on top is a CRDT merge); try again after it.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
                     continue
                 }
                 version += Int64(fresh.count)
                 hashes.formUnion(fresh.map(\.hash))
-                accepted = report.newlyCounted
-                forks = report.forks.map(\.author.hex)
             }
             var response = try await respond(engine, clock: clock.advanced(by: pushed))
-            response.accepted = accepted
+            response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
             return response
         }
+        engine = nil
         throw StoreError(503, "busy", "other servers are writing this identity; try again", retryAfter: 1)
     }
+
+    static let appendAttempts = 12
 
     /// What a device with `clock` lacks, up to the response limits.
     private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> SyncResponse {

@@ -59,9 +59,14 @@ public struct CommandRunner: Sendable {
         return (process, out, err)
     }
 
-    /// Runs to completion (at most `timeout` seconds).
+    /// Runs to completion (at most `timeout` seconds), waiting on a thread of its own.
     @discardableResult
-    public func run(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> Result {
+    public func run(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) async throws -> Result {
+        try await offThePool { try runBlocking(arguments, stdin: stdin, timeout: timeout) }
+    }
+
+    /// Runs to completion, blocking the calling thread (never call it from a task).
+    public func runBlocking(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> Result {
         let (process, out, err) = try start(arguments, stdin: stdin)
         // Read both pipes while the process runs so a full pipe can never stall it.
         let collected = PipeCollector(out: out, err: err)

@@ -11,3 +11,12 @@ public func eventually(timeout: Double = 20, _ condition: @Sendable () async thr
     }
     return (try? await condition()) == true
 }
+
+/// Runs blocking work (waiting for a child process, reading its pipes) on a thread of its own
+/// and suspends until it is done: the cooperative pool has only as many threads as cores (two
+/// here), and in-process network tests running beside need them.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

@@ -11,12 +11,14 @@ import Testing
 
 @Suite("Store server: authentication and refusals (in process)")
 struct StoreServerTests {
-    @Test("the genesis device introduces the identity; a linked device authenticates; the store keeps the entries")
-    func introduceAndPush() async throws {
+    @Test(
+        "the genesis device introduces the identity; a linked device authenticates; the store keeps the entries",
+        arguments: BackendKind.testable)
+    func introduceAndPush(_ kind: BackendKind) async throws {
         var built = try LedgerFixture(deviceCount: 2)
         try built.record(device: 1, .credit, amount: 500)
         let fixture = built
-        let store = try await TestStore()
+        let store = try await TestStore(kind)
         try await store.application().test(.router) { client in
             let unknown = try await client.authenticate(fixture.identity, fixture.devices[1])
             #expect(unknown.status == 404)
@@ -33,10 +35,12 @@ struct StoreServerTests {
         }
     }
 
-    @Test("a replayed challenge, a signature for another server and an expired challenge are refused")
-    func challenges() async throws {
+    @Test(
+        "a replayed challenge, a signature for another server and an expired challenge are refused",
+        arguments: BackendKind.testable)
+    func challenges(_ kind: BackendKind) async throws {
         let fixture = try LedgerFixture(deviceCount: 1)
-        let store = try await TestStore()
+        let store = try await TestStore(kind)
         try await store.application().test(.router) { client in
             let path = "/v1/identities/\(fixture.identity.hex)"
             let key = fixture.root
@@ -79,14 +83,16 @@ struct StoreServerTests {
         }
     }
 
-    @Test("an expired token, an unknown one, one for another identity and a revoked device's are refused")
-    func tokens() async throws {
+    @Test(
+        "an expired token, an unknown one, one for another identity and a revoked device's are refused",
+        arguments: BackendKind.testable)
+    func tokens(_ kind: BackendKind) async throws {
         var built = try LedgerFixture(deviceCount: 3)
         let before = built.allEntries
         let revoke = try built.revoke(device: 2, by: 0)
         let fixture = built
         let other = try LedgerFixture(deviceCount: 1)
-        let store = try await TestStore()
+        let store = try await TestStore(kind)
         try await store.application().test(.router) { client in
             let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
             #expect(try await client.push(fixture.identity, token: root, before).status == 200)
@@ -118,15 +124,17 @@ struct StoreServerTests {
         }
     }
 
-    @Test("a forged entry, an unlinked device's entry and a gap are refused whole, and nothing is stored")
-    func forgedEntries() async throws {
+    @Test(
+        "a forged entry, an unlinked device's entry and a gap are refused whole, and nothing is stored",
+        arguments: BackendKind.testable)
+    func forgedEntries(_ kind: BackendKind) async throws {
         var built = try LedgerFixture(deviceCount: 2)
         let linked = built.allEntries
         let honest = try built.record(device: 0, .credit, amount: 1)
         _ = try built.record(device: 1, .credit, amount: 1)
         let late = try built.record(device: 1, .credit, amount: 2)
         let fixture = built
-        let store = try await TestStore()
+        let store = try await TestStore(kind)
         try await store.application().test(.router) { client in
             let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
             #expect(try await client.push(fixture.identity, token: root, linked).status == 200)

@@ -15,10 +15,11 @@ struct StoreSyncTests {
     /// every device and the store hold the same ledger.
     @Test(
         "two and three devices converge through the store under random interleavings of appends and syncs",
-        arguments: [(2, UInt64(1)), (3, 2), (3, 3)])
-    func converge(devices count: Int, seed: UInt64) async throws {
+        arguments: BackendKind.testable, [(2, UInt64(1)), (3, 2), (3, 3)])
+    func converge(_ kind: BackendKind, _ shape: (devices: Int, seed: UInt64)) async throws {
+        let (count, seed) = shape
         let fixture = try LedgerFixture(deviceCount: count)
-        let store = try await TestStore(realTime: true)
+        let store = try await TestStore(kind, realTime: true)
         try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
             let port = try #require(client.port)
             let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
@@ -89,6 +90,56 @@ struct StoreSyncTests {
             #expect(steps.count >= 3)
             #expect(steps.last?.received == steps.last?.total)
             #expect(steps.map(\.received) == steps.map(\.received).sorted())
+        }
+    }
+}
+
+extension StoreSyncTests {
+    @Test(
+        "two servers on one PostgreSQL serve the same identity consistently",
+        .enabled(if: PostgresTestServer.isAvailable))
+    func twoServers() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<50 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        let fixture = built
+        let first = try await TestStore(.postgres, realTime: true)
+        let second = try await TestStore(backend: first.backend, realTime: true)
+        try await first.application(configure: { $0.publicURL = nil }).test(.live) { one in
+            try await second.application(configure: { $0.publicURL = nil }).test(.live) { two in
+                let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
+                let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
+                let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))
+                let laptop = try await fixture.replica(device: 0)
+                try await laptop.merge(fixture.allEntries)
+                let phone = try await fixture.replica(device: 1)
+                let laptopClient = StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0])
+                let phoneClient = StoreClient(url: urlTwo, engine: phone, keyPair: fixture.devices[1])
+                _ = try await laptopClient.sync()
+                _ = try await phoneClient.sync()  // through the other server: it reads what the first wrote
+                #expect(try await phone.totals().credits == 1275)
+                // Both write, each through its own server, at the same time.
+                async let a: Void = {
+                    for i in 0..<20 {
+                        try await laptop.appendRecord(.credit, amount: 1, memo: "laptop \(i)")
+                        _ = try await laptopClient.sync()
+                    }
+                }()
+                async let b: Void = {
+                    for i in 0..<20 {
+                        try await phone.appendRecord(.debit, amount: 1, memo: "phone \(i)")
+                        _ = try await phoneClient.sync()
+                    }
+                }()
+                _ = try await (a, b)
+                for _ in 0..<2 {
+                    _ = try await laptopClient.sync()
+                    _ = try await phoneClient.sync()
+                }
+                #expect(try await laptop.clock() == (try await phone.clock()))
+                #expect(try await laptop.totals().balance == 1275)
+                #expect(
+                    try await first.backend.version(of: fixture.identity.bytes) == Int64(fixture.allEntries.count + 40))
+            }
         }
     }
 }

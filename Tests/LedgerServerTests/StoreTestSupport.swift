@@ -8,6 +8,7 @@ import LedgerServer
 import LedgerSync
 import LedgerTestSupport
 import NIOCore
+import Testing
 
 /// Seconds since 1970 that a test moves by hand.
 final class TestClock: @unchecked Sendable {
@@ -27,21 +28,48 @@ final class TestClock: @unchecked Sendable {
     }
 }
 
-/// A store on a fresh SQLite file.
+/// The databases a store can keep its data in; store tests run against each.
+enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    /// Every kind this machine can run: PostgreSQL when its binaries are installed (CI
+    /// installs them; `scripts/setup.sh` does too).
+    static var testable: [BackendKind] { PostgresTestServer.isAvailable ? allCases : [.sqlite] }
+
+    /// A fresh, empty database of this kind.
+    func make() async throws -> any StoreBackend {
+        let backend: any StoreBackend
+        switch self {
+        case .sqlite:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
+        case .postgres:
+            backend = try PostgresBackend(url: try await PostgresTestServer.shared.freshDatabase())
+        }
+        try await backend.prepare()
+        return backend
+    }
+}
+
+/// A store on a fresh database.
 struct TestStore {
-    let folder: URL
-    let backend: SQLiteBackend
+    let backend: any StoreBackend
     let service: StoreService
     let clock: TestClock
 
-    init(clock: TestClock = TestClock(), realTime: Bool = false) async throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
-        try await backend.prepare()
+    init(_ kind: BackendKind = .sqlite, clock: TestClock = TestClock(), realTime: Bool = false) async throws {
+        try await self.init(backend: try await kind.make(), clock: clock, realTime: realTime)
+    }
+
+    /// Another server on the same database.
+    init(backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false) async throws {
+        self.backend = backend
         self.clock = clock
-        service =
-            realTime ? StoreService(backend: backend) : StoreService(backend: backend, now: { clock.now })
+        service = realTime ? StoreService(backend: backend) : StoreService(backend: backend, now: { clock.now })
     }
 
     func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {

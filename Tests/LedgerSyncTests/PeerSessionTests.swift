@@ -150,7 +150,7 @@ struct PeerAttackTests {
         let b = try await fixture.replica(device: 1)
         try await b.merge(Array(fixture.logs[0].prefix(2)))
         let failures = FailureLog()
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
         let bKey = fixture.devices[1]
         let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
         defer { task.cancel() }
@@ -165,7 +165,7 @@ struct PeerAttackTests {
         let fresh = try await fixture.replica(device: 1)
         try await fresh.merge(Array(fixture.logs[0].prefix(2)))
         let before = try await fresh.clock()
-        let second = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(2))
+        let second = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
         let replayFailures = FailureLog()
         let secondTask = Task {
             try await second.run(engine: fresh, keyPair: bKey) { replayFailures.record($0) }

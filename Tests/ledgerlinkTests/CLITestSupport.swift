@@ -27,34 +27,34 @@ struct Device {
     }
 
     @discardableResult
-    func run(_ args: String..., stdin: Data? = nil) throws -> CommandRunner.Result {
-        try cli.run(args + ["--home", home.path], stdin: stdin)
+    func run(_ args: String..., stdin: Data? = nil) async throws -> CommandRunner.Result {
+        try await cli.run(args + ["--home", home.path], stdin: stdin)
     }
 
     /// Runs a command that must succeed, returning its stdout.
     @discardableResult
-    func ok(_ args: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let result = try cli.run(args + ["--home", home.path])
+    func ok(_ args: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let result = try await cli.run(args + ["--home", home.path])
         #expect(result.status == 0, "ledgerlink \(args) failed: \(result.stderr)", sourceLocation: sourceLocation)
         return result.stdout
     }
 
     /// Runs a command with --json and parses its output.
-    func json(_ args: String...) throws -> Any {
-        let result = try cli.run(args + ["--json", "--home", home.path])
+    func json(_ args: String...) async throws -> Any {
+        let result = try await cli.run(args + ["--json", "--home", home.path])
         #expect(result.status == 0, "\(result.stderr)")
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
     }
 
     /// Moves everything this device holds to `other` by export and import, as a person would.
-    func send(to other: Device) throws {
+    func send(to other: Device) async throws {
         let file = home.deletingLastPathComponent().appendingPathComponent("transfer-\(UUID().uuidString)")
-        try ok("export").write(to: file, atomically: true, encoding: .utf8)
-        try other.ok("import", file.path)
+        try await ok("export").write(to: file, atomically: true, encoding: .utf8)
+        try await other.ok("import", file.path)
     }
 
-    func balanceMinor() throws -> Int {
-        try #require((try json("balance") as? [String: Any])?["balance_minor"] as? Int)
+    func balanceMinor() async throws -> Int {
+        try #require((try await json("balance") as? [String: Any])?["balance_minor"] as? Int)
     }
 
     /// Links a second device to this one's identity through the library (the interactive

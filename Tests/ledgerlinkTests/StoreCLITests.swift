@@ -13,9 +13,10 @@ struct StoreProcess {
     let url: String
     let database: URL
 
-    static func start(database: URL, port: Int = 0) async throws -> StoreProcess {
+    static func start(database: URL, port: Int = 0, postgres: String? = nil) async throws -> StoreProcess {
         let cli = try CommandRunner()
-        let (process, out, err) = try cli.start(["serve", "--port", "\(port)", "--db", database.path])
+        let backend = postgres.map { ["--postgres", $0] } ?? ["--db", database.path]
+        let (process, out, err) = try cli.start(["serve", "--port", "\(port)"] + backend)
         let output = PipeCollector(out: out, err: err)
         guard await eventually(timeout: 30, { output.waitForData(upTo: 0).contains("listening on") }) else {
             process.terminate()
@@ -31,7 +32,15 @@ struct StoreProcess {
 
     var port: Int { Int(url.split(separator: ":").last ?? "") ?? 0 }
 
-    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+    func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
+        let (process, output) = (self.process, self.output)
+        return (try? await offThePool { Self.stopNow(process, output, signal) }) ?? -1
+    }
+
+    /// The same, blocking (for `defer`).
+    func stopNow() { _ = Self.stopNow(process, output, SIGTERM) }
+
+    private static func stopNow(_ process: Process, _ output: PipeCollector, _ signal: Int32) -> Int32 {
         kill(process.processIdentifier, signal)
         _ = output.finish()
         process.waitUntilExit()
@@ -44,39 +53,57 @@ struct StoreCLITests {
     @Test("sync --store saves the store; another device pulls everything; status shows when it last synced")
     func syncThroughStore() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
-        try laptop.ok("earn", "10", "--memo", "salary")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "salary")
         let phone = try await laptop.linkNewDevice(name: "phone")
         let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
         let store = try await StoreProcess.start(database: database)
-        defer { _ = store.stop() }
+        defer { store.stopNow() }
 
-        let first = try laptop.ok("sync", "--store", store.url)
+        let first = try await laptop.ok("sync", "--store", store.url)
         #expect(first.contains("Synced with the store at \(store.url): sent 3 entries, received 0 new."))
         #expect(first.contains("Saved \(store.url) as this device's store."))
-        let pulled = try #require(try phone.json("sync", "--store", store.url) as? [String: Any])
+        let pulled = try #require(try await phone.json("sync", "--store", store.url) as? [String: Any])
         #expect(pulled["received"] as? Int == 3)
         #expect(pulled["converged"] as? Bool == true)
-        #expect(try phone.balanceMinor() == 1000)
+        #expect(try await phone.balanceMinor() == 1000)
 
-        try phone.ok("spend", "4", "--memo", "lunch")
-        try phone.ok("sync")  // the saved store, no option needed
-        #expect(try laptop.ok("sync").contains("received 1 new"))
-        #expect(try laptop.balanceMinor() == 600)
-        #expect(try laptop.ok("sync").contains("already holds the same ledger"))
-        let status = try #require((try laptop.json("status") as? [String: Any])?["store"] as? [String: Any])
+        try await phone.ok("spend", "4", "--memo", "lunch")
+        try await phone.ok("sync")  // the saved store, no option needed
+        #expect(try await laptop.ok("sync").contains("received 1 new"))
+        #expect(try await laptop.balanceMinor() == 600)
+        #expect(try await laptop.ok("sync").contains("already holds the same ledger"))
+        let status = try #require((try await laptop.json("status") as? [String: Any])?["store"] as? [String: Any])
         #expect(status["url"] as? String == store.url)
         #expect(status["last_sync"] is String)
 
-        let nowhere = try laptop.run("sync", "--store", "ftp://example.com")
+        let nowhere = try await laptop.run("sync", "--store", "ftp://example.com")
         #expect(nowhere.status == 1)
         #expect(nowhere.stderr.contains("is not a store address"))
+    }
+
+    @Test("serve --postgres keeps the store in PostgreSQL", .enabled(if: PostgresTestServer.isAvailable))
+    func postgres() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "3")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let url = try await PostgresTestServer.shared.freshDatabase()
+        let store = try await StoreProcess.start(database: laptop.home, postgres: url)
+        defer { store.stopNow() }
+        #expect(store.output.waitForData(upTo: 0).contains("(PostgreSQL)"))
+        try await laptop.ok("sync", "--store", store.url)
+        try await phone.ok("sync", "--store", store.url)
+        #expect(try await phone.balanceMinor() == 300)
+        let bad = try await laptop.cli.run(["serve", "--postgres", "mysql://nope"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("postgres://USER"))
     }
 
     @Test("the store killed with SIGKILL mid-sync loses nothing it acknowledged, and devices resume after a restart")
     func killedStore() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("init", "--name", "laptop")
         try await LedgerWriter.appendRecords(home: laptop.home, count: 12_000)
         let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
         var store = try await StoreProcess.start(database: database)
@@ -88,21 +115,23 @@ struct StoreCLITests {
                 ((try? FileManager.default.attributesOfItem(atPath: database.path + "-wal")[.size] as? Int) ?? 0)
                     > 512 * 1024
             })
-        _ = store.stop(SIGKILL)
-        process.waitUntilExit()
-        _ = collector.finish()
+        _ = await store.stop(SIGKILL)
+        try await offThePool {
+            process.waitUntilExit()
+            _ = collector.finish()
+        }
         // Usually the sync sees the store go (exit 1); on a fast run it may have finished first.
         #expect([0, 1].contains(process.terminationStatus))
 
         store = try await StoreProcess.start(database: database, port: store.port)
-        defer { _ = store.stop() }
-        let resumed = try #require(try laptop.json("sync", "--store", store.url) as? [String: Any])
+        defer { store.stopNow() }
+        let resumed = try #require(try await laptop.json("sync", "--store", store.url) as? [String: Any])
         #expect(resumed["converged"] as? Bool == true)
         let phone = try await laptop.linkNewDevice(name: "phone")
-        try laptop.ok("sync")  // the link certificate
-        try phone.ok("sync", "--store", store.url)
-        #expect(try phone.balanceMinor() == (try laptop.balanceMinor()))
-        let verify = try phone.ok("verify")
+        try await laptop.ok("sync")  // the link certificate
+        try await phone.ok("sync", "--store", store.url)
+        #expect(try await phone.balanceMinor() == (try await laptop.balanceMinor()))
+        let verify = try await phone.ok("verify")
         #expect(verify.contains("verify"))
     }
 }

@@ -7,58 +7,58 @@ struct SyncByFileTests {
     @Test("two devices of one identity converge through export and import, in both formats")
     func converge() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
-        try laptop.ok("earn", "10", "--memo", "from laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "from laptop")
         let phone = try await laptop.linkNewDevice(name: "phone")
         let folder = laptop.home.deletingLastPathComponent()
 
         let fromLaptop = folder.appendingPathComponent("laptop.export")
-        try laptop.ok("export").write(to: fromLaptop, atomically: true, encoding: .utf8)
-        #expect(try phone.ok("import", fromLaptop.path).contains("Imported 3 new entries"))
-        #expect(try phone.balanceMinor() == 1000)
-        try phone.ok("spend", "2.25", "--memo", "from phone")
+        try await laptop.ok("export").write(to: fromLaptop, atomically: true, encoding: .utf8)
+        #expect(try await phone.ok("import", fromLaptop.path).contains("Imported 3 new entries"))
+        #expect(try await phone.balanceMinor() == 1000)
+        try await phone.ok("spend", "2.25", "--memo", "from phone")
 
         let fromPhone = folder.appendingPathComponent("phone.json")
-        try phone.ok("export", "--json").write(to: fromPhone, atomically: true, encoding: .utf8)
-        let imported = try #require(try laptop.json("import", fromPhone.path) as? [String: Any])
+        try await phone.ok("export", "--json").write(to: fromPhone, atomically: true, encoding: .utf8)
+        let imported = try #require(try await laptop.json("import", fromPhone.path) as? [String: Any])
         #expect(imported["accepted"] as? Int == 1)
         #expect(imported["duplicates"] as? Int == 3)
 
-        #expect(try laptop.balanceMinor() == 775)
-        #expect(try phone.balanceMinor() == 775)
-        let a = try #require(try laptop.json("status") as? [String: Any])
-        let b = try #require(try phone.json("status") as? [String: Any])
+        #expect(try await laptop.balanceMinor() == 775)
+        #expect(try await phone.balanceMinor() == 775)
+        let a = try #require(try await laptop.json("status") as? [String: Any])
+        let b = try #require(try await phone.json("status") as? [String: Any])
         #expect(a["clock_digest"] as? String == b["clock_digest"] as? String)
-        let devices = try #require(try laptop.json("devices") as? [[String: Any]])
+        let devices = try #require(try await laptop.json("devices") as? [[String: Any]])
         #expect(devices.map { $0["name"] as? String } == ["laptop", "phone"])
-        #expect(try laptop.ok("history").contains("from phone"))
+        #expect(try await laptop.ok("history").contains("from phone"))
 
         // Importing the same file again changes nothing.
-        let again = try #require(try laptop.json("import", fromPhone.path) as? [String: Any])
+        let again = try #require(try await laptop.json("import", fromPhone.path) as? [String: Any])
         #expect(again["accepted"] as? Int == 0)
         // Standard input works too.
-        let viaStdin = try laptop.run("import", "-", stdin: try Data(contentsOf: fromLaptop))
+        let viaStdin = try await laptop.run("import", "-", stdin: try Data(contentsOf: fromLaptop))
         #expect(viaStdin.status == 0)
     }
 
     @Test("an unreadable, foreign, damaged or tampered export is refused and nothing is imported")
     func refusals() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
-        try laptop.ok("earn", "1")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "1")
         let stranger = try Device(name: "stranger")
-        try stranger.ok("init", "--name", "stranger")
-        try stranger.ok("earn", "99")
+        try await stranger.ok("init", "--name", "stranger")
+        try await stranger.ok("earn", "99")
         let folder = laptop.home.deletingLastPathComponent()
         let foreign = folder.appendingPathComponent("foreign.json")
-        try stranger.ok("export", "--json").write(to: foreign, atomically: true, encoding: .utf8)
+        try await stranger.ok("export", "--json").write(to: foreign, atomically: true, encoding: .utf8)
         let garbage = folder.appendingPathComponent("garbage")
         try Data([0xff, 0xfe, 0x00, 0x01]).write(to: garbage)
         let notExport = folder.appendingPathComponent("other.json")
         try #"{"hello": "world"}"#.write(to: notExport, atomically: true, encoding: .utf8)
         // A JSON export whose decoded fields were edited to claim a larger amount of time.
         let tampered = folder.appendingPathComponent("tampered.json")
-        try laptop.ok("export", "--json").replacingOccurrences(of: "\"seq\": 2", with: "\"seq\": 3")
+        try await laptop.ok("export", "--json").replacingOccurrences(of: "\"seq\": 2", with: "\"seq\": 3")
             .write(to: tampered, atomically: true, encoding: .utf8)
 
         for (file, message) in [
@@ -66,24 +66,24 @@ struct SyncByFileTests {
             (garbage.path, "not a ledgerlink export"), (notExport.path, "not a ledgerlink export"),
             (tampered.path, "does not match its encoded bytes"),
         ] {
-            let result = try laptop.run("import", file)
+            let result = try await laptop.run("import", file)
             #expect(result.status == 1, "\(file)")
             #expect(result.stderr.contains(message), "\(file): \(result.stderr)")
         }
-        #expect(try laptop.balanceMinor() == 100)
-        #expect(try laptop.ok("verify") == "All 2 stored entries verify.\n")
+        #expect(try await laptop.balanceMinor() == 100)
+        #expect(try await laptop.ok("verify") == "All 2 stored entries verify.\n")
     }
 
     @Test("an independent implementation (PyNaCl, from docs/PROTOCOL.md) verifies every entry of an export")
     func independentVerifier() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
-        try laptop.ok("earn", "10", "--memo", "one")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "one")
         let phone = try await laptop.linkNewDevice(name: "phone")
-        try laptop.ok("spend", "3")
+        try await laptop.ok("spend", "3")
         let folder = laptop.home.deletingLastPathComponent()
         let export = folder.appendingPathComponent("export.json")
-        try laptop.ok("export", "--json").write(to: export, atomically: true, encoding: .utf8)
+        try await laptop.ok("export", "--json").write(to: export, atomically: true, encoding: .utf8)
         _ = phone
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()

@@ -15,8 +15,8 @@ struct TUIEndToEndTests {
     @Test("earn through the dialog, see another process's entry live, resize, and quit with the terminal restored")
     func session() async throws {
         let device = try Device()
-        try device.ok("init", "--name", "laptop")
-        try device.ok("earn", "10", "--memo", "start")
+        try await device.ok("init", "--name", "laptop")
+        try await device.ok("earn", "10", "--memo", "start")
         let tmux = try open(device)
         defer { tmux.close() }
         #expect(try await tmux.waitFor("Balance 10.00"))
@@ -30,10 +30,10 @@ struct TUIEndToEndTests {
         try tmux.send("Enter")
         #expect(try await tmux.waitFor("Balance 12.50"))
         #expect(try await tmux.waitFor("tip 🍜"))
-        #expect(try device.balanceMinor() == 1250)
+        #expect(try await device.balanceMinor() == 1250)
 
         // Another process writes; the open TUI shows it within a second or so.
-        try device.ok("spend", "1", "--memo", "from the CLI")
+        try await device.ok("spend", "1", "--memo", "from the CLI")
         #expect(try await tmux.waitFor("Balance 11.50"))
         #expect(try await tmux.waitFor("from the CLI"))
 
@@ -50,16 +50,16 @@ struct TUIEndToEndTests {
     @Test("the TUI syncs with another device live: badge, entries from it, `s`, and entries to it")
     func liveSync() async throws {
         let laptop = try Device(name: "laptop")
-        try laptop.ok("init", "--name", "laptop")
-        try laptop.ok("earn", "10", "--memo", "start")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "start")
         let phone = try await laptop.linkNewDevice(name: "phone")
         let phoneListener = try await Listener.start(phone)
-        defer { _ = phoneListener.stop() }
-        try laptop.ok("peers", "add", phoneListener.address)
+        defer { phoneListener.stopNow() }
+        try await laptop.ok("peers", "add", phoneListener.address)
         let tmux = try open(laptop)
         defer { tmux.close() }
         #expect(try await tmux.waitFor("● phone · synced"))
-        try phone.ok("earn", "5", "--memo", "from the phone")
+        try await phone.ok("earn", "5", "--memo", "from the phone")
         #expect(try await tmux.waitFor("Balance 15.00"))
         #expect(try await tmux.waitFor("from the phone"))
         try tmux.send("s")
@@ -68,13 +68,13 @@ struct TUIEndToEndTests {
         #expect(try await tmux.waitFor("Enter saves"))
         try tmux.type("2")
         try tmux.send("Enter")
-        #expect(await eventually { try phone.balanceMinor() == 1700 })
+        #expect(await eventually { try await phone.balanceMinor() == 1700 })
         // While the TUI runs, `status` in another terminal sees its peer channel.
-        let status = try #require((try laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
+        let status = try #require((try await laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
         #expect(status["running"] as? Bool == true)
         try tmux.send("q")
         #expect(try await tmux.waitFor("exited with 0"))
-        let after = try #require((try laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
+        let after = try #require((try await laptop.json("status") as? [String: Any])?["peer"] as? [String: Any])
         #expect(after["running"] as? Bool == false)
         #expect(after["last_sync"] is String)
     }
@@ -82,7 +82,7 @@ struct TUIEndToEndTests {
     @Test("Ctrl-C quits at once and restores the terminal, even from a dialog")
     func interrupt() async throws {
         let device = try Device()
-        try device.ok("init", "--name", "laptop")
+        try await device.ok("init", "--name", "laptop")
         let tmux = try open(device, width: 80, height: 24)
         defer { tmux.close() }
         #expect(try await tmux.waitFor("Balance 0.00"))
@@ -98,7 +98,7 @@ extension TUIEndToEndTests {
     @Test("SIGTERM quits and restores the terminal")
     func terminate() async throws {
         let device = try Device()
-        try device.ok("init", "--name", "laptop")
+        try await device.ok("init", "--name", "laptop")
         let tmux = try open(device, width: 80, height: 24)
         defer { tmux.close() }
         #expect(try await tmux.waitFor("Balance 0.00"))
@@ -126,7 +126,7 @@ extension TUIEndToEndTests {
         #expect(try await tmux.waitFor("desk (this device)"))
         try tmux.send("q")
         #expect(try await tmux.waitFor("exited with 0"))
-        let devices = try #require(try device.json("devices") as? [[String: Any]])
+        let devices = try #require(try await device.json("devices") as? [[String: Any]])
         #expect(devices.map { $0["name"] as? String } == ["desk"])
         #expect(FileManager.default.fileExists(atPath: device.home.appendingPathComponent("device.key").path))
     }

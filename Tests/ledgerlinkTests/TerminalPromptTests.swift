@@ -30,6 +30,6 @@ struct TerminalPromptTests {
         try tmux.send("Enter")
         #expect(try await tmux.waitFor("Earned 4.20. Balance: 4.20"))
         #expect(try !tmux.screen().contains("s3cret"), "the passphrase was echoed")
-        #expect(try device.balanceMinor() == 420)
+        #expect(try await device.balanceMinor() == 420)
     }
 }

@@ -16,6 +16,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "TCP port (0 picks one).") var port = 8787
     @Option(name: .long, help: "SQLite database file (default: ~/.local/share/ledgerlink-store/store.sqlite).")
     var db: String?
+    @Option(name: .long, help: "Use PostgreSQL instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
+    var postgres: String?
     @Option(name: .long, help: "The address devices use, when it differs (for example behind a TLS proxy).")
     var publicURL: String?
     @Option(name: .long, help: "Most open connections.") var maxConnections = 1024
@@ -35,16 +37,33 @@ struct Serve: AsyncParsableCommand {
             }
             configuration.publicURL = url
         }
-        let path = db ?? Self.defaultDatabase()
-        let backend: SQLiteBackend
-        do {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
-            backend = try SQLiteBackend(path: path)
-            try await backend.prepare()
-        } catch {
-            throw CLIError("cannot open the store database \(path): \(error)")
+        guard db == nil || postgres == nil else { throw CLIError("choose --db or --postgres, not both") }
+        let backend: any StoreBackend
+        let described: String
+        if let postgres {
+            do {
+                let pool = try PostgresBackend(url: postgres)
+                try await pool.prepare()
+                backend = pool
+            } catch let error as StoreError {
+                throw CLIError(error.message)
+            } catch {
+                throw CLIError("cannot use the PostgreSQL database: \(error)")
+            }
+            described = "PostgreSQL"
+        } else {
+            let path = db ?? Self.defaultDatabase()
+            do {
+                try FileManager.default.createDirectory(
+                    at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
+                let file = try SQLiteBackend(path: path)
+                try await file.prepare()
+                backend = file
+            } catch {
+                throw CLIError("cannot open the store database \(path): \(error)")
+            }
+            described = "SQLite \(path)"
         }
         let service = StoreService(backend: backend)
         let (host, port) = (configuration.host, configuration.port)
@@ -52,7 +71,7 @@ struct Serve: AsyncParsableCommand {
             let bound = channel.localAddress?.port ?? port
             // Scripts wait for this line to learn the port.
             FileHandle.standardOutput.write(
-                Data("ledgerlink store listening on http://\(host):\(bound) (SQLite \(path))\n".utf8))
+                Data("ledgerlink store listening on http://\(host):\(bound) (\(described))\n".utf8))
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }

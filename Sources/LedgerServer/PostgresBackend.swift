@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The backend for bigger deployments: PostgreSQL through postgres-nio. Several servers may
+/// share one database; appends to an identity are serialised by a row lock on it.
+public final class PostgresBackend: StoreBackend {
+    private let client: PostgresClient
+    private let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`); the pool runs
+    /// until `shutdown()`.
+    public init(url: String, logger: Logger = Logger(label: "ledgerlink.store.postgres")) throws {
+        guard let components = URLComponents(string: url),
+            ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, let user = components.user
+        else {
+            throw StoreError(
+                400, "bad_postgres_url", "--postgres takes postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        runner = Task { await client.run() }
+    }
+
+    /// Closes the pool.
+    public func shutdown() {
+        runner.cancel()
+    }
+
+    public func prepare() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            // Two servers starting at once must not both create the tables.
+            try await connection.query("SELECT pg_advisory_xact_lock(4949494949)", logger: logger).drain()
+            for statement: PostgresQuery in [
+                "CREATE TABLE IF NOT EXISTS ledgerlink_identities (id BYTEA PRIMARY KEY, version BIGINT NOT NULL)",
+                """
+                CREATE TABLE IF NOT EXISTS ledgerlink_entries (identity BYTEA NOT NULL, n BIGINT NOT NULL,
+                    raw BYTEA NOT NULL, PRIMARY KEY (identity, n))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS ledgerlink_challenges (challenge BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
+                    device BYTEA NOT NULL, expires BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS ledgerlink_tokens (hash BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
+                    device BYTEA NOT NULL, expires BIGINT NOT NULL)
+                """,
+            ] {
+                try await connection.query(statement, logger: logger).drain()
+            }
+        }
+    }
+
+    public func version(of identity: [UInt8]) async throws -> Int64? {
+        let rows = try await client.query(
+            "SELECT version FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))", logger: logger)
+        for try await version in rows.decode(Int64.self) { return version }
+        return nil
+    }
+
+    public func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+        let rows = try await client.query(
+            "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity)) AND n > \(n) ORDER BY n",
+            logger: logger)
+        var out: [StoredRow] = []
+        for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {
+            out.append(StoredRow(n: position, raw: Array(raw.readableBytesView)))
+        }
+        return out
+    }
+
+    public func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+        let id = ByteBuffer(bytes: identity)
+        let logger = self.logger
+        return try await client.withTransaction(logger: logger) { connection in
+            var current: Int64?
+            for try await version in try await connection.query(
+                "SELECT version FROM ledgerlink_identities WHERE id = \(id) FOR UPDATE", logger: logger
+            ).decode(Int64.self) {
+                current = version
+            }
+            guard current == expected else { return false }
+            let base = current ?? 0
+            if current == nil {
+                var created = false
+                for try await _ in try await connection.query(
+                    "INSERT INTO ledgerlink_identities (id, version) VALUES (\(id), 0) ON CONFLICT DO NOTHING RETURNING id",
+                    logger: logger
+                ).decode(ByteBuffer.self) {
+                    created = true
+                }
+                guard created else { return false }  // another server introduced it first
+            }
+            // Rows go in batches of at most 1,000 (3 parameters each, well under the limit of 65,535).
+            for start in stride(from: 0, to: raws.count, by: 1_000) {
+                let batch = raws[start..<min(start + 1_000, raws.count)]
+                var bindings = PostgresBindings(capacity: batch.count * 3)
+                var values: [String] = []
+                for (offset, raw) in batch.enumerated() {
+                    let p = offset * 3
+                    values.append("($\(p + 1), $\(p + 2), $\(p + 3))")
+                    bindings.append(id)
+                    bindings.append(base + Int64(start + offset) + 1)
+                    bindings.append(ByteBuffer(bytes: raw))
+                }
+                let sql = "INSERT INTO ledgerlink_entries (identity, n, raw) VALUES " + values.joined(separator: ", ")
+                try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).drain()
+            }
+            try await connection.query(
+                "UPDATE ledgerlink_identities SET version = \(base + Int64(raws.count)) WHERE id = \(id)",
+                logger: logger
+            ).drain()
+            return true
+        }
+    }
+
+    public func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
+        try await client.query(
+            """
+            INSERT INTO ledgerlink_challenges (challenge, identity, device, expires)
+            VALUES (\(ByteBuffer(bytes: challenge)), \(ByteBuffer(bytes: grant.identity)), \(ByteBuffer(bytes: grant.device)), \(grant.expires))
+            """, logger: logger
+        ).drain()
+    }
+
+    public func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
+        let rows = try await client.query(
+            """
+            DELETE FROM ledgerlink_challenges WHERE challenge = \(ByteBuffer(bytes: challenge))
+            RETURNING identity, device, expires
+            """, logger: logger)
+        for try await (identity, device, expires) in rows.decode((ByteBuffer, ByteBuffer, Int64).self) {
+            return AuthGrant(
+                identity: Array(identity.readableBytesView), device: Array(device.readableBytesView), expires: expires)
+        }
+        return nil
+    }
+
+    public func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
+        try await client.query(
+            """
+            INSERT INTO ledgerlink_tokens (hash, identity, device, expires)
+            VALUES (\(ByteBuffer(bytes: hash)), \(ByteBuffer(bytes: grant.identity)), \(ByteBuffer(bytes: grant.device)), \(grant.expires))
+            """, logger: logger
+        ).drain()
+    }
+
+    public func token(hash: [UInt8]) async throws -> AuthGrant? {
+        let rows = try await client.query(
+            "SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = \(ByteBuffer(bytes: hash))",
+            logger: logger)
+        for try await (identity, device, expires) in rows.decode((ByteBuffer, ByteBuffer, Int64).self) {
+            return AuthGrant(
+                identity: Array(identity.readableBytesView), device: Array(device.readableBytesView), expires: expires)
+        }
+        return nil
+    }
+
+    public func purge(before now: Int64) async throws {
+        try await client.query("DELETE FROM ledgerlink_challenges WHERE expires < \(now)", logger: logger).drain()
+        try await client.query("DELETE FROM ledgerlink_tokens WHERE expires < \(now)", logger: logger).drain()
+    }
+
+    public func counts() async throws -> (identities: Int64, entries: Int64) {
+        let rows = try await client.query(
+            "SELECT count(*)::BIGINT, coalesce(sum(version), 0)::BIGINT FROM ledgerlink_identities", logger: logger)
+        for try await (identities, entries) in rows.decode((Int64, Int64).self) { return (identities, entries) }
+        return (0, 0)
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger).drain()
+    }
+}
+
+extension PostgresRowSequence {
+    /// Reads the rows to the end (a statement is complete only then).
+    func drain() async throws {
+        for try await _ in self {}
+    }
+}
