@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(
@@ -55,6 +56,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
         .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "CNCursesw"]),
@@ -71,6 +73,7 @@ let package = Package(
             name: "ledgerlink-bench",
             dependencies: [
                 "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerTUI", "LedgerSync", "LedgerTestSupport",
+                "LedgerServer", "LedgerRemote", .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .target(

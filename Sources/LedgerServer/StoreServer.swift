@@ -16,8 +16,11 @@ public struct StoreServerConfiguration: Sendable {
     public var publicURL: URL?
     /// Open connections beyond this wait to be accepted.
     public var maxConnections = 1_024
-    /// A connection that sends nothing (not even a full request head) for this long is closed.
+    /// A connection that sends nothing for this long is closed.
     public var idleTimeout: TimeAmount = .seconds(15)
+    /// A request head (request line and headers) must arrive within this long of the connection
+    /// opening or of the previous response, however steadily its bytes trickle in.
+    public var headerTimeout: TimeAmount = .seconds(10)
     /// Requests per second and burst, per client address and per identity.
     public var addressRate = RateLimit(perSecond: 50, burst: 100)
     public var identityRate = RateLimit(perSecond: 20, burst: 60)
@@ -107,7 +110,10 @@ public enum StoreServer {
             return try encode(response)
         }
 
-        let http = HTTP1Channel.Configuration(idleTimeout: configuration.idleTimeout)
+        let headerTimeout = configuration.headerTimeout
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestHeadTimeout(timeout: headerTimeout)],
+            idleTimeout: configuration.idleTimeout)
         return Application(
             router: router, server: .http1(configuration: http),
             configuration: ApplicationConfiguration(

@@ -7,6 +7,8 @@ import LedgerRemote
 import LedgerServer
 import LedgerSync
 import LedgerTestSupport
+import NIOCore
+import NIOPosix
 import Testing
 
 @Suite("Store server: authentication and refusals (in process)")
@@ -90,6 +92,7 @@ struct StoreServerTests {
         var built = try LedgerFixture(deviceCount: 3)
         let before = built.allEntries
         let revoke = try built.revoke(device: 2, by: 0)
+        let afterRevoke = try built.record(device: 2, .credit, amount: 9)
         let fixture = built
         let other = try LedgerFixture(deviceCount: 1)
         let store = try await TestStore(kind)
@@ -115,6 +118,10 @@ struct StoreServerTests {
             #expect(revoked.status == 403)
             #expect(revoked.error == "not_authorised")
             #expect((try await client.authenticate(fixture.identity, fixture.devices[2])).status == 403)
+            // What the revoked device writes after its boundary is refused, whoever relays it.
+            let quarantined = try await client.push(fixture.identity, token: root, [afterRevoke])
+            #expect(quarantined.status == 403)
+            #expect(quarantined.error == "revoked_device")
 
             store.clock.advance(StoreAPI.tokenLifetime + 1)
             let expired = try await client.post(
@@ -199,6 +206,44 @@ struct StoreServerTests {
             #expect(text.contains("# TYPE ledgerlink_store_responses_total counter"))
             #expect(text.contains(#"ledgerlink_store_responses_total{route="challenge",status="429"} 2"#))
             #expect(text.contains("ledgerlink_store_request_seconds_count"))
+        }
+    }
+
+    @Test("a client trickling header bytes is cut off at the header timeout, however steadily it sends")
+    func slowHeaders() async throws {
+        let store = try await TestStore()
+        let app = store.application { $0.headerTimeout = .milliseconds(500) }
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            let started = ContinuousClock.now
+            let closed = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "POST /v1/identities/00/challenge HTTP/1.1\r\n"))
+                return try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        // One more header byte every 100 ms, for up to 20 s.
+                        for _ in 0..<200 {
+                            try await Task.sleep(for: .milliseconds(100))
+                            try? await outbound.write(ByteBuffer(string: "X"))
+                        }
+                        return false
+                    }
+                    group.addTask {
+                        for try await _ in inbound {}
+                        return true
+                    }
+                    let first = try await group.next() ?? false
+                    group.cancelAll()
+                    return first
+                }
+            }
+            #expect(closed)
+            #expect(started.duration(to: .now) < .seconds(10))
         }
     }
 

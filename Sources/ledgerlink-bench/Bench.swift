@@ -19,6 +19,11 @@ struct Bench {
                     entries: option("--entries", in: args) ?? 100_000, devices: option("--devices", in: args) ?? 4)
             case "tui":
                 try await tuiBenchmark(entries: option("--entries", in: args) ?? 1_000_000)
+            case "store":
+                try await StoreBench.run(
+                    identities: option("--identities", in: args) ?? 20, devicesEach: option("--devices", in: args) ?? 5,
+                    seconds: Double(option("--seconds", in: args) ?? 5),
+                    entries: option("--entries", in: args) ?? 10_000)
             case "peer":
                 try await peerBenchmark(
                     entries: option("--entries", in: args) ?? 100_000, samples: option("--samples", in: args) ?? 500)
@@ -26,7 +31,8 @@ struct Bench {
                 FileHandle.standardError.write(
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
-                            + " | peer [--entries N] [--samples N]\n").utf8))
+                            + " | peer [--entries N] [--samples N]"
+                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N]\n").utf8))
                 exit(64)
             }
         } catch {

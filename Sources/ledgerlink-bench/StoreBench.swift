@@ -1,0 +1,223 @@
+import Foundation
+import Hummingbird
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerSync
+import LedgerTestSupport
+import NIOCore
+import NIOPosix
+
+/// `ledgerlink-bench store`: nothing-changed polls per second against a live store on
+/// loopback with many devices, and a first sync of a new device.
+enum StoreBench {
+    static func run(identities: Int, devicesEach: Int, seconds duration: Double, entries: Int) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-store-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
+        try await backend.prepare()
+        var configuration = StoreServerConfiguration()
+        configuration.port = 0
+        // The benchmark measures capacity: the per-address and per-identity limits would
+        // otherwise be what it measures.
+        configuration.addressRate = RateLimit(perSecond: 1e9, burst: 1e9)
+        configuration.identityRate = RateLimit(perSecond: 1e9, burst: 1e9)
+        let bound = PortBox()
+        let app = StoreServer.application(service: StoreService(backend: backend), configuration: configuration) {
+            channel in bound.set(channel.localAddress?.port ?? 0)
+        }
+        let server = Task { try await app.run() }
+        defer { server.cancel() }
+        let port = await bound.wait()
+        let url = URL(string: "http://127.0.0.1:\(port)")!
+
+        // Identities with their devices, each device with a token and the identity's digest.
+        print("setting up \(identities) identities x \(devicesEach) devices ...")
+        var pollers: [(identity: IdentityID, token: String, digest: String)] = []
+        for _ in 0..<identities {
+            var fixture = try LedgerFixture(deviceCount: devicesEach)
+            for i in 0..<20 { try fixture.record(device: 0, .credit, amount: Int64(i + 1)) }
+            let root = try await fixture.replica(device: 0)
+            try await root.merge(fixture.allEntries)
+            _ = try await StoreClient(url: url, engine: root, keyPair: fixture.devices[0]).sync()
+            let digest = try await root.clock().digest.hex
+            for device in fixture.devices {
+                let connection = try await RawHTTP.connect(port: port)
+                let token = try await connection.token(identity: fixture.identity, keyPair: device, port: port)
+                try await connection.close()
+                pollers.append((fixture.identity, token, digest))
+            }
+        }
+
+        // Every device polls on its own keep-alive connection, as fast as answers come.
+        print("polling for \(duration) s with \(pollers.count) devices ...")
+        let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for poller in pollers {
+                group.addTask {
+                    let connection = try await RawHTTP.connect(port: port)
+                    let body = Data(#"{"digest":"\#(poller.digest)"}"#.utf8)
+                    var times: [Double] = []
+                    while ContinuousClock.now < deadline {
+                        let start = ContinuousClock.now
+                        let (status, answer) = try await connection.post(
+                            "/v1/identities/\(poller.identity.hex)/sync", body: body, bearer: poller.token, port: port)
+                        guard status == 200, answer.contains(poller.digest) else {
+                            throw LedgerError.invalidState("poll answered \(status)")
+                        }
+                        times.append(seconds(start.duration(to: .now)))
+                    }
+                    try await connection.close()
+                    return times
+                }
+            }
+            var all: [Double] = []
+            for try await times in group { all += times }
+            return all.sorted()
+        }
+        let rate = Double(latencies.count) / duration
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+
+        // A new device's first sync of `entries` entries.
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<entries { try fixture.record(device: 0, .credit, amount: Int64(1 + i % 97), memo: "sync \(i)") }
+        let source = try await fixture.replica(device: 0)
+        try await source.merge(fixture.allEntries)
+        _ = try await StoreClient(url: url, engine: source, keyPair: fixture.devices[0]).sync()
+        let store = try LedgerStore.create(
+            at: folder.appendingPathComponent("fresh.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let fresh = try await MergeEngine(store: store, keyPair: fixture.devices[1])
+        let client = StoreClient(url: url, engine: fresh, keyPair: fixture.devices[1])
+        var report = StoreSyncReport()
+        let start = ContinuousClock.now
+        report = try await client.sync()
+        let firstSync = seconds(start.duration(to: .now))
+        guard report.converged, report.received == fixture.allEntries.count else {
+            throw LedgerError.invalidState("first sync received \(report.received) of \(fixture.allEntries.count)")
+        }
+
+        print("nothing-changed polls, \(pollers.count) devices on \(identities) identities, \(duration) s:")
+        print(
+            String(
+                format: "  %.0f polls/s (target >= 3000); latency p50 %.2f ms, p99 %.2f ms", rate,
+                percentile(0.5) * 1000, percentile(0.99) * 1000))
+        print("first sync of a new device, \(fixture.allEntries.count) entries (auth, pull in pages, merge):")
+        print(String(format: "  %.3f s in %d requests (target under 0.5 s)", firstSync, report.requests))
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// The port the server bound, once it runs.
+final class PortBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port: Int?
+
+    func set(_ value: Int) {
+        lock.lock()
+        port = value
+        lock.unlock()
+    }
+
+    private var current: Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return port
+    }
+
+    func wait() async -> Int {
+        while true {
+            if let value = current { return value }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client over swift-nio, so the load generator costs little
+/// beside the server it measures.
+final class RawHTTP: @unchecked Sendable {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var buffer = ByteBuffer()
+
+    private init(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        self.channel = channel
+        self.inbound = channel.inbound.makeAsyncIterator()
+        self.outbound = channel.outbound
+    }
+
+    static func connect(port: Int) async throws -> RawHTTP {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return RawHTTP(channel)
+    }
+
+    func close() async throws {
+        outbound.finish()
+        try await channel.channel.close()
+    }
+
+    func post(_ path: String, body: Data, bearer: String?, port: Int) async throws -> (Int, String) {
+        var head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\n"
+        if let bearer { head += "Authorization: Bearer \(bearer)\r\n" }
+        head += "Content-Length: \(body.count)\r\n\r\n"
+        var request = ByteBuffer(string: head)
+        request.writeBytes(body)
+        try await outbound.write(request)
+        while true {
+            if let response = parse() { return response }
+            guard var chunk = try await inbound.next() else { throw LedgerError.invalidState("connection closed") }
+            buffer.writeBuffer(&chunk)
+        }
+    }
+
+    private func parse() -> (Int, String)? {
+        let view = buffer.readableBytesView
+        guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let headText = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
+        let lines = headText.split(separator: "\r\n")
+        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let length =
+            lines.dropFirst().compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
+        let headLength = end.upperBound - view.startIndex
+        guard buffer.readableBytes >= headLength + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: headLength)
+        let body = buffer.readString(length: length) ?? ""
+        buffer.discardReadBytes()
+        return (status, body)
+    }
+
+    /// Challenge, signature, token.
+    func token(identity: IdentityID, keyPair: SigningKeyPair, port: Int) async throws -> String {
+        let base = "/v1/identities/\(identity.hex)"
+        let (_, challengeText) = try await post(
+            "\(base)/challenge", body: try JSONEncoder().encode(ChallengeRequest(device: keyPair.publicKey.hex)),
+            bearer: nil, port: port)
+        let challenge = try JSONDecoder().decode(ChallengeResponse.self, from: Data(challengeText.utf8))
+        let transcript = StoreAPI.authTranscript(
+            origin: "http://127.0.0.1:\(port)", identity: identity, device: keyPair.publicKey,
+            challenge: base64Bytes(challenge.challenge) ?? [], expires: challenge.expires)
+        let request = TokenRequest(
+            device: keyPair.publicKey.hex, challenge: challenge.challenge,
+            signature: Data.base64(keyPair.sign(transcript).bytes))
+        let (status, tokenText) = try await post(
+            "\(base)/token", body: try JSONEncoder().encode(request), bearer: nil, port: port)
+        guard status == 200 else { throw LedgerError.invalidState("token refused: \(tokenText)") }
+        return try JSONDecoder().decode(TokenResponse.self, from: Data(tokenText.utf8)).token
+    }
+}
