@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "LedgerTestSupport",
             dependencies: [
-                "LedgerCrypto", "LedgerCore", .product(name: "NIOCore", package: "swift-nio"),
+                "LedgerCrypto", "LedgerCore", "LedgerSync", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

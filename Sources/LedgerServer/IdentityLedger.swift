@@ -10,9 +10,20 @@ import LedgerRemote
 actor IdentityLedger {
     let identity: IdentityID
     let backend: any StoreBackend
-    private var engine: MergeEngine?
+    private var engine: MergeEngine? {
+        didSet { cached = nil }
+    }
     /// Rows of the database the engine holds.
-    private var version: Int64 = 0
+    private var version: Int64 = 0 {
+        didSet { if version != oldValue { cached = nil } }
+    }
+    /// The roster and digest of what the engine holds, until it changes.
+    private var cached: (roster: Roster, digest: String)?
+    /// When the database was last asked whether other servers wrote.
+    private var checked: ContinuousClock.Instant?
+    /// Reads (polls, token checks) accept an answer this fresh from the database; writes
+    /// always look. Only writes by *other* servers can be this late to show.
+    static let readFreshness: Duration = .milliseconds(50)
     private var hashes: Set<EntryHash> = []
 
     init(identity: IdentityID, backend: any StoreBackend) {
@@ -26,17 +37,25 @@ actor IdentityLedger {
     }
 
     func authorises(_ device: DevicePublicKey) async throws -> Bool {
-        try await refresh()
-        guard let engine else { return false }
-        let roster = try await engine.currentRoster()
+        guard let roster = try await current()?.roster else { return false }
         return roster.authorises(device, seq: 1) && roster.devices[device]?.boundary == nil
     }
 
     /// The identity's clock digest (hex).
     func digest(matching _: String) async throws -> String {
+        guard let digest = try await current()?.digest else { throw Self.unknown }
+        return digest
+    }
+
+    /// Roster and digest for reads, from memory while nothing changed.
+    private func current() async throws -> (roster: Roster, digest: String)? {
+        if let checked, checked.duration(to: .now) < Self.readFreshness, let cached { return cached }
         try await refresh()
-        guard let engine else { throw Self.unknown }
-        return try await engine.clock().digest.hex
+        guard let engine else { return nil }
+        if let cached { return cached }
+        let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
+        cached = fresh
+        return fresh
     }
 
     /// Stores the identity's genesis entry, written and presented by its genesis device.
@@ -180,6 +199,7 @@ actor IdentityLedger {
 
     /// Brings the engine up to what the database holds (other servers may have written).
     private func refresh() async throws {
+        checked = .now
         guard let stored = try await backend.version(of: identity.bytes) else {
             engine = nil
             version = 0

@@ -30,6 +30,7 @@ public final class StoreService: Sendable {
     /// Unix seconds now (injectable for tests).
     let now: @Sendable () -> Int64
     private let ledgers = LedgerCache()
+    private let tokens = TokenCache()
 
     public init(
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
@@ -98,9 +99,14 @@ public final class StoreService: Sendable {
         guard let bearer, let token = base64Bytes(bearer), token.count == 32 else {
             throw StoreError(401, "no_token", "send Authorization: Bearer TOKEN (from /token)")
         }
-        guard let grant = try await backend.token(hash: Blake2b.hash(token).bytes) else {
+        let hash = Blake2b.hash(token).bytes
+        let known = tokens.grant(hash)
+        var stored: AuthGrant?
+        if known == nil { stored = try await backend.token(hash: hash) }
+        guard let grant = known ?? stored else {
             throw StoreError(401, "unknown_token", "the token is unknown; authenticate again")
         }
+        if known == nil { tokens.remember(hash, grant) }
         guard grant.expires >= now() else {
             throw StoreError(401, "expired_token", "the token expired; authenticate again")
         }
@@ -150,6 +156,26 @@ public final class StoreService: Sendable {
             throw StoreError.badRequest("device must be a 32-byte key in hex")
         }
         return key
+    }
+}
+
+/// Tokens already looked up (a token never changes; expiry and revocation are checked on
+/// every use), so a poll costs no database read for it.
+final class TokenCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var grants: [[UInt8]: AuthGrant] = [:]
+
+    func grant(_ hash: [UInt8]) -> AuthGrant? {
+        lock.lock()
+        defer { lock.unlock() }
+        return grants[hash]
+    }
+
+    func remember(_ hash: [UInt8], _ grant: AuthGrant) {
+        lock.lock()
+        defer { lock.unlock() }
+        if grants.count >= 100_000 { grants.removeAll(keepingCapacity: true) }
+        grants[hash] = grant
     }
 }
 
