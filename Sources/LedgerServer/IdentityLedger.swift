@@ -121,7 +121,7 @@ actor IdentityLedger {
         throw StoreError(503, "busy", "other servers are writing this identity; try again", retryAfter: 1)
     }
 
-    static let appendAttempts = 12
+    static let appendAttempts = 40
 
     /// What a device with `clock` lacks, up to the response limits.
     private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> SyncResponse {
