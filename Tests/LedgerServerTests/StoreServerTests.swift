@@ -173,6 +173,30 @@ struct StoreServerTests {
         }
     }
 
+    @Test("a device that signs two entries at one seq: the store keeps both as proof and reports the fork")
+    func forks() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        let linked = built.allEntries
+        var rival = built
+        let first = try built.record(device: 1, .credit, amount: 5, memo: "one")
+        let second = try rival.record(device: 1, .credit, amount: 6, memo: "other")
+        let fixture = built
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            #expect(try await client.push(fixture.identity, token: root, linked + [first]).status == 200)
+            let before = try #require(try await store.backend.version(of: fixture.identity.bytes))
+            let forked = try await client.push(fixture.identity, token: root, [second])
+            #expect(forked.status == 200)
+            #expect(forked["forks"] as? [String] == [fixture.devices[1].publicKey.hex])
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == before + 1)
+            // A new device gets the proof: both entries.
+            let fresh = try await client.push(fixture.identity, token: root, [])
+            let sent = Set((fresh["entries"] as? [String]) ?? [])
+            #expect(sent.contains(Data.base64(first.encoded)) && sent.contains(Data.base64(second.encoded)))
+        }
+    }
+
     @Test("limits: an oversized body gets 413, a flood 429 with Retry-After, bad JSON 400; health and metrics")
     func limits() async throws {
         let fixture = try LedgerFixture(deviceCount: 1)

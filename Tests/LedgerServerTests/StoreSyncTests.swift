@@ -176,3 +176,48 @@ struct SeededRandom {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Store poller")
+struct StorePollerTests {
+    @Test("a poller keeps a device in step on its own, and reports failures while the store is away")
+    func polls() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let store = try await TestStore(realTime: true)
+        let laptop = try await fixture.replica(device: 0)
+        try await laptop.merge(fixture.allEntries)
+        let phone = try await fixture.replica(device: 1)
+        let schedule = StoreSchedule(interval: .milliseconds(200), cap: .seconds(1), debounce: .milliseconds(50))
+        let statusFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ll-poll-\(UUID().uuidString).json")
+        let phonePoller: StorePoller? = try await store.application(configure: { $0.publicURL = nil }).test(.live) {
+            client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptopPoller = StorePoller(
+                client: StoreClient(url: url, engine: laptop, keyPair: fixture.devices[0]), engine: laptop,
+                schedule: schedule)
+            let poller = StorePoller(
+                client: StoreClient(url: url, engine: phone, keyPair: fixture.devices[1]), engine: phone,
+                schedule: schedule, statusFile: statusFile)
+            let tasks = [Task { await laptopPoller.run() }, Task { await poller.run() }]
+            defer { for task in tasks { task.cancel() } }
+            // An entry written on the laptop reaches the phone with no sync called by hand.
+            #expect(await eventually { try await phone.storedEntryCount() == fixture.allEntries.count })
+            try await laptop.appendRecord(.credit, amount: 42, memo: "polled")
+            #expect(await eventually { try await phone.totals().credits == 42 })
+            let status = try #require(StoreStatus.read(from: statusFile))
+            #expect(status.isLive)
+            #expect(status.lastSuccess != nil)
+            #expect(status.consecutiveFailures == 0)
+            return poller
+        }
+        // The store is gone: the phone's poller counts failures and says why.
+        let gone = try #require(phonePoller)
+        let task = Task { await gone.run() }
+        defer { task.cancel() }
+        await gone.syncNow()
+        #expect(await eventually { await gone.status().consecutiveFailures >= 2 })
+        #expect(await gone.status().lastError?.contains("cannot reach the store") == true)
+        try? FileManager.default.removeItem(at: statusFile)
+    }
+}

@@ -58,7 +58,6 @@ struct StoreCLITests {
         let phone = try await laptop.linkNewDevice(name: "phone")
         let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
         let store = try await StoreProcess.start(database: database)
-        defer { store.stopNow() }
 
         let first = try await laptop.ok("sync", "--store", store.url)
         #expect(first.contains("Synced with the store at \(store.url): sent 3 entries, received 0 new."))
@@ -80,6 +79,11 @@ struct StoreCLITests {
         let nowhere = try await laptop.run("sync", "--store", "ftp://example.com")
         #expect(nowhere.status == 1)
         #expect(nowhere.stderr.contains("is not a store address"))
+        // SIGTERM is a graceful stop: exit status 0.
+        #expect(await store.stop() == 0)
+        let down = try await laptop.run("sync")
+        #expect(down.status == 1)
+        #expect(down.stderr.contains("cannot sync with the store"))
     }
 
     @Test("serve --postgres keeps the store in PostgreSQL", .enabled(if: PostgresTestServer.isAvailable))
