@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "LedgerServer", "LedgerSync", "LedgerRemote", "LedgerCore", "LedgerCrypto", "LedgerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "CNCursesw"]),

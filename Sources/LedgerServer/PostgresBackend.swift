@@ -9,6 +9,7 @@ public final class PostgresBackend: StoreBackend {
     private let client: PostgresClient
     private let logger: Logger
     private let runner: Task<Void, Never>
+    private let running = RunFlag()
 
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`); the pool runs
     /// until `shutdown()`.
@@ -27,7 +28,16 @@ public final class PostgresBackend: StoreBackend {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        runner = Task { await client.run() }
+        let running = self.running
+        runner = Task {
+            running.set()
+            await client.run()
+        }
+    }
+
+    /// Waits until the pool runs (leasing a connection before that only gets a warning).
+    private func ready() async {
+        while !running.isSet { await Task.yield() }
     }
 
     /// Closes the pool.
@@ -36,6 +46,7 @@ public final class PostgresBackend: StoreBackend {
     }
 
     public func prepare() async throws {
+        await ready()
         try await client.withTransaction(logger: logger) { connection in
             // Two servers starting at once must not both create the tables.
             try await connection.query("SELECT pg_advisory_xact_lock(4949494949)", logger: logger).drain()
@@ -178,6 +189,24 @@ public final class PostgresBackend: StoreBackend {
 
     public func ping() async throws {
         try await client.query("SELECT 1", logger: logger).drain()
+    }
+}
+
+/// Set once, read from any thread.
+final class RunFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
     }
 }
 

@@ -4,7 +4,7 @@ import LedgerCrypto
 
 /// What the peer channel is doing, for the TUI and `ledgerlink status --json`. A running
 /// service writes it to a file in the data folder; other processes read it there.
-public struct PeerStatus: Codable, Sendable, Equatable {
+public struct PeerStatus: StatusFile, Sendable, Equatable {
     /// One live connection to another device of the identity.
     public struct Connection: Codable, Sendable, Equatable {
         /// The other device's key (hex).
@@ -41,17 +41,28 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         self.updated = Date()
     }
 
-    /// Reads a status file written by `PeerHub`; nil when absent or unreadable.
-    public static func read(from url: URL) -> PeerStatus? {
+}
+
+/// A status a running service keeps in a JSON file of the data folder, so other processes
+/// (`ledgerlink status`, a TUI) can show it.
+public protocol StatusFile: Codable {
+    /// The process that writes it.
+    var pid: Int32 { get }
+}
+
+extension StatusFile {
+    /// Reads the file; nil when absent or unreadable.
+    public static func read(from url: URL) -> Self? {
         guard let data = try? Data(contentsOf: url) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(PeerStatus.self, from: data)
+        return try? decoder.decode(Self.self, from: data)
     }
 
     /// True while the process that wrote it still runs.
     public var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
 
+    /// Replaces the file atomically.
     func write(to url: URL) {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -50,7 +50,7 @@ public enum RetryAfter {
 
 /// What the store poller is doing, for the TUI and `ledgerlink status --json` (written to a
 /// file in the data folder while it runs).
-public struct StoreStatus: Codable, Sendable, Equatable {
+public struct StoreStatus: StatusFile, Sendable, Equatable {
     public var url: String
     public var pid: Int32
     public var lastSuccess: Date?
@@ -69,21 +69,6 @@ public struct StoreStatus: Codable, Sendable, Equatable {
         self.updated = Date()
     }
 
-    public static func read(from url: URL) -> StoreStatus? {
-        guard let data = try? Data(contentsOf: url) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(StoreStatus.self, from: data)
-    }
-
-    public var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
-
-    func write(to url: URL) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let data = try? encoder.encode(self) { try? data.write(to: url, options: .atomic) }
-    }
 }
 
 /// Keeps a device in step with its store: a sync every interval, soon after local changes,

@@ -50,7 +50,7 @@ public actor PostgresTestServer {
         let data = folder.appendingPathComponent("data").path
         try await run(
             prefix + ["\(bin)/initdb", "-D", data, "-A", "trust", "-U", "ledgerlink", "--no-sync", "-E", "UTF8"])
-        let port = try Self.freePort()
+        let port = try freePort(udp: false)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments =
@@ -103,22 +103,6 @@ public actor PostgresTestServer {
         guard process.terminationStatus == 0 else {
             throw PostgresTestError("\(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
         }
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
-            }
-        }
-        guard bound else { throw PostgresTestError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

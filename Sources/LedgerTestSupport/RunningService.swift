@@ -21,7 +21,7 @@ public struct RunningService: Sendable {
         configuration.listenPort = 0
         configuration.staticPeers = peers
         configuration.discovery = false
-        configuration.heartbeat = .milliseconds(200)
+        configuration.heartbeat = .milliseconds(500)
         configuration.backoff = Backoff(initial: .milliseconds(20), cap: .milliseconds(200))
         configure(&configuration)
         let log = LineLog()

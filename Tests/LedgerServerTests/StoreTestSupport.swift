@@ -7,6 +7,7 @@ import LedgerRemote
 import LedgerServer
 import LedgerSync
 import LedgerTestSupport
+import Logging
 import NIOCore
 import Testing
 
@@ -77,7 +78,10 @@ struct TestStore {
         configuration.port = 0
         configuration.publicURL = URL(string: "http://store.test")
         configure(&configuration)
-        return StoreServer.application(service: service, configuration: configuration)
+        // The server's own log lines (start, stop) are noise in test output.
+        var logger = Logger(label: "ledgerlink.store.test")
+        logger.logLevel = .critical
+        return StoreServer.application(service: service, configuration: configuration, logger: logger)
     }
 }
 

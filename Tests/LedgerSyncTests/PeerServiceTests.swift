@@ -57,7 +57,7 @@ struct PeerServiceTests {
         let stranger = try LedgerFixture(deviceCount: 1)
         let strangerEngine = try await stranger.replica(device: 0)
         try await strangerEngine.merge(stranger.allEntries)
-        let ports = try (0..<3).map { _ in try freeUDPPort() }
+        let ports = try (0..<3).map { _ in try freePort(udp: true) }
         func discovering(_ own: Int, _ others: [Int]) -> (inout PeerServiceConfiguration) -> Void {
             { configuration in
                 configuration.discovery = true
@@ -91,7 +91,7 @@ struct PeerServiceTests {
         let engines = try await replicas(fixture)
         let b = try await RunningService.start(engines[1], fixture.devices[1])
         let proxy = try await FaultProxy.start(targetPort: b.port) { n in
-            n == 0 ? .blackhole(afterMilliseconds: 400) : .pass
+            n == 0 ? .blackhole(afterMilliseconds: 1_500) : .pass
         }
         let proxyTask = Task { try await proxy.run() }
         let a = try await RunningService.start(
@@ -191,21 +191,4 @@ struct BackoffTests {
             #expect(PeerEndpoint(parsing: bad) == nil, "\(bad)")
         }
     }
-}
-
-/// A UDP port that was free a moment ago (the kernel picks it).
-func freeUDPPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-            bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
-        }
-    }
-    guard bound else { throw PeerChannelError.closed }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -41,7 +41,7 @@ struct Listener {
     func stopNow() { _ = stopNow(process, output) }
 
     private func stopNow(_ process: Process, _ output: PipeCollector) -> (Int32, String) {
-        kill(process.processIdentifier, SIGTERM)
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         let (_, stderr) = output.finish()
         process.waitUntilExit()
         return (process.terminationStatus, stderr)
@@ -57,6 +57,7 @@ struct PeerCLITests {
         try await laptop.ok("earn", "10", "--memo", "salary")
         let phone = try await laptop.linkNewDevice(name: "phone")
         let phoneListener = try await Listener.start(phone)
+        defer { phoneListener.stopNow() }  // on a failure before the stop below
 
         let once = try await laptop.ok("sync", "--peer", phoneListener.address)
         #expect(once.contains("Synced with phone"))
@@ -70,6 +71,7 @@ struct PeerCLITests {
         // Live: the laptop dials the phone and stays connected; entries written by separate
         // `earn` / `spend` processes reach the other device without a manual sync.
         let laptopListener = try await Listener.start(laptop, "--peer", phoneListener.address)
+        defer { laptopListener.stopNow() }
         #expect(
             await eventually {
                 let status = try await laptop.json("status") as? [String: Any]
@@ -121,6 +123,7 @@ struct PeerCLITests {
         let stranger = try Device(name: "stranger")
         try await stranger.ok("init", "--name", "stranger")
         let strangerListener = try await Listener.start(stranger)
+        defer { strangerListener.stopNow() }
         let foreign = try await laptop.run("sync", "--peer", strangerListener.address)
         #expect(foreign.status == 1)
         #expect(try await laptop.balanceMinor() == 0)

@@ -41,7 +41,7 @@ struct StoreProcess {
     func stopNow() { _ = Self.stopNow(process, output, SIGTERM) }
 
     private static func stopNow(_ process: Process, _ output: PipeCollector, _ signal: Int32) -> Int32 {
-        kill(process.processIdentifier, signal)
+        if process.isRunning { kill(process.processIdentifier, signal) }
         _ = output.finish()
         process.waitUntilExit()
         return process.terminationStatus
@@ -58,6 +58,7 @@ struct StoreCLITests {
         let phone = try await laptop.linkNewDevice(name: "phone")
         let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
         let store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }  // on a failure before the stop below
 
         let first = try await laptop.ok("sync", "--store", store.url)
         #expect(first.contains("Synced with the store at \(store.url): sent 3 entries, received 0 new."))
