@@ -11,11 +11,12 @@ import LedgerSync
 
 struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the peer channel: accept and dial this identity's devices and keep them in step live.",
+        abstract: "Keep this device in step, live: the peer channel to its other devices, and the saved store.",
         discussion: """
             Runs until Ctrl-C or SIGTERM. Static peers come from `ledgerlink peers add` and --peer; \
             devices on the same network are found by announcement unless discovery is off. \
-            Progress goes to standard error.
+            The store saved by `sync --store` (or --store) is polled beside it. SIGUSR1 syncs \
+            everything now. Progress goes to standard error.
             """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var keys: KeyOptions
