@@ -257,7 +257,7 @@ public enum PeerSession {
         let id: UInt64?
         var report: PeerSyncReport
         /// What the peer is known to hold: its last clock, advanced by what moved since.
-        var estimate: [DevicePublicKey: ClockEntry]?
+        var estimate: VectorClock?
         var awaitingDone = false
 
         init(engine: MergeEngine, peer: DevicePublicKey, options: PeerSessionOptions, hub: PeerHub?, id: UInt64?) {
@@ -299,7 +299,7 @@ public enum PeerSession {
                         for entry in mine.entries where entry.seq > known[entry.author]?.seq ?? 0 {
                             known[entry.author] = entry
                         }
-                        estimate = known
+                        estimate = VectorClock(Array(known.values))
                         // Page by page: the peer merges the first page while later ones are read.
                         for run in plan.runs {
                             for start in stride(from: run.from, through: run.through, by: batch) {
@@ -351,7 +351,7 @@ public enum PeerSession {
                         return report
                     case .changed:
                         guard let estimate else { break }
-                        let delta = try await engine.delta(for: VectorClock(Array(estimate.values)))
+                        let delta = try await engine.delta(for: estimate)
                         try await sendEntries(delta, &sender, send)
                         advanceEstimate(with: delta)
                     case .syncNow:
@@ -405,15 +405,7 @@ public enum PeerSession {
         /// Moves the estimate of the peer's clock over entries it now holds (sent or received),
         /// so they are not pushed back to it.
         private mutating func advanceEstimate(with entries: [Entry]) {
-            guard var known = estimate else { return }
-            for entry in entries.sorted(by: { $0.seq < $1.seq }) {
-                let current = known[entry.author]
-                if entry.seq == (current?.seq ?? 0) + 1 {
-                    known[entry.author] = ClockEntry(
-                        author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
-                }
-            }
-            estimate = known
+            estimate = estimate?.advanced(by: entries)
         }
     }
 

@@ -246,6 +246,24 @@ public actor StoreClient {
 
     private func currentToken() async throws -> String {
         if let token, token.expires > now() + 30 { return token.value }
+        let answer: TokenResponse
+        do {
+            answer = try await post("token", try await signedChallenge(genesis: nil), bearer: nil)
+        } catch StoreClientError.refused(404, "unknown_identity", _, _) where keyPair.publicKey == engine.root {
+            // The store has not met this identity: its genesis device introduces it.
+            guard let genesis = try await engine.entries(of: engine.root, from: 1, through: 1).first else {
+                throw StoreClientError.transport("this device does not hold the genesis entry")
+            }
+            answer = try await post("token", try await signedChallenge(genesis: genesis), bearer: nil)
+            introduced = true
+        }
+        token = (answer.token, answer.expires)
+        return answer.token
+    }
+
+    /// A fresh challenge from the store, signed with the device key (the challenge is single
+    /// use, so every token request needs its own).
+    private func signedChallenge(genesis: Entry?) async throws -> TokenRequest {
         let device = keyPair.publicKey
         let challenge: ChallengeResponse = try await post(
             "challenge", ChallengeRequest(device: device.hex), bearer: nil)
@@ -255,35 +273,9 @@ public actor StoreClient {
         let transcript = StoreAPI.authTranscript(
             origin: origin, identity: engine.identity, device: device, challenge: challengeBytes,
             expires: challenge.expires)
-        var request = TokenRequest(
-            device: device.hex, challenge: challenge.challenge, signature: Data.base64(keyPair.sign(transcript).bytes))
-        let answer: TokenResponse
-        do {
-            answer = try await post("token", request, bearer: nil)
-        } catch StoreClientError.refused(404, "unknown_identity", _, _) where device == engine.root {
-            // The store has not met this identity: its genesis device introduces it.
-            guard let genesis = try await engine.entries(of: device, from: 1, through: 1).first else {
-                throw
-                    StoreClientError.transport("this device does not hold the genesis entry")
-            }
-            let fresh: ChallengeResponse = try await post(
-                "challenge", ChallengeRequest(device: device.hex), bearer: nil)
-            guard let freshBytes = base64Bytes(fresh.challenge) else {
-                throw StoreClientError.transport("the store sent a malformed challenge")
-            }
-            request = TokenRequest(
-                device: device.hex, challenge: fresh.challenge,
-                signature: Data.base64(
-                    keyPair.sign(
-                        StoreAPI.authTranscript(
-                            origin: origin, identity: engine.identity, device: device, challenge: freshBytes,
-                            expires: fresh.expires)
-                    ).bytes), genesis: Data.base64(genesis.encoded))
-            answer = try await post("token", request, bearer: nil)
-            introduced = true
-        }
-        token = (answer.token, answer.expires)
-        return answer.token
+        return TokenRequest(
+            device: device.hex, challenge: challenge.challenge, signature: Data.base64(keyPair.sign(transcript).bytes),
+            genesis: genesis.map { Data.base64($0.encoded) })
     }
 
     private func post<Request: Encodable, Answer: Decodable>(_ action: String, _ body: Request, bearer: String?)
