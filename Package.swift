@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "LedgerSync",
             dependencies: [
-                "LedgerCore", "LedgerCrypto", "LedgerRemote",
+                "LedgerCore", "LedgerCrypto", "LedgerIdentity", "LedgerRemote",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "LedgerServer",
             dependencies: [
-                "LedgerCore", "LedgerCrypto", "LedgerRemote",
+                "LedgerCore", "LedgerCrypto", "LedgerIdentity", "LedgerRemote",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(
             name: "LedgerSyncTests", dependencies: ["LedgerSync", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"]),
         .testTarget(name: "LedgerTUITests", dependencies: ["LedgerTUI", "LedgerCore"], exclude: ["Golden"]),
-        .testTarget(name: "LedgerIdentityTests", dependencies: ["LedgerIdentity", "LedgerCrypto"]),
+        .testTarget(
+            name: "LedgerIdentityTests",
+            dependencies: ["LedgerIdentity", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"]),
         .testTarget(
             name: "ledgerlinkTests",
             dependencies: ["LedgerTestSupport", "LedgerCore", "LedgerCrypto", "LedgerIdentity"]),

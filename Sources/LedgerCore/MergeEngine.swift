@@ -774,6 +774,9 @@ public actor MergeEngine {
         }
     }
 
+    /// True when this device holds a data key it may seal new entries with.
+    public func canSeal() -> Bool { (try? sealingKey()) != nil }
+
     /// The newest data key granted to this device, used to seal new entries.
     func sealingKey() throws(LedgerError) -> DataKey {
         let candidates = grantedKeys.compactMap { keys[$0] }

@@ -44,9 +44,9 @@ enum StoreBench {
             _ = try await StoreClient(url: url, engine: root, keyPair: fixture.devices[0]).sync()
             let digest = try await root.clock().digest.hex
             for device in fixture.devices {
-                let connection = try await RawHTTP.connect(port: port)
-                let token = try await connection.token(identity: fixture.identity, keyPair: device, port: port)
-                try await connection.close()
+                let token = try await RawHTTP.withConnection(port: port) { connection in
+                    try await connection.token(identity: fixture.identity, keyPair: device, port: port)
+                }
                 pollers.append((fixture.identity, token, digest))
             }
         }
@@ -57,20 +57,21 @@ enum StoreBench {
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for poller in pollers {
                 group.addTask {
-                    let connection = try await RawHTTP.connect(port: port)
-                    let body = Data(#"{"digest":"\#(poller.digest)"}"#.utf8)
-                    var times: [Double] = []
-                    while ContinuousClock.now < deadline {
-                        let start = ContinuousClock.now
-                        let (status, answer) = try await connection.post(
-                            "/v1/identities/\(poller.identity.hex)/sync", body: body, bearer: poller.token, port: port)
-                        guard status == 200, answer.contains(poller.digest) else {
-                            throw LedgerError.invalidState("poll answered \(status)")
+                    try await RawHTTP.withConnection(port: port) { connection in
+                        let body = Data(#"{"digest":"\#(poller.digest)"}"#.utf8)
+                        var times: [Double] = []
+                        while ContinuousClock.now < deadline {
+                            let start = ContinuousClock.now
+                            let (status, answer) = try await connection.post(
+                                "/v1/identities/\(poller.identity.hex)/sync", body: body, bearer: poller.token,
+                                port: port)
+                            guard status == 200, answer.contains(poller.digest) else {
+                                throw LedgerError.invalidState("poll answered \(status)")
+                            }
+                            times.append(seconds(start.duration(to: .now)))
                         }
-                        times.append(seconds(start.duration(to: .now)))
+                        return times
                     }
-                    try await connection.close()
-                    return times
                 }
             }
             var all: [Double] = []
@@ -141,18 +142,19 @@ final class PortBox: @unchecked Sendable {
 /// A minimal HTTP/1.1 keep-alive client over swift-nio, so the load generator costs little
 /// beside the server it measures.
 final class RawHTTP: @unchecked Sendable {
-    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var buffer = ByteBuffer()
 
-    private init(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
-        self.channel = channel
-        self.inbound = channel.inbound.makeAsyncIterator()
-        self.outbound = channel.outbound
+    private init(
+        inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
     }
 
-    static func connect(port: Int) async throws -> RawHTTP {
+    /// Connects, runs `body` with the connection, and closes it.
+    static func withConnection<T: Sendable>(port: Int, _ body: (RawHTTP) async throws -> T) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: "127.0.0.1", port: port) { channel in
@@ -160,12 +162,9 @@ final class RawHTTP: @unchecked Sendable {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        return RawHTTP(channel)
-    }
-
-    func close() async throws {
-        outbound.finish()
-        try await channel.channel.close()
+        return try await channel.executeThenClose { inbound, outbound in
+            try await body(RawHTTP(inbound: inbound, outbound: outbound))
+        }
     }
 
     func post(_ path: String, body: Data, bearer: String?, port: Int) async throws -> (Int, String) {

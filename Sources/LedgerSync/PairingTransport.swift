@@ -1,0 +1,153 @@
+import Foundation
+import LedgerCore
+import LedgerIdentity
+import NIOCore
+import NIOPosix
+
+/// Carries pairing messages between the two devices: a direct TCP connection, or a store's
+/// pairing mailbox. Messages arrive whole and in order, or not at all.
+public protocol PairingTransport: Sendable {
+    func send(_ message: [UInt8]) async throws
+    /// The next message from the other side; throws `PairingError.unreachable` after `within`.
+    func receive(within: Duration) async throws -> [UInt8]
+}
+
+/// Runs `body`, giving up with `PairingError.unreachable(message)` after `limit`.
+func withDeadline<T: Sendable>(
+    _ limit: Duration, _ message: String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw PairingError.unreachable(message)
+        }
+        return value
+    }
+}
+
+/// A pairing conversation over one TCP connection: length-prefixed frames, as on the peer
+/// channel (the messages protect themselves).
+final class PairingConnection: PairingTransport, @unchecked Sendable {
+    private let reader: FrameReader
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let lock = NSLock()
+
+    init(reader: FrameReader, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        self.reader = reader
+        self.outbound = outbound
+    }
+
+    func send(_ message: [UInt8]) async throws {
+        do {
+            try await PeerSession.write(outbound, message)
+        } catch {
+            throw PairingError.unreachable("the other device closed the connection")
+        }
+    }
+
+    func receive(within limit: Duration) async throws -> [UInt8] {
+        let reader = self.reader
+        do {
+            return try await withDeadline(limit, "the other device stopped answering") { try await reader.next() }
+        } catch let error as PairingError {
+            throw error
+        } catch PeerChannelError.frameTooLarge(let size) {
+            throw PairingError.tampered("a message of \(size) bytes, over the limit")
+        } catch {
+            throw PairingError.unreachable("the other device closed the connection")
+        }
+    }
+
+    /// Connects to `host:port` and runs `body` over the connection.
+    static func dial<T: Sendable>(
+        host: String, port: Int, _ body: @Sendable (PairingConnection) async throws -> T
+    ) async throws -> T {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(10))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw PairingError.unreachable(
+                "cannot reach the pairing device at \(PairingCode.Rendezvous.peer(host: host, port: port)) "
+                    + "(is its pairing window still open, and on this network?)")
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await body(PairingConnection(reader: FrameReader(inbound.makeAsyncIterator()), outbound: outbound))
+        }
+    }
+}
+
+/// Listens for new devices while a pairing window is open.
+public final class PairingListener: Sendable {
+    /// The port actually bound.
+    public let port: Int
+    private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+
+    private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
+        self.port = port
+        self.server = server
+    }
+
+    /// Binds `host:port` (0 picks a free port).
+    public static func bind(host: String, port: Int) async throws -> PairingListener {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return PairingListener(port: server.channel.localAddress?.port ?? port, server: server)
+    }
+
+    /// Serves each connection with `host` until the window ends; returns its outcome.
+    public func run(_ host: PairingHost, decide: @escaping PairingHost.Decide) async throws -> PairingHost.Outcome {
+        try await withThrowingTaskGroup(of: PairingHost.Outcome?.self) { group in
+            group.addTask { [server] in
+                try await withThrowingDiscardingTaskGroup { connections in
+                    try await server.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            connections.addTask {
+                                try? await connection.executeThenClose { input, output in
+                                    let transport = PairingConnection(
+                                        reader: FrameReader(input.makeAsyncIterator()), outbound: output)
+                                    await host.serve(transport, decide: decide)
+                                }
+                            }
+                        }
+                    }
+                }
+                return nil
+            }
+            group.addTask { await host.window.outcome() }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let outcome = next { return outcome }
+            }
+            return .expired
+        }
+    }
+}
+
+/// The first non-loopback IPv4 address of this machine, for the code to carry; nil when it has
+/// none (then only the same machine can join, through 127.0.0.1).
+public func lanAddress() -> String? {
+    guard let devices = try? System.enumerateDevices() else { return nil }
+    for device in devices {
+        guard let address = device.address, case .v4 = address, let ip = address.ipAddress,
+            !ip.hasPrefix("127.")
+        else { continue }
+        return ip
+    }
+    return nil
+}
