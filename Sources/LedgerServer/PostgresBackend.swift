@@ -64,6 +64,15 @@ public final class PostgresBackend: StoreBackend {
                 CREATE TABLE IF NOT EXISTS ledgerlink_tokens (hash BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
                     device BYTEA NOT NULL, expires BIGINT NOT NULL)
                 """,
+                """
+                CREATE TABLE IF NOT EXISTS ledgerlink_mailboxes (id BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
+                    expires BIGINT NOT NULL, closed BOOLEAN NOT NULL DEFAULT FALSE)
+                """,
+                "CREATE INDEX IF NOT EXISTS ledgerlink_mailboxes_identity ON ledgerlink_mailboxes (identity, expires)",
+                """
+                CREATE TABLE IF NOT EXISTS ledgerlink_mailbox_messages (mailbox BYTEA NOT NULL, side INTEGER NOT NULL,
+                    idx INTEGER NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (mailbox, side, idx))
+                """,
             ] {
                 try await connection.query(statement, logger: logger).drain()
             }
@@ -175,9 +184,108 @@ public final class PostgresBackend: StoreBackend {
         return nil
     }
 
+    public func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
+        -> Bool
+    {
+        try await client.withTransaction(logger: logger) { connection in
+            // One identity's mailboxes are counted and opened under a lock on the identity.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtextextended(encode(\(ByteBuffer(bytes: identity)), 'hex'), 7))",
+                logger: logger
+            ).drain()
+            let rows = try await connection.query(
+                """
+                SELECT count(*)::BIGINT FROM ledgerlink_mailboxes
+                WHERE identity = \(ByteBuffer(bytes: identity)) AND expires >= \(now) AND NOT closed
+                """, logger: logger)
+            var open: Int64 = 0
+            for try await count in rows.decode(Int64.self) { open = count }
+            guard open < Int64(maxOpen) else { return false }
+            try await connection.query(
+                """
+                INSERT INTO ledgerlink_mailboxes (id, identity, expires, closed)
+                VALUES (\(ByteBuffer(bytes: id)), \(ByteBuffer(bytes: identity)), \(expires), FALSE)
+                ON CONFLICT (id) DO UPDATE SET identity = EXCLUDED.identity, expires = EXCLUDED.expires, closed = FALSE
+                """, logger: logger
+            ).drain()
+            try await connection.query(
+                "DELETE FROM ledgerlink_mailbox_messages WHERE mailbox = \(ByteBuffer(bytes: id))", logger: logger
+            ).drain()
+            return true
+        }
+    }
+
+    public func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
+        let rows = try await client.query(
+            "SELECT identity, expires, closed FROM ledgerlink_mailboxes WHERE id = \(ByteBuffer(bytes: id))",
+            logger: logger)
+        for try await (identity, expires, closed) in rows.decode((ByteBuffer, Int64, Bool).self) {
+            return MailboxRecord(identity: Array(identity.readableBytesView), expires: expires, closed: closed)
+        }
+        return nil
+    }
+
+    public func closeMailbox(_ id: [UInt8]) async throws {
+        try await client.query(
+            "UPDATE ledgerlink_mailboxes SET closed = TRUE WHERE id = \(ByteBuffer(bytes: id))", logger: logger
+        ).drain()
+    }
+
+    public func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+        try await client.withTransaction(logger: logger) { connection in
+            // The mailbox row serialises writers of one mailbox.
+            try await connection.query(
+                "SELECT 1 FROM ledgerlink_mailboxes WHERE id = \(ByteBuffer(bytes: id)) FOR UPDATE", logger: logger
+            ).drain()
+            let side32 = Int32(side)
+            let index32 = Int32(index)
+            let existing = try await connection.query(
+                """
+                SELECT body FROM ledgerlink_mailbox_messages
+                WHERE mailbox = \(ByteBuffer(bytes: id)) AND side = \(side32) AND idx = \(index32)
+                """, logger: logger)
+            for try await stored in existing.decode(ByteBuffer.self) {
+                return Array(stored.readableBytesView) == body ? .duplicate : .conflict
+            }
+            let counted = try await connection.query(
+                """
+                SELECT count(*)::BIGINT FROM ledgerlink_mailbox_messages
+                WHERE mailbox = \(ByteBuffer(bytes: id)) AND side = \(side32)
+                """, logger: logger)
+            var count: Int64 = 0
+            for try await value in counted.decode(Int64.self) { count = value }
+            guard Int64(index) == count, count < Int64(limit) else { return .outOfOrder }
+            try await connection.query(
+                """
+                INSERT INTO ledgerlink_mailbox_messages (mailbox, side, idx, body)
+                VALUES (\(ByteBuffer(bytes: id)), \(side32), \(index32), \(ByteBuffer(bytes: body)))
+                """, logger: logger
+            ).drain()
+            return .stored
+        }
+    }
+
+    public func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+        let rows = try await client.query(
+            """
+            SELECT body FROM ledgerlink_mailbox_messages
+            WHERE mailbox = \(ByteBuffer(bytes: id)) AND side = \(Int32(side)) AND idx = \(Int32(index))
+            """, logger: logger)
+        for try await body in rows.decode(ByteBuffer.self) { return Array(body.readableBytesView) }
+        return nil
+    }
+
     public func purge(before now: Int64) async throws {
         try await client.query("DELETE FROM ledgerlink_challenges WHERE expires < \(now)", logger: logger).drain()
         try await client.query("DELETE FROM ledgerlink_tokens WHERE expires < \(now)", logger: logger).drain()
+        let stale = now - 3600
+        try await client.query(
+            """
+            DELETE FROM ledgerlink_mailbox_messages
+            WHERE mailbox IN (SELECT id FROM ledgerlink_mailboxes WHERE expires < \(stale))
+            """, logger: logger
+        ).drain()
+        try await client.query("DELETE FROM ledgerlink_mailboxes WHERE expires < \(stale)", logger: logger).drain()
     }
 
     public func counts() async throws -> (identities: Int64, entries: Int64) {

@@ -14,6 +14,24 @@ public struct AuthGrant: Sendable, Equatable {
     public let expires: Int64
 }
 
+/// A pairing mailbox as stored.
+public struct MailboxRecord: Sendable, Equatable {
+    public let identity: [UInt8]
+    public let expires: Int64
+    public let closed: Bool
+}
+
+/// What leaving a message in a mailbox did.
+public enum MailboxPut: Sendable, Equatable {
+    case stored
+    /// The same message was already there (a retried request).
+    case duplicate
+    /// Another message holds that place (a second device used the code).
+    case conflict
+    /// Earlier messages of the side are missing, or the side is full.
+    case outOfOrder
+}
+
 /// Where a store server keeps everything: identities' entries (append-only, in arrival order),
 /// challenges and tokens. A server holds nothing else that matters, so several servers on one
 /// database serve the same identities consistently.
@@ -32,7 +50,16 @@ public protocol StoreBackend: Sendable {
     func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant?
     func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws
     func token(hash: [UInt8]) async throws -> AuthGrant?
-    /// Forgets challenges and tokens that expired before `now` (unix seconds).
+    /// Opens a pairing mailbox unless `identity` already has `maxOpen` open ones (false then).
+    func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool
+    func mailbox(_ id: [UInt8]) async throws -> MailboxRecord?
+    func closeMailbox(_ id: [UInt8]) async throws
+    /// Leaves message `index` of `side` (0 the joiner, 1 the inviter); messages of a side are
+    /// numbered from 0 without gaps, at most `limit` of them.
+    func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut
+    func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]?
+    /// Forgets challenges and tokens that expired before `now` (unix seconds), and mailboxes
+    /// (with their messages) an hour after they expired.
     func purge(before now: Int64) async throws
     /// Number of identities and entries, for metrics.
     func counts() async throws -> (identities: Int64, entries: Int64)
@@ -67,6 +94,13 @@ public final class SQLiteBackend: StoreBackend {
                     CREATE TABLE IF NOT EXISTS tokens (
                         hash BLOB PRIMARY KEY, identity BLOB NOT NULL, device BLOB NOT NULL,
                         expires INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS mailboxes (
+                        id BLOB PRIMARY KEY, identity BLOB NOT NULL, expires INTEGER NOT NULL,
+                        closed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+                    CREATE INDEX IF NOT EXISTS mailboxes_identity ON mailboxes (identity, expires);
+                    CREATE TABLE IF NOT EXISTS mailbox_messages (
+                        mailbox BLOB NOT NULL, side INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,
+                        PRIMARY KEY (mailbox, side, idx)) WITHOUT ROWID;
                     """)
         }
     }
@@ -144,10 +178,74 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
+    public func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
+        -> Bool
+    {
+        try await pool.write { db in
+            let open =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM mailboxes WHERE identity = ? AND expires >= ? AND closed = 0",
+                    arguments: [Data(identity), now]) ?? 0
+            guard open < maxOpen else { return false }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO mailboxes (id, identity, expires, closed) VALUES (?, ?, ?, 0)",
+                arguments: [Data(id), Data(identity), expires])
+            try db.execute(sql: "DELETE FROM mailbox_messages WHERE mailbox = ?", arguments: [Data(id)])
+            return true
+        }
+    }
+
+    public func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT identity, expires, closed FROM mailboxes WHERE id = ?", arguments: [Data(id)])
+                .map { MailboxRecord(identity: Array($0["identity"] as Data), expires: $0["expires"], closed: $0["closed"]) }
+        }
+    }
+
+    public func closeMailbox(_ id: [UInt8]) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE mailboxes SET closed = 1 WHERE id = ?", arguments: [Data(id)])
+        }
+    }
+
+    public func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+        try await pool.write { db in
+            if let existing = try Data.fetchOne(
+                db, sql: "SELECT body FROM mailbox_messages WHERE mailbox = ? AND side = ? AND idx = ?",
+                arguments: [Data(id), side, index])
+            {
+                return Array(existing) == body ? .duplicate : .conflict
+            }
+            let count =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM mailbox_messages WHERE mailbox = ? AND side = ?",
+                    arguments: [Data(id), side]) ?? 0
+            guard index == count, count < limit else { return .outOfOrder }
+            try db.execute(
+                sql: "INSERT INTO mailbox_messages (mailbox, side, idx, body) VALUES (?, ?, ?, ?)",
+                arguments: [Data(id), side, index, Data(body)])
+            return .stored
+        }
+    }
+
+    public func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+        try await pool.read { db in
+            try Data.fetchOne(
+                db, sql: "SELECT body FROM mailbox_messages WHERE mailbox = ? AND side = ? AND idx = ?",
+                arguments: [Data(id), side, index]
+            ).map { Array($0) }
+        }
+    }
+
     public func purge(before now: Int64) async throws {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM challenges WHERE expires < ?", arguments: [now])
             try db.execute(sql: "DELETE FROM tokens WHERE expires < ?", arguments: [now])
+            try db.execute(
+                sql: """
+                    DELETE FROM mailbox_messages WHERE mailbox IN (SELECT id FROM mailboxes WHERE expires < ?);
+                    DELETE FROM mailboxes WHERE expires < ?;
+                    """, arguments: [now - 3600, now - 3600])
         }
     }
 

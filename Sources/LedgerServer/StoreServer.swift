@@ -94,10 +94,7 @@ public enum StoreServer {
         }
         identities.post("sync") { request, context -> Response in
             let identity = try await admit(context, identityLimiter)
-            let bearer = request.headers[.authorization].flatMap { value -> String? in
-                value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
-            }
-            _ = try await service.authenticate(bearer: bearer, identity: identity)
+            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
             let body = try await request.decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)
             if body.clock == nil {
@@ -108,6 +105,34 @@ public enum StoreServer {
                 metrics.count("entries_sent", by: response.entries?.count ?? 0)
             }
             return try encode(response)
+        }
+        identities.post("pairing/open") { request, context -> Response in
+            let identity = try await admit(context, identityLimiter)
+            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
+            let body = try await request.decode(as: MailboxOpenRequest.self, context: context)
+            metrics.count("pairing_open")
+            return try encode(try await service.openMailbox(identity: identity, request: body))
+        }
+        identities.post("pairing/close") { request, context -> Response in
+            let identity = try await admit(context, identityLimiter)
+            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
+            let body = try await request.decode(as: MailboxCloseRequest.self, context: context)
+            try await service.closeMailbox(identity: identity, request: body)
+            return try encode(EmptyResponse())
+        }
+        // The mailbox routes are limited per mailbox as the identity routes are per identity.
+        let mailboxes = router.group("v1/pairing/:mailbox")
+        mailboxes.post("send") { request, context -> Response in
+            let mailbox = try await admitMailbox(context, identityLimiter)
+            let body = try await request.decode(as: MailboxSendRequest.self, context: context)
+            try await service.send(mailbox: mailbox, request: body, bearer: bearer(request))
+            metrics.count("pairing_message")
+            return try encode(EmptyResponse())
+        }
+        mailboxes.post("receive") { request, context -> Response in
+            let mailbox = try await admitMailbox(context, identityLimiter)
+            let body = try await request.decode(as: MailboxReceiveRequest.self, context: context)
+            return try encode(try await service.receive(mailbox: mailbox, request: body))
         }
 
         let headerTimeout = configuration.headerTimeout
@@ -132,6 +157,20 @@ public enum StoreServer {
             throw StoreError(429, "rate_limited", "too many requests for this identity; retry later", retryAfter: wait)
         }
         return identity
+    }
+
+    private static func admitMailbox(_ context: Context, _ limiter: RateLimiter) async throws -> String {
+        let text = try context.parameters.require("mailbox")
+        if let wait = await limiter.take("mailbox:" + text) {
+            throw StoreError(429, "rate_limited", "too many requests for this mailbox; retry later", retryAfter: wait)
+        }
+        return text
+    }
+
+    private static func bearer(_ request: Request) -> String? {
+        request.headers[.authorization].flatMap { value -> String? in
+            value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+        }
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> Response {

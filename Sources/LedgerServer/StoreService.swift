@@ -148,6 +148,100 @@ public final class StoreService: Sendable {
         return try await ledger.sync(pushed: entries, clock: clock)
     }
 
+    // MARK: - Pairing mailbox
+
+    /// Opens the mailbox a pairing code names, for a device of `identity` (already authenticated).
+    public func openMailbox(identity: IdentityID, request: MailboxOpenRequest) async throws -> MailboxOpenResponse {
+        let id = try Self.mailboxID(request.mailbox)
+        guard (1...PairingAPI.maxLifetime).contains(request.expiresIn) else {
+            throw StoreError.badRequest("expiresIn must be between 1 and \(PairingAPI.maxLifetime) seconds")
+        }
+        let expires = now() + Int64(request.expiresIn)
+        if let existing = try await backend.mailbox(id), existing.identity != identity.bytes {
+            throw StoreError(409, "pairing_taken", "that mailbox belongs to another identity")
+        }
+        guard
+            try await backend.openMailbox(
+                id, identity: identity.bytes, expires: expires, now: now(), maxOpen: PairingAPI.maxOpenPerIdentity)
+        else {
+            throw StoreError(
+                429, "too_many_pairings",
+                "this identity already has \(PairingAPI.maxOpenPerIdentity) pairing windows open; close one first",
+                retryAfter: 60)
+        }
+        return MailboxOpenResponse(expires: expires)
+    }
+
+    /// Closes a mailbox of `identity`; its messages can no longer be sent or read.
+    public func closeMailbox(identity: IdentityID, request: MailboxCloseRequest) async throws {
+        let id = try Self.mailboxID(request.mailbox)
+        guard let record = try await backend.mailbox(id), record.identity == identity.bytes else {
+            throw Self.noMailbox
+        }
+        try await backend.closeMailbox(id)
+    }
+
+    /// Leaves a message. The inviter side needs a token of the mailbox's identity.
+    public func send(mailbox: String, request: MailboxSendRequest, bearer: String?) async throws {
+        let id = try Self.mailboxID(mailbox)
+        let record = try await openRecord(id)
+        if request.side == .inviter {
+            _ = try await authenticate(bearer: bearer, identity: try IdentityID(bytes: record.identity))
+        }
+        guard let body = base64Bytes(request.message) else { throw StoreError.badRequest("message must be base64") }
+        guard body.count <= PairingAPI.maxMessage else {
+            throw StoreError(413, "message_too_large", "a pairing message holds at most \(PairingAPI.maxMessage) bytes")
+        }
+        guard request.index >= 0 else { throw StoreError.badRequest("index must not be negative") }
+        switch try await backend.putMessage(
+            id, side: request.side == .joiner ? 0 : 1, index: request.index, body: body,
+            limit: PairingAPI.maxMessagesPerSide)
+        {
+        case .stored, .duplicate: return
+        case .conflict:
+            throw StoreError(
+                409, "pairing_taken", "another device already used this pairing code; open a new pairing window")
+        case .outOfOrder:
+            throw StoreError(
+                400, "bad_index",
+                "messages are numbered from 0 without gaps, at most \(PairingAPI.maxMessagesPerSide) per side")
+        }
+    }
+
+    /// Message `index` of a side, waiting up to `wait` seconds for it.
+    public func receive(mailbox: String, request: MailboxReceiveRequest) async throws -> MailboxReceiveResponse {
+        let id = try Self.mailboxID(mailbox)
+        let deadline = ContinuousClock.now + .seconds(min(max(request.wait, 0), PairingAPI.maxWait))
+        let side = request.side == .joiner ? 0 : 1
+        while true {
+            _ = try await openRecord(id)
+            if let body = try await backend.message(id, side: side, index: request.index) {
+                return MailboxReceiveResponse(message: Data.base64(body))
+            }
+            guard ContinuousClock.now < deadline else { return MailboxReceiveResponse(message: nil) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func openRecord(_ id: [UInt8]) async throws -> MailboxRecord {
+        guard let record = try await backend.mailbox(id) else { throw Self.noMailbox }
+        guard !record.closed, record.expires >= now() else {
+            throw StoreError(410, "pairing_closed", "the pairing window closed or expired; open a new one")
+        }
+        return record
+    }
+
+    static let noMailbox = StoreError(
+        404, "pairing_not_found",
+        "no pairing window at this store matches the code (check its words; the window may have closed)")
+
+    static func mailboxID(_ hex: String) throws -> [UInt8] {
+        guard let bytes = Hex.decode(hex), bytes.count == PairingAPI.mailboxLength else {
+            throw StoreError.badRequest("the mailbox must be \(PairingAPI.mailboxLength) bytes of hex")
+        }
+        return bytes
+    }
+
     /// Drops challenges and tokens that expired.
     public func purgeExpired() async throws { try await backend.purge(before: now()) }
 

@@ -232,16 +232,37 @@ public actor StoreClient {
 
     /// Sends a sync request with a token, getting (or renewing) the token as needed.
     private func authorised(_ request: SyncRequest, _ report: inout StoreSyncReport) async throws -> SyncResponse {
+        report.requests += 1
+        return try await authorised("sync", request)
+    }
+
+    /// Sends `request` to `action` with a token, getting (or renewing) the token as needed.
+    private func authorised<Request: Encodable, Answer: Decodable>(_ action: String, _ request: Request)
+        async throws -> Answer
+    {
         for attempt in 0..<2 {
             let bearer = try await currentToken()
             do {
-                report.requests += 1
-                return try await post("sync", request, bearer: bearer)
+                return try await post(action, request, bearer: bearer)
             } catch StoreClientError.refused(401, _, _, _) where attempt == 0 {
                 token = nil  // expired or forgotten by the store: authenticate again
             }
         }
         throw StoreClientError.transport("the store keeps refusing fresh tokens")
+    }
+
+    /// A valid token for this device (for the pairing mailbox's inviter side).
+    public func bearerToken() async throws -> String { try await currentToken() }
+
+    /// Opens the pairing mailbox `mailbox` (hex) for `seconds`.
+    public func openMailbox(_ mailbox: String, seconds: Int) async throws {
+        let _: MailboxOpenResponse = try await authorised(
+            "pairing/open", MailboxOpenRequest(mailbox: mailbox, expiresIn: seconds))
+    }
+
+    /// Closes the pairing mailbox `mailbox`.
+    public func closeMailbox(_ mailbox: String) async throws {
+        let _: EmptyResponse = try await authorised("pairing/close", MailboxCloseRequest(mailbox: mailbox))
     }
 
     private func currentToken() async throws -> String {

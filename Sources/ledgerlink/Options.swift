@@ -37,6 +37,8 @@ func userFacing<T>(_ body: () async throws -> T) async throws -> T {
         throw CLIError(error.description)
     } catch let error as ExportDocument.ReadError {
         throw CLIError(error.description)
+    } catch let error as PairingError {
+        throw CLIError(error.description)
     }
 }
 

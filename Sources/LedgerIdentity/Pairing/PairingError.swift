@@ -6,6 +6,8 @@ public enum PairingError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongCode
     /// The pairing window is closed or expired.
     case windowClosed
+    /// No pairing window at the store answers to this code.
+    case noWindow
     /// The window already serves another new device.
     case busy
     /// The person denied the request on the pairing device.
@@ -27,6 +29,9 @@ public enum PairingError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "each window has a new code)"
         case .windowClosed:
             "the pairing window is closed or expired; open a new one with `ledgerlink pair` on a linked device"
+        case .noWindow:
+            "no pairing window at the store matches this code: check the words, or open a new window "
+                + "(the last one may have expired)"
         case .busy: "this pairing window already has a request from another device; open a new window"
         case .denied: "the request was denied on the pairing device; nothing was linked"
         case .sasMismatch:
