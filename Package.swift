@@ -79,7 +79,8 @@ let package = Package(
         .target(
             name: "LedgerTestSupport",
             dependencies: [
-                "LedgerCrypto", "LedgerCore", "LedgerSync", .product(name: "NIOCore", package: "swift-nio"),
+                "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerSync",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

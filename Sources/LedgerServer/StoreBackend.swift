@@ -197,8 +197,12 @@ public final class SQLiteBackend: StoreBackend {
 
     public func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT identity, expires, closed FROM mailboxes WHERE id = ?", arguments: [Data(id)])
-                .map { MailboxRecord(identity: Array($0["identity"] as Data), expires: $0["expires"], closed: $0["closed"]) }
+            try Row.fetchOne(
+                db, sql: "SELECT identity, expires, closed FROM mailboxes WHERE id = ?", arguments: [Data(id)]
+            )
+            .map {
+                MailboxRecord(identity: Array($0["identity"] as Data), expires: $0["expires"], closed: $0["closed"])
+            }
         }
     }
 

@@ -214,10 +214,12 @@ public final class StoreService: Sendable {
         let deadline = ContinuousClock.now + .seconds(min(max(request.wait, 0), PairingAPI.maxWait))
         let side = request.side == .joiner ? 0 : 1
         while true {
-            _ = try await openRecord(id)
+            // Messages already left stay readable after the window closes, so the last word of
+            // a finished pairing still reaches the other side.
             if let body = try await backend.message(id, side: side, index: request.index) {
                 return MailboxReceiveResponse(message: Data.base64(body))
             }
+            _ = try await openRecord(id)
             guard ContinuousClock.now < deadline else { return MailboxReceiveResponse(message: nil) }
             try await Task.sleep(for: .milliseconds(100))
         }

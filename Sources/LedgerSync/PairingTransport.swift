@@ -32,17 +32,16 @@ func withDeadline<T: Sendable>(
 
 /// A pairing conversation over one TCP connection: length-prefixed frames, as on the peer
 /// channel (the messages protect themselves).
-final class PairingConnection: PairingTransport, @unchecked Sendable {
+public final class PairingConnection: PairingTransport, @unchecked Sendable {
     private let reader: FrameReader
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let lock = NSLock()
 
     init(reader: FrameReader, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
         self.reader = reader
         self.outbound = outbound
     }
 
-    func send(_ message: [UInt8]) async throws {
+    public func send(_ message: [UInt8]) async throws {
         do {
             try await PeerSession.write(outbound, message)
         } catch {
@@ -50,7 +49,7 @@ final class PairingConnection: PairingTransport, @unchecked Sendable {
         }
     }
 
-    func receive(within limit: Duration) async throws -> [UInt8] {
+    public func receive(within limit: Duration) async throws -> [UInt8] {
         let reader = self.reader
         do {
             return try await withDeadline(limit, "the other device stopped answering") { try await reader.next() }
@@ -64,7 +63,7 @@ final class PairingConnection: PairingTransport, @unchecked Sendable {
     }
 
     /// Connects to `host:port` and runs `body` over the connection.
-    static func dial<T: Sendable>(
+    public static func dial<T: Sendable>(
         host: String, port: Int, _ body: @Sendable (PairingConnection) async throws -> T
     ) async throws -> T {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
@@ -91,7 +90,7 @@ final class PairingConnection: PairingTransport, @unchecked Sendable {
 public final class PairingListener: Sendable {
     /// The port actually bound.
     public let port: Int
-    private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    fileprivate let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
 
     private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
         self.port = port
@@ -113,20 +112,8 @@ public final class PairingListener: Sendable {
     /// Serves each connection with `host` until the window ends; returns its outcome.
     public func run(_ host: PairingHost, decide: @escaping PairingHost.Decide) async throws -> PairingHost.Outcome {
         try await withThrowingTaskGroup(of: PairingHost.Outcome?.self) { group in
-            group.addTask { [server] in
-                try await withThrowingDiscardingTaskGroup { connections in
-                    try await server.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            connections.addTask {
-                                try? await connection.executeThenClose { input, output in
-                                    let transport = PairingConnection(
-                                        reader: FrameReader(input.makeAsyncIterator()), outbound: output)
-                                    await host.serve(transport, decide: decide)
-                                }
-                            }
-                        }
-                    }
-                }
+            group.addTask {
+                try await self.accept { transport in await host.serve(transport, decide: decide) }
                 return nil
             }
             group.addTask { await host.window.outcome() }
@@ -135,6 +122,24 @@ public final class PairingListener: Sendable {
                 if let outcome = next { return outcome }
             }
             return .expired
+        }
+    }
+}
+
+extension PairingListener {
+    /// Runs `handler` on every connection, each in a task of its own, until cancelled.
+    public func accept(_ handler: @escaping @Sendable (PairingConnection) async -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { connections in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    connections.addTask {
+                        try? await connection.executeThenClose { input, output in
+                            await handler(
+                                PairingConnection(reader: FrameReader(input.makeAsyncIterator()), outbound: output))
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -30,7 +30,8 @@ struct Ledgerlink: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Earn.self, Spend.self, Balance.self, History.self, Devices.self, Status.self,
-            Export.self, Import.self, Verify.self, Pair.self, Join.self, Revoke.self, Sync.self, Listen.self, Peers.self, Serve.self,
+            Export.self, Import.self, Verify.self, Pair.self, Join.self, Revoke.self, Sync.self, Listen.self,
+            Peers.self, Serve.self,
             TUI.self,
         ]
     )

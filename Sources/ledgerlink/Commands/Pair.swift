@@ -218,7 +218,8 @@ struct Join: AsyncParsableCommand {
             let joined: PairingGuest.Joined
             switch parsed.rendezvous {
             case .peer(let host, let port):
-                FileHandle.standardOutput.write(Data("Connecting to the pairing device at \(parsed.rendezvous) ...\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("Connecting to the pairing device at \(parsed.rendezvous) ...\n".utf8))
                 joined = try await PairingGuest.joinDirectly(
                     code: parsed, host: host, port: port, name: name, home: home, passphrase: secret, showSAS: showSAS)
             case .store(let url):
@@ -231,8 +232,12 @@ struct Join: AsyncParsableCommand {
             }
             let totals = try await joined.engine.totals()
             let decimals = await joined.engine.decimals ?? 2
-            print("Linked to identity \(joined.identity.hex) as \(TextSafety.sanitised(name)) (\(joined.engine.device.fingerprint)).")
-            print("Balance \(totals.balance.formatted(decimals)) from \(try await joined.engine.storedEntryCount()) entries.")
+            print(
+                "Linked to identity \(joined.identity.hex) as \(TextSafety.sanitised(name)) (\(joined.engine.device.fingerprint))."
+            )
+            print(
+                "Balance \(totals.balance.formatted(decimals)) from \(try await joined.engine.storedEntryCount()) entries."
+            )
             print("Data folder: \(home.url.path)")
         }
     }
