@@ -87,7 +87,8 @@ let package = Package(
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [
-                "LedgerServer", "LedgerSync", "LedgerRemote", "LedgerCore", "LedgerCrypto", "LedgerTestSupport",
+                "LedgerServer", "LedgerSync", "LedgerRemote", "LedgerCore", "LedgerCrypto", "LedgerIdentity",
+                "LedgerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

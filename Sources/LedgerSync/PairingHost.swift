@@ -240,6 +240,8 @@ public enum PairingGuest {
     /// What the join produced.
     public struct Joined: Sendable {
         public let engine: MergeEngine
+        /// The new device's key (its key file is written).
+        public let keyPair: SigningKeyPair
         public let identity: IdentityID
         public let inviter: DevicePublicKey
         /// Entries received over the pairing connection (0 through a store).
@@ -309,6 +311,6 @@ public enum PairingGuest {
         }
         try await DeviceSetup.finishJoin(
             home: home, engine: engine, keyPair: keyPair, inviter: inviter, passphrase: passphrase)
-        return Joined(engine: engine, identity: identity, inviter: inviter, received: received)
+        return Joined(engine: engine, keyPair: keyPair, identity: identity, inviter: inviter, received: received)
     }
 }

@@ -72,19 +72,19 @@ public final class PairingRelay: Sendable {
 }
 
 /// A value behind a lock.
-final class Locked<Value: Sendable>: @unchecked Sendable {
+public final class Locked<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value
 
-    init(_ value: Value) { stored = value }
+    public init(_ value: Value) { stored = value }
 
-    var value: Value {
+    public var value: Value {
         lock.lock()
         defer { lock.unlock() }
         return stored
     }
 
-    func set(_ value: Value) {
+    public func set(_ value: Value) {
         lock.lock()
         stored = value
         lock.unlock()

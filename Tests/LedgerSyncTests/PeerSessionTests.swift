@@ -221,9 +221,9 @@ struct PeerAttackTests {
     }
 }
 
-/// Opens a plain TCP connection, writes `bytes`, shuts down its sending side and waits for the
-/// other end to close.
-func sendRaw(_ bytes: [UInt8], to port: Int) async throws {
+/// Opens a plain TCP connection, writes `bytes`, shuts down its sending side (unless told not
+/// to) and waits for the other end to close.
+func sendRaw(_ bytes: [UInt8], to port: Int, halfClose: Bool = true) async throws {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -234,7 +234,7 @@ func sendRaw(_ bytes: [UInt8], to port: Int) async throws {
         }
     try? await channel.executeThenClose { inbound, outbound in
         if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
-        outbound.finish()
+        if halfClose { outbound.finish() }
         for try await _ in inbound {}
     }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerSync
+import LedgerTestSupport
+import Testing
+
+@Suite("Pairing over the peer channel")
+struct PairingWindowTests {
+    static func home() -> DataHome {
+        DataHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("ll-pair-\(UUID().uuidString)"))
+    }
+
+    /// A pairing device with `entries` credits, listening on loopback with a window of `length`.
+    static func open(entries: Int = 0, length: Duration = .seconds(60)) async throws -> (
+        LedgerFixture, MergeEngine, PairingListener, PairingWindow
+    ) {
+        var fixture = try LedgerFixture(deviceCount: 1)
+        for i in 0..<entries { try fixture.record(device: 0, .credit, amount: Int64(i % 100 + 1)) }
+        let engine = try await fixture.replica(device: 0)
+        try await engine.merge(fixture.allEntries)
+        let listener = try await PairingListener.bind(host: "127.0.0.1", port: 0)
+        let window = PairingWindow(
+            code: .generate(identity: fixture.identity, rendezvous: .peer(host: "127.0.0.1", port: listener.port)),
+            length: length)
+        return (fixture, engine, listener, window)
+    }
+
+    @Test("a link in process: the ledger arrives in pages and the replicas end equal")
+    func pagedLink() async throws {
+        let (fixture, engine, listener, window) = try await Self.open(entries: 2_500)
+        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+        let words = Locked<String?>(nil)
+        let serving = Task {
+            try await listener.run(host) { _, _ in
+                _ = await eventually { words.value != nil }
+                return .typed(words.value ?? "")
+            }
+        }
+        let joined = try await PairingGuest.joinDirectly(
+            code: window.code, host: "127.0.0.1", port: listener.port, name: "tablet", home: Self.home(),
+            passphrase: nil, showSAS: { words.set($0.description) })
+        #expect(try await serving.value == .linked(device: joined.engine.device, name: "tablet"))
+        #expect(joined.received == 2_501)  // 2,500 credits and the link; genesis came with the certificate
+        #expect(try await joined.engine.clock().digest == engine.clock().digest)
+        #expect(try await joined.engine.totals() == engine.totals())
+    }
+
+    @Test("a window that expires ends as expired, and then nobody can reach it")
+    func expiry() async throws {
+        let (fixture, engine, listener, window) = try await Self.open(length: .milliseconds(300))
+        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+        let outcome = try await listener.run(host) { _, _ in .deny }
+        #expect(outcome == .expired)
+        await #expect(throws: PairingError.self) {
+            _ = try await PairingGuest.joinDirectly(
+                code: window.code, host: "127.0.0.1", port: listener.port, name: "late", home: Self.home(),
+                passphrase: nil, showSAS: { _ in })
+        }
+    }
+
+    @Test("wrong codes are refused and counted; too many close the window")
+    func guessing() async throws {
+        let (fixture, engine, listener, window) = try await Self.open()
+        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+        let serving = Task { try await listener.run(host) { _, _ in .deny } }
+        for attempt in 0..<PairingWindow.maxWrongCodes {
+            let guess = PairingCode.generate(
+                identity: fixture.identity, rendezvous: .peer(host: "127.0.0.1", port: listener.port))
+            let home = Self.home()
+            await #expect(throws: PairingError.wrongCode, "attempt \(attempt)") {
+                _ = try await PairingGuest.joinDirectly(
+                    code: guess, host: "127.0.0.1", port: listener.port, name: "guess", home: home, passphrase: nil,
+                    showSAS: { _ in })
+            }
+            #expect(!FileManager.default.fileExists(atPath: home.database.path))
+        }
+        #expect(try await serving.value == .tooManyWrongCodes)
+    }
+
+    @Test("silent, oversized and garbage connections do not take the window from the real device")
+    func hostileConnections() async throws {
+        let (fixture, engine, listener, window) = try await Self.open(entries: 3)
+        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+        let words = Locked<String?>(nil)
+        let serving = Task {
+            try await listener.run(host) { _, _ in
+                _ = await eventually { words.value != nil }
+                return .typed(words.value ?? "")
+            }
+        }
+        // One connects and says nothing; one announces a frame over the limit; one sends noise;
+        // one sends a well-formed JOIN of another window.
+        let port = listener.port
+        let silent = Task { try await sendRaw([], to: port, halfClose: false) }
+        defer { silent.cancel() }
+        try await sendRaw([0x7F, 0xFF, 0xFF, 0xFF, 1, 2, 3], to: port)
+        try await sendRaw([0, 0, 0, 8] + SecureRandom.bytes(8), to: port)
+        var stranger = PairingJoiner(
+            code: .generate(identity: fixture.identity, rendezvous: .peer(host: "127.0.0.1", port: port)),
+            keyPair: .generate(), name: "x")
+        let join = stranger.join()
+        try await sendRaw([0, 0, 0, UInt8(join.count)] + join, to: port)
+
+        let joined = try await PairingGuest.joinDirectly(
+            code: window.code, host: "127.0.0.1", port: listener.port, name: "real", home: Self.home(),
+            passphrase: nil, showSAS: { words.set($0.description) })
+        #expect(try await serving.value == .linked(device: joined.engine.device, name: "real"))
+        #expect(try await joined.engine.totals().balance == 6)
+    }
+}
