@@ -268,6 +268,33 @@ extension MergeEngine {
         }
     }
 
+    /// Entries stored past their author's revocation: written after (or concurrently with) the
+    /// revoke, kept as evidence and never counted. Oldest first per device.
+    public func quarantined() throws(LedgerError) -> [HistoryItem] {
+        try refresh()
+        let cut = authors.compactMap { author, state -> (DevicePublicKey, Seq, Seq)? in
+            guard let limit = roster.limit(of: author), state.seq > limit else { return nil }
+            return (author, limit, state.seq)
+        }.sorted { $0.0 < $1.0 }
+        return try store.read { db in
+            try cut.flatMap { author, limit, last in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT seq, kind, time, amount, label, body FROM entries
+                        WHERE author = ? AND seq > ? AND seq <= ? ORDER BY seq
+                        """,
+                    arguments: [try authorRowID(db, author), Int64(limit), Int64(last)]
+                ).map { row in
+                    HistoryItem(
+                        author: author, seq: Seq(row["seq"] as Int64), hash: try stored(row, author: author).hash,
+                        kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
+                        amount: row["amount"], memo: row["label"])
+                }
+            }
+        }
+    }
+
     /// Every device that is or was linked, genesis first.
     public func devices() throws(LedgerError) -> [DeviceInfo] {
         try refresh()

@@ -44,4 +44,48 @@ struct RevokeTests {
         #expect(balance["unreadable_entries"] as? Int == 1)
         #expect(try await laptop.run("revoke", "phone", "--yes").stderr.contains("already revoked"))
     }
+
+    @Test(
+        "a revoked device that wrote while offline is refused by the store and by the peer channel when it reconnects; its late entries are quarantined and listed"
+    )
+    func revokedDeviceReconnects() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
+        let store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }
+        try await laptop.ok("sync", "--store", store.url)
+        try await phone.ok("sync", "--store", store.url)
+        try await phone.ok("spend", "1", "--memo", "before")
+        try await phone.ok("sync")
+        try await laptop.ok("sync")
+        #expect(try await laptop.balanceMinor() == 900)
+
+        // The laptop revokes the phone and tells the store; the phone is offline and writes on.
+        try await laptop.ok("revoke", "phone", "--yes")
+        try await laptop.ok("sync")
+        try await phone.ok("spend", "100", "--memo", "after the revoke")
+
+        let refusedByStore = try await phone.run("sync")
+        #expect(refusedByStore.status != 0)
+        #expect(refusedByStore.stderr.contains("not a linked, unrevoked device"), "\(refusedByStore.stderr)")
+        let listener = try await Listener.start(laptop)
+        defer { listener.stopNow() }
+        let refusedByPeer = try await phone.run("sync", "--peer", listener.address)
+        #expect(refusedByPeer.status != 0)
+        #expect(try await laptop.balanceMinor() == 900)
+
+        // Handed over by file, its late entry is kept as evidence and shown, never counted.
+        try await phone.send(to: laptop)
+        #expect(try await laptop.balanceMinor() == 900)
+        let devices = try await laptop.ok("devices")
+        #expect(devices.contains("1 quarantined entry"))
+        let quarantined = try await laptop.ok("history", "--quarantined")
+        #expect(quarantined.contains("after the revoke"))
+        #expect(quarantined.contains("-100.00"))
+        #expect(!quarantined.contains("before"))
+        #expect(try await laptop.ok("history").contains("after the revoke") == false)
+    }
 }

@@ -40,6 +40,11 @@ struct Devices: AsyncParsableCommand {
                 print(
                     "\(name)\n  \(d.key.fingerprint)  \(state)  \(d.entries) entries  \(linked) \(TimeText.short(d.linkedAt))  \(seen)"
                 )
+                if d.quarantined > 0 {
+                    print(
+                        "  \(d.quarantined) quarantined entr\(d.quarantined == 1 ? "y" : "ies"): written after the "
+                            + "revocation, kept as evidence and never counted (`ledgerlink history --quarantined`)")
+                }
             }
         }
     }

@@ -6,6 +6,11 @@ struct History: AsyncParsableCommand {
     @OptionGroup var homeOptions: HomeOptions
     @Option(name: .long, help: "Show at most this many entries.") var limit: Int = 20
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(
+        name: .long,
+        help: "List the quarantined entries instead: written by revoked devices after their revocation, never counted."
+    )
+    var quarantined = false
 
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be a positive number") }
@@ -14,7 +19,10 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
-            let items = try await context.engine.history(limit: limit)
+            let items =
+                quarantined
+                ? Array(try await context.engine.quarantined().prefix(limit))
+                : try await context.engine.history(limit: limit)
             let names = try await context.deviceNames()
             let d = await context.decimals
             if json {
@@ -34,11 +42,16 @@ struct History: AsyncParsableCommand {
                         }))
                 return
             }
-            guard !items.isEmpty else { return print("No entries yet. Record one with `ledgerlink earn 10`.") }
+            guard !items.isEmpty else {
+                return print(
+                    quarantined ? "No quarantined entries." : "No entries yet. Record one with `ledgerlink earn 10`.")
+            }
+            if quarantined { print("Quarantined (written after their device was revoked; not counted):") }
             for item in items {
                 let sign = item.kind == .credit ? "+" : "-"
                 let amount = item.amount.map { sign + Int128($0).formatted(d) } ?? "(unreadable)"
-                let memo = TextSafety.sanitised(item.memo ?? "")
+                let memo =
+                    TextSafety.sanitised(item.memo ?? "") + (quarantined ? "  [\(item.kind.name) seq \(item.seq)]" : "")
                 let device = names[item.author] ?? item.author.fingerprint
                 print(
                     "\(TimeText.short(item.time))  \(pad(amount, 14))  \(pad(device, 16))  \(memo)"
