@@ -17,6 +17,15 @@ public struct KeyExchangeKeyPair: Sendable {
         publicKey = pk
     }
 
+    /// The key pair derived from a 32-byte seed (deterministic; for test vectors only).
+    public init(seed: [UInt8]) throws(CryptoError) {
+        try requireLength(seed, 32, "X25519 seed")
+        Sodium.ensureInitialised()
+        var pk = [UInt8](repeating: 0, count: Self.publicKeyLength)
+        secret = SecureBytes(count: 32) { sk in _ = crypto_kx_seed_keypair(&pk, sk, seed) }
+        publicKey = pk
+    }
+
     /// Keys for one session.
     public struct SessionKeys: Sendable {
         /// Decrypts what the other end sends.

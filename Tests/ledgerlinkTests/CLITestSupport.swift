@@ -57,8 +57,9 @@ struct Device {
         try #require((try await json("balance") as? [String: Any])?["balance_minor"] as? Int)
     }
 
-    /// Links a second device to this one's identity through the library (the interactive
-    /// linking protocol is a later feature), creating its data folder beside this one.
+    /// Links a second device to this one's identity through the library, creating its data
+    /// folder beside this one: a shortcut for tests about other things (LinkCLITests drives
+    /// the real `pair` and `join`).
     func linkNewDevice(name: String) async throws -> Device {
         let keyPair = try DeviceKeyFile.read(home.appendingPathComponent("device.key")) { () throws(IdentityError) in []
         }

@@ -263,7 +263,8 @@ public struct PairingInviter: Sendable {
 
     public let identity: IdentityID
     private let keyPair: SigningKeyPair
-    private let ephemeral = KeyExchangeKeyPair()
+    private let ephemeral: KeyExchangeKeyPair
+    private let makeChallenge: @Sendable () -> [UInt8]
     private var channel: PairingChannel
     private var stage = Stage.awaitingJoin
     private var commitment: [UInt8] = []
@@ -272,8 +273,20 @@ public struct PairingInviter: Sendable {
     public private(set) var request: LinkRequest?
 
     public init(code: PairingCode, identity: IdentityID, keyPair: SigningKeyPair) {
+        self.init(
+            code: code, identity: identity, keyPair: keyPair, ephemeral: KeyExchangeKeyPair(),
+            challenge: { SecureRandom.bytes(PublicBody.challengeLength) })
+    }
+
+    /// With a given ephemeral key and challenge (test vectors).
+    init(
+        code: PairingCode, identity: IdentityID, keyPair: SigningKeyPair, ephemeral: KeyExchangeKeyPair,
+        challenge: @escaping @Sendable () -> [UInt8]
+    ) {
         self.identity = identity
         self.keyPair = keyPair
+        self.ephemeral = ephemeral
+        self.makeChallenge = challenge
         self.channel = PairingChannel(code: code)
     }
 
@@ -328,7 +341,7 @@ public struct PairingInviter: Sendable {
             }
             return .retry(left: attemptsLeft)
         }
-        challenge = SecureRandom.bytes(PublicBody.challengeLength)
+        challenge = makeChallenge()
         stage = .awaitingProof
         return .challenge(channel.sealed(.challenge, challenge))
     }
@@ -399,7 +412,7 @@ public struct PairingJoiner: Sendable {
     public let code: PairingCode
     public let keyPair: SigningKeyPair
     public let name: String
-    private let ephemeral = KeyExchangeKeyPair()
+    private let ephemeral: KeyExchangeKeyPair
     private var channel: PairingChannel
     private var stage = Stage.start
     /// Learned from the OFFER.
@@ -407,9 +420,15 @@ public struct PairingJoiner: Sendable {
     public private(set) var inviter: DevicePublicKey?
 
     public init(code: PairingCode, keyPair: SigningKeyPair, name: String) {
+        self.init(code: code, keyPair: keyPair, name: name, ephemeral: KeyExchangeKeyPair())
+    }
+
+    /// With a given ephemeral key (test vectors).
+    init(code: PairingCode, keyPair: SigningKeyPair, name: String, ephemeral: KeyExchangeKeyPair) {
         self.code = code
         self.keyPair = keyPair
         self.name = name
+        self.ephemeral = ephemeral
         self.channel = PairingChannel(code: code)
     }
 
