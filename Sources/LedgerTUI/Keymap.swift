@@ -14,19 +14,28 @@ public enum Keymap {
         public let action: String
         /// Shown in the footer (the rest only in help).
         public let inFooter: Bool
+        /// The footer's shorter word for the action, when it has one.
+        public let short: String?
+
+        init(keys: String, action: String, inFooter: Bool, short: String? = nil) {
+            (self.keys, self.action, self.inFooter, self.short) = (keys, action, inFooter, short)
+        }
     }
 
     public static let bindings: [Binding] = [
         Binding(keys: "e", action: "earn", inFooter: true),
         Binding(keys: "x", action: "spend", inFooter: true),
         Binding(keys: "s", action: "sync", inFooter: true),
-        Binding(keys: "Tab", action: "next pane", inFooter: true),
-        Binding(keys: "/", action: "filter history", inFooter: true),
+        Binding(keys: "p", action: "pair a new device", inFooter: true, short: "pair"),
+        Binding(keys: "Tab", action: "next pane", inFooter: true, short: "pane"),
+        Binding(keys: "/", action: "filter history", inFooter: true, short: "filter"),
         Binding(keys: "?", action: "help", inFooter: true),
         Binding(keys: "q", action: "quit", inFooter: true),
+        Binding(keys: "a", action: "approve the selected link request", inFooter: false),
+        Binding(keys: "d", action: "deny the selected link request", inFooter: false),
         Binding(keys: "r", action: "revoke the selected device", inFooter: false),
         Binding(keys: "Shift-Tab", action: "previous pane", inFooter: false),
-        Binding(keys: "1 2", action: "devices, history", inFooter: false),
+        Binding(keys: "1 2 3", action: "devices, link requests, history", inFooter: false),
         Binding(keys: "↑ ↓ j k", action: "move within a pane", inFooter: false),
         Binding(keys: "g G", action: "first, last", inFooter: false),
         Binding(keys: "PgUp PgDn", action: "page", inFooter: false),
@@ -36,6 +45,6 @@ public enum Keymap {
 
     /// The footer line: `e earn · x spend · …`.
     public static var footer: String {
-        bindings.filter(\.inFooter).map { "\($0.keys) \($0.action)" }.joined(separator: " · ")
+        bindings.filter(\.inFooter).map { "\($0.keys) \($0.short ?? $0.action)" }.joined(separator: " · ")
     }
 }

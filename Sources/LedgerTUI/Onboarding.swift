@@ -2,51 +2,105 @@ import Foundation
 import LedgerCore
 
 /// The first screen when the data folder holds no device yet: create a new identity with
-/// this device as its first device.
+/// this device as its first device, or join one with a pairing code from a linked device.
 public struct OnboardingState: Sendable, Equatable {
+    /// The fields, in Tab order.
+    public enum Field: Sendable, CaseIterable {
+        /// The name of this device in a new identity.
+        case name
+        /// The pairing code to join with.
+        case code
+        /// The name of this device when joining.
+        case joinName
+    }
+
     public var width: Int
     public var height: Int
+    public var field: Field = .name
     public var name = ""
+    public var code = ""
+    public var joinName = ""
     public var error: String?
     public var wantsQuit = false
-    /// Set while the identity is being created.
+    /// Set while the identity is being created or joined.
     public var isWorking = false
+    /// While joining: the words this device shows, to be typed on the pairing device.
+    public var sas: String?
 
     public init(width: Int, height: Int) {
         self.width = width
         self.height = height
     }
+
+    /// Longest pairing code accepted (twelve words and an address).
+    static let maxCode = 400
 }
 
 /// What the onboarding screen asks the app to do.
 public enum OnboardingEffect: Sendable, Equatable {
     case createIdentity(deviceName: String)
+    case joinIdentity(code: String, deviceName: String)
 }
 
 public enum OnboardingReducer {
-    /// Applies a key. Letters are the device name here, so Esc and Ctrl-C quit, not q.
+    /// Applies a key. Letters are text here, so Esc and Ctrl-C quit, not q.
     public static func reduce(_ state: inout OnboardingState, _ key: Key) -> [OnboardingEffect] {
-        guard !state.isWorking else { return [] }
-        switch key {
-        case .interrupt, .escape:
-            state.wantsQuit = true
-        case .resize(let width, let height):
+        if case .resize(let width, let height) = key {
             state.width = width
             state.height = height
+            return []
+        }
+        if key == .interrupt || key == .escape {
+            state.wantsQuit = true
+            return []
+        }
+        guard !state.isWorking else { return [] }
+        let fields = OnboardingState.Field.allCases
+        let index = fields.firstIndex(of: state.field) ?? 0
+        switch key {
+        case .tab, .down:
+            state.field = fields[(index + 1) % fields.count]
+        case .backTab, .up:
+            state.field = fields[(index + fields.count - 1) % fields.count]
         case .backspace:
-            if !state.name.isEmpty { state.name.removeLast() }
+            switch state.field {
+            case .name: if !state.name.isEmpty { state.name.removeLast() }
+            case .code: if !state.code.isEmpty { state.code.removeLast() }
+            case .joinName: if !state.joinName.isEmpty { state.joinName.removeLast() }
+            }
             state.error = nil
         case .character(let c) where !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
-            if (state.name + String(c)).utf8.count <= PrivateBody.maxNameBytes { state.name.append(c) }
+            switch state.field {
+            case .name: if (state.name + String(c)).utf8.count <= PrivateBody.maxNameBytes { state.name.append(c) }
+            case .code: if state.code.count < OnboardingState.maxCode { state.code.append(c) }
+            case .joinName:
+                if (state.joinName + String(c)).utf8.count <= PrivateBody.maxNameBytes { state.joinName.append(c) }
+            }
             state.error = nil
         case .enter:
-            let name = state.name.trimmingCharacters(in: .whitespaces)
+            if state.field == .name {
+                let name = state.name.trimmingCharacters(in: .whitespaces)
+                guard !name.isEmpty else {
+                    state.error = "Give this device a name, such as laptop or phone."
+                    return []
+                }
+                state.isWorking = true
+                return [.createIdentity(deviceName: name)]
+            }
+            let code = state.code.trimmingCharacters(in: .whitespaces)
+            let name = state.joinName.trimmingCharacters(in: .whitespaces)
+            guard !code.isEmpty else {
+                state.field = .code
+                state.error = "Type the pairing code the linked device shows."
+                return []
+            }
             guard !name.isEmpty else {
+                state.field = .joinName
                 state.error = "Give this device a name, such as laptop or phone."
                 return []
             }
             state.isWorking = true
-            return [.createIdentity(deviceName: name)]
+            return [.joinIdentity(code: code, deviceName: name)]
         default:
             break
         }
@@ -58,25 +112,45 @@ extension TUIRenderer {
     /// The onboarding screen.
     public static func render(_ state: OnboardingState) -> ScreenGrid {
         var grid = ScreenGrid(width: state.width, height: state.height)
-        let lines: [(String, CellStyle)] = [
-            ("Welcome to ledgerlink", .bold),
-            ("", .normal),
-            ("This data folder holds no identity yet.", .normal),
-            ("Create one, with this device as its first device:", .normal),
-            ("", .normal),
-            ("Device name: \(state.name)▏", .reverse),
-            ("", .normal),
-            (
-                state.error.map { "! " + $0 } ?? (state.isWorking ? "Creating…" : ""),
-                state.error == nil ? .accent : .warning
-            ),
-            ("", .normal),
-            ("Enter creates · Esc quits", .dim),
-            ("For a passphrase on the device key, quit and run", .dim),
-            ("ledgerlink init --name NAME --passphrase", .dim),
-        ]
+        let fieldWidth = max(10, min(state.width - 20, 90))
+        func field(_ label: String, _ value: String, _ which: OnboardingState.Field) -> (String, CellStyle) {
+            let active = state.field == which && !state.isWorking
+            let shown = String(value.suffix(fieldWidth - 1)) + (active ? "▏" : "")
+            return ((active ? "› " : "  ") + label + shown, active ? .reverse : .normal)
+        }
+        let status: [(String, CellStyle)] =
+            if let error = state.error {
+                [("! " + error, .warning), ("", .normal)]
+            } else if let sas = state.sas {
+                [
+                    ("This device's words:  \(sas)", .bold),
+                    ("Type them on the pairing device to approve this one.", .normal),
+                ]
+            } else if state.isWorking {
+                [(state.field == .name ? "Creating…" : "Reaching the pairing device…", .accent), ("", .normal)]
+            } else {
+                [("", .normal), ("", .normal)]
+            }
+        let lines: [(String, CellStyle)] =
+            [
+                ("Welcome to ledgerlink", .bold),
+                ("", .normal),
+                ("This data folder holds no identity yet.", .normal),
+                ("Create a new one, with this device as its first device:", .normal),
+                field("Device name:  ", state.name, .name),
+                ("", .normal),
+                ("Or join one: open a pairing window on a linked device (p in its TUI,", .normal),
+                ("or `ledgerlink pair`), then type the code it shows here:", .normal),
+                field("Pairing code: ", state.code, .code),
+                field("Device name:  ", state.joinName, .joinName),
+                ("", .normal),
+            ] + status + [
+                ("", .normal),
+                ("Enter creates or joins · Tab next field · Esc quits", .dim),
+                ("For a passphrase on the key, run `ledgerlink init` or `join` --passphrase", .dim),
+            ]
         let top = max(0, (state.height - lines.count) / 2)
-        let left = max(1, (state.width - 52) / 2)
+        let left = max(1, (state.width - 76) / 2)
         for (i, (text, style)) in lines.enumerated() {
             grid.put(text, row: top + i, column: left, style: style, limit: state.width - left - 1)
         }

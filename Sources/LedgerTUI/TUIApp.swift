@@ -9,13 +9,18 @@ public final class TUIApp {
     private let engine: MergeEngine
     private let canWrite: Bool
     private let sync: (any SyncMonitor)?
+    private let pairing: (any PairingMonitor)?
 
     /// `canWrite` is false when the device key could not be unlocked (earn and spend refuse);
-    /// `sync` is the sync service running beside the TUI, if any.
-    public init(engine: MergeEngine, canWrite: Bool, sync: (any SyncMonitor)? = nil) {
+    /// `sync` is the sync service running beside the TUI, if any; `pairing` opens pairing
+    /// windows and answers link requests.
+    public init(
+        engine: MergeEngine, canWrite: Bool, sync: (any SyncMonitor)? = nil, pairing: (any PairingMonitor)? = nil
+    ) {
         self.engine = engine
         self.canWrite = canWrite
         self.sync = sync
+        self.pairing = pairing
     }
 
     /// Takes over the terminal until the person quits (q, Ctrl-C or SIGTERM), then restores it.
@@ -27,9 +32,14 @@ public final class TUIApp {
     }
 
     /// Shows the onboarding screen in a data folder with no device; once `create` has made the
-    /// identity from the name typed, goes on to the main screen in the same terminal session.
+    /// identity from the name typed, or `join` has joined one with a pairing code (calling
+    /// `showSAS` with the words to type on the pairing device), goes on to the main screen in
+    /// the same terminal session.
     public static func runOnboarding(
-        usesColor: Bool, create: @escaping @Sendable (String) async throws -> MergeEngine
+        usesColor: Bool, create: @escaping @Sendable (String) async throws -> MergeEngine,
+        join:
+            @escaping @Sendable (_ code: String, _ name: String, _ showSAS: @escaping @Sendable (String) -> Void)
+            async throws -> MergeEngine
     ) async throws {
         let stop = SignalFlag(SIGTERM)
         let terminal = try CursesTerminal(usesColor: usesColor)
@@ -37,25 +47,48 @@ public final class TUIApp {
         let (width, height) = terminal.size
         var state = OnboardingState(width: width, height: height)
         terminal.draw(TUIRenderer.render(state))
+        var working: Task<Void, Never>?
+        let sas = Shared<String>()
+        let outcome = Shared<Result<MergeEngine, any Error>>()
         while !state.wantsQuit, !stop.isSet {
+            if let done = outcome.take() {
+                working = nil
+                switch done {
+                case .success(let engine):
+                    try await TUIApp(engine: engine, canWrite: true).loop(terminal, usesColor: usesColor, stop: stop)
+                    return
+                case .failure(let error):
+                    state.isWorking = false
+                    state.sas = nil
+                    state.error = "\(error)"
+                    terminal.draw(TUIRenderer.render(state))
+                }
+            }
+            if let words = sas.value, state.isWorking, state.sas != words {
+                state.sas = words
+                terminal.draw(TUIRenderer.render(state))
+            }
             guard let key = terminal.readKey() else {
                 await Task.yield()
                 continue
             }
             for effect in OnboardingReducer.reduce(&state, key) {
-                guard case .createIdentity(let name) = effect else { continue }
-                terminal.draw(TUIRenderer.render(state))
-                do {
-                    let engine = try await create(name)
-                    try await TUIApp(engine: engine, canWrite: true).loop(terminal, usesColor: usesColor, stop: stop)
-                    return
-                } catch {
-                    state.isWorking = false
-                    state.error = "\(error)"
+                _ = sas.take()
+                working = Task {
+                    do {
+                        switch effect {
+                        case .createIdentity(let name): outcome.set(.success(try await create(name)))
+                        case .joinIdentity(let code, let name):
+                            outcome.set(.success(try await join(code, name, { sas.set($0) })))
+                        }
+                    } catch {
+                        outcome.set(.failure(error))
+                    }
                 }
             }
             terminal.draw(TUIRenderer.render(state))
         }
+        working?.cancel()
     }
 
     private func loop(_ terminal: CursesTerminal, usesColor: Bool, stop: SignalFlag) async throws {
@@ -67,24 +100,17 @@ public final class TUIApp {
         if let probe = ProcessInfo.processInfo.environment["LEDGERLINK_TUI_PROBE"] {
             return Self.measure(after: MonotonicClock.nanoseconds, &state, terminal, writingTo: probe)
         }
-        state.sync = await sync?.badge()
+        TUIReducer.apply(&state, .sync(await sync?.badge()))
         while !state.wantsQuit, !stop.isSet {
             guard let key = terminal.readKey() else {
                 // Between keys (at most 100 ms apart): entries merged by sync or written by
-                // another process, and the sync badge, show up on the next tick.
-                var changed = false
+                // another process, the sync badge and link requests show up on the next tick.
+                let before = state
                 if let now = try? await engine.clock().digest, now != digest {
                     digest = try await reload(&state)
-                    changed = true
                 }
-                if let sync {
-                    let badge = await sync.badge()
-                    if badge != state.sync {
-                        state.sync = badge
-                        changed = true
-                    }
-                }
-                if changed { terminal.draw(TUIRenderer.render(state)) }
+                for event in await events() { TUIReducer.apply(&state, event) }
+                if state != before { terminal.draw(TUIRenderer.render(state)) }
                 await Task.yield()
                 continue
             }
@@ -98,8 +124,28 @@ public final class TUIApp {
         }
     }
 
+    /// What the services beside the screen have to report now.
+    private func events() async -> [TUIEvent] {
+        var events: [TUIEvent] = []
+        if let sync { events.append(.sync(await sync.badge())) }
+        if let pairing {
+            events.append(.pairing(await pairing.panel()))
+            if let notice = await pairing.takeNotice() { events.append(.notice(notice)) }
+        }
+        return events
+    }
+
     private func perform(_ effect: TUIEffect) async -> String {
         switch effect {
+        case .openPairing:
+            guard let pairing, canWrite else { return "Pairing needs the device key: run `ledgerlink pair` instead" }
+            return await pairing.open()
+        case .approve(let id, let typed):
+            await pairing?.answer(id, typed: typed)
+            return "Checking the words…"
+        case .deny(let id):
+            await pairing?.deny(id)
+            return "Denied; the pairing window is closed"
         case .syncNow:
             guard let sync else { return "Sync is not running: the device key is needed for it" }
             return await sync.syncNow()
@@ -218,6 +264,33 @@ enum ProcessStatus {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
         else { return 0 }
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
+
+/// A value one task writes and the UI loop reads.
+final class Shared<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value?
+
+    var value: Value? {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+
+    func set(_ value: Value) {
+        lock.lock()
+        stored = value
+        lock.unlock()
+    }
+
+    /// The value, once: it is cleared.
+    func take() -> Value? {
+        lock.lock()
+        defer { lock.unlock() }
+        let value = stored
+        stored = nil
+        return value
     }
 }
 

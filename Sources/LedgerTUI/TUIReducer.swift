@@ -8,6 +8,23 @@ public enum TUIEffect: Sendable, Equatable {
     case revoke(deviceKey: String)
     /// Sync with every reachable device now.
     case syncNow
+    /// Open a pairing window.
+    case openPairing
+    /// Approve link request `id` with the words typed.
+    case approve(requestID: Int, typed: String)
+    /// Deny link request `id`.
+    case deny(requestID: Int)
+}
+
+/// What the services beside the TUI report; each changes the state in one way.
+public enum TUIEvent: Sendable, Equatable {
+    /// The sync badge changed (nil: sync stopped).
+    case sync(SyncBadge?)
+    /// The pairing window changed: opened, a request arrived or was answered, time passed, or
+    /// it closed (nil).
+    case pairing(PairingPanel?)
+    /// A line worth showing (the result of an answer, a link, an expiry).
+    case notice(String)
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -31,6 +48,7 @@ public enum TUIReducer {
             return []
         }
         if state.dialog != nil { return dialogKey(&state, key) }
+        if state.approval != nil { return approvalKey(&state, key) }
         if let device = state.pendingRevoke {
             switch key {
             case .enter:
@@ -57,7 +75,95 @@ public enum TUIReducer {
             state.message = "Syncing…"
             return [.syncNow]
         }
+        if let effects = requestKey(&state, key) { return effects }
         mainKey(&state, key)
+        return []
+    }
+
+    /// Applies an event from the services beside the TUI.
+    public static func apply(_ state: inout TUIState, _ event: TUIEvent) {
+        switch event {
+        case .sync(let badge):
+            state.sync = badge
+        case .notice(let text):
+            state.message = text
+        case .pairing(let panel):
+            state.pairing = panel
+            // A request that was answered elsewhere, or whose window closed, takes its dialog along.
+            if let open = state.approval,
+                let current = panel?.requests.first(where: { $0.id == open.request.id })
+            {
+                state.approval?.request = current
+            } else {
+                state.approval = nil
+            }
+            clampSelections(&state)
+        }
+    }
+
+    /// `p`, and `a` and `d` on the link requests pane; nil for any other key.
+    private static func requestKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect]? {
+        switch key {
+        case .character("p"):
+            state.focus = .requests
+            if state.pairing != nil {
+                state.message = "A pairing window is already open: its code is in the link requests pane"
+                return []
+            }
+            state.message = "Opening a pairing window…"
+            return [.openPairing]
+        case .character("a") where state.focus == .requests:
+            guard let request = selectedRequest(state) else {
+                state.message = "No link request to approve: press p, then run `ledgerlink join` on the new device"
+                return []
+            }
+            state.approval = ApprovalDialog(request: request)
+            return []
+        case .character("d") where state.focus == .requests:
+            guard let request = selectedRequest(state) else {
+                state.message = "No link request to deny"
+                return []
+            }
+            state.message = "Denied \(request.name); the pairing window is closed"
+            return [.deny(requestID: request.id)]
+        default:
+            return nil
+        }
+    }
+
+    private static func selectedRequest(_ state: TUIState) -> LinkRequestRow? {
+        guard let requests = state.pairing?.requests, !requests.isEmpty else { return nil }
+        return requests[max(0, min(state.selection[.requests] ?? 0, requests.count - 1))]
+    }
+
+    /// The approval dialog: the person types the new device's words; Enter approves (never
+    /// `a`, which opened it), Esc closes without answering.
+    private static func approvalKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+        guard var dialog = state.approval else { return [] }
+        switch key {
+        case .escape:
+            state.approval = nil
+            return []
+        case .backspace:
+            if !dialog.typed.isEmpty { dialog.typed.removeLast() }
+            dialog.error = nil
+        case .character(let c) where !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
+            if dialog.typed.count < 80 { dialog.typed.append(c) }
+            dialog.error = nil
+        case .enter:
+            let words = dialog.typed.split(whereSeparator: { $0 == " " || $0 == "-" })
+            guard words.count == 5 else {
+                dialog.error = "Type the five words the new device shows"
+                state.approval = dialog
+                return []
+            }
+            state.approval = nil
+            state.message = "Checking the words…"
+            return [.approve(requestID: dialog.request.id, typed: dialog.typed)]
+        default:
+            break
+        }
+        state.approval = dialog
         return []
     }
 
@@ -73,7 +179,8 @@ public enum TUIReducer {
         case .backTab:
             state.focus = Pane(rawValue: (pane.rawValue + Pane.allCases.count - 1) % Pane.allCases.count) ?? .devices
         case .character("1"): state.focus = .devices
-        case .character("2"): state.focus = .history
+        case .character("2"): state.focus = .requests
+        case .character("3"): state.focus = .history
         case .up, .character("k"): selection -= 1
         case .down, .character("j"): selection += 1
         case .home, .character("g"): selection = 0

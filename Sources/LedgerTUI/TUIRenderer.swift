@@ -19,20 +19,30 @@ public enum TUIRenderer {
         let bottom = state.height - 3  // last pane row
         if state.width >= 160 {
             let split = state.width * 2 / 5
-            devicesPane(state, &grid, box: Box(top: top, left: 0, bottom: bottom, right: split - 1))
+            let middle = top + max(3, (bottom - top + 1) / 2)
+            devicesPane(state, &grid, box: Box(top: top, left: 0, bottom: middle - 1, right: split - 1))
+            requestsPane(state, &grid, box: Box(top: middle, left: 0, bottom: bottom, right: split - 1))
             historyPane(state, &grid, box: Box(top: top, left: split, bottom: bottom, right: state.width - 1))
         } else {
-            let devicesHeight = min(state.snapshot.devices.count + 2, max(3, (bottom - top + 1) / 3))
+            let third = max(3, (bottom - top + 1) / 3)
+            let devicesHeight = min(state.snapshot.devices.count + 2, third)
+            let requestsHeight = min(requestLines(state, width: state.width - 4).count + 2, third)
             devicesPane(
                 state, &grid, box: Box(top: top, left: 0, bottom: top + devicesHeight - 1, right: state.width - 1))
+            let requestsTop = top + devicesHeight
+            requestsPane(
+                state, &grid,
+                box: Box(top: requestsTop, left: 0, bottom: requestsTop + requestsHeight - 1, right: state.width - 1))
             historyPane(
-                state, &grid, box: Box(top: top + devicesHeight, left: 0, bottom: bottom, right: state.width - 1))
+                state, &grid,
+                box: Box(top: requestsTop + requestsHeight, left: 0, bottom: bottom, right: state.width - 1))
         }
         statusLine(state, &grid)
         grid.put(Keymap.footer, row: state.height - 1, column: 1, style: .dim, limit: state.width - 2)
         if state.showsHelp { help(&grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
+        if let approval = state.approval { approvalDialog(approval, &grid) }
         return grid
     }
 
@@ -119,10 +129,48 @@ public enum TUIRenderer {
         }
     }
 
+    /// The requests pane's lines other than the requests themselves: how to pair, or the open
+    /// window's code wrapped at word boundaries.
+    static func requestLines(_ state: TUIState, width: Int) -> [String] {
+        guard let pairing = state.pairing else { return ["Press p to open a pairing window for a new device."] }
+        var lines = pairing.requests.map { _ in "" }
+        lines.append("Open \(pairing.timeLeft). On the new device: ledgerlink join CODE --name NAME")
+        var line = "Code: "
+        for part in pairing.code.split(separator: "-", omittingEmptySubsequences: false).map(String.init) {
+            let piece = line.hasSuffix(" ") ? part : "-" + part
+            if ScreenGrid.columns(line + piece) > width, line != "Code: " {
+                lines.append(line + "-")
+                line = "      " + part
+            } else {
+                line += piece
+            }
+        }
+        lines.append(line)
+        return lines
+    }
+
+    private static func requestsPane(_ state: TUIState, _ grid: inout ScreenGrid, box: Box) {
+        let focused = state.focus == .requests
+        let requests = state.pairing?.requests ?? []
+        frame("2 Link requests (\(requests.count))", focused: focused, &grid, box)
+        let selected = state.selection[.requests] ?? 0
+        for (index, request) in requests.enumerated() where index < box.innerRows {
+            let tries = "\(request.attemptsLeft) tr\(request.attemptsLeft == 1 ? "y" : "ies") left"
+            let line = "⚑ \(request.name) (unverified)  \(request.fingerprint)  a approve · d deny · \(tries)"
+            draw(line, row: box.top + 1 + index, box: box, selected: focused && index == selected, &grid)
+        }
+        let notes = requestLines(state, width: box.innerWidth - 2).dropFirst(requests.count)
+        for (offset, line) in notes.enumerated() where requests.count + offset < box.innerRows {
+            grid.put(
+                line, row: box.top + 1 + requests.count + offset, column: box.left + 2,
+                style: line.hasPrefix("Code: ") || line.hasPrefix("      ") ? .bold : .dim, limit: box.innerWidth - 2)
+        }
+    }
+
     private static func historyPane(_ state: TUIState, _ grid: inout ScreenGrid, box: Box) {
         let focused = state.focus == .history
         let list = state.visibleHistory
-        let title = state.filter.isEmpty ? "2 History" : "2 History, filter “\(state.filter)” (\(list.count))"
+        let title = state.filter.isEmpty ? "3 History" : "3 History, filter “\(state.filter)” (\(list.count))"
         frame(title, focused: focused, &grid, box)
         if list.isEmpty {
             let empty =
@@ -193,6 +241,30 @@ public enum TUIRenderer {
             "and new entries use a key it does not get.", row: box.top + 4, column: box.left + 2,
             limit: box.innerWidth - 2)
         grid.put("Enter revokes · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
+    private static func approvalDialog(_ dialog: ApprovalDialog, _ grid: inout ScreenGrid) {
+        let box = overlay(width: 66, height: 12, title: "Approve a new device", &grid)
+        let r = dialog.request
+        let limit = box.innerWidth - 2
+        grid.put("Name         \(r.name)  (unverified)", row: box.top + 2, column: box.left + 2, limit: limit)
+        grid.put("Fingerprint  \(r.fingerprint)", row: box.top + 3, column: box.left + 2, limit: limit)
+        grid.put("This screen  \(r.sas)", row: box.top + 4, column: box.left + 2, style: .bold, limit: limit)
+        grid.put(
+            "Type the five words the NEW device shows (\(r.attemptsLeft) tr\(r.attemptsLeft == 1 ? "y" : "ies") left):",
+            row: box.top + 6, column: box.left + 2, limit: limit)
+        let field = box.innerWidth - 4
+        grid.put(
+            "> " + String(dialog.typed.suffix(max(0, field - 3))) + "▏", row: box.top + 7, column: box.left + 2,
+            style: .reverse, limit: field)
+        grid.style(row: box.top + 7, from: box.left + 2, to: box.left + 2 + field, .reverse)
+        if let error = dialog.error {
+            grid.put("! " + error, row: box.top + 8, column: box.left + 2, style: .warning, limit: limit)
+        }
+        grid.put(
+            "Different words on the two screens: someone is in the middle.", row: box.top + 9, column: box.left + 2,
+            style: .dim, limit: limit)
+        grid.put("Enter approves · Esc closes", row: box.bottom - 1, column: box.left + 2, style: .dim, limit: limit)
     }
 
     private static func recordDialog(_ dialog: RecordDialog, _ grid: inout ScreenGrid) {

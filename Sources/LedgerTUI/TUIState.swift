@@ -66,12 +66,27 @@ public struct LedgerSnapshot: Sendable, Equatable {
         identity: "", deviceName: "…", fingerprint: "", balance: "…", earned: "…", spent: "…", devices: [], history: [])
 }
 
-/// The panes, in Tab order.
+/// The panes, in Tab order (1-3 jump to them).
 public enum Pane: Int, Sendable, CaseIterable {
     case devices = 0
-    case history = 1
+    case requests = 1
+    case history = 2
 
-    public var title: String { self == .devices ? "Devices" : "History" }
+    public var title: String {
+        switch self {
+        case .devices: "Devices"
+        case .requests: "Link requests"
+        case .history: "History"
+        }
+    }
+}
+
+/// Approving a link request: the person types the words the new device shows.
+public struct ApprovalDialog: Sendable, Equatable {
+    public var request: LinkRequestRow
+    public var typed = ""
+    public var error: String?
+    public init(request: LinkRequestRow) { self.request = request }
 }
 
 /// The earn or spend dialog.
@@ -91,7 +106,7 @@ public struct TUIState: Sendable, Equatable {
     public var width: Int
     public var height: Int
     public var focus: Pane = .devices
-    public var selection: [Pane: Int] = [.devices: 0, .history: 0]
+    public var selection: [Pane: Int] = [.devices: 0, .requests: 0, .history: 0]
     /// The history filter; `isFiltering` while it is being typed.
     public var filter = ""
     public var isFiltering = false
@@ -107,6 +122,10 @@ public struct TUIState: Sendable, Equatable {
     public var decimals: UInt8 = 2
     /// The sync badge in the header; nil when no sync runs.
     public var sync: SyncBadge?
+    /// The open pairing window and its requests; nil when none is open.
+    public var pairing: PairingPanel?
+    /// The approval dialog of a link request (Enter approves, Esc closes it).
+    public var approval: ApprovalDialog?
 
     public init(width: Int, height: Int, usesColor: Bool) {
         self.width = width
@@ -129,5 +148,11 @@ public struct TUIState: Sendable, Equatable {
         }
     }
 
-    func rowCount(_ pane: Pane) -> Int { pane == .devices ? snapshot.devices.count : visibleHistory.count }
+    func rowCount(_ pane: Pane) -> Int {
+        switch pane {
+        case .devices: snapshot.devices.count
+        case .requests: pairing?.requests.count ?? 0
+        case .history: visibleHistory.count
+        }
+    }
 }

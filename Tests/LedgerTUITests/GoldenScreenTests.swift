@@ -101,4 +101,45 @@ struct GoldenScreenTests {
         s.snapshot.devices[1].name = TextSafety.sanitised("evil\u{1b}[2J\u{7}")
         #expect(!TUIRenderer.render(s).text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     }
+
+    @Test("an open pairing window with a request, and its approval dialog")
+    func pairing() throws {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("p"))
+        TUIReducer.apply(
+            &s,
+            .pairing(
+                PairingPanel(
+                    code: "insane-moral-ill-limit-school-asthma-rail-maze-fragile-glue-case-deer@192.168.1.31:40517",
+                    secondsLeft: 581,
+                    requests: [
+                        LinkRequestRow(
+                            id: 1, name: "phone \u{FFFD}[2J", fingerprint: "1924-cf39-66fb-596f",
+                            sas: "proof dinner motion taste eager", attemptsLeft: 3)
+                    ])))
+        TUIReducer.apply(&s, .notice("A new device asks to join: select it and press a to approve, d to deny"))
+        try check("pairing-request-80x24", s)
+        _ = TUIReducer.reduce(&s, .character("a"))
+        for c in "proof dinn" { _ = TUIReducer.reduce(&s, .character(c)) }
+        try check("pairing-approve-80x24", s)
+    }
+
+    @Test("onboarding, joining with a code and showing this device's words")
+    func onboardingJoin() throws {
+        var s = OnboardingState(width: 80, height: 24)
+        _ = OnboardingReducer.reduce(&s, .tab)
+        for c in "insane-moral-ill-limit-school-asthma-rail-maze-fragile-glue-case-deer@192.168.1.31:40517" {
+            _ = OnboardingReducer.reduce(&s, .character(c))
+        }
+        _ = OnboardingReducer.reduce(&s, .tab)
+        for c in "タブレット" { _ = OnboardingReducer.reduce(&s, .character(c)) }
+        _ = OnboardingReducer.reduce(&s, .enter)
+        s.sas = "proof dinner motion taste eager"
+        let text = TUIRenderer.render(s).text + "\n"
+        let file = Self.folder.appendingPathComponent("onboarding-join-80x24.txt")
+        if ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_GOLDEN"] != nil {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        #expect(text == (try String(contentsOf: file, encoding: .utf8)))
+    }
 }

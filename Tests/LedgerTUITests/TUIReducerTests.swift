@@ -46,10 +46,12 @@ struct TUIReducerTests {
         #expect(s.wantsQuit)
     }
 
-    @Test("Tab, Shift-Tab, 1 and 2 move between panes")
+    @Test("Tab, Shift-Tab and 1-3 move between panes")
     func panes() {
         var s = state()
         #expect(s.focus == .devices)
+        _ = TUIReducer.reduce(&s, .tab)
+        #expect(s.focus == .requests)
         _ = TUIReducer.reduce(&s, .tab)
         #expect(s.focus == .history)
         _ = TUIReducer.reduce(&s, .tab)
@@ -59,13 +61,15 @@ struct TUIReducerTests {
         _ = TUIReducer.reduce(&s, .character("1"))
         #expect(s.focus == .devices)
         _ = TUIReducer.reduce(&s, .character("2"))
+        #expect(s.focus == .requests)
+        _ = TUIReducer.reduce(&s, .character("3"))
         #expect(s.focus == .history)
     }
 
     @Test("arrows, j/k, g/G and pages move within a pane and stop at its ends")
     func movement() {
         var s = state()
-        _ = TUIReducer.reduce(&s, .character("2"))
+        _ = TUIReducer.reduce(&s, .character("3"))
         for key: Key in [.down, .character("j"), .down] { _ = TUIReducer.reduce(&s, key) }
         #expect(s.selection[.history] == 3)
         _ = TUIReducer.reduce(&s, .character("k"))
@@ -180,7 +184,7 @@ struct TUIReducerTests {
     @Test("a resize re-lays out and keeps selections in range")
     func resize() {
         var s = state()
-        _ = TUIReducer.reduce(&s, .character("2"))
+        _ = TUIReducer.reduce(&s, .character("3"))
         _ = TUIReducer.reduce(&s, .character("G"))
         s.snapshot = sampleSnapshot(historyCount: 5)
         _ = TUIReducer.reduce(&s, .resize(width: 120, height: 40))
@@ -201,7 +205,90 @@ struct TUIReducerTests {
     @Test("the footer and the help come from one keymap")
     func keymap() {
         for binding in Keymap.bindings where binding.inFooter {
-            #expect(Keymap.footer.contains("\(binding.keys) \(binding.action)"))
+            #expect(Keymap.footer.contains("\(binding.keys) \(binding.short ?? binding.action)"))
         }
+        #expect(Keymap.footer.count <= 78, "the footer fits an 80-column terminal")
+        let help = TUIRenderer.render(
+            {
+                var s = state()
+                s.showsHelp = true
+                return s
+            }()
+        ).text
+        for binding in Keymap.bindings { #expect(help.contains(binding.action)) }
+    }
+
+    static let request = LinkRequestRow(
+        id: 7, name: "phone", fingerprint: "1924-cf39-66fb-596f", sas: "moon chaos raise diet false", attemptsLeft: 3)
+
+    @Test("p opens a pairing window once, and focuses the link requests")
+    func pairKey() {
+        var s = state()
+        #expect(TUIReducer.reduce(&s, .character("p")) == [.openPairing])
+        #expect(s.focus == .requests)
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600)))
+        #expect(TUIReducer.reduce(&s, .character("p")).isEmpty)
+        #expect(s.message?.contains("already open") == true)
+    }
+
+    @Test("a opens the approval dialog for the selected request; Enter with five words approves, Esc closes")
+    func approve() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("2"))
+        #expect(TUIReducer.reduce(&s, .character("a")).isEmpty)
+        #expect(s.approval == nil)
+        #expect(s.message?.contains("No link request") == true)
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600, requests: [Self.request])))
+        _ = TUIReducer.reduce(&s, .character("a"))
+        #expect(s.approval?.request == Self.request)
+        // The key that opened the dialog does not confirm it: `a` is typed into the words.
+        _ = TUIReducer.reduce(&s, .character("a"))
+        #expect(s.approval?.typed == "a")
+        _ = TUIReducer.reduce(&s, .backspace)
+        for c in "moon chaos" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)
+        #expect(s.approval?.error?.contains("five words") == true)
+        for c in " raise diet fals" { _ = TUIReducer.reduce(&s, .character(c)) }
+        _ = TUIReducer.reduce(&s, .character("\u{1B}"))  // an escape character is never typed in
+        #expect(
+            TUIReducer.reduce(&s, .enter) == [.approve(requestID: 7, typed: "moon chaos raise diet fals")])
+        #expect(s.approval == nil)
+        _ = TUIReducer.reduce(&s, .character("a"))
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.approval == nil)
+        #expect(s.pairing?.requests.count == 1, "Esc closes the dialog without answering")
+    }
+
+    @Test("d denies the selected request; without one it says so")
+    func deny() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("2"))
+        #expect(TUIReducer.reduce(&s, .character("d")).isEmpty)
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600, requests: [Self.request])))
+        #expect(TUIReducer.reduce(&s, .character("d")) == [.deny(requestID: 7)])
+        #expect(s.message?.contains("Denied phone") == true)
+        // On another pane, d does nothing with requests.
+        _ = TUIReducer.reduce(&s, .character("1"))
+        #expect(TUIReducer.reduce(&s, .character("d")).isEmpty)
+    }
+
+    @Test("events: the badge, notices, and a window that changes or closes under an open dialog")
+    func events() {
+        var s = state()
+        TUIReducer.apply(&s, .sync(SyncBadge(peers: ["phone"])))
+        #expect(s.sync?.peers == ["phone"])
+        TUIReducer.apply(&s, .notice("Linked phone"))
+        #expect(s.message == "Linked phone")
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600, requests: [Self.request])))
+        _ = TUIReducer.reduce(&s, .character("2"))
+        _ = TUIReducer.reduce(&s, .character("a"))
+        var fewer = Self.request
+        fewer.attemptsLeft = 2
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 590, requests: [fewer])))
+        #expect(s.approval?.request.attemptsLeft == 2)
+        TUIReducer.apply(&s, .pairing(nil))
+        #expect(s.approval == nil)
+        #expect(s.pairing == nil)
+        #expect(s.selection[.requests] == 0)
     }
 }

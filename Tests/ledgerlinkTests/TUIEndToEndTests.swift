@@ -131,3 +131,50 @@ extension TUIEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: device.home.appendingPathComponent("device.key").path))
     }
 }
+
+extension TUIEndToEndTests {
+    @Test("p opens a pairing window; a new device joins from its own TUI; the person approves by typing its words")
+    func linkFromTheTUI() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "start")
+        let tmux = try open(laptop, width: 120, height: 32)
+        defer { tmux.close() }
+        #expect(try await tmux.waitFor("Balance 10.00"))
+        try tmux.send("p")
+        #expect(try await tmux.waitFor("On the new device: ledgerlink join"))
+        let code = try #require(try tmux.screen().firstMatch(of: /Code: (\S+@\S+)/).map { String($0.1) })
+
+        // The new device starts from an empty folder: its TUI offers to join.
+        let tablet = try Device(name: "tablet")
+        let newTUI = try open(tablet, width: 120, height: 32)
+        defer { newTUI.close() }
+        #expect(try await newTUI.waitFor("Or join one"))
+        try newTUI.send("Tab")
+        try newTUI.type(code)
+        try newTUI.send("Tab")
+        try newTUI.type("tablet")
+        try newTUI.send("Enter")
+        #expect(try await newTUI.waitFor("This device's words:"))
+        let words = try #require(
+            try newTUI.screen().firstMatch(of: /This device's words:\s+([a-z ]+?)\s*\n/).map { String($0.1) })
+        #expect(words.split(separator: " ").count == 5)
+
+        #expect(try await tmux.waitFor("tablet (unverified)"))
+        try tmux.send("a")
+        #expect(try await tmux.waitFor("Approve a new device"))
+        #expect(try tmux.screen().contains("This screen  \(words)"))
+        try tmux.type(words)
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Linked tablet"))
+        #expect(try await tmux.waitFor("● tablet"))
+        #expect(try await newTUI.waitFor("Balance 10.00"))
+        #expect(try await newTUI.waitFor("tablet (this device)"))
+
+        try newTUI.send("q")
+        #expect(try await newTUI.waitFor("exited with 0"))
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+        try await LinkCLITests.expectSameLedger(laptop, tablet)
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerCore
 import LedgerIdentity
+import LedgerSync
 import LedgerTUI
 
 struct TUI: AsyncParsableCommand {
@@ -20,26 +21,60 @@ struct TUI: AsyncParsableCommand {
             do {
                 guard home.hasDevice || FileManager.default.fileExists(atPath: home.database.path) else {
                     // No device here yet: the TUI offers to create the identity.
-                    try await TUIApp.runOnboarding(usesColor: colour) { name in
-                        try await DeviceSetup.createIdentity(home: home, name: name, decimals: 2, passphrase: nil)
-                            .engine
-                    }
+                    try await TUIApp.runOnboarding(
+                        usesColor: colour,
+                        create: { name in
+                            try await DeviceSetup.createIdentity(home: home, name: name, decimals: 2, passphrase: nil)
+                                .engine
+                        },
+                        join: { text, name, showSAS in
+                            try await Self.join(text, name: name, home: home, showSAS: showSAS)
+                        })
                     return
                 }
                 // The key is unlocked before the screen is taken over, so a passphrase prompt works.
                 let context = try await DeviceContext.open(home, keys: keys)
                 // The peer channel runs beside the screen for as long as it is open.
                 let sync = await PeerSyncMonitor.start(context)
+                let log = FileLog(home.logFile)
+                let pairing = context.keyPair.map { TUIPairing(engine: context.engine, keyPair: $0, log: log.line) }
                 do {
-                    try await TUIApp(engine: context.engine, canWrite: true, sync: sync).run(usesColor: colour)
+                    try await TUIApp(engine: context.engine, canWrite: true, sync: sync, pairing: pairing)
+                        .run(usesColor: colour)
                 } catch {
+                    await pairing?.stop()
                     await sync.stop()
                     throw error
                 }
+                await pairing?.stop()
                 await sync.stop()
             } catch let error as TUIError {
                 throw CLIError(error.description)
             }
+        }
+    }
+
+    /// Joins from the onboarding screen, as `ledgerlink join` does.
+    static func join(_ text: String, name: String, home: DataHome, showSAS: @escaping @Sendable (String) -> Void)
+        async throws -> MergeEngine
+    {
+        if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
+            throw CLIError(problem)
+        }
+        let code = try PairingCode(parsing: text)
+        let words: @Sendable (ShortAuthenticationString) -> Void = { showSAS($0.description) }
+        switch code.rendezvous {
+        case .peer(let host, let port):
+            return try await PairingGuest.joinDirectly(
+                code: code, host: host, port: port, name: name, home: home, passphrase: nil, showSAS: words
+            ).engine
+        case .store(let url):
+            let joined = try await PairingGuest.joinThroughStore(
+                code: code, url: url, name: name, home: home, passphrase: nil, showSAS: words)
+            var settings = try DeviceConfig.load(home)
+            settings.store = url.absoluteString
+            try settings.save(home)
+            return joined.engine
         }
     }
 }

@@ -1,0 +1,50 @@
+/// A new device waiting for the person's answer, as the TUI shows it (text already sanitised).
+public struct LinkRequestRow: Sendable, Equatable {
+    /// Names the request in answers.
+    public var id: Int
+    /// The name the new device gave: unverified.
+    public var name: String
+    public var fingerprint: String
+    /// The words this screen shows; the new device's screen shows the same when no one is in
+    /// the middle.
+    public var sas: String
+    /// Tries left at typing the new device's words.
+    public var attemptsLeft: Int
+
+    public init(id: Int, name: String, fingerprint: String, sas: String, attemptsLeft: Int) {
+        (self.id, self.name, self.fingerprint, self.sas, self.attemptsLeft) = (id, name, fingerprint, sas, attemptsLeft)
+    }
+}
+
+/// An open pairing window: its code, time left, and the request waiting in it.
+public struct PairingPanel: Sendable, Equatable {
+    /// The code to type on the new device (words, `@`, address).
+    public var code: String
+    public var secondsLeft: Int
+    public var requests: [LinkRequestRow]
+
+    public init(code: String, secondsLeft: Int, requests: [LinkRequestRow] = []) {
+        (self.code, self.secondsLeft, self.requests) = (code, secondsLeft, requests)
+    }
+
+    /// `9:41`.
+    public var timeLeft: String {
+        let seconds = secondsLeft % 60
+        return "\(secondsLeft / 60):\(seconds < 10 ? "0" : "")\(seconds)"
+    }
+}
+
+/// What the TUI asks of the pairing service running beside it (the front-end provides it, so
+/// this module needs no network code).
+public protocol PairingMonitor: Sendable {
+    /// Opens a pairing window; returns the line to show.
+    func open() async -> String
+    /// The open window, or nil when none is open.
+    func panel() async -> PairingPanel?
+    /// Approves request `id` with the words the person typed (checked by the service).
+    func answer(_ id: Int, typed: String) async
+    /// Denies request `id`; the window closes.
+    func deny(_ id: Int) async
+    /// What happened since the last call (a mismatch, a link, a denial, an expiry), once.
+    func takeNotice() async -> String?
+}

@@ -1,0 +1,114 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerSync
+import LedgerTUI
+
+/// Pairing windows opened from the TUI (`p`): a listener on the peer channel, its code shown
+/// in the link requests pane, and each request waiting there for the person's answer.
+actor TUIPairing: PairingMonitor {
+    private let engine: MergeEngine
+    private let keyPair: SigningKeyPair
+    private let log: @Sendable (String) -> Void
+    private var window: PairingWindow?
+    private var task: Task<Void, Never>?
+    private var pending: (row: LinkRequestRow, answer: CheckedContinuation<PairingHost.Decision, Never>)?
+    private var notices: [String] = []
+    private var nextID = 1
+
+    init(engine: MergeEngine, keyPair: SigningKeyPair, log: @escaping @Sendable (String) -> Void) {
+        self.engine = engine
+        self.keyPair = keyPair
+        self.log = log
+    }
+
+    func open() async -> String {
+        guard window == nil else { return "A pairing window is already open" }
+        let listener: PairingListener
+        do {
+            listener = try await PairingListener.bind(host: "0.0.0.0", port: 0)
+        } catch {
+            return "Cannot open a pairing window: \(error)"
+        }
+        let address = lanAddress() ?? "127.0.0.1"
+        let window = PairingWindow(
+            code: .generate(identity: engine.identity, rendezvous: .peer(host: address, port: listener.port)))
+        self.window = window
+        let host = PairingHost(engine: engine, keyPair: keyPair, window: window)
+        log("pairing window open on port \(listener.port)")
+        // The window holds this object only while it is open.
+        task = Task { [self] in
+            let outcome: PairingHost.Outcome
+            do {
+                outcome = try await listener.run(host) { request, attemptsLeft in
+                    await self.decide(request, attemptsLeft)
+                }
+            } catch {
+                outcome = .failed("\(error)")
+            }
+            self.finished(outcome)
+        }
+        return "Pairing window open for 10 minutes: on the new device, run `ledgerlink join` with the code below"
+    }
+
+    private func decide(_ request: LinkRequest, _ attemptsLeft: Int) async -> PairingHost.Decision {
+        if attemptsLeft < PairingProtocol.sasAttempts {
+            notices.append(
+                "Those words do not match this screen's: \(attemptsLeft) tr\(attemptsLeft == 1 ? "y" : "ies") left")
+        } else {
+            notices.append("A new device asks to join: select it and press a to approve, d to deny")
+        }
+        let id = nextID
+        nextID += 1
+        let row = LinkRequestRow(
+            id: id, name: request.name, fingerprint: request.device.fingerprint, sas: request.sas.description,
+            attemptsLeft: attemptsLeft)
+        return await withCheckedContinuation { pending = (row, $0) }
+    }
+
+    func panel() -> PairingPanel? {
+        guard let window else { return nil }
+        let seconds = Int(window.remaining.components.seconds)
+        return PairingPanel(
+            code: window.code.description, secondsLeft: seconds, requests: pending.map { [$0.row] } ?? [])
+    }
+
+    func answer(_ id: Int, typed: String) {
+        guard let pending, pending.row.id == id else { return }
+        self.pending = nil
+        pending.answer.resume(returning: .typed(typed))
+    }
+
+    func deny(_ id: Int) {
+        guard let pending, pending.row.id == id else { return }
+        self.pending = nil
+        pending.answer.resume(returning: .deny)
+    }
+
+    func takeNotice() -> String? { notices.isEmpty ? nil : notices.removeFirst() }
+
+    private func finished(_ outcome: PairingHost.Outcome) {
+        window = nil
+        pending?.answer.resume(returning: .deny)
+        pending = nil
+        let notice =
+            switch outcome {
+            case .linked(let device, let name): "Linked \(name) (\(device.fingerprint))"
+            case .denied: "Denied: no device was linked"
+            case .sasMismatch: "The words did not match three times: the window is closed, nothing was linked"
+            case .expired: "The pairing window expired; no device was linked"
+            case .tooManyWrongCodes: "Too many wrong codes: the pairing window was closed"
+            case .failed(let why): "No device was linked: \(why)"
+            }
+        log("pairing window closed: \(notice)")
+        notices.append(notice)
+    }
+
+    /// Closes any open window (the TUI is quitting).
+    func stop() {
+        task?.cancel()
+        pending?.answer.resume(returning: .deny)
+        pending = nil
+    }
+}
