@@ -139,27 +139,11 @@ actor IdentityLedger {
         let total = plan.runEntries + plan.extra.count
         var out: [String] = []
         var bytes = 0
-        var full = false
-        pages: for run in plan.runs {
-            var start = run.from
-            while start <= run.through {
-                let page = try await engine.entries(
-                    of: run.author, from: start, through: min(start + 999, run.through))
-                for entry in page {
-                    if out.count == StoreAPI.maxResponseEntries
-                        || bytes + entry.encoded.count > StoreAPI.maxResponseBytes
-                    {
-                        full = true
-                        break pages
-                    }
-                    out.append(Data.base64(entry.encoded))
-                    bytes += entry.encoded.count
+        pages: for try await page in plan.pages(from: engine) {
+            for entry in page {
+                if out.count == StoreAPI.maxResponseEntries || bytes + entry.encoded.count > StoreAPI.maxResponseBytes {
+                    break pages
                 }
-                start += 1000
-            }
-        }
-        if !full {
-            for entry in plan.extra where out.count < StoreAPI.maxResponseEntries {
                 out.append(Data.base64(entry.encoded))
                 bytes += entry.encoded.count
             }

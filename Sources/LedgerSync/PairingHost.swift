@@ -203,30 +203,22 @@ public struct PairingHost: Sendable {
     /// Every entry this device holds, in the order a new replica can count them (approvers'
     /// logs first), in pages under the message limit.
     private func sendLedger(_ inviter: inout PairingInviter, _ transport: any PairingTransport) async throws {
-        let plan = try await engine.deltaPlan(for: .empty)
         var page: [Entry] = []
         var bytes = 0
         var total = 0
-        for run in plan.runs {
-            var start = run.from
-            while start <= run.through {
-                for entry in try await engine.entries(
-                    of: run.author, from: start, through: min(start + 999, run.through))
-                {
-                    if page.count == 1000 || bytes + entry.encoded.count + 4 > PairingProtocol.maxMessage / 2 {
-                        let message = inviter.ledger(page)
-                        try await transport.send(message)
-                        total += page.count
-                        page = []
-                        bytes = 0
-                    }
-                    page.append(entry)
-                    bytes += entry.encoded.count + 4
+        for try await read in try await engine.deltaPlan(for: .empty).pages(from: engine) {
+            for entry in read {
+                if page.count == 1000 || bytes + entry.encoded.count + 4 > PairingProtocol.maxMessage / 2 {
+                    let message = inviter.ledger(page)
+                    try await transport.send(message)
+                    total += page.count
+                    page = []
+                    bytes = 0
                 }
-                start += 1000
+                page.append(entry)
+                bytes += entry.encoded.count + 4
             }
         }
-        page += plan.extra
         let last = inviter.ledger(page)
         try await transport.send(last)
         total += page.count

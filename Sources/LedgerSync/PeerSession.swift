@@ -301,14 +301,9 @@ public enum PeerSession {
                         }
                         estimate = VectorClock(Array(known.values))
                         // Page by page: the peer merges the first page while later ones are read.
-                        for run in plan.runs {
-                            for start in stride(from: run.from, through: run.through, by: batch) {
-                                let page = try await engine.entries(
-                                    of: run.author, from: start, through: min(start + Seq(batch) - 1, run.through))
-                                try await sendEntries(page, &sender, send)
-                            }
+                        for try await page in plan.pages(from: engine, size: batch) {
+                            try await sendEntries(page, &sender, send)
                         }
-                        try await sendEntries(plan.extra, &sender, send)
                         try await send([MessageType.done.rawValue] + mine.digest.bytes, &sender)
                     case .message(.entries(let entries)):
                         try await receive(entries)

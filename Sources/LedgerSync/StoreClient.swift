@@ -212,22 +212,16 @@ public actor StoreClient {
     private func firstBatch(_ plan: DeltaPlan) async throws -> [Entry] {
         var out: [Entry] = []
         var bytes = 0
-        for run in plan.runs {
-            var start = run.from
-            while start <= run.through {
-                for entry in try await engine.entries(
-                    of: run.author, from: start, through: min(start + 999, run.through))
-                {
-                    guard out.count < StoreAPI.maxRequestEntries,
-                        bytes + entry.encoded.count * 4 / 3 + 8 < StoreAPI.maxRequestBody / 2
-                    else { return out }
-                    out.append(entry)
-                    bytes += entry.encoded.count * 4 / 3 + 8
-                }
-                start += 1000
+        for try await page in plan.pages(from: engine) {
+            for entry in page {
+                guard out.count < StoreAPI.maxRequestEntries,
+                    bytes + entry.encoded.count * 4 / 3 + 8 < StoreAPI.maxRequestBody / 2
+                else { return out }
+                out.append(entry)
+                bytes += entry.encoded.count * 4 / 3 + 8
             }
         }
-        return out + plan.extra.prefix(StoreAPI.maxRequestEntries - out.count)
+        return out
     }
 
     /// Sends a sync request with a token, getting (or renewing) the token as needed.

@@ -17,6 +17,35 @@ struct KeyOptions: ParsableArguments {
     var passphraseFile: String?
 }
 
+/// What a command that makes a new device asks for: its name and how to protect its key.
+struct NewDeviceOptions: ParsableArguments {
+    @Option(name: .long, help: "A name for this device, shown on your other devices (at most 64 bytes).")
+    var name: String
+
+    @Flag(name: .long, help: "Protect the device key with a passphrase asked on the terminal.")
+    var passphrase = false
+
+    @Option(name: .long, help: "Protect the device key with the passphrase on the first line of this file.")
+    var passphraseFile: String?
+
+    func validate() throws {
+        if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
+            throw ValidationError(problem)
+        }
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("device name cannot be empty") }
+        if passphrase, passphraseFile != nil {
+            throw ValidationError("use either --passphrase or --passphrase-file, not both")
+        }
+    }
+
+    /// The new key's passphrase: read from the file, asked twice on the terminal, or none.
+    func newPassphrase() throws -> [UInt8]? {
+        if let passphraseFile { return try Passphrase.fromFile(passphraseFile) }
+        if passphrase { return try Passphrase.prompt("New passphrase for the device key: ", confirm: true) }
+        return nil
+    }
+}
+
 /// A failure worded for the person; ArgumentParser prints it as one line and exits 1.
 struct CLIError: Error, CustomStringConvertible {
     let description: String

@@ -63,3 +63,32 @@ struct MergeEngineTests {
         #expect(try await b.totals().balance == 500)
     }
 }
+
+@Suite("Delta pages")
+struct DeltaPagesTests {
+    @Test("pages hold exactly the delta, in order, at most `size` entries each, extras last")
+    func pagesMatchDelta() async throws {
+        var fixture = try LedgerFixture(deviceCount: 3)
+        for i in 0..<250 { try fixture.record(device: i % 3, .credit, amount: Int64(i + 1)) }
+        let full = try await fixture.replica(device: 0)
+        try await full.merge(fixture.allEntries)
+        let partial = try await fixture.replica(device: 1)
+        try await partial.merge(Array(fixture.logs[0].prefix(20)) + fixture.logs[1])
+        for clock in [VectorClock.empty, try await partial.clock()] {
+            let plan = try await full.deltaPlan(for: clock)
+            var seen: [Entry] = []
+            for try await page in plan.pages(from: full, size: 37) {
+                #expect(!page.isEmpty && page.count <= max(37, plan.extra.count))
+                seen += page
+            }
+            #expect(seen.map(\.hash) == (try await full.delta(for: clock)).map(\.hash))
+        }
+        // Stopping early reads no further.
+        var first: [Entry]?
+        for try await page in try await full.deltaPlan(for: .empty).pages(from: full, size: 10) {
+            first = page
+            break
+        }
+        #expect(first?.count == 10)
+    }
+}

@@ -27,10 +27,11 @@ struct PairingWindowTests {
         return (fixture, engine, listener, window)
     }
 
-    @Test("a link in process: the ledger arrives in pages and the replicas end equal")
-    func pagedLink() async throws {
-        let (fixture, engine, listener, window) = try await Self.open(entries: 2_500)
-        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+    /// Serves the window the way a person would answer: by typing the words the new device
+    /// shows, once `words` holds them.
+    static func serve(_ listener: PairingListener, _ host: PairingHost) -> (
+        Task<PairingHost.Outcome, any Error>, Locked<String?>
+    ) {
         let words = Locked<String?>(nil)
         let serving = Task {
             try await listener.run(host) { _, _ in
@@ -38,6 +39,13 @@ struct PairingWindowTests {
                 return .typed(words.value ?? "")
             }
         }
+        return (serving, words)
+    }
+
+    @Test("a link in process: the ledger arrives in pages and the replicas end equal")
+    func pagedLink() async throws {
+        let (fixture, engine, listener, window) = try await Self.open(entries: 2_500)
+        let (serving, words) = Self.serve(listener, PairingHost(engine: engine, keyPair: fixture.root, window: window))
         let joined = try await PairingGuest.joinDirectly(
             code: window.code, host: "127.0.0.1", port: listener.port, name: "tablet", home: Self.home(),
             passphrase: nil, showSAS: { words.set($0.description) })
@@ -82,14 +90,7 @@ struct PairingWindowTests {
     @Test("silent, oversized and garbage connections do not take the window from the real device")
     func hostileConnections() async throws {
         let (fixture, engine, listener, window) = try await Self.open(entries: 3)
-        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
-        let words = Locked<String?>(nil)
-        let serving = Task {
-            try await listener.run(host) { _, _ in
-                _ = await eventually { words.value != nil }
-                return .typed(words.value ?? "")
-            }
-        }
+        let (serving, words) = Self.serve(listener, PairingHost(engine: engine, keyPair: fixture.root, window: window))
         // One connects and says nothing; one announces a frame over the limit; one sends noise;
         // one sends a well-formed JOIN of another window.
         let port = listener.port

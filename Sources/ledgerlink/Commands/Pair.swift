@@ -175,22 +175,7 @@ struct Join: AsyncParsableCommand {
     @OptionGroup var homeOptions: HomeOptions
     @Argument(help: "The pairing code: twelve words, @, and an address, as `ledgerlink pair` shows it.")
     var code: String
-    @Option(name: .long, help: "A name for this device, shown on your other devices (at most 64 bytes).")
-    var name: String
-    @Flag(name: .long, help: "Protect the device key with a passphrase asked on the terminal.")
-    var passphrase = false
-    @Option(name: .long, help: "Protect the device key with the passphrase on the first line of this file.")
-    var passphraseFile: String?
-
-    func validate() throws {
-        if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
-            throw ValidationError(problem)
-        }
-        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("device name cannot be empty") }
-        if passphrase, passphraseFile != nil {
-            throw ValidationError("use either --passphrase or --passphrase-file, not both")
-        }
-    }
+    @OptionGroup var device: NewDeviceOptions
 
     func run() async throws {
         try await userFacing {
@@ -199,10 +184,8 @@ struct Join: AsyncParsableCommand {
                 throw CLIError("\(home.url.path) already holds a device; nothing was changed (use --home for another)")
             }
             let parsed = try PairingCode(parsing: code)
-            let secret: [UInt8]? =
-                if let passphraseFile { try Passphrase.fromFile(passphraseFile) } else if passphrase {
-                    try Passphrase.prompt("New passphrase for the device key: ", confirm: true)
-                } else { nil }
+            let secret = try device.newPassphrase()
+            let name = device.name
             let showSAS: @Sendable (ShortAuthenticationString) -> Void = { sas in
                 FileHandle.standardOutput.write(
                     Data(
