@@ -116,11 +116,13 @@ public struct PairingHost: Sendable {
 
     /// Serves one incoming request over `transport`. A request that claims the window ends it
     /// (linked, denied, or failed); one refused at the door (wrong code, busy, closed) leaves it.
-    public func serve(_ transport: any PairingTransport, decide: Decide) async {
+    /// `waitForRequest` is how long the JOIN may take: a connection that says nothing is
+    /// dropped after `requestTime`, while a mailbox waits for as long as the window is open.
+    public func serve(_ transport: any PairingTransport, waitForRequest: Duration? = nil, decide: Decide) async {
         var inviter = PairingInviter(code: window.code, identity: engine.identity, keyPair: keyPair)
         let join: [UInt8]
         do {
-            join = try await transport.receive(within: Self.requestTime)
+            join = try await transport.receive(within: waitForRequest ?? Self.requestTime)
         } catch {
             return
         }

@@ -111,3 +111,32 @@ struct PairingWindowTests {
         #expect(try await joined.engine.totals().balance == 6)
     }
 }
+
+/// A transport that records how long each receive may wait, and has nothing to give.
+final class SilentTransport: PairingTransport, @unchecked Sendable {
+    let waits = Locked<[Duration]>([])
+
+    func send(_ message: [UInt8]) async throws {}
+
+    func receive(within: Duration) async throws -> [UInt8] {
+        waits.set(waits.value + [within])
+        throw PairingError.unreachable("nothing arrives")
+    }
+}
+
+extension PairingWindowTests {
+    @Test("a connection gets 30 s to ask; a mailbox is read for as long as the window stays open")
+    func requestWait() async throws {
+        let (fixture, engine, _, window) = try await Self.open()
+        let host = PairingHost(engine: engine, keyPair: fixture.root, window: window)
+        let transport = SilentTransport()
+        await host.serve(transport) { _, _ in .deny }
+        await host.serve(transport, waitForRequest: window.remaining) { _, _ in .deny }
+        let waits = transport.waits.value
+        #expect(waits.count == 2)
+        #expect(waits.first == PairingHost.requestTime)
+        #expect((waits.last ?? .zero) > .seconds(50))
+        // Neither took the window.
+        #expect(await window.isOpen)
+    }
+}

@@ -102,7 +102,9 @@ struct Pair: AsyncParsableCommand {
             })
         let transport = MailboxTransport(
             url: url, mailbox: mailbox, side: .inviter, bearer: { try await client.bearerToken() })
-        async let served: Void = host.serve(transport, decide: Self.ask)
+        // The new device may take minutes to type the code: the mailbox is read until the window
+        // closes, whatever comes first.
+        async let served: Void = host.serve(transport, waitForRequest: window.remaining, decide: Self.ask)
         let outcome = await window.outcome()
         await served
         try? await client.closeMailbox(mailbox)
