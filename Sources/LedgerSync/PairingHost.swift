@@ -143,10 +143,11 @@ public struct PairingHost: Sendable {
         let outcome: Outcome
         do {
             outcome = try await converse(&inviter, transport, offer: offer, decide: decide)
-        } catch let error as PairingError {
-            outcome = .failed(error.description)
         } catch {
-            outcome = .failed("\(error)")
+            outcome = .failed((error as? PairingError)?.description ?? "\(error)")
+            // Tell the new device rather than leave it waiting (it may be gone already).
+            let denial = inviter.deny(.failed)
+            try? await transport.send(denial)
         }
         await window.finish(outcome)
     }

@@ -140,3 +140,65 @@ extension PairingWindowTests {
         #expect(await window.isOpen)
     }
 }
+
+/// Two ends of an in-memory pairing conversation.
+final class MemoryTransport: PairingTransport, @unchecked Sendable {
+    private let inbox: AsyncStream<[UInt8]>
+    private let outbox: AsyncStream<[UInt8]>.Continuation
+    private let lock = NSLock()
+    private var iterator: AsyncStream<[UInt8]>.AsyncIterator
+
+    private init(inbox: AsyncStream<[UInt8]>, outbox: AsyncStream<[UInt8]>.Continuation) {
+        self.inbox = inbox
+        self.outbox = outbox
+        self.iterator = inbox.makeAsyncIterator()
+    }
+
+    static func pair() -> (MemoryTransport, MemoryTransport) {
+        let (a, aIn) = AsyncStream<[UInt8]>.makeStream()
+        let (b, bIn) = AsyncStream<[UInt8]>.makeStream()
+        return (MemoryTransport(inbox: a, outbox: bIn), MemoryTransport(inbox: b, outbox: aIn))
+    }
+
+    func send(_ message: [UInt8]) async throws { outbox.yield(message) }
+
+    func receive(within: Duration) async throws -> [UInt8] {
+        var copy = iterator
+        guard let message = await copy.next() else { throw PairingError.unreachable("closed") }
+        iterator = copy
+        return message
+    }
+}
+
+extension PairingWindowTests {
+    @Test("when the pairing device fails after approval, the new device hears so at once and keeps nothing")
+    func failureAfterApproval() async throws {
+        let (fixture, engine, _, window) = try await Self.open(entries: 2)
+        struct StoreDown: Error {}
+        let host = PairingHost(
+            engine: engine, keyPair: fixture.root, window: window, sendsLedger: false,
+            afterLink: { throw StoreDown() })
+        let (inviterSide, joinerSide) = MemoryTransport.pair()
+        let words = Locked<String?>(nil)
+        let serving = Task {
+            await host.serve(inviterSide) { _, _ in
+                _ = await eventually { words.value != nil }
+                return .typed(words.value ?? "")
+            }
+        }
+        let home = Self.home()
+        await #expect {
+            _ = try await PairingGuest.join(
+                code: window.code, name: "tablet", home: home, passphrase: nil, transport: joinerSide,
+                showSAS: { words.set($0.description) })
+        } throws: { error in
+            (error as? PairingError)?.description.contains("could not finish the link") == true
+        }
+        await serving.value
+        guard case .failed = await window.outcome() else {
+            Issue.record("the window should end as failed")
+            return
+        }
+        #expect(!home.hasDevice)
+    }
+}

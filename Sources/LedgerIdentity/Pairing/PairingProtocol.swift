@@ -43,6 +43,9 @@ public enum PairingProtocol {
         case windowClosed = 3
         case denied = 4
         case sasMismatch = 5
+        /// The pairing device could not finish after approval (it could not write or publish
+        /// the link).
+        case failed = 6
 
         public var error: PairingError {
             switch self {
@@ -51,6 +54,8 @@ public enum PairingProtocol {
             case .windowClosed: .windowClosed
             case .denied: .denied
             case .sasMismatch: .sasMismatch
+            case .failed:
+                .unreachable("the pairing device could not finish the link (see its screen); nothing was saved here")
             }
         }
     }
@@ -348,9 +353,8 @@ public struct PairingInviter: Sendable {
 
     /// A sealed DENY (once keys are agreed) or a clear refusal (before).
     public mutating func deny(_ reason: PairingProtocol.Refusal) -> [UInt8] {
-        let sealed = stage == .awaitingApproval || stage == .awaitingProof || stage == .closed
         stage = .closed
-        return sealed && channel.sas != nil ? channel.sealed(.deny, [reason.rawValue]) : PairingProtocol.refusal(reason)
+        return channel.sas != nil ? channel.sealed(.deny, [reason.rawValue]) : PairingProtocol.refusal(reason)
     }
 
     /// Checks the PROOF: the new device's signature over the link transcript for this challenge.

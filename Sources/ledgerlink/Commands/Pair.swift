@@ -95,10 +95,14 @@ struct Pair: AsyncParsableCommand {
             engine: engine, keyPair: keyPair, window: window, sendsLedger: false,
             afterLink: {
                 // The new device syncs from the store next: it must hold the link entry first.
-                let report = try await client.sync()
-                guard report.converged else {
-                    throw PairingError.unreachable("the store did not take the link entry; try again")
+                // A store that hiccups gets a few tries before the link is given up.
+                for attempt in 1...4 {
+                    if let report = try? await client.sync(), report.converged { return }
+                    try await Task.sleep(for: .seconds(attempt))
                 }
+                throw PairingError.unreachable(
+                    "the store did not take the link entry; revoke the new device's half-made link "
+                        + "(`ledgerlink devices`, `ledgerlink revoke`) and pair again")
             })
         let transport = MailboxTransport(
             url: url, mailbox: mailbox, side: .inviter, bearer: { try await client.bearerToken() })
