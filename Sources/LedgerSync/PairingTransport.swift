@@ -144,15 +144,31 @@ extension PairingListener {
     }
 }
 
-/// The first non-loopback IPv4 address of this machine, for the code to carry; nil when it has
-/// none (then only the same machine can join, through 127.0.0.1).
+/// This machine's address on its local network, for the code to carry: an IPv4 address of an
+/// interface that is not loopback, preferring private ranges on physical-looking interfaces
+/// over container bridges and virtual ones. Nil when there is none (then only the same
+/// machine can join, through 127.0.0.1).
 public func lanAddress() -> String? {
     guard let devices = try? System.enumerateDevices() else { return nil }
-    for device in devices {
-        guard let address = device.address, case .v4 = address, let ip = address.ipAddress,
-            !ip.hasPrefix("127.")
-        else { continue }
-        return ip
+    return preferredLANAddress(
+        devices.compactMap { device in
+            guard let address = device.address, case .v4 = address, let ip = address.ipAddress else { return nil }
+            return (device.name, ip)
+        })
+}
+
+/// The best of (interface name, IPv4 address) pairs for another device on the network to
+/// dial: never loopback; a private range before a public one; an ordinary interface before a
+/// container bridge or tunnel.
+public func preferredLANAddress(_ candidates: [(name: String, ip: String)]) -> String? {
+    let virtual = ["docker", "br-", "veth", "virbr", "lxc", "cni", "flannel", "tun", "tap", "wg", "zt"]
+    func rank(_ candidate: (name: String, ip: String)) -> Int {
+        let isVirtual = virtual.contains { candidate.name.hasPrefix($0) }
+        let octets = candidate.ip.split(separator: ".").compactMap { Int($0) }
+        let isPrivate =
+            octets.first == 10 || (octets.first == 192 && octets.dropFirst().first == 168)
+            || (octets.first == 172 && (16...31).contains(octets.dropFirst().first ?? 0))
+        return (isVirtual ? 2 : 0) + (isPrivate ? 0 : 1)
     }
-    return nil
+    return candidates.filter { !$0.ip.hasPrefix("127.") }.min { rank($0) < rank($1) }?.ip
 }

@@ -202,3 +202,16 @@ extension PairingWindowTests {
         #expect(!home.hasDevice)
     }
 }
+
+extension PairingWindowTests {
+    @Test("the code carries the address another device can dial: private LAN over bridges, tunnels and loopback")
+    func advertisedAddress() {
+        #expect(
+            preferredLANAddress([
+                ("lo", "127.0.0.1"), ("docker0", "172.17.0.1"), ("wlan0", "192.168.1.31"), ("tun0", "10.8.0.2"),
+            ]) == "192.168.1.31")
+        #expect(preferredLANAddress([("docker0", "172.17.0.1"), ("eth0", "203.0.113.9")]) == "203.0.113.9")
+        #expect(preferredLANAddress([("br-1234", "172.18.0.1"), ("eth0", "10.0.0.5")]) == "10.0.0.5")
+        #expect(preferredLANAddress([("lo", "127.0.0.1")]) == nil)
+    }
+}
