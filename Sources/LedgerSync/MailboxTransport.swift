@@ -67,7 +67,8 @@ public actor MailboxTransport: PairingTransport {
                 (status, _, data) = try await transport.post(endpoint, body: body, bearer: token)
             } catch {
                 guard attempt < 4 else {
-                    throw PairingError.unreachable("cannot reach the store at \(url.absoluteString): \(error)")
+                    let why = "\(error)".replacingOccurrences(of: "cannot reach the store: ", with: "")
+                    throw PairingError.unreachable("cannot reach the store at \(url.absoluteString): \(why)")
                 }
                 try await Task.sleep(for: .milliseconds(250 * attempt))
                 continue
