@@ -170,12 +170,15 @@ public final class TUIApp {
         }
     }
 
-    /// Loads the snapshot anew; returns the clock digest it reflects.
+    /// Loads the snapshot anew; returns the clock digest it reflects at least. The digest is
+    /// read first: an entry merged while the snapshot is read then shows up as a change at the
+    /// next tick, instead of slipping between the two reads unseen.
     private func reload(_ state: inout TUIState) async throws -> EntryHash {
+        let digest = try await engine.clock().digest
         state.snapshot = try await LedgerSnapshot.load(from: engine)
         state.decimals = await engine.decimals ?? 2
         _ = TUIReducer.reduce(&state, .resize(width: state.width, height: state.height))  // clamp selections
-        return try await engine.clock().digest
+        return digest
     }
 }
 
