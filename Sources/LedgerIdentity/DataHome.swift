@@ -46,6 +46,13 @@ public struct DataHome: Sendable {
     /// True when this folder already holds a device (its key file is the last thing `init` writes).
     public var hasDevice: Bool { FileManager.default.fileExists(atPath: keyFile.path) }
 
+    /// Refuses a folder that already holds a device: `init` and `join` make a new one.
+    public func requireNoDevice() throws(IdentityError) {
+        guard !hasDevice else {
+            throw IdentityError("\(url.path) already holds a device; nothing was changed (use --home for another)")
+        }
+    }
+
     /// Moves aside a ledger database left without its key by an interrupted `init`, so a new
     /// `init` can start; nothing is deleted. Returns the new name, or nil when there was none.
     public func setAsideOrphanedDatabase() throws(IdentityError) -> URL? {

@@ -19,9 +19,7 @@ public enum DeviceSetup {
     public static func createIdentity(home: DataHome, name: String, decimals: UInt8, passphrase: [UInt8]?)
         async throws -> Created
     {
-        guard !home.hasDevice else {
-            throw IdentityError("\(home.url.path) already holds a device; nothing was changed (use --home for another)")
-        }
+        try home.requireNoDevice()
         if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
             throw IdentityError(problem)
         }
@@ -51,9 +49,7 @@ public enum DeviceSetup {
         home: DataHome, keyPair: SigningKeyPair, identity: IdentityID, inviter: DevicePublicKey, genesis: Entry,
         link: Entry
     ) async throws -> MergeEngine {
-        guard !home.hasDevice else {
-            throw IdentityError("\(home.url.path) already holds a device; nothing was changed (use --home for another)")
-        }
+        try home.requireNoDevice()
         guard genesis.identity == identity, genesis.kind == .genesis, genesis.seq == 1,
             case .genesis(let nonce, _) = try? PublicBody(decoding: genesis.publicBody, kind: .genesis),
             IdentityID.derive(rootDevice: genesis.author, nonce: nonce) == identity

@@ -29,6 +29,9 @@ public enum MailboxSide: String, Codable, Sendable {
 
     /// The side that reads this side's messages.
     public var other: MailboxSide { self == .joiner ? .inviter : .joiner }
+
+    /// How a store numbers the side: 0 the joiner, 1 the inviter.
+    public var number: Int { self == .joiner ? 0 : 1 }
 }
 
 /// `POST /v1/identities/{identity}/pairing/open`, with a token.

@@ -194,7 +194,7 @@ public final class StoreService: Sendable {
         }
         guard request.index >= 0 else { throw StoreError.badRequest("index must not be negative") }
         switch try await backend.putMessage(
-            id, side: request.side == .joiner ? 0 : 1, index: request.index, body: body,
+            id, side: request.side.number, index: request.index, body: body,
             limit: PairingAPI.maxMessagesPerSide)
         {
         case .stored, .duplicate: return
@@ -212,7 +212,7 @@ public final class StoreService: Sendable {
     public func receive(mailbox: String, request: MailboxReceiveRequest) async throws -> MailboxReceiveResponse {
         let id = try Self.mailboxID(mailbox)
         let deadline = ContinuousClock.now + .seconds(min(max(request.wait, 0), PairingAPI.maxWait))
-        let side = request.side == .joiner ? 0 : 1
+        let side = request.side.number
         while true {
             // Messages already left stay readable after the window closes, so the last word of
             // a finished pairing still reaches the other side.

@@ -92,6 +92,26 @@ public actor MailboxTransport: PairingTransport {
 }
 
 extension PairingGuest {
+    /// Joins where the code says: directly, or through a store's mailbox, after which the store
+    /// is saved in the new device's settings for later syncs.
+    public static func join(
+        code: PairingCode, name: String, home: DataHome, passphrase: [UInt8]?,
+        showSAS: @escaping @Sendable (ShortAuthenticationString) -> Void
+    ) async throws -> Joined {
+        switch code.rendezvous {
+        case .peer(let host, let port):
+            return try await joinDirectly(
+                code: code, host: host, port: port, name: name, home: home, passphrase: passphrase, showSAS: showSAS)
+        case .store(let url):
+            let joined = try await joinThroughStore(
+                code: code, url: url, name: name, home: home, passphrase: passphrase, showSAS: showSAS)
+            var settings = try DeviceConfig.load(home)
+            settings.store = url.absoluteString
+            try settings.save(home)
+            return joined
+        }
+    }
+
     /// Joins through the pairing device's listener at `host:port`, receiving the ledger over the
     /// same connection.
     public static func joinDirectly(

@@ -80,13 +80,26 @@ public struct PairingHost: Sendable {
     public typealias Decide = @Sendable (_ request: LinkRequest, _ attemptsLeft: Int) async -> Decision
 
     /// How a window ended.
-    public enum Outcome: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable, CustomStringConvertible {
         case linked(device: DevicePublicKey, name: String)
         case denied
         case sasMismatch
         case expired
         case tooManyWrongCodes
         case failed(String)
+
+        /// The sentence for the person.
+        public var description: String {
+            switch self {
+            case .linked(let device, let name): "Linked \(name) (\(device.fingerprint))"
+            case .denied: "denied: no device was linked"
+            case .sasMismatch: PairingError.sasMismatch.description
+            case .expired: "the pairing window expired; no device was linked"
+            case .tooManyWrongCodes:
+                "too many requests with a wrong code; the window was closed and no device was linked"
+            case .failed(let why): "no device was linked: \(why)"
+            }
+        }
     }
 
     public let engine: MergeEngine

@@ -92,15 +92,8 @@ actor TUIPairing: PairingMonitor {
         window = nil
         pending?.answer.resume(returning: .deny)
         pending = nil
-        let notice =
-            switch outcome {
-            case .linked(let device, let name): "Linked \(name) (\(device.fingerprint))"
-            case .denied: "Denied: no device was linked"
-            case .sasMismatch: "The words did not match three times: the window is closed, nothing was linked"
-            case .expired: "The pairing window expired; no device was linked"
-            case .tooManyWrongCodes: "Too many wrong codes: the pairing window was closed"
-            case .failed(let why): "No device was linked: \(why)"
-            }
+        // Sentences start with a capital on the TUI's status line.
+        let notice = outcome.description.prefix(1).uppercased() + outcome.description.dropFirst()
         log("pairing window closed: \(notice)")
         notices.append(notice)
     }

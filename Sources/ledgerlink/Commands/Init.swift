@@ -22,9 +22,7 @@ struct Init: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let home = homeOptions.dataHome
-            if home.hasDevice {
-                throw CLIError("\(home.url.path) already holds a device; nothing was changed (use --home for another)")
-            }
+            try home.requireNoDevice()
             let created = try await DeviceSetup.createIdentity(
                 home: home, name: device.name, decimals: decimals, passphrase: try device.newPassphrase())
             if let aside = created.setAside {

@@ -156,17 +156,9 @@ struct Pair: AsyncParsableCommand {
     }
 
     private func report(_ outcome: PairingHost.Outcome) throws {
-        switch outcome {
-        case .linked(let device, let name):
-            print("Linked \(name) (\(device.fingerprint)). It is receiving the ledger; other devices learn of it")
-            print("when they next sync.")
-        case .denied: throw CLIError("denied: no device was linked")
-        case .sasMismatch: throw CLIError(PairingError.sasMismatch.description)
-        case .expired: throw CLIError("the pairing window expired; no device was linked")
-        case .tooManyWrongCodes:
-            throw CLIError("too many requests with a wrong code; the window was closed and no device was linked")
-        case .failed(let why): throw CLIError("no device was linked: \(why)")
-        }
+        guard case .linked = outcome else { throw CLIError(outcome.description) }
+        print("\(outcome). It is receiving the ledger; other devices learn of it")
+        print("when they next sync.")
     }
 }
 
@@ -186,9 +178,7 @@ struct Join: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let home = homeOptions.dataHome
-            if home.hasDevice {
-                throw CLIError("\(home.url.path) already holds a device; nothing was changed (use --home for another)")
-            }
+            try home.requireNoDevice()
             let parsed = try PairingCode(parsing: code)
             let secret = try device.newPassphrase()
             let name = device.name
@@ -204,21 +194,13 @@ struct Join: AsyncParsableCommand {
 
                         """.utf8))
             }
-            let joined: PairingGuest.Joined
-            switch parsed.rendezvous {
-            case .peer(let host, let port):
-                FileHandle.standardOutput.write(
-                    Data("Connecting to the pairing device at \(parsed.rendezvous) ...\n".utf8))
-                joined = try await PairingGuest.joinDirectly(
-                    code: parsed, host: host, port: port, name: name, home: home, passphrase: secret, showSAS: showSAS)
-            case .store(let url):
-                FileHandle.standardOutput.write(Data("Meeting the pairing device at \(url.absoluteString) ...\n".utf8))
-                joined = try await PairingGuest.joinThroughStore(
-                    code: parsed, url: url, name: name, home: home, passphrase: secret, showSAS: showSAS)
-                var settings = try DeviceConfig.load(home)
-                settings.store = url.absoluteString
-                try settings.save(home)
-            }
+            let approach =
+                if case .store = parsed.rendezvous { "Meeting the pairing device at" } else {
+                    "Connecting to the pairing device at"
+                }
+            FileHandle.standardOutput.write(Data("\(approach) \(parsed.rendezvous) ...\n".utf8))
+            let joined = try await PairingGuest.join(
+                code: parsed, name: name, home: home, passphrase: secret, showSAS: showSAS)
             let totals = try await joined.engine.totals()
             let decimals = await joined.engine.decimals ?? 2
             print(

@@ -62,19 +62,8 @@ struct TUI: AsyncParsableCommand {
             throw CLIError(problem)
         }
         let code = try PairingCode(parsing: text)
-        let words: @Sendable (ShortAuthenticationString) -> Void = { showSAS($0.description) }
-        switch code.rendezvous {
-        case .peer(let host, let port):
-            return try await PairingGuest.joinDirectly(
-                code: code, host: host, port: port, name: name, home: home, passphrase: nil, showSAS: words
-            ).engine
-        case .store(let url):
-            let joined = try await PairingGuest.joinThroughStore(
-                code: code, url: url, name: name, home: home, passphrase: nil, showSAS: words)
-            var settings = try DeviceConfig.load(home)
-            settings.store = url.absoluteString
-            try settings.save(home)
-            return joined.engine
-        }
+        return try await PairingGuest.join(
+            code: code, name: name, home: home, passphrase: nil, showSAS: { showSAS($0.description) }
+        ).engine
     }
 }
