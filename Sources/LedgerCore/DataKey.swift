@@ -2,8 +2,18 @@ import LedgerCrypto
 
 /// An 8-byte id naming a data key: the first 8 bytes of BLAKE2b-256(label || key).
 public struct DataKeyID: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    /// The 8 bytes in order, held in one word (memory order).
+    let word: UInt64
+    /// The raw id.
+    public var bytes: [UInt8] { withUnsafeBytes(of: word) { Array($0) } }
+    /// Reads the 8 bytes at the start of `raw`.
+    init(leading raw: UnsafeRawBufferPointer) { word = raw.loadUnaligned(as: UInt64.self) }
+    init<Bytes: Collection<UInt8>>(unchecked bytes: Bytes) {
+        precondition(bytes.count == 8)
+        var word: UInt64 = 0
+        withUnsafeMutableBytes(of: &word) { out in for (i, b) in bytes.enumerated() { out[i] = b } }
+        self.word = word
+    }
     public var description: String { Hex.encode(bytes) }
 }
 
@@ -20,7 +30,7 @@ public struct DataKey: Sendable {
         var hasher = Blake2b.Hasher()
         hasher.update(Array(Labels.keyID.utf8))
         hasher.update(key.copyBytes())
-        self.id = DataKeyID(unchecked: Array(hasher.finalize().bytes.prefix(8)))
+        self.id = DataKeyID(unchecked: hasher.finalize().bytes.prefix(8))
     }
 
     /// A fresh random key of the given generation.

@@ -21,15 +21,29 @@ public final class Entry: Sendable, Hashable {
     public let kind: EntryKind
     /// Author's wall clock in milliseconds since 1970 UTC; shown, never used for ordering.
     public let time: Int64
-    /// Kind-specific public fields (keys, certificates), readable by the store.
-    public let publicBody: [UInt8]
-    /// Kind-specific private fields sealed with the identity's data key, or empty.
-    public let sealed: [UInt8]
+    /// Where the public body and the sealed part lie in `encoded`.
+    let publicRange: Range<Int>
+    let sealedRange: Range<Int>
     public let signature: Signature
     /// The canonical wire bytes (`body || signature`).
     public let encoded: [UInt8]
     /// BLAKE2b-256 of `"ledgerlink-entry-hash-v1" || encoded`.
     public let hash: EntryHash
+
+    /// Kind-specific public fields (keys, certificates), readable by the store.
+    public var publicBody: [UInt8] { Array(encoded[publicRange]) }
+    /// Kind-specific private fields sealed with the identity's data key, or empty.
+    public var sealed: [UInt8] { Array(encoded[sealedRange]) }
+    /// Length of the sealed part, without copying it.
+    public var sealedCount: Int { sealedRange.count }
+
+    /// Calls `body` with the sealed part, without copying it.
+    func withSealed<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try encoded.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[sealedRange])) }
+    }
+
+    /// Offset of the public body's length prefix: version, identity, author, seq, prev, kind, time.
+    static let headerLength = 1 + 32 + 32 + 8 + 32 + 1 + 8
 
     /// Builds and signs an entry with `keyPair`, which must be the author's.
     public convenience init(
@@ -40,14 +54,18 @@ public final class Entry: Sendable, Hashable {
             identity: identity, author: keyPair.publicKey, seq: seq, prev: prev, kind: kind, time: time,
             publicBody: publicBody, sealed: sealed)
         let signature = keyPair.sign(Self.signingMessage(body: body[...]))
+        let publicStart = Self.headerLength + 4
+        let sealedStart = publicStart + publicBody.count + 4
         self.init(
             identity: identity, author: keyPair.publicKey, seq: seq, prev: prev, kind: kind, time: time,
-            publicBody: publicBody, sealed: sealed, signature: signature, encoded: body + signature.bytes)
+            publicRange: publicStart..<publicStart + publicBody.count,
+            sealedRange: sealedStart..<sealedStart + sealed.count, signature: signature,
+            encoded: body + signature.bytes)
     }
 
     private init(
         identity: IdentityID, author: DevicePublicKey, seq: Seq, prev: EntryHash, kind: EntryKind, time: Int64,
-        publicBody: [UInt8], sealed: [UInt8], signature: Signature, encoded: [UInt8]
+        publicRange: Range<Int>, sealedRange: Range<Int>, signature: Signature, encoded: [UInt8]
     ) {
         self.identity = identity
         self.author = author
@@ -55,49 +73,81 @@ public final class Entry: Sendable, Hashable {
         self.prev = prev
         self.kind = kind
         self.time = time
-        self.publicBody = publicBody
-        self.sealed = sealed
+        self.publicRange = publicRange
+        self.sealedRange = sealedRange
         self.signature = signature
         self.encoded = encoded
         self.hash = Self.hash(encoded: encoded)
     }
 
     /// Parses wire bytes, checking structure only (not the signature, chain or authority).
+    ///
+    /// Fixed-size fields are read in place and held inline, so decoding allocates nothing but
+    /// the entry itself: a first sync decodes hundreds of thousands of these.
     public convenience init(decoding bytes: [UInt8]) throws(LedgerError) {
         guard bytes.count >= Self.fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
         guard bytes.count <= Self.maxEncodedLength else {
             throw .malformed("entry is larger than \(Self.maxEncodedLength) bytes")
         }
-        var r = ByteReader(bytes)
-        do {
-            let version = try r.u8()
-            guard version == Self.currentVersion else {
-                throw LedgerError.malformed("unsupported entry version \(version)")
-            }
-            let identity = IdentityID(unchecked: try r.raw(32))
-            let author = try DevicePublicKey(bytes: try r.raw(32))
-            let seq = try r.u64()
-            guard seq >= 1, seq <= UInt64(Int64.max) else { throw LedgerError.malformed("seq out of range") }
-            let prev = try EntryHash(bytes: try r.raw(32))
-            let kindCode = try r.u8()
-            guard let kind = EntryKind(rawValue: kindCode) else {
-                throw LedgerError.malformed("unknown kind \(kindCode)")
-            }
-            let time = try r.i64()
-            let publicBody = try r.lengthPrefixed32(limit: Self.maxPartLength)
-            let sealed = try r.lengthPrefixed32(limit: Self.maxPartLength)
-            let signature = try Signature(bytes: try r.raw(Signature.length))
-            guard r.isAtEnd else { throw LedgerError.malformed("trailing bytes after the signature") }
-            if seq == 1, prev != .zero { throw LedgerError.malformed("the first entry must have a zero prev") }
-            if seq > 1, prev == .zero { throw LedgerError.malformed("only the first entry may have a zero prev") }
-            self.init(
-                identity: identity, author: author, seq: seq, prev: prev, kind: kind, time: time,
-                publicBody: publicBody, sealed: sealed, signature: signature, encoded: bytes)
-        } catch let error as LedgerError {
-            throw error
-        } catch {
+        let fields = try bytes.withUnsafeBytes { raw in Result { () throws(LedgerError) in try Self.fields(of: raw) } }
+            .get()
+        self.init(
+            identity: fields.identity, author: fields.author, seq: fields.seq, prev: fields.prev, kind: fields.kind,
+            time: fields.time, publicRange: fields.publicRange, sealedRange: fields.sealedRange,
+            signature: fields.signature, encoded: bytes)
+    }
+
+    private struct Fields {
+        var identity: IdentityID
+        var author: DevicePublicKey
+        var seq: Seq
+        var prev: EntryHash
+        var kind: EntryKind
+        var time: Int64
+        var publicRange: Range<Int>
+        var sealedRange: Range<Int>
+        var signature: Signature
+    }
+
+    /// Reads the fields of an encoding whose length is within the fixed and maximum lengths.
+    private static func fields(of raw: UnsafeRawBufferPointer) throws(LedgerError) -> Fields {
+        func word(_ offset: Int) -> UInt64 {
+            UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+        func length(_ offset: Int) -> Int {
+            Int(UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        }
+        func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
+        let version = raw[0]
+        guard version == currentVersion else { throw .malformed("unsupported entry version \(version)") }
+        let seq = word(65)
+        guard seq >= 1, seq <= UInt64(Int64.max) else { throw .malformed("seq out of range") }
+        let kindCode = raw[105]
+        guard let kind = EntryKind(rawValue: kindCode) else { throw .malformed("unknown kind \(kindCode)") }
+        // The fixed length covers both length prefixes and the signature, so each read below is
+        // in bounds once the previous part's length has been checked against what remains.
+        let publicLength = length(headerLength)
+        let publicStart = headerLength + 4
+        guard publicLength <= maxPartLength, publicStart + publicLength + 4 + Signature.length <= raw.count else {
             throw .malformed("entry is truncated")
         }
+        let sealedLength = length(publicStart + publicLength)
+        let sealedStart = publicStart + publicLength + 4
+        guard sealedLength <= maxPartLength, sealedStart + sealedLength + Signature.length <= raw.count else {
+            throw .malformed("entry is truncated")
+        }
+        guard sealedStart + sealedLength + Signature.length == raw.count else {
+            throw .malformed("trailing bytes after the signature")
+        }
+        let prev = EntryHash(storage: InlineBytes32(copying: slice(73..<105)))
+        if seq == 1, prev != .zero { throw .malformed("the first entry must have a zero prev") }
+        if seq > 1, prev == .zero { throw .malformed("only the first entry may have a zero prev") }
+        return Fields(
+            identity: IdentityID(unchecked: InlineBytes32(copying: slice(1..<33))),
+            author: DevicePublicKey(storage: InlineBytes32(copying: slice(33..<65))), seq: seq, prev: prev,
+            kind: kind, time: Int64(bitPattern: word(106)), publicRange: publicStart..<publicStart + publicLength,
+            sealedRange: sealedStart..<sealedStart + sealedLength,
+            signature: Signature(storage: InlineBytes64(copying: slice(raw.count - Signature.length..<raw.count))))
     }
 
     /// Bytes of the encoding before the stored form: version, identity id and author.

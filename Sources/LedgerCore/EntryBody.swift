@@ -145,36 +145,54 @@ public enum PrivateBody: Sendable, Equatable {
 
     /// Parses opened bytes of an entry of `kind`, enforcing every documented limit.
     public init(decoding bytes: [UInt8], kind: EntryKind) throws(LedgerError) {
-        var r = ByteReader(bytes)
-        do {
-            switch kind {
-            case .genesis:
-                let decimals = try r.u8()
-                guard decimals <= Self.maxDecimals else { throw LedgerError.malformed("too many decimals") }
-                self = .genesis(
-                    decimals: decimals, deviceName: try Self.text(try r.lengthPrefixed8(), limit: Self.maxNameBytes))
-            case .link:
-                self = .link(deviceName: try Self.text(try r.lengthPrefixed8(), limit: Self.maxNameBytes))
-            case .revoke:
-                self = .revoke
-            case .credit, .debit:
-                let raw = try r.u64()
-                guard raw >= 1, raw <= UInt64(Int64.max) else { throw LedgerError.malformed("amount out of range") }
-                self = .record(
-                    amount: Int64(raw), memo: try Self.text(try r.lengthPrefixed16(), limit: Self.maxMemoBytes))
-            }
-        } catch let e as LedgerError {
-            throw e
-        } catch {
-            throw .malformed("the sealed \(kind) body is truncated")
+        self = try bytes.withUnsafeBytes { raw in
+            Result { () throws(LedgerError) in try Self(decoding: raw, kind: kind) }
         }
-        guard r.isAtEnd else { throw .malformed("trailing bytes in the sealed \(kind) body") }
+        .get()
     }
 
-    private static func text(_ bytes: [UInt8], limit: Int) throws(LedgerError) -> String {
-        guard bytes.count <= limit else { throw .malformed("text longer than \(limit) bytes") }
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw .malformed("text is not UTF-8") }
-        return s
+    /// Parses opened bytes in a buffer (the merge's path: no copy of the plaintext).
+    public init(decoding raw: UnsafeRawBufferPointer, kind: EntryKind) throws(LedgerError) {
+        var offset = 0
+        let truncated = LedgerError.malformed("the sealed \(kind) body is truncated")
+        func u8() throws(LedgerError) -> UInt8 {
+            guard offset + 1 <= raw.count else { throw truncated }
+            defer { offset += 1 }
+            return raw[offset]
+        }
+        func u16() throws(LedgerError) -> Int {
+            guard offset + 2 <= raw.count else { throw truncated }
+            defer { offset += 2 }
+            return Int(raw[offset]) << 8 | Int(raw[offset + 1])
+        }
+        func u64() throws(LedgerError) -> UInt64 {
+            guard offset + 8 <= raw.count else { throw truncated }
+            defer { offset += 8 }
+            return UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+        func text(length: Int, limit: Int) throws(LedgerError) -> String {
+            guard offset + length <= raw.count else { throw truncated }
+            guard length <= limit else { throw .malformed("text longer than \(limit) bytes") }
+            defer { offset += length }
+            let units = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length]).bindMemory(to: UInt8.self)
+            guard let s = String(validating: units, as: UTF8.self) else { throw .malformed("text is not UTF-8") }
+            return s
+        }
+        switch kind {
+        case .genesis:
+            let decimals = try u8()
+            guard decimals <= Self.maxDecimals else { throw .malformed("too many decimals") }
+            self = .genesis(decimals: decimals, deviceName: try text(length: Int(try u8()), limit: Self.maxNameBytes))
+        case .link:
+            self = .link(deviceName: try text(length: Int(try u8()), limit: Self.maxNameBytes))
+        case .revoke:
+            self = .revoke
+        case .credit, .debit:
+            let amount = try u64()
+            guard amount >= 1, amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
+            self = .record(amount: Int64(amount), memo: try text(length: try u16(), limit: Self.maxMemoBytes))
+        }
+        guard offset == raw.count else { throw .malformed("trailing bytes in the sealed \(kind) body") }
     }
 }
 
@@ -185,13 +203,30 @@ public enum BodySeal {
 
     /// The associated data that binds a sealed part to its entry's position.
     static func associatedData(identity: IdentityID, author: DevicePublicKey, seq: Seq, kind: EntryKind) -> [UInt8] {
-        var w = ByteWriter(capacity: 96)
-        w.raw(Array(Labels.seal.utf8))
-        w.raw(identity.bytes)
-        w.raw(author.bytes)
-        w.u64(seq)
-        w.u8(kind.rawValue)
-        return w.bytes
+        [UInt8](unsafeUninitializedCapacity: associatedDataLength) { buffer, count in
+            writeAssociatedData(
+                UnsafeMutableRawBufferPointer(buffer), identity: identity, author: author, seq: seq, kind: kind)
+            count = associatedDataLength
+        }
+    }
+
+    private static let sealLabel = Array(Labels.seal.utf8)
+    static let associatedDataLength = Labels.seal.utf8.count + 32 + 32 + 8 + 1
+
+    /// Writes the associated data into `out` (exactly `associatedDataLength` bytes).
+    private static func writeAssociatedData(
+        _ out: UnsafeMutableRawBufferPointer, identity: IdentityID, author: DevicePublicKey, seq: Seq, kind: EntryKind
+    ) {
+        var offset = 0
+        func put(_ raw: UnsafeRawBufferPointer) {
+            UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + raw.count]).copyMemory(from: raw)
+            offset += raw.count
+        }
+        sealLabel.withUnsafeBytes { put($0) }
+        identity.storage.withUnsafeBytes { put($0) }
+        author.storage.withUnsafeBytes { put($0) }
+        withUnsafeBytes(of: seq.bigEndian) { put($0) }
+        withUnsafeBytes(of: kind.rawValue) { put($0) }
     }
 
     /// Seals `body` for the entry at (`author`, `seq`) with `key`.
@@ -210,22 +245,37 @@ public enum BodySeal {
 
     /// The id of the key that sealed `sealed`, or nil when it is too short to carry one.
     public static func keyID(of sealed: [UInt8]) -> DataKeyID? {
-        sealed.count >= overhead ? DataKeyID(unchecked: Array(sealed[0..<8])) : nil
+        sealed.count >= overhead ? DataKeyID(unchecked: sealed[0..<8]) : nil
+    }
+
+    /// The id of the key that sealed `entry`'s sealed part, or nil when it is too short to carry one.
+    public static func keyID(of entry: Entry) -> DataKeyID? {
+        entry.sealedCount >= overhead ? entry.withSealed { DataKeyID(leading: $0) } : nil
     }
 
     /// Opens the sealed part of `entry` with `key`.
+    ///
+    /// The merge opens every entry it accepts, so this reads the entry's bytes in place and
+    /// decrypts into scratch memory: no copies, and no allocation for short memos.
     public static func open(_ entry: Entry, key: DataKey) throws(LedgerError) -> PrivateBody {
-        let sealed = entry.sealed
-        guard sealed.count >= overhead else { throw .malformed("sealed part too short") }
-        let nonce = Array(sealed[8..<32])
-        let ct = Array(sealed[32...])
-        let aad = associatedData(identity: entry.identity, author: entry.author, seq: entry.seq, kind: entry.kind)
-        let plain: [UInt8]
-        do {
-            plain = try XChaCha20Poly1305.open(ct, associatedData: aad, nonce: nonce, key: key.key)
-        } catch {
-            throw .unreadableBody("authentication failed")
+        guard entry.sealedCount >= overhead else { throw .malformed("sealed part too short") }
+        let result = entry.withSealed { sealed in
+            withUnsafeTemporaryAllocation(byteCount: associatedDataLength + sealed.count - overhead, alignment: 8) {
+                scratch in
+                let aad = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<associatedDataLength])
+                let plain = UnsafeMutableRawBufferPointer(rebasing: scratch[associatedDataLength...])
+                writeAssociatedData(
+                    aad, identity: entry.identity, author: entry.author, seq: entry.seq, kind: entry.kind)
+                guard
+                    XChaCha20Poly1305.open(
+                        UnsafeRawBufferPointer(rebasing: sealed[32...]), associatedData: UnsafeRawBufferPointer(aad),
+                        nonce: UnsafeRawBufferPointer(rebasing: sealed[8..<32]), key: key.key, into: plain)
+                else { return Result<PrivateBody, LedgerError>.failure(.unreadableBody("authentication failed")) }
+                return Result { () throws(LedgerError) in
+                    try PrivateBody(decoding: UnsafeRawBufferPointer(plain), kind: entry.kind)
+                }
+            }
         }
-        return try PrivateBody(decoding: plain, kind: entry.kind)
+        return try result.get()
     }
 }

@@ -434,7 +434,7 @@ extension MergeEngine {
                             problems.append("\(at): link proof does not verify")
                         }
                     }
-                    if let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID] {
+                    if let keyID = BodySeal.keyID(of: entry), let key = keys[keyID] {
                         let amount = Self.columns(of: try BodySeal.open(entry, key: key)).amount
                         if amount != row["amount"] { problems.append("\(at): stored amount differs from the entry") }
                     }

@@ -522,12 +522,12 @@ public actor MergeEngine {
         if entry.author == root, entry.seq == 1, entry.kind != .genesis {
             throw .malformed("the identity's first device must begin its log with genesis")
         }
-        if entry.kind != .revoke, entry.sealed.count < BodySeal.overhead {
+        if entry.kind != .revoke, entry.sealedCount < BodySeal.overhead {
             throw .malformed("a \(entry.kind) entry needs a sealed part")
         }
         var amount: Int64?
         var label: String?
-        var opened = entry.sealed.isEmpty
+        var opened = entry.sealedCount == 0
         switch privateBody {
         case .failed(let error): throw error
         case .noKey: break
@@ -719,7 +719,7 @@ public actor MergeEngine {
         var touched: [DevicePublicKey: Seq] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT author, body FROM entries WHERE opened = 0") {
             let entry = try stored(row, author: try authorKey(row))
-            guard let keyID = BodySeal.keyID(of: entry.sealed), let key = keys[keyID],
+            guard let keyID = BodySeal.keyID(of: entry), let key = keys[keyID],
                 let body = try? BodySeal.open(entry, key: key)
             else { continue }
             let (amount, label) = Self.columns(of: body)
@@ -808,8 +808,8 @@ enum OpenedBody: Sendable {
 extension MergeEngine {
     /// Opens one entry's sealed part with whichever of `keys` sealed it.
     static func openSealedPart(_ entry: Entry, keys: [DataKeyID: DataKey]) -> OpenedBody {
-        guard !entry.sealed.isEmpty else { return .noKey }
-        guard let keyID = BodySeal.keyID(of: entry.sealed) else { return .failed(.malformed("sealed part too short")) }
+        guard entry.sealedCount > 0 else { return .noKey }
+        guard let keyID = BodySeal.keyID(of: entry) else { return .failed(.malformed("sealed part too short")) }
         guard let key = keys[keyID] else { return .noKey }
         do {
             return .opened(try BodySeal.open(entry, key: key))

@@ -10,16 +10,20 @@ public typealias EntryHash = Digest32
 public struct IdentityID: Hashable, Sendable, CustomStringConvertible {
     /// Length in bytes.
     public static let length = 32
+    /// The id, inline.
+    public let storage: InlineBytes32
     /// The raw id.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { storage.array }
 
     /// Wraps 32 raw bytes.
     public init(bytes: [UInt8]) throws(LedgerError) {
         guard bytes.count == Self.length else { throw .malformed("identity id must be 32 bytes") }
-        self.bytes = bytes
+        storage = InlineBytes32(bytes)
     }
 
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    init(unchecked storage: InlineBytes32) { self.storage = storage }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.leadingWord) }
 
     /// Derives the id from the genesis device key and the genesis nonce (docs/PROTOCOL.md, Identity id).
     public static func derive(rootDevice: DevicePublicKey, nonce: [UInt8]) -> IdentityID {
@@ -27,7 +31,7 @@ public struct IdentityID: Hashable, Sendable, CustomStringConvertible {
         hasher.update(Array(Labels.identity.utf8))
         hasher.update(rootDevice.bytes)
         hasher.update(nonce)
-        return IdentityID(unchecked: hasher.finalize().bytes)
+        return IdentityID(unchecked: hasher.finalize().storage)
     }
 
     /// Lowercase hex.

@@ -63,4 +63,27 @@ public enum XChaCha20Poly1305 {
         guard rc == 0 else { throw .decryptionFailed }
         return out
     }
+
+    /// Decrypts ciphertext || tag into `plaintext` (exactly `ciphertext.count - tagLength`
+    /// bytes), checking `associatedData`, without allocating: the merge opens every entry.
+    /// Returns false when the ciphertext does not authenticate.
+    public static func open(
+        _ ciphertext: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+        key: SymmetricKey, into plaintext: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        Sodium.ensureInitialised()
+        guard nonce.count == nonceLength, ciphertext.count >= tagLength,
+            plaintext.count == ciphertext.count - tagLength,
+            let cipherBase = ciphertext.bindMemory(to: UInt8.self).baseAddress,
+            let nonceBase = nonce.bindMemory(to: UInt8.self).baseAddress
+        else { return false }
+        var outLength: UInt64 = 0
+        let rc = key.secret.withPointer { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                plaintext.bindMemory(to: UInt8.self).baseAddress, &outLength, nil,
+                cipherBase, UInt64(ciphertext.count),
+                associatedData.bindMemory(to: UInt8.self).baseAddress, UInt64(associatedData.count), nonceBase, k)
+        }
+        return rc == 0
+    }
 }

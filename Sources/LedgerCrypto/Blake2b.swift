@@ -5,28 +5,39 @@ public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Length in bytes.
     public static let length = 32
     /// All zeros: the `prev` of a log's first entry.
-    public static let zero = Digest32(unchecked: [UInt8](repeating: 0, count: 32))
+    public static let zero = Digest32(storage: InlineBytes32())
+    /// The digest, inline.
+    public let storage: InlineBytes32
     /// The raw digest.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { storage.array }
 
     /// Wraps 32 raw bytes.
     public init(bytes: [UInt8]) throws(CryptoError) {
         try requireLength(bytes, Self.length, "BLAKE2b-256 digest")
-        self.bytes = bytes
+        storage = InlineBytes32(bytes)
     }
 
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    /// Wraps 32 raw bytes read from a buffer.
+    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
+        guard raw.count == Self.length else {
+            throw .invalidLength(what: "BLAKE2b-256 digest", expected: Self.length, actual: raw.count)
+        }
+        storage = InlineBytes32(copying: raw)
+    }
+
+    /// Wraps bytes already held inline (always the right length).
+    public init(storage: InlineBytes32) { self.storage = storage }
 
     /// Hashes the first eight bytes: the bytes are already uniformly random.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.leadingWord) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.storage == rhs.storage }
 
     /// Lowercase hex.
     public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
 
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.storage < rhs.storage }
 }
 
 /// BLAKE2b (libsodium's crypto_generichash).
@@ -34,23 +45,31 @@ public enum Blake2b {
     /// BLAKE2b-256 of `data`.
     public static func hash(_ data: [UInt8]) -> Digest32 {
         Sodium.ensureInitialised()
-        var out = [UInt8](repeating: 0, count: 32)
-        _ = crypto_generichash(&out, 32, data, UInt64(data.count), nil, 0)
-        return Digest32(unchecked: out)
+        return Digest32(
+            storage: InlineBytes32 { out in
+                _ = crypto_generichash(
+                    out.bindMemory(to: UInt8.self).baseAddress!, 32, data, UInt64(data.count), nil, 0)
+            })
     }
 
     /// BLAKE2b-256 of `prefix || data` without concatenating them or allocating hash state.
     public static func hash(prefix: [UInt8], _ data: [UInt8]) -> Digest32 {
+        data.withUnsafeBytes { hash(prefix: prefix, $0) }
+    }
+
+    /// BLAKE2b-256 of `prefix || data` for bytes in a buffer.
+    public static func hash(prefix: [UInt8], _ data: UnsafeRawBufferPointer) -> Digest32 {
         Sodium.ensureInitialised()
-        var out = [UInt8](repeating: 0, count: 32)
-        withUnsafeTemporaryAllocation(byteCount: ll_generichash_statebytes(), alignment: 64) { state in
-            guard let base = state.baseAddress else { return }
-            _ = ll_generichash_init(base, 32)
-            _ = ll_generichash_update(base, prefix, UInt64(prefix.count))
-            _ = ll_generichash_update(base, data, UInt64(data.count))
-            _ = ll_generichash_final(base, &out, 32)
+        let digest = InlineBytes32 { out in
+            withUnsafeTemporaryAllocation(byteCount: ll_generichash_statebytes(), alignment: 64) { state in
+                guard let base = state.baseAddress else { return }
+                _ = ll_generichash_init(base, 32)
+                _ = ll_generichash_update(base, prefix, UInt64(prefix.count))
+                _ = ll_generichash_update(base, data.bindMemory(to: UInt8.self).baseAddress, UInt64(data.count))
+                _ = ll_generichash_final(base, out.bindMemory(to: UInt8.self).baseAddress!, 32)
+            }
         }
-        return Digest32(unchecked: out)
+        return Digest32(storage: digest)
     }
 
     /// Keyed BLAKE2b with an output of `length` bytes (16...64); the key is 16...64 bytes.
@@ -89,9 +108,11 @@ public enum Blake2b {
 
         /// Ends the hash.
         public consuming func finalize() -> Digest32 {
-            var out = [UInt8](repeating: 0, count: 32)
-            _ = ll_generichash_final(state, &out, 32)
-            return Digest32(unchecked: out)
+            let state = self.state
+            return Digest32(
+                storage: InlineBytes32 { out in
+                    _ = ll_generichash_final(state, out.bindMemory(to: UInt8.self).baseAddress!, 32)
+                })
         }
     }
 }

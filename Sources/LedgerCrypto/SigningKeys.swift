@@ -4,19 +4,40 @@ import CSodium
 public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Length in bytes.
     public static let length = 32
+    /// The key, inline.
+    public let storage: InlineBytes32
     /// The raw key.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { storage.array }
 
     /// Wraps 32 raw bytes.
     public init(bytes: [UInt8]) throws(CryptoError) {
         try requireLength(bytes, Self.length, "Ed25519 public key")
-        self.bytes = bytes
+        storage = InlineBytes32(bytes)
+    }
+
+    /// Wraps 32 raw bytes read from a buffer.
+    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
+        guard raw.count == Self.length else {
+            throw .invalidLength(what: "Ed25519 public key", expected: Self.length, actual: raw.count)
+        }
+        storage = InlineBytes32(copying: raw)
     }
 
     /// Verifies an Ed25519 signature of `message` made by this key.
     public func isValidSignature(_ signature: Signature, for message: [UInt8]) -> Bool {
+        message.withUnsafeBytes { isValidSignature(signature, for: $0) }
+    }
+
+    /// Verifies an Ed25519 signature of the bytes in `message` made by this key.
+    public func isValidSignature(_ signature: Signature, for message: UnsafeRawBufferPointer) -> Bool {
         Sodium.ensureInitialised()
-        return crypto_sign_verify_detached(signature.bytes, message, UInt64(message.count), bytes) == 0
+        return storage.withUnsafeBytes { key in
+            signature.storage.withUnsafeBytes { sig in
+                crypto_sign_verify_detached(
+                    sig.bindMemory(to: UInt8.self).baseAddress!, message.bindMemory(to: UInt8.self).baseAddress,
+                    UInt64(message.count), key.bindMemory(to: UInt8.self).baseAddress!) == 0
+            }
+        }
     }
 
     /// Verifies a signature, throwing `CryptoError.invalidSignature` when it fails.
@@ -28,7 +49,9 @@ public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConv
     public func curve25519() throws(CryptoError) -> [UInt8] {
         Sodium.ensureInitialised()
         var out = [UInt8](repeating: 0, count: 32)
-        let rc = crypto_sign_ed25519_pk_to_curve25519(&out, bytes)
+        let rc = storage.withUnsafeBytes { key in
+            crypto_sign_ed25519_pk_to_curve25519(&out, key.bindMemory(to: UInt8.self).baseAddress!)
+        }
         guard rc == 0 else { throw .invalidPublicKey }
         return out
     }
@@ -48,24 +71,33 @@ public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConv
     public var description: String { hex }
 
     /// Hashes the first eight bytes: the bytes are already uniformly random.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.leadingWord) }
 
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.storage == rhs.storage }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.storage < rhs.storage }
 }
 
 /// An Ed25519 signature (64 bytes).
 public struct Signature: Hashable, Sendable {
     /// Length in bytes.
     public static let length = 64
+    /// The signature, inline.
+    public let storage: InlineBytes64
     /// The raw signature.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { storage.array }
 
     /// Wraps 64 raw bytes.
     public init(bytes: [UInt8]) throws(CryptoError) {
         try requireLength(bytes, Self.length, "Ed25519 signature")
-        self.bytes = bytes
+        storage = InlineBytes64(bytes)
+    }
+
+    /// Wraps 64 raw bytes read from a buffer.
+    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
+        guard raw.count == Self.length else {
+            throw .invalidLength(what: "Ed25519 signature", expected: Self.length, actual: raw.count)
+        }
+        storage = InlineBytes64(copying: raw)
     }
 }
 
@@ -97,7 +129,7 @@ public struct SigningKeyPair: Sendable {
         secret = SecureBytes(count: 64) { sk in
             seed.withPointer { s in _ = crypto_sign_seed_keypair(&pk, sk, s) }
         }
-        publicKey = PublicSigningKey(unchecked: pk)
+        publicKey = PublicSigningKey(storage: InlineBytes32(pk))
     }
 
     /// The 32-byte seed, to be written to a protected key file.
@@ -109,9 +141,13 @@ public struct SigningKeyPair: Sendable {
 
     /// Signs `message` (Ed25519, detached).
     public func sign(_ message: [UInt8]) -> Signature {
-        var sig = [UInt8](repeating: 0, count: Signature.length)
-        secret.withPointer { sk in _ = crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk) }
-        return Signature(unchecked: sig)
+        let sig = InlineBytes64 { out in
+            secret.withPointer { sk in
+                _ = crypto_sign_detached(
+                    out.bindMemory(to: UInt8.self).baseAddress!, nil, message, UInt64(message.count), sk)
+            }
+        }
+        return Signature(storage: sig)
     }
 
     /// The X25519 secret key that corresponds to this Ed25519 key, for opening sealed boxes.
@@ -123,9 +159,11 @@ public struct SigningKeyPair: Sendable {
 }
 
 extension PublicSigningKey {
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    /// Wraps bytes already held inline (always the right length).
+    public init(storage: InlineBytes32) { self.storage = storage }
 }
 
 extension Signature {
-    init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    /// Wraps bytes already held inline (always the right length).
+    public init(storage: InlineBytes64) { self.storage = storage }
 }

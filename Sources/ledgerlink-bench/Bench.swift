@@ -75,6 +75,8 @@ struct Bench {
             at: folder.appendingPathComponent("ledger.sqlite").path, identity: fixture.identity,
             root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
         let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
+        print("merging ...")
+        fflush(nil)
 
         var report = MergeReport()
         var decodeTime = 0.0
