@@ -1,4 +1,7 @@
+import Dispatch
+import Foundation
 import LedgerCrypto
+import Synchronization
 
 /// One signed entry of one device's log (docs/PROTOCOL.md, "Entry").
 ///
@@ -170,10 +173,38 @@ public final class Entry: Sendable, Hashable {
 
     /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.
     public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
-        let results = ParallelMap.map(wires) { wire -> Result<Entry, LedgerError> in
-            do throws(LedgerError) { return .success(try Entry(decoding: wire)) } catch { return .failure(error) }
+        let cores = max(1, ProcessInfo.activeCores)
+        let chunk = 1024
+        guard wires.count >= chunk * 2, cores > 1 else {
+            return try wires.map { wire throws(LedgerError) in try Entry(decoding: wire) }
         }
-        return try results.map { result throws(LedgerError) in try result.get() }
+        // Each chunk decodes into its own array (no shared slots, no per-entry wrapping); the
+        // first error by position wins, as in a serial decode.
+        let chunks = min(cores * 4, (wires.count + chunk - 1) / chunk)
+        let parts = Mutex(
+            [(entries: [Entry], error: (index: Int, error: LedgerError)?)](
+                repeating: ([], nil), count: chunks))
+        DispatchQueue.concurrentPerform(iterations: chunks) { part in
+            let range = (wires.count * part / chunks)..<(wires.count * (part + 1) / chunks)
+            var entries: [Entry] = []
+            entries.reserveCapacity(range.count)
+            var failure: (Int, LedgerError)?
+            for i in range {
+                do throws(LedgerError) {
+                    entries.append(try Entry(decoding: wires[i]))
+                } catch {
+                    failure = (i, error)
+                    break
+                }
+            }
+            parts.withLock { $0[part] = (entries, failure) }
+        }
+        let results = parts.withLock { $0 }
+        if let first = results.compactMap(\.error).first { throw first.error }
+        var all: [Entry] = []
+        all.reserveCapacity(wires.count)
+        for part in results { all.append(contentsOf: part.entries) }
+        return all
     }
 
     /// The bytes the author signs: the label followed by the body (everything but the signature).

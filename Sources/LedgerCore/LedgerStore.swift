@@ -8,8 +8,9 @@ import LedgerCrypto
 /// A file that is corrupt, not a ledgerlink database, or written by a newer schema is refused
 /// before anything is written to it.
 public final class LedgerStore: Sendable {
-    /// The schema this build writes.
-    public static let schemaVersion = 1
+    /// The schema this build writes. Schema 1 (one row per entry) is moved to segments when
+    /// first opened by this build.
+    public static let schemaVersion = 2
     /// SQLite application_id marking a ledgerlink database ("LLNK").
     public static let applicationID: Int32 = 0x4C4C_4E4B
 
@@ -66,12 +67,24 @@ public final class LedgerStore: Sendable {
                     "\(path) was written by a newer ledgerlink (schema \(version); this build reads up to \(schemaVersion)). "
                         + "Upgrade ledgerlink; the file was not changed")
             }
-            guard version == schemaVersion else {
+            guard version >= 1 else {
                 throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
             }
         }
-        return try wrap(path) {
+        let store = try wrap(path) {
             LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
+        }
+        try store.migrate()
+        return store
+    }
+
+    /// Brings an older schema up to this build's, in one transaction: a failure leaves the
+    /// file as it was.
+    private func migrate() throws(LedgerError) {
+        try write { db in
+            guard try Int.fetchOne(db, sql: "PRAGMA user_version") == 1 else { return }
+            try LogSegments.migrateFromRows(db)
+            try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
         }
     }
 
@@ -109,14 +122,7 @@ public final class LedgerStore: Sendable {
                     PRAGMA user_version = \(Self.schemaVersion);
                     CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                     CREATE TABLE authors (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-                    CREATE TABLE entries (
-                        author INTEGER NOT NULL, seq INTEGER NOT NULL,
-                        kind INTEGER NOT NULL, time INTEGER NOT NULL, body BLOB NOT NULL,
-                        opened INTEGER NOT NULL, amount INTEGER, label TEXT,
-                        cum_credit INTEGER, cum_debit INTEGER,
-                        PRIMARY KEY (author, seq)) WITHOUT ROWID;
-                    CREATE INDEX entries_control ON entries(kind) WHERE kind <= 3;
-                    CREATE INDEX entries_unopened ON entries(opened) WHERE opened = 0;
+                    \(LogSegments.schema)
                     CREATE TABLE held (
                         hash BLOB PRIMARY KEY, author BLOB NOT NULL, seq INTEGER NOT NULL,
                         raw BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;

@@ -101,30 +101,27 @@ extension MergeEngine {
                 continue
             }
             try store.read { db in
-                let authorData = try authorRowID(db, author)
-                if let row = try Row.fetchOne(
-                    db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
-                    arguments: [authorData, Int64(seq)]),
-                    let c = row["cum_credit"] as Int64?, let d = row["cum_debit"] as Int64?
+                let authorID = try authorRowID(db, author)
+                if let row = try LogSegments.row(db, author: authorID, seq: seq), let c = row.cumCredit,
+                    let d = row.cumDebit
                 {
                     totals.credits += Int128(c)
                     totals.debits += Int128(d)
                     return
                 }
                 // Some entry could not be read: add up what can be, and count the rest.
-                let rows = try Row.fetchCursor(
-                    db, sql: "SELECT kind, amount, opened FROM entries WHERE author = ? AND seq <= ? AND kind >= 4",
-                    arguments: [authorData, Int64(seq)])
-                while let row = try rows.next() {
-                    guard let amount = row["amount"] as Int64? else {
+                try LogSegments.forEach(db, author: authorID, from: 1, through: seq) { row in
+                    guard row.kind == .credit || row.kind == .debit else { return true }
+                    guard let amount = row.amount else {
                         totals.unreadable += 1
-                        continue
+                        return true
                     }
-                    if row["kind"] as Int64 == Int64(EntryKind.credit.rawValue) {
+                    if row.kind == .credit {
                         totals.credits += Int128(amount)
                     } else {
                         totals.debits += Int128(amount)
                     }
+                    return true
                 }
             }
         }
@@ -214,10 +211,12 @@ extension MergeEngine {
     }
 
     private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {
-        try Data.fetchAll(
-            db, sql: "SELECT body FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-            arguments: [try authorRowID(db, author), Int64(from), Int64(through)]
-        ).map { try Entry(stored: $0.bytes, identity: identity, author: author) }
+        var out: [Entry] = []
+        try LogSegments.forEach(db, author: try authorRowID(db, author), from: max(1, from), through: through) { row in
+            out.append(try row.entry(identity: identity, author: author))
+            return true
+        }
+        return out
     }
 
     /// Counted credits and debits, newest first: the devices' logs are merged by author time,
@@ -227,16 +226,19 @@ extension MergeEngine {
         try refresh()
         let logs = authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
         return try store.read { db in
-            var cursors: [(author: DevicePublicKey, rows: RowCursor, head: Row?)] = []
+            // Each log read backwards, a segment at a time; the head of each is its newest
+            // credit or debit not yet taken.
+            var cursors: [(author: DevicePublicKey, reader: LogSegments.BackwardReader, head: StoredRow?)] = []
+            func nextRecord(_ reader: inout LogSegments.BackwardReader) throws -> StoredRow? {
+                while let row = try reader.next(db) {
+                    if row.kind == .credit || row.kind == .debit { return row }
+                }
+                return nil
+            }
             for (author, seq) in logs {
-                let rows = try Row.fetchCursor(
-                    db,
-                    sql: """
-                        SELECT seq, kind, time, amount, label, body FROM entries
-                        WHERE author = ? AND seq <= ? AND kind >= 4 ORDER BY seq DESC
-                        """,
-                    arguments: [try authorRowID(db, author), Int64(seq)])
-                cursors.append((author, rows, try rows.next().map { $0.copy() }))
+                var reader = LogSegments.BackwardReader(author: try authorRowID(db, author), through: seq)
+                let head = try nextRecord(&reader)
+                cursors.append((author, reader, head))
             }
             var out: [HistoryItem] = []
             var skipped = 0
@@ -248,24 +250,25 @@ extension MergeEngine {
                         best = i
                         continue
                     }
-                    let (t, bt) = (row["time"] as Int64, current["time"] as Int64)
+                    let (t, bt) = (row.time, current.time)
                     if t > bt || (t == bt && cursors[i].author > cursors[b].author) { best = i }
                 }
                 guard let b = best, let row = cursors[b].head else { break }
-                cursors[b].head = try cursors[b].rows.next().map { $0.copy() }
+                cursors[b].head = try nextRecord(&cursors[b].reader)
                 guard skipped >= offset else {
                     skipped += 1
                     continue
                 }
-                out.append(
-                    HistoryItem(
-                        author: cursors[b].author, seq: Seq(row["seq"] as Int64),
-                        hash: try stored(row, author: cursors[b].author).hash,
-                        kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
-                        amount: row["amount"], memo: row["label"]))
+                out.append(try historyItem(row, author: cursors[b].author))
             }
             return out
         }
+    }
+
+    private func historyItem(_ row: StoredRow, author: DevicePublicKey) throws -> HistoryItem {
+        HistoryItem(
+            author: author, seq: row.seq, hash: try row.entry(identity: identity, author: author).hash, kind: row.kind,
+            time: row.time, amount: row.amount, memo: row.label)
     }
 
     /// Entries stored past their author's revocation: written after (or concurrently with) the
@@ -277,21 +280,15 @@ extension MergeEngine {
             return (author, limit, state.seq)
         }.sorted { $0.0 < $1.0 }
         return try store.read { db in
-            try cut.flatMap { author, limit, last in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT seq, kind, time, amount, label, body FROM entries
-                        WHERE author = ? AND seq > ? AND seq <= ? ORDER BY seq
-                        """,
-                    arguments: [try authorRowID(db, author), Int64(limit), Int64(last)]
-                ).map { row in
-                    HistoryItem(
-                        author: author, seq: Seq(row["seq"] as Int64), hash: try stored(row, author: author).hash,
-                        kind: EntryKind(rawValue: UInt8(row["kind"] as Int64)) ?? .credit, time: row["time"],
-                        amount: row["amount"], memo: row["label"])
+            var out: [HistoryItem] = []
+            for (author, limit, last) in cut {
+                try LogSegments.forEach(db, author: try authorRowID(db, author), from: limit + 1, through: last) {
+                    row in
+                    out.append(try historyItem(row, author: author))
+                    return true
                 }
             }
+            return out
         }
     }
 
@@ -305,9 +302,7 @@ extension MergeEngine {
                 let lastSeen =
                     seq == 0
                     ? nil
-                    : try Int64.fetchOne(
-                        db, sql: "SELECT time FROM entries WHERE author = ? AND seq = ?",
-                        arguments: [try authorRowID(db, d.key), Int64(seq)])
+                    : try LogSegments.row(db, author: try authorRowID(db, d.key), seq: seq)?.time
                 return DeviceInfo(
                     key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
                     boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: forkSeqs[d.key], entries: seq,
@@ -339,21 +334,25 @@ extension MergeEngine {
     public func forEachStoredEntry(_ body: (StoredEntryPlace, Entry) -> Void) throws(LedgerError) {
         try refresh()
         try store.read { db in
+            try forEachLogEntry(db) { author, row in body(.log, try row.entry(identity: identity, author: author)) }
             for (place, sql) in [
-                (StoredEntryPlace.log, "SELECT author, body AS raw FROM entries ORDER BY author, seq"),
-                (.fork, "SELECT author, raw FROM forks ORDER BY author, seq, hash"),
-                (.held, "SELECT author, raw FROM held ORDER BY author, seq"),
+                (StoredEntryPlace.fork, "SELECT raw FROM forks ORDER BY author, seq, hash"),
+                (.held, "SELECT raw FROM held ORDER BY author, seq"),
             ] {
                 let cursor = try Row.fetchCursor(db, sql: sql)
-                while let row = try cursor.next() {
-                    let raw = (row["raw"] as Data).bytes
-                    let entry =
-                        place == .log
-                        ? try Entry(stored: raw, identity: identity, author: try authorKey(row))
-                        : try Entry(decoding: raw)
-                    body(place, entry)
-                }
+                while let row = try cursor.next() { body(place, try Entry(decoding: (row["raw"] as Data).bytes)) }
             }
+        }
+    }
+
+    /// Calls `body` with every entry of every log, by author (in the order devices were first
+    /// stored) and seq, a segment at a time.
+    private func forEachLogEntry(_ db: Database, _ body: (DevicePublicKey, StoredRow) throws -> Void) throws {
+        let segments = try Row.fetchCursor(
+            db, sql: "SELECT author, first_seq, last_seq, data FROM segments ORDER BY author, first_seq")
+        while let segment = try segments.next() {
+            let author = try authorKey(segment)
+            for row in try LogSegments.decode((segment["data"] as Data).bytes) { try body(author, row) }
         }
     }
 
@@ -387,11 +386,8 @@ extension MergeEngine {
     /// How many entries are stored (logs, fork proofs and held entries).
     public func storedEntryCount() throws(LedgerError) -> Int {
         try store.read { db in
-            try Int.fetchOne(
-                db,
-                sql:
-                    "SELECT (SELECT COUNT(*) FROM entries) + (SELECT COUNT(*) FROM forks) + (SELECT COUNT(*) FROM held)"
-            ) ?? 0
+            let others = try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM forks) + (SELECT COUNT(*) FROM held)")
+            return try LogSegments.count(db) + (others ?? 0)
         }
     }
 
@@ -404,15 +400,13 @@ extension MergeEngine {
             var previous: (author: DevicePublicKey, seq: Seq, hash: EntryHash)?
             var credit: Int64? = 0
             var debit: Int64? = 0
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT author, body, amount, cum_credit, cum_debit FROM entries ORDER BY author, seq")
-            while let row = try rows.next() {
+            try forEachLogEntry(db) { author, row in
                 let entry: Entry
                 do {
-                    entry = try stored(row, author: try authorKey(row))
+                    entry = try row.entry(identity: identity, author: author)
                 } catch {
                     problems.append("an entry does not parse: \(error)")
-                    continue
+                    return
                 }
                 let at = "\(entry.author.fingerprint) seq \(entry.seq)"
                 if previous?.author != entry.author { (credit, debit) = (0, 0) }
@@ -436,13 +430,13 @@ extension MergeEngine {
                     }
                     if let keyID = BodySeal.keyID(of: entry), let key = keys[keyID] {
                         let amount = Self.columns(of: try BodySeal.open(entry, key: key)).amount
-                        if amount != row["amount"] { problems.append("\(at): stored amount differs from the entry") }
+                        if amount != row.amount { problems.append("\(at): stored amount differs from the entry") }
                     }
                 } catch {
                     problems.append("\(at): \(error)")
                 }
                 if entry.kind == .credit || entry.kind == .debit {
-                    if let amount = row["amount"] as Int64?, let c = credit, let d = debit {
+                    if let amount = row.amount, let c = credit, let d = debit {
                         let (nc, o1) = c.addingReportingOverflow(entry.kind == .credit ? amount : 0)
                         let (nd, o2) = d.addingReportingOverflow(entry.kind == .debit ? amount : 0)
                         (credit, debit) = o1 || o2 ? (nil, nil) : (nc, nd)
@@ -450,7 +444,7 @@ extension MergeEngine {
                         (credit, debit) = (nil, nil)
                     }
                 }
-                if row["cum_credit"] as Int64? != credit || row["cum_debit"] as Int64? != debit {
+                if row.cumCredit != credit || row.cumDebit != debit {
                     problems.append("\(at): stored running totals are wrong")
                 }
                 previous = (entry.author, entry.seq, entry.hash)

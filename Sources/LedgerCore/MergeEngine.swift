@@ -162,18 +162,10 @@ public actor MergeEngine {
     private func loadState(_ db: Database) throws {
         // Each device's head: one step along the primary key per device, whatever the size.
         for (key, id) in authorIDs {
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ?
-                        ORDER BY seq DESC LIMIT 1
-                        """,
-                    arguments: [id])
-            else { continue }
+            guard let row = try LogSegments.last(db, author: id) else { continue }
             authors[key] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try stored(row, author: key).hash,
-                cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
+                seq: row.seq, head: try row.entry(identity: identity, author: key).hash, cumCredit: row.cumCredit,
+                cumDebit: row.cumDebit)
         }
         for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
             forkSeqs[try DevicePublicKey(bytes: (row["author"] as Data).bytes)] = Seq(row["seq"] as Int64)
@@ -188,15 +180,16 @@ public actor MergeEngine {
     }
 
     private func loadControls(_ db: Database) throws -> [ControlRecord] {
-        // Through the small partial index of control entries, then sorted here: ordering in SQL
-        // would make SQLite walk the whole table along its primary key instead.
-        let records = try Row.fetchAll(
-            db, sql: "SELECT author, body, label FROM entries INDEXED BY entries_control WHERE kind <= 3"
-        ).map { row in
-            let entry = try stored(row, author: try authorKey(row))
+        // The small table of control entries' positions, then each entry from its log.
+        let records = try Row.fetchAll(db, sql: "SELECT author, seq FROM controls").map { position in
+            let author = try authorKey(position)
+            guard
+                let row = try LogSegments.row(db, author: position["author"], seq: Seq(position["seq"] as Int64))
+            else { throw LedgerError.database("the ledger database lists a control entry it does not hold") }
+            let entry = try row.entry(identity: identity, author: author)
             return ControlRecord(
                 author: entry.author, seq: entry.seq, time: entry.time,
-                body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row["label"])
+                body: try PublicBody(decoding: entry.publicBody, kind: entry.kind), name: row.label)
         }
         return records.sorted { ($0.author, $0.seq) < ($1.author, $1.seq) }
     }
@@ -265,9 +258,26 @@ public actor MergeEngine {
             byAuthor[entry.author, default: []].append(entry)
         }
         try learnKeys(db, from: incoming)
+        // Sealed bodies are opened on other threads from the start, every device's at once,
+        // while this thread walks and stores each device's log in turn. (The keys cannot change
+        // until the batch is stored; entries that turn out not to extend a log are opened for
+        // nothing, which costs little and decides nothing.)
+        let keys = self.keys
+        var work:
+            [(author: DevicePublicKey, held: Set<EntryHash>, sorted: [Entry], opened: BackgroundMap<OpenedBody>)] =
+                []
         for author in byAuthor.keys.sorted() {
-            let stored = try heldEntries(db, author: author)
-            try mergeAuthor(db, author: author, incoming: byAuthor[author] ?? [], held: stored, report: &report)
+            let held = try heldEntries(db, author: author)
+            let sorted = (held + (byAuthor[author] ?? [])).sorted { $0.seq < $1.seq }
+            work.append(
+                (
+                    author, Set(held.map(\.hash)), sorted,
+                    BackgroundMap(sorted, minimumChunk: 1024) { Self.openSealedPart($0, keys: keys) }
+                ))
+        }
+        for job in work {
+            try mergeAuthor(
+                db, author: job.author, sorted: job.sorted, heldHashes: job.held, opened: job.opened, report: &report)
         }
     }
 
@@ -308,19 +318,21 @@ public actor MergeEngine {
             .compactMap { try? Entry(decoding: ($0["raw"] as Data).bytes) }
     }
 
+    /// Merges one author's entries: `sorted` holds the held and incoming ones in seq order,
+    /// `opened` their sealed bodies, opened (or being opened) in the same order.
     private func mergeAuthor(
-        _ db: Database, author: DevicePublicKey, incoming: [Entry], held: [Entry], report: inout MergeReport
+        _ db: Database, author: DevicePublicKey, sorted: [Entry], heldHashes: Set<EntryHash>,
+        opened openedAll: BackgroundMap<OpenedBody>, report: inout MergeReport
     ) throws {
-        let heldHashes = Set(held.map(\.hash))
         var state = authors[author] ?? .empty
         var older: [Entry] = []
         var run: [Entry] = []
+        var runPositions: [Int] = []
         var leftovers: [Entry] = []
         var prev = state.head
         var next = state.seq + 1
         // One pass over the entries in seq order: drop repeats, set aside what a fork froze,
         // extend the log with the run of linked entries, keep what lies beyond a gap.
-        let sorted = (held + incoming).sorted { $0.seq < $1.seq }
         var index = 0
         while index < sorted.count {
             let seq = sorted[index].seq
@@ -351,6 +363,7 @@ public actor MergeEngine {
                 older += group
             } else if seq == next, let link = group.first(where: { $0.prev == prev }) {
                 run.append(link)
+                runPositions.append(sorted[start..<index].firstIndex { $0 === link } ?? start)
                 prev = link.hash
                 next += 1
                 older += group.filter { $0 !== link }  // rivals: checked as forks below
@@ -370,16 +383,15 @@ public actor MergeEngine {
             let bad = run.firstIndex { !$0.hasValidSignature } ?? run.count - 1
             rejectedFrom = (bad, .invalidSignature)
         }
-        // 3. Kind-specific rules, in order; the first failure ends the run. Sealed parts are
-        // opened first, in parallel: on a long run that is most of the work.
-        let keys = self.keys
-        let opened = ParallelMap.map(run, minimumChunk: 1024) { Self.openSealedPart($0, keys: keys) }
+        // 3. Kind-specific rules, in order; the first failure ends the run. The sealed parts
+        // were opened on other threads meanwhile.
+        let opened = openedAll.values()
         var prepared: [PreparedEntry] = []
         prepared.reserveCapacity(run.count)
         for (index, entry) in run.enumerated() {
             if let cut = rejectedFrom, index >= cut.index { break }
             do {
-                prepared.append(try prepare(entry, opened: opened[index], state: &state))
+                prepared.append(try prepare(entry, opened: opened[runPositions[index]], state: &state))
             } catch {
                 rejectedFrom = (index, error)
             }
@@ -475,27 +487,23 @@ public actor MergeEngine {
         }
         let fork = min(forkSeqs[author] ?? .max, seq)
         forkSeqs[author] = fork
+        let authorID = try authorRowID(db, author)
         if try
             (Bool.fetchOne(
-                db, sql: "SELECT 1 FROM entries WHERE author = ? AND seq >= ? AND kind <= 3 LIMIT 1",
-                arguments: [try authorRowID(db, author), Int64(fork)]) ?? false)
+                db, sql: "SELECT 1 FROM controls WHERE author = ? AND seq >= ? LIMIT 1",
+                arguments: [authorID, Int64(fork)]) ?? false)
         {
             controlsChanged = true
         }
-        try db.execute(
-            sql: "DELETE FROM entries WHERE author = ? AND seq >= ?",
-            arguments: [try authorRowID(db, author), Int64(fork)])
+        try LogSegments.truncate(db, author: authorID, from: fork)
         // Entries waiting beyond the fork can never be accepted now.
         try db.execute(
             sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         heldCount = max(0, heldCount - db.changesCount)
-        if let row = try Row.fetchOne(
-            db, sql: "SELECT seq, body, cum_credit, cum_debit FROM entries WHERE author = ? ORDER BY seq DESC LIMIT 1",
-            arguments: [try authorRowID(db, author)])
-        {
+        if let row = try LogSegments.last(db, author: authorID) {
             authors[author] = AuthorState(
-                seq: Seq(row["seq"] as Int64), head: try stored(row, author: author).hash,
-                cumCredit: row["cum_credit"], cumDebit: row["cum_debit"])
+                seq: row.seq, head: try row.entry(identity: identity, author: author).hash, cumCredit: row.cumCredit,
+                cumDebit: row.cumDebit)
         } else {
             authors[author] = nil
         }
@@ -563,56 +571,28 @@ public actor MergeEngine {
         }
     }
 
-    /// Inserts one author's new entries. This is the hot path of a large merge, so it binds
-    /// straight through SQLite's C API rather than boxing every value.
+    /// Appends one author's new entries to its log. This is the hot path of a large merge:
+    /// records are packed straight into segments, a few hundred database rows per hundred
+    /// thousand entries.
     private func insert(_ db: Database, _ prepared: [PreparedEntry]) throws {
-        guard let author = prepared.first?.entry.author else { return }
-        let statement = try db.makeStatement(
-            sql: """
-                INSERT INTO entries (author, seq, kind, time, body, opened, amount, label, cum_credit, cum_debit)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        let handle = statement.sqliteStatement
-        func bind(_ index: Int32, _ value: Int64?) {
-            if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
+        guard let first = prepared.first?.entry else { return }
+        let authorID = try authorRowID(db, first.author, create: true)
+        try LogSegments.append(db, author: authorID, firstSeq: first.seq, count: prepared.count) { i, blob in
+            let p = prepared[i]
+            LogSegments.append(
+                to: &blob, stored: p.entry.storedForm, opened: p.opened, amount: p.amount, label: p.label,
+                cumCredit: p.cumCredit, cumDebit: p.cumDebit)
         }
-        // Blobs and text are bound without a copy (a nil destructor is SQLITE_STATIC): each
-        // buffer stays alive until its row has been stepped.
-        let authorID = try authorRowID(db, author, create: true)
-        let rc = { () -> Int32 in
-            for p in prepared {
-                sqlite3_reset(handle)
-                sqlite3_bind_int64(handle, 1, authorID)
-                bind(2, Int64(p.entry.seq))
-                bind(3, Int64(p.entry.kind.rawValue))
-                bind(4, p.entry.time)
-                bind(6, p.opened ? 1 : 0)
-                bind(7, p.amount)
-                bind(9, p.cumCredit)
-                bind(10, p.cumDebit)
-                let rc = p.entry.storedForm.withUnsafeBytes { body -> Int32 in
-                    sqlite3_bind_blob(handle, 5, body.baseAddress, Int32(body.count), nil)
-                    guard let label = p.label else {
-                        sqlite3_bind_null(handle, 8)
-                        return sqlite3_step(handle)
-                    }
-                    return label.withCString { text in
-                        sqlite3_bind_text(handle, 8, text, -1, nil)
-                        return sqlite3_step(handle)
-                    }
-                }
-                guard rc == SQLITE_DONE else { return rc }
+        for p in prepared where p.entry.kind.isControl || !p.opened {
+            if p.entry.kind.isControl {
+                try db.cachedStatement(sql: "INSERT INTO controls (author, seq) VALUES (?, ?)")
+                    .execute(arguments: [authorID, Int64(p.entry.seq)])
             }
-            return SQLITE_DONE
-        }()
-        guard rc == SQLITE_DONE else {
-            let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: message)
+            if !p.opened {
+                try db.cachedStatement(sql: "INSERT INTO unopened (author, seq) VALUES (?, ?)")
+                    .execute(arguments: [authorID, Int64(p.entry.seq)])
+            }
         }
-        sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
         if let decimals {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
@@ -639,18 +619,9 @@ public actor MergeEngine {
         return key
     }
 
-    /// Rebuilds the entry of a row of `entries` (its `body` column) written by `author`.
-    func stored(_ row: Row, author: DevicePublicKey) throws -> Entry {
-        try Entry(stored: (row["body"] as Data).bytes, identity: identity, author: author)
-    }
-
     func storedEntry(_ db: Database, author: DevicePublicKey, seq: Seq) throws -> Entry? {
-        guard
-            let body = try Data.fetchOne(
-                db, sql: "SELECT body FROM entries WHERE author = ? AND seq = ?",
-                arguments: [try authorRowID(db, author), Int64(seq)])
-        else { return nil }
-        return try Entry(stored: body.bytes, identity: identity, author: author)
+        try LogSegments.row(db, author: try authorRowID(db, author), seq: seq)?.entry(
+            identity: identity, author: author)
     }
 
     // MARK: - Data keys
@@ -716,56 +687,57 @@ public actor MergeEngine {
     /// Fills in amounts and names of entries sealed with keys that just arrived, and recomputes
     /// the running totals of the authors concerned.
     private func openUnreadEntries(_ db: Database) throws {
-        var touched: [DevicePublicKey: Seq] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT author, body FROM entries WHERE opened = 0") {
-            let entry = try stored(row, author: try authorKey(row))
-            guard let keyID = BodySeal.keyID(of: entry), let key = keys[keyID],
-                let body = try? BodySeal.open(entry, key: key)
-            else { continue }
-            let (amount, label) = Self.columns(of: body)
-            if case .genesis(let d, _) = body { decimals = d }
-            try db.cachedStatement(
-                sql: "UPDATE entries SET opened = 1, amount = ?, label = ? WHERE author = ? AND seq = ?"
-            )
-            .execute(arguments: [amount, label, try authorRowID(db, entry.author), Int64(entry.seq)])
-            touched[entry.author] = min(touched[entry.author] ?? .max, entry.seq)
+        var touched: [Int64: Seq] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT author, seq FROM unopened") {
+            let author: Int64 = row["author"]
+            touched[author] = min(touched[author] ?? .max, Seq(row["seq"] as Int64))
+        }
+        for (authorID, from) in touched {
+            guard let author = authorKeys[authorID] else { continue }
+            try recomputeLog(db, author: author, authorID: authorID, from: from)
         }
         if let decimals {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
         }
-        for (author, from) in touched { try recomputeTotals(db, author: author, from: from) }
     }
 
-    private func recomputeTotals(_ db: Database, author: DevicePublicKey, from: Seq) throws {
-        let authorData = try authorRowID(db, author)
+    /// Opens what can now be opened in `author`'s log from `from` on and recomputes the running
+    /// totals from there.
+    private func recomputeLog(_ db: Database, author: DevicePublicKey, authorID: Int64, from: Seq) throws {
         var credit: Int64? = 0
         var debit: Int64? = 0
-        if from > 1,
-            let row = try Row.fetchOne(
-                db, sql: "SELECT cum_credit, cum_debit FROM entries WHERE author = ? AND seq = ?",
-                arguments: [authorData, Int64(from - 1)])
-        {
-            credit = row["cum_credit"]
-            debit = row["cum_debit"]
+        if from > 1, let before = try LogSegments.row(db, author: authorID, seq: from - 1) {
+            (credit, debit) = (before.cumCredit, before.cumDebit)
         }
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT seq, kind, opened, amount FROM entries WHERE author = ? AND seq >= ? ORDER BY seq",
-            arguments: [authorData, Int64(from)])
-        for row in rows {
-            let kind = row["kind"] as Int64
-            if kind == Int64(EntryKind.credit.rawValue) || kind == Int64(EntryKind.debit.rawValue) {
-                if let amount = row["amount"] as Int64?, let c = credit, let d = debit {
+        var opened: [Seq] = []
+        try LogSegments.modify(db, author: authorID, from: from) { row in
+            if !row.opened {
+                let entry = try row.entry(identity: identity, author: author)
+                if let keyID = BodySeal.keyID(of: entry), let key = keys[keyID],
+                    let body = try? BodySeal.open(entry, key: key)
+                {
+                    (row.amount, row.label) = Self.columns(of: body)
+                    if case .genesis(let d, _) = body { decimals = d }
+                    row.opened = true
+                    opened.append(row.seq)
+                }
+            }
+            if row.kind == .credit || row.kind == .debit {
+                if let amount = row.amount, let c = credit, let d = debit {
                     // A sum that overflows cannot be shown exactly; stop the running totals there.
-                    let (nc, o1) = c.addingReportingOverflow(kind == Int64(EntryKind.credit.rawValue) ? amount : 0)
-                    let (nd, o2) = d.addingReportingOverflow(kind == Int64(EntryKind.debit.rawValue) ? amount : 0)
+                    let (nc, o1) = c.addingReportingOverflow(row.kind == .credit ? amount : 0)
+                    let (nd, o2) = d.addingReportingOverflow(row.kind == .debit ? amount : 0)
                     (credit, debit) = o1 || o2 ? (nil, nil) : (nc, nd)
                 } else {
                     (credit, debit) = (nil, nil)
                 }
             }
-            try db.cachedStatement(sql: "UPDATE entries SET cum_credit = ?, cum_debit = ? WHERE author = ? AND seq = ?")
-                .execute(arguments: [credit, debit, authorData, row["seq"] as Int64])
+            (row.cumCredit, row.cumDebit) = (credit, debit)
+        }
+        for seq in opened {
+            try db.cachedStatement(sql: "DELETE FROM unopened WHERE author = ? AND seq = ?")
+                .execute(arguments: [authorID, Int64(seq)])
         }
         if var state = authors[author] {
             state.cumCredit = credit
