@@ -4,18 +4,9 @@ import Foundation
 /// Maps a pure function over an array on every core, keeping order. Small inputs run inline.
 public enum ParallelMap {
     public static func map<T: Sendable, R: Sendable>(
-        _ input: [T], minimumChunk: Int = 1024, _ transform: @Sendable (T) -> R
+        _ input: [T], minimumChunk: Int = 1024, _ transform: @escaping @Sendable (T) -> R
     ) -> [R] {
-        let cores = max(1, ProcessInfo.activeCores)
-        guard input.count >= minimumChunk * 2, cores > 1 else { return input.map(transform) }
-        let chunks = min(cores * 4, (input.count + minimumChunk - 1) / minimumChunk)
-        let results = ResultBuffer<R>(count: input.count)
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = input.count * chunk / chunks
-            let end = input.count * (chunk + 1) / chunks
-            for i in start..<end { results.set(i, transform(input[i])) }
-        }
-        return results.values()
+        BackgroundMap(input, minimumChunk: minimumChunk, transform).values()
     }
 }
 
