@@ -166,7 +166,9 @@ struct LogSegmentTests {
     }
 
     /// Writes `fixture` as schema 1 stored it: one `entries` row per entry with its opened
-    /// amount, label and running totals.
+    /// amount, label and running totals. The DDL is a frozen copy of schema 1, deliberately not
+    /// shared with `LedgerStore`: the tables both schemas have may change in a later schema,
+    /// and this must stay what schema-1 files hold.
     static func writeSchemaOne(_ fixture: LedgerFixture, device: Int, at path: String) throws {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
