@@ -63,31 +63,46 @@ enum LogSegments {
 
     // MARK: - Encoding
 
-    /// Appends one record to a segment blob.
+    /// Appends one record to a segment blob (the merge's hot path: one resize, then stores).
     static func append(
         to blob: inout [UInt8], stored: ArraySlice<UInt8>, opened: Bool, amount: Int64?, label: String?,
         cumCredit: Int64?, cumDebit: Int64?
     ) {
-        func integer<T: FixedWidthInteger>(_ value: T) {
-            withUnsafeBytes(of: value.bigEndian) { blob.append(contentsOf: $0) }
-        }
-        integer(UInt32(stored.count))
-        blob.append(contentsOf: stored)
-        let hasTotals = cumCredit != nil && cumDebit != nil
+        var label = label
+        let labelLength = min(label?.utf8.count ?? 0, Int(UInt16.max))
+        var totals: (Int64, Int64)?
+        if let cumCredit, let cumDebit { totals = (cumCredit, cumDebit) }
         var flags: UInt8 = opened ? 1 : 0
         if amount != nil { flags |= 2 }
-        if hasTotals { flags |= 4 }
+        if totals != nil { flags |= 4 }
         if label != nil { flags |= 8 }
-        blob.append(flags)
-        if let amount { integer(amount) }
-        if hasTotals, let cumCredit, let cumDebit {
-            integer(cumCredit)
-            integer(cumDebit)
-        }
-        if let label {
-            let utf8 = label.utf8
-            integer(UInt16(clamping: utf8.count))
-            blob.append(contentsOf: utf8.prefix(Int(UInt16.max)))
+        let size =
+            4 + stored.count + 1 + (amount != nil ? 8 : 0) + (totals != nil ? 16 : 0)
+            + (label != nil ? 2 + labelLength : 0)
+        var offset = blob.count
+        blob.append(contentsOf: repeatElement(0, count: size))
+        blob.withUnsafeMutableBytes { out in
+            func put<T: FixedWidthInteger>(_ value: T) {
+                out.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+                offset += MemoryLayout<T>.size
+            }
+            func put(_ bytes: UnsafeRawBufferPointer) {
+                guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+                (out.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
+                offset += bytes.count
+            }
+            put(UInt32(stored.count))
+            stored.withUnsafeBytes { put($0) }
+            put(flags)
+            if let amount { put(amount) }
+            if let totals {
+                put(totals.0)
+                put(totals.1)
+            }
+            if label != nil {
+                put(UInt16(labelLength))
+                label?.withUTF8 { put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[0..<labelLength])) }
+            }
         }
     }
 

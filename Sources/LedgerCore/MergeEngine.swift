@@ -268,7 +268,7 @@ public actor MergeEngine {
                 []
         for author in byAuthor.keys.sorted() {
             let held = try heldEntries(db, author: author)
-            let sorted = (held + (byAuthor[author] ?? [])).sorted { $0.seq < $1.seq }
+            let sorted = Self.sortedBySeq(held + (byAuthor[author] ?? []))
             work.append(
                 (
                     author, Set(held.map(\.hash)), sorted,
@@ -279,6 +279,21 @@ public actor MergeEngine {
             try mergeAuthor(
                 db, author: job.author, sorted: job.sorted, heldHashes: job.held, opened: job.opened, report: &report)
         }
+    }
+
+    /// One author's entries in seq order. A batch nearly always brings a dense run of seqs, in
+    /// any order: those are placed by seq in one pass; anything else (gaps, repeats) is sorted.
+    static func sortedBySeq(_ entries: [Entry]) -> [Entry] {
+        guard entries.count > 1, let low = entries.lazy.map(\.seq).min(), let high = entries.lazy.map(\.seq).max(),
+            high - low == Seq(entries.count - 1)
+        else { return entries.sorted { $0.seq < $1.seq } }
+        var slots = [Entry?](repeating: nil, count: entries.count)
+        for entry in entries {
+            let slot = Int(entry.seq - low)
+            guard slots[slot] == nil else { return entries.sorted { $0.seq < $1.seq } }
+            slots[slot] = entry
+        }
+        return slots.map { $0! }
     }
 
     /// Entries added to a candidate log whose author is not authorised at that seq are held
@@ -334,8 +349,22 @@ public actor MergeEngine {
         // One pass over the entries in seq order: drop repeats, set aside what a fork froze,
         // extend the log with the run of linked entries, keep what lies beyond a gap.
         var index = 0
+        let forkSeq = forkSeqs[author]  // changes only when a fork is recorded, below the loop
+        run.reserveCapacity(sorted.count)
+        runPositions.reserveCapacity(sorted.count)
         while index < sorted.count {
             let seq = sorted[index].seq
+            // The common case first: one entry at this seq, and it extends the run.
+            if seq == next, sorted[index].prev == prev, forkSeq.map({ seq < $0 }) ?? true,
+                index + 1 == sorted.count || sorted[index + 1].seq != seq
+            {
+                run.append(sorted[index])
+                runPositions.append(index)
+                prev = sorted[index].hash
+                next += 1
+                index += 1
+                continue
+            }
             let start = index
             while index < sorted.count, sorted[index].seq == seq { index += 1 }
             var group = sorted[start..<index]
@@ -350,7 +379,7 @@ public actor MergeEngine {
                 }
                 group = distinct[...]
             }
-            if let fork = forkSeqs[author], seq >= fork {
+            if let fork = forkSeq, seq >= fork {
                 for entry in group {
                     if try isForkProof(db, entry) {
                         if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
@@ -412,6 +441,8 @@ public actor MergeEngine {
                 return
             }
             try insert(db, prepared)
+            report.accepted.reserveCapacity(report.accepted.count + prepared.count)
+            pendingAccepted.reserveCapacity(pendingAccepted.count + prepared.count)
             for p in prepared {
                 if heldHashes.contains(p.entry.hash) { try deleteHeld(db, p.entry.hash) }
                 report.accepted.append(p.entry.hash)

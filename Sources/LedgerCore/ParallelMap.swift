@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Maps a pure function over an array on every core, keeping order. Small inputs run inline.
 public enum ParallelMap {
@@ -13,31 +14,53 @@ public enum ParallelMap {
 /// A map over an array started on other threads at once and collected later, so the caller
 /// can do other work meanwhile (the merge walks one device's log while the sealed bodies of
 /// the next are being opened). Small inputs are mapped inline.
+///
+/// Chunks are claimed from a counter, and `values()` claims whatever no other thread has
+/// started: the caller never waits on threads that have not run yet, so a busy machine (or a
+/// pool with no thread to spare) delays the map but cannot stall it.
 final class BackgroundMap<R: Sendable>: Sendable {
     private let results: ResultBuffer<R>
-    private let group = DispatchGroup()
+    private let chunkCount: Int
+    private let nextChunk = Atomic<Int>(0)
+    /// Entered once per chunk up front, left as each chunk finishes.
+    private let finished = DispatchGroup()
+    private let runChunk: @Sendable (Int) -> Void
 
     init<T: Sendable>(_ input: [T], minimumChunk: Int = 1024, _ transform: @escaping @Sendable (T) -> R) {
-        results = ResultBuffer(count: input.count)
+        let results = ResultBuffer<R>(count: input.count)
+        self.results = results
         let cores = max(1, ProcessInfo.activeCores)
-        guard input.count >= minimumChunk * 2, cores > 1 else {
-            for (i, value) in input.enumerated() { results.set(i, transform(value)) }
-            return
-        }
-        let chunks = min(cores * 4, (input.count + minimumChunk - 1) / minimumChunk)
-        let results = self.results
-        for chunk in 0..<chunks {
+        let parallel = input.count >= minimumChunk * 2 && cores > 1
+        let chunks = parallel ? min(cores * 4, (input.count + minimumChunk - 1) / minimumChunk) : 1
+        chunkCount = chunks
+        runChunk = { chunk in
             let start = input.count * chunk / chunks
             let end = input.count * (chunk + 1) / chunks
-            DispatchQueue.global(qos: .userInitiated).async(group: group) {
-                for i in start..<end { results.set(i, transform(input[i])) }
-            }
+            for i in start..<end { results.set(i, transform(input[i])) }
+        }
+        for _ in 0..<chunks { finished.enter() }
+        guard parallel else {
+            drain()
+            return
+        }
+        for _ in 0..<cores { DispatchQueue.global(qos: .userInitiated).async { self.drain() } }
+    }
+
+    /// Runs chunks nobody has claimed yet until none are left.
+    private func drain() {
+        while true {
+            let chunk = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard chunk < chunkCount else { return }
+            runChunk(chunk)
+            finished.leave()
         }
     }
 
-    /// Waits for every chunk and returns the results in input order.
+    /// Runs what is left of the map here, waits for chunks other threads are still running,
+    /// and returns the results in input order.
     func values() -> [R] {
-        group.wait()
+        drain()
+        finished.wait()
         return results.values()
     }
 }
