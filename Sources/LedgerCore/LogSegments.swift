@@ -87,8 +87,7 @@ enum LogSegments {
                 offset += MemoryLayout<T>.size
             }
             func put(_ bytes: UnsafeRawBufferPointer) {
-                guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-                (out.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
+                UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: bytes)
                 offset += bytes.count
             }
             put(UInt32(stored.count))
@@ -270,7 +269,10 @@ enum LogSegments {
         _ db: Database, author: Int64, firstSeq: Seq, count: Int, write: (Int, inout [UInt8]) -> Void
     ) throws {
         guard count > 0 else { return }
-        var current: (first: Seq, count: Int, blob: [UInt8])?
+        // The segment being filled: the newest one while it is small, else a new one.
+        var first = firstSeq
+        var held = 0
+        var blob: [UInt8] = []
         if firstSeq > 1,
             let last = try Row.fetchOne(
                 db,
@@ -281,29 +283,25 @@ enum LogSegments {
             Seq(last["last_seq"] as Int64) == firstSeq - 1
         {
             let data = last["data"] as Data
-            let first = Seq(last["first_seq"] as Int64)
-            let held = Int(firstSeq - first)
-            if held < maxEntries, data.count < growBelowBytes { current = (first, held, data.bytes) }
+            let lastFirst = Seq(last["first_seq"] as Int64)
+            if Int(firstSeq - lastFirst) < maxEntries, data.count < growBelowBytes {
+                (first, held, blob) = (lastFirst, Int(firstSeq - lastFirst), data.bytes)
+            }
         }
         let insert = try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO segments (author, first_seq, last_seq, data) VALUES (?, ?, ?, ?)")
-        func flush() throws {
-            guard let segment = current, segment.count > 0 else { return }
-            try insert.execute(arguments: [
-                author, Int64(segment.first), Int64(segment.first + Seq(segment.count) - 1), Data(segment.blob),
-            ])
-            current = nil
-        }
+        blob.reserveCapacity(blob.count + min(count, maxEntries - held) * 256)
         for i in 0..<count {
-            if current == nil {
-                current = (firstSeq + Seq(i), 0, [])
-                current?.blob.reserveCapacity(min(count - i, maxEntries) * 256)
+            write(i, &blob)
+            held += 1
+            if held == maxEntries || i == count - 1 {
+                try insert.execute(arguments: [author, Int64(first), Int64(first + Seq(held) - 1), Data(blob)])
+                first += Seq(held)
+                held = 0
+                blob = []
+                blob.reserveCapacity(min(count - i - 1, maxEntries) * 256)
             }
-            write(i, &current!.blob)
-            current!.count += 1
-            if current!.count >= maxEntries { try flush() }
         }
-        try flush()
     }
 
     /// Rewrites `author`'s log from `from` on through `transform`, which may change what the

@@ -293,7 +293,7 @@ public actor MergeEngine {
             guard slots[slot] == nil else { return entries.sorted { $0.seq < $1.seq } }
             slots[slot] = entry
         }
-        return slots.map { $0! }
+        return slots.compactMap { $0 }  // every slot was filled: the seqs are distinct and dense
     }
 
     /// Entries added to a candidate log whose author is not authorised at that seq are held

@@ -46,10 +46,8 @@ public enum Blake2b {
     public static func hash(_ data: [UInt8]) -> Digest32 {
         Sodium.ensureInitialised()
         return Digest32(
-            storage: InlineBytes32 { out in
-                _ = crypto_generichash(
-                    out.bindMemory(to: UInt8.self).baseAddress!, 32, data, UInt64(data.count), nil, 0)
-            })
+            storage: InlineBytes32(filling: { out in _ = crypto_generichash(out, 32, data, UInt64(data.count), nil, 0) }
+            ))
     }
 
     /// BLAKE2b-256 of `prefix || data` without concatenating them or allocating hash state.
@@ -60,15 +58,15 @@ public enum Blake2b {
     /// BLAKE2b-256 of `prefix || data` for bytes in a buffer.
     public static func hash(prefix: [UInt8], _ data: UnsafeRawBufferPointer) -> Digest32 {
         Sodium.ensureInitialised()
-        let digest = InlineBytes32 { out in
+        let digest = InlineBytes32(filling: { out in
             withUnsafeTemporaryAllocation(byteCount: ll_generichash_statebytes(), alignment: 64) { state in
                 guard let base = state.baseAddress else { return }
                 _ = ll_generichash_init(base, 32)
                 _ = ll_generichash_update(base, prefix, UInt64(prefix.count))
                 _ = ll_generichash_update(base, data.bindMemory(to: UInt8.self).baseAddress, UInt64(data.count))
-                _ = ll_generichash_final(base, out.bindMemory(to: UInt8.self).baseAddress!, 32)
+                _ = ll_generichash_final(base, out, 32)
             }
-        }
+        })
         return Digest32(storage: digest)
     }
 
@@ -109,10 +107,7 @@ public enum Blake2b {
         /// Ends the hash.
         public consuming func finalize() -> Digest32 {
             let state = self.state
-            return Digest32(
-                storage: InlineBytes32 { out in
-                    _ = ll_generichash_final(state, out.bindMemory(to: UInt8.self).baseAddress!, 32)
-                })
+            return Digest32(storage: InlineBytes32(filling: { out in _ = ll_generichash_final(state, out, 32) }))
         }
     }
 }

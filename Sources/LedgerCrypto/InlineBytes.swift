@@ -26,8 +26,8 @@ public struct InlineBytes32: Hashable, Sendable, Comparable {
     }
 
     /// Fills the 32 bytes through `body` (for C functions that write their output).
-    public init(filling body: (UnsafeMutableRawBufferPointer) -> Void) {
-        Swift.withUnsafeMutableBytes(of: &words) { body($0) }
+    public init(filling body: (UnsafeMutablePointer<UInt8>) -> Void) {
+        withUnsafeMutablePointer(to: &words) { $0.withMemoryRebound(to: UInt8.self, capacity: Self.count, body) }
     }
 
     /// The bytes as an array.
@@ -37,6 +37,12 @@ public struct InlineBytes32: Hashable, Sendable, Comparable {
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         var copy = words
         return try Swift.withUnsafeBytes(of: &copy) { raw throws(E) in try body(raw) }
+    }
+
+    /// Calls `body` with a pointer to the 32 bytes (for C functions).
+    public func withBytePointer<R>(_ body: (UnsafePointer<UInt8>) -> R) -> R {
+        var copy = words
+        return withUnsafePointer(to: &copy) { $0.withMemoryRebound(to: UInt8.self, capacity: Self.count, body) }
     }
 
     /// The first eight bytes as a word: a good hash when the bytes are uniformly random.
@@ -84,10 +90,16 @@ public struct InlineBytes64: Hashable, Sendable {
     }
 
     /// Fills the 64 bytes through `body`.
-    public init(filling body: (UnsafeMutableRawBufferPointer) -> Void) {
+    public init(filling body: (UnsafeMutablePointer<UInt8>) -> Void) {
         var storage = (InlineBytes32(), InlineBytes32())
-        Swift.withUnsafeMutableBytes(of: &storage) { body($0) }
+        withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: UInt8.self, capacity: Self.count, body) }
         (low, high) = storage
+    }
+
+    /// Calls `body` with a pointer to the 64 bytes (for C functions).
+    public func withBytePointer<R>(_ body: (UnsafePointer<UInt8>) -> R) -> R {
+        var copy = (low, high)
+        return withUnsafePointer(to: &copy) { $0.withMemoryRebound(to: UInt8.self, capacity: Self.count, body) }
     }
 
     /// The bytes as an array.

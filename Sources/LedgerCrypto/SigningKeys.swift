@@ -31,11 +31,10 @@ public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConv
     /// Verifies an Ed25519 signature of the bytes in `message` made by this key.
     public func isValidSignature(_ signature: Signature, for message: UnsafeRawBufferPointer) -> Bool {
         Sodium.ensureInitialised()
-        return storage.withUnsafeBytes { key in
-            signature.storage.withUnsafeBytes { sig in
+        return storage.withBytePointer { key in
+            signature.storage.withBytePointer { sig in
                 crypto_sign_verify_detached(
-                    sig.bindMemory(to: UInt8.self).baseAddress!, message.bindMemory(to: UInt8.self).baseAddress,
-                    UInt64(message.count), key.bindMemory(to: UInt8.self).baseAddress!) == 0
+                    sig, message.bindMemory(to: UInt8.self).baseAddress, UInt64(message.count), key) == 0
             }
         }
     }
@@ -49,9 +48,7 @@ public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConv
     public func curve25519() throws(CryptoError) -> [UInt8] {
         Sodium.ensureInitialised()
         var out = [UInt8](repeating: 0, count: 32)
-        let rc = storage.withUnsafeBytes { key in
-            crypto_sign_ed25519_pk_to_curve25519(&out, key.bindMemory(to: UInt8.self).baseAddress!)
-        }
+        let rc = storage.withBytePointer { key in crypto_sign_ed25519_pk_to_curve25519(&out, key) }
         guard rc == 0 else { throw .invalidPublicKey }
         return out
     }
@@ -141,12 +138,9 @@ public struct SigningKeyPair: Sendable {
 
     /// Signs `message` (Ed25519, detached).
     public func sign(_ message: [UInt8]) -> Signature {
-        let sig = InlineBytes64 { out in
-            secret.withPointer { sk in
-                _ = crypto_sign_detached(
-                    out.bindMemory(to: UInt8.self).baseAddress!, nil, message, UInt64(message.count), sk)
-            }
-        }
+        let sig = InlineBytes64(filling: { out in
+            secret.withPointer { sk in _ = crypto_sign_detached(out, nil, message, UInt64(message.count), sk) }
+        })
         return Signature(storage: sig)
     }
 
