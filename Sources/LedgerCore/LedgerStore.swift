@@ -47,7 +47,7 @@ public final class LedgerStore: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw .database("no ledger database at \(path)")
         }
-        try wrap(path) {
+        let version = try wrap(path) {
             // Inspect read-only first: opening a pool switches the file to WAL, which is a write.
             var readOnly = Configuration()
             readOnly.readonly = true
@@ -70,11 +70,14 @@ public final class LedgerStore: Sendable {
             guard version >= 1 else {
                 throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
             }
+            return version
         }
         let store = try wrap(path) {
             LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
         }
-        try store.migrate()
+        // Only an older file takes the write lock here: reading commands open without waiting
+        // for a process that is writing.
+        if version < schemaVersion { try store.migrate() }
         return store
     }
 
