@@ -18,9 +18,6 @@ public final class FaultProxy: Sendable {
         case duplicate
         /// After this many bytes from the dialler, both sides are cut (mid-frame, usually).
         case cut(afterBytes: Int)
-        /// Bytes pass for this long; after it, nothing passes either way, but both sockets
-        /// stay open (a peer that vanished without closing).
-        case blackhole(afterMilliseconds: Int)
     }
 
     /// The proxy's own port on 127.0.0.1.
@@ -60,6 +57,11 @@ public final class FaultProxy: Sendable {
     /// The bytes the dialler sent on connection `n`.
     public func recorded(_ n: Int) -> [UInt8] { state.withLock { $0.recorded[n] } }
 
+    /// From now on nothing passes either way on connection `n`, but both sockets stay open: a
+    /// peer that vanished without closing. Called by the test once the connection is known to
+    /// be up, so a slow machine cannot make the silence start mid-handshake.
+    public func silence(connection n: Int) { state.withLock { _ = $0.silenced.insert(n) } }
+
     /// Bytes that went each way on connection `n` so far.
     public func traffic(_ n: Int) -> (fromDialler: Int, toDialler: Int) {
         state.withLock { ($0.recorded[n].count, $0.returned[n]) }
@@ -92,11 +94,7 @@ public final class FaultProxy: Sendable {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let opened = ContinuousClock.now
-        let silent: @Sendable () -> Bool = {
-            if case .blackhole(let ms) = fault { return ContinuousClock.now - opened > .milliseconds(ms) }
-            return false
-        }
+        let silent: @Sendable () -> Bool = { self.state.withLock { $0.silenced.contains(index) } }
         try await client.executeThenClose { clientIn, clientOut in
             try await upstream.executeThenClose { upstreamIn, upstreamOut in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -143,6 +141,7 @@ public final class FaultProxy: Sendable {
 private struct ProxyState {
     var recorded: [[UInt8]] = []
     var returned: [Int] = []
+    var silenced: Set<Int> = []
 }
 
 private final class LockedState: @unchecked Sendable {

@@ -90,14 +90,17 @@ struct PeerServiceTests {
         let fixture = try LedgerFixture(deviceCount: 2)
         let engines = try await replicas(fixture)
         let b = try await RunningService.start(engines[1], fixture.devices[1])
-        let proxy = try await FaultProxy.start(targetPort: b.port) { n in
-            n == 0 ? .blackhole(afterMilliseconds: 1_500) : .pass
-        }
+        let proxy = try await FaultProxy.start(targetPort: b.port) { _ in .pass }
         let proxyTask = Task { try await proxy.run() }
         let a = try await RunningService.start(
             engines[0], fixture.devices[0], peers: [PeerEndpoint(host: "127.0.0.1", port: proxy.port)])
-        #expect(await eventually { await b.connected() == 1 })
+        #expect(
+            await eventually {
+                let (inbound, outbound) = (await b.connected(), await a.connected())
+                return inbound == 1 && outbound == 1
+            })
         // The first connection goes silent; both ends notice and a new connection takes over.
+        proxy.silence(connection: 0)
         #expect(
             await eventually {
                 let (inbound, outbound) = (await b.connected(), await a.connected())
