@@ -43,7 +43,7 @@ final class BackgroundMap<R: Sendable>: Sendable {
             drain()
             return
         }
-        for _ in 0..<cores { DispatchQueue.global(qos: .userInitiated).async { self.drain() } }
+        for _ in 0..<cores { DispatchQueue.global().async { self.drain() } }
     }
 
     /// Runs chunks nobody has claimed yet until none are left.

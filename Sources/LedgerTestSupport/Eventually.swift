@@ -2,8 +2,10 @@ import Foundation
 
 /// Polls `condition` every 10 ms until it holds (true) or `timeout` seconds pass (false):
 /// tests wait for conditions with a deadline, never for a fixed time. A condition that throws
-/// counts as not yet.
-public func eventually(timeout: Double = 20, _ condition: @Sendable () async throws -> Bool) async -> Bool {
+/// counts as not yet. The default deadline is generous: a full run starts every test at once
+/// on this machine's two cores, so a step that takes milliseconds alone can take many seconds
+/// there, and a deadline is only ever waited out when something is wrong.
+public func eventually(timeout: Double = 60, _ condition: @Sendable () async throws -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if (try? await condition()) == true { return true }

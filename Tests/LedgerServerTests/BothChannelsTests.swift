@@ -69,7 +69,7 @@ struct BothChannelsTests {
             }
             let everything = fixture.allEntries.count
             #expect(
-                await eventually(timeout: 30) {
+                await eventually {
                     if channels.store { for client in clients { _ = try await client.sync() } }
                     var counts: [Int] = []
                     for engine in engines { counts.append(try await engine.storedEntryCount()) }

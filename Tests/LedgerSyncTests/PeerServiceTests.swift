@@ -136,7 +136,7 @@ struct PeerServiceTests {
             try await a.appendRecord(.credit, amount: 1, memo: "a\(i)")
             try await b.appendRecord(.debit, amount: 1, memo: "b\(i)")
         }
-        #expect(await eventually(timeout: 30) { try await sameLedger([a, b]) })
+        #expect(await eventually { try await sameLedger([a, b]) })
         #expect(proxy.connections >= plan.count)
         let expected = Int128((1...400).reduce(0, +) + 20)
         #expect(try await a.totals().credits == expected)
