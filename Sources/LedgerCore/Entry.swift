@@ -1,7 +1,5 @@
-import Dispatch
 import Foundation
 import LedgerCrypto
-import Synchronization
 
 /// One signed entry of one device's log (docs/PROTOCOL.md, "Entry").
 ///
@@ -161,7 +159,9 @@ public final class Entry: Sendable, Hashable {
     public var storedForm: ArraySlice<UInt8> { encoded[Self.storedFormOffset...] }
 
     /// Rebuilds an entry from its stored form (always of the current version).
-    public convenience init(stored: [UInt8], identity: IdentityID, author: DevicePublicKey) throws(LedgerError) {
+    public convenience init<Bytes: Collection<UInt8>>(stored: Bytes, identity: IdentityID, author: DevicePublicKey)
+        throws(LedgerError)
+    {
         var bytes = [UInt8]()
         bytes.reserveCapacity(stored.count + Self.storedFormOffset)
         bytes.append(Self.currentVersion)
@@ -173,37 +173,23 @@ public final class Entry: Sendable, Hashable {
 
     /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.
     public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
-        let cores = max(1, ProcessInfo.activeCores)
-        let chunk = 1024
-        guard wires.count >= chunk * 2, cores > 1 else {
-            return try wires.map { wire throws(LedgerError) in try Entry(decoding: wire) }
-        }
-        // Each chunk decodes into its own array (no shared slots, no per-entry wrapping); the
-        // first error by position wins, as in a serial decode.
-        let chunks = min(cores * 4, (wires.count + chunk - 1) / chunk)
-        let parts = Mutex(
-            [(entries: [Entry], error: (index: Int, error: LedgerError)?)](
-                repeating: ([], nil), count: chunks))
-        DispatchQueue.concurrentPerform(iterations: chunks) { part in
-            let range = (wires.count * part / chunks)..<(wires.count * (part + 1) / chunks)
+        // Each part decodes into its own array (no per-entry wrapping); the first error by
+        // position wins, as in a serial decode.
+        let parts = max(1, min(ProcessInfo.activeCores * 4, wires.count / 1024))
+        let decoded = BackgroundMap(Array(0..<parts), minimumChunk: 1) { part in
             var entries: [Entry] = []
-            entries.reserveCapacity(range.count)
-            var failure: (Int, LedgerError)?
-            for i in range {
+            for i in (wires.count * part / parts)..<(wires.count * (part + 1) / parts) {
                 do throws(LedgerError) {
                     entries.append(try Entry(decoding: wires[i]))
                 } catch {
-                    failure = (i, error)
-                    break
+                    return Result<[Entry], LedgerError>.failure(error)
                 }
             }
-            parts.withLock { $0[part] = (entries, failure) }
-        }
-        let results = parts.withLock { $0 }
-        if let first = results.compactMap(\.error).first { throw first.error }
+            return .success(entries)
+        }.values()
         var all: [Entry] = []
         all.reserveCapacity(wires.count)
-        for part in results { all.append(contentsOf: part.entries) }
+        for part in decoded { all.append(contentsOf: try part.get()) }
         return all
     }
 

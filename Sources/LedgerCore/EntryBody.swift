@@ -243,11 +243,6 @@ public enum BodySeal {
         }
     }
 
-    /// The id of the key that sealed `sealed`, or nil when it is too short to carry one.
-    public static func keyID(of sealed: [UInt8]) -> DataKeyID? {
-        sealed.count >= overhead ? DataKeyID(unchecked: sealed[0..<8]) : nil
-    }
-
     /// The id of the key that sealed `entry`'s sealed part, or nil when it is too short to carry one.
     public static func keyID(of entry: Entry) -> DataKeyID? {
         entry.sealedCount >= overhead ? entry.withSealed { DataKeyID(leading: $0) } : nil

@@ -27,7 +27,7 @@ struct StoredRow: Sendable {
 
     /// The entry itself, rebuilt from its stored form.
     func entry(identity: IdentityID, author: DevicePublicKey) throws(LedgerError) -> Entry {
-        try Entry(stored: Array(stored), identity: identity, author: author)
+        try Entry(stored: stored, identity: identity, author: author)
     }
 }
 

@@ -17,14 +17,6 @@ public struct Digest32: Hashable, Sendable, Comparable, CustomStringConvertible 
         storage = InlineBytes32(bytes)
     }
 
-    /// Wraps 32 raw bytes read from a buffer.
-    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
-        guard raw.count == Self.length else {
-            throw .invalidLength(what: "BLAKE2b-256 digest", expected: Self.length, actual: raw.count)
-        }
-        storage = InlineBytes32(copying: raw)
-    }
-
     /// Wraps bytes already held inline (always the right length).
     public init(storage: InlineBytes32) { self.storage = storage }
 

@@ -105,9 +105,4 @@ public struct InlineBytes64: Hashable, Sendable {
     /// The bytes as an array.
     public var array: [UInt8] { low.array + high.array }
 
-    /// Calls `body` with the 64 bytes.
-    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        var copy = (low, high)
-        return try Swift.withUnsafeBytes(of: &copy) { raw throws(E) in try body(raw) }
-    }
 }

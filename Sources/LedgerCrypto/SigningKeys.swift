@@ -15,14 +15,6 @@ public struct PublicSigningKey: Hashable, Sendable, Comparable, CustomStringConv
         storage = InlineBytes32(bytes)
     }
 
-    /// Wraps 32 raw bytes read from a buffer.
-    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
-        guard raw.count == Self.length else {
-            throw .invalidLength(what: "Ed25519 public key", expected: Self.length, actual: raw.count)
-        }
-        storage = InlineBytes32(copying: raw)
-    }
-
     /// Verifies an Ed25519 signature of `message` made by this key.
     public func isValidSignature(_ signature: Signature, for message: [UInt8]) -> Bool {
         message.withUnsafeBytes { isValidSignature(signature, for: $0) }
@@ -89,13 +81,6 @@ public struct Signature: Hashable, Sendable {
         storage = InlineBytes64(bytes)
     }
 
-    /// Wraps 64 raw bytes read from a buffer.
-    public init(copying raw: UnsafeRawBufferPointer) throws(CryptoError) {
-        guard raw.count == Self.length else {
-            throw .invalidLength(what: "Ed25519 signature", expected: Self.length, actual: raw.count)
-        }
-        storage = InlineBytes64(copying: raw)
-    }
 }
 
 /// An Ed25519 key pair whose secret half lives in protected memory.

@@ -84,6 +84,24 @@ public struct CommandRunner: Sendable {
     }
 }
 
+/// Runs `python3` with `arguments` to completion on a thread of its own (never on the
+/// two-thread cooperative pool); returns its exit status and what it printed on stdout and
+/// stderr together, read before waiting so a full pipe cannot stall it.
+public func runPython(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    try await offThePool {
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3"] + arguments
+        let out = Pipe()
+        python.standardOutput = out
+        python.standardError = out
+        try python.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        return (python.terminationStatus, text)
+    }
+}
+
 /// Drains a process's stdout and stderr on background threads.
 public final class PipeCollector: @unchecked Sendable {
     private let lock = NSCondition()

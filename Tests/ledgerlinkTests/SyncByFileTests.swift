@@ -89,19 +89,7 @@ struct SyncByFileTests {
             .deletingLastPathComponent()
         let script = root.appendingPathComponent("Tests/interop/verify_export.py").path
         let exported = export.path
-        // Python is waited for on a thread of its own, never on the (two-thread) cooperative pool.
-        let (status, text) = try await offThePool { () throws -> (Int32, String) in
-            let python = Process()
-            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            python.arguments = ["python3", script, "export", exported]
-            let out = Pipe()
-            python.standardOutput = out
-            python.standardError = out
-            try python.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            python.waitUntilExit()
-            return (python.terminationStatus, text)
-        }
+        let (status, text) = try await runPython([script, "export", exported])
         #expect(status == 0, "\(text)")
         #expect(text.contains(" passed, 0 failed"), "\(text)")
     }

@@ -1,14 +1,15 @@
-import LedgerCore
 import LedgerTestSupport
 import Testing
 
-@Suite("Parallel map")
-struct ParallelMapTests {
+@testable import LedgerCore
+
+@Suite("Background map")
+struct BackgroundMapTests {
     @Test("a large input is mapped on every core in order, with every element once")
     func ordered() {
         for _ in 0..<20 {
             let input = Array(0..<50_000)
-            let output = ParallelMap.map(input, minimumChunk: 512) { $0 * 2 + 1 }
+            let output = BackgroundMap(input, minimumChunk: 512) { $0 * 2 + 1 }.values()
             #expect(output == input.map { $0 * 2 + 1 })
         }
     }

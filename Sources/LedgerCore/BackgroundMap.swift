@@ -2,15 +2,6 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Maps a pure function over an array on every core, keeping order. Small inputs run inline.
-public enum ParallelMap {
-    public static func map<T: Sendable, R: Sendable>(
-        _ input: [T], minimumChunk: Int = 1024, _ transform: @escaping @Sendable (T) -> R
-    ) -> [R] {
-        BackgroundMap(input, minimumChunk: minimumChunk, transform).values()
-    }
-}
-
 /// A map over an array started on other threads at once and collected later, so the caller
 /// can do other work meanwhile (the merge walks one device's log while the sealed bodies of
 /// the next are being opened). Small inputs are mapped inline.
