@@ -44,4 +44,10 @@ public enum LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidState(let why): why
         }
     }
+
+    /// The reason alone, for messages about something other than an entry (a clock, a file).
+    public var reason: String {
+        if case .malformed(let why) = self { return why }
+        return description
+    }
 }

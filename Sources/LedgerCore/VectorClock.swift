@@ -56,7 +56,11 @@ public struct VectorClock: Sendable, Equatable {
         return w.bytes
     }
 
-    /// Parses the canonical encoding (as sent by a peer), checking order and limits.
+    /// Largest seq a clock may name: the largest an entry may carry (docs/PROTOCOL.md, "Entry").
+    public static let maxSeq = Seq(Int64.max)
+
+    /// Parses the canonical encoding (as sent by a peer or a store), refusing what this build
+    /// would not write: authors out of order or repeated, seqs beyond `maxSeq`.
     public init(decoding bytes: [UInt8], maxEntries: Int = 4096) throws(LedgerError) {
         var r = ByteReader(bytes)
         do {
@@ -65,23 +69,38 @@ public struct VectorClock: Sendable, Equatable {
             }
             let count = Int(try r.u32())
             guard count <= maxEntries else { throw LedgerError.malformed("clock has too many devices") }
+            // Each entry is 80 bytes: a count that claims more than the bytes hold is refused
+            // before anything is reserved for it.
+            guard count <= r.remaining / 80 else { throw LedgerError.malformed("clock is truncated") }
             var list: [ClockEntry] = []
+            list.reserveCapacity(count)
             for _ in 0..<count {
                 let author = try DevicePublicKey(bytes: try r.raw(32))
                 let seq = try r.u64()
                 let head = try EntryHash(bytes: try r.raw(32))
-                list.append(ClockEntry(author: author, seq: seq, head: head, forkSeq: try r.u64()))
+                let forkSeq = try r.u64()
+                guard seq <= Self.maxSeq, forkSeq <= Self.maxSeq else {
+                    throw LedgerError.malformed("clock names a seq above \(Self.maxSeq)")
+                }
+                if let last = list.last, !(last.author < author) {
+                    throw LedgerError.malformed(
+                        last.author == author ? "duplicate device in clock" : "clock devices are not in order")
+                }
+                list.append(ClockEntry(author: author, seq: seq, head: head, forkSeq: forkSeq))
             }
             guard r.isAtEnd else { throw LedgerError.malformed("trailing bytes after the clock") }
-            self.init(list)
-            guard Set(list.map(\.author)).count == list.count else {
-                throw LedgerError.malformed("duplicate device in clock")
-            }
+            self.init(sorted: list)
         } catch let e as LedgerError {
             throw e
         } catch {
             throw .malformed("clock is truncated")
         }
+    }
+
+    /// A clock from entries already sorted by author, without sorting again.
+    private init(sorted: [ClockEntry]) {
+        entries = sorted
+        digest = Blake2b.hash(Self.encode(sorted))
     }
 }
 
@@ -92,7 +111,9 @@ extension VectorClock {
         var known = Dictionary(uniqueKeysWithValues: self.entries.map { ($0.author, $0) })
         for entry in entries.sorted(by: { $0.seq < $1.seq }) {
             let current = known[entry.author]
-            if entry.seq == (current?.seq ?? 0) + 1 {
+            // `entry.seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on a
+            // clock that came from outside.
+            if entry.seq - 1 == current?.seq ?? 0 {
                 known[entry.author] = ClockEntry(
                     author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
             }

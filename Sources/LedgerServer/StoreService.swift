@@ -129,9 +129,15 @@ public final class StoreService: Sendable {
             guard let digest = request.digest else { throw StoreError.badRequest("send a digest, or a clock") }
             return SyncResponse(digest: try await ledger.digest(matching: digest))
         }
-        guard let clockBytes = request.clock.flatMap(base64Bytes),
-            let clock = try? VectorClock(decoding: clockBytes)
-        else { throw StoreError.badRequest("clock must be base64 of a clock encoding") }
+        guard let clockBytes = request.clock.flatMap(base64Bytes) else {
+            throw StoreError.badRequest("clock must be base64 of a clock encoding")
+        }
+        let clock: VectorClock
+        do {
+            clock = try VectorClock(decoding: clockBytes)
+        } catch {
+            throw StoreError.badRequest("the clock is not valid: \(error.reason)")
+        }
         let raws = try (request.entries ?? []).map { text in
             guard let bytes = base64Bytes(text) else { throw StoreError.badRequest("entries must be base64") }
             return bytes

@@ -414,7 +414,7 @@ public enum PeerSession {
             do {
                 return .clock(try VectorClock(decoding: body))
             } catch {
-                throw PeerChannelError.protocolViolation("bad clock")
+                throw PeerChannelError.protocolViolation("bad clock: \(error.reason)")
             }
         case .entries: return .entries(try decode(message))
         case .done, .ping:
