@@ -17,6 +17,9 @@ public enum StoreAPI {
     public static let maxRequestEntries = 5_000
     /// Largest request body the server reads.
     public static let maxRequestBody = 8 << 20
+    /// Largest answer body a device reads: a full page of entries in base64 with its JSON fits
+    /// well within it; a store that sends more is refused unread.
+    public static let maxResponseBody = 8 << 20
 
     static let authLabel = Array("ledgerlink-store-auth-v1".utf8)
 

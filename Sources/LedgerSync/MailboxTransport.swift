@@ -17,7 +17,7 @@ public actor MailboxTransport: PairingTransport {
     /// `bearer` gives a token of the identity; the inviter side needs one.
     public init(
         url: URL, mailbox: String, side: MailboxSide, bearer: (@Sendable () async throws -> String)? = nil,
-        transport: any StoreTransport = URLSessionTransport(timeout: Double(PairingAPI.maxWait + 20))
+        transport: any StoreTransport = HTTPStoreTransport(deadline: .seconds(PairingAPI.maxWait + 20))
     ) {
         self.url = url
         self.mailbox = mailbox

@@ -70,23 +70,3 @@ public final class PairingRelay: Sendable {
         }
     }
 }
-
-/// A value behind a lock.
-public final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-
-    public init(_ value: Value) { stored = value }
-
-    public var value: Value {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
-
-    public func set(_ value: Value) {
-        lock.lock()
-        stored = value
-        lock.unlock()
-    }
-}

@@ -13,11 +13,16 @@ public enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertibl
     case refused(status: Int, code: String, message: String, retryAfter: String?)
     /// The store could not be reached, or answered with something that is not the protocol.
     case transport(String)
+    /// The store did not answer in time.
+    case timeout(String)
+    /// The store's answers break the protocol in a way only a faulty or lying store would.
+    case protocolViolation(String)
 
     public var description: String {
         switch self {
         case .refused(let status, _, let message, _): "the store refused (\(status)): \(message)"
-        case .transport(let why): why
+        case .transport(let why), .timeout(let why): why
+        case .protocolViolation(let why): "the store broke the protocol: \(why)"
         }
     }
 
@@ -35,43 +40,6 @@ public protocol StoreTransport: Sendable {
     )
 }
 
-/// URLSession over HTTP/1.1.
-public struct URLSessionTransport: StoreTransport {
-    let session: URLSession
-
-    public init(timeout: TimeInterval = 30) {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.httpMaximumConnectionsPerHost = 2
-        session = URLSession(configuration: configuration)
-    }
-
-    public func post(_ url: URL, body: Data, bearer: String?) async throws -> (
-        status: Int, headers: [String: String], body: Data
-    ) {
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
-        do {
-            let (data, response) = try await session.data(for: request)
-            guard let http = response as? HTTPURLResponse else {
-                throw StoreClientError.transport("not an HTTP answer")
-            }
-            var headers: [String: String] = [:]
-            for (key, value) in http.allHeaderFields {
-                if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
-            }
-            return (http.statusCode, headers, data)
-        } catch let error as StoreClientError {
-            throw error
-        } catch {
-            throw StoreClientError.transport("cannot reach the store: \(error.localizedDescription)")
-        }
-    }
-}
-
 /// What one store sync moved.
 public struct StoreSyncReport: Sendable, Equatable {
     public var sent = 0
@@ -81,8 +49,13 @@ public struct StoreSyncReport: Sendable, Equatable {
     public var unchanged = false
     /// True when the device and the store ended with the same digest.
     public var converged = false
-    /// Devices the store holds fork proofs for (hex).
+    /// Devices the store listed as forked and whose proof this device now holds (hex).
     public var forks: [String] = []
+    /// Devices the store listed as forked without sending proof that verifies (hex): a claim
+    /// only, not believed.
+    public var unprovenForkClaims: [String] = []
+    /// Entries the store sent that this device refused, and why (forged, broken chains).
+    public var refused: [MergeReport.Outcome] = []
 
     public init() {}
 }
@@ -113,7 +86,7 @@ public actor StoreClient {
     private var introduced = false
 
     public init(
-        url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = URLSessionTransport(),
+        url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = HTTPStoreTransport(),
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
         self.url = url
@@ -162,12 +135,13 @@ public actor StoreClient {
                 storeClock = nil  // the store lacks something it was thought to hold: ask its clock
                 continue
             }
-            report.sent += answer.accepted ?? 0
+            // A count from the store is believed only as far as it can be true.
+            report.sent += min(max(answer.accepted ?? 0, 0), push.count)
             if introduced {
                 report.sent += 1  // the genesis entry, sent with the token request
                 introduced = false
             }
-            if let forks = answer.forks { report.forks += forks }
+            if let forks = answer.forks { report.forks += forks.prefix(4096).map { String($0.prefix(64)) } }
             let received = try (answer.entries ?? []).map { text -> Entry in
                 guard let bytes = base64Bytes(text), let entry = try? Entry(decoding: bytes) else {
                     throw StoreClientError.transport("the store sent an entry that does not parse")
@@ -178,20 +152,35 @@ public actor StoreClient {
                 total = answer.remaining ?? received.count
                 totalBytes = answer.remainingBytes ?? 0
             }
+            var merged = MergeReport()
             if !received.isEmpty {
-                report.received += try await engine.merge(received).newlyCounted
+                merged = try await engine.merge(received)
+                report.received += merged.newlyCounted
+                report.refused += merged.rejected
                 receivedBytes += received.reduce(0) { $0 + $1.encoded.count }
             }
-            if let clockText = answer.clock, let bytes = base64Bytes(clockText),
-                let theirs = try? VectorClock(decoding: bytes)
-            {
-                storeClock = theirs.advanced(by: push)
+            if let clockText = answer.clock {
+                do {
+                    guard let bytes = base64Bytes(clockText) else { throw LedgerError.malformed("not base64") }
+                    storeClock = try VectorClock(decoding: bytes).advanced(by: push)
+                } catch {
+                    throw StoreClientError.protocolViolation(
+                        "its clock is not valid (\((error as? LedgerError)?.reason ?? "\(error)"))")
+                }
             }
             progress(
                 StoreSyncProgress(
                     received: min(report.received, total), total: total, receivedBytes: min(receivedBytes, totalBytes),
                     totalBytes: totalBytes, sent: report.sent))
-            if answer.more == true { continue }
+            if answer.more == true {
+                // "More" must mean more: a page that adds nothing to this replica would be asked
+                // for again forever.
+                guard !merged.accepted.isEmpty || !merged.held.isEmpty else {
+                    throw StoreClientError.protocolViolation(
+                        "it said it had more for this device but sent \(received.count) entries, none of them new")
+                }
+                continue
+            }
             // Push again while the store lacks something and the last push made progress.
             if let storeClock {
                 let plan = try await engine.deltaPlan(for: storeClock)
@@ -201,6 +190,11 @@ public actor StoreClient {
                     continue
                 }
             }
+            // A fork is believed only when this device holds the two signed entries that prove it.
+            let proven = Set(try await engine.provenForks().keys.map(\.hex))
+            let claimed = Set(report.forks)
+            report.forks = claimed.filter(proven.contains).sorted()
+            report.unprovenForkClaims = claimed.subtracting(proven).sorted()
             let now = try await engine.clock()
             report.converged = answer.digest == now.digest.hex
             if report.converged { levelDigest = now.digest }
@@ -299,6 +293,12 @@ public actor StoreClient {
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/\(action)")
         let (status, headers, data) = try await transport.post(
             endpoint, body: try JSONEncoder().encode(body), bearer: bearer)
+        if (300..<400).contains(status) {
+            let target = headers["location"].map { " to \(TextSafety.sanitised(String($0.prefix(200))))" } ?? ""
+            throw StoreClientError.transport(
+                "the store at \(url.absoluteString) redirected\(target); ledgerlink does not follow redirects "
+                    + "(one could carry this device's token elsewhere): if that address is your store, use it")
+        }
         guard status == 200 else {
             let error = try? JSONDecoder().decode(StoreErrorBody.self, from: data)
             throw StoreClientError.refused(

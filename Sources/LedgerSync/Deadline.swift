@@ -1,0 +1,26 @@
+/// Why an operation was cut off: it did not finish within its total time.
+public struct DeadlineExceeded: Error, Sendable, Equatable {
+    public let limit: Duration
+    public init(limit: Duration) { self.limit = limit }
+}
+
+/// Runs `operation` and returns its result, or cancels it and throws `DeadlineExceeded` once
+/// `limit` has passed on `clock`, whichever comes first. The operation must honour
+/// cancellation (network I/O in swift-nio and AsyncHTTPClient does).
+public func withDeadline<T: Sendable>(
+    _ limit: Duration, clock: any Clock<Duration>, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await clock.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        // The first child to finish decides: a result, an error, or the timer (nil).
+        guard let first = try await group.next(), let value = first else {
+            throw DeadlineExceeded(limit: limit)
+        }
+        return value
+    }
+}

@@ -1,0 +1,94 @@
+import AsyncHTTPClient
+import Foundation
+import LedgerRemote
+import NIOCore
+import NIOHTTP1
+
+/// HTTP through AsyncHTTPClient, holding a store to the limits a device needs against one that
+/// is slow or hostile: a total deadline for each request (connecting, the answer's head and its
+/// whole body), a cap on the answer's size, and no redirects (a redirect would carry the
+/// device's token to wherever the store points).
+public struct HTTPStoreTransport: StoreTransport {
+    /// Default total time for one request.
+    public static let defaultDeadline: Duration = .seconds(60)
+
+    let deadline: Duration
+    let maxAnswer: Int
+    let clock: any Clock<Duration>
+
+    /// - Parameters:
+    ///   - deadline: total time one request may take, from connecting to the last byte.
+    ///   - maxAnswer: most bytes of an answer's body; a larger one is refused unread.
+    ///   - clock: the clock the deadline runs on (tests pass a manual one).
+    public init(
+        deadline: Duration = defaultDeadline, maxAnswer: Int = StoreAPI.maxResponseBody,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
+        self.deadline = deadline
+        self.maxAnswer = maxAnswer
+        self.clock = clock
+    }
+
+    /// One client for the process: connections are pooled across stores and requests.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(30)))
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let prepared = request
+        let maxAnswer = self.maxAnswer
+        let limit = deadline
+        do {
+            return try await withDeadline(limit, clock: clock) {
+                let response = try await Self.client.execute(prepared, timeout: .seconds(limit.components.seconds + 1))
+                var headers: [String: String] = [:]
+                for (name, value) in response.headers { headers[name.lowercased()] = value }
+                if let declared = headers["content-length"].flatMap(Int.init), declared > maxAnswer {
+                    throw StoreClientError.transport(
+                        "the store's answer is \(declared) bytes, more than the protocol allows (\(maxAnswer))")
+                }
+                let bytes = try await response.body.collect(upTo: maxAnswer)
+                return (Int(response.status.code), headers, Data(bytes.readableBytesView))
+            }
+        } catch let error as StoreClientError {
+            throw error
+        } catch is DeadlineExceeded {
+            throw StoreClientError.timeout("the store did not answer within \(Self.words(limit))")
+        } catch is NIOTooManyBytesError {
+            throw StoreClientError.transport(
+                "the store's answer is larger than the protocol allows (\(maxAnswer) bytes)")
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw StoreClientError.timeout("the store did not answer within \(Self.words(limit))")
+        } catch let error as HTTPClientError where error == .connectTimeout {
+            throw StoreClientError.timeout("connecting to the store timed out")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw StoreClientError.transport("cannot reach the store: \(Self.describe(error))")
+        }
+    }
+
+    static func words(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
+    }
+
+    /// A connection error in words: NIO's errors print as type names otherwise.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        if let error = error as? IOError { return error.description }
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        return text
+    }
+}
