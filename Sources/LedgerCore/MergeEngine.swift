@@ -11,9 +11,13 @@ import LedgerCrypto
 public actor MergeEngine {
     /// Default for `maxHeld`.
     public static let defaultMaxHeld = 100_000
+    /// Default for `maxHeldBytes`: 64 MiB.
+    public static let defaultMaxHeldBytes = 64 << 20
     /// Most entries kept while waiting for a gap to fill or a certificate to arrive: beyond it,
     /// such entries are refused, so nobody can fill the disk with entries that never count.
     public nonisolated let maxHeld: Int
+    /// Most bytes of such entries (their encoded size), for the same reason.
+    public nonisolated let maxHeldBytes: Int
 
     public nonisolated let identity: IdentityID
     /// The genesis device of the identity.
@@ -34,6 +38,7 @@ public actor MergeEngine {
     /// with the newest of these.
     var grantedKeys: Set<DataKeyID> = []
     var heldCount = 0
+    var heldBytes = 0
     var dataVersion: Int64?
     /// Row ids of device keys in the `authors` table: log rows name their author by id.
     var authorIDs: [DevicePublicKey: Int64] = [:]
@@ -52,9 +57,13 @@ public actor MergeEngine {
 
     /// Opens the engine over `store`. `keyPair` is this device's key: needed to append entries
     /// and to open data keys sealed to this device.
-    public init(store: LedgerStore, keyPair: SigningKeyPair?, maxHeld: Int = defaultMaxHeld) async throws(LedgerError) {
+    public init(
+        store: LedgerStore, keyPair: SigningKeyPair?, maxHeld: Int = defaultMaxHeld,
+        maxHeldBytes: Int = defaultMaxHeldBytes
+    ) async throws(LedgerError) {
         self.store = store
         self.maxHeld = maxHeld
+        self.maxHeldBytes = maxHeldBytes
         self.keyPair = keyPair
         let local = try store.read { db in
             try Row.fetchAll(db, sql: "SELECT key, value FROM local").reduce(into: [String: [UInt8]]()) {
@@ -177,6 +186,7 @@ public actor MergeEngine {
             keys[key.id] = key
         }
         heldCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM held") ?? 0
+        heldBytes = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(raw)), 0) FROM held") ?? 0
     }
 
     private func loadControls(_ db: Database) throws -> [ControlRecord] {
@@ -209,7 +219,7 @@ public actor MergeEngine {
     /// the roster, keys and totals brought up to date after; on failure nothing changes.
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
-        let before = (authors, forkSeqs, heldCount, roster, dataVersion, authorIDs, authorKeys)
+        let before = (authors, forkSeqs, heldCount, heldBytes, roster, dataVersion, authorIDs, authorKeys)
         let countedBefore = authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
         do {
             try store.write { db in
@@ -223,7 +233,7 @@ public actor MergeEngine {
             }
         } catch {
             // The transaction rolled back: forget in-memory changes too.
-            (authors, forkSeqs, heldCount, roster, dataVersion, authorIDs, authorKeys) = before
+            (authors, forkSeqs, heldCount, heldBytes, roster, dataVersion, authorIDs, authorKeys) = before
             cachedTotals = nil
             pendingAccepted = []
             throw error
@@ -435,7 +445,8 @@ public actor MergeEngine {
             // Logs of devices not (yet) linked are kept for when the certificate arrives, within
             // the same limit as held entries.
             if roster.limit(of: author) == nil,
-                pendingCount(excluding: author) + Int(state.seq) > maxHeld
+                try pendingCount(excluding: author) + Int(state.seq) > maxHeld
+                    || pendingBytes(db) + prepared.reduce(0, { $0 + $1.entry.encoded.count }) > maxHeldBytes
             {
                 for p in prepared { report.reject(p.entry, .holdLimitReached) }
                 return
@@ -454,8 +465,14 @@ public actor MergeEngine {
 
         // 4. Entries beyond a gap wait in `held`.
         for entry in leftovers where !heldHashes.contains(entry.hash) {
-            guard heldCount < maxHeld else {
+            guard heldCount < maxHeld, heldBytes + entry.encoded.count <= maxHeldBytes else {
                 report.reject(entry, .holdLimitReached)
+                continue
+            }
+            // Nothing links a held entry to a signed head yet: its own signature is checked
+            // before it is stored, so only what its author signed can wait here.
+            guard entry.hasValidSignature else {
+                report.reject(entry, .invalidSignature)
                 continue
             }
             try db.execute(
@@ -465,6 +482,7 @@ public actor MergeEngine {
                     Int64(Date().timeIntervalSince1970 * 1000),
                 ])
             heldCount += 1
+            heldBytes += entry.encoded.count
             report.hold(entry, .brokenChain(seq: entry.seq - 1))
         }
 
@@ -498,9 +516,25 @@ public actor MergeEngine {
         return count
     }
 
+    /// Bytes of entries stored but not counted because their author has no certificate: the
+    /// held table and the logs of unlinked devices (read only when such a log grows).
+    private func pendingBytes(_ db: Database) throws -> Int {
+        var bytes = heldBytes
+        for (key, _) in authors where roster.limit(of: key) == nil {
+            bytes +=
+                try Int.fetchOne(
+                    db, sql: "SELECT COALESCE(SUM(length(data)), 0) FROM segments WHERE author = ?",
+                    arguments: [try authorRowID(db, key)]) ?? 0
+        }
+        return bytes
+    }
+
     private func deleteHeld(_ db: Database, _ hash: EntryHash) throws {
+        let length = try Int.fetchOne(
+            db, sql: "SELECT length(raw) FROM held WHERE hash = ?", arguments: [Data(hash.bytes)])
         try db.execute(sql: "DELETE FROM held WHERE hash = ?", arguments: [Data(hash.bytes)])
         heldCount = max(0, heldCount - db.changesCount)
+        heldBytes = max(0, heldBytes - (length ?? 0))
     }
 
     private func isForkProof(_ db: Database, _ entry: Entry) throws -> Bool {
@@ -531,6 +565,7 @@ public actor MergeEngine {
         try db.execute(
             sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
         heldCount = max(0, heldCount - db.changesCount)
+        heldBytes = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(raw)), 0) FROM held") ?? 0
         if let row = try LogSegments.last(db, author: authorID) {
             authors[author] = AuthorState(
                 seq: row.seq, head: try row.entry(identity: identity, author: author).hash, cumCredit: row.cumCredit,
@@ -561,6 +596,11 @@ public actor MergeEngine {
         if entry.author == root, entry.seq == 1, entry.kind != .genesis {
             throw .malformed("the identity's first device must begin its log with genesis")
         }
+        // Rules every replica can check, with or without the data key: whether an entry counts
+        // must never depend on which keys a replica holds.
+        if entry.kind == .revoke, entry.sealedCount != 0 {
+            throw .malformed("a revoke entry carries no sealed part")
+        }
         if entry.kind != .revoke, entry.sealedCount < BodySeal.overhead {
             throw .malformed("a \(entry.kind) entry needs a sealed part")
         }
@@ -568,8 +608,10 @@ public actor MergeEngine {
         var label: String?
         var opened = entry.sealedCount == 0
         switch privateBody {
-        case .failed(let error): throw error
-        case .noKey: break
+        case .failed, .noKey:
+            // Unreadable here (a key this device lacks, or a sealed part its author garbled):
+            // counted like everywhere else, shown as unreadable, left out of the amounts.
+            break
         case .opened(let body):
             (amount, label) = Self.columns(of: body)
             if case .genesis(let d, _) = body { decimals = d }
@@ -578,20 +620,11 @@ public actor MergeEngine {
         var next = state
         next.seq = entry.seq
         next.head = entry.hash
-        if entry.kind == .credit || entry.kind == .debit {
-            if let amount, let credit = state.cumCredit, let debit = state.cumDebit {
-                let (c, o1) = credit.addingReportingOverflow(entry.kind == .credit ? amount : 0)
-                let (d, o2) = debit.addingReportingOverflow(entry.kind == .debit ? amount : 0)
-                guard !o1, !o2 else { throw .overflow }
-                (next.cumCredit, next.cumDebit) = (c, d)
-            } else {
-                (next.cumCredit, next.cumDebit) = (nil, nil)
-            }
-        }
+        next.totals.add(entry.kind, amount: amount)
         state = next
         return PreparedEntry(
-            entry: entry, opened: opened, amount: amount, label: label, cumCredit: next.cumCredit,
-            cumDebit: next.cumDebit)
+            entry: entry, opened: opened, amount: amount, label: label, cumCredit: next.totals.credit,
+            cumDebit: next.totals.debit)
     }
 
     static func columns(of body: PrivateBody) -> (amount: Int64?, label: String?) {
@@ -736,10 +769,9 @@ public actor MergeEngine {
     /// Opens what can now be opened in `author`'s log from `from` on and recomputes the running
     /// totals from there.
     private func recomputeLog(_ db: Database, author: DevicePublicKey, authorID: Int64, from: Seq) throws {
-        var credit: Int64? = 0
-        var debit: Int64? = 0
+        var totals = RunningTotals.zero
         if from > 1, let before = try LogSegments.row(db, author: authorID, seq: from - 1) {
-            (credit, debit) = (before.cumCredit, before.cumDebit)
+            totals = RunningTotals(credit: before.cumCredit, debit: before.cumDebit)
         }
         var opened: [Seq] = []
         try LogSegments.modify(db, author: authorID, from: from) { row in
@@ -754,25 +786,15 @@ public actor MergeEngine {
                     opened.append(row.seq)
                 }
             }
-            if row.kind == .credit || row.kind == .debit {
-                if let amount = row.amount, let c = credit, let d = debit {
-                    // A sum that overflows cannot be shown exactly; stop the running totals there.
-                    let (nc, o1) = c.addingReportingOverflow(row.kind == .credit ? amount : 0)
-                    let (nd, o2) = d.addingReportingOverflow(row.kind == .debit ? amount : 0)
-                    (credit, debit) = o1 || o2 ? (nil, nil) : (nc, nd)
-                } else {
-                    (credit, debit) = (nil, nil)
-                }
-            }
-            (row.cumCredit, row.cumDebit) = (credit, debit)
+            totals.add(row.kind, amount: row.amount)
+            (row.cumCredit, row.cumDebit) = (totals.credit, totals.debit)
         }
         for seq in opened {
             try db.cachedStatement(sql: "DELETE FROM unopened WHERE author = ? AND seq = ?")
                 .execute(arguments: [authorID, Int64(seq)])
         }
         if var state = authors[author] {
-            state.cumCredit = credit
-            state.cumDebit = debit
+            state.totals = totals
             authors[author] = state
         }
     }
@@ -793,9 +815,17 @@ public actor MergeEngine {
 struct AuthorState: Sendable {
     var seq: Seq
     var head: EntryHash
-    /// Running totals through `seq`; nil when an entry could not be read yet.
-    var cumCredit: Int64?
-    var cumDebit: Int64?
+    /// Running totals through `seq`.
+    var totals: RunningTotals
+
+    init(seq: Seq, head: EntryHash, cumCredit: Int64?, cumDebit: Int64?) {
+        self.seq = seq
+        self.head = head
+        totals = RunningTotals(credit: cumCredit, debit: cumDebit)
+    }
+
+    var cumCredit: Int64? { totals.credit }
+    var cumDebit: Int64? { totals.debit }
 
     static let empty = AuthorState(seq: 0, head: .zero, cumCredit: 0, cumDebit: 0)
 }

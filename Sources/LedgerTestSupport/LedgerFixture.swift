@@ -54,6 +54,24 @@ public struct LedgerFixture: Sendable {
         try append(device: index, kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo))
     }
 
+    /// Appends a credit whose sealed part names the data key but does not open with it, as a
+    /// faulty or hostile linked device could write.
+    @discardableResult
+    public mutating func recordUnreadable(device index: Int) throws -> Entry {
+        let author = devices[index]
+        let seq = Seq(logs[index].count + 1)
+        var sealed = try BodySeal.seal(
+            .record(amount: 1, memo: "garbled"), key: dataKey, identity: identity, author: author.publicKey, seq: seq,
+            kind: .credit)
+        sealed[sealed.count - 1] ^= 0x5A
+        clock += 1
+        let entry = Entry(
+            identity: identity, keyPair: author, seq: seq, prev: logs[index].last?.hash ?? .zero, kind: .credit,
+            time: clock, publicBody: PublicBody.record.encoded, sealed: sealed)
+        logs[index].append(entry)
+        return entry
+    }
+
     /// Appends a revoke of device `target` (after the last entry of its log so far) by `index`.
     @discardableResult
     public mutating func revoke(device target: Int, by index: Int, boundary: Seq? = nil) throws -> Entry {

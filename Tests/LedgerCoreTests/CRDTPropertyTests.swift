@@ -129,6 +129,70 @@ struct CRDTPropertyTests {
     }
 }
 
+extension CRDTPropertyTests {
+    /// Three devices writing ordinary amounts, amounts near Int64.max (so running totals
+    /// overflow) and entries whose sealed part does not open with the data key.
+    static func hostileHistory(ops: [Int], rng: inout Xoshiro) throws -> LedgerFixture {
+        var fixture = try LedgerFixture(deviceCount: 3)
+        for op in ops {
+            let device = op % 3
+            switch op {
+            case 0...2:
+                try fixture.record(device: device, .credit, amount: Int64.random(in: 1...10_000, using: &rng))
+            case 3...5:
+                let huge = Int64.random(in: (Int64.max - 10_000)...Int64.max, using: &rng)
+                try fixture.record(device: device, Bool.random(using: &rng) ? .credit : .debit, amount: huge)
+            default:
+                try fixture.recordUnreadable(device: device)
+            }
+        }
+        return fixture
+    }
+
+    @Test("replicas with and without the data key agree on what counts, and key holders on exact totals")
+    func convergenceWithUnreadableAndHugeAmounts() async throws {
+        await propertyCheck(count: 20, input: Gen.int(in: 0...7).array(of: 4...20), Self.seed) { ops, seed in
+            do {
+                var rng = Xoshiro(seed: (seed, 5, seed ^ 0x51, 13))
+                let fixture = try Self.hostileHistory(ops: ops, rng: &rng)
+                let entries = fixture.allEntries
+                var expected: (credits: Int128, debits: Int128, unreadable: Int) = (0, 0, 0)
+                for entry in entries where entry.kind == .credit || entry.kind == .debit {
+                    guard let body = try? BodySeal.open(entry, key: fixture.dataKey),
+                        case .record(let amount, _) = body
+                    else {
+                        expected.unreadable += 1
+                        continue
+                    }
+                    if entry.kind == .credit {
+                        expected.credits += Int128(amount)
+                    } else {
+                        expected.debits += Int128(amount)
+                    }
+                }
+                var digests: Set<Digest32> = []
+                for index in 0..<3 {
+                    let holder = try await fixture.replica(device: index)
+                    try await Self.deliver(entries, to: holder, rng: &rng)
+                    let keyless = try await LedgerFixtureReplica.make(entries)
+                    try await Self.deliver(entries, to: keyless, rng: &rng)
+                    digests.insert(try await holder.clock().digest)
+                    digests.insert(try await keyless.clock().digest)
+                    let totals = try await holder.totals()
+                    #expect(totals.credits == expected.credits)
+                    #expect(totals.debits == expected.debits)
+                    #expect(totals.unreadable == expected.unreadable)
+                    #expect(try await holder.verifyAll().isEmpty)
+                    #expect(try await holder.storedEntryCount() == entries.count)
+                }
+                #expect(digests.count == 1)
+            } catch {
+                Issue.record(error)
+            }
+        }
+    }
+}
+
 /// An empty replica for the identity the entries belong to (genesis is always the first).
 enum LedgerFixtureReplica {
     static func make(_ entries: [Entry]) async throws -> MergeEngine {
