@@ -115,9 +115,11 @@ struct Sync: AsyncParsableCommand {
         abstract:
             "Sync now with another device (--peer) or the store (--store, else the saved one) and report what moved.",
         discussion: """
-            --store saves the address in this device's settings, so `listen` and the TUI poll it \
-            from then on and a later `ledgerlink sync` needs no option. Exit status: 0 when both \
-            sides hold the same ledger afterwards, 3 when some entries still wait, 1 on failure.
+            --store saves the address in this device's settings once a sync with it succeeds, so \
+            `listen` and the TUI poll it from then on and a later `ledgerlink sync` needs no option. \
+            Exit status: 0 when both sides hold the same ledger afterwards, 1 on failure, 3 when \
+            some entries still wait, 4 when entries were refused (forged or broken), 5 when the \
+            sync brought proof that a device forked its log.
             """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var keys: KeyOptions
@@ -136,12 +138,21 @@ struct Sync: AsyncParsableCommand {
             }
             let context = try await DeviceContext.open(home, keys: keys)
             guard let keyPair = context.keyPair else { throw CLIError("the device key is needed to sync") }
+            let forksBefore = try await context.engine.provenForks()
             var converged = true
+            var refused = false
             if let endpoint {
                 converged = try await syncPeer(endpoint, context, keyPair) && converged
             }
             if let storeURL {
-                converged = try await syncStore(storeURL, context, keyPair) && converged
+                let outcome: (converged: Bool, refused: Bool)
+                do {
+                    outcome = try await syncStore(storeURL, context, keyPair)
+                } catch let error as CLIError where store != nil && settings.store != storeURL.absoluteString {
+                    throw CLIError("\(error.description) (the address was not saved)")
+                }
+                converged = outcome.converged && converged
+                refused = outcome.refused
                 if store != nil, settings.store != storeURL.absoluteString {
                     settings.store = storeURL.absoluteString
                     try settings.save(home)
@@ -149,7 +160,14 @@ struct Sync: AsyncParsableCommand {
                 }
             }
             await context.engine.settle()
-            if !converged { throw ExitCode(3) }
+            // What this sync brought to light: a fork proven by entries it received.
+            let newForks = try await context.engine.provenForks().filter { forksBefore[$0.key] == nil }
+            if !json {
+                for line in try await context.forkLines(newForks) { print(line) }
+            }
+            if !newForks.isEmpty { throw ExitCode(ExitStatus.fork) }
+            if refused { throw ExitCode(ExitStatus.refused) }
+            if !converged { throw ExitCode(ExitStatus.notLevel) }
         }
     }
 
@@ -189,7 +207,9 @@ struct Sync: AsyncParsableCommand {
         return report.converged
     }
 
-    private func syncStore(_ url: URL, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws -> Bool {
+    private func syncStore(_ url: URL, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws -> (
+        converged: Bool, refused: Bool
+    ) {
         let client = StoreClient(url: url, engine: context.engine, keyPair: keyPair)
         let bar = ProgressLine(enabled: !json)
         let report: StoreSyncReport
@@ -212,6 +232,8 @@ struct Sync: AsyncParsableCommand {
                     ("received", .integer(Int128(report.received))), ("requests", .integer(Int128(report.requests))),
                     ("unchanged", .bool(report.unchanged)), ("converged", .bool(report.converged)),
                     ("forks", .array(report.forks.map { .string($0) })),
+                    ("unproven_fork_claims", .array(report.unprovenForkClaims.map { .string($0) })),
+                    ("refused", .integer(Int128(report.refused.count))),
                 ]))
         } else {
             print(
@@ -219,14 +241,27 @@ struct Sync: AsyncParsableCommand {
                     ? "The store at \(url.absoluteString) already holds the same ledger."
                     : "Synced with the store at \(url.absoluteString): sent \(count(report.sent)), received \(report.received) new."
             )
-            if !report.forks.isEmpty {
+            for line in try await context.refusalLines(report.refused) { print(line) }
+            if !report.refused.isEmpty {
                 print(
-                    "The store holds proof that \(report.forks.count) device(s) forked their logs: see `ledgerlink devices`."
+                    "The store sent \(count(report.refused.count)) that this device refused (above); they were not stored."
                 )
             }
-            if !report.converged { print("The device and the store still differ: run sync again.") }
+            for claim in report.unprovenForkClaims {
+                print(
+                    "The store says device \(claim.prefix(16))… forked but sent no proof that verifies; "
+                        + "the claim is ignored.")
+            }
+            if !report.converged {
+                let waiting = try await context.engine.status().held
+                print(
+                    report.refused.isEmpty
+                        ? "The device and the store still differ: \(count(waiting)) here wait for earlier "
+                            + "entries that the store has not sent."
+                        : "The device and the store still differ because of the refused entries.")
+            }
         }
-        return report.converged
+        return (report.converged, !report.refused.isEmpty)
     }
 
     private func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }

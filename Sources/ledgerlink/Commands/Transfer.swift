@@ -44,7 +44,9 @@ struct Import: AsyncParsableCommand {
                     "\(file) is an export of another identity (\(foreign.identity.hex.prefix(16))…); nothing was imported"
                 )
             }
+            let forksBefore = try await context.engine.provenForks()
             let report = try await context.engine.merge(entries)
+            let newForks = try await context.engine.provenForks().filter { forksBefore[$0.key] == nil }
             let totals = try await context.engine.totals()
             let d = await context.decimals
             if json {
@@ -62,14 +64,12 @@ struct Import: AsyncParsableCommand {
                 print(
                     "Imported \(report.accepted.count) new entries (\(report.duplicates) already here, "
                         + "\(report.held.count) waiting, \(report.rejected.count) refused).")
-                for rejection in report.rejected.prefix(10) {
-                    print("  refused \(rejection.author.fingerprint) seq \(rejection.seq): \(rejection.reason)")
-                }
-                for fork in report.forks {
-                    print("  fork: device \(fork.author.fingerprint) signed two entries at seq \(fork.seq)")
-                }
+                for line in try await context.refusalLines(report.rejected) { print(line) }
+                for line in try await context.forkLines(newForks) { print(line) }
                 print("Balance: \(totals.balance.formatted(d))")
             }
+            if !newForks.isEmpty { throw ExitCode(ExitStatus.fork) }
+            if !report.rejected.isEmpty { throw ExitCode(ExitStatus.refused) }
         }
     }
 }
@@ -84,11 +84,19 @@ struct Verify: AsyncParsableCommand {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
             let problems = try await context.engine.verifyAll()
             let count = try await context.engine.storedEntryCount()
+            let forks = try await context.engine.provenForks()
+            for p in problems { print(TextSafety.sanitised(p)) }
+            for line in try await context.forkLines(forks) { print(line) }
             guard problems.isEmpty else {
-                for p in problems { print(p) }
-                throw CLIError("verification found \(problems.count) problem(s) in \(count) stored entries")
+                throw failure(
+                    "verification found \(problems.count) problem(s) in \(count) stored entries", ExitStatus.damaged)
             }
             print("All \(count) stored entries verify.")
+            if !forks.isEmpty {
+                throw failure(
+                    "the ledger holds proof that \(forks.count == 1 ? "a device" : "\(forks.count) devices") forked",
+                    ExitStatus.fork)
+            }
         }
     }
 }
