@@ -51,6 +51,8 @@ public final class LedgerStore: Sendable {
             // Inspect read-only first: opening a pool switches the file to WAL, which is a write.
             var readOnly = Configuration()
             readOnly.readonly = true
+            // Another process may be writing or checkpointing: wait as every connection does.
+            readOnly.busyMode = .timeout(10)
             let probe = try DatabaseQueue(path: path, configuration: readOnly)
             let (appID, version) = try probe.read { db in
                 (
