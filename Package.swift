@@ -94,6 +94,8 @@ let package = Package(
                 "LedgerTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "CNCursesw"]),

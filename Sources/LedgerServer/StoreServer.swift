@@ -12,8 +12,13 @@ public struct StoreServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8787
     /// The URL devices use to reach this server (behind a TLS proxy, its https:// address).
-    /// Devices sign it when they authenticate; without it, `http://` and the request's Host.
+    /// Devices sign the address they reach when they log in, so a relay in between cannot use
+    /// their login here. Without it the server answers only to loopback names on its own port
+    /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`), never to
+    /// whatever Host header a request carries.
     public var publicURL: URL?
+    /// Open connections from one address; more are closed as they arrive.
+    public var maxConnectionsPerAddress = 32
     /// Open connections beyond this wait to be accepted.
     public var maxConnections = 1_024
     /// A connection that sends nothing for this long is closed.
@@ -21,9 +26,19 @@ public struct StoreServerConfiguration: Sendable {
     /// A request head (request line and headers) must arrive within this long of the connection
     /// opening or of the previous response, however steadily its bytes trickle in.
     public var headerTimeout: TimeAmount = .seconds(10)
+    /// A request's body must arrive whole within this long of its head.
+    public var bodyTimeout: TimeAmount = .seconds(30)
     /// Requests per second and burst, per client address and per identity.
     public var addressRate = RateLimit(perSecond: 50, burst: 100)
     public var identityRate = RateLimit(perSecond: 20, burst: 60)
+    /// /healthz and /metrics, per address, apart from the API's limit: a busy client does not
+    /// make the server look down, and probes cannot be used to flood it.
+    public var probeRate = RateLimit(perSecond: 10, burst: 20)
+
+    /// True when `host` names this machine only (loopback), so no other machine can reach it.
+    public static func isLoopback(_ host: String) -> Bool {
+        ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
+    }
 
     public init() {}
 }
@@ -34,10 +49,13 @@ public enum StoreServer {
     public struct Context: RequestContext {
         public var coreContext: CoreRequestContextStorage
         public let remoteAddress: SocketAddress?
+        /// The port this request arrived on.
+        public let localPort: Int?
 
         public init(source: ApplicationRequestContextSource) {
             coreContext = .init(source: source)
             remoteAddress = source.channel.remoteAddress
+            localPort = source.channel.localAddress?.port
         }
 
         public var maxUploadSize: Int { StoreAPI.maxRequestBody }
@@ -53,7 +71,9 @@ public enum StoreServer {
         let addressLimiter = RateLimiter(configuration.addressRate)
         let identityLimiter = RateLimiter(configuration.identityRate)
         router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
-        router.add(middleware: AddressLimitMiddleware(limiter: addressLimiter))
+        router.add(
+            middleware: AddressLimitMiddleware(
+                limiter: addressLimiter, probeLimiter: RateLimiter(configuration.probeRate)))
 
         router.get("healthz") { _, _ -> Response in
             do {
@@ -81,10 +101,15 @@ public enum StoreServer {
         identities.post("token") { request, context -> Response in
             let identity = try await admit(context, identityLimiter)
             let body = try await request.decode(as: TokenRequest.self, context: context)
-            let origin =
-                configuration.publicURL.flatMap(StoreAPI.origin(of:)) ?? "http://\(request.head.authority ?? "")"
+            let origins: [String]
+            if let publicURL = configuration.publicURL.flatMap(StoreAPI.origin(of:)) {
+                origins = [publicURL.lowercased()]
+            } else {
+                let port = context.localPort.map { $0 == 80 ? "" : ":\($0)" } ?? ""
+                origins = ["127.0.0.1", "localhost", "[::1]"].map { "http://\($0)\(port)" }
+            }
             do {
-                let token = try await service.token(identity: identity, request: body, origin: origin.lowercased())
+                let token = try await service.token(identity: identity, request: body, origins: origins)
                 metrics.count("token_issued")
                 return try encode(token)
             } catch {
@@ -135,9 +160,13 @@ public enum StoreServer {
             return try encode(try await service.receive(mailbox: mailbox, request: body))
         }
 
-        let headerTimeout = configuration.headerTimeout
+        let (headerTimeout, bodyTimeout) = (configuration.headerTimeout, configuration.bodyTimeout)
+        let connections = AddressConnectionLimit.Counts(limit: configuration.maxConnectionsPerAddress)
         let http = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [RequestHeadTimeout(timeout: headerTimeout)],
+            additionalChannelHandlers: [
+                AddressConnectionLimit(counts: connections),
+                RequestReadTimeout(headTimeout: headerTimeout, bodyTimeout: bodyTimeout),
+            ],
             idleTimeout: configuration.idleTimeout)
         return Application(
             router: router, server: .http1(configuration: http),
@@ -238,12 +267,15 @@ struct ErrorMiddleware: RouterMiddleware {
 struct AddressLimitMiddleware: RouterMiddleware {
     typealias Context = StoreServer.Context
     let limiter: RateLimiter
+    /// Health and metrics probes, limited apart.
+    let probeLimiter: RateLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         let key = context.remoteAddress?.ipAddress ?? "unknown"
-        if let wait = await limiter.take(key) {
+        let isProbe = request.uri.path == "/healthz" || request.uri.path == "/metrics"
+        if let wait = await (isProbe ? probeLimiter : limiter).take(key) {
             throw StoreError(429, "rate_limited", "too many requests from this address; retry later", retryAfter: wait)
         }
         return try await next(request, context)

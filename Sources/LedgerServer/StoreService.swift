@@ -52,7 +52,9 @@ public final class StoreService: Sendable {
 
     /// Checks the signed challenge and that the device may act for the identity now.
     /// `origin` is this server as the device addressed it.
-    public func token(identity: IdentityID, request: TokenRequest, origin: String) async throws -> TokenResponse {
+    /// A token for a device that signed a fresh challenge for one of `origins` (the addresses
+    /// this server answers to; see `StoreServerConfiguration.publicURL`).
+    public func token(identity: IdentityID, request: TokenRequest, origins: [String]) async throws -> TokenResponse {
         let device = try Self.deviceKey(request.device)
         guard let challenge = base64Bytes(request.challenge), challenge.count == 32,
             let signatureBytes = base64Bytes(request.signature), let signature = try? Signature(bytes: signatureBytes)
@@ -68,9 +70,13 @@ public final class StoreService: Sendable {
         guard grant.identity == identity.bytes, grant.device == device.bytes else {
             throw StoreError(401, "wrong_challenge", "the challenge was issued for another identity or device")
         }
-        let transcript = StoreAPI.authTranscript(
-            origin: origin, identity: identity, device: device, challenge: challenge, expires: grant.expires)
-        guard device.isValidSignature(signature, for: transcript) else {
+        let signedForHere = origins.contains { origin in
+            device.isValidSignature(
+                signature,
+                for: StoreAPI.authTranscript(
+                    origin: origin, identity: identity, device: device, challenge: challenge, expires: grant.expires))
+        }
+        guard signedForHere else {
             throw StoreError(
                 401, "bad_signature", "the signature does not verify (wrong key, or another server's name)")
         }

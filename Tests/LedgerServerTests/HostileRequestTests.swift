@@ -1,12 +1,18 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import LedgerCore
 import LedgerCrypto
 import LedgerRemote
-import LedgerServer
 import LedgerTestSupport
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+import NIOPosix
 import Testing
+
+@testable import LedgerServer
 
 @Suite("A hostile client cannot crash or starve the store")
 struct HostileRequestTests {
@@ -33,6 +39,124 @@ struct HostileRequestTests {
             #expect(fine.status == 200, "\(fine.body)")
             let health = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
             #expect(health.status == .ok)
+        }
+    }
+}
+
+@Suite("Store connections: whole-request deadlines and a cap per address")
+struct StoreConnectionLimitTests {
+    func head() -> HTTPRequestPart {
+        .head(HTTPRequest(method: .post, scheme: nil, authority: "store", path: "/v1/identities/00/challenge"))
+    }
+
+    @Test("a request whose body trickles in is cut off at the body deadline, counted from its head")
+    func slowBody() async throws {
+        let channel = EmbeddedChannel(
+            handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try channel.writeInbound(head())
+        for _ in 0..<29 {
+            // One byte a second keeps an idle timer happy; it does not move this deadline.
+            channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "x")))
+        }
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+    }
+
+    @Test("a request that arrives whole in time is not cut off, and the next head gets a fresh deadline")
+    func wholeRequest() async throws {
+        let channel = EmbeddedChannel(
+            handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        try channel.writeInbound(head())
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        // The handler takes its time: no deadline runs while the server works on an answer.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
+        #expect(channel.isActive)
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+    }
+
+    @Test("one address holds at most its share of connections; another address is still served")
+    func perAddressCap() async throws {
+        let store = try await TestStore()
+        let app = store.application {
+            $0.maxConnectionsPerAddress = 4
+            $0.publicURL = nil
+        }
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            @Sendable func connect(from source: String) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .bind(to: try SocketAddress(ipAddress: source, port: 0))
+                    .connect(host: "127.0.0.1", port: port) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+            }
+            /// Sends a health probe and reads the status line; nil when the server closed first.
+            @Sendable func probe(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws -> String? {
+                try await channel.executeThenClose { inbound, outbound in
+                    try? await outbound.write(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: store\r\n\r\n"))
+                    var text = ""
+                    for try await part in inbound {
+                        text += String(buffer: part)
+                        if text.contains("\r\n") { break }
+                    }
+                    return text.split(separator: "\r\n").first.map(String.init)
+                }
+            }
+            var held: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+            for _ in 0..<4 { held.append(try await connect(from: "127.0.0.1")) }
+            // The fifth from the same address is closed as it opens.
+            #expect(await eventually { (try? await probe(try await connect(from: "127.0.0.1"))) ?? nil == nil })
+            // Another address is served meanwhile.
+            #expect(try await probe(try await connect(from: "127.0.0.2")) == "HTTP/1.1 200 OK")
+            // Once one of the four closes, the address may open another.
+            try await held.removeFirst().executeThenClose { _, _ in }
+            #expect(await eventually { try await probe(try await connect(from: "127.0.0.1")) == "HTTP/1.1 200 OK" })
+            for channel in held { try await channel.executeThenClose { _, _ in } }
+        }
+    }
+
+    @Test("health and metrics answer while the address is rate limited on the API")
+    func probesLimitedApart() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        let app = store.application { $0.addressRate = RateLimit(perSecond: 0.01, burst: 3) }
+        try await app.test(.router) { client in
+            var last = 0
+            for _ in 0..<4 {
+                last = try await client.post(
+                    "/v1/identities/\(fixture.identity.hex)/challenge", ["device": fixture.root.publicKey.hex]
+                ).status
+            }
+            #expect(last == 429)
+            let health = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
+        }
+    }
+
+    @Test("without a public URL, a login signed for another address (a relay) is refused; the loopback one works")
+    func relayedLogin() async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let store = try await TestStore()
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let relayed = try await client.authenticate(
+                fixture.identity, fixture.root, origin: "http://relay.example:\(port)", genesis: fixture.logs[0][0])
+            #expect(relayed.status == 401)
+            #expect(relayed.error == "bad_signature")
+            let direct = try await client.authenticate(
+                fixture.identity, fixture.root, origin: "http://127.0.0.1:\(port)", genesis: fixture.logs[0][0])
+            #expect(direct.status == 200, "\(direct.body)")
         }
     }
 }

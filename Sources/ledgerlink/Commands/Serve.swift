@@ -18,9 +18,13 @@ struct Serve: AsyncParsableCommand {
     var db: String?
     @Option(name: .long, help: "Use PostgreSQL instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.")
     var postgres: String?
-    @Option(name: .long, help: "The address devices use, when it differs (for example behind a TLS proxy).")
+    @Option(
+        name: .long,
+        help:
+            "The address devices use (https://store.example.org behind a TLS proxy); needed unless --host is loopback.")
     var publicURL: String?
     @Option(name: .long, help: "Most open connections.") var maxConnections = 1024
+    @Option(name: .long, help: "Most open connections from one client address.") var maxConnectionsPerAddress = 32
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -30,6 +34,17 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.maxConnections = maxConnections
+        guard maxConnections >= 1, maxConnectionsPerAddress >= 1 else {
+            throw CLIError("--max-connections and --max-connections-per-address must be at least 1")
+        }
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        if publicURL == nil, !StoreServerConfiguration.isLoopback(host) {
+            // Devices sign the address they reach when they log in; without knowing its own
+            // address the server could only trust the Host header, which a relay sets as it likes.
+            throw CLIError(
+                "--host \(host) lets other machines connect: name the address they use with --public-url "
+                    + "(for example --public-url http://store.lan:\(port)), so that a relay cannot reuse their logins")
+        }
         if let publicURL {
             guard let url = URL(string: publicURL), url.scheme == "http" || url.scheme == "https", url.host != nil
             else {

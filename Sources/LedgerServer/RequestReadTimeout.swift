@@ -1,0 +1,63 @@
+import NIOCore
+import NIOHTTPTypes
+
+/// Bounds how long a client may take to send a request: its head must arrive within
+/// `headTimeout` of the connection opening or of the previous response, and its body within
+/// `bodyTimeout` of the head, however steadily the bytes trickle in (slowloris, slow bodies).
+/// A connection that misses either is closed.
+final class RequestReadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let headTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount) {
+        self.headTimeout = headTimeout
+        self.bodyTimeout = bodyTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context, headTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, headTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: arm(context, bodyTimeout)
+        case .end: disarm()
+        case .body: break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context, headTimeout) }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
+        timer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
+    }
+}
