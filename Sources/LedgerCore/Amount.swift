@@ -12,6 +12,10 @@ public enum AmountFormat {
     public static func parse(_ text: String, decimals: UInt8) throws(AmountError) -> Int64 {
         let trimmed = text.trimmingWhitespace
         let example = decimals == 0 ? "12" : "12, 12.5 or 12.5\(String(repeating: "0", count: Int(decimals) - 1))"
+        // A space a script let in is more likely a mistake than a wish: say so rather than guess.
+        guard trimmed.count == text.count else {
+            throw AmountError("amount has spaces around it: \(quoted(text)); write it as \(quoted(trimmed))")
+        }
         if trimmed.hasPrefix("-") { throw AmountError("amount must be positive, not \(quoted(text))") }
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
         guard !trimmed.isEmpty, parts.count <= 2, let whole = parts.first, !whole.isEmpty,

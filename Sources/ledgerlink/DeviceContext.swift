@@ -13,6 +13,12 @@ struct DeviceContext {
     /// Opens the device in `home`. With `keys`, the device key is unlocked (asking for the
     /// passphrase when the key file has one) so the engine can write.
     static func open(_ home: DataHome, keys: KeyOptions?) async throws -> DeviceContext {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: home.url.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CLIError(
+                "\(home.url.path) is a file, not a data folder: --home (or $LEDGERLINK_HOME) names the folder "
+                    + "that holds device.key and ledger.sqlite")
+        }
         guard FileManager.default.fileExists(atPath: home.database.path) else {
             throw CLIError(
                 "no identity in \(home.url.path) yet: run `ledgerlink init --name NAME` to create one"

@@ -10,11 +10,25 @@ enum Main {
         // Everything ledgerlink writes (keys, ledger, logs) is for this user only.
         umask(0o077)
         // With no arguments on a terminal, open the TUI; elsewhere show the commands.
-        if CommandLine.arguments.count == 1, isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.isEmpty, isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 {
             await Ledgerlink.main(["tui"])
         } else {
-            await Ledgerlink.main()
+            await Ledgerlink.main(homeFirst(arguments))
         }
+    }
+
+    /// `ledgerlink --home DIR balance` as `ledgerlink balance --home DIR`: every command takes
+    /// --home, and people write it first as often as last.
+    static func homeFirst(_ arguments: [String]) -> [String] {
+        guard let first = arguments.first else { return arguments }
+        if first == "--home", arguments.count >= 3 {
+            return Array(arguments[2...]) + ["--home", arguments[1]]
+        }
+        if first.hasPrefix("--home="), arguments.count >= 2 {
+            return Array(arguments[1...]) + [first]
+        }
+        return arguments
     }
 }
 

@@ -7,7 +7,7 @@ struct AmountTests {
         "amounts parse exactly into minor units",
         arguments: [
             ("12", 2, 1200), ("12.5", 2, 1250), ("12.50", 2, 1250), ("0.01", 2, 1), ("12.500", 2, 1250),
-            (" 7 ", 2, 700), ("3", 0, 3), ("1.2345", 4, 12345), ("92233720368547758.07", 2, Int64.max),
+            ("3", 0, 3), ("1.2345", 4, 12345), ("92233720368547758.07", 2, Int64.max),
         ] as [(String, UInt8, Int64)])
     func parses(text: String, decimals: UInt8, minor: Int64) throws {
         #expect(try AmountFormat.parse(text, decimals: decimals) == minor)
@@ -18,7 +18,8 @@ struct AmountTests {
         arguments: [
             ("0", "greater than zero"), ("0.00", "greater than zero"), ("-5", "positive"), ("abc", "a number"),
             ("12.", "a number"), (".5", "a number"), ("1e3", "a number"), ("1,5", "a number"), ("", "a number"),
-            ("12.345", "more than 2 decimal places"), ("92233720368547758.08", "too large"),
+            ("12.345", "more than 2 decimal places"), (" 5", "spaces around it"), ("5\n", "spaces around it"),
+            ("92233720368547758.08", "too large"),
             ("99999999999999999999", "too large"), ("١٢", "a number"),
         ])
     func refuses(text: String, reason: String) {
