@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "ledgerlink", targets: ["ledgerlink"]),
         .executable(name: "ledgerlink-bench", targets: ["ledgerlink-bench"]),
+        .executable(name: "ledgerlink-fuzz", targets: ["ledgerlink-fuzz"]),
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
     ],
     dependencies: [
@@ -80,6 +81,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "LedgerFuzz",
+            dependencies: ["LedgerCore", "LedgerCrypto", "LedgerIdentity", "LedgerRemote", "LedgerSync"]),
+        .executableTarget(name: "ledgerlink-fuzz", dependencies: ["LedgerFuzz"]),
+        .target(
             name: "LedgerTestSupport",
             dependencies: [
                 "LedgerCrypto", "LedgerCore", "LedgerIdentity", "LedgerSync",
@@ -99,6 +104,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LedgerCryptoTests", dependencies: ["LedgerCrypto", "CNCursesw"]),
+        .testTarget(
+            name: "LedgerFuzzTests", dependencies: ["LedgerFuzz", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"],
+            exclude: ["Corpus"]),
         .testTarget(
             name: "LedgerCoreTests",
             dependencies: [

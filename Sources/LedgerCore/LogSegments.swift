@@ -44,7 +44,7 @@ struct StoredRow: Sendable {
 /// `u32 length || stored form || u8 flags || [i64 amount] || [i64 cum_credit || i64 cum_debit]
 /// || [u16 length || label]`, where flags bit 0 = opened, 1 = amount present, 2 = running totals
 /// present, 3 = label present.
-enum LogSegments {
+package enum LogSegments {
     /// Most entries in one segment.
     static let maxEntries = 256
     /// A segment smaller than this takes further entries (so a device that appends one entry at
@@ -388,5 +388,13 @@ enum LogSegments {
         }
         try flush()
         try db.execute(sql: "DROP TABLE entries")
+    }
+}
+
+extension LogSegments {
+    /// The entries a stored segment blob holds, as `MergeEngine` reads them back (the fuzz
+    /// target for this decoder).
+    package static func entries(in blob: [UInt8], identity: IdentityID, author: DevicePublicKey) throws -> [Entry] {
+        try decode(blob).map { try $0.entry(identity: identity, author: author) }
     }
 }

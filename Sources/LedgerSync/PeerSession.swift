@@ -82,7 +82,7 @@ public enum PeerSession {
     /// Most entries in one ENTRIES message.
     static let batch = 1000
 
-    enum MessageType: UInt8 {
+    package enum MessageType: UInt8 {
         case clock = 1
         case entries = 2
         case done = 3
@@ -90,7 +90,7 @@ public enum PeerSession {
         case bye = 5
     }
 
-    enum Message: Sendable {
+    package enum Message: Sendable {
         case clock(VectorClock)
         case entries([Entry])
         case done(Digest32)
@@ -404,7 +404,7 @@ public enum PeerSession {
         }
     }
 
-    static func parse(_ message: [UInt8]) throws -> Message {
+    package static func parse(_ message: [UInt8]) throws -> Message {
         guard let type = message.first.flatMap(MessageType.init(rawValue:)) else {
             throw PeerChannelError.protocolViolation("unknown message")
         }

@@ -83,7 +83,7 @@ public enum PairingProtocol {
     /// A plaintext refusal (before any session exists).
     public static func refusal(_ reason: Refusal) -> [UInt8] { [Kind.refuse.rawValue, reason.rawValue] }
 
-    static func commitment(device: DevicePublicKey, ephemeral: [UInt8], name: [UInt8]) -> [UInt8] {
+    package static func commitment(device: DevicePublicKey, ephemeral: [UInt8], name: [UInt8]) -> [UInt8] {
         Blake2b.hash(commitLabel + device.bytes + ephemeral + [UInt8(name.count)] + name).bytes
     }
 
@@ -127,7 +127,7 @@ public struct ShortAuthenticationString: Sendable, Equatable, CustomStringConver
 
 /// The state both ends keep: the code key, the transcript of the clear messages, and once the
 /// keys are agreed, the sealed channel.
-struct PairingChannel: Sendable {
+package struct PairingChannel: Sendable {
     let codeKey: [UInt8]
     private var transcript = ByteWriter()
     private var sendKey: SymmetricKey?
@@ -136,19 +136,19 @@ struct PairingChannel: Sendable {
     private var received: UInt64 = 0
     private(set) var sas: ShortAuthenticationString?
 
-    init(code: PairingCode) { codeKey = PairingProtocol.codeKey(code) }
+    package init(code: PairingCode) { codeKey = PairingProtocol.codeKey(code) }
 
     var transcriptHash: Digest32 { Blake2b.hash(PairingProtocol.transcriptLabel + transcript.bytes) }
 
     /// A clear message: kind, body, and a MAC over the transcript so far and both.
-    mutating func macked(_ kind: PairingProtocol.Kind, _ body: [UInt8]) -> [UInt8] {
+    package mutating func macked(_ kind: PairingProtocol.Kind, _ body: [UInt8]) -> [UInt8] {
         let message = [kind.rawValue] + body + mac(kind, body)
         transcript.lengthPrefixed32(message)
         return message
     }
 
     /// Checks a clear message of `kind` and returns its body. A refusal throws its reason.
-    mutating func open(_ message: [UInt8], _ kind: PairingProtocol.Kind, bodyLength: ClosedRange<Int>)
+    package mutating func open(_ message: [UInt8], _ kind: PairingProtocol.Kind, bodyLength: ClosedRange<Int>)
         throws(PairingError) -> [UInt8]
     {
         try Self.throwIfRefusal(message)
@@ -178,7 +178,7 @@ struct PairingChannel: Sendable {
     }
 
     /// Agrees the session keys and the SAS from the ephemeral keys and the transcript.
-    mutating func agree(ephemeral: KeyExchangeKeyPair, peer: [UInt8], isJoiner: Bool) throws(PairingError) {
+    package mutating func agree(ephemeral: KeyExchangeKeyPair, peer: [UInt8], isJoiner: Bool) throws(PairingError) {
         guard let keys = try? ephemeral.sessionKeys(peer: peer, isClient: isJoiner) else {
             throw .tampered("an unusable ephemeral key")
         }
@@ -216,7 +216,7 @@ struct PairingChannel: Sendable {
 
     /// A sealed message: kind, then the body encrypted under this direction's key with the
     /// message counter as nonce, so a replayed or reordered message fails to open.
-    mutating func sealed(_ kind: PairingProtocol.Kind, _ body: [UInt8]) -> [UInt8] {
+    package mutating func sealed(_ kind: PairingProtocol.Kind, _ body: [UInt8]) -> [UInt8] {
         guard let sendKey,
             let ct = try? XChaCha20Poly1305.seal(
                 body, associatedData: Self.associatedData(kind.rawValue, sent), nonce: Self.nonce(sent), key: sendKey)

@@ -1,0 +1,57 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerSync
+
+/// Valid inputs for each target, built fresh: the fuzzer starts from them (scripts/fuzz.sh
+/// writes them out), and the replay test checks that each target's round-trip property holds
+/// on them, so a target that refused everything would be noticed.
+public enum FuzzSeeds {
+    public static func make() throws -> [String: [[UInt8]]] {
+        let root = SigningKeyPair.generate()
+        let dataKey = DataKey.generate(generation: 0)
+        let (identity, genesis) = try MergeEngine.makeGenesis(
+            keyPair: root, deviceName: "seed", decimals: 2, time: 1_700_000_000_000, dataKey: dataKey)
+        let sealed = try BodySeal.seal(
+            .record(amount: 1250, memo: "lunch"), key: dataKey, identity: identity, author: root.publicKey, seq: 2,
+            kind: .debit)
+        let debit = Entry(
+            identity: identity, keyPair: root, seq: 2, prev: genesis.hash, kind: .debit, time: 1_700_000_000_001,
+            publicBody: PublicBody.record.encoded, sealed: sealed)
+        let clock = VectorClock([
+            ClockEntry(author: root.publicKey, seq: 2, head: debit.hash),
+            ClockEntry(author: SigningKeyPair.generate().publicKey, seq: 7, head: genesis.hash, forkSeq: 3),
+        ])
+        let json = ExportDocument.json(
+            identity: identity, device: root.publicKey, entries: [(.log, genesis), (.log, debit)])
+        let text =
+            ExportDocument.textHeader + "\n"
+            + [genesis, debit].map { Hex.encode($0.encoded) }.joined(
+                separator: "\n") + "\n"
+        let code = PairingCode.generate(identity: identity, rendezvous: .peer(host: "192.168.1.20", port: 8788))
+        let storeCode = PairingCode.generate(
+            identity: identity, rendezvous: .store(URL(string: "https://store.example.org:8787")!))
+        let sync =
+            #"{"clock":"\#(Data.base64(VectorClock.encode(clock.entries)))","entries":["\#(Data.base64(debit.encoded))"]}"#
+        // A sealed message to the new device: kind byte 5 picks 4 + 5 = 9 (LEDGER).
+        var page = ByteWriter()
+        page.u32(1)
+        page.u32(UInt32(debit.encoded.count))
+        page.raw(debit.encoded)
+        let ledgerPage: [UInt8] = [1, 5, UInt8(page.bytes.count >> 8), UInt8(page.bytes.count & 0xff)] + page.bytes
+        return [
+            "entry": [genesis.encoded, debit.encoded],
+            "public-body": [[EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue]],
+            "private-body": [[EntryKind.debit.rawValue] + PrivateBody.record(amount: 1250, memo: "lunch").encoded],
+            "clock": [VectorClock.encode(clock.entries), VectorClock.encode([])],
+            "segment": [],
+            "export": [Array(json.text.utf8), Array(text.utf8)],
+            "store-wire": [Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8)],
+            "pairing-code": [Array(code.description.utf8), Array(storeCode.description.utf8)],
+            "pairing-messages": [[0] + [UInt8](repeating: 1, count: 70), ledgerPage],
+            "peer-message": [[1] + VectorClock.encode(clock.entries), [3] + clock.digest.bytes],
+            "announcement": [PeerAnnouncement.make(identity: identity, port: 8788, now: 1_800_000_000)],
+        ]
+    }
+}

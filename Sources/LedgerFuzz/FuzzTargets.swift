@@ -1,0 +1,205 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerRemote
+import LedgerSync
+
+/// Every decoder of bytes from outside, as a fuzz target: the libFuzzer driver
+/// (`ledgerlink-fuzz`) runs one on generated inputs, and `swift test` replays the kept corpus
+/// (Tests/Fuzz) through the same code. A target returns normally for any input it refuses; a
+/// failed round-trip property or a trap is the bug.
+public enum FuzzTargets {
+    /// Target names, as `ledgerlink-fuzz --target=NAME` and the corpus folders spell them.
+    public static let names = [
+        "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
+        "pairing-messages", "peer-message", "announcement",
+    ]
+
+    /// A broken property: the fuzzer reports it as a crash.
+    public struct PropertyFailure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Runs target `name` on `data`. Throws only a `PropertyFailure`.
+    public static func run(_ name: String, _ data: [UInt8]) throws(PropertyFailure) {
+        switch name {
+        case "entry": try entry(data)
+        case "public-body": try publicBody(data)
+        case "private-body": privateBody(data)
+        case "clock": try clock(data)
+        case "segment": segment(data)
+        case "export": export(data)
+        case "store-wire": storeWire(data)
+        case "pairing-code": try pairingCode(data)
+        case "pairing-messages": pairingMessages(data)
+        case "peer-message": peerMessage(data)
+        case "announcement": try announcement(data)
+        default: throw PropertyFailure(description: "no fuzz target named \(name)")
+        }
+    }
+
+    static func check(_ condition: Bool, _ what: @autoclosure () -> String) throws(PropertyFailure) {
+        if !condition { throw PropertyFailure(description: what()) }
+    }
+
+    // MARK: - Ledger
+
+    /// Entry: what decodes re-encodes to the same bytes; checking its signature never traps.
+    static func entry(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let entry = try? Entry(decoding: data) else { return }
+        try check(entry.encoded == data, "an entry decoded from bytes it does not re-encode to")
+        _ = entry.hasValidSignature
+        _ = try? PublicBody(decoding: entry.publicBody, kind: entry.kind)
+    }
+
+    /// Public body: the first byte picks the kind; what decodes re-encodes to the same bytes.
+    static func publicBody(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let first = data.first, let kind = EntryKind(rawValue: first % 8) else { return }
+        let bytes = Array(data.dropFirst())
+        guard let body = try? PublicBody(decoding: bytes, kind: kind) else { return }
+        try check(body.encoded == bytes, "a \(kind) public body that does not re-encode to its bytes")
+    }
+
+    /// Private body (the plaintext inside the seal): the first byte picks the kind.
+    static func privateBody(_ data: [UInt8]) {
+        guard let first = data.first, let kind = EntryKind(rawValue: first % 8) else { return }
+        _ = try? PrivateBody(decoding: Array(data.dropFirst()), kind: kind)
+    }
+
+    /// Clock: what decodes re-encodes to the same bytes (the decoder refuses what it would not write).
+    static func clock(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let clock = try? VectorClock(decoding: data) else { return }
+        try check(VectorClock.encode(clock.entries) == data, "a clock that does not re-encode to its bytes")
+        _ = clock.advanced(by: [])
+    }
+
+    static let segmentAuthor = SigningKeyPair.generate().publicKey
+
+    /// A stored segment blob (a damaged or hostile ledger file).
+    static func segment(_ data: [UInt8]) {
+        _ = try? LogSegments.entries(in: data, identity: fuzzIdentity, author: segmentAuthor)
+    }
+
+    /// An export document, text or JSON.
+    static func export(_ data: [UInt8]) {
+        _ = try? ExportDocument.read(Data(data))
+    }
+
+    // MARK: - Store
+
+    /// Every JSON body of the store's API, as the server and the client decode them.
+    static func storeWire(_ data: [UInt8]) {
+        let bytes = Data(data)
+        let decoder = JSONDecoder()
+        _ = try? decoder.decode(ChallengeRequest.self, from: bytes)
+        _ = try? decoder.decode(ChallengeResponse.self, from: bytes)
+        _ = try? decoder.decode(TokenRequest.self, from: bytes)
+        _ = try? decoder.decode(TokenResponse.self, from: bytes)
+        _ = try? decoder.decode(SyncRequest.self, from: bytes)
+        _ = try? decoder.decode(SyncResponse.self, from: bytes)
+        _ = try? decoder.decode(StoreErrorBody.self, from: bytes)
+        _ = try? decoder.decode(MailboxOpenRequest.self, from: bytes)
+        _ = try? decoder.decode(MailboxSendRequest.self, from: bytes)
+        _ = try? decoder.decode(MailboxReceiveRequest.self, from: bytes)
+        _ = try? decoder.decode(MailboxReceiveResponse.self, from: bytes)
+        if let sync = try? decoder.decode(SyncRequest.self, from: bytes) {
+            _ = sync.clock.flatMap(base64Bytes).map { try? VectorClock(decoding: $0) }
+            _ = sync.entries?.prefix(16).map { base64Bytes($0).map { try? Entry(decoding: $0) } }
+        }
+    }
+
+    // MARK: - Pairing
+
+    /// A typed pairing code: one that parses prints back to text that parses to the same code.
+    static func pairingCode(_ data: [UInt8]) throws(PropertyFailure) {
+        let text = String(decoding: data, as: UTF8.self)
+        guard let code = try? PairingCode(parsing: text) else { return }
+        let again = try? PairingCode(parsing: code.description)
+        try check(again == code, "pairing code \(code.description) does not parse back to itself")
+    }
+
+    /// Both ends of an exchange whose keys are agreed, so that fuzzed bodies reach the parsers
+    /// behind the MAC and the AEAD: the harness plays the pairing device with the code's own
+    /// channel and seals or MACs what the fuzzer chose.
+    struct Agreed: Sendable {
+        var joiner: PairingJoiner
+        var inviter: PairingChannel
+        let code: PairingCode
+    }
+
+    static let agreed: Agreed? = {
+        let identity = fuzzIdentity
+        let code = PairingCode.generate(identity: identity, rendezvous: .peer(host: "127.0.0.1", port: 1))
+        var joiner = PairingJoiner(code: code, keyPair: SigningKeyPair.generate(), name: "fuzz")
+        var inviter = PairingChannel(code: code)
+        let ephemeral = KeyExchangeKeyPair()
+        guard (try? inviter.open(joiner.join(), .join, bodyLength: 32...32)) != nil else { return nil }
+        let offer = inviter.macked(
+            .offer, identity.bytes + SigningKeyPair.generate().publicKey.bytes + ephemeral.publicKey)
+        guard let (reveal, _) = try? joiner.receiveOffer(offer),
+            let body = try? inviter.open(reveal, .reveal, bodyLength: 65...(65 + 255)),
+            (try? inviter.agree(ephemeral: ephemeral, peer: Array(body[32..<64]), isJoiner: false)) != nil
+        else { return nil }
+        return Agreed(joiner: joiner, inviter: inviter, code: code)
+    }()
+
+    /// Pairing messages past their MAC or seal. The first byte picks what is fuzzed:
+    /// 0, a REVEAL body (the JOIN's commitment made to match it) at the pairing device;
+    /// otherwise a sequence of sealed messages to the new device, each a kind byte, a
+    /// two-byte length and that many body bytes (CHALLENGE, WELCOME, LEDGER, END, DENY).
+    static func pairingMessages(_ data: [UInt8]) {
+        guard let selector = data.first, var state = agreed else { return }
+        let rest = Array(data.dropFirst())
+        if selector % 2 == 0 {
+            guard rest.count >= 65 else { return }
+            var inviter = PairingInviter(code: state.code, identity: fuzzIdentity, keyPair: SigningKeyPair.generate())
+            var channel = PairingChannel(code: state.code)
+            let commitment = PairingProtocol.commitment(
+                device: (try? DevicePublicKey(bytes: Array(rest[0..<32]))) ?? SigningKeyPair.generate().publicKey,
+                ephemeral: Array(rest[32..<64]), name: Array(rest[65...]))
+            guard let offer = try? inviter.receiveJoin(channel.macked(.join, commitment)),
+                (try? channel.open(offer, .offer, bodyLength: 96...96)) != nil
+            else { return }
+            _ = try? inviter.receiveReveal(channel.macked(.reveal, rest))
+            return
+        }
+        var r = rest[...]
+        for _ in 0..<64 {
+            guard r.count >= 3, let kind = PairingProtocol.Kind(rawValue: 4 + r[r.startIndex] % 7) else { return }
+            let length = Int(r[r.startIndex + 1]) << 8 | Int(r[r.startIndex + 2])
+            r = r.dropFirst(3)
+            let body = Array(r.prefix(length))
+            r = r.dropFirst(length)
+            guard kind != .refuse, kind != .proof else { continue }
+            let message = state.inviter.sealed(kind, body)
+            do {
+                _ = try state.joiner.receive(message)
+            } catch {
+                return
+            }
+        }
+    }
+
+    static let fuzzIdentity = IdentityID.derive(rootDevice: SigningKeyPair.generate().publicKey, nonce: [9])
+
+    // MARK: - Peer channel
+
+    /// A peer message after decryption.
+    static func peerMessage(_ data: [UInt8]) {
+        _ = try? PeerSession.parse(data)
+    }
+
+    /// LAN announcement: random bytes never open; one made with the identity opens to its port
+    /// whatever the nonce, port and time the fuzzer picks.
+    static func announcement(_ data: [UInt8]) throws(PropertyFailure) {
+        let identity = fuzzIdentity
+        _ = PeerAnnouncement.open(data, identity: identity, now: 1_800_000_000)
+        guard data.count >= 26 else { return }
+        let nonce = Array(data[0..<16])
+        let port = UInt16(data[16]) << 8 | UInt16(data[17])
+        let now = data[18..<26].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let made = PeerAnnouncement.make(identity: identity, port: port, now: now, nonce: nonce)
+        try check(PeerAnnouncement.open(made, identity: identity, now: now) == port, "an announcement did not open")
+    }
+}
