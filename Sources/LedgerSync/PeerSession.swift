@@ -17,6 +17,8 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
     case timedOut
     /// Another session with this device is already running and wins.
     case duplicate(DevicePublicKey)
+    /// The other device refused this one after the handshake, and said why.
+    case refusedByPeer(PeerRefusal)
 
     public var description: String {
         switch self {
@@ -29,8 +31,21 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
         case .protocolViolation(let why): "the peer broke the protocol: \(why)"
         case .timedOut: "the peer went silent (missed heartbeats)"
         case .duplicate(let key): "already connected to device \(key.fingerprint)"
+        case .refusedByPeer(.revoked):
+            "the other device refused this one: this device was revoked and may no longer sync"
+        case .refusedByPeer(.unknown):
+            "the other device refused this one: its ledger does not list this device as linked "
+                + "(sync the link certificate to it first, through another device or the store)"
         }
     }
+}
+
+/// Why a device refused its peer after the handshake (sent sealed, then the connection closes).
+public enum PeerRefusal: UInt8, Sendable, Equatable {
+    /// The peer's ledger has no link certificate for this device.
+    case unknown = 1
+    /// This device was revoked.
+    case revoked = 2
 }
 
 /// What one sync session moved.
@@ -88,6 +103,7 @@ public enum PeerSession {
         case done = 3
         case ping = 4
         case bye = 5
+        case refused = 6
     }
 
     package enum Message: Sendable {
@@ -96,6 +112,7 @@ public enum PeerSession {
         case done(Digest32)
         case ping(Digest32)
         case bye
+        case refused(PeerRefusal)
     }
 
     enum Input: Sendable {
@@ -168,6 +185,12 @@ public enum PeerSession {
                         newcomer || (roster.authorises($0, seq: 1) && roster.devices[$0]?.boundary == nil)
                     })
             } catch let error as HandshakeError {
+                if case .unauthorised(let device) = error {
+                    // Say why before closing: the other end learns it was refused, not that the
+                    // connection broke.
+                    let reason: PeerRefusal = roster.devices[device]?.boundary != nil ? .revoked : .unknown
+                    try? await write(outbound, sender.seal([MessageType.refused.rawValue, reason.rawValue]))
+                }
                 throw PeerChannelError.handshake(error)
             }
 
@@ -274,7 +297,11 @@ public enum PeerSession {
             outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
         ) async throws -> PeerSyncReport {
             func send(_ message: [UInt8], _ sender: inout SecretStream.Sender) async throws {
-                try await write(outbound, sender.seal(message))
+                do {
+                    try await write(outbound, sender.seal(message))
+                } catch {
+                    throw await Self.refusal(in: inbox) ?? error
+                }
             }
             // Digests first: when nothing differs, that is the whole conversation.
             report.rounds = 1
@@ -344,6 +371,8 @@ public enum PeerSession {
                         }
                     case .message(.bye):
                         return report
+                    case .message(.refused(let reason)):
+                        throw PeerChannelError.refusedByPeer(reason)
                     case .changed:
                         guard let estimate else { break }
                         let delta = try await engine.delta(for: estimate)
@@ -397,6 +426,24 @@ public enum PeerSession {
             if let hub, let id { await hub.seen(id: id, sent: entries.count) }
         }
 
+        /// After a write failed: the refusal the peer sent before it closed, if one was read.
+        /// A peer that refuses this device says why and closes, and the write that finds the
+        /// connection closed can come before the reader has queued the refusal: look for it
+        /// for a moment (at most 50 short waits), and stop at the end of what the peer sent.
+        static func refusal(in inbox: Inbox) async -> PeerChannelError? {
+            for _ in 0..<50 {
+                for input in inbox.takeNow() ?? [] {
+                    switch input {
+                    case .message(.refused(let reason)): return .refusedByPeer(reason)
+                    case .readFailed, .message(.bye): return nil
+                    default: continue
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+
         /// Moves the estimate of the peer's clock over entries it now holds (sent or received),
         /// so they are not pushed back to it.
         private mutating func advanceEstimate(with entries: [Entry]) {
@@ -425,6 +472,11 @@ public enum PeerSession {
         case .bye:
             guard body.isEmpty else { throw PeerChannelError.protocolViolation("bad goodbye") }
             return .bye
+        case .refused:
+            guard body.count == 1, let reason = PeerRefusal(rawValue: body[0]) else {
+                throw PeerChannelError.protocolViolation("bad refusal")
+            }
+            return .refused(reason)
         }
     }
 
@@ -523,7 +575,7 @@ final class Inbox: @unchecked Sendable {
         }
     }
 
-    private func takeNow() -> [PeerSession.Input]? {
+    func takeNow() -> [PeerSession.Input]? {
         lock.lock()
         guard !items.isEmpty else {
             lock.unlock()

@@ -116,6 +116,7 @@ struct HostileStoreTests {
         let started = Locked(false)
         // The handler holds its answer open until the test is done with it.
         let (release, releaser) = AsyncStream<Void>.makeStream()
+        defer { releaser.finish() }  // on every path, or the server's shutdown waits for the handler
         let app = hostileStore { _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -140,7 +141,7 @@ struct HostileStoreTests {
             } catch let error as StoreClientError {
                 #expect(error == .timeout("the store did not answer within 60 s"))
             }
-            releaser.finish()
+            releaser.finish()  // before the server shuts down, which waits for open requests
         }
     }
 

@@ -63,7 +63,7 @@ struct PeerSessionTests {
         #expect(try await b.totals().credits == 0)
     }
 
-    @Test("a revoked device is refused by name")
+    @Test("a revoked device is refused by name, and told it was revoked")
     func revoked() async throws {
         var fixture = try LedgerFixture(deviceCount: 3)
         try fixture.revoke(device: 2, by: 0)
@@ -74,9 +74,13 @@ struct PeerSessionTests {
         let failures = FailureLog()
         let (listener, task) = try await listen(b, fixture.devices[1], failures: failures)
         defer { task.cancel() }
-        await #expect(throws: (any Error).self) {
+        // The revoked device hears why, not that the connection broke.
+        await #expect(throws: PeerChannelError.refusedByPeer(.revoked)) {
             try await PeerDialer.sync(host: "127.0.0.1", port: listener.port, engine: c, keyPair: fixture.devices[2])
         }
+        #expect(
+            PeerChannelError.refusedByPeer(.revoked).description
+                == "the other device refused this one: this device was revoked and may no longer sync")
         #expect(await failures.waitFor(count: 1, timeout: 10))
         #expect(failures.contains(.handshake(.unauthorised(fixture.devices[2].publicKey))))
     }

@@ -25,7 +25,7 @@ struct ProblemExitCodeTests {
         #expect(try await laptop.ok("verify").hasPrefix("All "))
     }
 
-    @Test("a restored copy of a data folder forks the log: import, verify and sync say which device, exit 5")
+    @Test("a restored copy of a data folder forks the log: import, verify, status, sync and listen say which device")
     func forkFromRestoredFolder() async throws {
         let laptop = try Device(name: "laptop")
         try await laptop.ok("init", "--name", "laptop")
@@ -48,11 +48,22 @@ struct ProblemExitCodeTests {
         #expect(verified.status == 5, "\(verified.stdout) \(verified.stderr)")
         #expect(verified.stdout.contains("All "))
         #expect(verified.stdout.contains("Fork: device phone ("))
-        // On the phone itself the fork is this device's own.
-        let back = laptop.home.deletingLastPathComponent().appendingPathComponent("back.txt")
-        try await laptop.ok("export").write(to: back, atomically: true, encoding: .utf8)
-        let onPhone = try await phone.run("import", back.path)
-        #expect(onPhone.status == 5)
-        #expect(onPhone.stdout.contains("Fork: this device (phone)"), "\(onPhone.stdout)")
+        let status = try await laptop.run("status")
+        #expect(status.status == 5)
+        #expect(status.stdout.contains("Fork: device phone ("), "\(status.stdout)")
+        let statusJSON = try await laptop.run("status", "--json")
+        #expect(statusJSON.status == 5)
+        let parsed = try JSONSerialization.jsonObject(with: Data(statusJSON.stdout.utf8)) as? [String: Any]
+        let forked = try #require(parsed?["forked_devices"] as? [[String: Any]])
+        #expect(forked.first?["name"] as? String == "phone")
+        #expect(forked.first?["seq"] as? Int == 1)
+        // The phone learns of it over the peer channel: the fork is its own, and listen logs it.
+        let listener = try await Listener.start(laptop)
+        defer { listener.stopNow() }
+        let synced = try await phone.run("sync", "--peer", listener.address)
+        #expect(synced.status == 5, "\(synced.stdout) \(synced.stderr)")
+        #expect(synced.stdout.contains("Fork: this device (phone) signed two different entries at seq 1"))
+        let (_, logged) = await listener.stop()
+        #expect(logged.contains("Fork: device phone ("), "\(logged)")
     }
 }

@@ -71,6 +71,16 @@ struct Listen: AsyncParsableCommand {
             if let poller { Log.line("polling the store at \(poller.client.url.absoluteString)") }
             let polling = Task { await poller?.run() }
             defer { polling.cancel() }
+            // A fork is said where it is found: whichever channel brought the proof.
+            let events = await context.engine.subscribe()
+            let watching = Task {
+                for line in (try? await context.forkLines(context.engine.provenForks())) ?? [] { Log.line(line) }
+                for await event in events {
+                    guard case .forkDetected(let author, let seq) = event else { continue }
+                    for line in (try? await context.forkLines([author: seq])) ?? [] { Log.line(line) }
+                }
+            }
+            defer { watching.cancel() }
             // SIGUSR1 asks for a sync now (what `s` in a TUI on the same data folder sends).
             let nudges = SignalWaiter([SIGUSR1])
             let nudging = Task {

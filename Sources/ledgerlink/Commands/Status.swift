@@ -24,6 +24,9 @@ struct Status: AsyncParsableCommand {
             let storeURL = (try? DeviceConfig.load(context.home))?.store
             let poller = StoreStatus.read(from: context.home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
             let lastStoreSync = [record.store, poller?.lastSuccess].compactMap { $0 }.max()
+            let forks = try await engine.provenForks()
+            // A held fork is a problem for scripts too: the exit code says so after the report.
+            let outcome: ExitCode = forks.isEmpty ? .success : ExitCode(ExitStatus.fork)
             if json {
                 printJSON(
                     .object([
@@ -32,6 +35,16 @@ struct Status: AsyncParsableCommand {
                         ("entries", .integer(Int128(status.entries))), ("held", .integer(Int128(status.held))),
                         ("uncounted", .integer(Int128(status.uncounted))), ("forks", .integer(Int128(status.forks))),
                         ("devices", .integer(Int128(status.devices))), ("clock_digest", .string(clock.digest.hex)),
+                        (
+                            "forked_devices",
+                            .array(
+                                forks.sorted { $0.key < $1.key }.map { key, seq in
+                                    .object([
+                                        ("device", .string(key.hex)), ("name", .string(names[key] ?? "(unnamed)")),
+                                        ("seq", .integer(Int128(seq))), ("this_device", .bool(key == engine.device)),
+                                    ])
+                                })
+                        ),
                         (
                             "clock",
                             .array(
@@ -45,6 +58,7 @@ struct Status: AsyncParsableCommand {
                         ("peer", peerJSON(peers, lastSync: lastPeerSync)),
                         ("store", storeJSON(storeURL, poller, lastSync: lastStoreSync)),
                     ]))
+                if outcome != .success { throw outcome }
                 return
             }
             print("Identity:  \(engine.identity.hex)")
@@ -52,7 +66,7 @@ struct Status: AsyncParsableCommand {
             print("Data:      \(context.home.url.path)")
             print("Entries:   \(status.entries) counted, \(status.held) waiting, \(status.uncounted) not counted")
             print("Devices:   \(status.devices) active")
-            if status.forks > 0 { print("Forks:     \(status.forks) entries prove a device forked its log") }
+            for line in try await context.forkLines(forks) { print(line) }
             print("Clock:     \(clock.digest.hex)")
             for entry in clock.entries {
                 print("  \(names[entry.author] ?? entry.author.fingerprint): seq \(entry.seq)")
@@ -84,6 +98,7 @@ struct Status: AsyncParsableCommand {
             print(
                 "Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never"), store "
                     + "\(lastStoreSync.map(TimeText.short) ?? "never")")
+            if outcome != .success { throw outcome }
         }
     }
 }
