@@ -152,7 +152,8 @@ public enum FuzzTargets {
         guard let selector = data.first, var state = agreed else { return }
         let rest = Array(data.dropFirst())
         if selector % 2 == 0 {
-            guard rest.count >= 65 else { return }
+            // A REVEAL body is a key, an ephemeral key, a length byte and at most 255 name bytes.
+            guard rest.count >= 65, rest.count <= 65 + 255 else { return }
             var inviter = PairingInviter(code: state.code, identity: fuzzIdentity, keyPair: SigningKeyPair.generate())
             var channel = PairingChannel(code: state.code)
             let commitment = PairingProtocol.commitment(

@@ -104,10 +104,15 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
         self.rendezvous = try Self.rendezvous(String(trimmed[trimmed.index(after: at)...]))
     }
 
+    /// The address after the @: a store's http(s) URL, `HOST:PORT` or `[IPv6]:PORT`. Only what
+    /// `description` would print is accepted, so a code read back prints as it was typed.
     private static func rendezvous(_ text: String) throws(PairingError) -> Rendezvous {
         if text.hasPrefix("http://") || text.hasPrefix("https://") {
-            guard let url = URL(string: text), url.host != nil else {
-                throw .badCode("\"\(TextSafety.sanitised(text))\" is not a store URL")
+            guard let url = URL(string: text), let host = url.host, isHost(host) || isBracketedIPv6(host),
+                url.user == nil, url.password == nil, url.query == nil, url.fragment == nil,
+                url.absoluteString == text
+            else {
+                throw .badCode("\"\(TextSafety.sanitised(text))\" is not a store URL (http(s)://HOST[:PORT][/PATH])")
             }
             return .store(url)
         }
@@ -119,17 +124,45 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
             }
             host = text[text.index(after: text.startIndex)..<close]
             portText = text[text.index(close, offsetBy: 2)...]
+            guard isIPv6(host) else {
+                throw .badCode("\"\(TextSafety.sanitised(text))\" is not an [IPv6]:PORT address")
+            }
         } else {
             guard let colon = text.lastIndex(of: ":") else {
                 throw .badCode("the address after @ should be HOST:PORT or a store's https:// URL")
             }
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
+            guard isHost(host) else { throw .badCode("\"\(TextSafety.sanitised(text))\" is not a HOST:PORT address") }
         }
-        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else {
-            throw .badCode("\"\(TextSafety.sanitised(text))\" is not a HOST:PORT address")
+        // Digits only, no sign and no leading zero: the port prints back as typed.
+        guard portText.first != "0", portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText),
+            (1...65535).contains(port)
+        else {
+            throw .badCode("\"\(TextSafety.sanitised(String(portText)))\" is not a port (1-65535)")
         }
         return .peer(host: String(host), port: port)
+    }
+
+    /// A DNS name or an IPv4 address: dot-separated labels of ASCII letters, digits and inner
+    /// hyphens, 1-63 bytes each, 253 in all.
+    static func isHost<S: StringProtocol>(_ host: S) -> Bool {
+        guard (1...253).contains(host.utf8.count) else { return false }
+        return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+    }
+
+    /// An IPv6 address as written inside brackets: hex groups and colons (an IPv4 tail allowed).
+    static func isIPv6<S: StringProtocol>(_ host: S) -> Bool {
+        (2...45).contains(host.utf8.count) && host.contains(":")
+            && host.allSatisfy { $0.isASCII && ($0.isHexDigit || $0 == ":" || $0 == ".") }
+    }
+
+    static func isBracketedIPv6(_ host: String) -> Bool {
+        // Foundation gives a URL's IPv6 host without its brackets.
+        isIPv6(host.hasPrefix("[") && host.hasSuffix("]") ? host.dropFirst().dropLast() : host[...])
     }
 }
 
