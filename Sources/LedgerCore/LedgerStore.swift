@@ -191,6 +191,9 @@ public final class LedgerStore: Sendable {
                 throw .database("cannot open \(place) for writing: \(error.message ?? "permission denied")")
             case .SQLITE_FULL:
                 throw .database("the disk holding \(place) is full; nothing was changed")
+            case .SQLITE_IOERR where path.map(isDiskFull) ?? false:
+                // SQLite reports a write that found no room as an I/O error.
+                throw .database("the disk holding \(place) is full; nothing was changed (free some space)")
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 throw .database("\(place) is busy in another process; try again")
             default:
@@ -199,6 +202,15 @@ public final class LedgerStore: Sendable {
         } catch {
             throw .database("database error: \(error)")
         }
+    }
+
+    /// True when the file system holding `path` has (almost) no room left for this user.
+    static func isDiskFull(_ path: String) -> Bool {
+        var stats = statvfs()
+        let folder = (path as NSString).deletingLastPathComponent
+        guard statvfs(folder.isEmpty ? "." : folder, &stats) == 0 else { return false }
+        let free = UInt64(stats.f_bavail).multipliedReportingOverflow(by: UInt64(stats.f_frsize))
+        return !free.overflow && free.partialValue < 1 << 20
     }
 
     /// Bytes in the write-ahead log not yet copied back into the database file (0 in memory).

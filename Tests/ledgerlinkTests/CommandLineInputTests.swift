@@ -2,6 +2,10 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("What people type on the command line")
 struct CommandLineInputTests {
     @Test("an amount with spaces around it is refused with a message that shows them")
@@ -35,5 +39,78 @@ struct CommandLineInputTests {
         let joined = try await device.cli.run(["--home=\(device.home.path)", "balance"])
         #expect(joined.status == 0, "\(joined.stderr)")
         #expect(joined.stdout.contains("Balance: 3.00"))
+    }
+}
+
+/// A 1 MiB tmpfs the test fills, where this machine lets a test mount one (root, as in CI).
+struct SmallDisk {
+    let mountPoint: URL
+
+    static var isAvailable: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/umount")
+    }
+
+    static func mount() throws -> SmallDisk {
+        let point = FileManager.default.temporaryDirectory.appendingPathComponent("ll-disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: point, withIntermediateDirectories: true)
+        try Self.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", point.path])
+        return SmallDisk(mountPoint: point)
+    }
+
+    /// Fills what is left with a file.
+    func fill() throws {
+        let handle = try FileHandle(
+            forWritingTo: {
+                let url = mountPoint.appendingPathComponent("filler")
+                FileManager.default.createFile(atPath: url.path, contents: nil)
+                return url
+            }())
+        defer { try? handle.close() }
+        let block = Data(count: 4096)
+        for _ in 0..<1024 {
+            do { try handle.write(contentsOf: block) } catch { return }
+        }
+    }
+
+    func unmount() {
+        try? Self.run("/usr/bin/umount", [mountPoint.path])
+        try? FileManager.default.removeItem(at: mountPoint)
+    }
+
+    private static func run(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CommandRunner.CommandError("\(tool) \(arguments) exited \(process.terminationStatus)")
+        }
+    }
+}
+
+@Suite("A full disk")
+struct FullDiskTests {
+    @Test("earn on a full disk says the disk is full, and nothing is lost", .enabled(if: SmallDisk.isAvailable))
+    func earnOnFullDisk() async throws {
+        let disk: SmallDisk
+        do {
+            disk = try SmallDisk.mount()
+        } catch {
+            return  // a container that forbids mounting even as root: nothing to test here
+        }
+        defer { disk.unmount() }
+        let device = Device(home: disk.mountPoint.appendingPathComponent("home"), cli: try CommandRunner())
+        try Device.isolate(device.home)
+        try await device.ok("init", "--name", "full")
+        try await device.ok("earn", "1")
+        try disk.fill()
+        let result = try await device.run("earn", "2", "--memo", String(repeating: "m", count: 250))
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is full; nothing was changed"), "\(result.stderr)")
+        // Space again: the ledger has exactly what was acknowledged.
+        try FileManager.default.removeItem(at: disk.mountPoint.appendingPathComponent("filler"))
+        #expect(try await device.balanceMinor() == 100)
     }
 }
