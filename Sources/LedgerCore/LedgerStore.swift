@@ -17,10 +17,13 @@ public final class LedgerStore: Sendable {
     let writer: any DatabaseWriter
     /// Where the database lives, or nil for an in-memory store.
     public let path: String?
+    /// True when opened for reading only (`open(at:readOnly:)`): nothing can be written.
+    public let isReadOnly: Bool
 
-    private init(writer: any DatabaseWriter, path: String?) {
+    private init(writer: any DatabaseWriter, path: String?, isReadOnly: Bool = false) {
         self.writer = writer
         self.path = path
+        self.isReadOnly = isReadOnly
     }
 
     /// Creates a new database at `path`; fails when a file is already there.
@@ -43,36 +46,31 @@ public final class LedgerStore: Sendable {
     }
 
     /// Opens an existing database, refusing corrupt, foreign or newer files without touching them.
-    public static func open(at path: String) throws(LedgerError) -> LedgerStore {
+    ///
+    /// With `readOnly`, nothing is ever written (reading commands): a ledger in a folder that
+    /// cannot be written (a read-only mount, a backup) or on a full disk can still be read.
+    public static func open(at path: String, readOnly: Bool = false) throws(LedgerError) -> LedgerStore {
         guard FileManager.default.fileExists(atPath: path) else {
             throw .database("no ledger database at \(path)")
         }
+        if readOnly {
+            var queue = try wrap(path) { try readOnlyQueue(path) }
+            if try wrap(path, { try checkedVersion(queue, path) }) < schemaVersion {
+                // An older file is converted once, which is a write; then it is read as usual.
+                do {
+                    _ = try open(at: path, readOnly: false)
+                } catch {
+                    throw .database(
+                        "\(path) is in an older format that must be converted before it can be read, and it "
+                            + "cannot be written here (\(error)); open it once where it can be written")
+                }
+                queue = try wrap(path) { try readOnlyQueue(path) }
+            }
+            return LedgerStore(writer: queue, path: path, isReadOnly: true)
+        }
         let version = try wrap(path) {
             // Inspect read-only first: opening a pool switches the file to WAL, which is a write.
-            var readOnly = Configuration()
-            readOnly.readonly = true
-            // Another process may be writing or checkpointing: wait as every connection does.
-            readOnly.busyMode = .timeout(10)
-            let probe = try DatabaseQueue(path: path, configuration: readOnly)
-            let (appID, version) = try probe.read { db in
-                (
-                    try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
-                    try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                )
-            }
-            try probe.close()
-            guard appID == applicationID else {
-                throw LedgerError.database("\(path) is not a ledgerlink database; nothing was changed")
-            }
-            guard version <= schemaVersion else {
-                throw LedgerError.database(
-                    "\(path) was written by a newer ledgerlink (schema \(version); this build reads up to \(schemaVersion)). "
-                        + "Upgrade ledgerlink; the file was not changed")
-            }
-            guard version >= 1 else {
-                throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
-            }
-            return version
+            try checkedVersion(try DatabaseQueue(path: path, configuration: readOnlyConfiguration()), path)
         }
         let store = try wrap(path) {
             LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
@@ -81,6 +79,55 @@ public final class LedgerStore: Sendable {
         // for a process that is writing.
         if version < schemaVersion { try store.migrate() }
         return store
+    }
+
+    private static func readOnlyConfiguration() -> Configuration {
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        // Another process may be writing or checkpointing: wait as every connection does.
+        readOnly.busyMode = .timeout(10)
+        return readOnly
+    }
+
+    /// A read-only connection. Reading a WAL database needs its shared-memory file; where that
+    /// cannot be created (a folder nobody can write, a full disk) the file is opened as
+    /// immutable, which is sound there because nothing can change it either.
+    private static func readOnlyQueue(_ path: String) throws -> DatabaseQueue {
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: readOnlyConfiguration())
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") }
+            return queue
+        } catch let error as DatabaseError
+            where [.SQLITE_CANTOPEN, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_READONLY].contains(error.resultCode)
+        {
+            let folder = (path as NSString).deletingLastPathComponent
+            guard !FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) || isDiskFull(path)
+            else { throw error }
+            let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
+            return try DatabaseQueue(path: "file:\(encoded)?immutable=1", configuration: readOnlyConfiguration())
+        }
+    }
+
+    /// Checks that `queue` holds a ledgerlink database this build can read; returns its schema.
+    private static func checkedVersion(_ probe: DatabaseQueue, _ path: String) throws -> Int {
+        let (appID, version) = try probe.read { db in
+            (
+                try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+                try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+            )
+        }
+        guard appID == applicationID else {
+            throw LedgerError.database("\(path) is not a ledgerlink database; nothing was changed")
+        }
+        guard version <= schemaVersion else {
+            throw LedgerError.database(
+                "\(path) was written by a newer ledgerlink (schema \(version); this build reads up to \(schemaVersion)). "
+                    + "Upgrade ledgerlink; the file was not changed")
+        }
+        guard version >= 1 else {
+            throw LedgerError.database("\(path) has an unknown schema version \(version); the file was not changed")
+        }
+        return version
     }
 
     /// Brings an older schema up to this build's, in one transaction: a failure leaves the

@@ -84,11 +84,15 @@ public actor MergeEngine {
         }
         decimals = local["decimals"]?.first
         roster = Roster(root: root)
-        try store.write { db in
-            try reload(db)
-            try refreshKeys(db)
+        if store.isReadOnly {
+            try store.readOnWriter { db in try reload(db) }
+        } else {
+            try store.write { db in
+                try reload(db)
+                try refreshKeys(db)
+            }
+            scheduleCheckpointIfNeeded()  // a log left large by a process that was killed
         }
-        scheduleCheckpointIfNeeded()  // a log left large by a process that was killed
     }
 
     deinit {

@@ -38,7 +38,8 @@ struct DeviceContext {
                 return try Passphrase.prompt("Passphrase for the device key: ")
             }
         }
-        let store = try LedgerStore.open(at: home.database.path)
+        // Reading commands never write: they work on a read-only folder or a full disk too.
+        let store = try LedgerStore.open(at: home.database.path, readOnly: keys == nil)
         return DeviceContext(
             home: home, engine: try await MergeEngine(store: store, keyPair: keyPair), keyPair: keyPair)
     }

@@ -63,7 +63,7 @@ struct SmallDisk {
         let handle = try FileHandle(
             forWritingTo: {
                 let url = mountPoint.appendingPathComponent("filler")
-                FileManager.default.createFile(atPath: url.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
                 return url
             }())
         defer { try? handle.close() }
@@ -71,6 +71,15 @@ struct SmallDisk {
         for _ in 0..<1024 {
             do { try handle.write(contentsOf: block) } catch { return }
         }
+    }
+
+    /// `folder` again at a new place, read-only (a bind mount).
+    static func readOnlyView(of folder: URL) throws -> SmallDisk {
+        let point = FileManager.default.temporaryDirectory.appendingPathComponent("ll-ro-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: point, withIntermediateDirectories: true)
+        try Self.run("/usr/bin/mount", ["--bind", folder.path, point.path])
+        try Self.run("/usr/bin/mount", ["-o", "remount,ro,bind", point.path])
+        return SmallDisk(mountPoint: point)
     }
 
     func unmount() {
@@ -109,8 +118,35 @@ struct FullDiskTests {
         let result = try await device.run("earn", "2", "--memo", String(repeating: "m", count: 250))
         #expect(result.status == 1)
         #expect(result.stderr.contains("is full; nothing was changed"), "\(result.stderr)")
-        // Space again: the ledger has exactly what was acknowledged.
-        try FileManager.default.removeItem(at: disk.mountPoint.appendingPathComponent("filler"))
+        // Reading still works on the full disk.
         #expect(try await device.balanceMinor() == 100)
+        // Space again: the ledger has exactly what was acknowledged, and takes new entries.
+        try FileManager.default.removeItem(at: disk.mountPoint.appendingPathComponent("filler"))
+        try await device.ok("earn", "2")
+        #expect(try await device.balanceMinor() == 300)
+    }
+
+    @Test(
+        "reading commands work on a read-only data folder; a write says it cannot", .enabled(if: SmallDisk.isAvailable))
+    func readOnlyFolder() async throws {
+        let device = try Device(name: "ro")
+        try await device.ok("init", "--name", "ro")
+        try await device.ok("earn", "5")
+        let view: SmallDisk
+        do {
+            view = try SmallDisk.readOnlyView(of: device.home)
+        } catch {
+            return  // a container that forbids mounting even as root: nothing to test here
+        }
+        defer { view.unmount() }
+        let readOnly = Device(home: view.mountPoint, cli: device.cli)
+        #expect(try await readOnly.balanceMinor() == 500)
+        for command in ["status", "verify", "history", "devices", "export"] {
+            let result = try await readOnly.run(command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+        }
+        let write = try await readOnly.run("earn", "1")
+        #expect(write.status == 1)
+        #expect(write.stderr.contains("cannot open"), "\(write.stderr)")
     }
 }
