@@ -24,6 +24,8 @@ enum StoreBench {
         // otherwise be what it measures.
         configuration.addressRate = RateLimit(perSecond: 1e9, burst: 1e9)
         configuration.identityRate = RateLimit(perSecond: 1e9, burst: 1e9)
+        // Every simulated device connects from 127.0.0.1; real devices come from their own addresses.
+        configuration.maxConnectionsPerAddress = 10_000
         let bound = PortBox()
         let app = StoreServer.application(service: StoreService(backend: backend), configuration: configuration) {
             channel in bound.set(channel.localAddress?.port ?? 0)
