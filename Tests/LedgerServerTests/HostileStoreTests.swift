@@ -87,6 +87,43 @@ struct HostileStoreTests {
         }
     }
 
+    @Test(
+        "a forged entry from the store is refused with its reason and not stored; a fork claim without proof is not believed"
+    )
+    func forgedFromStore() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        try built.record(device: 1, .credit, amount: 5)
+        let fixture = built
+        let forged: Entry = try {
+            var bytes = fixture.logs[1][0].encoded
+            bytes[bytes.count - 2] ^= 0x01
+            return try Entry(decoding: bytes)
+        }()
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let root = try await fixture.replica(device: 0)
+            try await root.merge(fixture.logs[0])
+            _ = try await StoreClient(url: url, engine: root, keyPair: fixture.root).sync()
+            // The store answers with the phone's entry altered, and claims the phone forked.
+            let lying = LyingTransport(inner: HTTPStoreTransport()) { action, answer in
+                guard action == "sync", answer["clock"] != nil else { return }
+                answer["entries"] = [Data.base64(forged.encoded)]
+                answer["forks"] = [fixture.devices[1].publicKey.hex]
+            }
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.logs[0])
+            let report = try await StoreClient(url: url, engine: laptop, keyPair: fixture.root, transport: lying).sync()
+            #expect(report.refused.map(\.reason) == [.invalidSignature])
+            #expect(report.refused.first?.author == fixture.devices[1].publicKey)
+            #expect(report.forks.isEmpty)
+            #expect(report.unprovenForkClaims == [fixture.devices[1].publicKey.hex])
+            #expect(try await laptop.storedEntryCount() == fixture.logs[0].count)
+            #expect(try await laptop.verifyAll().isEmpty)
+        }
+    }
+
     @Test("a store that says `more` but sends nothing new is stopped after one page, not polled forever")
     func moreWithoutProgress() async throws {
         let fixture = try LedgerFixture(deviceCount: 1)
