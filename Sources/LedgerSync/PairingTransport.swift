@@ -16,17 +16,10 @@ public protocol PairingTransport: Sendable {
 func withDeadline<T: Sendable>(
     _ limit: Duration, _ message: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw PairingError.unreachable(message)
-        }
-        return value
+    do {
+        return try await withDeadline(limit, clock: ContinuousClock(), body)
+    } catch is DeadlineExceeded {
+        throw PairingError.unreachable(message)
     }
 }
 
