@@ -89,6 +89,10 @@ struct StoreConnectionLimitTests {
         let app = store.application {
             $0.maxConnectionsPerAddress = 4
             $0.publicURL = nil
+            // The four held connections never send a request: on a slow run the head deadline
+            // or the idle timeout would close them and let a fifth in.
+            $0.headerTimeout = .seconds(3600)
+            $0.idleTimeout = .seconds(3600)
         }
         try await app.test(.live) { client in
             let port = try #require(client.port)
