@@ -4,6 +4,10 @@ import LedgerRemote
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// HTTP through AsyncHTTPClient, holding a store to the limits a device needs against one that
 /// is slow or hostile: a total deadline for each request (connecting, the answer's head and its
 /// whole body), a cap on the answer's size, and no redirects (a redirect would carry the
@@ -83,12 +87,24 @@ public struct HTTPStoreTransport: StoreTransport {
         return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
     }
 
-    /// A connection error in words: NIO's errors print as type names otherwise.
+    /// A connection error in words: NIO's errors print as type names and errno values otherwise.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
-        if let error = error as? IOError { return error.description }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused (is the store running, and is the port right?)"
+            case ECONNRESET: return "the connection was reset"
+            case ENETUNREACH, EHOSTUNREACH: return "no route to the store's address"
+            case ETIMEDOUT: return "connecting timed out"
+            default: return error.description
+            }
+        }
         let text = "\(error)"
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("UnknownHost") || text.contains("Name or service not known") {
+            return "the store's host name is unknown (check the address)"
+        }
+        if text.contains("connectionRefused") || text.contains("Connection refused") {
+            return "connection refused (is the store running, and is the port right?)"
+        }
         return text
     }
 }
