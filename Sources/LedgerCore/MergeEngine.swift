@@ -710,6 +710,8 @@ public actor MergeEngine {
         if added || keysLearnedEarly {
             keysLearnedEarly = false
             try openUnreadEntries(db)
+            // Device names are sealed too: the roster read them before the key was known.
+            roster = Roster.compute(root: root, controls: try loadControls(db))
         }
     }
 

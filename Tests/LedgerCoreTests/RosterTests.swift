@@ -18,6 +18,17 @@ struct RosterTests {
         #expect(roster.devices[fixture.devices[2].publicKey]?.boundary == 0)
     }
 
+    @Test("a new device that receives the genesis before its own link shows every name once the key arrives")
+    func namesAfterTheKeyArrives() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let replica = try await fixture.replica(device: 1)
+        // The genesis names its device under a key this device does not hold yet.
+        try await replica.merge([fixture.logs[0][0]])
+        try await replica.merge(Array(fixture.logs[0].dropFirst()))
+        let names = try await replica.devices().map(\.name)
+        #expect(names == ["device-0", "device-1"])
+    }
+
     @Test("concurrent mutual revocations resolve the same way everywhere: the earlier-linked device wins")
     func mutualRevocation() async throws {
         var fixture = try LedgerFixture(deviceCount: 3)
