@@ -20,6 +20,8 @@ public struct PeerStatus: StatusFile, Sendable, Equatable {
         /// Entries sent to and accepted from it on this connection.
         public var sent: Int
         public var received: Int
+        /// When this connection last found both ledgers equal.
+        public var level: Date?
     }
 
     /// Process writing this status.
@@ -160,10 +162,16 @@ public actor PeerHub {
         if sent > 0 || received > 0 { publish() }
     }
 
-    /// Records that a session found both ledgers equal.
-    func synced() {
-        status.lastSync = Date()
+    /// Records that session `id` found both ledgers equal.
+    func synced(id: UInt64?) {
+        let now = Date()
+        status.lastSync = now
         status.lastError = nil
+        if let device = id.flatMap({ sessions[$0]?.device }),
+            let index = status.connections.firstIndex(where: { $0.device == device.hex })
+        {
+            status.connections[index].level = now
+        }
         publish()
     }
 

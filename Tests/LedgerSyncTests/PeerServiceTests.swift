@@ -45,6 +45,28 @@ struct PeerServiceTests {
         for service in [a, c, hubDevice] { await service.stop() }
     }
 
+    @Test("two devices level when they connect push an entry at once, not at the next heartbeat")
+    func pushWhenLevelFromTheStart() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let engines = try await replicas(fixture)
+        // A heartbeat that never comes during the test: only the push can carry the entry.
+        let quiet: (inout PeerServiceConfiguration) -> Void = { $0.heartbeat = .seconds(3_600) }
+        let b = try await RunningService.start(engines[1], fixture.devices[1], configure: quiet)
+        let a = try await RunningService.start(
+            engines[0], fixture.devices[0], peers: [b.endpoint], configure: quiet)
+        #expect(
+            await eventually {
+                let (outbound, inbound) = (await a.connected(), await b.connected())
+                return outbound == 1 && inbound == 1
+            })
+        try await engines[0].appendRecord(.credit, amount: 42, memo: "first second")
+        #expect(await eventually(timeout: 30) { try await engines[1].totals().credits == 42 })
+        try await engines[1].appendRecord(.debit, amount: 2, memo: "and back")
+        #expect(await eventually(timeout: 30) { try await engines[0].totals().debits == 2 })
+        await a.stop()
+        await b.stop()
+    }
+
     @Test("devices of one identity find each other by announcement and sync; others' announcements are ignored")
     func discovery() async throws {
         var fixture = try LedgerFixture(deviceCount: 2)
