@@ -32,6 +32,9 @@ public struct LedgerFixture: Sendable {
     /// The genesis device's key.
     public var root: SigningKeyPair { devices[0] }
 
+    /// Moves the author time of the next entries forward (to spread entries over months).
+    public mutating func advanceClock(milliseconds: Int64) { clock += max(0, milliseconds) }
+
     /// Appends a link certificate for `newDevice`, written by device `approver`.
     @discardableResult
     public mutating func link(device newDevice: SigningKeyPair, name: String, by approver: Int) throws -> Entry {

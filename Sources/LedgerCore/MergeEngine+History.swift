@@ -1,0 +1,106 @@
+import GRDB
+
+/// The whole history, page by page: an index of every counted credit and debit, built and
+/// read off the engine's actor (a million entries take a second or so to index, and merges
+/// must not wait for that).
+extension MergeEngine {
+    /// The counted logs as of now, with device names and the unit's decimals.
+    public func historyLogs() throws(LedgerError) -> HistoryLogs {
+        try refresh()
+        var logs: [HistoryLogs.Log] = []
+        for author in authors.keys {
+            let through = effectiveSeq(author)
+            guard through > 0, let rowID = authorIDs[author] else { continue }
+            logs.append(HistoryLogs.Log(author: author, rowID: rowID, through: through))
+        }
+        var names: [DevicePublicKey: String] = [:]
+        for (key, device) in roster.devices { names[key] = device.name }
+        return HistoryLogs(logs: logs.sorted { $0.author < $1.author }, names: names, decimals: decimals ?? 2)
+    }
+
+    /// Indexes the history of `logs` (every entry, or those `filter` matches). Given the index
+    /// of an earlier call with the same filter, reads only what was appended since, unless a
+    /// log shrank (a revoke cut it) or names changed under a filter: then it starts over.
+    /// Returns nil when `isCancelled` says to stop.
+    public nonisolated func historyIndex(
+        _ logs: HistoryLogs, filter: HistoryFilter?, updating earlier: HistoryIndex? = nil,
+        isCancelled: () -> Bool = { false }
+    ) throws(LedgerError) -> HistoryIndex? {
+        var index = HistoryIndex(logs: logs, filter: filter)
+        var from: [DevicePublicKey: Seq] = [:]
+        if let earlier, earlier.filter == filter, filter == nil || earlier.logs.names == logs.names {
+            let now = Dictionary(uniqueKeysWithValues: logs.logs.map { ($0.author, $0.through) })
+            if earlier.logs.logs.allSatisfy({ (now[$0.author] ?? 0) >= $0.through }) {
+                index = earlier
+                index.setLogs(logs)
+                for log in earlier.logs.logs { from[log.author] = log.through + 1 }
+            }
+        }
+        var keys: [HistoryIndex.Key] = []
+        var records: [(time: Int64, kind: EntryKind, amount: Int64?)] = []
+        let decimals = logs.decimals
+        var stopped = false
+        try store.read { db in
+            for log in logs.logs {
+                let start = from[log.author] ?? 1
+                guard start <= log.through, !stopped else { continue }
+                guard log.through <= HistoryIndex.maxSeq else {
+                    throw LedgerError.invalidState("a device's log is longer than the history can index")
+                }
+                let authorIndex = UInt64(try index.index(of: log.author))
+                let deviceMatches =
+                    filter.map { f in
+                        let name = (logs.names[log.author] ?? "").lowercased()
+                        let needle = f.text.lowercased()
+                        return name.contains(needle) || log.author.fingerprint.contains(needle)
+                    } ?? true
+                var seen = 0
+                try LogSegments.forEach(db, author: log.rowID, from: start, through: log.through) { row in
+                    seen += 1
+                    if seen & 4095 == 0, isCancelled() {
+                        stopped = true
+                        return false
+                    }
+                    guard row.kind == .credit || row.kind == .debit else { return true }
+                    if let filter,
+                        !filter.matches(
+                            memo: row.label, amount: row.amount, time: row.time, deviceMatches: deviceMatches,
+                            decimals: decimals)
+                    {
+                        return true
+                    }
+                    keys.append(HistoryIndex.Key(time: row.time, ref: authorIndex << 44 | row.seq))
+                    records.append((row.time, row.kind, row.amount))
+                    return true
+                }
+            }
+        }
+        guard !stopped, !isCancelled() else { return nil }
+        index.add(keys, totalsOf: records)
+        return index
+    }
+
+    /// Entries `range` of `index` (0 is the newest), read from their logs.
+    public nonisolated func historyItems(_ index: HistoryIndex, in range: Range<Int>) throws(LedgerError)
+        -> [HistoryItem]
+    {
+        let rowIDs = Dictionary(uniqueKeysWithValues: index.logs.logs.map { ($0.author, $0.rowID) })
+        return try store.read { db in
+            var segments: [Int64: LogSegments.Segment] = [:]
+            var out: [HistoryItem] = []
+            for i in range.clamped(to: 0..<index.count) {
+                guard let position = index.position(at: i), let rowID = rowIDs[position.author] else { continue }
+                if segments[rowID]?.row(position.seq) == nil {
+                    segments[rowID] = try LogSegments.segment(db, author: rowID, containing: position.seq)
+                }
+                guard let row = segments[rowID]?.row(position.seq) else { continue }
+                out.append(
+                    HistoryItem(
+                        author: position.author, seq: row.seq,
+                        hash: try row.entry(identity: identity, author: position.author).hash, kind: row.kind,
+                        time: row.time, amount: row.amount, memo: row.label))
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import LedgerCore
+import LedgerCrypto
+import LedgerTestSupport
+import Testing
+
+@Suite("History index")
+struct HistoryIndexTests {
+    /// 2,017 records over three devices, the oldest a salary.
+    static func ledger() throws -> LedgerFixture {
+        var fixture = try LedgerFixture(deviceCount: 3)
+        try fixture.record(device: 1, .credit, amount: 250_000, memo: "Salary November")
+        for i in 0..<2_016 {
+            try fixture.record(device: i % 3, i % 4 == 0 ? .credit : .debit, amount: Int64(100 + i), memo: "item \(i)")
+        }
+        return fixture
+    }
+
+    @Test("the index holds every counted record, newest first, in the order of the first page")
+    func wholeLedger() async throws {
+        let fixture = try Self.ledger()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let index = try #require(try engine.historyIndex(try await engine.historyLogs(), filter: nil))
+        #expect(index.count == 2_017)
+        let firstPage = try await engine.history(limit: 50)
+        #expect(try engine.historyItems(index, in: 0..<50) == firstPage)
+        let last = try engine.historyItems(index, in: 2_000..<2_017)
+        #expect(last.count == 17)
+        #expect(last.last?.memo == "Salary November")
+        #expect(try engine.historyItems(index, in: 2_010..<5_000).count == 7, "a range past the end is cut")
+        let totals = try await engine.totals()
+        #expect(index.totals.credits == totals.credits)
+        #expect(index.totals.debits == totals.debits)
+    }
+
+    @Test("the filter searches the whole ledger: memo (any case), amount, device name and date")
+    func filter() async throws {
+        let fixture = try Self.ledger()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let logs = try await engine.historyLogs()
+        func matches(_ text: String) throws -> HistoryIndex {
+            try #require(try engine.historyIndex(logs, filter: HistoryFilter(text)))
+        }
+        let salary = try matches("salary")
+        #expect(salary.count == 1)
+        #expect(try engine.historyItems(salary, in: 0..<1).first?.memo == "Salary November")
+        #expect(salary.totals.credits == 250_000)
+        #expect(try matches("2500.00").count == 1, "the amount as the screen shows it")
+        #expect(try matches("device-2").count == 672, "a third of the items, by the device's name")
+        #expect(try matches("item 20").count == 27, "item 20, item 200-209 and item 2000-2015")
+        let date = HistoryDate.format(fixture.logs[1][0].time).prefix(10)
+        #expect(try matches(String(date)).count == 2_017, "every entry was written that day")
+        #expect(try matches("no such thing").count == 0)
+    }
+
+    @Test("an update reads only what was appended and ends where a fresh index does; a revoke starts over")
+    func update() async throws {
+        var fixture = try Self.ledger()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let first = try #require(try engine.historyIndex(try await engine.historyLogs(), filter: nil))
+        try fixture.record(device: 2, .credit, amount: 7, memo: "newest")
+        try fixture.record(device: 0, .debit, amount: 3, memo: "newer still")
+        try await engine.merge(fixture.allEntries)
+        let logs = try await engine.historyLogs()
+        let updated = try #require(try engine.historyIndex(logs, filter: nil, updating: first))
+        let fresh = try #require(try engine.historyIndex(logs, filter: nil))
+        #expect(updated.count == 2_019)
+        #expect(try engine.historyItems(updated, in: 0..<2_019) == engine.historyItems(fresh, in: 0..<2_019))
+        #expect(try engine.historyItems(updated, in: 0..<2).map(\.memo) == ["newer still", "newest"])
+
+        // Device 2 is revoked before its last 100 entries: they leave the history.
+        try fixture.revoke(device: 2, by: 0, boundary: Seq(fixture.logs[2].count - 100))
+        try await engine.merge(fixture.allEntries)
+        let afterRevoke = try #require(
+            try engine.historyIndex(try await engine.historyLogs(), filter: nil, updating: updated))
+        #expect(afterRevoke.count == 2_019 - 100)
+        #expect(afterRevoke.totals.credits == (try await engine.totals()).credits)
+    }
+
+    @Test("totals by month, for the period in view")
+    func months() async throws {
+        var fixture = try LedgerFixture(deviceCount: 1)
+        try fixture.record(device: 0, .credit, amount: 1_000, memo: "pay")
+        fixture.advanceClock(milliseconds: 40 * 86_400_000)
+        try fixture.record(device: 0, .credit, amount: 500, memo: "pay")
+        try fixture.record(device: 0, .debit, amount: 200, memo: "rent")
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let index = try #require(try engine.historyIndex(try await engine.historyLogs(), filter: nil))
+        let first = HistoryDate.month(fixture.logs[0][1].time)
+        let second = HistoryDate.month(fixture.logs[0][3].time)
+        #expect(second > first)
+        #expect(index.months[first]?.credits == 1_000)
+        #expect(index.months[second]?.credits == 500)
+        #expect(index.months[second]?.debits == 200)
+        #expect(index.months[second]?.entries == 2)
+    }
+
+    @Test("a cancelled build returns nothing")
+    func cancelled() async throws {
+        let fixture = try Self.ledger()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        #expect(try engine.historyIndex(try await engine.historyLogs(), filter: nil, isCancelled: { true }) == nil)
+    }
+}
