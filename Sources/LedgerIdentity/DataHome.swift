@@ -4,6 +4,9 @@ import Foundation
 public struct IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+
+    /// The passphrase typed does not unlock the device key.
+    public static let wrongPassphrase = IdentityError("wrong passphrase for the device key")
 }
 
 /// The folder that holds one device: its key, its ledger database and its logs.

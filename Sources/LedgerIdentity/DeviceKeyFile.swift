@@ -90,7 +90,7 @@ public enum DeviceKeyFile {
                 seed = try XChaCha20Poly1305.open(
                     sealed, associatedData: Array(label.utf8) + expected.bytes, nonce: nonce, key: key)
             } catch CryptoError.decryptionFailed {
-                throw IdentityError("wrong passphrase for the device key")
+                throw IdentityError.wrongPassphrase
             } catch {
                 throw IdentityError("cannot unlock the device key: \(error)")
             }

@@ -4,7 +4,7 @@ import LedgerCrypto
 import LedgerIdentity
 
 /// An opened device: its data folder, ledger and (when needed) its unlocked key.
-struct DeviceContext {
+struct DeviceContext: Sendable {
     let home: DataHome
     let engine: MergeEngine
     /// The unlocked device key, when the command asked for it.
@@ -31,17 +31,41 @@ struct DeviceContext {
                     + "Restore the key file from a backup, or run `ledgerlink init` in another folder")
         }
         if let keys {
-            keyPair = try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
-                if let file = keys.passphraseFile ?? ProcessInfo.processInfo.environment["LEDGERLINK_PASSPHRASE_FILE"] {
-                    return try Passphrase.fromFile(file)
-                }
-                return try Passphrase.prompt("Passphrase for the device key: ")
-            }
+            keyPair = try unlock(home, keys)
         }
         // Reading commands never write: they work on a read-only folder or a full disk too.
         let store = try LedgerStore.open(at: home.database.path, readOnly: keys == nil)
         return DeviceContext(
             home: home, engine: try await MergeEngine(store: store, keyPair: keyPair), keyPair: keyPair)
+    }
+
+    /// Most passphrases typed at the prompt before giving up: a typo is not the end.
+    static let passphraseTries = 3
+
+    /// Unlocks the device key: with the passphrase file when one is named, else asking on the
+    /// terminal up to `passphraseTries` times.
+    private static func unlock(_ home: DataHome, _ keys: KeyOptions) throws -> SigningKeyPair {
+        if let file = keys.passphraseFile ?? ProcessInfo.processInfo.environment["LEDGERLINK_PASSPHRASE_FILE"] {
+            return try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
+                try Passphrase.fromFile(file)
+            }
+        }
+        var triesLeft = passphraseTries
+        while true {
+            do {
+                return try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
+                    try Passphrase.prompt("Passphrase for the device key: ")
+                }
+            } catch {
+                guard error == .wrongPassphrase else { throw error }
+                triesLeft -= 1
+                guard triesLeft > 0 else {
+                    throw IdentityError("wrong passphrase for the device key, \(passphraseTries) times")
+                }
+                FileHandle.standardError.write(
+                    Data("Wrong passphrase: \(triesLeft) tr\(triesLeft == 1 ? "y" : "ies") left.\n".utf8))
+            }
+        }
     }
 
     /// Decimals of the ledger's unit (2 until the genesis entry can be read).
