@@ -17,6 +17,9 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
     public var storeInterval = 30
     /// Longest wait between attempts while the store keeps failing, in seconds.
     public var storeMaxBackoff = 1800
+    /// The address a pairing code opened from the TUI names (a VPN address, a host name);
+    /// this machine's LAN address when unset. The TUI lets the person change it each time.
+    public var pairAddress: String?
 
     public init() {}
 
@@ -28,6 +31,7 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
         case store
         case storeInterval = "store_interval"
         case storeMaxBackoff = "store_max_backoff"
+        case pairAddress = "pair_address"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +43,10 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
         store = try c.decodeIfPresent(String.self, forKey: .store)
         storeInterval = try c.decodeIfPresent(Int.self, forKey: .storeInterval) ?? 30
         storeMaxBackoff = try c.decodeIfPresent(Int.self, forKey: .storeMaxBackoff) ?? 1800
+        pairAddress = try c.decodeIfPresent(String.self, forKey: .pairAddress)
+        if let pairAddress, let problem = PairingCode.hostProblem(pairAddress) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "pair_address: \(problem)"))
+        }
         guard storeInterval >= 1, storeMaxBackoff >= storeInterval else {
             throw DecodingError.dataCorrupted(
                 .init(

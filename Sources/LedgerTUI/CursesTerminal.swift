@@ -8,10 +8,15 @@ public final class CursesTerminal {
     private let window: UnsafeMutablePointer<WINDOW>
     private let usesColor: Bool
     private var isOpen = true
+    /// True when no UTF-8 locale exists: lines, symbols and sparklines are drawn in ASCII.
+    public let isASCII: Bool
+    /// A key read while the terminal had been resized unseen: returned after the resize.
+    private var pendingKey: Key?
 
     /// Takes over the terminal. Call `close()` (or let the app's `defer` do it) to restore it.
-    public init(usesColor: Bool) throws {
-        setlocale(LC_ALL, "")
+    /// `mouse` turns on clicks and the wheel.
+    public init(usesColor: Bool, mouse: Bool = true) throws {
+        isASCII = !TerminalLocale.useUTF8()
         guard isatty(STDOUT_FILENO) == 1, isatty(STDIN_FILENO) == 1 else {
             throw TUIError("the TUI needs a terminal; use the CLI commands in scripts (ledgerlink --help)")
         }
@@ -32,6 +37,12 @@ public final class CursesTerminal {
             use_default_colors()
             init_pair(1, Int16(COLOR_CYAN), -1)
             init_pair(2, Int16(COLOR_YELLOW), -1)
+            init_pair(3, Int16(COLOR_GREEN), -1)
+            init_pair(4, Int16(COLOR_RED), -1)
+        }
+        if mouse {
+            mousemask(ll_mouse_mask(), nil)
+            mouseinterval(0)  // a press is reported at once, not after waiting for a click
         }
     }
 
@@ -61,13 +72,16 @@ public final class CursesTerminal {
             }
             for (character, style) in row {
                 defer { x += 1 }
-                guard let character else { continue }  // second half of a wide character
+                guard let character else {
+                    if isASCII { run.append(" ") }  // a wide character became one ASCII cell
+                    continue  // second half of a wide character
+                }
                 if style != runStyle || run.isEmpty {
                     flush()
                     runStart = x
                     runStyle = style
                 }
-                run.append(character)
+                run.append(isASCII ? ASCIIFallback.character(for: character) : character)
             }
             flush()
         }
@@ -90,14 +104,53 @@ public final class CursesTerminal {
         case .warning:
             attributes = ll_a_bold()
             if usesColor { pair = 2 }
+        case .credit, .good:
+            attributes = ll_a_normal()
+            if usesColor { pair = 3 }
+        case .debit:
+            attributes = ll_a_normal()
+            if usesColor { pair = 4 }
+        case .bad:
+            attributes = ll_a_bold()
+            if usesColor { pair = 4 }
         }
         wattr_set(window, attributes, pair, nil)
     }
 
-    /// The next key, or nil when none came within 100 ms.
+    /// The next key, or nil when none came within 100 ms. A resize not yet seen by ncurses
+    /// comes first: a key is never judged against a size the screen no longer has.
     public func readKey() -> Key? {
+        if let pendingKey {
+            self.pendingKey = nil
+            return pendingKey
+        }
+        guard let key = readRawKey() else { return nil }
+        if case .resize = key { return key }
+        var columns: Int32 = 0
+        var rows: Int32 = 0
+        if ll_tty_size(&columns, &rows) == 1, columns > 0, rows > 0,
+            (Int(columns), Int(rows)) != (size.width, size.height)
+        {
+            resize_term(rows, columns)
+            pendingKey = key
+            return .resize(width: Int(columns), height: Int(rows))
+        }
+        return key
+    }
+
+    private func readRawKey() -> Key? {
         var value: wint_t = 0
         let kind = wget_wch(window, &value)
+        if kind == KEY_CODE_YES, Int32(value) == ll_key_mouse() {
+            var x: Int32 = 0
+            var y: Int32 = 0
+            switch ll_mouse_event(&x, &y) {
+            case 1: return .click(column: Int(x), row: Int(y))
+            case 2: return .wheel(up: true, column: Int(x), row: Int(y))
+            case 3: return .wheel(up: false, column: Int(x), row: Int(y))
+            default: return nil
+            }
+        }
         if kind == KEY_CODE_YES {
             switch Int32(value) {
             case KEY_UP: return .up
@@ -133,4 +186,32 @@ public final class CursesTerminal {
 public struct TUIError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// ASCII stand-ins for what the screen draws, for a system with no UTF-8 locale at all.
+enum ASCIIFallback {
+    static func character(for character: Character) -> Character {
+        if character.isASCII { return character }
+        switch character {
+        case "─": return "-"
+        case "│": return "|"
+        case "┌", "┐", "└", "┘": return "+"
+        case "●": return "*"
+        case "✕": return "x"
+        case "⚠", "⚑": return "!"
+        case "▸", "›": return ">"
+        case "…": return "~"
+        case "▏": return "|"
+        case "·": return "-"
+        case "“", "”": return "\""
+        case "○": return "o"
+        case "✗": return "x"
+        case "×": return "x"
+        case "▁", "▂": return "_"
+        case "▃", "▄": return "-"
+        case "▅", "▆": return "="
+        case "▇", "█": return "#"
+        default: return "?"
+        }
+    }
 }

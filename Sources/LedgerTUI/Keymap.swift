@@ -5,6 +5,10 @@ public enum Key: Sendable, Equatable {
     /// Ctrl-C, or SIGTERM: always quits.
     case interrupt
     case resize(width: Int, height: Int)
+    /// A left click at a cell (0-based column and row).
+    case click(column: Int, row: Int)
+    /// The mouse wheel turned over a cell: `up` towards the top of a list.
+    case wheel(up: Bool, column: Int, row: Int)
 }
 
 /// The one list of key bindings: the footer hints and the help overlay are built from it.
@@ -39,12 +43,22 @@ public enum Keymap {
         Binding(keys: "↑ ↓ j k", action: "move within a pane", inFooter: false),
         Binding(keys: "g G", action: "first, last", inFooter: false),
         Binding(keys: "PgUp PgDn", action: "page", inFooter: false),
+        Binding(keys: "[ ]", action: "totals of the month before, after", inFooter: false),
         Binding(keys: "Esc", action: "close a dialog, help or filter", inFooter: false),
+        Binding(keys: "mouse", action: "click a pane or row, wheel scrolls", inFooter: false),
         Binding(keys: "Ctrl-C", action: "quit at once", inFooter: false),
     ]
 
     /// The footer line: `e earn · x spend · …`.
-    public static var footer: String {
-        bindings.filter(\.inFooter).map { "\($0.keys) \($0.short ?? $0.action)" }.joined(separator: " · ")
+    public static var footer: String { footer(width: .max) }
+
+    /// The footer for `width` columns: hints are left out from the middle, never help and quit.
+    public static func footer(width: Int) -> String {
+        var hints = bindings.filter(\.inFooter).map { "\($0.keys) \($0.short ?? $0.action)" }
+        let kept = 2  // `? help` and `q quit`, last in the list
+        while hints.count > kept, ScreenGrid.columns(hints.joined(separator: " · ")) > width {
+            hints.remove(at: hints.count - kept - 1)
+        }
+        return hints.joined(separator: " · ")
     }
 }

@@ -112,19 +112,32 @@ extension TUIRenderer {
     /// The onboarding screen.
     public static func render(_ state: OnboardingState) -> ScreenGrid {
         var grid = ScreenGrid(width: state.width, height: state.height)
-        let fieldWidth = max(10, min(state.width - 20, 90))
-        func field(_ label: String, _ value: String, _ which: OnboardingState.Field) -> (String, CellStyle) {
+        let left = max(1, (state.width - 76) / 2)
+        // A value longer than its field wraps onto more lines: a pairing code is read whole.
+        let fieldWidth = max(10, state.width - left - 18)
+        func field(_ label: String, _ value: String, _ which: OnboardingState.Field) -> [(String, CellStyle)] {
             let active = state.field == which && !state.isWorking
-            let shown = String(value.suffix(fieldWidth - 1)) + (active ? "▏" : "")
-            return ((active ? "› " : "  ") + label + shown, active ? .reverse : .normal)
+            let text = value + (active ? "▏" : "")
+            var pieces: [String] = []
+            var rest = Substring(text)
+            while rest.count > fieldWidth {
+                pieces.append(String(rest.prefix(fieldWidth)))
+                rest = rest.dropFirst(fieldWidth)
+            }
+            pieces.append(String(rest))
+            let marker = active ? "› " : "  "
+            let indent = String(repeating: " ", count: ScreenGrid.columns(marker + label))
+            return pieces.enumerated().map { i, piece in
+                ((i == 0 ? marker + label : indent) + piece, active ? .reverse : .normal)
+            }
         }
         let status: [(String, CellStyle)] =
             if let error = state.error {
-                [("! " + error, .warning), ("", .normal)]
+                ScreenGrid.wrap("! " + error, width: max(10, state.width - left - 1)).prefix(4).map { ($0, .warning) }
             } else if let sas = state.sas {
                 [
                     ("This device's words:  \(sas)", .bold),
-                    ("Type them on the pairing device to approve this one.", .normal),
+                    ("Type them on the linked device, in its approval box, to approve this one.", .normal),
                 ]
             } else if state.isWorking {
                 [(state.field == .name ? "Creating…" : "Reaching the pairing device…", .accent), ("", .normal)]
@@ -137,20 +150,18 @@ extension TUIRenderer {
                 ("", .normal),
                 ("This data folder holds no identity yet.", .normal),
                 ("Create a new one, with this device as its first device:", .normal),
-                field("Device name:  ", state.name, .name),
+            ] + field("Device name:  ", state.name, .name) + [
                 ("", .normal),
                 ("Or join one: open a pairing window on a linked device (p in its TUI,", .normal),
                 ("or `ledgerlink pair`), then type the code it shows here:", .normal),
-                field("Pairing code: ", state.code, .code),
-                field("Device name:  ", state.joinName, .joinName),
-                ("", .normal),
+            ] + field("Pairing code: ", state.code, .code) + field("Device name:  ", state.joinName, .joinName) + [
+                ("", .normal)
             ] + status + [
                 ("", .normal),
                 ("Enter creates or joins · Tab next field · Esc quits", .dim),
                 ("For a passphrase on the key, run `ledgerlink init` or `join` --passphrase", .dim),
             ]
         let top = max(0, (state.height - lines.count) / 2)
-        let left = max(1, (state.width - 76) / 2)
         for (i, (text, style)) in lines.enumerated() {
             grid.put(text, row: top + i, column: left, style: style, limit: state.width - left - 1)
         }

@@ -5,14 +5,12 @@ public struct LinkRequestRow: Sendable, Equatable {
     /// The name the new device gave: unverified.
     public var name: String
     public var fingerprint: String
-    /// The words this screen shows; the new device's screen shows the same when no one is in
-    /// the middle.
-    public var sas: String
-    /// Tries left at typing the new device's words.
+    /// Tries left at typing the new device's words. The words themselves never reach this
+    /// screen: a person who could read them here could approve without looking at the new device.
     public var attemptsLeft: Int
 
-    public init(id: Int, name: String, fingerprint: String, sas: String, attemptsLeft: Int) {
-        (self.id, self.name, self.fingerprint, self.sas, self.attemptsLeft) = (id, name, fingerprint, sas, attemptsLeft)
+    public init(id: Int, name: String, fingerprint: String, attemptsLeft: Int) {
+        (self.id, self.name, self.fingerprint, self.attemptsLeft) = (id, name, fingerprint, attemptsLeft)
     }
 }
 
@@ -37,8 +35,11 @@ public struct PairingPanel: Sendable, Equatable {
 /// What the TUI asks of the pairing service running beside it (the front-end provides it, so
 /// this module needs no network code).
 public protocol PairingMonitor: Sendable {
-    /// Opens a pairing window; returns the line to show.
-    func open() async -> String
+    /// The address a pairing code names by default (this machine's LAN address).
+    func suggestedAddress() async -> String
+    /// Opens a pairing window whose code tells the new device to dial `address`; returns the
+    /// line to show.
+    func open(address: String) async -> String
     /// The open window, or nil when none is open.
     func panel() async -> PairingPanel?
     /// Approves request `id` with the words the person typed (checked by the service).

@@ -33,6 +33,9 @@ public struct SyncBadge: Sendable, Equatable {
 public protocol SyncMonitor: Sendable {
     /// The badge now; nil when sync is not running.
     func badge() async -> SyncBadge?
-    /// Starts a sync with every reachable device now; returns the line to show.
+    /// Starts a sync with every reachable device and the store now; returns the line to show
+    /// while it runs. Its outcome comes later from `takeNotice()`.
     func syncNow() async -> String
+    /// What happened since the last call (the outcome of `syncNow`), once.
+    func takeNotice() async -> String?
 }

@@ -8,8 +8,8 @@ public enum TUIEffect: Sendable, Equatable {
     case revoke(deviceKey: String)
     /// Sync with every reachable device now.
     case syncNow
-    /// Open a pairing window.
-    case openPairing
+    /// Open a pairing window whose code names `address`.
+    case openPairing(address: String)
     /// Approve link request `id` with the words typed.
     case approve(requestID: Int, typed: String)
     /// Deny link request `id`.
@@ -23,8 +23,16 @@ public enum TUIEvent: Sendable, Equatable {
     /// The pairing window changed: opened, a request arrived or was answered, time passed, or
     /// it closed (nil).
     case pairing(PairingPanel?)
-    /// A line worth showing (the result of an answer, a link, an expiry).
+    /// A line worth showing (the result of an answer, a link, an expiry, a sync).
     case notice(String)
+    /// The ledger as read anew (a new fork is announced).
+    case snapshot(LedgerSnapshot)
+    /// The history list for the filter it names, with the rows loaded so far.
+    case history(HistoryView)
+    /// Totals by month, and which month is this one.
+    case months([Int: MonthTotals], current: Int)
+    /// The address a pairing code names unless the person changes it.
+    case pairingAddress(String)
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -47,8 +55,18 @@ public enum TUIReducer {
             if key == .character("q") { state.wantsQuit = true }
             return []
         }
+        if state.confirmsQuit {
+            state.confirmsQuit = false
+            if key == .character("y") || key == .character("q") {
+                state.wantsQuit = true
+            } else {
+                state.message = "Still here: the pairing window stays open"
+            }
+            return []
+        }
         if state.dialog != nil { return dialogKey(&state, key) }
         if state.approval != nil { return approvalKey(&state, key) }
+        if state.pairingAddress != nil { return pairingAddressKey(&state, key) }
         if let device = state.pendingRevoke {
             switch key {
             case .enter:
@@ -64,7 +82,10 @@ public enum TUIReducer {
         }
         if state.showsHelp {
             if key == .escape || key == .character("?") { state.showsHelp = false }
-            if key == .character("q") { state.wantsQuit = true }
+            if key == .character("q") {
+                state.showsHelp = false
+                if state.pairing != nil { state.confirmsQuit = true } else { state.wantsQuit = true }
+            }
             return []
         }
         if state.isFiltering {
@@ -74,6 +95,10 @@ public enum TUIReducer {
         if key == .character("s") {
             state.message = "Syncing…"
             return [.syncNow]
+        }
+        if key == .character("q"), state.pairing != nil {
+            state.confirmsQuit = true
+            return []
         }
         if let effects = requestKey(&state, key) { return effects }
         mainKey(&state, key)
@@ -87,6 +112,29 @@ public enum TUIReducer {
             state.sync = badge
         case .notice(let text):
             state.message = text
+        case .snapshot(let snapshot):
+            state.snapshot = snapshot
+            let forked = snapshot.devices.filter { $0.forkSeq != nil }
+            for device in forked where !state.knownForks.contains(device.fingerprint) {
+                state.knownForks.insert(device.fingerprint)
+                state.message =
+                    "⚠ Fork found: \(device.name) (\(device.fingerprint)) signed two different entries at seq "
+                    + "\(device.forkSeq ?? 0); its entries from there on do not count. Revoke it (r) and check that device."
+            }
+            clampSelections(&state)
+        case .history(let view):
+            guard view.filter == state.filter else { return }  // an answer to a filter since changed
+            if view.total != state.history.total || view.filter != state.history.filter {
+                state.history = view
+                clampSelections(&state)
+            } else {
+                state.history = view
+            }
+        case .months(let months, let current):
+            state.months = months
+            state.currentMonth = current
+        case .pairingAddress(let address):
+            state.pairingDefaultAddress = address
         case .pairing(let panel):
             state.pairing = panel
             // A request that was answered elsewhere, or whose window closed, takes its dialog along.
@@ -110,8 +158,8 @@ public enum TUIReducer {
                 state.message = "A pairing window is already open: its code is in the link requests pane"
                 return []
             }
-            state.message = "Opening a pairing window…"
-            return [.openPairing]
+            state.pairingAddress = PairingAddressDialog(address: state.pairingDefaultAddress)
+            return []
         case .character("a") where state.focus == .requests:
             guard let request = selectedRequest(state) else {
                 state.message = "No link request to approve: press p, then run `ledgerlink join` on the new device"
@@ -167,7 +215,63 @@ public enum TUIReducer {
         return []
     }
 
+    /// The address the pairing code will name: the machine's LAN address, editable (a VPN
+    /// address, a host name); Enter opens the window, Esc cancels.
+    private static func pairingAddressKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+        guard var dialog = state.pairingAddress else { return [] }
+        switch key {
+        case .escape:
+            state.pairingAddress = nil
+            return []
+        case .backspace:
+            if !dialog.address.isEmpty { dialog.address.removeLast() }
+            dialog.error = nil
+        case .character(let c) where c.isASCII && !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
+            if dialog.address.count < 253 { dialog.address.append(c) }
+            dialog.error = nil
+        case .enter:
+            let address = dialog.address.trimmingCharacters(in: .whitespaces)
+            guard !address.isEmpty, !address.contains(" ") else {
+                dialog.error = "Type the address the new device can reach this one at, such as 192.168.1.20"
+                state.pairingAddress = dialog
+                return []
+            }
+            state.pairingAddress = nil
+            state.message = "Opening a pairing window…"
+            return [.openPairing(address: address)]
+        default:
+            break
+        }
+        state.pairingAddress = dialog
+        return []
+    }
+
+    /// The pane a screen cell belongs to, and the list row under it.
+    private static func mouseKey(_ state: inout TUIState, _ key: Key) {
+        let layout = TUILayout(state)
+        switch key {
+        case .click(let column, let row):
+            guard let (pane, box) = layout.pane(at: column, row: row) else { return }
+            state.focus = pane
+            let first = TUILayout.window(
+                selected: state.selection[pane] ?? 0, total: state.rowCount(pane), rows: box.innerRows
+            ).lowerBound
+            let offset = row - box.top - 1
+            if offset >= 0, offset < box.innerRows, first + offset < state.rowCount(pane) {
+                state.selection[pane] = first + offset
+            }
+        case .wheel(let up, let column, let row):
+            let pane = layout.pane(at: column, row: row)?.0 ?? state.focus
+            let selection = (state.selection[pane] ?? 0) + (up ? -3 : 3)
+            state.selection[pane] = max(0, min(selection, state.rowCount(pane) - 1))
+        default:
+            break
+        }
+    }
+
     private static func mainKey(_ state: inout TUIState, _ key: Key) {
+        if case .click = key { return mouseKey(&state, key) }
+        if case .wheel = key { return mouseKey(&state, key) }
         let pane = state.focus
         let count = state.rowCount(pane)
         let page = max(1, state.height - 8)
@@ -201,10 +305,19 @@ public enum TUIReducer {
             }
         case .character("e"): state.dialog = RecordDialog(kind: .credit)
         case .character("x"): state.dialog = RecordDialog(kind: .debit)
-        case .escape: state.message = nil
+        case .character("["): state.viewedMonth = (state.viewedMonth ?? state.currentMonth) - 1
+        case .character("]"): state.viewedMonth = min(state.currentMonth, (state.viewedMonth ?? state.currentMonth) + 1)
+        case .escape:
+            // Esc clears what is showing: the message first, then a kept filter.
+            if state.message != nil {
+                state.message = nil
+            } else if !state.filter.isEmpty {
+                state.filter = ""
+                if pane == .history { selection = 0 } else { state.selection[.history] = 0 }
+            }
         default: break
         }
-        state.selection[pane] = max(0, min(selection, count - 1))
+        state.selection[pane] = max(0, min(selection, state.rowCount(pane) - 1))
     }
 
     private static func filterKey(_ state: inout TUIState, _ key: Key) {

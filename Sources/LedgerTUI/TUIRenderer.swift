@@ -1,3 +1,5 @@
+import LedgerCore
+
 /// Draws a `TUIState` onto a `ScreenGrid`: pure, so screens can be compared as golden text.
 public enum TUIRenderer {
     public static func render(_ state: TUIState) -> ScreenGrid {
@@ -15,45 +17,25 @@ public enum TUIRenderer {
             return grid
         }
         header(state, &grid)
-        let top = 3
-        let bottom = state.height - 3  // last pane row
-        if state.width >= 160 {
-            let split = state.width * 2 / 5
-            let middle = top + max(3, (bottom - top + 1) / 2)
-            devicesPane(state, &grid, box: Box(top: top, left: 0, bottom: middle - 1, right: split - 1))
-            requestsPane(state, &grid, box: Box(top: middle, left: 0, bottom: bottom, right: split - 1))
-            historyPane(state, &grid, box: Box(top: top, left: split, bottom: bottom, right: state.width - 1))
-        } else {
-            let third = max(3, (bottom - top + 1) / 3)
-            let devicesHeight = min(state.snapshot.devices.count + 2, third)
-            let requestsHeight = min(requestLines(state, width: state.width - 4).count + 2, third)
-            devicesPane(
-                state, &grid, box: Box(top: top, left: 0, bottom: top + devicesHeight - 1, right: state.width - 1))
-            let requestsTop = top + devicesHeight
-            requestsPane(
-                state, &grid,
-                box: Box(top: requestsTop, left: 0, bottom: requestsTop + requestsHeight - 1, right: state.width - 1))
-            historyPane(
-                state, &grid,
-                box: Box(top: requestsTop + requestsHeight, left: 0, bottom: bottom, right: state.width - 1))
+        let layout = TUILayout(state)
+        devicesPane(state, &grid, box: layout.devices)
+        requestsPane(state, &grid, box: layout.requests)
+        historyPane(state, &grid, box: layout.history)
+        for (i, line) in layout.status.enumerated() {
+            grid.put(line.text, row: layout.statusTop + i, column: 1, style: line.style, limit: grid.width - 2)
         }
-        statusLine(state, &grid)
-        grid.put(Keymap.footer, row: state.height - 1, column: 1, style: .dim, limit: state.width - 2)
+        grid.put(
+            Keymap.footer(width: state.width - 2), row: state.height - 1, column: 1, style: .dim,
+            limit: state.width - 2)
         if state.showsHelp { help(&grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
         if let approval = state.approval { approvalDialog(approval, &grid) }
+        if let dialog = state.pairingAddress { pairingAddressDialog(dialog, &grid) }
         return grid
     }
 
-    struct Box {
-        let top: Int
-        let left: Int
-        let bottom: Int
-        let right: Int
-        var innerWidth: Int { right - left - 1 }
-        var innerRows: Int { bottom - top - 1 }
-    }
+    typealias Box = TUILayout.Box
 
     private static func header(_ state: TUIState, _ grid: inout ScreenGrid) {
         let s = state.snapshot
@@ -75,10 +57,35 @@ public enum TUIRenderer {
         x = grid.put(s.balance, row: 1, column: x, style: .bold)
         x = grid.put("   Earned \(s.earned)", row: 1, column: x)
         x = grid.put("   Spent \(s.spent)", row: 1, column: x)
+        if s.unreadable > 0 { x = grid.put("   \(s.unreadable) unreadable", row: 1, column: x, style: .warning) }
+        // The sparkline, with its span and scale when they fit.
         let room = grid.width - x - 4
         if room >= 8, s.balanceTrend.count > 1 {
-            grid.put("  " + sparkline(s.balanceTrend.suffix(room)), row: 1, column: x, style: .accent)
+            let label = ScreenGrid.columns(s.trendLabel) + 2 <= room - 8 ? s.trendLabel : ""
+            let line = sparkline(s.balanceTrend.suffix(room - (label.isEmpty ? 0 : ScreenGrid.columns(label) + 1)))
+            x = grid.put("  " + line, row: 1, column: x, style: .accent)
+            if !label.isEmpty { grid.put(" " + label, row: 1, column: x, style: .dim) }
         }
+        periodLine(state, &grid)
+    }
+
+    /// Row 2: the totals of the month in view (this month unless [ or ] moved it).
+    private static func periodLine(_ state: TUIState, _ grid: inout ScreenGrid) {
+        let month = state.viewedMonth ?? state.currentMonth
+        guard month > 0 else { return }
+        let name = HistoryDate.monthName(month)
+        let text: String
+        if state.history.total == nil, state.months.isEmpty {
+            text = " \(name): adding up…"
+        } else if let totals = state.months[month] {
+            let entries = "\(totals.entries) entr\(totals.entries == 1 ? "y" : "ies")"
+            text = " \(name): earned \(totals.earned) · spent \(totals.spent) · net \(totals.net) · \(entries)"
+        } else {
+            text = " \(name): no entries"
+        }
+        let x = grid.put(text, row: 2, column: 0, limit: grid.width - 1)
+        let hint = month == state.currentMonth ? "  [ earlier month" : "  [ ] other months"
+        if x + ScreenGrid.columns(hint) < grid.width { grid.put(hint, row: 2, column: x, style: .dim) }
     }
 
     /// The balance over the newest entries as block characters, lowest to highest.
@@ -104,29 +111,46 @@ public enum TUIRenderer {
         grid.put(" \(focused ? "▸ " : "")\(title) ", row: box.top, column: box.left + 2, style: style)
     }
 
-    /// Rows `first..<first+count` of a list so that `selected` stays in view.
-    private static func window(selected: Int, total: Int, rows: Int) -> Range<Int> {
-        guard total > rows else { return 0..<total }
-        let first = min(max(0, selected - rows + 1), total - rows)
-        return first..<(first + rows)
-    }
-
     private static func devicesPane(_ state: TUIState, _ grid: inout ScreenGrid, box: Box) {
         let focused = state.focus == .devices
         frame("1 Devices (\(state.snapshot.devices.count))", focused: focused, &grid, box)
         let selected = state.selection[.devices] ?? 0
-        let rows = window(selected: selected, total: state.snapshot.devices.count, rows: box.innerRows)
+        let rows = TUILayout.window(selected: selected, total: state.snapshot.devices.count, rows: box.innerRows)
         let label = { (d: LedgerSnapshot.DeviceRow) in d.name + (d.isThisDevice ? " (this device)" : "") }
-        let nameWidth = state.snapshot.devices.map { ScreenGrid.columns(label($0)) }.max() ?? 0
+        let nameWidth = min(32, state.snapshot.devices.map { ScreenGrid.columns(label($0)) }.max() ?? 0)
         for (offset, index) in rows.enumerated() {
             let d = state.snapshot.devices[index]
             let row = box.top + 1 + offset
+            let isSelected = focused && index == selected
             let marker = d.state == "active" ? "●" : d.state == "revoked" ? "✕" : "⚠"
-            let name = label(d) + String(repeating: " ", count: nameWidth - ScreenGrid.columns(label(d)))
+            grid.put(isSelected ? "›" : " ", row: row, column: box.left + 1, style: isSelected ? .reverse : .normal)
+            let x = grid.put(
+                marker, row: row, column: box.left + 2,
+                style: isSelected ? .reverse : d.state == "active" ? .good : .bad)
+            var state = d.state
+            if let fork = d.forkSeq { state += " at seq \(fork)" }
+            var entries = "\(d.entries) entr\(d.entries == 1 ? "y" : "ies")"
+            if d.quarantined > 0 { entries += ", \(d.quarantined) quarantined (not counted)" }
             let line =
-                "\(marker) \(name)  \(d.fingerprint)  \(d.state)  \(d.entries) entries  \(d.lastSeen)  \(d.linked)"
-            draw(line, row: row, box: box, selected: focused && index == selected, &grid)
+                " \(fitted(label(d), nameWidth))  \(d.fingerprint)  \(state)  \(entries)  \(d.lastSeen)  \(d.linked)"
+            grid.put(line, row: row, column: x, style: isSelected ? .reverse : .normal, limit: box.right - x)
+            if isSelected { grid.style(row: row, from: box.left + 1, to: box.right, .reverse) }
         }
+    }
+
+    /// `text` padded, or cut with an ellipsis, to exactly `width` columns.
+    static func fitted(_ text: String, _ width: Int) -> String {
+        let columns = ScreenGrid.columns(text)
+        if columns <= width { return text + String(repeating: " ", count: width - columns) }
+        var out = ""
+        var used = 0
+        for c in text {
+            let w = ScreenGrid.columns(of: c)
+            guard used + w <= width - 1 else { break }
+            out.append(c)
+            used += w
+        }
+        return out + "…" + String(repeating: " ", count: max(0, width - 1 - used))
     }
 
     /// The requests pane's lines other than the requests themselves: how to pair, or the open
@@ -169,23 +193,51 @@ public enum TUIRenderer {
 
     private static func historyPane(_ state: TUIState, _ grid: inout ScreenGrid, box: Box) {
         let focused = state.focus == .history
-        let list = state.visibleHistory
-        let title = state.filter.isEmpty ? "3 History" : "3 History, filter “\(state.filter)” (\(list.count))"
+        let list = state.history
+        let count = list.count
+        var title = "3 History"
+        if !state.filter.isEmpty {
+            title += ", filter “\(state.filter)”: "
+            if state.isSearching {
+                title += "searching…"
+            } else {
+                title += "\(count) match\(count == 1 ? "" : "es")"
+                if let sums = list.sums { title += " · \(sums)" }
+            }
+        } else if let total = list.total {
+            title += " (\(total) entr\(total == 1 ? "y" : "ies"))"
+        } else if count > 0 {
+            title += " (counting…)"
+        }
         frame(title, focused: focused, &grid, box)
-        if list.isEmpty {
+        if count == 0 {
             let empty =
-                state.filter.isEmpty ? "No entries yet: press e to record money in." : "Nothing matches the filter."
+                state.filter.isEmpty
+                ? "No entries yet: press e to record money in."
+                : state.isSearching ? "Searching the whole ledger…" : "Nothing in the whole ledger matches the filter."
             grid.put(empty, row: box.top + 1, column: box.left + 2, style: .dim, limit: box.innerWidth - 2)
             return
         }
         let selected = state.selection[.history] ?? 0
-        let amountWidth = (list.map { ScreenGrid.columns($0.amount) }.max() ?? 0) + 1
-        for (offset, index) in window(selected: selected, total: list.count, rows: box.innerRows).enumerated() {
-            let h = list[index]
+        let shown = TUILayout.window(selected: selected, total: count, rows: box.innerRows)
+        let amountWidth = (shown.compactMap { list.row($0).map { ScreenGrid.columns($0.amount) } }.max() ?? 0) + 1
+        for (offset, index) in shown.enumerated() {
+            let row = box.top + 1 + offset
+            let isSelected = focused && index == selected
+            grid.put(isSelected ? "›" : " ", row: row, column: box.left + 1, style: isSelected ? .reverse : .normal)
+            guard let h = list.row(index) else {
+                grid.put("…", row: row, column: box.left + 2, style: .dim)
+                continue
+            }
             let signed = (h.isCredit ? "+" : "-") + h.amount
             let amount = String(repeating: " ", count: max(0, amountWidth - ScreenGrid.columns(signed))) + signed
-            let line = "\(h.time)  \(amount)  \(h.device)  \(h.memo)"
-            draw(line, row: box.top + 1 + offset, box: box, selected: focused && index == selected, &grid)
+            let plain: CellStyle = isSelected ? .reverse : .normal
+            var x = grid.put("\(h.time)  ", row: row, column: box.left + 2, style: plain, limit: box.innerWidth - 1)
+            x = grid.put(
+                amount, row: row, column: x, style: isSelected ? .reverse : h.isCredit ? .credit : .debit,
+                limit: box.right - x)
+            grid.put("  \(h.device)  \(h.memo)", row: row, column: x, style: plain, limit: box.right - x)
+            if isSelected { grid.style(row: row, from: box.left + 1, to: box.right, .reverse) }
         }
     }
 
@@ -193,17 +245,6 @@ public enum TUIRenderer {
         grid.put(selected ? "›" : " ", row: row, column: box.left + 1, style: selected ? .reverse : .normal)
         grid.put(line, row: row, column: box.left + 2, style: selected ? .reverse : .normal, limit: box.innerWidth - 1)
         if selected { grid.style(row: row, from: box.left + 1, to: box.right, .reverse) }
-    }
-
-    private static func statusLine(_ state: TUIState, _ grid: inout ScreenGrid) {
-        let row = state.height - 2
-        if state.isFiltering {
-            grid.put(
-                "/ filter: \(state.filter)▏  Enter keeps it · Esc clears it", row: row, column: 1, limit: grid.width - 2
-            )
-        } else if let message = state.message {
-            grid.put(message, row: row, column: 1, style: .accent, limit: grid.width - 2)
-        }
     }
 
     private static func overlay(width: Int, height: Int, title: String, _ grid: inout ScreenGrid) -> Box {
@@ -243,16 +284,20 @@ public enum TUIRenderer {
         grid.put("Enter revokes · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
     }
 
+    /// Asks for the words the NEW device shows. This screen never shows the words itself: a
+    /// person could then type them without looking at the new device, and a key swapped in the
+    /// middle would be approved.
     private static func approvalDialog(_ dialog: ApprovalDialog, _ grid: inout ScreenGrid) {
         let box = overlay(width: 66, height: 12, title: "Approve a new device", &grid)
         let r = dialog.request
         let limit = box.innerWidth - 2
         grid.put("Name         \(r.name)  (unverified)", row: box.top + 2, column: box.left + 2, limit: limit)
         grid.put("Fingerprint  \(r.fingerprint)", row: box.top + 3, column: box.left + 2, limit: limit)
-        grid.put("This screen  \(r.sas)", row: box.top + 4, column: box.left + 2, style: .bold, limit: limit)
         grid.put(
-            "Type the five words the NEW device shows (\(r.attemptsLeft) tr\(r.attemptsLeft == 1 ? "y" : "ies") left):",
-            row: box.top + 6, column: box.left + 2, limit: limit)
+            "Read the five words on the NEW device's screen and type them", row: box.top + 5, column: box.left + 2,
+            style: .bold, limit: limit)
+        let tries = "\(r.attemptsLeft) tr\(r.attemptsLeft == 1 ? "y" : "ies") left"
+        grid.put("here (\(tries)):", row: box.top + 6, column: box.left + 2, style: .bold, limit: limit)
         let field = box.innerWidth - 4
         grid.put(
             "> " + String(dialog.typed.suffix(max(0, field - 3))) + "▏", row: box.top + 7, column: box.left + 2,
@@ -262,13 +307,34 @@ public enum TUIRenderer {
             grid.put("! " + error, row: box.top + 8, column: box.left + 2, style: .warning, limit: limit)
         }
         grid.put(
-            "Different words on the two screens: someone is in the middle.", row: box.top + 9, column: box.left + 2,
+            "Words that do not match mean someone is in the middle: deny.", row: box.top + 9, column: box.left + 2,
             style: .dim, limit: limit)
         grid.put("Enter approves · Esc closes", row: box.bottom - 1, column: box.left + 2, style: .dim, limit: limit)
     }
 
+    private static func pairingAddressDialog(_ dialog: PairingAddressDialog, _ grid: inout ScreenGrid) {
+        let box = overlay(width: 66, height: 10, title: "Open a pairing window", &grid)
+        let limit = box.innerWidth - 2
+        grid.put(
+            "The code tells the new device to connect to this address:", row: box.top + 2, column: box.left + 2,
+            limit: limit)
+        let field = box.innerWidth - 4
+        grid.put(
+            "> " + String(dialog.address.suffix(max(0, field - 3))) + "▏", row: box.top + 3, column: box.left + 2,
+            style: .reverse, limit: field)
+        grid.style(row: box.top + 3, from: box.left + 2, to: box.left + 2 + field, .reverse)
+        if let error = dialog.error {
+            grid.put("! " + error, row: box.top + 4, column: box.left + 2, style: .warning, limit: limit)
+        }
+        grid.put(
+            "Change it if the new device reaches this one another way", row: box.top + 5, column: box.left + 2,
+            style: .dim, limit: limit)
+        grid.put("(a VPN address, a host name).", row: box.top + 6, column: box.left + 2, style: .dim, limit: limit)
+        grid.put("Enter opens the window · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
     private static func recordDialog(_ dialog: RecordDialog, _ grid: inout ScreenGrid) {
-        let box = overlay(width: 58, height: 9, title: dialog.kind == .credit ? "Earn" : "Spend", &grid)
+        let box = overlay(width: 58, height: 10, title: dialog.kind == .credit ? "Earn" : "Spend", &grid)
         let fieldWidth = box.innerWidth - 12
         for (i, (label, value, field)) in [
             ("Amount", dialog.amount, RecordDialog.Field.amount), ("Memo", dialog.memo, .memo),
@@ -281,7 +347,10 @@ public enum TUIRenderer {
             if active { grid.style(row: row, from: box.left + 11, to: box.left + 11 + fieldWidth, .reverse) }
         }
         if let error = dialog.error {
-            grid.put("! " + error, row: box.top + 5, column: box.left + 2, style: .warning, limit: box.innerWidth - 2)
+            // Wrapped, so the quoted bad input is never cut off.
+            for (i, line) in ScreenGrid.wrap("! " + error, width: box.innerWidth - 2).prefix(3).enumerated() {
+                grid.put(line, row: box.top + 5 + i, column: box.left + 2, style: .warning, limit: box.innerWidth - 2)
+            }
         }
         grid.put("Enter saves · Tab next field · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
     }

@@ -8,65 +8,74 @@ import LedgerTUI
     import Glibc
 #endif
 
-/// The peer channel beside the TUI: its own `PeerService` (logging to the data folder's log
-/// file, never the screen), or, when `ledgerlink listen` already serves this data folder,
-/// that process, watched through its status file and nudged with SIGUSR1.
-final class PeerSyncMonitor: SyncMonitor {
-    private let home: DataHome
+/// The peer channel and the store beside the TUI: its own `PeerService` (logging to the data
+/// folder's log file, never the screen) and store poller, or, when `ledgerlink listen` already
+/// serves this data folder, that process, watched through its status files and nudged with
+/// SIGUSR1. A store saved later (`sync --store` in another terminal) is picked up while the
+/// screen runs.
+actor PeerSyncMonitor: SyncMonitor {
+    private let context: DeviceContext
     private let service: PeerService?
     private let task: Task<Void, any Error>?
     private let startProblem: String?
     private let lastSyncBefore: Date?
-    private let poller: StorePoller?
-    private let polling: Task<Void, Never>?
+    private let log: FileLog
+    private let clock: any Clock<Duration>
+    private var poller: StorePoller?
+    private var polling: Task<Void, Never>?
+    /// The store URL the poller runs for.
+    private var pollerURL: String?
+    private var nextConfigCheck: ContinuousClock.Instant = .now
+    private var notices: [String] = []
+    private var outcome: Task<Void, Never>?
+
+    /// How long `s` waits for every connected device and the store before saying what is left.
+    static let syncDeadline: Duration = .seconds(60)
+
+    private var home: DataHome { context.home }
 
     private init(
-        home: DataHome, service: PeerService?, task: Task<Void, any Error>?, problem: String?,
-        poller: StorePoller? = nil
+        context: DeviceContext, service: PeerService?, task: Task<Void, any Error>?, problem: String?, log: FileLog,
+        clock: any Clock<Duration>
     ) {
-        self.home = home
+        self.context = context
         self.service = service
         self.task = task
         self.startProblem = problem
-        let record = SyncRecord.load(home)
+        self.log = log
+        self.clock = clock
+        let record = SyncRecord.load(context.home)
         self.lastSyncBefore = [record.peer, record.store].compactMap { $0 }.max()
-        self.poller = poller
-        self.polling = poller.map { poller in Task { await poller.run() } }
     }
 
-    /// The store poller for this device, unless another process already polls for it.
-    private static func storePoller(_ context: DeviceContext, _ settings: DeviceConfig, log: FileLog) -> StorePoller? {
-        guard let keyPair = context.keyPair, let text = settings.store, let url = URL(string: text) else { return nil }
-        if let other = StoreStatus.read(from: context.home.storeStatusFile), other.isLive, other.pid != getpid() {
-            return nil
-        }
-        return StorePoller(
-            client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
-            schedule: StoreSchedule(
-                interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
-            statusFile: context.home.storeStatusFile, log: { log.line($0) })
-    }
-
-    static func start(_ context: DeviceContext) async -> PeerSyncMonitor {
+    static func start(_ context: DeviceContext, clock: any Clock<Duration> = ContinuousClock()) async
+        -> PeerSyncMonitor
+    {
         let home = context.home
+        let log = FileLog(home.logFile)
+        func monitor(_ service: PeerService?, _ task: Task<Void, any Error>?, _ problem: String?) async
+            -> PeerSyncMonitor
+        {
+            let monitor = PeerSyncMonitor(
+                context: context, service: service, task: task, problem: problem, log: log, clock: clock)
+            await monitor.pickUpStore()
+            return monitor
+        }
         if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive, other.pid != getpid() {
-            return PeerSyncMonitor(home: home, service: nil, task: nil, problem: nil)
+            return await monitor(nil, nil, nil)
         }
-        guard let keyPair = context.keyPair else {
-            return PeerSyncMonitor(home: home, service: nil, task: nil, problem: "sync needs the device key")
-        }
+        guard let keyPair = context.keyPair else { return await monitor(nil, nil, "sync needs the device key") }
         let settings: DeviceConfig
         do {
             settings = try DeviceConfig.load(home)
         } catch {
-            return PeerSyncMonitor(home: home, service: nil, task: nil, problem: error.description)
+            return await monitor(nil, nil, error.description)
         }
         var configuration = PeerServiceConfiguration()
         configuration.listenPort = settings.listenPort
         configuration.discovery = settings.discovery
         configuration.discoveryPort = settings.discoveryPort
         configuration.staticPeers = settings.peers.compactMap(PeerEndpoint.init(parsing:))
-        let log = FileLog(home.logFile)
         var problem: String?
         for attempt in 0..<2 {
             let hub = PeerHub(statusFile: home.peerStatusFile, discovery: configuration.discovery)
@@ -75,10 +84,7 @@ final class PeerSyncMonitor: SyncMonitor {
                 log: { log.line($0) })
             do {
                 let serve = try await service.start()
-                let task = Task { try await serve() }
-                return PeerSyncMonitor(
-                    home: home, service: service, task: task, problem: problem,
-                    poller: storePoller(context, settings, log: log))
+                return await monitor(service, Task { try await serve() }, problem)
             } catch {
                 // The port is taken (another program, another device's TUI): dial only.
                 problem = "not listening: port \(settings.listenPort) \(describe(error))"
@@ -86,55 +92,188 @@ final class PeerSyncMonitor: SyncMonitor {
                 if attempt == 0 { configuration.listenPort = nil }
             }
         }
-        return PeerSyncMonitor(home: home, service: nil, task: nil, problem: problem)
+        return await monitor(nil, nil, problem)
+    }
+
+    /// Starts (or restarts) the store poller when the saved store changed, unless another
+    /// process polls for this device. Looks at the settings at most every two seconds.
+    private func pickUpStore() {
+        guard ContinuousClock.now >= nextConfigCheck else { return }
+        nextConfigCheck = .now + .seconds(2)
+        guard let keyPair = context.keyPair, let settings = try? DeviceConfig.load(home) else { return }
+        guard settings.store != pollerURL else { return }
+        if let other = StoreStatus.read(from: home.storeStatusFile), other.isLive, other.pid != getpid() {
+            return
+        }
+        polling?.cancel()
+        poller = nil
+        pollerURL = settings.store
+        guard let text = settings.store, let url = URL(string: text) else { return }
+        let log = log
+        let poller = StorePoller(
+            client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
+            schedule: StoreSchedule(
+                interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
+            statusFile: home.storeStatusFile, log: { log.line($0) })
+        self.poller = poller
+        polling = Task { await poller.run() }
+        log.line("store: polling \(text)")
+    }
+
+    private func peerStatus() async -> PeerStatus? {
+        if let service { return await service.hub.snapshot() }
+        return PeerStatus.read(from: home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
+    }
+
+    private func storeStatus() async -> StoreStatus? {
+        if let poller { return await poller.status() }
+        return StoreStatus.read(from: home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
     }
 
     func badge() async -> SyncBadge? {
-        let status: PeerStatus?
-        if let service {
-            status = await service.hub.snapshot()
-        } else {
-            status = PeerStatus.read(from: home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
-        }
-        let store =
-            await poller?.status()
-            ?? StoreStatus.read(from: home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
+        pickUpStore()
+        let status = await peerStatus()
+        let store = await storeStatus()
         guard status != nil || store != nil else {
             return startProblem.map { SyncBadge(problem: $0) }
         }
         let last = [status?.lastSync, store?.lastSuccess, lastSyncBefore].compactMap { $0 }.max()
         let formatter = DateFormatter()
         formatter.dateFormat = "HH:mm"
+        // The problem shown in words under the panes: the store's first (a failing or lying
+        // store), then the peer channel's.
+        let storeProblem = (store?.lastError ?? store?.problem).map { "store: \($0)" }
         var badge = SyncBadge(
             peers: status?.connections.map { TextSafety.sanitised($0.name) } ?? [],
             lastSync: last.map { formatter.string(from: $0) },
-            problem: (status?.lastError ?? store?.lastError ?? startProblem).map { TextSafety.sanitised($0) })
-        if let store {
-            if let receiving = store.receiving, let total = store.total, total > 0 {
-                badge.store = "store \(receiving * 100 / total)%"
-            } else {
-                badge.store = store.consecutiveFailures == 0 ? "store ok" : "store ✗\(store.consecutiveFailures)"
-            }
+            problem: (storeProblem ?? status?.lastError ?? startProblem).map { TextSafety.sanitised($0) })
+        badge.store = store?.badge
+        if let receiving = status?.connections.first(where: { $0.received > 0 && $0.level == nil }) {
+            badge.store = [badge.store, "receiving \(receiving.received)"].compactMap { $0 }.joined(separator: " · ")
         }
         return badge
     }
 
+    func takeNotice() -> String? { notices.isEmpty ? nil : notices.removeFirst() }
+
     func syncNow() async -> String {
+        pickUpStore()
+        let started = Date()
+        let storeAttempts = (await storeStatus())?.attempts ?? 0
         await poller?.syncNow()
+        let nudged: String?
         if let service {
-            let connected = await service.syncNow()
-            return connected == 0
-                ? "No device connected: run `ledgerlink listen` on another, or `ledgerlink peers add HOST:PORT`"
-                : "Syncing with \(connected == 1 ? "1 device" : "\(connected) devices")"
+            _ = await service.syncNow()
+            nudged = nil
+        } else if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive,
+            kill(pid_t(other.pid), SIGUSR1) == 0
+        {
+            nudged = "ledgerlink listen (pid \(other.pid))"
+        } else {
+            nudged = nil
         }
-        if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive, kill(pid_t(other.pid), SIGUSR1) == 0 {
-            return "Asked ledgerlink listen (pid \(other.pid)) to sync now"
+        let peers = (await peerStatus())?.connections ?? []
+        let store = await storeStatus()
+        if peers.isEmpty, store == nil {
+            if let startProblem { return "Sync is not running: \(startProblem)" }
+            return "Nothing to sync with: no device is connected and no store is set "
+                + "(run `ledgerlink listen` on another device, `ledgerlink peers add HOST:PORT`, or `sync --store URL`)"
         }
-        return "Sync is not running: \(startProblem ?? "start `ledgerlink listen`")"
+        outcome?.cancel()
+        outcome = Task {
+            await self.report(since: started, peers: peers, storeAttempts: store == nil ? nil : storeAttempts)
+        }
+        let names = peers.map { TextSafety.sanitised($0.name) } + (store == nil ? [] : ["the store"])
+        let via = nudged.map { " (through \($0))" } ?? ""
+        return "Syncing with \(Self.list(names))\(via)…"
+    }
+
+    /// Where a sync started by `s` stands: the devices level since, gone, or still waited for.
+    private struct Progress {
+        var level: [String] = []
+        var gone: [String] = []
+        var waiting: [String] = []
+        var store: StoreStatus?
+        var storeDone = true
+        var isDone: Bool { waiting.isEmpty && storeDone }
+    }
+
+    private func progress(since started: Date, peers: [PeerStatus.Connection], storeAttempts: Int?) async
+        -> Progress
+    {
+        var progress = Progress()
+        let now = (await peerStatus())?.connections ?? []
+        for peer in peers {
+            let name = TextSafety.sanitised(peer.name)
+            guard let current = now.first(where: { $0.device == peer.device }) else {
+                progress.gone.append(name)
+                continue
+            }
+            if let at = current.level, at >= started {
+                progress.level.append(name)
+            } else {
+                progress.waiting.append(name)
+            }
+        }
+        progress.store = await storeStatus()
+        progress.storeDone = storeAttempts.map { (progress.store?.attempts ?? 0) > $0 } ?? true
+        return progress
+    }
+
+    /// Waits until every device connected when `s` was pressed is level (or gone) and the store
+    /// finished an attempt, or `syncDeadline` passes on the clock; then says how it ended.
+    private func report(since started: Date, peers: [PeerStatus.Connection], storeAttempts: Int?) async {
+        let step: Duration = .milliseconds(100)
+        var now = await progress(since: started, peers: peers, storeAttempts: storeAttempts)
+        var waited: Duration = .zero
+        while !now.isDone, waited < Self.syncDeadline, !Task.isCancelled {
+            try? await clock.sleep(for: step)
+            waited += step
+            now = await progress(since: started, peers: peers, storeAttempts: storeAttempts)
+        }
+        guard !Task.isCancelled else { return }
+        var parts: [String] = []
+        var storeLevel = false
+        if storeAttempts != nil, let store = now.store {
+            if let error = store.lastError {
+                parts.append("the store failed: \(TextSafety.sanitised(error))")
+            } else if let problem = store.problem {
+                storeLevel = true
+                parts.append("the store: \(TextSafety.sanitised(problem))")
+            } else if now.storeDone {
+                storeLevel = true
+            } else {
+                parts.append("the store did not answer in \(Self.syncDeadline.components.seconds) s")
+            }
+        }
+        let levelWith = now.level + (storeLevel ? ["the store"] : [])
+        if !now.gone.isEmpty { parts.append("\(Self.list(now.gone)) disconnected") }
+        if !now.waiting.isEmpty {
+            parts.append("\(Self.list(now.waiting)) not level after \(Self.syncDeadline.components.seconds) s")
+        }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss"
+        let time = formatter.string(from: Date())
+        if parts.isEmpty {
+            notices.append("Synced at \(time): level with \(Self.list(levelWith))")
+        } else if levelWith.isEmpty {
+            notices.append("⚠ Sync at \(time) did not finish: " + parts.joined(separator: "; "))
+        } else {
+            notices.append("⚠ Synced at \(time) with \(Self.list(levelWith)); " + parts.joined(separator: "; "))
+        }
+    }
+
+    private static func list(_ names: [String]) -> String {
+        switch names.count {
+        case 0: return "nobody"
+        case 1: return names[0]
+        default: return names.dropLast().joined(separator: ", ") + " and " + (names.last ?? "")
+        }
     }
 
     /// Stops the service (if this process runs one) and records when it last synced.
     func stop() async {
+        outcome?.cancel()
         polling?.cancel()
         await polling?.value
         guard let service, let task else { return }

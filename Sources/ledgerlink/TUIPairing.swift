@@ -9,6 +9,7 @@ import LedgerTUI
 /// in the link requests pane, and each request waiting there for the person's answer.
 actor TUIPairing: PairingMonitor {
     private let engine: MergeEngine
+    private let home: DataHome
     private let keyPair: SigningKeyPair
     private let log: @Sendable (String) -> Void
     private var window: PairingWindow?
@@ -17,21 +18,27 @@ actor TUIPairing: PairingMonitor {
     private var notices: [String] = []
     private var nextID = 1
 
-    init(engine: MergeEngine, keyPair: SigningKeyPair, log: @escaping @Sendable (String) -> Void) {
+    init(engine: MergeEngine, home: DataHome, keyPair: SigningKeyPair, log: @escaping @Sendable (String) -> Void) {
         self.engine = engine
+        self.home = home
         self.keyPair = keyPair
         self.log = log
     }
 
-    func open() async -> String {
+    func suggestedAddress() -> String {
+        if let configured = try? DeviceConfig.load(home).pairAddress { return configured }
+        return lanAddress() ?? "127.0.0.1"
+    }
+
+    func open(address: String) async -> String {
         guard window == nil else { return "A pairing window is already open" }
+        if let problem = PairingCode.hostProblem(address) { return "No pairing window: \(problem)" }
         let listener: PairingListener
         do {
             listener = try await PairingListener.bind(host: "0.0.0.0", port: 0)
         } catch {
             return "Cannot open a pairing window: \(error)"
         }
-        let address = lanAddress() ?? "127.0.0.1"
         let window = PairingWindow(
             code: .generate(identity: engine.identity, rendezvous: .peer(host: address, port: listener.port)))
         self.window = window
@@ -55,14 +62,15 @@ actor TUIPairing: PairingMonitor {
     private func decide(_ request: LinkRequest, _ attemptsLeft: Int) async -> PairingHost.Decision {
         if attemptsLeft < PairingProtocol.sasAttempts {
             notices.append(
-                "Those words do not match this screen's: \(attemptsLeft) tr\(attemptsLeft == 1 ? "y" : "ies") left")
+                "Those are not the words the new device shows: \(attemptsLeft) tr\(attemptsLeft == 1 ? "y" : "ies") left"
+            )
         } else {
             notices.append("A new device asks to join: select it and press a to approve, d to deny")
         }
         let id = nextID
         nextID += 1
         let row = LinkRequestRow(
-            id: id, name: request.name, fingerprint: request.device.fingerprint, sas: request.sas.description,
+            id: id, name: TextSafety.sanitised(request.name), fingerprint: request.device.fingerprint,
             attemptsLeft: attemptsLeft)
         return await withCheckedContinuation { pending = (row, $0) }
     }

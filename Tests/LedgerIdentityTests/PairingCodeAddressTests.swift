@@ -35,4 +35,17 @@ struct PairingCodeAddressTests {
         #expect(code.description == Self.words + "@" + address)
         #expect(try PairingCode(parsing: code.description) == code)
     }
+
+    @Test("the address a person types for a code (TUI, pair --advertise, pair_address) is checked before use")
+    func hostProblem() throws {
+        for host in ["192.168.1.20", "vpn.home.example", "fe80::1"] { #expect(PairingCode.hostProblem(host) == nil) }
+        for host in ["", "host name", "-x", "a/b", "ho\u{1B}st"] { #expect(PairingCode.hostProblem(host) != nil) }
+        // Each accepted host makes a code that reads back with that host.
+        let identity = IdentityID.derive(rootDevice: SigningKeyPair.generate().publicKey, nonce: [2])
+        for host in ["192.168.1.20", "vpn.home.example", "fe80::1"] {
+            let code = PairingCode.generate(identity: identity, rendezvous: .peer(host: host, port: 4242))
+            let read = try PairingCode(parsing: code.description)
+            #expect(read.rendezvous == .peer(host: host, port: 4242))
+        }
+    }
 }

@@ -40,4 +40,22 @@ struct StoreScheduleTests {
             #expect(RetryAfter.parse(bad, now: now) == nil, "\(bad)")
         }
     }
+
+    @Test("the badge shows a long sync's progress, failures in a row, and a store found lying")
+    func badge() {
+        var status = StoreStatus(url: "http://store.example")
+        #expect(status.badge == "store ok")
+        status.receiving = 4_000
+        status.total = 10_000
+        #expect(status.badge == "store 40%")
+        status.receiving = 20_000  // a store that miscounts never shows more than 100%
+        #expect(status.badge == "store 100%")
+        status.receiving = nil
+        status.total = nil
+        status.consecutiveFailures = 3
+        #expect(status.badge == "store ✗3")
+        status.consecutiveFailures = 0
+        status.problem = "the store sent 1 entry this device refused"
+        #expect(status.badge == "store ⚠")
+    }
 }

@@ -25,6 +25,11 @@ func state(width: Int = 80, height: Int = 24) -> TUIState {
     var s = TUIState(width: width, height: height, usesColor: false)
     s.snapshot = sampleSnapshot()
     s.snapshot.balanceTrend = [0, 1200, 1100, 1187, 900, 1500, 1187].map { Int128($0) }
+    s.snapshot.trendLabel = "last 6 entries: 0.00 to 1500.00"
+    // The whole ledger indexed: 30 entries, all loaded.
+    s.history = HistoryView(total: 30, rows: s.snapshot.history)
+    s.months = [24_322: MonthTotals(earned: "1200.00", spent: "12.50", net: "+1187.50", entries: 30)]
+    s.currentMonth = 24_322  // November 2026
     return s
 }
 
@@ -92,19 +97,27 @@ struct TUIReducerTests {
         #expect(s.selection[.devices] == 1)
     }
 
-    @Test("/ filters the history as you type; Enter keeps the filter, Esc clears it")
+    @Test("/ filters the history as you type (the app searches the whole ledger); Enter keeps it, Esc clears it")
     func filter() {
         var s = state()
         _ = TUIReducer.reduce(&s, .character("/"))
         #expect(s.isFiltering)
         #expect(s.focus == .history)
         for c in "LUNCH" { _ = TUIReducer.reduce(&s, .character(c)) }
-        #expect(s.visibleHistory.map(\.memo) == ["lunch"])
+        #expect(s.isSearching, "the list shown is not yet the filter's")
+        // An answer for a filter typed earlier is dropped; the filter's own answer is shown.
+        TUIReducer.apply(&s, .history(HistoryView(total: 9, filter: "LUN")))
+        #expect(s.isSearching)
+        let lunch = s.snapshot.history[0]
+        TUIReducer.apply(&s, .history(HistoryView(total: 1, rows: [lunch], filter: "LUNCH", sums: "+0.00 −1.50")))
+        #expect(!s.isSearching)
+        #expect(s.history.count == 1)
+        #expect(s.history.row(0)?.memo == "lunch")
         _ = TUIReducer.reduce(&s, .backspace)
         #expect(s.filter == "LUNC")
+        #expect(s.isSearching)
         _ = TUIReducer.reduce(&s, .enter)
         #expect(!s.isFiltering)
-        #expect(s.visibleHistory.count == 1)
         _ = TUIReducer.reduce(&s, .character("q"))  // q quits once the filter is no longer being typed
         #expect(s.wantsQuit)
         s = state()
@@ -113,7 +126,133 @@ struct TUIReducerTests {
         #expect(!s.wantsQuit)
         _ = TUIReducer.reduce(&s, .escape)
         #expect(s.filter.isEmpty)
-        #expect(s.visibleHistory.count == 30)
+        #expect(s.history.count == 30)
+    }
+
+    @Test("Esc clears the message first, then a kept filter")
+    func escapeClearsKeptFilter() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("/"))
+        for c in "entry" { _ = TUIReducer.reduce(&s, .character(c)) }
+        _ = TUIReducer.reduce(&s, .enter)
+        s.message = "Earned 2.00"
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.message == nil)
+        #expect(s.filter == "entry")
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.filter.isEmpty)
+        #expect(!s.isSearching, "no filter: the newest entries show until the index arrives")
+    }
+
+    @Test("the history pane pages through the whole list: G reaches the last entry of 2,017")
+    func wholeHistory() {
+        var s = state(width: 80, height: 24)
+        TUIReducer.apply(&s, .history(HistoryView(total: 2_017, rows: Array(s.snapshot.history.prefix(20)))))
+        _ = TUIReducer.reduce(&s, .character("3"))
+        _ = TUIReducer.reduce(&s, .character("G"))
+        #expect(s.selection[.history] == 2_016)
+        #expect(s.historyRowsNeeded.contains(2_016))
+        #expect(!s.history.holds(s.historyRowsNeeded), "the app is asked to load the last page")
+        let text = TUIRenderer.render(s).text
+        #expect(text.contains("3 History (2017 entries)"))
+        #expect(text.contains("…"), "rows not loaded yet show as …")
+    }
+
+    @Test("q with a pairing window open asks first: y quits, any other key stays")
+    func quitWithPairingOpen() {
+        var s = state()
+        TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600)))
+        _ = TUIReducer.reduce(&s, .character("q"))
+        #expect(!s.wantsQuit)
+        #expect(TUIRenderer.render(s).text.contains("A pairing window is open: quit and close it?"))
+        _ = TUIReducer.reduce(&s, .character("n"))
+        #expect(!s.wantsQuit)
+        #expect(!s.confirmsQuit)
+        _ = TUIReducer.reduce(&s, .character("q"))
+        _ = TUIReducer.reduce(&s, .character("y"))
+        #expect(s.wantsQuit)
+    }
+
+    @Test("[ and ] move the month whose totals show beside the balance, never past this month")
+    func months() {
+        var s = state()
+        TUIReducer.apply(
+            &s,
+            .months(
+                [
+                    24_322: MonthTotals(earned: "1200.00", spent: "12.50", net: "+1187.50", entries: 30),
+                    24_321: MonthTotals(earned: "5.00", spent: "0.00", net: "+5.00", entries: 1),
+                ], current: 24_322))
+        #expect(TUIRenderer.render(s).text.contains("November 2026: earned 1200.00 · spent 12.50 · net +1187.50"))
+        _ = TUIReducer.reduce(&s, .character("["))
+        #expect(TUIRenderer.render(s).text.contains("October 2026: earned 5.00 · spent 0.00 · net +5.00 · 1 entry"))
+        _ = TUIReducer.reduce(&s, .character("["))
+        #expect(TUIRenderer.render(s).text.contains("September 2026: no entries"))
+        for _ in 0..<5 { _ = TUIReducer.reduce(&s, .character("]")) }
+        #expect(s.viewedMonth == 24_322)
+    }
+
+    @Test("a fork found is announced once, naming the device, and the device row says where")
+    func forkNotice() {
+        var s = state()
+        var snapshot = s.snapshot
+        snapshot.devices[1].state = "forked"
+        snapshot.devices[1].forkSeq = 12
+        TUIReducer.apply(&s, .snapshot(snapshot))
+        #expect(s.message?.contains("Fork found: phone (001a-bbbb-cccc-dddd)") == true)
+        #expect(s.message?.contains("seq 12") == true)
+        #expect(TUIRenderer.render(s).text.contains("forked at seq 12"))
+        s.message = nil
+        TUIReducer.apply(&s, .snapshot(snapshot))
+        #expect(s.message == nil, "announced once")
+    }
+
+    @Test("the last sync problem shows in words under the panes; quarantined entries show on their device")
+    func problemsInWords() {
+        var s = state()
+        TUIReducer.apply(
+            &s,
+            .sync(
+                SyncBadge(
+                    peers: [], lastSync: "12:03",
+                    problem: "store: the store broke the protocol: it said more but sent nothing new")))
+        let text = TUIRenderer.render(s).text
+        #expect(text.contains("⚠ store: the store broke the protocol: it said more but sent nothing new"))
+        s.snapshot.devices[1].state = "revoked"
+        s.snapshot.devices[1].quarantined = 3
+        #expect(TUIRenderer.render(s).text.contains("✕ phone"))
+        _ = TUIReducer.reduce(&s, .resize(width: 140, height: 24))
+        #expect(TUIRenderer.render(s).text.contains("revoked  11 entries, 3 quarantined (not counted)"))
+    }
+
+    @Test("a click focuses the pane under it and selects the row; the wheel scrolls the pane under it")
+    func mouse() {
+        var s = state()
+        // At 80x24 the history pane's first row is 11 (see Golden/main-80x24.txt).
+        _ = TUIReducer.reduce(&s, .click(column: 20, row: 13))
+        #expect(s.focus == .history)
+        #expect(s.selection[.history] == 2)
+        _ = TUIReducer.reduce(&s, .wheel(up: false, column: 20, row: 13))
+        #expect(s.selection[.history] == 5)
+        _ = TUIReducer.reduce(&s, .click(column: 10, row: 5))
+        #expect(s.focus == .devices)
+        #expect(s.selection[.devices] == 1)
+        _ = TUIReducer.reduce(&s, .wheel(up: true, column: 20, row: 13))
+        #expect(s.selection[.history] == 2)
+        #expect(s.focus == .devices, "the wheel scrolls without moving the focus")
+    }
+
+    @Test("the footer keeps help and quit at every width; long messages wrap instead of losing their end")
+    func narrow() {
+        #expect(Keymap.footer(width: 58).hasSuffix("? help · q quit"))
+        #expect(ScreenGrid.columns(Keymap.footer(width: 58)) <= 58)
+        var s = state(width: 60, height: 16)
+        #expect(TUIRenderer.render(s).text.contains("? help · q quit"))
+        s.message = "Not saved: amount must be a number like 12, 12.5 or 12.50, not “12,50 EUR please”"
+        let text = TUIRenderer.render(s).text
+        #expect(text.contains("“12,50 EUR please”"))
+        s.snapshot.devices[1].name = "a device with a very long name indeed that goes on and on"
+        #expect(TUIRenderer.render(s).text.contains("…"), "cut text ends in an ellipsis")
     }
 
     @Test("e and x open dialogs that validate, confirm with Enter (not the opening key) and cancel with Esc")
@@ -187,6 +326,7 @@ struct TUIReducerTests {
         _ = TUIReducer.reduce(&s, .character("3"))
         _ = TUIReducer.reduce(&s, .character("G"))
         s.snapshot = sampleSnapshot(historyCount: 5)
+        s.history = HistoryView(total: 5, rows: s.snapshot.history)
         _ = TUIReducer.reduce(&s, .resize(width: 120, height: 40))
         #expect(s.width == 120)
         #expect(s.selection[.history] == 4)
@@ -218,14 +358,22 @@ struct TUIReducerTests {
         for binding in Keymap.bindings { #expect(help.contains(binding.action)) }
     }
 
-    static let request = LinkRequestRow(
-        id: 7, name: "phone", fingerprint: "1924-cf39-66fb-596f", sas: "moon chaos raise diet false", attemptsLeft: 3)
+    static let request = LinkRequestRow(id: 7, name: "phone", fingerprint: "1924-cf39-66fb-596f", attemptsLeft: 3)
 
-    @Test("p opens a pairing window once, and focuses the link requests")
+    @Test("p asks for the address the code names (editable), then opens one pairing window")
     func pairKey() {
         var s = state()
-        #expect(TUIReducer.reduce(&s, .character("p")) == [.openPairing])
+        TUIReducer.apply(&s, .pairingAddress("192.168.1.20"))
+        #expect(TUIReducer.reduce(&s, .character("p")).isEmpty)
         #expect(s.focus == .requests)
+        #expect(s.pairingAddress?.address == "192.168.1.20")
+        #expect(TUIRenderer.render(s).text.contains("> 192.168.1.20"))
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(s.pairingAddress == nil, "Esc cancels")
+        _ = TUIReducer.reduce(&s, .character("p"))
+        for _ in 0..<12 { _ = TUIReducer.reduce(&s, .backspace) }
+        for c in "vpn.home.example" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.openPairing(address: "vpn.home.example")])
         TUIReducer.apply(&s, .pairing(PairingPanel(code: "a-b@h:1", secondsLeft: 600)))
         #expect(TUIReducer.reduce(&s, .character("p")).isEmpty)
         #expect(s.message?.contains("already open") == true)

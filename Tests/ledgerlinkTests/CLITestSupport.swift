@@ -82,6 +82,23 @@ struct Device {
         return other
     }
 
+    /// A data folder holding all of `fixture`'s ledger as its device `index`, written through
+    /// the library (thousands of entries in a moment, where the CLI would take minutes).
+    static func holding(_ fixture: LedgerFixture, device index: Int = 0, name: String = "device") async throws
+        -> Device
+    {
+        let device = try Device(name: name)
+        let store = try LedgerStore.create(
+            at: device.home.appendingPathComponent("ledger.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.devices[index].publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: fixture.devices[index])
+        try await engine.merge(fixture.allEntries)
+        await engine.settle()
+        try DeviceKeyFile.write(
+            fixture.devices[index], to: device.home.appendingPathComponent("device.key"), passphrase: nil)
+        return device
+    }
+
     init(home: URL, cli: CommandRunner) {
         self.home = home
         self.cli = cli

@@ -144,6 +144,14 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
         return .peer(host: String(host), port: port)
     }
 
+    /// Why `host` cannot be the address a code tells the new device to dial, or nil when it
+    /// can: a DNS name, an IPv4 address or an IPv6 address (without brackets).
+    public static func hostProblem(_ host: String) -> String? {
+        isHost(host) || isIPv6(host)
+            ? nil
+            : "\"\(TextSafety.sanitised(host))\" is not a host name or an IP address (such as 192.168.1.20)"
+    }
+
     /// A DNS name or an IPv4 address: dot-separated labels of ASCII letters, digits and inner
     /// hyphens, 1-63 bytes each, 253 in all.
     static func isHost<S: StringProtocol>(_ host: S) -> Bool {

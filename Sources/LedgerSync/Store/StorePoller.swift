@@ -60,6 +60,11 @@ public struct StoreStatus: StatusFile, Sendable, Equatable {
     /// Progress of the sync under way, if any: entries received of the total.
     public var receiving: Int?
     public var total: Int?
+    /// Syncs tried so far by this process (each success or failure adds one).
+    public var attempts: Int?
+    /// What the last sync that worked found wrong with what the store sent: entries refused,
+    /// fork claims without proof. Nil when nothing was.
+    public var problem: String?
     public var updated: Date
 
     public init(url: String) {
@@ -69,6 +74,19 @@ public struct StoreStatus: StatusFile, Sendable, Equatable {
         self.updated = Date()
     }
 
+}
+
+extension StoreStatus {
+    /// The store's state in a word or two, for the TUI's badge: `store 40%` while a sync
+    /// receives, `store ✗3` after three failures in a row, `store ⚠` when the last sync found
+    /// something wrong with what the store sent, `store ok` otherwise.
+    public var badge: String {
+        if let receiving, let total, total > 0 {
+            return "store \(min(100, max(0, receiving) * 100 / total))%"
+        }
+        if consecutiveFailures > 0 { return "store ✗\(consecutiveFailures)" }
+        return problem == nil ? "store ok" : "store ⚠"
+    }
 }
 
 /// Keeps a device in step with its store: a sync every interval, soon after local changes,
@@ -125,6 +143,7 @@ public actor StorePoller {
                 failures = 0
                 current.lastSuccess = Date()
                 current.lastError = nil
+                current.problem = Self.problem(in: report)
                 if !report.unchanged {
                     log("store: sent \(report.sent), received \(report.received)")
                 }
@@ -139,10 +158,35 @@ public actor StorePoller {
             }
             seen = try? await engine.clock().digest
             current.consecutiveFailures = failures
+            current.attempts = (current.attempts ?? 0) + 1
             current.receiving = nil
             current.total = nil
         }
         if let statusFile { try? FileManager.default.removeItem(at: statusFile) }
+    }
+
+    /// What a sync that worked still found wrong, in words; nil when nothing.
+    static func problem(in report: StoreSyncReport) -> String? {
+        var parts: [String] = []
+        if let first = report.refused.first {
+            let what = report.refused.count == 1 ? "1 entry" : "\(report.refused.count) entries"
+            parts.append(
+                "the store sent \(what) this device refused (\(first.author.fingerprint) seq \(first.seq): "
+                    + "\(first.reason))")
+        }
+        if !report.unprovenForkClaims.isEmpty {
+            let who = report.unprovenForkClaims.compactMap(Self.fingerprint)
+            parts.append("the store claims \(who.joined(separator: ", ")) forked but sent no proof")
+        }
+        if !report.forks.isEmpty {
+            let who = report.forks.compactMap(Self.fingerprint)
+            parts.append("fork proven for \(who.joined(separator: ", "))")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
+
+    private static func fingerprint(_ hex: String) -> String? {
+        Hex.decode(hex).flatMap { try? DevicePublicKey(bytes: $0) }?.fingerprint
     }
 
     private func progress(_ progress: StoreSyncProgress) {

@@ -11,9 +11,10 @@ struct Pair: AsyncParsableCommand {
         discussion: """
             Prints a one-time pairing code to type on the new device (`ledgerlink join CODE --name NAME`). \
             The window serves one new device and closes after --minutes. When the new device asks, \
-            this device shows its name (unverified), its key fingerprint and five words; the new \
-            device shows five words too. Type the words the NEW device shows to approve: if they \
-            differ from this screen's, someone is in the middle. Type `deny` to refuse. \
+            this device shows its name (unverified) and its key fingerprint, and the new device shows \
+            five words. Read the words on the NEW device and type them here to approve: this screen \
+            never shows them, so approving means looking at the new device; words that do not match \
+            mean someone is in the middle. Type `deny` to refuse. \
             Without --store the new device connects here directly (same network); with --store \
             the two meet in the store's pairing mailbox.
             """)
@@ -71,6 +72,7 @@ struct Pair: AsyncParsableCommand {
             throw CLIError("cannot listen on \(host):\(port) for the new device: \(describe(error))")
         }
         let address = advertise ?? (host == "0.0.0.0" || host == "::" ? lanAddress() ?? "127.0.0.1" : host)
+        if let problem = PairingCode.hostProblem(address) { throw CLIError("--advertise: \(problem)") }
         let window = PairingWindow(
             code: .generate(identity: engine.identity, rendezvous: .peer(host: address, port: listener.port)),
             length: length)
@@ -139,10 +141,10 @@ struct Pair: AsyncParsableCommand {
                 A new device asks to join:
                   name:        \(request.name)   (as the new device gave it; unverified)
                   fingerprint: \(request.device.fingerprint)
-                  this screen: \(request.sas)
 
-                The new device shows five words too. Type the words the NEW device shows to approve
-                (the first four letters of each are enough), or `deny` to refuse.
+                The new device now shows five words. Read them THERE and type them here to approve
+                (the first four letters of each are enough), or `deny` to refuse. Words that do not
+                match mean someone is in the middle: deny.
 
                 """
         } else {
@@ -167,8 +169,8 @@ struct Join: AsyncParsableCommand {
         abstract: "Join an identity with the pairing code another device of it shows.",
         discussion: """
             Creates this device's key in its data folder (--home) and asks the pairing device to \
-            link it. Both screens then show five words: the person types this device's words on the \
-            pairing device to approve. Once approved, this device receives the ledger and can write.
+            link it. This device then shows five words: the person types them on the pairing device \
+            to approve. Once approved, this device receives the ledger and can write.
             """)
     @OptionGroup var homeOptions: HomeOptions
     @Argument(help: "The pairing code: twelve words, @, and an address, as `ledgerlink pair` shows it.")
@@ -186,7 +188,7 @@ struct Join: AsyncParsableCommand {
                 FileHandle.standardOutput.write(
                     Data(
                         """
-                        Connected. Both screens show five words; this device's are:
+                        Connected. This device's five words are:
 
                             \(sas)
 

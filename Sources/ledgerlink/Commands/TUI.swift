@@ -13,6 +13,9 @@ struct TUI: AsyncParsableCommand {
     @OptionGroup var keys: KeyOptions
     @Flag(name: .long, help: "No colours (also when NO_COLOR is set).") var noColor = false
 
+    @Flag(name: .long, help: "No mouse: clicks and the wheel are left to the terminal (to select text).")
+    var noMouse = false
+
     func run() async throws {
         try await userFacing {
             let environment = ProcessInfo.processInfo.environment
@@ -20,38 +23,59 @@ struct TUI: AsyncParsableCommand {
             let home = homeOptions.dataHome
             do {
                 guard home.hasDevice || FileManager.default.fileExists(atPath: home.database.path) else {
-                    // No device here yet: the TUI offers to create the identity.
+                    // No device here yet: the TUI offers to create the identity or join one, then
+                    // runs with everything a later launch would start (sync, pairing).
                     try await TUIApp.runOnboarding(
-                        usesColor: colour,
+                        usesColor: colour, mouse: !noMouse,
                         create: { name in
-                            try await DeviceSetup.createIdentity(home: home, name: name, decimals: 2, passphrase: nil)
-                                .engine
+                            let created = try await DeviceSetup.createIdentity(
+                                home: home, name: name, decimals: 2, passphrase: nil)
+                            return try await Self.services(Self.unlockedContext(home, created.engine))
                         },
                         join: { text, name, showSAS in
-                            try await Self.join(text, name: name, home: home, showSAS: showSAS)
+                            let engine = try await Self.join(text, name: name, home: home, showSAS: showSAS)
+                            return try await Self.services(Self.unlockedContext(home, engine))
                         })
                     return
                 }
                 // The key is unlocked before the screen is taken over, so a passphrase prompt works.
                 let context = try await DeviceContext.open(home, keys: keys)
-                // The peer channel runs beside the screen for as long as it is open.
-                let sync = await PeerSyncMonitor.start(context)
-                let log = FileLog(home.logFile)
-                let pairing = context.keyPair.map { TUIPairing(engine: context.engine, keyPair: $0, log: log.line) }
+                let services = await Self.services(context)
                 do {
-                    try await TUIApp(engine: context.engine, canWrite: true, sync: sync, pairing: pairing)
-                        .run(usesColor: colour)
+                    try await TUIApp(services).run(usesColor: colour, mouse: !noMouse)
                 } catch {
-                    await pairing?.stop()
-                    await sync.stop()
+                    await services.stop()
                     throw error
                 }
-                await pairing?.stop()
-                await sync.stop()
+                await services.stop()
             } catch let error as TUIError {
                 throw CLIError(error.description)
             }
         }
+    }
+
+    /// The device just created or joined on the onboarding screen, with its key (made
+    /// without a passphrase there) unlocked, as a later launch would open it.
+    static func unlockedContext(_ home: DataHome, _ engine: MergeEngine) throws -> DeviceContext {
+        let keyPair = try DeviceKeyFile.read(home.keyFile) { () throws(IdentityError) -> [UInt8] in
+            throw IdentityError("the device key made on this screen has a passphrase")
+        }
+        return DeviceContext(home: home, engine: engine, keyPair: keyPair)
+    }
+
+    /// The peer channel, the store poller and pairing beside the screen, and how to stop them.
+    static func services(_ context: DeviceContext) async -> TUIServices {
+        let sync = await PeerSyncMonitor.start(context)
+        let log = FileLog(context.home.logFile)
+        let pairing = context.keyPair.map {
+            TUIPairing(engine: context.engine, home: context.home, keyPair: $0, log: log.line)
+        }
+        return TUIServices(
+            engine: context.engine, canWrite: context.keyPair != nil, sync: sync, pairing: pairing,
+            stop: {
+                await pairing?.stop()
+                await sync.stop()
+            })
     }
 
     /// Joins from the onboarding screen, as `ledgerlink join` does.
