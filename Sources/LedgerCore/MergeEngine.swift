@@ -534,11 +534,13 @@ public actor MergeEngine {
     }
 
     private func deleteHeld(_ db: Database, _ hash: EntryHash) throws {
-        let length = try Int.fetchOne(
-            db, sql: "SELECT length(raw) FROM held WHERE hash = ?", arguments: [Data(hash.bytes)])
-        try db.execute(sql: "DELETE FROM held WHERE hash = ?", arguments: [Data(hash.bytes)])
-        heldCount = max(0, heldCount - db.changesCount)
-        heldBytes = max(0, heldBytes - (length ?? 0))
+        // One statement: what it deleted is what the bounds give back.
+        guard
+            let length = try Int.fetchOne(
+                db, sql: "DELETE FROM held WHERE hash = ? RETURNING length(raw)", arguments: [Data(hash.bytes)])
+        else { return }
+        heldCount = max(0, heldCount - 1)
+        heldBytes = max(0, heldBytes - length)
     }
 
     private func isForkProof(_ db: Database, _ entry: Entry) throws -> Bool {

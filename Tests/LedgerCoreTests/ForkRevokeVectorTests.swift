@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerTestSupport
 import Testing
 
 /// Resources/vectors/forks-revokes-v1.json: a ledger of three devices in which one device forks
@@ -10,11 +11,10 @@ import Testing
 /// design, so their bytes are inputs. LEDGERLINK_WRITE_VECTORS=1 writes the file anew.
 @Suite("Fork and revoke test vectors")
 struct ForkRevokeVectorTests {
-    static let file = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Resources/vectors/forks-revokes-v1.json")
+    static let vectors = VectorFile("forks-revokes-v1.json")
+    static var file: URL { vectors.url }
 
-    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
+    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { VectorFile.range(start, count) }
     static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }
 
     static func build(boxes stored: [String: [UInt8]]?) async throws -> JSONValue {
@@ -142,11 +142,8 @@ struct ForkRevokeVectorTests {
 
     @Test("the fork and revoke vectors reproduce byte for byte, and every replica reaches their state")
     func reproduce() async throws {
-        if ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil {
-            try (try await Self.build(boxes: nil).prettyText + "\n").write(
-                to: Self.file, atomically: true, encoding: .utf8)
-        }
-        let text = try String(contentsOf: Self.file, encoding: .utf8)
+        let fresh = VectorFile.isWriting ? try await Self.build(boxes: nil).prettyText + "\n" : ""
+        let text = try Self.vectors.text(writingIfAsked: { fresh })
         let stored = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let boxes = try #require(stored["boxes"] as? [String: String]).mapValues { Hex.decode($0) ?? [] }
         #expect(try await Self.build(boxes: boxes).prettyText + "\n" == text)

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerTestSupport
 import Testing
 
 /// Resources/vectors/ledger-v1.json fixes every input (seeds, nonces, keys, times) and every
@@ -9,12 +10,11 @@ import Testing
 /// Run with LEDGERLINK_WRITE_VECTORS=1 to write the file anew (only when the format changes).
 @Suite("Protocol test vectors")
 struct ProtocolVectorTests {
-    static let file = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Resources/vectors/ledger-v1.json")
+    static let vectors = VectorFile("ledger-v1.json")
+    static var file: URL { vectors.url }
 
     static func bytes(_ hex: String) -> [UInt8] { Hex.decode(hex) ?? [] }
-    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
+    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { VectorFile.range(start, count) }
 
     /// Builds the vector ledger. Sealed boxes are randomised by design, so their bytes are inputs.
     static func build(keyrings: [String: [UInt8]]?) throws -> (JSONValue, [Entry]) {
@@ -112,11 +112,8 @@ struct ProtocolVectorTests {
 
     @Test("the vectors file reproduces byte for byte")
     func reproduce() async throws {
-        if ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil {
-            let (document, _) = try Self.build(keyrings: nil)
-            try (document.prettyText + "\n").write(to: Self.file, atomically: true, encoding: .utf8)
-        }
-        let data = try Data(contentsOf: Self.file)
+        let data = Data(
+            try Self.vectors.text(writingIfAsked: { try Self.build(keyrings: nil).0.prettyText + "\n" }).utf8)
         let stored = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let keyrings = try #require(stored["keyrings"] as? [String: String]).mapValues(Self.bytes)
         let (document, entries) = try Self.build(keyrings: keyrings)

@@ -12,11 +12,10 @@ import Testing
 /// Run with LEDGERLINK_WRITE_VECTORS=1 to write the file anew (only when the format changes).
 @Suite("Pairing test vectors")
 struct PairingVectorTests {
-    static let file = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Resources/vectors/pairing-v1.json")
+    static let vectors = VectorFile("pairing-v1.json")
+    static var file: URL { vectors.url }
 
-    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
+    static func range(_ start: UInt8, _ count: Int) -> [UInt8] { VectorFile.range(start, count) }
 
     static func build() throws -> JSONValue {
         let inviterSeed = range(0x00, 32)
@@ -74,10 +73,7 @@ struct PairingVectorTests {
     @Test("the pairing vectors file reproduces byte for byte")
     func reproduce() throws {
         let document = try Self.build()
-        if ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil {
-            try (document.prettyText + "\n").write(to: Self.file, atomically: true, encoding: .utf8)
-        }
-        let stored = try String(contentsOf: Self.file, encoding: .utf8)
+        let stored = try Self.vectors.text(writingIfAsked: { document.prettyText + "\n" })
         #expect(document.prettyText + "\n" == stored)
     }
 

@@ -54,6 +54,8 @@ public struct HTTPStoreTransport: StoreTransport {
         let limit = deadline
         do {
             return try await withDeadline(limit, clock: clock) {
+                // The total deadline is `withDeadline`'s (on the injected clock); AHC's own
+                // timeout only backs it up, a second later, should cancellation be lost.
                 let response = try await Self.client.execute(prepared, timeout: .seconds(limit.components.seconds + 1))
                 var headers: [String: String] = [:]
                 for (name, value) in response.headers { headers[name.lowercased()] = value }
