@@ -28,21 +28,47 @@ public struct HistoryFilter: Sendable, Equatable {
     /// The text as typed.
     public let text: String
     private let needle: String
-    /// Whether the needle could be part of an amount or a date (it holds a digit).
-    private let mayBeNumber: Bool
+    /// The needle's bytes, lowercased, when it is all ASCII: memos are then searched byte by
+    /// byte without building a lowercased copy of each (a million memos in well under a second).
+    private let asciiNeedle: [UInt8]?
+    /// Whether the needle could be part of an amount as shown (digits and a point only).
+    private let mayBeAmount: Bool
+    /// Whether the needle could be part of a date as shown (`2026-11-24 09:59`).
+    private let mayBeDate: Bool
 
     public init(_ text: String) {
         self.text = text
         needle = text.lowercased()
-        mayBeNumber = text.contains(where: \.isASCIIDigit)
+        asciiNeedle = needle.utf8.allSatisfy { $0 < 0x80 } ? Array(needle.utf8) : nil
+        let digits = text.contains(where: \.isASCIIDigit)
+        mayBeAmount = digits && text.allSatisfy { $0.isASCIIDigit || $0 == "." }
+        mayBeDate = digits && text.allSatisfy { $0.isASCIIDigit || $0 == "-" || $0 == ":" || $0 == " " }
     }
 
     func matches(memo: String?, amount: Int64?, time: Int64, deviceMatches: Bool, decimals: UInt8) -> Bool {
         if deviceMatches { return true }
-        if let memo, memo.lowercased().contains(needle) { return true }
-        guard mayBeNumber else { return false }
-        if let amount, AmountFormat.format(Int128(amount), decimals: decimals).contains(needle) { return true }
-        return HistoryDate.format(time).contains(needle)
+        if let memo, contains(memo) { return true }
+        if mayBeAmount, let amount, AmountFormat.format(Int128(amount), decimals: decimals).contains(needle) {
+            return true
+        }
+        return mayBeDate && HistoryDate.format(time).contains(needle)
+    }
+
+    /// Whether `text` holds the needle, ignoring case.
+    func contains(_ text: String) -> Bool {
+        guard let asciiNeedle else { return text.lowercased().contains(needle) }
+        guard let first = asciiNeedle.first else { return true }
+        var utf8 = text
+        return utf8.withUTF8 { bytes in
+            guard bytes.count >= asciiNeedle.count else { return false }
+            let lower = { (b: UInt8) in b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+            for start in 0...(bytes.count - asciiNeedle.count) where lower(bytes[start]) == first {
+                var k = 1
+                while k < asciiNeedle.count, lower(bytes[start + k]) == asciiNeedle[k] { k += 1 }
+                if k == asciiNeedle.count { return true }
+            }
+            return false
+        }
     }
 }
 
@@ -125,7 +151,8 @@ public struct HistoryIndex: Sendable {
     /// Authors in the order first seen (a key's author index points here).
     private(set) var authors: [DevicePublicKey] = []
     private var authorIndex: [DevicePublicKey: Int] = [:]
-    /// Newest first.
+    /// Oldest first, so entries appended to the logs (mostly the newest) go on the end
+    /// without moving the rest; position 0 of the history is the last key.
     private(set) var keys: [Key] = []
     /// Totals of the entries in the index by local month (`HistoryDate.month`).
     public private(set) var months: [Int: PeriodTotals] = [:]
@@ -135,10 +162,11 @@ public struct HistoryIndex: Sendable {
     /// Entries in the index.
     public var count: Int { keys.count }
 
-    /// The entry at `index` (0 is the newest).
+    /// The entry at `index` of the history (0 is the newest).
     public func position(at index: Int) -> Position? {
         guard keys.indices.contains(index) else { return nil }
-        return Position(author: authors[keys[index].authorIndex], seq: keys[index].seq)
+        let key = keys[keys.count - 1 - index]
+        return Position(author: authors[key.authorIndex], seq: key.seq)
     }
 
     init(logs: HistoryLogs, filter: HistoryFilter?) {
@@ -146,11 +174,11 @@ public struct HistoryIndex: Sendable {
         self.filter = filter
     }
 
-    /// Whether `a` comes before `b` in the history.
-    private func precedes(_ a: Key, _ b: Key) -> Bool {
-        if a.time != b.time { return a.time > b.time }
-        if a.authorIndex != b.authorIndex { return authors[a.authorIndex] > authors[b.authorIndex] }
-        return a.seq > b.seq
+    /// Whether `a` is older than `b` in the history (author time, then device key, then seq).
+    private func isOlder(_ a: Key, _ b: Key) -> Bool {
+        if a.time != b.time { return a.time < b.time }
+        if a.authorIndex != b.authorIndex { return authors[a.authorIndex] < authors[b.authorIndex] }
+        return a.seq < b.seq
     }
 
     mutating func index(of author: DevicePublicKey) throws(LedgerError) -> Int {
@@ -163,45 +191,61 @@ public struct HistoryIndex: Sendable {
         return authors.count - 1
     }
 
-    /// Adds entries read from the logs (in any order) and keeps the keys in history order.
-    mutating func add(_ added: [Key], totalsOf records: [(time: Int64, kind: EntryKind, amount: Int64?)]) {
-        for record in records {
-            let month = HistoryDate.month(record.time)
-            var period = months[month] ?? PeriodTotals()
-            period.entries += 1
-            totals.entries += 1
-            if let amount = record.amount {
-                if record.kind == .credit {
-                    period.credits += Int128(amount)
-                    totals.credits += Int128(amount)
-                } else {
-                    period.debits += Int128(amount)
-                    totals.debits += Int128(amount)
-                }
+    /// Counts one entry into the totals of its month (as it is read, so nothing else is kept).
+    static func count(
+        time: Int64, kind: EntryKind, amount: Int64?, into months: inout [Int: PeriodTotals],
+        _ totals: inout PeriodTotals
+    ) {
+        let month = HistoryDate.month(time)
+        var period = months[month] ?? PeriodTotals()
+        period.entries += 1
+        totals.entries += 1
+        if let amount {
+            if kind == .credit {
+                period.credits += Int128(amount)
+                totals.credits += Int128(amount)
+            } else {
+                period.debits += Int128(amount)
+                totals.debits += Int128(amount)
             }
-            months[month] = period
         }
-        let sorted = added.sorted(by: precedes)
+        months[month] = period
+    }
+
+    /// Adds entries read from the logs (in any order) with their totals, keeping the keys in
+    /// order in place: a first build sorts once; an update merges the few new keys in from the
+    /// end, so a million keys are neither copied nor moved when new entries are the newest.
+    mutating func add(_ added: inout [Key], months addedMonths: [Int: PeriodTotals], totals addedTotals: PeriodTotals)
+    {
+        for (month, period) in addedMonths {
+            var current = months[month] ?? PeriodTotals()
+            current.credits += period.credits
+            current.debits += period.debits
+            current.entries += period.entries
+            months[month] = current
+        }
+        totals.credits += addedTotals.credits
+        totals.debits += addedTotals.debits
+        totals.entries += addedTotals.entries
+        added.sort(by: isOlder)
         guard !keys.isEmpty else {
-            keys = sorted
+            swap(&keys, &added)
             return
         }
-        // New entries are mostly the newest: merge the two ordered lists in one pass.
-        var merged: [Key] = []
-        merged.reserveCapacity(keys.count + sorted.count)
-        var (i, j) = (0, 0)
-        while i < keys.count, j < sorted.count {
-            if precedes(sorted[j], keys[i]) {
-                merged.append(sorted[j])
-                j += 1
+        var i = keys.count - 1
+        var j = added.count - 1
+        keys.append(contentsOf: added)
+        var w = keys.count - 1
+        while j >= 0 {
+            if i >= 0, isOlder(added[j], keys[i]) {
+                keys[w] = keys[i]
+                i -= 1
             } else {
-                merged.append(keys[i])
-                i += 1
+                keys[w] = added[j]
+                j -= 1
             }
+            w -= 1
         }
-        merged += keys[i...]
-        merged += sorted[j...]
-        keys = merged
     }
 
     mutating func setLogs(_ logs: HistoryLogs) { self.logs = logs }

@@ -149,6 +149,9 @@ public final class LedgerStore: Sendable {
         return store
     }
 
+    /// Page cache of each connection, in SQLite's negative-KiB form: 32 MiB.
+    static let cacheSize = -32768
+
     private static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
@@ -158,7 +161,7 @@ public final class LedgerStore: Sendable {
             // splits per merge); an existing one keeps the size it has.
             try db.execute(
                 sql: """
-                    PRAGMA page_size = 16384; PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;
+                    PRAGMA page_size = 16384; PRAGMA synchronous = FULL; PRAGMA cache_size = \(Self.cacheSize);
                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 4194304
                     """)
         }

@@ -37,10 +37,20 @@ extension MergeEngine {
             }
         }
         var keys: [HistoryIndex.Key] = []
-        var records: [(time: Int64, kind: EntryKind, amount: Int64?)] = []
+        if filter == nil {
+            // Room for every entry up front: growing by doubling would hold two copies at once.
+            keys.reserveCapacity(
+                logs.logs.reduce(0) { $0 + Int(clamping: $1.through - min($1.through, (from[$1.author] ?? 1) - 1)) })
+        }
+        var months: [Int: HistoryIndex.PeriodTotals] = [:]
+        var totals = HistoryIndex.PeriodTotals()
         let decimals = logs.decimals
         var stopped = false
         try store.read { db in
+            // A scan of the whole ledger would fill this connection's page cache (32 MB) with
+            // pages read once; a small cache keeps the screen's memory flat. Restored after.
+            try? db.execute(sql: "PRAGMA cache_size = -2048")
+            defer { try? db.execute(sql: "PRAGMA cache_size = \(LedgerStore.cacheSize)") }
             for log in logs.logs {
                 let start = from[log.author] ?? 1
                 guard start <= log.through, !stopped else { continue }
@@ -70,13 +80,13 @@ extension MergeEngine {
                         return true
                     }
                     keys.append(HistoryIndex.Key(time: row.time, ref: authorIndex << 44 | row.seq))
-                    records.append((row.time, row.kind, row.amount))
+                    HistoryIndex.count(time: row.time, kind: row.kind, amount: row.amount, into: &months, &totals)
                     return true
                 }
             }
         }
         guard !stopped, !isCancelled() else { return nil }
-        index.add(keys, totalsOf: records)
+        index.add(&keys, months: months, totals: totals)
         return index
     }
 

@@ -409,6 +409,14 @@ final class HistoryPager {
         }
         await update(&state)
     }
+
+    /// Waits (for the benchmark probe) until the filter typed has been searched for.
+    func waitForSearch(_ state: inout TUIState) async {
+        while state.isSearching {
+            await update(&state)
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
 }
 
 extension TUIApp {
@@ -424,6 +432,14 @@ extension TUIApp {
         let indexStart = MonotonicClock.nanoseconds
         await history.waitForIndex(&state)
         let indexed = MonotonicClock.nanoseconds - indexStart
+        // A search of the whole ledger, as `/` runs it.
+        let searchStart = MonotonicClock.nanoseconds
+        state.filter = "entry 99999"
+        await history.waitForSearch(&state)
+        let searched = MonotonicClock.nanoseconds - searchStart
+        let matches = state.history.count
+        state.filter = ""
+        await history.update(&state)
         state.focus = .history
         let keys: [Key] = [
             .down, .down, .character("j"), .pageDown, .pageDown, .character("G"), .pageUp, .character("g"), .up,
@@ -439,7 +455,8 @@ extension TUIApp {
         latencies.sort()
         let report = [
             "first_frame_ns=\(firstFrame)", "peak_rss_kb=\(peakAtFirstFrame)", "index_ns=\(indexed)",
-            "history_entries=\(state.history.count)", "peak_rss_after_index_kb=\(ProcessStatus.peakResidentKilobytes)",
+            "history_entries=\(state.history.count)", "search_ns=\(searched)", "search_matches=\(matches)",
+            "peak_rss_after_index_kb=\(ProcessStatus.peakResidentKilobytes)",
             "key_p50_ns=\(latencies[latencies.count / 2])", "key_p99_ns=\(latencies[latencies.count * 99 / 100])",
         ].joined(separator: "\n")
         try? (report + "\n").write(toFile: path, atomically: true, encoding: .utf8)

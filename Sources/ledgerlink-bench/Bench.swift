@@ -186,7 +186,16 @@ struct Bench {
                     format:
                         "whole history indexed:    %.0f ms for %d entries (in the background, after the first frame)",
                     Double(indexed) / 1e6, entries))
-            print(String(format: "peak RSS after indexing:  %.1f MB (target <= 80 MB)", Double(rssAfter) / 1024))
+            if let searched = report["search_ns"], let matches = report["search_matches"] {
+                print(
+                    String(
+                        format: "search of the whole ledger: %.0f ms (\"entry 99999\": %d matches)",
+                        Double(searched) / 1e6, matches))
+            }
+            print(
+                String(
+                    format: "peak RSS after indexing and searching: %.1f MB (target <= 80 MB)", Double(rssAfter) / 1024)
+            )
         }
         print(
             String(

@@ -54,6 +54,28 @@ struct HistoryIndexTests {
         #expect(try matches("no such thing").count == 0)
     }
 
+    @Test("the filter ignores case in ASCII and beyond, and matches amounts and dates only where they can")
+    func filterCases() async throws {
+        var fixture = try LedgerFixture(deviceCount: 1)
+        try fixture.record(device: 0, .debit, amount: 450, memo: "Café Crème")
+        try fixture.record(device: 0, .debit, amount: 2_023, memo: "RENT")
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let logs = try await engine.historyLogs()
+        func count(_ text: String) throws -> Int {
+            try #require(try engine.historyIndex(logs, filter: HistoryFilter(text))).count
+        }
+        #expect(try count("café") == 1)
+        #expect(try count("CAFÉ CRÈME") == 1)
+        #expect(try count("rent") == 1)
+        #expect(try count("4.50") == 1)
+        #expect(try count("20.23") == 1)
+        let day = String(HistoryDate.format(fixture.logs[0][1].time).prefix(10))  // local time
+        #expect(try count(day) == 2, "the date both were written")
+        #expect(try count("rent 2023") == 0, "words and digits together match a memo only")
+        #expect(try count("") == 2)
+    }
+
     @Test("an update reads only what was appended and ends where a fresh index does; a revoke starts over")
     func update() async throws {
         var fixture = try Self.ledger()
