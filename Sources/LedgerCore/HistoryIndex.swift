@@ -215,8 +215,7 @@ public struct HistoryIndex: Sendable {
     /// Adds entries read from the logs (in any order) with their totals, keeping the keys in
     /// order in place: a first build sorts once; an update merges the few new keys in from the
     /// end, so a million keys are neither copied nor moved when new entries are the newest.
-    mutating func add(_ added: inout [Key], months addedMonths: [Int: PeriodTotals], totals addedTotals: PeriodTotals)
-    {
+    mutating func add(_ added: inout [Key], months addedMonths: [Int: PeriodTotals], totals addedTotals: PeriodTotals) {
         for (month, period) in addedMonths {
             var current = months[month] ?? PeriodTotals()
             current.credits += period.credits
