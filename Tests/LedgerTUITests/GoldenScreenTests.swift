@@ -1,7 +1,8 @@
 import Foundation
 import LedgerCore
-import LedgerTUI
 import Testing
+
+@testable import LedgerTUI
 
 /// Screens compared as text with files in Golden/. Run with LEDGERLINK_WRITE_GOLDEN=1 to write
 /// them anew after a deliberate change, then read the diff.
@@ -147,5 +148,26 @@ struct GoldenScreenTests {
             try text.write(to: file, atomically: true, encoding: .utf8)
         }
         #expect(text == (try String(contentsOf: file, encoding: .utf8)))
+    }
+
+    @Test("without any UTF-8 locale every line and symbol the screens draw has an ASCII stand-in")
+    func asciiFallback() {
+        var screens = [state(), state(width: 120, height: 40)]
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("?"))
+        screens.append(s)
+        s = state()
+        s.snapshot.devices[1].state = "revoked"
+        s.sync = SyncBadge(peers: [], lastSync: nil, problem: "store: unreachable")
+        s.message = "⚠ Fork found: “phone”"
+        screens.append(s)
+        var drawn = Set<Character>()
+        for screen in screens {
+            for character in TUIRenderer.render(screen).text where !character.isASCII { drawn.insert(character) }
+        }
+        // Text from the ledger (names, memos) is the person's own; everything else needs a stand-in.
+        let missing = drawn.filter { ASCIIFallback.character(for: $0) == "?" }
+        #expect(missing.isEmpty, "no ASCII stand-in for \(missing.sorted())")
+        #expect(drawn.contains("┌") && drawn.contains("●"))
     }
 }
