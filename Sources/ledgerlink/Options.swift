@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerCore
 import LedgerIdentity
+import LedgerSync
 
 /// Options every command shares.
 struct HomeOptions: ParsableArguments {
@@ -67,6 +68,8 @@ func userFacing<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as ExportDocument.ReadError {
         throw CLIError(error.description)
     } catch let error as PairingError {
+        throw CLIError(error.description)
+    } catch let error as SyncSettingsError {
         throw CLIError(error.description)
     }
 }

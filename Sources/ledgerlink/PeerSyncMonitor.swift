@@ -15,16 +15,12 @@ import LedgerTUI
 /// screen runs.
 actor PeerSyncMonitor: SyncMonitor {
     private let context: DeviceContext
-    private let service: PeerService?
-    private let task: Task<Void, any Error>?
+    /// The services this process runs; nil when `ledgerlink listen` serves this data folder
+    /// (or the key is locked).
+    private let services: SyncServices?
     private let startProblem: String?
     private let lastSyncBefore: Date?
-    private let log: FileLog
     private let clock: any Clock<Duration>
-    private var poller: StorePoller?
-    private var polling: Task<Void, Never>?
-    /// The store URL the poller runs for.
-    private var pollerURL: String?
     private var nextConfigCheck: ContinuousClock.Instant = .now
     private var notices: [String] = []
     private var outcome: Task<Void, Never>?
@@ -35,14 +31,11 @@ actor PeerSyncMonitor: SyncMonitor {
     private var home: DataHome { context.home }
 
     private init(
-        context: DeviceContext, service: PeerService?, task: Task<Void, any Error>?, problem: String?, log: FileLog,
-        clock: any Clock<Duration>
+        context: DeviceContext, services: SyncServices?, problem: String?, clock: any Clock<Duration>
     ) {
         self.context = context
-        self.service = service
-        self.task = task
+        self.services = services
         self.startProblem = problem
-        self.log = log
         self.clock = clock
         let record = SyncRecord.load(context.home)
         self.lastSyncBefore = [record.peer, record.store].compactMap { $0 }.max()
@@ -52,86 +45,61 @@ actor PeerSyncMonitor: SyncMonitor {
         -> PeerSyncMonitor
     {
         let home = context.home
-        let log = FileLog(home.logFile)
-        func monitor(_ service: PeerService?, _ task: Task<Void, any Error>?, _ problem: String?) async
-            -> PeerSyncMonitor
-        {
-            let monitor = PeerSyncMonitor(
-                context: context, service: service, task: task, problem: problem, log: log, clock: clock)
-            await monitor.pickUpStore()
-            return monitor
+        func monitor(_ services: SyncServices?, _ problem: String?) -> PeerSyncMonitor {
+            PeerSyncMonitor(context: context, services: services, problem: problem, clock: clock)
         }
         if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive, other.pid != getpid() {
-            return await monitor(nil, nil, nil)
+            return monitor(nil, nil)
         }
-        guard let keyPair = context.keyPair else { return await monitor(nil, nil, "sync needs the device key") }
-        let settings: DeviceConfig
+        guard let keyPair = context.keyPair else { return monitor(nil, "sync needs the device key") }
+        var settings: SyncSettings
         do {
-            settings = try DeviceConfig.load(home)
+            settings = try SyncSettings(try DeviceConfig.load(home))
         } catch {
-            return await monitor(nil, nil, error.description)
+            // A settings file with an address that is not one: said, never dropped in silence.
+            return monitor(nil, "\(error)")
         }
-        var configuration = PeerServiceConfiguration()
-        configuration.listenPort = settings.listenPort
-        configuration.discovery = settings.discovery
-        configuration.discoveryPort = settings.discoveryPort
-        configuration.staticPeers = settings.peers.compactMap(PeerEndpoint.init(parsing:))
-        var problem: String?
-        for attempt in 0..<2 {
-            let hub = PeerHub(statusFile: home.peerStatusFile, discovery: configuration.discovery)
-            let service = PeerService(
-                engine: context.engine, keyPair: keyPair, configuration: configuration, hub: hub,
+        // Another process may poll the store for this device already.
+        if let other = StoreStatus.read(from: home.storeStatusFile), other.isLive, other.pid != getpid() {
+            settings.store = nil
+        }
+        let log = FileLog(home.logFile)
+        do {
+            let services = try await SyncServices.start(
+                home: home, engine: context.engine, keyPair: keyPair, settings: settings, dialOnlyIfTaken: true,
                 log: { log.line($0) })
-            do {
-                let serve = try await service.start()
-                return await monitor(service, Task { try await serve() }, problem)
-            } catch {
-                // The port is taken (another program, another device's TUI): dial only.
-                problem = "not listening: port \(settings.listenPort) \(describe(error))"
-                log.line(problem ?? "")
-                if attempt == 0 { configuration.listenPort = nil }
-            }
+            return monitor(services, services.listenProblem)
+        } catch {
+            return monitor(nil, "not listening: \(describe(error.underlying))")
         }
-        return await monitor(nil, nil, problem)
     }
 
-    /// Starts (or restarts) the store poller when the saved store changed, unless another
-    /// process polls for this device. Looks at the settings at most every two seconds.
-    private func pickUpStore() {
-        guard ContinuousClock.now >= nextConfigCheck else { return }
+    /// Polls the store saved since the screen opened (`sync --store` in another terminal), or
+    /// stops polling one removed, unless another process polls for this device. Looks at the
+    /// settings at most every two seconds.
+    private func pickUpStore() async {
+        guard let services, ContinuousClock.now >= nextConfigCheck else { return }
         nextConfigCheck = .now + .seconds(2)
-        guard let keyPair = context.keyPair, let settings = try? DeviceConfig.load(home) else { return }
-        guard settings.store != pollerURL else { return }
+        guard let config = try? DeviceConfig.load(home), let saved = try? config.store.map(SyncSettings.storeURL)
+        else { return }
         if let other = StoreStatus.read(from: home.storeStatusFile), other.isLive, other.pid != getpid() {
             return
         }
-        polling?.cancel()
-        poller = nil
-        pollerURL = settings.store
-        guard let text = settings.store, let url = URL(string: text) else { return }
-        let log = log
-        let poller = StorePoller(
-            client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
-            schedule: StoreSchedule(
-                interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
-            statusFile: home.storeStatusFile, log: { log.line($0) })
-        self.poller = poller
-        polling = Task { await poller.run() }
-        log.line("store: polling \(text)")
+        await services.use(store: saved)
     }
 
     private func peerStatus() async -> PeerStatus? {
-        if let service { return await service.hub.snapshot() }
+        if let services { return await services.peerStatus() }
         return PeerStatus.read(from: home.peerStatusFile).flatMap { $0.isLive ? $0 : nil }
     }
 
     private func storeStatus() async -> StoreStatus? {
-        if let poller { return await poller.status() }
+        if let status = await services?.storeStatus() { return status }
         return StoreStatus.read(from: home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
     }
 
     func badge() async -> SyncBadge? {
-        pickUpStore()
+        await pickUpStore()
         let status = await peerStatus()
         let store = await storeStatus()
         guard status != nil || store != nil else {
@@ -157,13 +125,12 @@ actor PeerSyncMonitor: SyncMonitor {
     func takeNotice() -> String? { notices.isEmpty ? nil : notices.removeFirst() }
 
     func syncNow() async -> String {
-        pickUpStore()
+        await pickUpStore()
         let started = Date()
         let storeAttempts = (await storeStatus())?.attempts ?? 0
-        await poller?.syncNow()
         let nudged: String?
-        if let service {
-            _ = await service.syncNow()
+        if let services {
+            await services.syncNow()
             nudged = nil
         } else if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive,
             kill(pid_t(other.pid), SIGUSR1) == 0
@@ -271,21 +238,10 @@ actor PeerSyncMonitor: SyncMonitor {
         }
     }
 
-    /// Stops the service (if this process runs one) and records when it last synced.
+    /// Stops the services (if this process runs them) and records when it last synced.
     func stop() async {
         outcome?.cancel()
-        polling?.cancel()
-        await polling?.value
-        guard let service, let task else { return }
-        task.cancel()
-        _ = await task.result
-        await service.hub.stopAll()
-        try? FileManager.default.removeItem(at: home.peerStatusFile)
-        if let last = await service.hub.snapshot().lastSync {
-            var record = SyncRecord.load(home)
-            record.peer = max(record.peer ?? last, last)
-            record.save(home)
-        }
+        await services?.stop()
     }
 }
 

@@ -32,45 +32,32 @@ struct Listen: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let home = homeOptions.dataHome
-            let settings = try DeviceConfig.load(home)
-            var configuration = PeerServiceConfiguration()
-            configuration.listenHost = host
-            configuration.listenPort = try checkedPort(port ?? settings.listenPort, "--port")
-            configuration.discovery = settings.discovery && !noDiscovery
-            configuration.discoveryPort = try checkedPort(discoveryPort ?? settings.discoveryPort, "--discovery-port")
-            configuration.staticPeers = try (settings.peers + peer).map(parseEndpoint)
+            let config = try DeviceConfig.load(home)
+            var settings = try SyncSettings(config, extraPeers: peer)
+            settings.peer.listenHost = host
+            settings.peer.listenPort = try checkedPort(port ?? config.listenPort, "--port")
+            settings.peer.discovery = config.discovery && !noDiscovery
+            settings.peer.discoveryPort = try checkedPort(discoveryPort ?? config.discoveryPort, "--discovery-port")
+            if let store { settings.store = try SyncSettings.storeURL(store) }
             let context = try await DeviceContext.open(home, keys: keys)
             guard let keyPair = context.keyPair else { throw CLIError("the device key is needed to listen") }
-            let hub = PeerHub(statusFile: home.peerStatusFile, discovery: configuration.discovery)
-            let service = PeerService(
-                engine: context.engine, keyPair: keyPair, configuration: configuration, hub: hub,
-                log: { Log.line($0) })
-            let serve: @Sendable () async throws -> Void
+            let services: SyncServices
             do {
-                serve = try await service.start()
-            } catch {
-                throw CLIError("cannot listen on \(host):\(configuration.listenPort ?? 0): \(describe(error))")
+                services = try await SyncServices.start(
+                    home: home, engine: context.engine, keyPair: keyPair, settings: settings, dialOnlyIfTaken: false,
+                    log: { Log.line($0) })
+            } catch let error as SyncServices.ListenError {
+                throw CLIError(
+                    "cannot listen on \(host):\(settings.peer.listenPort ?? 0): \(describe(error.underlying))")
             }
             let names = try await context.deviceNames()
-            let bound = await service.listeningPort() ?? 0
+            let bound = await services.listeningPort() ?? 0
             // Written unbuffered: scripts wait for this line to learn the port.
             FileHandle.standardOutput.write(
                 Data(
                     ("Listening on \(PeerEndpoint(host: host, port: bound)) as "
                         + "\(names[context.engine.device] ?? "this device") (\(context.engine.device.fingerprint));"
-                        + " discovery \(configuration.discovery ? "on" : "off"). Ctrl-C stops.\n").utf8))
-            let task = Task { try await serve() }
-            // The store, when one is saved (or named here), is polled beside the peer channel.
-            let poller = try (store.map(parseStoreURL) ?? settings.store.map(parseStoreURL)).map { url in
-                StorePoller(
-                    client: StoreClient(url: url, engine: context.engine, keyPair: keyPair), engine: context.engine,
-                    schedule: StoreSchedule(
-                        interval: .seconds(settings.storeInterval), cap: .seconds(settings.storeMaxBackoff)),
-                    statusFile: home.storeStatusFile, log: { Log.line($0) })
-            }
-            if let poller { Log.line("polling the store at \(poller.client.url.absoluteString)") }
-            let polling = Task { await poller?.run() }
-            defer { polling.cancel() }
+                        + " discovery \(settings.peer.discovery ? "on" : "off"). Ctrl-C stops.\n").utf8))
             // A fork is said where it is found: whichever channel brought the proof.
             let events = await context.engine.subscribe()
             let watching = Task {
@@ -85,8 +72,7 @@ struct Listen: AsyncParsableCommand {
             let nudges = SignalWaiter([SIGUSR1])
             let nudging = Task {
                 for await _ in nudges.received {
-                    await poller?.syncNow()
-                    Log.line("sync requested: \(await service.syncNow()) connected")
+                    Log.line("sync requested: \(await services.syncNow()) connected")
                 }
             }
             defer {
@@ -96,23 +82,12 @@ struct Listen: AsyncParsableCommand {
             let signals = SignalWaiter([SIGINT, SIGTERM])
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await signals.wait() }
-                group.addTask { _ = await task.result }
+                group.addTask { _ = await services.ended() }
                 await group.next()
-                task.cancel()
+                group.cancelAll()
                 signals.cancel()
             }
-            let outcome = await task.result
-            polling.cancel()
-            await polling.value
-            await hub.stopAll()
-            try? FileManager.default.removeItem(at: home.peerStatusFile)
-            var record = SyncRecord.load(home)
-            if let last = await hub.snapshot().lastSync {
-                record.peer = max(record.peer ?? last, last)
-                record.save(home)
-            }
-            await context.engine.settle()
-            if case .failure(let error) = outcome, !(error is CancellationError) {
+            if let error = await services.stop() {
                 throw CLIError("the peer channel stopped: \(describe(error))")
             }
             Log.line("stopped")
@@ -278,14 +253,7 @@ struct Sync: AsyncParsableCommand {
 }
 
 /// A store address as people write it: http:// or https://, a host, maybe a port.
-func parseStoreURL(_ text: String) throws -> URL {
-    guard let url = URL(string: text.trimmingCharacters(in: .whitespaces)), let scheme = url.scheme?.lowercased(),
-        scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
-    else {
-        throw CLIError("\(TextSafety.sanitised(text)) is not a store address (for example http://store.example:8787)")
-    }
-    return url
-}
+func parseStoreURL(_ text: String) throws -> URL { try SyncSettings.storeURL(text) }
 
 /// Sync progress: a bar redrawn in place on a terminal, a line per step otherwise.
 final class ProgressLine: @unchecked Sendable {
@@ -405,30 +373,15 @@ struct Peers: AsyncParsableCommand {
     }
 }
 
-func parseEndpoint(_ text: String) throws -> PeerEndpoint {
-    guard let endpoint = PeerEndpoint(parsing: text) else {
-        throw CLIError("\(TextSafety.sanitised(text)) is not HOST:PORT (for example 192.168.1.20:8788)")
-    }
-    return endpoint
-}
+func parseEndpoint(_ text: String) throws -> PeerEndpoint { try SyncSettings.endpoint(text) }
 
 private func checkedPort(_ port: Int, _ option: String) throws -> Int {
     guard (0...65535).contains(port) else { throw CLIError("\(option) \(port) is not a port (0-65535)") }
     return port
 }
 
-/// A network error in words: NIO's own descriptions name syscalls.
-func describe(_ error: any Error) -> String {
-    let text = "\(error)"
-    if text.contains("ECONNREFUSED") || text.contains("Connection refused") {
-        return "connection refused (is `ledgerlink listen` running there?)"
-    }
-    if text.contains("EADDRINUSE") || text.contains("Address already in use") {
-        return "the port is in use by another program"
-    }
-    if text.contains("connectTimeout") { return "no answer (timed out)" }
-    return text
-}
+/// A network error in words (classified by its type, in LedgerSync).
+func describe(_ error: any Error) -> String { NetworkWords.describe(error) }
 
 /// Lines for the person running a long command, on standard error with the time.
 enum Log {
