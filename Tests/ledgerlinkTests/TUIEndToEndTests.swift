@@ -306,4 +306,17 @@ extension TUIEndToEndTests {
         try tmux.send("q")
         #expect(try await tmux.waitFor("exited with 0"))
     }
+
+    @Test("a peer address in config.json that is not one is said on the screen, not dropped in silence")
+    func badPeerInSettings() async throws {
+        let device = try Device()
+        try await device.ok("init", "--name", "laptop")
+        try #"{"listen_port": 0, "discovery": false, "peers": ["phone-without-port"]}"#.write(
+            to: device.home.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let tmux = try open(device, width: 120)
+        defer { tmux.close() }
+        #expect(try await tmux.waitFor("phone-without-port is not HOST:PORT"))
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+    }
 }
