@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The backend for bigger deployments: PostgreSQL through postgres-nio. Several servers may
 /// share one database; appends to an identity are serialised by a row lock on it.
@@ -301,21 +302,12 @@ public final class PostgresBackend: StoreBackend {
 }
 
 /// Set once, read from any thread.
-final class RunFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+final class RunFlag: Sendable {
+    private let value = Mutex(false)
 
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
-    }
+    func set() { value.withLock { $0 = true } }
 
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 extension PostgresRowSequence {

@@ -1,32 +1,34 @@
 import Foundation
+import Synchronization
 
 /// Counters and a latency histogram, rendered in the Prometheus text format at /metrics.
-public final class StoreMetrics: @unchecked Sendable {
-    private let lock = NSLock()
-    private var counters: [String: Int] = [:]
-    private var responses: [String: Int] = [:]
+public final class StoreMetrics: Sendable {
+    private struct Values {
+        var counters: [String: Int] = [:]
+        var responses: [String: Int] = [:]
+        var bucketCounts = [Int](repeating: 0, count: StoreMetrics.buckets.count)
+        var latencySum = 0.0
+        var latencyCount = 0
+    }
+
+    private let values = Mutex(Values())
     private static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
-    private var bucketCounts = [Int](repeating: 0, count: buckets.count)
-    private var latencySum = 0.0
-    private var latencyCount = 0
 
     public init() {}
 
     func count(_ name: String, by amount: Int = 1) {
-        lock.lock()
-        counters[name, default: 0] += amount
-        lock.unlock()
+        values.withLock { $0.counters[name, default: 0] += amount }
     }
 
     func observe(route: String, status: Int, seconds duration: Duration) {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let label = #"route="\#(Self.routeLabel(route))",status="\#(status)""#
-        lock.lock()
-        responses[label, default: 0] += 1
-        for (index, bound) in Self.buckets.enumerated() where seconds <= bound { bucketCounts[index] += 1 }
-        latencySum += seconds
-        latencyCount += 1
-        lock.unlock()
+        values.withLock { values in
+            values.responses[label, default: 0] += 1
+            for (index, bound) in Self.buckets.enumerated() where seconds <= bound { values.bucketCounts[index] += 1 }
+            values.latencySum += seconds
+            values.latencyCount += 1
+        }
     }
 
     private static func routeLabel(_ route: String) -> String {
@@ -34,8 +36,9 @@ public final class StoreMetrics: @unchecked Sendable {
     }
 
     func render(counts: (identities: Int64, entries: Int64)?) -> String {
-        lock.lock()
-        defer { lock.unlock() }
+        let values = self.values.withLock { $0 }
+        let (counters, responses, bucketCounts) = (values.counters, values.responses, values.bucketCounts)
+        let (latencySum, latencyCount) = (values.latencySum, values.latencyCount)
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

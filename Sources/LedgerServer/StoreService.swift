@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerRemote
+import Synchronization
 
 /// A refusal with its HTTP status, a stable code and a sentence for people.
 public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -269,21 +270,16 @@ public final class StoreService: Sendable {
 
 /// Tokens already looked up (a token never changes; expiry and revocation are checked on
 /// every use), so a poll costs no database read for it.
-final class TokenCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var grants: [[UInt8]: AuthGrant] = [:]
+final class TokenCache: Sendable {
+    private let grants = Mutex<[[UInt8]: AuthGrant]>([:])
 
-    func grant(_ hash: [UInt8]) -> AuthGrant? {
-        lock.lock()
-        defer { lock.unlock() }
-        return grants[hash]
-    }
+    func grant(_ hash: [UInt8]) -> AuthGrant? { grants.withLock { $0[hash] } }
 
     func remember(_ hash: [UInt8], _ grant: AuthGrant) {
-        lock.lock()
-        defer { lock.unlock() }
-        if grants.count >= 100_000 { grants.removeAll(keepingCapacity: true) }
-        grants[hash] = grant
+        grants.withLock { grants in
+            if grants.count >= 100_000 { grants.removeAll(keepingCapacity: true) }
+            grants[hash] = grant
+        }
     }
 }
 

@@ -3,6 +3,7 @@ import LedgerCore
 import LedgerCrypto
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Why a peer connection ended early. The socket is always closed.
 public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -543,37 +544,38 @@ public enum PeerSession {
 /// ticks, a stop. The conversation takes everything queued at once, so entries that arrived
 /// while it was busy merge in one transaction; the reader waits while too many entries are
 /// queued, so a fast peer cannot fill memory.
-final class Inbox: @unchecked Sendable {
+final class Inbox: Sendable {
     /// Entries queued before the reader waits.
     static let maxQueuedEntries = 100_000
 
-    private let lock = NSLock()
-    private var items: [PeerSession.Input] = []
-    private var queuedEntries = 0
-    private var taker: CheckedContinuation<Void, Never>?
-    private var pusher: CheckedContinuation<Void, Never>?
+    private struct State {
+        var items: [PeerSession.Input] = []
+        var queuedEntries = 0
+        var taker: CheckedContinuation<Void, Never>?
+        var pusher: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
 
     func push(_ input: PeerSession.Input) {
-        lock.lock()
-        items.append(input)
-        if case .message(.entries(let entries)) = input { queuedEntries += entries.count }
-        let waiting = taker
-        taker = nil
-        lock.unlock()
+        let waiting = state.withLock { state in
+            state.items.append(input)
+            if case .message(.entries(let entries)) = input { state.queuedEntries += entries.count }
+            defer { state.taker = nil }
+            return state.taker
+        }
         waiting?.resume()
     }
 
     /// Pushes, first waiting while the queue holds too many entries.
     func pushWhenRoom(_ input: PeerSession.Input) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if queuedEntries < Self.maxQueuedEntries {
-                lock.unlock()
-                continuation.resume()
-            } else {
-                pusher = continuation
-                lock.unlock()
+            let hasRoom = state.withLock { state in
+                guard state.queuedEntries >= Self.maxQueuedEntries else { return true }
+                state.pusher = continuation
+                return false
             }
+            if hasRoom { continuation.resume() }
         }
         push(input)
     }
@@ -583,30 +585,25 @@ final class Inbox: @unchecked Sendable {
         while true {
             if let taken = takeNow() { return taken }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                if items.isEmpty {
-                    taker = continuation
-                    lock.unlock()
-                } else {
-                    lock.unlock()
-                    continuation.resume()
+                let hasItems = state.withLock { state in
+                    guard state.items.isEmpty else { return true }
+                    state.taker = continuation
+                    return false
                 }
+                if hasItems { continuation.resume() }
             }
         }
     }
 
     func takeNow() -> [PeerSession.Input]? {
-        lock.lock()
-        guard !items.isEmpty else {
-            lock.unlock()
-            return nil
+        let (taken, waiting) = state.withLock { state -> ([PeerSession.Input]?, CheckedContinuation<Void, Never>?) in
+            guard !state.items.isEmpty else { return (nil, nil) }
+            let taken = state.items
+            state.items = []
+            state.queuedEntries = 0
+            defer { state.pusher = nil }
+            return (taken, state.pusher)
         }
-        let taken = items
-        items = []
-        queuedEntries = 0
-        let waiting = pusher
-        pusher = nil
-        lock.unlock()
         waiting?.resume()
         return taken
     }

@@ -30,12 +30,17 @@ public final class TUIApp {
     private let canWrite: Bool
     private let sync: (any SyncMonitor)?
     private let pairing: (any PairingMonitor)?
+    /// Where the benchmark wants its measurements (see TUIApp+Probe.swift); nil in use.
+    private let probe: String?
 
-    public init(_ services: TUIServices) {
+    /// `probe` is for the benchmark only (`ledgerlink-bench tui`): a file to write measurements
+    /// to, after which the screen closes.
+    public init(_ services: TUIServices, probe: String? = nil) {
         engine = services.engine
         canWrite = services.canWrite
         sync = services.sync
         pairing = services.pairing
+        self.probe = probe
     }
 
     /// Takes over the terminal until the person quits (q, Ctrl-C or SIGTERM), then restores it.
@@ -120,7 +125,7 @@ public final class TUIApp {
         let history = HistoryPager(engine: engine)
         var digest = try await reload(&state, history)
         terminal.draw(TUIRenderer.render(state))
-        if let probe = ProcessInfo.processInfo.environment["LEDGERLINK_TUI_PROBE"] {
+        if let probe {
             return await Self.measure(
                 after: MonotonicClock.nanoseconds, &state, terminal, history: history, writingTo: probe)
         }
@@ -416,69 +421,6 @@ final class HistoryPager {
             await update(&state)
             try? await Task.sleep(for: .milliseconds(5))
         }
-    }
-}
-
-extension TUIApp {
-    /// Diagnostics for docs/BENCHMARKS.md (`LEDGERLINK_TUI_PROBE=FILE`): records when the first
-    /// complete frame was drawn and the peak memory so far, then replays 500 keys, timing each
-    /// from the reducer to the terminal update, writes the results and quits.
-    private static func measure(
-        after firstFrame: UInt64, _ state: inout TUIState, _ terminal: CursesTerminal, history: HistoryPager,
-        writingTo path: String
-    ) async {
-        let peakAtFirstFrame = ProcessStatus.peakResidentKilobytes
-        // Then the whole ledger is indexed, as it is behind a running screen.
-        let indexStart = MonotonicClock.nanoseconds
-        await history.waitForIndex(&state)
-        let indexed = MonotonicClock.nanoseconds - indexStart
-        // A search of the whole ledger, as `/` runs it.
-        let searchStart = MonotonicClock.nanoseconds
-        state.filter = "entry 99999"
-        await history.waitForSearch(&state)
-        let searched = MonotonicClock.nanoseconds - searchStart
-        let matches = state.history.count
-        state.filter = ""
-        await history.update(&state)
-        state.focus = .history
-        let keys: [Key] = [
-            .down, .down, .character("j"), .pageDown, .pageDown, .character("G"), .pageUp, .character("g"), .up,
-        ]
-        var latencies: [UInt64] = []
-        for i in 0..<500 {
-            let start = MonotonicClock.nanoseconds
-            _ = TUIReducer.reduce(&state, keys[i % keys.count])
-            await history.update(&state)
-            terminal.draw(TUIRenderer.render(state))
-            latencies.append(MonotonicClock.nanoseconds - start)
-        }
-        latencies.sort()
-        let report = [
-            "first_frame_ns=\(firstFrame)", "peak_rss_kb=\(peakAtFirstFrame)", "index_ns=\(indexed)",
-            "history_entries=\(state.history.count)", "search_ns=\(searched)", "search_matches=\(matches)",
-            "peak_rss_after_index_kb=\(ProcessStatus.peakResidentKilobytes)",
-            "key_p50_ns=\(latencies[latencies.count / 2])", "key_p99_ns=\(latencies[latencies.count * 99 / 100])",
-        ].joined(separator: "\n")
-        try? (report + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: comparable across processes on one machine.
-public enum MonotonicClock {
-    public static var nanoseconds: UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-}
-
-/// Reads this process's peak resident memory (VmHWM) from /proc.
-enum ProcessStatus {
-    static var peakResidentKilobytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }
 

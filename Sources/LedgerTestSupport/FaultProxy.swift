@@ -25,7 +25,7 @@ public final class FaultProxy: Sendable {
     private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let targetPort: Int
     private let plan: @Sendable (Int) -> Fault
-    private let state = LockedState()
+    private let state = Locked(ProxyState())
 
     private init(
         port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, targetPort: Int,
@@ -138,19 +138,8 @@ public final class FaultProxy: Sendable {
     }
 }
 
-private struct ProxyState {
+private struct ProxyState: Sendable {
     var recorded: [[UInt8]] = []
     var returned: [Int] = []
     var silenced: Set<Int> = []
-}
-
-private final class LockedState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state = ProxyState()
-
-    func withLock<T>(_ body: (inout ProxyState) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&state)
-    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerSync
+import Synchronization
 
 /// A device's peer service running in the background of a test.
 public struct RunningService: Sendable {
@@ -44,27 +45,14 @@ public struct RunningService: Sendable {
 }
 
 /// Lines a service logged.
-public final class LineLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
+public final class LineLog: Sendable {
+    private let lines = Mutex<[String]>([])
 
     public init() {}
 
-    public func append(_ line: String) {
-        lock.lock()
-        lines.append(line)
-        lock.unlock()
-    }
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
 
-    public var all: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines
-    }
+    public var all: [String] { lines.withLock { $0 } }
 
-    public func contains(_ text: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines.contains { $0.contains(text) }
-    }
+    public func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
 }

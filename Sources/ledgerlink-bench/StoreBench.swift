@@ -8,6 +8,7 @@ import LedgerSync
 import LedgerTestSupport
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// `ledgerlink-bench store`: nothing-changed polls per second against a live store on
 /// loopback with many devices, and a first sync of a new device.
@@ -117,25 +118,14 @@ enum StoreBench {
 }
 
 /// The port the server bound, once it runs.
-final class PortBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var port: Int?
+final class PortBox: Sendable {
+    private let port = Mutex<Int?>(nil)
 
-    func set(_ value: Int) {
-        lock.lock()
-        port = value
-        lock.unlock()
-    }
-
-    private var current: Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        return port
-    }
+    func set(_ value: Int) { port.withLock { $0 = value } }
 
     func wait() async -> Int {
         while true {
-            if let value = current { return value }
+            if let value = port.withLock({ $0 }) { return value }
             try? await Task.sleep(for: .milliseconds(5))
         }
     }

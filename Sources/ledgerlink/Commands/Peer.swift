@@ -4,6 +4,7 @@ import LedgerCore
 import LedgerCrypto
 import LedgerIdentity
 import LedgerSync
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -80,14 +81,17 @@ struct Listen: AsyncParsableCommand {
                 nudges.cancel()
             }
             let signals = SignalWaiter([SIGINT, SIGTERM])
-            await withTaskGroup(of: Void.self) { group in
+            // Until a signal, or the peer channel stopping by itself; then everything stops
+            // (which also ends the other waiter: awaiting a task is not cancelled by cancelling
+            // the waiter).
+            let failure = await withTaskGroup(of: Void.self) { group in
                 group.addTask { await signals.wait() }
                 group.addTask { _ = await services.ended() }
                 await group.next()
-                group.cancelAll()
                 signals.cancel()
+                return await services.stop()
             }
-            if let error = await services.stop() {
+            if let error = failure {
                 throw CLIError("the peer channel stopped: \(describe(error))")
             }
             Log.line("stopped")
@@ -255,12 +259,12 @@ struct Sync: AsyncParsableCommand {
 /// A store address as people write it: http:// or https://, a host, maybe a port.
 func parseStoreURL(_ text: String) throws -> URL { try SyncSettings.storeURL(text) }
 
-/// Sync progress: a bar redrawn in place on a terminal, a line per step otherwise.
-final class ProgressLine: @unchecked Sendable {
+/// Sync progress: a bar redrawn in place on a terminal, a line per step otherwise. Progress
+/// may be reported from several tasks: what was drawn is kept under a lock.
+final class ProgressLine: Sendable {
     private let enabled: Bool
     private let terminal = isatty(STDERR_FILENO) == 1
-    private var drawn = false
-    private var lastLine = 0
+    private let drawn = Mutex((any: false, lastLine: 0))
 
     init(enabled: Bool) { self.enabled = enabled }
 
@@ -270,20 +274,22 @@ final class ProgressLine: @unchecked Sendable {
         let text =
             "\(progress.received)/\(progress.total) entries, \(megabytes(progress.receivedBytes))"
             + "/\(megabytes(progress.totalBytes)) MB"
-        if terminal {
-            let width = 30
-            let done = progress.total == 0 ? width : width * progress.received / progress.total
-            let bar = String(repeating: "#", count: done) + String(repeating: "-", count: width - done)
-            FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1b}[K".utf8))
-            drawn = true
-        } else if progress.received != lastLine {
-            lastLine = progress.received
-            FileHandle.standardError.write(Data("received \(text)\n".utf8))
+        drawn.withLock { drawn in
+            if terminal {
+                let width = 30
+                let done = width * min(progress.received, progress.total) / progress.total
+                let bar = String(repeating: "#", count: done) + String(repeating: "-", count: width - done)
+                FileHandle.standardError.write(Data("\r[\(bar)] \(text)\u{1b}[K".utf8))
+                drawn.any = true
+            } else if progress.received != drawn.lastLine {
+                drawn.lastLine = progress.received
+                FileHandle.standardError.write(Data("received \(text)\n".utf8))
+            }
         }
     }
 
     func finish() {
-        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        if drawn.withLock({ $0.any }) { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
 

@@ -42,7 +42,9 @@ struct TUI: AsyncParsableCommand {
                 let context = try await DeviceContext.open(home, keys: keys)
                 let services = await Self.services(context)
                 do {
-                    try await TUIApp(services).run(usesColor: colour, mouse: !noMouse)
+                    // The benchmark (docs/BENCHMARKS.md) asks for measurements this way.
+                    try await TUIApp(services, probe: environment["LEDGERLINK_TUI_PROBE"])
+                        .run(usesColor: colour, mouse: !noMouse)
                 } catch {
                     await services.stop()
                     throw error
