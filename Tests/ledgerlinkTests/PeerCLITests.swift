@@ -40,8 +40,17 @@ struct Listener {
     /// The same, blocking (for `defer`).
     func stopNow() { _ = stopNow(process, output) }
 
+    /// A listener that does not stop within 30 s of SIGTERM is killed and reported (status
+    /// -9): a hang fails the test instead of hanging the run.
     private func stopNow(_ process: Process, _ output: PipeCollector) -> (Int32, String) {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        guard !process.isRunning else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return (-9, output.finish().1 + "\nlisten did not stop within 30 s of SIGTERM")
+        }
         let (_, stderr) = output.finish()
         process.waitUntilExit()
         return (process.terminationStatus, stderr)
