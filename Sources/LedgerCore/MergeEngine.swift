@@ -138,6 +138,40 @@ public actor MergeEngine {
         maintenance = nil
     }
 
+    /// Everything this engine keeps in memory about the database, as one value: a transaction
+    /// that fails restores it in one assignment, so nothing learnt inside it (a key, a roster,
+    /// a count) outlives the rollback.
+    struct Cache {
+        var authors: [DevicePublicKey: AuthorState]
+        var forkSeqs: [DevicePublicKey: Seq]
+        var roster: Roster
+        var keys: [DataKeyID: DataKey]
+        var grantedKeys: Set<DataKeyID>
+        var heldCount: Int
+        var heldBytes: Int
+        var dataVersion: Int64?
+        var authorIDs: [DevicePublicKey: Int64]
+        var authorKeys: [Int64: DevicePublicKey]
+        var decimals: UInt8?
+        var keysLearnedEarly: Bool
+    }
+
+    var cache: Cache {
+        get {
+            Cache(
+                authors: authors, forkSeqs: forkSeqs, roster: roster, keys: keys, grantedKeys: grantedKeys,
+                heldCount: heldCount, heldBytes: heldBytes, dataVersion: dataVersion, authorIDs: authorIDs,
+                authorKeys: authorKeys, decimals: decimals, keysLearnedEarly: keysLearnedEarly)
+        }
+        set {
+            (authors, forkSeqs, roster, keys, grantedKeys) =
+                (newValue.authors, newValue.forkSeqs, newValue.roster, newValue.keys, newValue.grantedKeys)
+            (heldCount, heldBytes, dataVersion) = (newValue.heldCount, newValue.heldBytes, newValue.dataVersion)
+            (authorIDs, authorKeys) = (newValue.authorIDs, newValue.authorKeys)
+            (decimals, keysLearnedEarly) = (newValue.decimals, newValue.keysLearnedEarly)
+        }
+    }
+
     // MARK: - Loading
 
     /// Reloads everything kept in memory when another process (or connection) has written to
@@ -223,7 +257,7 @@ public actor MergeEngine {
     /// the roster, keys and totals brought up to date after; on failure nothing changes.
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
-        let before = (authors, forkSeqs, heldCount, heldBytes, roster, dataVersion, authorIDs, authorKeys)
+        let before = cache
         let countedBefore = authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
         do {
             try store.write { db in
@@ -237,7 +271,7 @@ public actor MergeEngine {
             }
         } catch {
             // The transaction rolled back: forget in-memory changes too.
-            (authors, forkSeqs, heldCount, heldBytes, roster, dataVersion, authorIDs, authorKeys) = before
+            cache = before
             cachedTotals = nil
             pendingAccepted = []
             throw error

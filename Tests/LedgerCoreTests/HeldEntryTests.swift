@@ -76,3 +76,28 @@ struct HeldEntryTests {
             ])
     }
 }
+
+@Suite("A merge that fails changes nothing, in the database or in memory")
+struct FailedMergeTests {
+    @Test("a key learnt from a batch whose transaction fails is forgotten with it")
+    func keyForgottenOnRollback() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let replica = try await fixture.replica(device: 1)
+        // The database refuses the batch's log rows, after the batch's link entry has handed
+        // this device the data key.
+        try replica.store.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TEMP TRIGGER refuse BEFORE INSERT ON segments
+                    BEGIN SELECT RAISE(ABORT, 'refused for the test'); END
+                    """)
+        }
+        await #expect(throws: LedgerError.self) { try await replica.merge(fixture.allEntries) }
+        #expect(await replica.cache.keys.isEmpty, "the key of a rolled-back batch stayed in memory")
+        #expect(await replica.cache.authors.isEmpty)
+        try replica.store.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try await replica.merge(fixture.allEntries)
+        #expect(await replica.cache.keys.count == 1)
+        #expect(try await replica.devices().map(\.name) == ["device-0", "device-1"])
+    }
+}
