@@ -440,9 +440,7 @@ public enum PeerSession {
             _ send: ([UInt8], inout SecretStream.Sender) async throws -> Void
         ) async throws {
             guard !entries.isEmpty else { return }
-            for start in stride(from: 0, to: entries.count, by: batch) {
-                try await send(encode(Array(entries[start..<min(start + batch, entries.count)])), &sender)
-            }
+            for message in PeerSession.batcher.batches(entries) { try await send(encode(message), &sender) }
             report.sent += entries.count
             if let hub, let id { await hub.seen(id: id, sent: entries.count) }
         }
@@ -501,7 +499,14 @@ public enum PeerSession {
         }
     }
 
-    static func encode(_ entries: [Entry]) -> [UInt8] {
+    /// ENTRIES messages: at most `batch` entries, and small enough that the sealed frame stays
+    /// within `maxFrame` (a type byte and a count, a length before each entry, the stream's
+    /// 17-byte tag). Counting entries alone let a thousand large ones (revokes carrying many
+    /// keyrings) make a frame the other end refuses, and the sync never finished.
+    package static let batcher = DeltaBatcher(
+        maxEntries: batch, maxBytes: maxFrame - 5 - SecretStream.overhead, cost: { $0.encoded.count + 4 })
+
+    package static func encode(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter(capacity: entries.reduce(5) { $0 + $1.encoded.count + 4 })
         w.u8(MessageType.entries.rawValue)
         w.u32(UInt32(entries.count))

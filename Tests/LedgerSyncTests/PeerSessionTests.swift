@@ -293,4 +293,41 @@ final class FailureLog: @unchecked Sendable {
         while count < expected, Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
         return count >= expected
     }
+
+    @Test("large entries are sent in frames the other end accepts: a delta over 1 MiB in a few entries still syncs")
+    func largeEntries() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        // Links whose keyrings carry a thousand keys: about 37 KB each, 30 of them over 1 MiB.
+        for i in 0..<30 {
+            let newcomer = SigningKeyPair.generate()
+            let challenge = SecureRandom.bytes(PublicBody.challengeLength)
+            let proof = newcomer.sign(
+                PublicBody.linkProofMessage(
+                    identity: fixture.identity, device: newcomer.publicKey, approver: fixture.devices[0].publicKey,
+                    challenge: challenge))
+            let keys = (1...999).map { DataKey.generate(generation: UInt32($0)) } + [fixture.dataKey]
+            try fixture.append(
+                device: 0, kind: .link,
+                publicBody: .link(
+                    device: newcomer.publicKey, challenge: challenge, proof: proof,
+                    keyring: try Keyring.seal(keys, to: newcomer.publicKey)),
+                privateBody: .link(deviceName: "big \(i)"))
+        }
+        #expect(fixture.logs[0].suffix(30).reduce(0) { $0 + $1.encoded.count } > PeerSession.maxFrame)
+        for batch in PeerSession.batcher.batches(fixture.allEntries) {
+            #expect(PeerSession.encode(batch).count + SecretStream.overhead <= PeerSession.maxFrame)
+        }
+        let a = try await fixture.replica(device: 0)
+        try await a.merge(fixture.allEntries)
+        let b = try await fixture.replica(device: 1)
+        try await b.merge(Array(fixture.logs[0].prefix(2)))
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let bKey = fixture.devices[1]
+        let task = Task { try await listener.run(engine: b, keyPair: bKey) }
+        defer { task.cancel() }
+        let report = try await PeerDialer.sync(
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+        #expect(report.converged)
+        #expect(try await b.clock() == (try await a.clock()))
+    }
 }

@@ -204,19 +204,18 @@ public actor StoreClient {
 
     /// The first batch of a delta plan, up to the request limits.
     private func firstBatch(_ plan: DeltaPlan) async throws -> [Entry] {
-        var out: [Entry] = []
-        var bytes = 0
+        var batch = DeltaBatcher.Batch()
         for try await page in plan.pages(from: engine) {
-            for entry in page {
-                guard out.count < StoreAPI.maxRequestEntries,
-                    bytes + entry.encoded.count * 4 / 3 + 8 < StoreAPI.maxRequestBody / 2
-                else { return out }
-                out.append(entry)
-                bytes += entry.encoded.count * 4 / 3 + 8
-            }
+            for entry in page where !batch.add(entry, Self.batcher) { return batch.entries }
         }
-        return out
+        return batch.entries
     }
+
+    /// A push: at most the store's entries per request, and (as base64 in JSON, with quotes
+    /// and a comma) under half its largest request body.
+    static let batcher = DeltaBatcher(
+        maxEntries: StoreAPI.maxRequestEntries, maxBytes: StoreAPI.maxRequestBody / 2 - 1,
+        cost: { $0.encoded.count * 4 / 3 + 8 })
 
     /// Sends a sync request with a token, getting (or renewing) the token as needed.
     private func authorised(_ request: SyncRequest, _ report: inout StoreSyncReport) async throws -> SyncResponse {

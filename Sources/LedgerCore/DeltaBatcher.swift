@@ -1,0 +1,49 @@
+/// Cuts a delta into messages under a count and a byte budget: the one rule for every path
+/// that ships entries (the peer session both ways, the store client's push). Each path says
+/// what an entry costs in its message (its encoding plus the path's own framing); a batch
+/// never holds more than `maxEntries` entries nor costs more than `maxBytes`, except that an
+/// entry alone always makes a batch (every budget exceeds `Entry.maxEncodedLength`).
+public struct DeltaBatcher: Sendable {
+    public let maxEntries: Int
+    public let maxBytes: Int
+    /// Bytes one entry takes in the path's message.
+    public let cost: @Sendable (Entry) -> Int
+
+    public init(maxEntries: Int, maxBytes: Int, cost: @escaping @Sendable (Entry) -> Int) {
+        self.maxEntries = max(1, maxEntries)
+        self.maxBytes = max(0, maxBytes)
+        self.cost = cost
+    }
+
+    /// A batch being filled.
+    public struct Batch: Sendable {
+        public private(set) var entries: [Entry] = []
+        public private(set) var bytes = 0
+        public init() {}
+
+        /// Adds `entry` when it fits `batcher`'s budget (an empty batch takes any entry); false
+        /// when the batch is full, and the entry is not added.
+        public mutating func add(_ entry: Entry, _ batcher: DeltaBatcher) -> Bool {
+            let cost = batcher.cost(entry)
+            guard entries.count < batcher.maxEntries, entries.isEmpty || bytes + cost <= batcher.maxBytes else {
+                return false
+            }
+            entries.append(entry)
+            bytes += cost
+            return true
+        }
+    }
+
+    /// `entries` in batches, in order.
+    public func batches(_ entries: [Entry]) -> [[Entry]] {
+        var out: [[Entry]] = []
+        var batch = Batch()
+        for entry in entries where !batch.add(entry, self) {
+            out.append(batch.entries)
+            batch = Batch()
+            _ = batch.add(entry, self)
+        }
+        if !batch.entries.isEmpty { out.append(batch.entries) }
+        return out
+    }
+}
