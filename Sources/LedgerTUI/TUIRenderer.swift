@@ -298,18 +298,23 @@ public enum TUIRenderer {
             style: .bold, limit: limit)
         let tries = "\(r.attemptsLeft) tr\(r.attemptsLeft == 1 ? "y" : "ies") left"
         grid.put("here (\(tries)):", row: box.top + 6, column: box.left + 2, style: .bold, limit: limit)
-        let field = box.innerWidth - 4
-        grid.put(
-            "> " + String(dialog.typed.suffix(max(0, field - 3))) + "▏", row: box.top + 7, column: box.left + 2,
-            style: .reverse, limit: field)
-        grid.style(row: box.top + 7, from: box.left + 2, to: box.left + 2 + field, .reverse)
-        if let error = dialog.error {
-            grid.put("! " + error, row: box.top + 8, column: box.left + 2, style: .warning, limit: limit)
-        }
+        inputField(dialog.typed, error: dialog.error, row: box.top + 7, box: box, &grid)
         grid.put(
             "Words that do not match mean someone is in the middle: deny.", row: box.top + 9, column: box.left + 2,
             style: .dim, limit: limit)
         grid.put("Enter approves · Esc closes", row: box.bottom - 1, column: box.left + 2, style: .dim, limit: limit)
+    }
+
+    /// A one-line text field across a dialog (`> text▏`, its end in view), and the error under it.
+    private static func inputField(_ text: String, error: String?, row: Int, box: Box, _ grid: inout ScreenGrid) {
+        let field = box.innerWidth - 4
+        grid.put(
+            "> " + String(text.suffix(max(0, field - 3))) + "▏", row: row, column: box.left + 2, style: .reverse,
+            limit: field)
+        grid.style(row: row, from: box.left + 2, to: box.left + 2 + field, .reverse)
+        if let error {
+            grid.put("! " + error, row: row + 1, column: box.left + 2, style: .warning, limit: box.innerWidth - 2)
+        }
     }
 
     private static func pairingAddressDialog(_ dialog: PairingAddressDialog, _ grid: inout ScreenGrid) {
@@ -318,14 +323,7 @@ public enum TUIRenderer {
         grid.put(
             "The code tells the new device to connect to this address:", row: box.top + 2, column: box.left + 2,
             limit: limit)
-        let field = box.innerWidth - 4
-        grid.put(
-            "> " + String(dialog.address.suffix(max(0, field - 3))) + "▏", row: box.top + 3, column: box.left + 2,
-            style: .reverse, limit: field)
-        grid.style(row: box.top + 3, from: box.left + 2, to: box.left + 2 + field, .reverse)
-        if let error = dialog.error {
-            grid.put("! " + error, row: box.top + 4, column: box.left + 2, style: .warning, limit: limit)
-        }
+        inputField(dialog.address, error: dialog.error, row: box.top + 3, box: box, &grid)
         grid.put(
             "Change it if the new device reaches this one another way", row: box.top + 5, column: box.left + 2,
             style: .dim, limit: limit)
