@@ -123,6 +123,10 @@ actor IdentityLedger {
 
     static let appendAttempts = 40
 
+    /// A sync answer: at most the protocol's entries and entry bytes.
+    static let answer = DeltaBatcher(
+        maxEntries: StoreAPI.maxResponseEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
+
     /// What a device with `clock` lacks, up to the response limits.
     private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> SyncResponse {
         let mine = try await engine.clock()
@@ -137,17 +141,14 @@ actor IdentityLedger {
         }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
-        var out: [String] = []
-        var bytes = 0
+        var batch = DeltaBatcher.Batch()
         pages: for try await page in plan.pages(from: engine) {
             for entry in page {
-                if out.count == StoreAPI.maxResponseEntries || bytes + entry.encoded.count > StoreAPI.maxResponseBytes {
-                    break pages
-                }
-                out.append(Data.base64(entry.encoded))
-                bytes += entry.encoded.count
+                guard batch.add(entry, Self.answer) else { break pages }
             }
         }
+        let out = batch.entries.map { Data.base64($0.encoded) }
+        let bytes = batch.bytes
         response.entries = out
         response.more = out.count < total
         response.remaining = total

@@ -216,28 +216,27 @@ public struct PairingHost: Sendable {
         return .linked(device: device, name: request.name)
     }
 
+    /// Ledger pages: a thousand entries, or half the largest pairing message, whichever is less.
+    static let ledgerPages = DeltaBatcher(
+        maxEntries: 1000, maxBytes: PairingProtocol.maxMessage / 2, cost: { $0.encoded.count + 4 })
+
     /// Every entry this device holds, in the order a new replica can count them (approvers'
     /// logs first), in pages under the message limit.
     private func sendLedger(_ inviter: inout PairingInviter, _ transport: any PairingTransport) async throws {
-        var page: [Entry] = []
-        var bytes = 0
+        var page = DeltaBatcher.Batch()
         var total = 0
         for try await read in try await engine.deltaPlan(for: .empty).pages(from: engine) {
-            for entry in read {
-                if page.count == 1000 || bytes + entry.encoded.count + 4 > PairingProtocol.maxMessage / 2 {
-                    let message = inviter.ledger(page)
-                    try await transport.send(message)
-                    total += page.count
-                    page = []
-                    bytes = 0
-                }
-                page.append(entry)
-                bytes += entry.encoded.count + 4
+            for entry in read where !page.add(entry, Self.ledgerPages) {
+                let message = inviter.ledger(page.entries)
+                try await transport.send(message)
+                total += page.entries.count
+                page = DeltaBatcher.Batch()
+                _ = page.add(entry, Self.ledgerPages)
             }
         }
-        let last = inviter.ledger(page)
+        let last = inviter.ledger(page.entries)
         try await transport.send(last)
-        total += page.count
+        total += page.entries.count
         let end = inviter.end(total: total)
         try await transport.send(end)
     }

@@ -206,7 +206,9 @@ public actor StoreClient {
     private func firstBatch(_ plan: DeltaPlan) async throws -> [Entry] {
         var batch = DeltaBatcher.Batch()
         for try await page in plan.pages(from: engine) {
-            for entry in page where !batch.add(entry, Self.batcher) { return batch.entries }
+            for entry in page {
+                guard batch.add(entry, Self.batcher) else { return batch.entries }
+            }
         }
         return batch.entries
     }
