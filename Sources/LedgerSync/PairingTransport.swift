@@ -92,13 +92,9 @@ public final class PairingListener: Sendable {
 
     /// Binds `host:port` (0 picks a free port).
     public static func bind(host: String, port: Int) async throws -> PairingListener {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+        // No read timeout: a new device waits, silent, while the person reads and types the
+        // words; the window's own length bounds every connection.
+        let server = try await boundServer(host: host, port: port, readTimeout: nil)
         return PairingListener(port: server.channel.localAddress?.port ?? port, server: server)
     }
 

@@ -19,15 +19,7 @@ public final class PeerListener: Sendable {
     public static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(15)) async throws
         -> PeerListener
     {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let server = try await boundServer(host: host, port: port, readTimeout: readTimeout)
         return PeerListener(port: server.channel.localAddress?.port ?? port, server: server)
     }
 
@@ -89,4 +81,23 @@ final class CloseOnIdle: ChannelInboundHandler, Sendable {
             context.fireUserInboundEventTriggered(event)
         }
     }
+}
+
+/// A TCP server on `host:port` (0 picks a free port) whose connections are async channels of
+/// byte buffers; with `readTimeout`, a connection that sends nothing for that long is closed.
+/// The peer listener and the pairing listener both bind through here.
+func boundServer(host: String, port: Int, readTimeout: TimeAmount?) async throws
+    -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+{
+    try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .bind(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if let readTimeout {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
+                }
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
 }
