@@ -7,8 +7,8 @@ import LedgerSync
 /// Valid inputs for each target, built fresh: the fuzzer starts from them (scripts/fuzz.sh
 /// writes them out), and the replay test checks that each target's round-trip property holds
 /// on them, so a target that refused everything would be noticed.
-public enum FuzzSeeds {
-    public static func make() throws -> [String: [[UInt8]]] {
+package enum FuzzSeeds {
+    package static func make() throws -> [String: [[UInt8]]] {
         let root = SigningKeyPair.generate()
         let dataKey = DataKey.generate(generation: 0)
         let (identity, genesis) = try MergeEngine.makeGenesis(

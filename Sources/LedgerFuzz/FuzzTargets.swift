@@ -9,20 +9,20 @@ import LedgerSync
 /// (`ledgerlink-fuzz`) runs one on generated inputs, and `swift test` replays the kept corpus
 /// (Tests/Fuzz) through the same code. A target returns normally for any input it refuses; a
 /// failed round-trip property or a trap is the bug.
-public enum FuzzTargets {
+package enum FuzzTargets {
     /// Target names, as `ledgerlink-fuzz --target=NAME` and the corpus folders spell them.
-    public static let names = [
+    package static let names = [
         "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
         "pairing-messages", "peer-message", "announcement",
     ]
 
     /// A broken property: the fuzzer reports it as a crash.
-    public struct PropertyFailure: Error, CustomStringConvertible {
-        public let description: String
+    package struct PropertyFailure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Runs target `name` on `data`. Throws only a `PropertyFailure`.
-    public static func run(_ name: String, _ data: [UInt8]) throws(PropertyFailure) {
+    package static func run(_ name: String, _ data: [UInt8]) throws(PropertyFailure) {
         switch name {
         case "entry": try entry(data)
         case "public-body": try publicBody(data)

@@ -1,25 +1,25 @@
 import Foundation
 
 /// Why the identity layer refused something; messages are written for the person.
-public struct IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 
     /// The passphrase typed does not unlock the device key.
-    public static let wrongPassphrase = IdentityError("wrong passphrase for the device key")
+    package static let wrongPassphrase = IdentityError("wrong passphrase for the device key")
 }
 
 /// The folder that holds one device: its key, its ledger database and its logs.
 ///
 /// Chosen by `--home`, else `LEDGERLINK_HOME`, else `$XDG_DATA_HOME/ledgerlink`, else
 /// `~/.local/share/ledgerlink`. Several devices can live on one machine with several homes.
-public struct DataHome: Sendable {
-    public let url: URL
+package struct DataHome: Sendable {
+    package let url: URL
 
-    public init(url: URL) { self.url = url }
+    package init(url: URL) { self.url = url }
 
     /// Resolves the folder from an explicit option and the environment.
-    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+    package static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
         -> DataHome
     {
         if let option, !option.isEmpty { return DataHome(url: URL(fileURLWithPath: option)) }
@@ -32,25 +32,25 @@ public struct DataHome: Sendable {
     }
 
     /// The device key file.
-    public var keyFile: URL { url.appendingPathComponent("device.key") }
+    package var keyFile: URL { url.appendingPathComponent("device.key") }
     /// The ledger database.
-    public var database: URL { url.appendingPathComponent("ledger.sqlite") }
+    package var database: URL { url.appendingPathComponent("ledger.sqlite") }
     /// Settings of this device (`DeviceConfig`).
-    public var configFile: URL { url.appendingPathComponent("config.json") }
+    package var configFile: URL { url.appendingPathComponent("config.json") }
     /// What a running peer service is doing, for `status` and the TUI in other processes.
-    public var peerStatusFile: URL { url.appendingPathComponent("peer-status.json") }
+    package var peerStatusFile: URL { url.appendingPathComponent("peer-status.json") }
     /// What a running store poller is doing, for `status` and the TUI in other processes.
-    public var storeStatusFile: URL { url.appendingPathComponent("store-status.json") }
+    package var storeStatusFile: URL { url.appendingPathComponent("store-status.json") }
     /// When each sync channel last brought this device level with another.
-    public var syncRecordFile: URL { url.appendingPathComponent("last-sync.json") }
+    package var syncRecordFile: URL { url.appendingPathComponent("last-sync.json") }
     /// The log file (never the screen).
-    public var logFile: URL { url.appendingPathComponent("ledgerlink.log") }
+    package var logFile: URL { url.appendingPathComponent("ledgerlink.log") }
 
     /// True when this folder already holds a device (its key file is the last thing `init` writes).
-    public var hasDevice: Bool { FileManager.default.fileExists(atPath: keyFile.path) }
+    package var hasDevice: Bool { FileManager.default.fileExists(atPath: keyFile.path) }
 
     /// Refuses a folder that already holds a device: `init` and `join` make a new one.
-    public func requireNoDevice() throws(IdentityError) {
+    package func requireNoDevice() throws(IdentityError) {
         guard !hasDevice else {
             throw IdentityError("\(url.path) already holds a device; nothing was changed (use --home for another)")
         }
@@ -58,7 +58,7 @@ public struct DataHome: Sendable {
 
     /// Moves aside a ledger database left without its key by an interrupted `init`, so a new
     /// `init` can start; nothing is deleted. Returns the new name, or nil when there was none.
-    public func setAsideOrphanedDatabase() throws(IdentityError) -> URL? {
+    package func setAsideOrphanedDatabase() throws(IdentityError) -> URL? {
         guard !hasDevice, FileManager.default.fileExists(atPath: database.path) else { return nil }
         let stamp = Int(Date().timeIntervalSince1970)
         let target = url.appendingPathComponent("ledger.sqlite.interrupted-\(stamp)")
@@ -74,7 +74,7 @@ public struct DataHome: Sendable {
     }
 
     /// Creates the folder (mode 0700) when missing.
-    public func create() throws(IdentityError) {
+    package func create() throws(IdentityError) {
         do {
             try FileManager.default.createDirectory(
                 at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -2,26 +2,26 @@ import Foundation
 
 /// Settings of one device, kept in `config.json` in its data folder. Every field is optional
 /// in the file; a missing one takes its default, so older files keep working.
-public struct DeviceConfig: Codable, Sendable, Equatable {
+package struct DeviceConfig: Codable, Sendable, Equatable {
     /// Peers to dial and keep dialling, as `HOST:PORT`.
-    public var peers: [String] = []
+    package var peers: [String] = []
     /// Announce this device on the local network and dial devices of the identity that announce.
-    public var discovery = true
+    package var discovery = true
     /// TCP port of the peer listener.
-    public var listenPort = 8788
+    package var listenPort = 8788
     /// UDP port of LAN announcements.
-    public var discoveryPort = 8789
+    package var discoveryPort = 8789
     /// The store this device polls (`ledgerlink sync --store URL` saves it).
-    public var store: String?
+    package var store: String?
     /// Seconds between polls of the store when all is well.
-    public var storeInterval = 30
+    package var storeInterval = 30
     /// Longest wait between attempts while the store keeps failing, in seconds.
-    public var storeMaxBackoff = 1800
+    package var storeMaxBackoff = 1800
     /// The address a pairing code opened from the TUI names (a VPN address, a host name);
     /// this machine's LAN address when unset. The TUI lets the person change it each time.
-    public var pairAddress: String?
+    package var pairAddress: String?
 
-    public init() {}
+    package init() {}
 
     enum CodingKeys: String, CodingKey {
         case peers
@@ -34,7 +34,7 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
         case pairAddress = "pair_address"
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         peers = try c.decodeIfPresent([String].self, forKey: .peers) ?? []
         discovery = try c.decodeIfPresent(Bool.self, forKey: .discovery) ?? true
@@ -60,7 +60,7 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
     }
 
     /// The device's settings; defaults when the file does not exist.
-    public static func load(_ home: DataHome) throws(IdentityError) -> DeviceConfig {
+    package static func load(_ home: DataHome) throws(IdentityError) -> DeviceConfig {
         let url = home.configFile
         guard let data = FileManager.default.contents(atPath: url.path) else { return DeviceConfig() }
         do {
@@ -73,7 +73,7 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
     }
 
     /// Writes the settings (atomically, mode 0600).
-    public func save(_ home: DataHome) throws(IdentityError) {
+    package func save(_ home: DataHome) throws(IdentityError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
@@ -88,20 +88,20 @@ public struct DeviceConfig: Codable, Sendable, Equatable {
 }
 
 /// When each sync channel last left this device level with another, kept across runs.
-public struct SyncRecord: Codable, Sendable, Equatable {
-    public var peer: Date?
-    public var store: Date?
+package struct SyncRecord: Codable, Sendable, Equatable {
+    package var peer: Date?
+    package var store: Date?
 
-    public init() {}
+    package init() {}
 
-    public static func load(_ home: DataHome) -> SyncRecord {
+    package static func load(_ home: DataHome) -> SyncRecord {
         guard let data = FileManager.default.contents(atPath: home.syncRecordFile.path) else { return SyncRecord() }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return (try? decoder.decode(SyncRecord.self, from: data)) ?? SyncRecord()
     }
 
-    public func save(_ home: DataHome) {
+    package func save(_ home: DataHome) {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         try? encoder.encode(self).write(to: home.syncRecordFile, options: .atomic)

@@ -9,12 +9,12 @@ import LedgerCrypto
 /// `{"format":"ledgerlink-device-key","version":1,"public_key":HEX,"protection":"none","seed":HEX}`
 /// Protected: `"protection":"argon2id"`, `"ops_limit"`, `"mem_limit"`, `"salt"`, `"nonce"`,
 /// `"sealed_seed"` (XChaCha20-Poly1305, associated data `"ledgerlink-keyfile-v1" || public_key`).
-public enum DeviceKeyFile {
+package enum DeviceKeyFile {
     static let format = "ledgerlink-device-key"
     static let label = "ledgerlink-keyfile-v1"
 
     /// Writes `keyPair` to `url` (which must not exist yet), protected by `passphrase` when given.
-    public static func write(
+    package static func write(
         _ keyPair: SigningKeyPair, to url: URL, passphrase: [UInt8]?, cost: Argon2id.Cost = .interactive
     ) throws(IdentityError) {
         var object: [String: Any] = [
@@ -51,12 +51,12 @@ public enum DeviceKeyFile {
     }
 
     /// True when the key file needs a passphrase.
-    public static func isProtected(_ url: URL) throws(IdentityError) -> Bool {
+    package static func isProtected(_ url: URL) throws(IdentityError) -> Bool {
         try parse(url)["protection"] as? String == "argon2id"
     }
 
     /// The public key recorded in the file (readable without the passphrase).
-    public static func publicKey(_ url: URL) throws(IdentityError) -> DevicePublicKey {
+    package static func publicKey(_ url: URL) throws(IdentityError) -> DevicePublicKey {
         let object = try parse(url)
         guard let hex = object["public_key"] as? String, let bytes = Hex.decode(hex),
             let key = try? DevicePublicKey(bytes: bytes)
@@ -65,7 +65,7 @@ public enum DeviceKeyFile {
     }
 
     /// Reads the key pair; `passphrase` is asked for only when the file is protected.
-    public static func read(_ url: URL, passphrase: () throws(IdentityError) -> [UInt8]) throws(IdentityError)
+    package static func read(_ url: URL, passphrase: () throws(IdentityError) -> [UInt8]) throws(IdentityError)
         -> SigningKeyPair
     {
         let object = try parse(url)

@@ -3,20 +3,20 @@ import LedgerCore
 import LedgerCrypto
 
 /// Creating a device: the steps `ledgerlink init` and the TUI's onboarding share.
-public enum DeviceSetup {
+package enum DeviceSetup {
     /// What a new identity's creation produced.
-    public struct Created: Sendable {
-        public let engine: MergeEngine
-        public let identity: IdentityID
-        public let device: DevicePublicKey
+    package struct Created: Sendable {
+        package let engine: MergeEngine
+        package let identity: IdentityID
+        package let device: DevicePublicKey
         /// Set when an interrupted earlier `init` left a ledger that was moved here.
-        public let setAside: URL?
+        package let setAside: URL?
     }
 
     /// Creates a new identity in `home` with this device as its first device. The ledger is
     /// written first, committed with its genesis entry; the key file last, so a folder with a
     /// key file always holds a complete device.
-    public static func createIdentity(home: DataHome, name: String, decimals: UInt8, passphrase: [UInt8]?)
+    package static func createIdentity(home: DataHome, name: String, decimals: UInt8, passphrase: [UInt8]?)
         async throws -> Created
     {
         try home.requireNoDevice()
@@ -45,7 +45,7 @@ public enum DeviceSetup {
     /// Starts making `home` a device of the identity a pairing device offered: checks that
     /// `genesis` derives `identity` and creates the ledger (no key file yet, so an interrupted
     /// join leaves no device behind). Fill the ledger, then call `finishJoin`.
-    public static func beginJoin(
+    package static func beginJoin(
         home: DataHome, keyPair: SigningKeyPair, identity: IdentityID, inviter: DevicePublicKey, genesis: Entry,
         link: Entry
     ) async throws -> MergeEngine {
@@ -70,7 +70,7 @@ public enum DeviceSetup {
 
     /// Finishes a join: the ledger must hold a link entry by `inviter` that admits this device, the roster must authorise it, and its keyring must open. Then the key
     /// file is written, and the folder is a device.
-    public static func finishJoin(
+    package static func finishJoin(
         home: DataHome, engine: MergeEngine, keyPair: SigningKeyPair, inviter: DevicePublicKey, passphrase: [UInt8]?
     ) async throws {
         let roster = try await engine.currentRoster()
@@ -88,7 +88,7 @@ public enum DeviceSetup {
     }
 
     /// Removes what an unfinished join wrote (the ledger), leaving the folder as it was.
-    public static func abandonJoin(home: DataHome) {
+    package static func abandonJoin(home: DataHome) {
         guard !home.hasDevice else { return }
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: home.database.path + suffix)

@@ -5,9 +5,9 @@ import Foundation
 #endif
 
 /// Where a passphrase comes from: a file (for scripts) or a prompt on the terminal.
-public enum Passphrase {
+package enum Passphrase {
     /// Reads the first line of `path` (without its line ending).
-    public static func fromFile(_ path: String) throws(IdentityError) -> [UInt8] {
+    package static func fromFile(_ path: String) throws(IdentityError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw IdentityError("cannot read the passphrase file \(path)")
         }
@@ -18,7 +18,7 @@ public enum Passphrase {
     }
 
     /// Asks on the controlling terminal with echo off; fails clearly when there is none.
-    public static func prompt(_ message: String, confirm: Bool = false) throws(IdentityError) -> [UInt8] {
+    package static func prompt(_ message: String, confirm: Bool = false) throws(IdentityError) -> [UInt8] {
         let first = try readHidden(message)
         guard !first.isEmpty else { throw IdentityError("the passphrase cannot be empty") }
         if confirm {

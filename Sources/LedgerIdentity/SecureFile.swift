@@ -5,10 +5,10 @@ import Foundation
 #endif
 
 /// Writing and checking files that hold secrets.
-public enum SecureFile {
+package enum SecureFile {
     /// Writes `data` to a new file with `mode`, durably: a temporary file is written and
     /// fsynced, then linked into place only if nothing is there (never overwrites).
-    public static func writeNew(_ data: Data, to url: URL, mode: mode_t) throws(IdentityError) {
+    package static func writeNew(_ data: Data, to url: URL, mode: mode_t) throws(IdentityError) {
         let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw IdentityError("cannot create \(temp.path): \(String(cString: strerror(errno)))") }
@@ -36,7 +36,7 @@ public enum SecureFile {
     }
 
     /// Refuses a secret file that other users could read.
-    public static func checkPrivate(_ url: URL, what: String) throws(IdentityError) {
+    package static func checkPrivate(_ url: URL, what: String) throws(IdentityError) {
         var info = stat()
         guard stat(url.path, &info) == 0 else {
             throw IdentityError("cannot read the \(what) \(url.path): \(String(cString: strerror(errno)))")

@@ -5,27 +5,27 @@ import LedgerCrypto
 /// The store's HTTP API, shared by the server and the client (docs/PROTOCOL.md, "Store").
 /// Bodies are JSON; byte strings are base64 (standard alphabet, padded); keys and ids are
 /// lowercase hex as everywhere else.
-public enum StoreAPI {
+package enum StoreAPI {
     /// Seconds a challenge may be answered in.
-    public static let challengeLifetime: Int64 = 60
+    package static let challengeLifetime: Int64 = 60
     /// Seconds a token lasts.
-    public static let tokenLifetime: Int64 = 15 * 60
+    package static let tokenLifetime: Int64 = 15 * 60
     /// Most entries in one response, and most bytes of entries in it.
-    public static let maxResponseEntries = 5_000
-    public static let maxResponseBytes = 4 << 20
+    package static let maxResponseEntries = 5_000
+    package static let maxResponseBytes = 4 << 20
     /// Most entries a client sends in one request (the body limit is what the server enforces).
-    public static let maxRequestEntries = 5_000
+    package static let maxRequestEntries = 5_000
     /// Largest request body the server reads.
-    public static let maxRequestBody = 8 << 20
+    package static let maxRequestBody = 8 << 20
     /// Largest answer body a device reads: a full page of entries in base64 with its JSON fits
     /// well within it; a store that sends more is refused unread.
-    public static let maxResponseBody = 8 << 20
+    package static let maxResponseBody = 8 << 20
 
     static let authLabel = Array("ledgerlink-store-auth-v1".utf8)
 
     /// The bytes a device signs to get a token: label, the server's origin as the device
     /// addressed it, identity, device, challenge and its expiry.
-    public static func authTranscript(
+    package static func authTranscript(
         origin: String, identity: IdentityID, device: DevicePublicKey, challenge: [UInt8], expires: Int64
     ) -> [UInt8] {
         var w = ByteWriter()
@@ -41,7 +41,7 @@ public enum StoreAPI {
     }
 
     /// `scheme://host[:port]` of a URL, lowercased, default ports dropped: what both ends sign.
-    public static func origin(of url: URL) -> String? {
+    package static func origin(of url: URL) -> String? {
         guard let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return nil }
         let defaultPort = scheme == "https" ? 443 : 80
         let bracketed = host.contains(":") ? "[\(host)]" : host
@@ -51,32 +51,32 @@ public enum StoreAPI {
 }
 
 /// `POST /v1/identities/{identity}/challenge`
-public struct ChallengeRequest: Codable, Sendable {
-    public var device: String
-    public init(device: String) { self.device = device }
+package struct ChallengeRequest: Codable, Sendable {
+    package var device: String
+    package init(device: String) { self.device = device }
 }
 
-public struct ChallengeResponse: Codable, Sendable {
+package struct ChallengeResponse: Codable, Sendable {
     /// 32 random bytes, base64.
-    public var challenge: String
+    package var challenge: String
     /// Unix time in seconds after which the challenge is refused.
-    public var expires: Int64
-    public init(challenge: String, expires: Int64) {
+    package var expires: Int64
+    package init(challenge: String, expires: Int64) {
         self.challenge = challenge
         self.expires = expires
     }
 }
 
 /// `POST /v1/identities/{identity}/token`
-public struct TokenRequest: Codable, Sendable {
-    public var device: String
-    public var challenge: String
+package struct TokenRequest: Codable, Sendable {
+    package var device: String
+    package var challenge: String
     /// Ed25519 signature (base64) over `StoreAPI.authTranscript`.
-    public var signature: String
+    package var signature: String
     /// The identity's genesis entry (base64), when the store does not know the identity yet:
     /// only its genesis device can introduce it.
-    public var genesis: String?
-    public init(device: String, challenge: String, signature: String, genesis: String? = nil) {
+    package var genesis: String?
+    package init(device: String, challenge: String, signature: String, genesis: String? = nil) {
         self.device = device
         self.challenge = challenge
         self.signature = signature
@@ -84,11 +84,11 @@ public struct TokenRequest: Codable, Sendable {
     }
 }
 
-public struct TokenResponse: Codable, Sendable {
+package struct TokenResponse: Codable, Sendable {
     /// Bearer token (base64 of 32 random bytes).
-    public var token: String
-    public var expires: Int64
-    public init(token: String, expires: Int64) {
+    package var token: String
+    package var expires: Int64
+    package init(token: String, expires: Int64) {
         self.token = token
         self.expires = expires
     }
@@ -99,44 +99,44 @@ public struct TokenResponse: Codable, Sendable {
 /// With only `digest`: "has anything changed?". Otherwise the device's clock and the entries
 /// the store lacks as far as the device knows; the store merges them and answers with what
 /// the device lacks.
-public struct SyncRequest: Codable, Sendable {
+package struct SyncRequest: Codable, Sendable {
     /// Hex clock digest (the poll form).
-    public var digest: String?
+    package var digest: String?
     /// Base64 clock encoding.
-    public var clock: String?
+    package var clock: String?
     /// Base64 encoded entries.
-    public var entries: [String]?
-    public init(digest: String? = nil, clock: String? = nil, entries: [String]? = nil) {
+    package var entries: [String]?
+    package init(digest: String? = nil, clock: String? = nil, entries: [String]? = nil) {
         self.digest = digest
         self.clock = clock
         self.entries = entries
     }
 }
 
-public struct SyncResponse: Codable, Sendable {
+package struct SyncResponse: Codable, Sendable {
     /// The store's clock digest after this request.
-    public var digest: String
+    package var digest: String
     /// The store's clock (base64 encoding), in a full sync.
-    public var clock: String?
+    package var clock: String?
     /// Entries the device lacks, in order to merge (base64).
-    public var entries: [String]?
+    package var entries: [String]?
     /// True when the store holds more for the device than fitted: ask again with the new clock.
-    public var more: Bool?
+    package var more: Bool?
     /// Entries of the request that were new to the store.
-    public var accepted: Int?
+    package var accepted: Int?
     /// Entries the device lacks in all, and their bytes (for progress).
-    public var remaining: Int?
-    public var remainingBytes: Int?
+    package var remaining: Int?
+    package var remainingBytes: Int?
     /// Devices the store holds fork proofs for (hex keys).
-    public var forks: [String]?
-    public init(digest: String) { self.digest = digest }
+    package var forks: [String]?
+    package init(digest: String) { self.digest = digest }
 }
 
 /// Every error body: a stable code and a sentence for people.
-public struct StoreErrorBody: Codable, Sendable, Error {
-    public var error: String
-    public var message: String
-    public init(error: String, message: String) {
+package struct StoreErrorBody: Codable, Sendable, Error {
+    package var error: String
+    package var message: String
+    package init(error: String, message: String) {
         self.error = error
         self.message = message
     }
@@ -144,8 +144,8 @@ public struct StoreErrorBody: Codable, Sendable, Error {
 
 extension Data {
     /// Base64 of bytes.
-    public static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+    package static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 }
 
 /// Decodes base64 into bytes; nil when it is not base64.
-public func base64Bytes(_ text: String) -> [UInt8]? { Data(base64Encoded: text).map { Array($0) } }
+package func base64Bytes(_ text: String) -> [UInt8]? { Data(base64Encoded: text).map { Array($0) } }

@@ -6,7 +6,7 @@ import Synchronization
 
 /// The backend for bigger deployments: PostgreSQL through postgres-nio. Several servers may
 /// share one database; appends to an identity are serialised by a row lock on it.
-public final class PostgresBackend: StoreBackend {
+package final class PostgresBackend: StoreBackend {
     private let client: PostgresClient
     private let logger: Logger
     private let runner: Task<Void, Never>
@@ -14,7 +14,7 @@ public final class PostgresBackend: StoreBackend {
 
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`); the pool runs
     /// until `shutdown()`.
-    public init(url: String, logger: Logger = Logger(label: "ledgerlink.store.postgres")) throws {
+    package init(url: String, logger: Logger = Logger(label: "ledgerlink.store.postgres")) throws {
         guard let components = URLComponents(string: url),
             ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host, let user = components.user
@@ -42,11 +42,11 @@ public final class PostgresBackend: StoreBackend {
     }
 
     /// Closes the pool.
-    public func shutdown() {
+    package func shutdown() {
         runner.cancel()
     }
 
-    public func prepare() async throws {
+    package func prepare() async throws {
         await ready()
         try await client.withTransaction(logger: logger) { connection in
             // Two servers starting at once must not both create the tables.
@@ -80,14 +80,14 @@ public final class PostgresBackend: StoreBackend {
         }
     }
 
-    public func version(of identity: [UInt8]) async throws -> Int64? {
+    package func version(of identity: [UInt8]) async throws -> Int64? {
         let rows = try await client.query(
             "SELECT version FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))", logger: logger)
         for try await version in rows.decode(Int64.self) { return version }
         return nil
     }
 
-    public func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+    package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
         let rows = try await client.query(
             "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity)) AND n > \(n) ORDER BY n",
             logger: logger)
@@ -98,7 +98,7 @@ public final class PostgresBackend: StoreBackend {
         return out
     }
 
-    public func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
         let id = ByteBuffer(bytes: identity)
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -143,7 +143,7 @@ public final class PostgresBackend: StoreBackend {
         }
     }
 
-    public func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
+    package func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
         try await client.query(
             """
             INSERT INTO ledgerlink_challenges (challenge, identity, device, expires)
@@ -152,7 +152,7 @@ public final class PostgresBackend: StoreBackend {
         ).drain()
     }
 
-    public func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
+    package func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
         let rows = try await client.query(
             """
             DELETE FROM ledgerlink_challenges WHERE challenge = \(ByteBuffer(bytes: challenge))
@@ -165,7 +165,7 @@ public final class PostgresBackend: StoreBackend {
         return nil
     }
 
-    public func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
+    package func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
         try await client.query(
             """
             INSERT INTO ledgerlink_tokens (hash, identity, device, expires)
@@ -174,7 +174,7 @@ public final class PostgresBackend: StoreBackend {
         ).drain()
     }
 
-    public func token(hash: [UInt8]) async throws -> AuthGrant? {
+    package func token(hash: [UInt8]) async throws -> AuthGrant? {
         let rows = try await client.query(
             "SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = \(ByteBuffer(bytes: hash))",
             logger: logger)
@@ -185,7 +185,7 @@ public final class PostgresBackend: StoreBackend {
         return nil
     }
 
-    public func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
+    package func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
         -> Bool
     {
         try await client.withTransaction(logger: logger) { connection in
@@ -216,7 +216,7 @@ public final class PostgresBackend: StoreBackend {
         }
     }
 
-    public func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
+    package func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
         let rows = try await client.query(
             "SELECT identity, expires, closed FROM ledgerlink_mailboxes WHERE id = \(ByteBuffer(bytes: id))",
             logger: logger)
@@ -226,13 +226,14 @@ public final class PostgresBackend: StoreBackend {
         return nil
     }
 
-    public func closeMailbox(_ id: [UInt8]) async throws {
+    package func closeMailbox(_ id: [UInt8]) async throws {
         try await client.query(
             "UPDATE ledgerlink_mailboxes SET closed = TRUE WHERE id = \(ByteBuffer(bytes: id))", logger: logger
         ).drain()
     }
 
-    public func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+    package func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut
+    {
         try await client.withTransaction(logger: logger) { connection in
             // The mailbox row serialises writers of one mailbox.
             try await connection.query(
@@ -266,7 +267,7 @@ public final class PostgresBackend: StoreBackend {
         }
     }
 
-    public func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+    package func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
         let rows = try await client.query(
             """
             SELECT body FROM ledgerlink_mailbox_messages
@@ -276,7 +277,7 @@ public final class PostgresBackend: StoreBackend {
         return nil
     }
 
-    public func purge(before now: Int64) async throws {
+    package func purge(before now: Int64) async throws {
         try await client.query("DELETE FROM ledgerlink_challenges WHERE expires < \(now)", logger: logger).drain()
         try await client.query("DELETE FROM ledgerlink_tokens WHERE expires < \(now)", logger: logger).drain()
         let stale = now - 3600
@@ -289,14 +290,14 @@ public final class PostgresBackend: StoreBackend {
         try await client.query("DELETE FROM ledgerlink_mailboxes WHERE expires < \(stale)", logger: logger).drain()
     }
 
-    public func counts() async throws -> (identities: Int64, entries: Int64) {
+    package func counts() async throws -> (identities: Int64, entries: Int64) {
         let rows = try await client.query(
             "SELECT count(*)::BIGINT, coalesce(sum(version), 0)::BIGINT FROM ledgerlink_identities", logger: logger)
         for try await (identities, entries) in rows.decode((Int64, Int64).self) { return (identities, entries) }
         return (0, 0)
     }
 
-    public func ping() async throws {
+    package func ping() async throws {
         try await client.query("SELECT 1", logger: logger).drain()
     }
 }

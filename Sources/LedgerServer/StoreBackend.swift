@@ -2,27 +2,27 @@ import Foundation
 import GRDB
 
 /// One stored entry of an identity: its place in arrival order and its encoding.
-public struct StoredRow: Sendable {
-    public let n: Int64
-    public let raw: [UInt8]
+package struct StoredRow: Sendable {
+    package let n: Int64
+    package let raw: [UInt8]
 }
 
 /// A challenge or token as stored.
-public struct AuthGrant: Sendable, Equatable {
-    public let identity: [UInt8]
-    public let device: [UInt8]
-    public let expires: Int64
+package struct AuthGrant: Sendable, Equatable {
+    package let identity: [UInt8]
+    package let device: [UInt8]
+    package let expires: Int64
 }
 
 /// A pairing mailbox as stored.
-public struct MailboxRecord: Sendable, Equatable {
-    public let identity: [UInt8]
-    public let expires: Int64
-    public let closed: Bool
+package struct MailboxRecord: Sendable, Equatable {
+    package let identity: [UInt8]
+    package let expires: Int64
+    package let closed: Bool
 }
 
 /// What leaving a message in a mailbox did.
-public enum MailboxPut: Sendable, Equatable {
+package enum MailboxPut: Sendable, Equatable {
     case stored
     /// The same message was already there (a retried request).
     case duplicate
@@ -35,7 +35,7 @@ public enum MailboxPut: Sendable, Equatable {
 /// Where a store server keeps everything: identities' entries (append-only, in arrival order),
 /// challenges and tokens. A server holds nothing else that matters, so several servers on one
 /// database serve the same identities consistently.
-public protocol StoreBackend: Sendable {
+package protocol StoreBackend: Sendable {
     /// Creates the schema when missing.
     func prepare() async throws
     /// The number of entries stored for `identity`, or nil when the store does not know it.
@@ -68,10 +68,10 @@ public protocol StoreBackend: Sendable {
 }
 
 /// The default backend: one SQLite file (WAL, synchronous=FULL), created on first start.
-public final class SQLiteBackend: StoreBackend {
+package final class SQLiteBackend: StoreBackend {
     private let pool: DatabasePool
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -80,7 +80,7 @@ public final class SQLiteBackend: StoreBackend {
         pool = try DatabasePool(path: path, configuration: configuration)
     }
 
-    public func prepare() async throws {
+    package func prepare() async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
@@ -105,13 +105,13 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func version(of identity: [UInt8]) async throws -> Int64? {
+    package func version(of identity: [UInt8]) async throws -> Int64? {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT version FROM identities WHERE id = ?", arguments: [Data(identity)])
         }
     }
 
-    public func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+    package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
         try await pool.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n",
@@ -120,7 +120,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
         try await pool.write { db in
             let id = Data(identity)
             let current = try Int64.fetchOne(db, sql: "SELECT version FROM identities WHERE id = ?", arguments: [id])
@@ -139,7 +139,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
+    package func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO challenges (challenge, identity, device, expires) VALUES (?, ?, ?, ?)",
@@ -147,7 +147,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
+    package func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
         try await pool.write { db in
             guard
                 let row = try Row.fetchOne(
@@ -159,7 +159,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
+    package func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO tokens (hash, identity, device, expires) VALUES (?, ?, ?, ?)",
@@ -167,7 +167,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func token(hash: [UInt8]) async throws -> AuthGrant? {
+    package func token(hash: [UInt8]) async throws -> AuthGrant? {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
@@ -178,7 +178,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
+    package func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
         -> Bool
     {
         try await pool.write { db in
@@ -195,7 +195,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
+    package func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? {
         try await pool.read { db in
             try Row.fetchOne(
                 db, sql: "SELECT identity, expires, closed FROM mailboxes WHERE id = ?", arguments: [Data(id)]
@@ -206,13 +206,14 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func closeMailbox(_ id: [UInt8]) async throws {
+    package func closeMailbox(_ id: [UInt8]) async throws {
         try await pool.write { db in
             try db.execute(sql: "UPDATE mailboxes SET closed = 1 WHERE id = ?", arguments: [Data(id)])
         }
     }
 
-    public func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+    package func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut
+    {
         try await pool.write { db in
             if let existing = try Data.fetchOne(
                 db, sql: "SELECT body FROM mailbox_messages WHERE mailbox = ? AND side = ? AND idx = ?",
@@ -232,7 +233,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+    package func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
         try await pool.read { db in
             try Data.fetchOne(
                 db, sql: "SELECT body FROM mailbox_messages WHERE mailbox = ? AND side = ? AND idx = ?",
@@ -241,7 +242,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func purge(before now: Int64) async throws {
+    package func purge(before now: Int64) async throws {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM challenges WHERE expires < ?", arguments: [now])
             try db.execute(sql: "DELETE FROM tokens WHERE expires < ?", arguments: [now])
@@ -253,7 +254,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func counts() async throws -> (identities: Int64, entries: Int64) {
+    package func counts() async throws -> (identities: Int64, entries: Int64) {
         try await pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT count(*) FROM identities") ?? 0,
@@ -262,7 +263,7 @@ public final class SQLiteBackend: StoreBackend {
         }
     }
 
-    public func ping() async throws {
+    package func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Counters and a latency histogram, rendered in the Prometheus text format at /metrics.
-public final class StoreMetrics: Sendable {
+package final class StoreMetrics: Sendable {
     private struct Values {
         var counters: [String: Int] = [:]
         var responses: [String: Int] = [:]
@@ -14,7 +14,7 @@ public final class StoreMetrics: Sendable {
     private let values = Mutex(Values())
     private static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
-    public init() {}
+    package init() {}
 
     func count(_ name: String, by amount: Int = 1) {
         values.withLock { $0.counters[name, default: 0] += amount }

@@ -8,61 +8,61 @@ import Logging
 import NIOCore
 
 /// How `ledgerlink serve` runs.
-public struct StoreServerConfiguration: Sendable {
-    public var host = "127.0.0.1"
-    public var port = 8787
+package struct StoreServerConfiguration: Sendable {
+    package var host = "127.0.0.1"
+    package var port = 8787
     /// The URL devices use to reach this server (behind a TLS proxy, its https:// address).
     /// Devices sign the address they reach when they log in, so a relay in between cannot use
     /// their login here. Without it the server answers only to loopback names on its own port
     /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`, `http://[::1]:PORT`), never to
     /// whatever Host header a request carries.
-    public var publicURL: URL?
+    package var publicURL: URL?
     /// Open connections from one address; more are closed as they arrive.
-    public var maxConnectionsPerAddress = 32
+    package var maxConnectionsPerAddress = 32
     /// Open connections beyond this wait to be accepted.
-    public var maxConnections = 1_024
+    package var maxConnections = 1_024
     /// A connection that sends nothing for this long is closed.
-    public var idleTimeout: TimeAmount = .seconds(15)
+    package var idleTimeout: TimeAmount = .seconds(15)
     /// A request head (request line and headers) must arrive within this long of the connection
     /// opening or of the previous response, however steadily its bytes trickle in.
-    public var headerTimeout: TimeAmount = .seconds(10)
+    package var headerTimeout: TimeAmount = .seconds(10)
     /// A request's body must arrive whole within this long of its head.
-    public var bodyTimeout: TimeAmount = .seconds(30)
+    package var bodyTimeout: TimeAmount = .seconds(30)
     /// Requests per second and burst, per client address and per identity.
-    public var addressRate = RateLimit(perSecond: 50, burst: 100)
-    public var identityRate = RateLimit(perSecond: 20, burst: 60)
+    package var addressRate = RateLimit(perSecond: 50, burst: 100)
+    package var identityRate = RateLimit(perSecond: 20, burst: 60)
     /// /healthz and /metrics, per address, apart from the API's limit: a busy client does not
     /// make the server look down, and probes cannot be used to flood it.
-    public var probeRate = RateLimit(perSecond: 10, burst: 20)
+    package var probeRate = RateLimit(perSecond: 10, burst: 20)
 
     /// True when `host` names this machine only (loopback), so no other machine can reach it.
-    public static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
     }
 
-    public init() {}
+    package init() {}
 }
 
 /// The store's HTTP server (Hummingbird): routes, limits, errors as JSON, metrics.
-public enum StoreServer {
+package enum StoreServer {
     /// The request context: the client's address, and the request body limit.
-    public struct Context: RequestContext {
-        public var coreContext: CoreRequestContextStorage
-        public let remoteAddress: SocketAddress?
+    package struct Context: RequestContext {
+        package var coreContext: CoreRequestContextStorage
+        package let remoteAddress: SocketAddress?
         /// The port this request arrived on.
-        public let localPort: Int?
+        package let localPort: Int?
 
-        public init(source: ApplicationRequestContextSource) {
+        package init(source: ApplicationRequestContextSource) {
             coreContext = .init(source: source)
             remoteAddress = source.channel.remoteAddress
             localPort = source.channel.localAddress?.port
         }
 
-        public var maxUploadSize: Int { StoreAPI.maxRequestBody }
+        package var maxUploadSize: Int { StoreAPI.maxRequestBody }
     }
 
     /// The application, ready for `runService()` (or HummingbirdTesting).
-    public static func application(
+    package static func application(
         service: StoreService, configuration: StoreServerConfiguration, metrics: StoreMetrics = StoreMetrics(),
         logger: Logger = Logger(label: "ledgerlink.store"),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }

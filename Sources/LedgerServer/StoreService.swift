@@ -5,35 +5,35 @@ import LedgerRemote
 import Synchronization
 
 /// A refusal with its HTTP status, a stable code and a sentence for people.
-public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let status: Int
-    public let code: String
-    public let message: String
+package struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    package let status: Int
+    package let code: String
+    package let message: String
     /// Seconds to wait, for 429.
-    public var retryAfter: Int?
+    package var retryAfter: Int?
 
-    public init(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) {
+    package init(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
     }
 
-    public var description: String { "\(status) \(code): \(message)" }
+    package var description: String { "\(status) \(code): \(message)" }
 
     static func badRequest(_ message: String) -> StoreError { StoreError(400, "bad_request", message) }
 }
 
 /// What the store does, apart from HTTP: challenges and tokens, and syncing an identity's
 /// entries, which it validates (signatures, chains, authority) without being able to read them.
-public final class StoreService: Sendable {
+package final class StoreService: Sendable {
     let backend: any StoreBackend
     /// Unix seconds now (injectable for tests).
     let now: @Sendable () -> Int64
     private let ledgers = LedgerCache()
     private let tokens = TokenCache()
 
-    public init(
+    package init(
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
         self.backend = backend
@@ -42,7 +42,7 @@ public final class StoreService: Sendable {
 
     // MARK: - Authentication
 
-    public func challenge(identity: IdentityID, request: ChallengeRequest) async throws -> ChallengeResponse {
+    package func challenge(identity: IdentityID, request: ChallengeRequest) async throws -> ChallengeResponse {
         let device = try Self.deviceKey(request.device)
         let challenge = SecureRandom.bytes(32)
         let expires = now() + StoreAPI.challengeLifetime
@@ -55,7 +55,7 @@ public final class StoreService: Sendable {
     /// `origin` is this server as the device addressed it.
     /// A token for a device that signed a fresh challenge for one of `origins` (the addresses
     /// this server answers to; see `StoreServerConfiguration.publicURL`).
-    public func token(identity: IdentityID, request: TokenRequest, origins: [String]) async throws -> TokenResponse {
+    package func token(identity: IdentityID, request: TokenRequest, origins: [String]) async throws -> TokenResponse {
         let device = try Self.deviceKey(request.device)
         guard let challenge = base64Bytes(request.challenge), challenge.count == 32,
             let signatureBytes = base64Bytes(request.signature), let signature = try? Signature(bytes: signatureBytes)
@@ -102,7 +102,7 @@ public final class StoreService: Sendable {
     }
 
     /// The device a bearer token stands for, if it is valid for `identity` now.
-    public func authenticate(bearer: String?, identity: IdentityID) async throws -> DevicePublicKey {
+    package func authenticate(bearer: String?, identity: IdentityID) async throws -> DevicePublicKey {
         guard let bearer, let token = base64Bytes(bearer), token.count == 32 else {
             throw StoreError(401, "no_token", "send Authorization: Bearer TOKEN (from /token)")
         }
@@ -130,7 +130,7 @@ public final class StoreService: Sendable {
 
     // MARK: - Sync
 
-    public func sync(identity: IdentityID, request: SyncRequest) async throws -> SyncResponse {
+    package func sync(identity: IdentityID, request: SyncRequest) async throws -> SyncResponse {
         let ledger = await ledgers.ledger(identity, backend: backend)
         if request.clock == nil, request.entries == nil {
             guard let digest = request.digest else { throw StoreError.badRequest("send a digest, or a clock") }
@@ -164,7 +164,7 @@ public final class StoreService: Sendable {
     // MARK: - Pairing mailbox
 
     /// Opens the mailbox a pairing code names, for a device of `identity` (already authenticated).
-    public func openMailbox(identity: IdentityID, request: MailboxOpenRequest) async throws -> MailboxOpenResponse {
+    package func openMailbox(identity: IdentityID, request: MailboxOpenRequest) async throws -> MailboxOpenResponse {
         let id = try Self.mailboxID(request.mailbox)
         guard (1...PairingAPI.maxLifetime).contains(request.expiresIn) else {
             throw StoreError.badRequest("expiresIn must be between 1 and \(PairingAPI.maxLifetime) seconds")
@@ -186,7 +186,7 @@ public final class StoreService: Sendable {
     }
 
     /// Closes a mailbox of `identity`; its messages can no longer be sent or read.
-    public func closeMailbox(identity: IdentityID, request: MailboxCloseRequest) async throws {
+    package func closeMailbox(identity: IdentityID, request: MailboxCloseRequest) async throws {
         let id = try Self.mailboxID(request.mailbox)
         guard let record = try await backend.mailbox(id), record.identity == identity.bytes else {
             throw Self.noMailbox
@@ -195,7 +195,7 @@ public final class StoreService: Sendable {
     }
 
     /// Leaves a message. The inviter side needs a token of the mailbox's identity.
-    public func send(mailbox: String, request: MailboxSendRequest, bearer: String?) async throws {
+    package func send(mailbox: String, request: MailboxSendRequest, bearer: String?) async throws {
         let id = try Self.mailboxID(mailbox)
         let record = try await openRecord(id)
         if request.side == .inviter {
@@ -222,7 +222,7 @@ public final class StoreService: Sendable {
     }
 
     /// Message `index` of a side, waiting up to `wait` seconds for it.
-    public func receive(mailbox: String, request: MailboxReceiveRequest) async throws -> MailboxReceiveResponse {
+    package func receive(mailbox: String, request: MailboxReceiveRequest) async throws -> MailboxReceiveResponse {
         let id = try Self.mailboxID(mailbox)
         let deadline = ContinuousClock.now + .seconds(min(max(request.wait, 0), PairingAPI.maxWait))
         let side = request.side.number
@@ -258,7 +258,7 @@ public final class StoreService: Sendable {
     }
 
     /// Drops challenges and tokens that expired.
-    public func purgeExpired() async throws { try await backend.purge(before: now()) }
+    package func purgeExpired() async throws { try await backend.purge(before: now()) }
 
     static func deviceKey(_ hex: String) throws -> DevicePublicKey {
         guard let bytes = Hex.decode(hex), let key = try? DevicePublicKey(bytes: bytes) else {

@@ -1,13 +1,13 @@
 /// Why an operation was cut off: it did not finish within its total time.
-public struct DeadlineExceeded: Error, Sendable, Equatable {
-    public let limit: Duration
-    public init(limit: Duration) { self.limit = limit }
+package struct DeadlineExceeded: Error, Sendable, Equatable {
+    package let limit: Duration
+    package init(limit: Duration) { self.limit = limit }
 }
 
 /// Runs `operation` and returns its result, or cancels it and throws `DeadlineExceeded` once
 /// `limit` has passed on `clock`, whichever comes first. The operation must honour
 /// cancellation (network I/O in swift-nio and AsyncHTTPClient does).
-public func withDeadline<T: Sendable>(
+package func withDeadline<T: Sendable>(
     _ limit: Duration, clock: any Clock<Duration>, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in

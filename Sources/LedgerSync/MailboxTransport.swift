@@ -5,8 +5,8 @@ import LedgerRemote
 
 /// Pairing messages through a store's pairing mailbox: each side leaves numbered messages and
 /// asks for the other side's next one, waiting on the server a few seconds at a time.
-public actor MailboxTransport: PairingTransport {
-    public nonisolated let url: URL
+package actor MailboxTransport: PairingTransport {
+    package nonisolated let url: URL
     let mailbox: String
     let side: MailboxSide
     let bearer: (@Sendable () async throws -> String)?
@@ -15,7 +15,7 @@ public actor MailboxTransport: PairingTransport {
     private var received = 0
 
     /// `bearer` gives a token of the identity; the inviter side needs one.
-    public init(
+    package init(
         url: URL, mailbox: String, side: MailboxSide, bearer: (@Sendable () async throws -> String)? = nil,
         transport: any StoreTransport = HTTPStoreTransport(deadline: .seconds(PairingAPI.maxWait + 20))
     ) {
@@ -26,13 +26,13 @@ public actor MailboxTransport: PairingTransport {
         self.transport = transport
     }
 
-    public func send(_ message: [UInt8]) async throws {
+    package func send(_ message: [UInt8]) async throws {
         let request = MailboxSendRequest(side: side, index: sent, message: Data.base64(message))
         let _: EmptyResponse = try await post("send", request)
         sent += 1
     }
 
-    public func receive(within limit: Duration) async throws -> [UInt8] {
+    package func receive(within limit: Duration) async throws -> [UInt8] {
         let deadline = ContinuousClock.now + limit
         while true {
             let left = ContinuousClock.now.duration(to: deadline)
@@ -94,7 +94,7 @@ public actor MailboxTransport: PairingTransport {
 extension PairingGuest {
     /// Joins where the code says: directly, or through a store's mailbox, after which the store
     /// is saved in the new device's settings for later syncs.
-    public static func join(
+    package static func join(
         code: PairingCode, name: String, home: DataHome, passphrase: [UInt8]?,
         showSAS: @escaping @Sendable (ShortAuthenticationString) -> Void
     ) async throws -> Joined {
@@ -114,7 +114,7 @@ extension PairingGuest {
 
     /// Joins through the pairing device's listener at `host:port`, receiving the ledger over the
     /// same connection.
-    public static func joinDirectly(
+    package static func joinDirectly(
         code: PairingCode, host: String, port: Int, name: String, home: DataHome, passphrase: [UInt8]?,
         showSAS: @escaping @Sendable (ShortAuthenticationString) -> Void
     ) async throws -> Joined {
@@ -125,7 +125,7 @@ extension PairingGuest {
     }
 
     /// Joins through the store's pairing mailbox at `url`, then syncs the ledger from the store.
-    public static func joinThroughStore(
+    package static func joinThroughStore(
         code: PairingCode, url: URL, name: String, home: DataHome, passphrase: [UInt8]?,
         showSAS: @escaping @Sendable (ShortAuthenticationString) -> Void
     ) async throws -> Joined {

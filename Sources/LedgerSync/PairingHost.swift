@@ -6,13 +6,13 @@ import LedgerIdentity
 /// One open pairing window: its code, its deadline, and whether a new device has claimed it.
 /// A window serves one new device; requests made with a wrong code are refused and counted,
 /// and too many of them close the window.
-public actor PairingWindow {
-    public nonisolated let code: PairingCode
-    public nonisolated let deadline: ContinuousClock.Instant
+package actor PairingWindow {
+    package nonisolated let code: PairingCode
+    package nonisolated let deadline: ContinuousClock.Instant
     /// Wrong-code requests after which the window closes.
-    public static let maxWrongCodes = 10
+    package static let maxWrongCodes = 10
     /// Default length of a window.
-    public static let defaultLength: Duration = .seconds(600)
+    package static let defaultLength: Duration = .seconds(600)
 
     private var claimed = false
     private var wrongCodes = 0
@@ -20,19 +20,19 @@ public actor PairingWindow {
     private var waiters: [CheckedContinuation<PairingHost.Outcome, Never>] = []
     private var timer: Task<Void, Never>?
 
-    public init(code: PairingCode, length: Duration = PairingWindow.defaultLength) {
+    package init(code: PairingCode, length: Duration = PairingWindow.defaultLength) {
         self.code = code
         self.deadline = .now + length
     }
 
     /// True while requests are taken.
-    public var isOpen: Bool { result == nil && ContinuousClock.now < deadline }
+    package var isOpen: Bool { result == nil && ContinuousClock.now < deadline }
 
     /// Time left before the window closes.
-    public nonisolated var remaining: Duration { max(.zero, ContinuousClock.now.duration(to: deadline)) }
+    package nonisolated var remaining: Duration { max(.zero, ContinuousClock.now.duration(to: deadline)) }
 
     /// Waits for the window's end: a linked device, a refusal, or expiry.
-    public func outcome() async -> PairingHost.Outcome {
+    package func outcome() async -> PairingHost.Outcome {
         if let result { return result }
         if timer == nil {
             let deadline = deadline
@@ -45,7 +45,7 @@ public actor PairingWindow {
     }
 
     /// Ends the window with `outcome` (the first outcome wins).
-    public func finish(_ outcome: PairingHost.Outcome) {
+    package func finish(_ outcome: PairingHost.Outcome) {
         guard result == nil else { return }
         result = outcome
         timer?.cancel()
@@ -69,18 +69,18 @@ public actor PairingWindow {
 
 /// The pairing device's side of linking: serves requests arriving in a window, asks the
 /// person, and on approval writes the link entry.
-public struct PairingHost: Sendable {
+package struct PairingHost: Sendable {
     /// The person's answer to a request: the words they typed, or a denial.
-    public enum Decision: Sendable, Equatable {
+    package enum Decision: Sendable, Equatable {
         case typed(String)
         case deny
     }
 
     /// Asks the person about `request`; `attemptsLeft` counts the tries at typing the words.
-    public typealias Decide = @Sendable (_ request: LinkRequest, _ attemptsLeft: Int) async -> Decision
+    package typealias Decide = @Sendable (_ request: LinkRequest, _ attemptsLeft: Int) async -> Decision
 
     /// How a window ended.
-    public enum Outcome: Sendable, Equatable, CustomStringConvertible {
+    package enum Outcome: Sendable, Equatable, CustomStringConvertible {
         case linked(device: DevicePublicKey, name: String)
         case denied
         case sasMismatch
@@ -89,7 +89,7 @@ public struct PairingHost: Sendable {
         case failed(String)
 
         /// The sentence for the person.
-        public var description: String {
+        package var description: String {
             switch self {
             case .linked(let device, let name): "Linked \(name) (\(device.fingerprint))"
             case .denied: "denied: no device was linked"
@@ -102,21 +102,21 @@ public struct PairingHost: Sendable {
         }
     }
 
-    public let engine: MergeEngine
-    public let keyPair: SigningKeyPair
-    public let window: PairingWindow
+    package let engine: MergeEngine
+    package let keyPair: SigningKeyPair
+    package let window: PairingWindow
     /// Sends the ledger over the connection after the certificate (the peer channel); a store
     /// pairing leaves that to the new device's first store sync.
-    public let sendsLedger: Bool
+    package let sendsLedger: Bool
     /// Runs after the link entry is written and before the new device hears of it (the store
     /// pairing pushes the entry to the store here, so the new device can sync at once).
-    public let afterLink: @Sendable () async throws -> Void
+    package let afterLink: @Sendable () async throws -> Void
     /// How long the person may take to answer.
-    public static let answerTime: Duration = .seconds(900)
+    package static let answerTime: Duration = .seconds(900)
     /// How long a connection may take to send its request.
-    public static let requestTime: Duration = .seconds(30)
+    package static let requestTime: Duration = .seconds(30)
 
-    public init(
+    package init(
         engine: MergeEngine, keyPair: SigningKeyPair, window: PairingWindow, sendsLedger: Bool = true,
         afterLink: @escaping @Sendable () async throws -> Void = {}
     ) {
@@ -131,7 +131,7 @@ public struct PairingHost: Sendable {
     /// (linked, denied, or failed); one refused at the door (wrong code, busy, closed) leaves it.
     /// `waitForRequest` is how long the JOIN may take: a connection that says nothing is
     /// dropped after `requestTime`, while a mailbox waits for as long as the window is open.
-    public func serve(_ transport: any PairingTransport, waitForRequest: Duration? = nil, decide: Decide) async {
+    package func serve(_ transport: any PairingTransport, waitForRequest: Duration? = nil, decide: Decide) async {
         var inviter = PairingInviter(code: window.code, identity: engine.identity, keyPair: keyPair)
         let join: [UInt8]
         do {
@@ -243,25 +243,25 @@ public struct PairingHost: Sendable {
 }
 
 /// The new device's side of linking.
-public enum PairingGuest {
+package enum PairingGuest {
     /// What the join produced.
-    public struct Joined: Sendable {
-        public let engine: MergeEngine
+    package struct Joined: Sendable {
+        package let engine: MergeEngine
         /// The new device's key (its key file is written).
-        public let keyPair: SigningKeyPair
-        public let identity: IdentityID
-        public let inviter: DevicePublicKey
+        package let keyPair: SigningKeyPair
+        package let identity: IdentityID
+        package let inviter: DevicePublicKey
         /// Entries received over the pairing connection (0 through a store).
-        public let received: Int
+        package let received: Int
     }
 
     /// How long the new device waits for the person on the pairing device.
-    public static let approvalTime: Duration = .seconds(900)
+    package static let approvalTime: Duration = .seconds(900)
 
     /// Joins over `transport`. `showSAS` is called with the words once the keys are agreed;
     /// `fill` runs after the certificate arrives when the ledger comes another way (a store).
     /// On any failure the data folder is left as it was.
-    public static func join(
+    package static func join(
         code: PairingCode, name: String, home: DataHome, passphrase: [UInt8]?, transport: any PairingTransport,
         showSAS: @Sendable (ShortAuthenticationString) -> Void,
         fill: (@Sendable (MergeEngine, SigningKeyPair) async throws -> Void)? = nil

@@ -6,7 +6,7 @@ import NIOPosix
 
 /// Carries pairing messages between the two devices: a direct TCP connection, or a store's
 /// pairing mailbox. Messages arrive whole and in order, or not at all.
-public protocol PairingTransport: Sendable {
+package protocol PairingTransport: Sendable {
     func send(_ message: [UInt8]) async throws
     /// The next message from the other side; throws `PairingError.unreachable` after `within`.
     func receive(within: Duration) async throws -> [UInt8]
@@ -25,7 +25,7 @@ func withDeadline<T: Sendable>(
 
 /// A pairing conversation over one TCP connection: length-prefixed frames, as on the peer
 /// channel (the messages protect themselves).
-public final class PairingConnection: PairingTransport, @unchecked Sendable {
+package final class PairingConnection: PairingTransport, @unchecked Sendable {
     private let reader: FrameReader
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
@@ -34,7 +34,7 @@ public final class PairingConnection: PairingTransport, @unchecked Sendable {
         self.outbound = outbound
     }
 
-    public func send(_ message: [UInt8]) async throws {
+    package func send(_ message: [UInt8]) async throws {
         do {
             try await PeerSession.write(outbound, message)
         } catch {
@@ -42,7 +42,7 @@ public final class PairingConnection: PairingTransport, @unchecked Sendable {
         }
     }
 
-    public func receive(within limit: Duration) async throws -> [UInt8] {
+    package func receive(within limit: Duration) async throws -> [UInt8] {
         let reader = self.reader
         do {
             return try await withDeadline(limit, "the other device stopped answering") { try await reader.next() }
@@ -56,7 +56,7 @@ public final class PairingConnection: PairingTransport, @unchecked Sendable {
     }
 
     /// Connects to `host:port` and runs `body` over the connection.
-    public static func dial<T: Sendable>(
+    package static func dial<T: Sendable>(
         host: String, port: Int, _ body: @Sendable (PairingConnection) async throws -> T
     ) async throws -> T {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
@@ -80,9 +80,9 @@ public final class PairingConnection: PairingTransport, @unchecked Sendable {
 }
 
 /// Listens for new devices while a pairing window is open.
-public final class PairingListener: Sendable {
+package final class PairingListener: Sendable {
     /// The port actually bound.
-    public let port: Int
+    package let port: Int
     fileprivate let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
 
     private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
@@ -91,7 +91,7 @@ public final class PairingListener: Sendable {
     }
 
     /// Binds `host:port` (0 picks a free port).
-    public static func bind(host: String, port: Int) async throws -> PairingListener {
+    package static func bind(host: String, port: Int) async throws -> PairingListener {
         // No read timeout: a new device waits, silent, while the person reads and types the
         // words; the window's own length bounds every connection.
         let server = try await boundServer(host: host, port: port, readTimeout: nil)
@@ -99,7 +99,7 @@ public final class PairingListener: Sendable {
     }
 
     /// Serves each connection with `host` until the window ends; returns its outcome.
-    public func run(_ host: PairingHost, decide: @escaping PairingHost.Decide) async throws -> PairingHost.Outcome {
+    package func run(_ host: PairingHost, decide: @escaping PairingHost.Decide) async throws -> PairingHost.Outcome {
         try await withThrowingTaskGroup(of: PairingHost.Outcome?.self) { group in
             group.addTask {
                 try await self.accept { transport in await host.serve(transport, decide: decide) }
@@ -117,7 +117,7 @@ public final class PairingListener: Sendable {
 
 extension PairingListener {
     /// Runs `handler` on every connection, each in a task of its own, until cancelled.
-    public func accept(_ handler: @escaping @Sendable (PairingConnection) async -> Void) async throws {
+    package func accept(_ handler: @escaping @Sendable (PairingConnection) async -> Void) async throws {
         try await withThrowingDiscardingTaskGroup { connections in
             try await server.executeThenClose { inbound in
                 for try await connection in inbound {
@@ -137,7 +137,7 @@ extension PairingListener {
 /// interface that is not loopback, preferring private ranges on physical-looking interfaces
 /// over container bridges and virtual ones. Nil when there is none (then only the same
 /// machine can join, through 127.0.0.1).
-public func lanAddress() -> String? {
+package func lanAddress() -> String? {
     guard let devices = try? System.enumerateDevices() else { return nil }
     return preferredLANAddress(
         devices.compactMap { device in
@@ -149,7 +149,7 @@ public func lanAddress() -> String? {
 /// The best of (interface name, IPv4 address) pairs for another device on the network to
 /// dial: never loopback; a private range before a public one; an ordinary interface before a
 /// container bridge or tunnel.
-public func preferredLANAddress(_ candidates: [(name: String, ip: String)]) -> String? {
+package func preferredLANAddress(_ candidates: [(name: String, ip: String)]) -> String? {
     let virtual = ["docker", "br-", "veth", "virbr", "lxc", "cni", "flannel", "tun", "tap", "wg", "zt"]
     func rank(_ candidate: (name: String, ip: String)) -> Int {
         let isVirtual = virtual.contains { candidate.name.hasPrefix($0) }

@@ -4,18 +4,18 @@ import LedgerCrypto
 /// The UDP announcement a device broadcasts on its network so that the identity's other
 /// devices find it (docs/PROTOCOL.md, "LAN announcement"). To anyone without the identity id
 /// it is random bytes: no identity, no device, nothing that links two announcements.
-public enum PeerAnnouncement {
+package enum PeerAnnouncement {
     /// Bytes on the wire: magic (4), nonce (16), port (2), tag (16).
-    public static let length = 38
+    package static let length = 38
     /// Seconds per tag window; a tag is accepted in its own window and the ones beside it.
-    public static let window: UInt64 = 60
+    package static let window: UInt64 = 60
 
     static let magic = Array("LLA1".utf8)
     static let label = Array("ledgerlink-peer-announce-v1".utf8)
 
     /// An announcement that a peer listener of the identity accepts on `port`, made at `now`
     /// (seconds since 1970). Each carries a fresh random nonce, so no two look alike.
-    public static func make(
+    package static func make(
         identity: IdentityID, port: UInt16, now: UInt64, nonce: [UInt8] = SecureRandom.bytes(16)
     ) -> [UInt8] {
         let portBytes = [UInt8(port >> 8), UInt8(port & 0xff)]
@@ -24,7 +24,7 @@ public enum PeerAnnouncement {
 
     /// The announced port when `bytes` is an announcement of this identity made within a
     /// window of `now`; nil otherwise (a stranger's, another identity's, tampered or stale).
-    public static func open(_ bytes: [UInt8], identity: IdentityID, now: UInt64) -> UInt16? {
+    package static func open(_ bytes: [UInt8], identity: IdentityID, now: UInt64) -> UInt16? {
         guard bytes.count == length, Array(bytes[0..<4]) == magic else { return nil }
         let nonce = Array(bytes[4..<20])
         let portBytes = Array(bytes[20..<22])

@@ -2,7 +2,7 @@ import LedgerCore
 import LedgerCrypto
 
 /// Why a peer handshake was abandoned. Every failure closes the connection.
-public enum HandshakeError: Error, Equatable, Sendable {
+package enum HandshakeError: Error, Equatable, Sendable {
     /// The hello was not made with this identity's id (a stranger, or another identity).
     case wrongIdentity
     /// A message had the wrong length or shape.
@@ -24,13 +24,13 @@ public enum HandshakeError: Error, Equatable, Sendable {
 /// 3. Each proves it is a device of the identity: its device key and an Ed25519 signature over
 ///    the transcript and its role, sent as the first message of its secretstream. The receiver
 ///    checks the signature and asks the roster whether that device may take part.
-public enum PeerHandshake {
+package enum PeerHandshake {
     /// Bytes of a hello: ephemeral key (32) and tag (32).
-    public static let helloLength = 64
+    package static let helloLength = 64
     /// Bytes of an authentication message: device key (32) and signature (64).
-    public static let authLength = 96
+    package static let authLength = 96
 
-    public enum Role: UInt8, Sendable {
+    package enum Role: UInt8, Sendable {
         case initiator = 1
         case responder = 2
     }
@@ -40,12 +40,12 @@ public enum PeerHandshake {
     static let authLabel = Array("ledgerlink-peer-auth-v1".utf8)
 
     /// A hello for `ephemeral`; the responder passes the initiator's key as `answering`.
-    public static func hello(identity: IdentityID, ephemeral: [UInt8], answering: [UInt8]? = nil) -> [UInt8] {
+    package static func hello(identity: IdentityID, ephemeral: [UInt8], answering: [UInt8]? = nil) -> [UInt8] {
         ephemeral + tag(identity: identity, ephemeral: ephemeral, answering: answering)
     }
 
     /// Checks a hello and returns the peer's ephemeral key.
-    public static func openHello(_ message: [UInt8], identity: IdentityID, answering: [UInt8]? = nil)
+    package static func openHello(_ message: [UInt8], identity: IdentityID, answering: [UInt8]? = nil)
         throws(HandshakeError) -> [UInt8]
     {
         guard message.count == helloLength else { throw .malformed }
@@ -60,17 +60,17 @@ public enum PeerHandshake {
     }
 
     /// The hash both ends sign: identity, then the initiator's and the responder's ephemeral keys.
-    public static func transcript(identity: IdentityID, initiator: [UInt8], responder: [UInt8]) -> Digest32 {
+    package static func transcript(identity: IdentityID, initiator: [UInt8], responder: [UInt8]) -> Digest32 {
         Blake2b.hash(transcriptLabel + identity.bytes + initiator + responder)
     }
 
     /// This device's proof for the given role.
-    public static func auth(keyPair: SigningKeyPair, transcript: Digest32, role: Role) -> [UInt8] {
+    package static func auth(keyPair: SigningKeyPair, transcript: Digest32, role: Role) -> [UInt8] {
         keyPair.publicKey.bytes + keyPair.sign(authLabel + transcript.bytes + [role.rawValue]).bytes
     }
 
     /// Checks the peer's proof (made in `role`) and that the roster admits its device.
-    public static func openAuth(
+    package static func openAuth(
         _ message: [UInt8], transcript: Digest32, role: Role, isAuthorised: (DevicePublicKey) -> Bool
     ) throws(HandshakeError) -> DevicePublicKey {
         guard message.count == authLength,

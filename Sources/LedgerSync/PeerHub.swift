@@ -4,38 +4,38 @@ import LedgerCrypto
 
 /// What the peer channel is doing, for the TUI and `ledgerlink status --json`. A running
 /// service writes it to a file in the data folder; other processes read it there.
-public struct PeerStatus: StatusFile, Sendable, Equatable {
+package struct PeerStatus: StatusFile, Sendable, Equatable {
     /// One live connection to another device of the identity.
-    public struct Connection: Codable, Sendable, Equatable {
+    package struct Connection: Codable, Sendable, Equatable {
         /// The other device's key (hex).
-        public var device: String
+        package var device: String
         /// Its name from the roster (sanitised).
-        public var name: String
-        public var address: String
+        package var name: String
+        package var address: String
         /// "in" when the other device dialled, "out" when this one did.
-        public var direction: String
-        public var since: Date
+        package var direction: String
+        package var since: Date
         /// When the last frame arrived.
-        public var lastSeen: Date
+        package var lastSeen: Date
         /// Entries sent to and accepted from it on this connection.
-        public var sent: Int
-        public var received: Int
+        package var sent: Int
+        package var received: Int
         /// When this connection last found both ledgers equal.
-        public var level: Date?
+        package var level: Date?
     }
 
     /// Process writing this status.
-    public var pid: Int32
+    package var pid: Int32
     /// "HOST:PORT" the listener is bound to, when it runs.
-    public var listening: String?
-    public var discovery: Bool
-    public var connections: [Connection]
+    package var listening: String?
+    package var discovery: Bool
+    package var connections: [Connection]
     /// When a session last ended with both ledgers equal.
-    public var lastSync: Date?
-    public var lastError: String?
-    public var updated: Date
+    package var lastSync: Date?
+    package var lastError: String?
+    package var updated: Date
 
-    public init(pid: Int32, listening: String?, discovery: Bool) {
+    package init(pid: Int32, listening: String?, discovery: Bool) {
         self.pid = pid
         self.listening = listening
         self.discovery = discovery
@@ -47,14 +47,14 @@ public struct PeerStatus: StatusFile, Sendable, Equatable {
 
 /// A status a running service keeps in a JSON file of the data folder, so other processes
 /// (`ledgerlink status`, a TUI) can show it.
-public protocol StatusFile: Codable {
+package protocol StatusFile: Codable {
     /// The process that writes it.
     var pid: Int32 { get }
 }
 
 extension StatusFile {
     /// Reads the file; nil when absent or unreadable.
-    public static func read(from url: URL) -> Self? {
+    package static func read(from url: URL) -> Self? {
         guard let data = try? Data(contentsOf: url) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -62,7 +62,7 @@ extension StatusFile {
     }
 
     /// True while the process that wrote it still runs.
-    public var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
+    package var isLive: Bool { kill(pid_t(pid), 0) == 0 || errno == EPERM }
 
     /// Replaces the file atomically.
     func write(to url: URL) {
@@ -77,7 +77,7 @@ extension StatusFile {
 /// The meeting point of a device's peer sessions: it tells every session when the ledger
 /// changed (so new entries are pushed live), keeps one session per other device, and keeps the
 /// status.
-public actor PeerHub {
+package actor PeerHub {
     /// What the hub can ask of a running session.
     enum Control: Sendable {
         /// Say goodbye and end.
@@ -99,18 +99,18 @@ public actor PeerHub {
     private let statusFile: URL?
 
     /// `statusFile`, when given, is rewritten on every change of status.
-    public init(statusFile: URL? = nil, listening: String? = nil, discovery: Bool = false) {
+    package init(statusFile: URL? = nil, listening: String? = nil, discovery: Bool = false) {
         self.statusFile = statusFile
         self.status = PeerStatus(pid: getpid(), listening: listening, discovery: discovery)
     }
 
     /// The current status.
-    public func snapshot() -> PeerStatus { status }
+    package func snapshot() -> PeerStatus { status }
 
     /// The devices connected now.
-    public func connectedDevices() -> Set<DevicePublicKey> { Set(sessions.values.map(\.device)) }
+    package func connectedDevices() -> Set<DevicePublicKey> { Set(sessions.values.map(\.device)) }
 
-    public func setListening(_ address: String?) {
+    package func setListening(_ address: String?) {
         status.listening = address
         publish()
     }
@@ -124,7 +124,7 @@ public actor PeerHub {
     }
 
     /// Tells every session that the ledger changed.
-    public func poke() {
+    package func poke() {
         for continuation in subscribers.values { continuation.yield() }
     }
 
@@ -176,7 +176,7 @@ public actor PeerHub {
     }
 
     /// Records a failure worth showing (a refused peer, an unreachable static peer).
-    public func failed(_ message: String) {
+    package func failed(_ message: String) {
         status.lastError = message
         publish()
     }
@@ -191,13 +191,13 @@ public actor PeerHub {
     }
 
     /// Stops every session (the service is shutting down).
-    public func stopAll() {
+    package func stopAll() {
         for session in sessions.values { session.control(.stop) }
     }
 
     /// Makes every connected session compare clocks now; returns how many there are.
     @discardableResult
-    public func syncNow() -> Int {
+    package func syncNow() -> Int {
         for session in sessions.values { session.control(.syncNow) }
         return sessions.count
     }

@@ -4,9 +4,9 @@ import NIOCore
 import NIOPosix
 
 /// Accepts peer connections on a TCP port and runs a sync session on each.
-public final class PeerListener: Sendable {
+package final class PeerListener: Sendable {
     /// The port actually bound (useful when asked for port 0).
-    public let port: Int
+    package let port: Int
     private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
 
     private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
@@ -16,7 +16,7 @@ public final class PeerListener: Sendable {
 
     /// Binds `host:port` (port 0 picks a free one). A connection that sends nothing for
     /// `readTimeout` (a stalled or truncated frame, an idle stranger) is closed.
-    public static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(15)) async throws
+    package static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(15)) async throws
         -> PeerListener
     {
         let server = try await boundServer(host: host, port: port, readTimeout: readTimeout)
@@ -24,7 +24,7 @@ public final class PeerListener: Sendable {
     }
 
     /// Serves until the task is cancelled; `onSession` hears how each connection ended.
-    public func run(
+    package func run(
         engine: MergeEngine, keyPair: SigningKeyPair, options: PeerSessionOptions = PeerSessionOptions(live: true),
         hub: PeerHub? = nil, onSession: @escaping @Sendable (Result<PeerSyncReport, any Error>) -> Void = { _ in }
     ) async throws {
@@ -49,8 +49,8 @@ public final class PeerListener: Sendable {
 }
 
 /// Dials a peer and runs a session: by default one sync until both ledgers are equal.
-public enum PeerDialer {
-    public static func sync(
+package enum PeerDialer {
+    package static func sync(
         host: String, port: Int, engine: MergeEngine, keyPair: SigningKeyPair,
         options: PeerSessionOptions = PeerSessionOptions(), hub: PeerHub? = nil
     ) async throws -> PeerSyncReport {

@@ -5,17 +5,17 @@ import NIOCore
 import NIOPosix
 
 /// A peer's address as a person writes it: `HOST:PORT`, or `[IPv6]:PORT`.
-public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable {
-    public let host: String
-    public let port: Int
+package struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable {
+    package let host: String
+    package let port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
     /// Parses `HOST:PORT`; nil when it is not one.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]),
             (1...65535).contains(port)
@@ -27,9 +27,9 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable
         self.init(host: host, port: port)
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let endpoint = PeerEndpoint(parsing: text) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not HOST:PORT"))
@@ -37,7 +37,7 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable
         self = endpoint
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
@@ -45,12 +45,12 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible, Codable
 
 /// Exponential backoff: `initial` after the first failure, doubling to `cap`, each delay
 /// spread by up to ±`spread` so that devices that failed together do not retry together.
-public struct Backoff: Sendable, Equatable {
-    public var initial: Duration
-    public var cap: Duration
-    public var spread: Double
+package struct Backoff: Sendable, Equatable {
+    package var initial: Duration
+    package var cap: Duration
+    package var spread: Double
 
-    public init(initial: Duration, cap: Duration, spread: Double = 0.2) {
+    package init(initial: Duration, cap: Duration, spread: Double = 0.2) {
         self.initial = initial
         self.cap = cap
         self.spread = spread
@@ -58,7 +58,7 @@ public struct Backoff: Sendable, Equatable {
 
     /// The wait after `failures` consecutive failures (at least 1); `jitter` in 0...1 picks the
     /// point in the spread (0.5 is the middle).
-    public func delay(failures: Int, jitter: Double) -> Duration {
+    package func delay(failures: Int, jitter: Double) -> Duration {
         let doublings = min(max(failures - 1, 0), 62)
         let base = min(Self.seconds(initial) * pow(2, Double(doublings)), Self.seconds(cap))
         let factor = 1 + spread * (2 * min(max(jitter, 0), 1) - 1)
@@ -71,38 +71,38 @@ public struct Backoff: Sendable, Equatable {
 }
 
 /// How a device's peer service runs.
-public struct PeerServiceConfiguration: Sendable {
+package struct PeerServiceConfiguration: Sendable {
     /// Address and port of the listener; no listener when `listenPort` is nil.
-    public var listenHost = "0.0.0.0"
-    public var listenPort: Int? = 8788
+    package var listenHost = "0.0.0.0"
+    package var listenPort: Int? = 8788
     /// Peers to dial and keep dialling (with backoff) whatever discovery finds.
-    public var staticPeers: [PeerEndpoint] = []
+    package var staticPeers: [PeerEndpoint] = []
     /// Announce this device on the network and dial devices of the identity that announce.
-    public var discovery = true
-    public var discoveryPort = 8789
+    package var discovery = true
+    package var discoveryPort = 8789
     /// Where announcements go; nil broadcasts to 255.255.255.255 on `discoveryPort`.
-    public var announceTargets: [PeerEndpoint]?
-    public var announceInterval: Duration = .seconds(5)
-    public var heartbeat: Duration = .seconds(5)
+    package var announceTargets: [PeerEndpoint]?
+    package var announceInterval: Duration = .seconds(5)
+    package var heartbeat: Duration = .seconds(5)
     /// How often the ledger is checked for entries written by other processes.
-    public var changePoll: Duration = .milliseconds(20)
-    public var backoff = Backoff(initial: .seconds(1), cap: .seconds(60))
+    package var changePoll: Duration = .milliseconds(20)
+    package var backoff = Backoff(initial: .seconds(1), cap: .seconds(60))
 
-    public init() {}
+    package init() {}
 }
 
 /// A device's peer channel: the listener, dialers of static and discovered peers (each
 /// reconnecting with backoff), LAN discovery, and a watcher that makes every live session push
 /// new entries, whoever wrote them.
-public final class PeerService: Sendable {
-    public let hub: PeerHub
+package final class PeerService: Sendable {
+    package let hub: PeerHub
     let engine: MergeEngine
     let keyPair: SigningKeyPair
     let configuration: PeerServiceConfiguration
     let log: @Sendable (String) -> Void
     private let dialing = DialRegistry()
 
-    public init(
+    package init(
         engine: MergeEngine, keyPair: SigningKeyPair, configuration: PeerServiceConfiguration, hub: PeerHub,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -117,7 +117,7 @@ public final class PeerService: Sendable {
 
     /// Binds the listener (so a port in use fails here, before anything runs) and returns a
     /// function that serves until its task is cancelled.
-    public func start() async throws -> @Sendable () async throws -> Void {
+    package func start() async throws -> @Sendable () async throws -> Void {
         var listener: PeerListener?
         if let port = configuration.listenPort {
             let bound = try await PeerListener.bind(
@@ -129,7 +129,7 @@ public final class PeerService: Sendable {
     }
 
     /// The port the listener is bound to, once started.
-    public func listeningPort() async -> Int? {
+    package func listeningPort() async -> Int? {
         await hub.snapshot().listening.flatMap { PeerEndpoint(parsing: $0)?.port }
     }
 
@@ -276,7 +276,7 @@ public final class PeerService: Sendable {
     /// Syncs now: every connected device compares clocks at once, and peers waiting out a
     /// backoff are dialled again. Returns the number of devices connected.
     @discardableResult
-    public func syncNow() async -> Int {
+    package func syncNow() async -> Int {
         await dialing.wake()
         return await hub.syncNow()
     }

@@ -6,7 +6,7 @@ import NIOPosix
 import Synchronization
 
 /// Why a peer connection ended early. The socket is always closed.
-public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertible {
     case handshake(HandshakeError)
     /// The peer announced a frame larger than `PeerSession.maxFrame`.
     case frameTooLarge(Int)
@@ -21,7 +21,7 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The other device refused this one after the handshake, and said why.
     case refusedByPeer(PeerRefusal)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .handshake(.wrongIdentity): "the peer is not a device of this identity"
         case .handshake(.unauthorised(let key)):
@@ -42,7 +42,7 @@ public enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertibl
 }
 
 /// Why a device refused its peer after the handshake (sent sealed, then the connection closes).
-public enum PeerRefusal: UInt8, Sendable, Equatable {
+package enum PeerRefusal: UInt8, Sendable, Equatable {
     /// The peer's ledger has no link certificate for this device.
     case unknown = 1
     /// This device was revoked.
@@ -50,40 +50,40 @@ public enum PeerRefusal: UInt8, Sendable, Equatable {
 }
 
 /// What one sync session moved.
-public struct PeerSyncReport: Sendable, Equatable {
+package struct PeerSyncReport: Sendable, Equatable {
     /// The other device.
-    public var peer: DevicePublicKey?
+    package var peer: DevicePublicKey?
     /// Entries sent, and entries received that were new here.
-    public var sent = 0
-    public var accepted = 0
+    package var sent = 0
+    package var accepted = 0
     /// Exchanges this end started: the first comparison of digests, then one per clock request.
-    public var rounds = 0
+    package var rounds = 0
     /// True when both ended with the same clock digest.
-    public var converged = false
+    package var converged = false
 
-    public init(peer: DevicePublicKey? = nil) { self.peer = peer }
+    package init(peer: DevicePublicKey? = nil) { self.peer = peer }
 }
 
 /// How a session behaves once the handshake is done.
-public struct PeerSessionOptions: Sendable {
+package struct PeerSessionOptions: Sendable {
     /// Stay connected, pushing new entries as they appear, until either end leaves; otherwise
     /// sync until both ledgers are equal and say goodbye.
-    public var live: Bool
+    package var live: Bool
     /// Interval of heartbeats on a live session. A peer that sends nothing for
     /// `missedHeartbeats` intervals is dropped (the read timeout of the connection).
-    public var heartbeat: Duration
-    public static let missedHeartbeats = 3
+    package var heartbeat: Duration
+    package static let missedHeartbeats = 3
     /// Most clock requests of a one-shot sync before giving up on converging.
-    public var maxRounds: Int
+    package var maxRounds: Int
 
-    public init(live: Bool = false, heartbeat: Duration = .seconds(5), maxRounds: Int = 6) {
+    package init(live: Bool = false, heartbeat: Duration = .seconds(5), maxRounds: Int = 6) {
         self.live = live
         self.heartbeat = heartbeat
         self.maxRounds = maxRounds
     }
 
     /// Silence after which a live peer is dropped.
-    public var readTimeout: TimeAmount {
+    package var readTimeout: TimeAmount {
         let (seconds, attoseconds) = (heartbeat * Self.missedHeartbeats).components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
@@ -92,9 +92,9 @@ public struct PeerSessionOptions: Sendable {
 /// One session over a connected socket: the handshake, then CLOCK / ENTRIES / DONE exchanges
 /// until both ends hold the same ledger and, on a live session, pushes of new entries and
 /// heartbeats (docs/PROTOCOL.md, "Peer sync").
-public enum PeerSession {
+package enum PeerSession {
     /// Largest frame either end accepts (bytes after the length prefix).
-    public static let maxFrame = 1 << 20
+    package static let maxFrame = 1 << 20
     /// Most entries in one ENTRIES message.
     static let batch = 1000
 
@@ -127,7 +127,7 @@ public enum PeerSession {
 
     /// Runs a session on `channel` as `role`, merging into `engine`. With a `hub`, the session
     /// registers there, hears of local changes (a live session pushes them) and reports status.
-    public static func run(
+    package static func run(
         _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, role: PeerHandshake.Role, engine: MergeEngine,
         keyPair: SigningKeyPair, options: PeerSessionOptions = PeerSessionOptions(), hub: PeerHub? = nil
     ) async throws -> PeerSyncReport {

@@ -6,23 +6,23 @@ import NIOCore
 import NIOPosix
 
 /// Why a device's sync settings cannot be used, worded for the person.
-public struct SyncSettingsError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct SyncSettingsError: Error, Equatable, Sendable, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Where a device syncs and how, read from its `config.json` and the front-end's options,
 /// every address checked: nothing unparsable is dropped in silence.
-public struct SyncSettings: Sendable {
-    public var peer = PeerServiceConfiguration()
+package struct SyncSettings: Sendable {
+    package var peer = PeerServiceConfiguration()
     /// The store to poll, if any.
-    public var store: URL?
-    public var schedule = StoreSchedule(interval: .seconds(30), cap: .seconds(1800))
+    package var store: URL?
+    package var schedule = StoreSchedule(interval: .seconds(30), cap: .seconds(1800))
 
-    public init() {}
+    package init() {}
 
     /// The settings `config.json` gives, with `extraPeers` dialled too.
-    public init(_ config: DeviceConfig, extraPeers: [String] = []) throws(SyncSettingsError) {
+    package init(_ config: DeviceConfig, extraPeers: [String] = []) throws(SyncSettingsError) {
         peer.listenPort = config.listenPort
         peer.discovery = config.discovery
         peer.discoveryPort = config.discoveryPort
@@ -32,7 +32,7 @@ public struct SyncSettings: Sendable {
     }
 
     /// A peer's `HOST:PORT`, or why it is not one.
-    public static func endpoint(_ text: String) throws(SyncSettingsError) -> PeerEndpoint {
+    package static func endpoint(_ text: String) throws(SyncSettingsError) -> PeerEndpoint {
         guard let endpoint = PeerEndpoint(parsing: text) else {
             throw SyncSettingsError("\(TextSafety.sanitised(text)) is not HOST:PORT (for example 192.168.1.20:8788)")
         }
@@ -40,7 +40,7 @@ public struct SyncSettings: Sendable {
     }
 
     /// A store's address (`http(s)://HOST[:PORT][/PATH]`), or why it is not one.
-    public static func storeURL(_ text: String) throws(SyncSettingsError) -> URL {
+    package static func storeURL(_ text: String) throws(SyncSettingsError) -> URL {
         guard let url = URL(string: text.trimmingCharacters(in: .whitespaces)), let scheme = url.scheme?.lowercased(),
             scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
         else {
@@ -54,10 +54,10 @@ public struct SyncSettings: Sendable {
 /// The sync services of one device, run the same way by every front-end (`listen`, the TUI):
 /// the peer channel (listener, discovery, static peers) and the store poller beside it, their
 /// status files in the data folder, and the record of when the device was last level.
-public actor SyncServices {
-    public nonisolated let home: DataHome
-    public nonisolated let engine: MergeEngine
-    public nonisolated let hub: PeerHub
+package actor SyncServices {
+    package nonisolated let home: DataHome
+    package nonisolated let engine: MergeEngine
+    package nonisolated let hub: PeerHub
     private let keyPair: SigningKeyPair
     private let service: PeerService
     private let schedule: StoreSchedule
@@ -66,9 +66,9 @@ public actor SyncServices {
     private var poller: StorePoller?
     private var polling: Task<Void, Never>?
     /// The store polled now, if any.
-    public private(set) var store: URL?
+    package private(set) var store: URL?
     /// Set when the listener could not be bound and the services dial only.
-    public nonisolated let listenProblem: String?
+    package nonisolated let listenProblem: String?
 
     private init(
         home: DataHome, engine: MergeEngine, keyPair: SigningKeyPair, service: PeerService, schedule: StoreSchedule,
@@ -85,15 +85,15 @@ public actor SyncServices {
     }
 
     /// How the listener failed to start.
-    public struct ListenError: Error, CustomStringConvertible {
-        public let underlying: any Error
-        public var description: String { "\(underlying)" }
+    package struct ListenError: Error, CustomStringConvertible {
+        package let underlying: any Error
+        package var description: String { "\(underlying)" }
     }
 
     /// Starts the peer channel and, when `settings` name one, the store poller. When the
     /// listening port is taken, `dialOnlyIfTaken` decides: dial only (the TUI beside another
     /// device's) or throw `ListenError` (`listen`, which exists to listen).
-    public static func start(
+    package static func start(
         home: DataHome, engine: MergeEngine, keyPair: SigningKeyPair, settings: SyncSettings,
         dialOnlyIfTaken: Bool, log: @escaping @Sendable (String) -> Void
     ) async throws(ListenError) -> SyncServices {
@@ -125,7 +125,7 @@ public actor SyncServices {
     }
 
     /// Polls `store` from now on (nil: no store), unless it is the one polled already.
-    public func use(store url: URL?) {
+    package func use(store url: URL?) {
         guard url != store || (url != nil && poller == nil) else { return }
         polling?.cancel()
         poller = nil
@@ -140,24 +140,24 @@ public actor SyncServices {
     }
 
     /// The port the listener is bound to, if it listens.
-    public func listeningPort() async -> Int? { await service.listeningPort() }
+    package func listeningPort() async -> Int? { await service.listeningPort() }
 
     /// The peer channel's status now.
-    public func peerStatus() async -> PeerStatus { await hub.snapshot() }
+    package func peerStatus() async -> PeerStatus { await hub.snapshot() }
 
     /// The store poller's status now; nil when no store is polled.
-    public func storeStatus() async -> StoreStatus? { await poller?.status() }
+    package func storeStatus() async -> StoreStatus? { await poller?.status() }
 
     /// Syncs with every connected device and the store now; returns how many devices are connected.
     @discardableResult
-    public func syncNow() async -> Int {
+    package func syncNow() async -> Int {
         await poller?.syncNow()
         return await service.syncNow()
     }
 
     /// Waits until the peer channel stops on its own (a failure), returning why; it runs until
     /// `stop()` otherwise.
-    public func ended() async -> (any Error)? {
+    package func ended() async -> (any Error)? {
         guard let serving else { return nil }
         if case .failure(let error) = await serving.result, !(error is CancellationError) { return error }
         return nil
@@ -166,7 +166,7 @@ public actor SyncServices {
     /// Stops everything, removes the peer status file and records when the device was last
     /// level with another. Returns why the peer channel had stopped by itself, if it had.
     @discardableResult
-    public func stop() async -> (any Error)? {
+    package func stop() async -> (any Error)? {
         polling?.cancel()
         await polling?.value
         serving?.cancel()
@@ -184,8 +184,8 @@ public actor SyncServices {
 }
 
 /// Network errors in words, classified by type: NIO's own descriptions name syscalls.
-public enum NetworkWords {
-    public static func describe(_ error: any Error) -> String {
+package enum NetworkWords {
+    package static func describe(_ error: any Error) -> String {
         if let error = error as? IOError {
             switch error.errnoCode {
             case ECONNREFUSED: return "connection refused (is `ledgerlink listen` running there?)"

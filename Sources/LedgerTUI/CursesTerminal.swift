@@ -4,18 +4,18 @@ import Foundation
 /// The ncurses front-end: the only code that touches curses, always on the main actor
 /// (ncurses is not thread-safe). It draws `ScreenGrid`s and decodes keys.
 @MainActor
-public final class CursesTerminal {
+package final class CursesTerminal {
     private let window: UnsafeMutablePointer<WINDOW>
     private let usesColor: Bool
     private var isOpen = true
     /// True when no UTF-8 locale exists: lines, symbols and sparklines are drawn in ASCII.
-    public let isASCII: Bool
+    package let isASCII: Bool
     /// A key read while the terminal had been resized unseen: returned after the resize.
     private var pendingKey: Key?
 
     /// Takes over the terminal. Call `close()` (or let the app's `defer` do it) to restore it.
     /// `mouse` turns on clicks and the wheel.
-    public init(usesColor: Bool, mouse: Bool = true) throws {
+    package init(usesColor: Bool, mouse: Bool = true) throws {
         isASCII = !TerminalLocale.useUTF8()
         guard isatty(STDOUT_FILENO) == 1, isatty(STDIN_FILENO) == 1 else {
             throw TUIError("the TUI needs a terminal; use the CLI commands in scripts (ledgerlink --help)")
@@ -47,17 +47,17 @@ public final class CursesTerminal {
     }
 
     /// Restores the terminal.
-    public func close() {
+    package func close() {
         guard isOpen else { return }
         isOpen = false
         endwin()
     }
 
     /// Columns and rows of the terminal now.
-    public var size: (width: Int, height: Int) { (Int(ll_getmaxx(window)), Int(ll_getmaxy(window))) }
+    package var size: (width: Int, height: Int) { (Int(ll_getmaxx(window)), Int(ll_getmaxy(window))) }
 
     /// Draws a whole frame with one physical update (no flicker).
-    public func draw(_ grid: ScreenGrid) {
+    package func draw(_ grid: ScreenGrid) {
         werase(window)
         for (y, row) in grid.cells.enumerated() {
             var x = 0
@@ -119,7 +119,7 @@ public final class CursesTerminal {
 
     /// The next key, or nil when none came within 100 ms. A resize not yet seen by ncurses
     /// comes first: a key is never judged against a size the screen no longer has.
-    public func readKey() -> Key? {
+    package func readKey() -> Key? {
         if let pendingKey {
             self.pendingKey = nil
             return pendingKey
@@ -183,9 +183,9 @@ public final class CursesTerminal {
 }
 
 /// A failure of the terminal UI, worded for the person.
-public struct TUIError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct TUIError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// ASCII stand-ins for what the screen draws, for a system with no UTF-8 locale at all.

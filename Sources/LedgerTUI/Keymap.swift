@@ -1,5 +1,5 @@
 /// A key as the TUI sees it, decoded from the terminal by the front-end.
-public enum Key: Sendable, Equatable {
+package enum Key: Sendable, Equatable {
     case character(Character)
     case enter, escape, tab, backTab, up, down, home, end, pageUp, pageDown, backspace
     /// Ctrl-C, or SIGTERM: always quits.
@@ -12,21 +12,21 @@ public enum Key: Sendable, Equatable {
 }
 
 /// The one list of key bindings: the footer hints and the help overlay are built from it.
-public enum Keymap {
-    public struct Binding: Sendable {
-        public let keys: String
-        public let action: String
+package enum Keymap {
+    package struct Binding: Sendable {
+        package let keys: String
+        package let action: String
         /// Shown in the footer (the rest only in help).
-        public let inFooter: Bool
+        package let inFooter: Bool
         /// The footer's shorter word for the action, when it has one.
-        public let short: String?
+        package let short: String?
 
         init(keys: String, action: String, inFooter: Bool, short: String? = nil) {
             (self.keys, self.action, self.inFooter, self.short) = (keys, action, inFooter, short)
         }
     }
 
-    public static let bindings: [Binding] = [
+    package static let bindings: [Binding] = [
         Binding(keys: "e", action: "earn", inFooter: true),
         Binding(keys: "x", action: "spend", inFooter: true),
         Binding(keys: "s", action: "sync", inFooter: true),
@@ -50,10 +50,10 @@ public enum Keymap {
     ]
 
     /// The footer line: `e earn · x spend · …`.
-    public static var footer: String { footer(width: .max) }
+    package static var footer: String { footer(width: .max) }
 
     /// The footer for `width` columns: hints are left out from the middle, never help and quit.
-    public static func footer(width: Int) -> String {
+    package static func footer(width: Int) -> String {
         var hints = bindings.filter(\.inFooter).map { "\($0.keys) \($0.short ?? $0.action)" }
         let kept = 2  // `? help` and `q quit`, last in the list
         while hints.count > kept, ScreenGrid.columns(hints.joined(separator: " · ")) > width {

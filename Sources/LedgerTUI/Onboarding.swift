@@ -3,9 +3,9 @@ import LedgerCore
 
 /// The first screen when the data folder holds no device yet: create a new identity with
 /// this device as its first device, or join one with a pairing code from a linked device.
-public struct OnboardingState: Sendable, Equatable {
+package struct OnboardingState: Sendable, Equatable {
     /// The fields, in Tab order.
-    public enum Field: Sendable, CaseIterable {
+    package enum Field: Sendable, CaseIterable {
         /// The name of this device in a new identity.
         case name
         /// The pairing code to join with.
@@ -14,20 +14,20 @@ public struct OnboardingState: Sendable, Equatable {
         case joinName
     }
 
-    public var width: Int
-    public var height: Int
-    public var field: Field = .name
-    public var name = ""
-    public var code = ""
-    public var joinName = ""
-    public var error: String?
-    public var wantsQuit = false
+    package var width: Int
+    package var height: Int
+    package var field: Field = .name
+    package var name = ""
+    package var code = ""
+    package var joinName = ""
+    package var error: String?
+    package var wantsQuit = false
     /// Set while the identity is being created or joined.
-    public var isWorking = false
+    package var isWorking = false
     /// While joining: the words this device shows, to be typed on the pairing device.
-    public var sas: String?
+    package var sas: String?
 
-    public init(width: Int, height: Int) {
+    package init(width: Int, height: Int) {
         self.width = width
         self.height = height
     }
@@ -37,14 +37,14 @@ public struct OnboardingState: Sendable, Equatable {
 }
 
 /// What the onboarding screen asks the app to do.
-public enum OnboardingEffect: Sendable, Equatable {
+package enum OnboardingEffect: Sendable, Equatable {
     case createIdentity(deviceName: String)
     case joinIdentity(code: String, deviceName: String)
 }
 
-public enum OnboardingReducer {
+package enum OnboardingReducer {
     /// Applies a key. Letters are text here, so Esc and Ctrl-C quit, not q.
-    public static func reduce(_ state: inout OnboardingState, _ key: Key) -> [OnboardingEffect] {
+    package static func reduce(_ state: inout OnboardingState, _ key: Key) -> [OnboardingEffect] {
         if case .resize(let width, let height) = key {
             state.width = width
             state.height = height
@@ -110,7 +110,7 @@ public enum OnboardingReducer {
 
 extension TUIRenderer {
     /// The onboarding screen.
-    public static func render(_ state: OnboardingState) -> ScreenGrid {
+    package static func render(_ state: OnboardingState) -> ScreenGrid {
         var grid = ScreenGrid(width: state.width, height: state.height)
         let left = max(1, (state.width - 76) / 2)
         // A value longer than its field wraps onto more lines: a pairing code is read whole.

@@ -1,32 +1,32 @@
 /// A new device waiting for the person's answer, as the TUI shows it (text already sanitised).
-public struct LinkRequestRow: Sendable, Equatable {
+package struct LinkRequestRow: Sendable, Equatable {
     /// Names the request in answers.
-    public var id: Int
+    package var id: Int
     /// The name the new device gave: unverified.
-    public var name: String
-    public var fingerprint: String
+    package var name: String
+    package var fingerprint: String
     /// Tries left at typing the new device's words. The words themselves never reach this
     /// screen: a person who could read them here could approve without looking at the new device.
-    public var attemptsLeft: Int
+    package var attemptsLeft: Int
 
-    public init(id: Int, name: String, fingerprint: String, attemptsLeft: Int) {
+    package init(id: Int, name: String, fingerprint: String, attemptsLeft: Int) {
         (self.id, self.name, self.fingerprint, self.attemptsLeft) = (id, name, fingerprint, attemptsLeft)
     }
 }
 
 /// An open pairing window: its code, time left, and the request waiting in it.
-public struct PairingPanel: Sendable, Equatable {
+package struct PairingPanel: Sendable, Equatable {
     /// The code to type on the new device (words, `@`, address).
-    public var code: String
-    public var secondsLeft: Int
-    public var requests: [LinkRequestRow]
+    package var code: String
+    package var secondsLeft: Int
+    package var requests: [LinkRequestRow]
 
-    public init(code: String, secondsLeft: Int, requests: [LinkRequestRow] = []) {
+    package init(code: String, secondsLeft: Int, requests: [LinkRequestRow] = []) {
         (self.code, self.secondsLeft, self.requests) = (code, secondsLeft, requests)
     }
 
     /// `9:41`.
-    public var timeLeft: String {
+    package var timeLeft: String {
         let seconds = secondsLeft % 60
         return "\(secondsLeft / 60):\(seconds < 10 ? "0" : "")\(seconds)"
     }
@@ -34,7 +34,7 @@ public struct PairingPanel: Sendable, Equatable {
 
 /// What the TUI asks of the pairing service running beside it (the front-end provides it, so
 /// this module needs no network code).
-public protocol PairingMonitor: Sendable {
+package protocol PairingMonitor: Sendable {
     /// The address a pairing code names by default (this machine's LAN address).
     func suggestedAddress() async -> String
     /// Opens a pairing window whose code tells the new device to dial `address`; returns the

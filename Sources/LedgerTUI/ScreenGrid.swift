@@ -7,7 +7,7 @@ import Foundation
 
 /// How a cell is drawn. Meaning never rests on colour alone: every state also has a symbol
 /// or a word, so `NO_COLOR` loses nothing.
-public enum CellStyle: Sendable, Equatable {
+package enum CellStyle: Sendable, Equatable {
     case normal, bold, dim, reverse, accent, warning
     /// Money in, money out (green and red where colour is on).
     case credit, debit
@@ -17,24 +17,24 @@ public enum CellStyle: Sendable, Equatable {
 
 /// A screen as rows of cells, built by the renderer and drawn by the terminal front-end.
 /// Wide characters (CJK, most emoji) take two cells; the second holds nil.
-public struct ScreenGrid: Sendable, Equatable {
-    public let width: Int
-    public let height: Int
-    public private(set) var cells: [[(Character?, CellStyle)]]
+package struct ScreenGrid: Sendable, Equatable {
+    package let width: Int
+    package let height: Int
+    package private(set) var cells: [[(Character?, CellStyle)]]
 
-    public init(width: Int, height: Int) {
+    package init(width: Int, height: Int) {
         self.width = max(0, width)
         self.height = max(0, height)
         cells = Array(repeating: Array(repeating: (" ", .normal), count: max(0, width)), count: max(0, height))
     }
 
-    public static func == (lhs: ScreenGrid, rhs: ScreenGrid) -> Bool { lhs.text == rhs.text }
+    package static func == (lhs: ScreenGrid, rhs: ScreenGrid) -> Bool { lhs.text == rhs.text }
 
     /// Columns `text` takes on a terminal.
-    public static func columns(_ text: String) -> Int { text.reduce(0) { $0 + columns(of: $1) } }
+    package static func columns(_ text: String) -> Int { text.reduce(0) { $0 + columns(of: $1) } }
 
     /// Columns one character takes: 0 for combining marks, 2 for wide characters.
-    public static func columns(of character: Character) -> Int {
+    package static func columns(of character: Character) -> Int {
         TerminalLocale.ensure()
         var total = 0
         for (index, scalar) in character.unicodeScalars.enumerated() {
@@ -48,7 +48,7 @@ public struct ScreenGrid: Sendable, Equatable {
     /// text that is cut ends in `…`, so nothing is lost without notice. Returns the column
     /// after the last cell written.
     @discardableResult
-    public mutating func put(_ text: String, row: Int, column: Int, style: CellStyle = .normal, limit: Int? = nil)
+    package mutating func put(_ text: String, row: Int, column: Int, style: CellStyle = .normal, limit: Int? = nil)
         -> Int
     {
         guard row >= 0, row < height else { return column }
@@ -74,7 +74,7 @@ public struct ScreenGrid: Sendable, Equatable {
     }
 
     /// `text` broken into lines of at most `width` columns, at spaces where it can be.
-    public static func wrap(_ text: String, width: Int) -> [String] {
+    package static func wrap(_ text: String, width: Int) -> [String] {
         guard width > 0 else { return [text] }
         var lines: [String] = []
         var line = ""
@@ -104,13 +104,13 @@ public struct ScreenGrid: Sendable, Equatable {
     }
 
     /// Fills a run of cells with one style (for highlighted rows).
-    public mutating func style(row: Int, from: Int, to: Int, _ style: CellStyle) {
+    package mutating func style(row: Int, from: Int, to: Int, _ style: CellStyle) {
         guard row >= 0, row < height else { return }
         for x in max(0, from)..<min(width, to) { cells[row][x].1 = style }
     }
 
     /// The screen as plain text, one line per row, trailing spaces kept (golden files).
-    public var text: String {
+    package var text: String {
         cells.map { row in String(row.compactMap { $0.0 }) }.joined(separator: "\n")
     }
 }

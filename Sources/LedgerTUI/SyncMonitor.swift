@@ -1,22 +1,22 @@
 /// How sync looks right now, for the header (text already formatted and sanitised).
-public struct SyncBadge: Sendable, Equatable {
+package struct SyncBadge: Sendable, Equatable {
     /// Names of the devices connected now.
-    public var peers: [String]
+    package var peers: [String]
     /// "HH:mm" of the last time a sync left this device level with another, if ever.
-    public var lastSync: String?
+    package var lastSync: String?
     /// The last problem worth showing (an unreachable peer, a refused connection).
-    public var problem: String?
+    package var problem: String?
     /// The store's state in a word or two (`store ok`, `store 40%`, `store ✗3`), when one is polled.
-    public var store: String?
+    package var store: String?
 
-    public init(peers: [String] = [], lastSync: String? = nil, problem: String? = nil) {
+    package init(peers: [String] = [], lastSync: String? = nil, problem: String? = nil) {
         self.peers = peers
         self.lastSync = lastSync
         self.problem = problem
     }
 
     /// The header's words: `● 2 peers · synced 12:03`, `○ no peers`.
-    public var text: String {
+    package var text: String {
         let who =
             switch peers.count {
             case 0: "○ no peers"
@@ -30,7 +30,7 @@ public struct SyncBadge: Sendable, Equatable {
 
 /// What the TUI asks of the sync service running beside it (the front-end provides it, so
 /// this module needs no network code).
-public protocol SyncMonitor: Sendable {
+package protocol SyncMonitor: Sendable {
     /// The badge now; nil when sync is not running.
     func badge() async -> SyncBadge?
     /// Starts a sync with every reachable device and the store now; returns the line to show

@@ -50,8 +50,8 @@ extension TUIApp {
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: comparable across processes on one machine.
-public enum MonotonicClock {
-    public static var nanoseconds: UInt64 {
+package enum MonotonicClock {
+    package static var nanoseconds: UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)

@@ -6,16 +6,16 @@ import Synchronization
 
 /// What the screen runs over: the engine, and the services beside it that the front-end
 /// started (this module has no network code), with how to stop them.
-public struct TUIServices: Sendable {
-    public let engine: MergeEngine
+package struct TUIServices: Sendable {
+    package let engine: MergeEngine
     /// False when the device key could not be unlocked (earn, spend and revoke refuse).
-    public let canWrite: Bool
-    public let sync: (any SyncMonitor)?
-    public let pairing: (any PairingMonitor)?
+    package let canWrite: Bool
+    package let sync: (any SyncMonitor)?
+    package let pairing: (any PairingMonitor)?
     /// Stops the services when the screen closes.
-    public let stop: @Sendable () async -> Void
+    package let stop: @Sendable () async -> Void
 
-    public init(
+    package init(
         engine: MergeEngine, canWrite: Bool, sync: (any SyncMonitor)? = nil, pairing: (any PairingMonitor)? = nil,
         stop: @escaping @Sendable () async -> Void = {}
     ) {
@@ -25,7 +25,7 @@ public struct TUIServices: Sendable {
 
 /// Runs the terminal UI over one device's merge engine.
 @MainActor
-public final class TUIApp {
+package final class TUIApp {
     private let engine: MergeEngine
     private let canWrite: Bool
     private let sync: (any SyncMonitor)?
@@ -35,7 +35,7 @@ public final class TUIApp {
 
     /// `probe` is for the benchmark only (`ledgerlink-bench tui`): a file to write measurements
     /// to, after which the screen closes.
-    public init(_ services: TUIServices, probe: String? = nil) {
+    package init(_ services: TUIServices, probe: String? = nil) {
         engine = services.engine
         canWrite = services.canWrite
         sync = services.sync
@@ -45,7 +45,7 @@ public final class TUIApp {
 
     /// Takes over the terminal until the person quits (q, Ctrl-C or SIGTERM), then restores it.
     /// `mouse` turns on clicks and the wheel.
-    public func run(usesColor: Bool, mouse: Bool = true) async throws {
+    package func run(usesColor: Bool, mouse: Bool = true) async throws {
         let stop = SignalFlag(SIGTERM)
         let terminal = try CursesTerminal(usesColor: usesColor, mouse: mouse)
         defer { terminal.close() }
@@ -56,7 +56,7 @@ public final class TUIApp {
     /// identity from the name typed, or `join` has joined one with a pairing code (calling
     /// `showSAS` with the words to type on the pairing device), goes on to the main screen in
     /// the same terminal session, with the same services a later launch would start.
-    public static func runOnboarding(
+    package static func runOnboarding(
         usesColor: Bool, mouse: Bool = true, create: @escaping @Sendable (String) async throws -> TUIServices,
         join:
             @escaping @Sendable (_ code: String, _ name: String, _ showSAS: @escaping @Sendable (String) -> Void)
@@ -226,7 +226,7 @@ extension LedgerSnapshot {
     /// Reads what the TUI shows from the engine, sanitising every piece of untrusted text.
     /// `newest` entries are read for the first frame and the sparkline; the whole history is
     /// paged in by `HistoryPager`.
-    public static func load(from engine: MergeEngine, newest: Int = 200) async throws -> LedgerSnapshot {
+    package static func load(from engine: MergeEngine, newest: Int = 200) async throws -> LedgerSnapshot {
         let totals = try await engine.totals()
         let d = await engine.decimals ?? 2
         let devices = try await engine.devices()

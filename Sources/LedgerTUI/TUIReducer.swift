@@ -1,7 +1,7 @@
 import LedgerCore
 
 /// What the reducer asks the app to do outside the pure state.
-public enum TUIEffect: Sendable, Equatable {
+package enum TUIEffect: Sendable, Equatable {
     /// Write a credit or debit of `amount` minor units.
     case record(EntryKind, amount: Int64, memo: String)
     /// Revoke the device with this key (hex).
@@ -17,7 +17,7 @@ public enum TUIEffect: Sendable, Equatable {
 }
 
 /// What the services beside the TUI report; each changes the state in one way.
-public enum TUIEvent: Sendable, Equatable {
+package enum TUIEvent: Sendable, Equatable {
     /// The sync badge changed (nil: sync stopped).
     case sync(SyncBadge?)
     /// The pairing window changed: opened, a request arrived or was answered, time passed, or
@@ -36,9 +36,9 @@ public enum TUIEvent: Sendable, Equatable {
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
-public enum TUIReducer {
+package enum TUIReducer {
     /// Applies `key` to `state` and returns the effects it asks for.
-    public static func reduce(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+    package static func reduce(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
         switch key {
         case .interrupt:
             state.wantsQuit = true
@@ -106,7 +106,7 @@ public enum TUIReducer {
     }
 
     /// Applies an event from the services beside the TUI.
-    public static func apply(_ state: inout TUIState, _ event: TUIEvent) {
+    package static func apply(_ state: inout TUIState, _ event: TUIEvent) {
         switch event {
         case .sync(let badge):
             state.sync = badge

@@ -1,8 +1,8 @@
 import LedgerCore
 
 /// Draws a `TUIState` onto a `ScreenGrid`: pure, so screens can be compared as golden text.
-public enum TUIRenderer {
-    public static func render(_ state: TUIState) -> ScreenGrid {
+package enum TUIRenderer {
+    package static func render(_ state: TUIState) -> ScreenGrid {
         var grid = ScreenGrid(width: state.width, height: state.height)
         guard !state.isTooSmall else {
             let lines = [
@@ -89,7 +89,7 @@ public enum TUIRenderer {
     }
 
     /// The balance over the newest entries as block characters, lowest to highest.
-    public static func sparkline(_ values: ArraySlice<Int128>) -> String {
+    package static func sparkline(_ values: ArraySlice<Int128>) -> String {
         let blocks: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
         guard let low = values.min(), let high = values.max(), high > low else {
             return String(repeating: "▄", count: values.count)

@@ -5,19 +5,19 @@ import Foundation
 #endif
 
 /// Runs the real `ledgerlink` binary for tests, with a deadline instead of sleeps.
-public struct CommandRunner: Sendable {
+package struct CommandRunner: Sendable {
     /// What a finished command printed and returned.
-    public struct Result: Sendable {
-        public let status: Int32
-        public let stdout: String
-        public let stderr: String
+    package struct Result: Sendable {
+        package let status: Int32
+        package let stdout: String
+        package let stderr: String
     }
 
-    public let executable: URL
-    public let environment: [String: String]
+    package let executable: URL
+    package let environment: [String: String]
 
     /// Finds the built `ledgerlink` next to the test bundle (or at $LEDGERLINK_BIN).
-    public init(environment extra: [String: String] = [:]) throws {
+    package init(environment extra: [String: String] = [:]) throws {
         let env = ProcessInfo.processInfo.environment
         var candidates: [URL] = []
         if let bin = env["LEDGERLINK_BIN"] { candidates.append(URL(fileURLWithPath: bin)) }
@@ -36,13 +36,13 @@ public struct CommandRunner: Sendable {
         environment = base.merging(extra) { $1 }
     }
 
-    public struct CommandError: Error, CustomStringConvertible {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+    package struct CommandError: Error, CustomStringConvertible {
+        package let description: String
+        package init(_ description: String) { self.description = description }
     }
 
     /// Starts the binary with `arguments`; the caller waits or kills.
-    public func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {
+    package func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -61,12 +61,12 @@ public struct CommandRunner: Sendable {
 
     /// Runs to completion (at most `timeout` seconds), waiting on a thread of its own.
     @discardableResult
-    public func run(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) async throws -> Result {
+    package func run(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) async throws -> Result {
         try await offThePool { try runBlocking(arguments, stdin: stdin, timeout: timeout) }
     }
 
     /// Runs to completion, blocking the calling thread (never call it from a task).
-    public func runBlocking(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> Result {
+    package func runBlocking(_ arguments: [String], stdin: Data? = nil, timeout: Double = 60) throws -> Result {
         let (process, out, err) = try start(arguments, stdin: stdin)
         // Read both pipes while the process runs so a full pipe can never stall it.
         let collected = PipeCollector(out: out, err: err)
@@ -87,7 +87,7 @@ public struct CommandRunner: Sendable {
 /// Runs `python3` with `arguments` to completion on a thread of its own (never on the
 /// two-thread cooperative pool); returns its exit status and what it printed on stdout and
 /// stderr together, read before waiting so a full pipe cannot stall it.
-public func runPython(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+package func runPython(_ arguments: [String]) async throws -> (status: Int32, output: String) {
     try await offThePool {
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -103,13 +103,13 @@ public func runPython(_ arguments: [String]) async throws -> (status: Int32, out
 }
 
 /// Drains a process's stdout and stderr on background threads.
-public final class PipeCollector: @unchecked Sendable {
+package final class PipeCollector: @unchecked Sendable {
     private let lock = NSCondition()
     private var outData = Data()
     private var errData = Data()
     private var open = 2
 
-    public init(out: Pipe, err: Pipe) {
+    package init(out: Pipe, err: Pipe) {
         for (pipe, isOut) in [(out, true), (err, false)] {
             let handle = pipe.fileHandleForReading
             Thread.detachNewThread { [self] in
@@ -131,7 +131,7 @@ public final class PipeCollector: @unchecked Sendable {
     }
 
     /// Waits until more output arrives or `seconds` pass; returns stdout so far.
-    public func waitForData(upTo seconds: Double) -> String {
+    package func waitForData(upTo seconds: Double) -> String {
         lock.lock()
         defer { lock.unlock() }
         _ = lock.wait(until: Date().addingTimeInterval(seconds))
@@ -139,7 +139,7 @@ public final class PipeCollector: @unchecked Sendable {
     }
 
     /// Waits until stdout contains `text` (true) or the deadline passes (false).
-    public func waitForStdout(containing text: String, timeout: Double) -> Bool {
+    package func waitForStdout(containing text: String, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         lock.lock()
         defer { lock.unlock() }
@@ -152,7 +152,7 @@ public final class PipeCollector: @unchecked Sendable {
     }
 
     /// Waits for both pipes to close and returns everything.
-    public func finish() -> (String, String) {
+    package func finish() -> (String, String) {
         lock.lock()
         defer { lock.unlock() }
         let deadline = Date().addingTimeInterval(10)

@@ -5,7 +5,7 @@ import Foundation
 /// counts as not yet. The default deadline is generous: a full run starts every test at once
 /// on this machine's two cores, so a step that takes milliseconds alone can take many seconds
 /// there, and a deadline is only ever waited out when something is wrong.
-public func eventually(timeout: Double = 60, _ condition: @Sendable () async throws -> Bool) async -> Bool {
+package func eventually(timeout: Double = 60, _ condition: @Sendable () async throws -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if (try? await condition()) == true { return true }
@@ -17,7 +17,7 @@ public func eventually(timeout: Double = 60, _ condition: @Sendable () async thr
 /// Runs blocking work (waiting for a child process, reading its pipes) on a thread of its own
 /// and suspends until it is done: the cooperative pool has only as many threads as cores (two
 /// here), and in-process network tests running beside need them.
-public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }

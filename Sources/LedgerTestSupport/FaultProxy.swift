@@ -5,9 +5,9 @@ import NIOPosix
 /// A TCP proxy for tests that sits between two peers and misbehaves on purpose, the way a bad
 /// network does: it drops connections, delays chunks, sends a chunk twice and cuts connections
 /// in the middle of a frame. Kernel fault injection (tc netem) is not available here.
-public final class FaultProxy: Sendable {
+package final class FaultProxy: Sendable {
     /// What happens to one proxied connection.
-    public enum Fault: Sendable, Equatable {
+    package enum Fault: Sendable, Equatable {
         /// Bytes pass untouched.
         case pass
         /// The connection is accepted and closed at once.
@@ -21,7 +21,7 @@ public final class FaultProxy: Sendable {
     }
 
     /// The proxy's own port on 127.0.0.1.
-    public let port: Int
+    package let port: Int
     private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let targetPort: Int
     private let plan: @Sendable (Int) -> Fault
@@ -39,7 +39,7 @@ public final class FaultProxy: Sendable {
 
     /// A proxy in front of `127.0.0.1:targetPort`; connection number `n` (from 0) suffers
     /// `plan(n)`.
-    public static func start(targetPort: Int, plan: @escaping @Sendable (Int) -> Fault) async throws -> FaultProxy {
+    package static func start(targetPort: Int, plan: @escaping @Sendable (Int) -> Fault) async throws -> FaultProxy {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
@@ -52,23 +52,23 @@ public final class FaultProxy: Sendable {
     }
 
     /// Connections accepted so far.
-    public var connections: Int { state.withLock { $0.recorded.count } }
+    package var connections: Int { state.withLock { $0.recorded.count } }
 
     /// The bytes the dialler sent on connection `n`.
-    public func recorded(_ n: Int) -> [UInt8] { state.withLock { $0.recorded[n] } }
+    package func recorded(_ n: Int) -> [UInt8] { state.withLock { $0.recorded[n] } }
 
     /// From now on nothing passes either way on connection `n`, but both sockets stay open: a
     /// peer that vanished without closing. Called by the test once the connection is known to
     /// be up, so a slow machine cannot make the silence start mid-handshake.
-    public func silence(connection n: Int) { state.withLock { _ = $0.silenced.insert(n) } }
+    package func silence(connection n: Int) { state.withLock { _ = $0.silenced.insert(n) } }
 
     /// Bytes that went each way on connection `n` so far.
-    public func traffic(_ n: Int) -> (fromDialler: Int, toDialler: Int) {
+    package func traffic(_ n: Int) -> (fromDialler: Int, toDialler: Int) {
         state.withLock { ($0.recorded[n].count, $0.returned[n]) }
     }
 
     /// Serves until the task is cancelled.
-    public func run() async throws {
+    package func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { connections in
                 for try await connection in connections {

@@ -5,7 +5,7 @@ import Foundation
 #endif
 
 /// A loopback port (TCP or UDP) that was free a moment ago: the kernel picks it.
-public func freePort(udp: Bool) throws -> Int {
+package func freePort(udp: Bool) throws -> Int {
     let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()

@@ -3,18 +3,18 @@ import LedgerCrypto
 
 /// Builds the logs of an identity with several devices directly from the library, the way
 /// linked devices would write them, for tests and benchmarks.
-public struct LedgerFixture: Sendable {
-    public let identity: IdentityID
+package struct LedgerFixture: Sendable {
+    package let identity: IdentityID
     /// Device key pairs; index 0 is the genesis device.
-    public let devices: [SigningKeyPair]
-    public let dataKey: DataKey
+    package let devices: [SigningKeyPair]
+    package let dataKey: DataKey
     /// Each device's log, in seq order.
-    public private(set) var logs: [[Entry]]
+    package private(set) var logs: [[Entry]]
     /// Author time for the next entry; advances by one millisecond per entry.
     private var clock: Int64 = 1_700_000_000_000
 
     /// An identity whose genesis device links `deviceCount - 1` more devices.
-    public init(deviceCount: Int, decimals: UInt8 = 2) throws {
+    package init(deviceCount: Int, decimals: UInt8 = 2) throws {
         let keys = (0..<deviceCount).map { _ in SigningKeyPair.generate() }
         let dataKey = DataKey.generate(generation: 0)
         let (identity, genesis) = try MergeEngine.makeGenesis(
@@ -30,14 +30,14 @@ public struct LedgerFixture: Sendable {
     }
 
     /// The genesis device's key.
-    public var root: SigningKeyPair { devices[0] }
+    package var root: SigningKeyPair { devices[0] }
 
     /// Moves the author time of the next entries forward (to spread entries over months).
-    public mutating func advanceClock(milliseconds: Int64) { clock += max(0, milliseconds) }
+    package mutating func advanceClock(milliseconds: Int64) { clock += max(0, milliseconds) }
 
     /// Appends a link certificate for `newDevice`, written by device `approver`.
     @discardableResult
-    public mutating func link(device newDevice: SigningKeyPair, name: String, by approver: Int) throws -> Entry {
+    package mutating func link(device newDevice: SigningKeyPair, name: String, by approver: Int) throws -> Entry {
         let challenge = SecureRandom.bytes(PublicBody.challengeLength)
         let proof = newDevice.sign(
             PublicBody.linkProofMessage(
@@ -52,7 +52,7 @@ public struct LedgerFixture: Sendable {
 
     /// Appends a credit or debit to device `index`'s log.
     @discardableResult
-    public mutating func record(device index: Int, _ kind: EntryKind, amount: Int64, memo: String = "") throws -> Entry
+    package mutating func record(device index: Int, _ kind: EntryKind, amount: Int64, memo: String = "") throws -> Entry
     {
         try append(device: index, kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo))
     }
@@ -60,7 +60,7 @@ public struct LedgerFixture: Sendable {
     /// Appends a credit whose sealed part names the data key but does not open with it, as a
     /// faulty or hostile linked device could write.
     @discardableResult
-    public mutating func recordUnreadable(device index: Int) throws -> Entry {
+    package mutating func recordUnreadable(device index: Int) throws -> Entry {
         let author = devices[index]
         let seq = Seq(logs[index].count + 1)
         var sealed = try BodySeal.seal(
@@ -77,7 +77,7 @@ public struct LedgerFixture: Sendable {
 
     /// Appends a revoke of device `target` (after the last entry of its log so far) by `index`.
     @discardableResult
-    public mutating func revoke(device target: Int, by index: Int, boundary: Seq? = nil) throws -> Entry {
+    package mutating func revoke(device target: Int, by index: Int, boundary: Seq? = nil) throws -> Entry {
         let remaining = devices.indices.filter { $0 != target }.map { devices[$0].publicKey }
         let newKey = DataKey.generate(generation: 1)
         let grants = try remaining.map {
@@ -92,7 +92,7 @@ public struct LedgerFixture: Sendable {
 
     /// Appends any entry, signed by device `index`, sealed with the fixture's data key.
     @discardableResult
-    public mutating func append(device index: Int, kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody)
+    package mutating func append(device index: Int, kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody)
         throws -> Entry
     {
         let author = devices[index]
@@ -111,10 +111,10 @@ public struct LedgerFixture: Sendable {
     }
 
     /// Every entry of every log.
-    public var allEntries: [Entry] { logs.flatMap { $0 } }
+    package var allEntries: [Entry] { logs.flatMap { $0 } }
 
     /// A fresh in-memory replica belonging to device `index`.
-    public func replica(device index: Int = 0) async throws -> MergeEngine {
+    package func replica(device index: Int = 0) async throws -> MergeEngine {
         let store = try LedgerStore.inMemory(
             identity: identity, root: root.publicKey, device: devices[index].publicKey)
         return try await MergeEngine(store: store, keyPair: devices[index])
@@ -123,7 +123,7 @@ public struct LedgerFixture: Sendable {
 
 extension LedgerFixture {
     /// A well-formed, correctly signed first entry of `identity` by a key that was never linked.
-    public static func strangerEntry(identity: IdentityID, dataKey: DataKey) throws -> Entry {
+    package static func strangerEntry(identity: IdentityID, dataKey: DataKey) throws -> Entry {
         let stranger = SigningKeyPair.generate()
         let sealed = try BodySeal.seal(
             .record(amount: 100, memo: "intrusion"), key: dataKey, identity: identity, author: stranger.publicKey,

@@ -1,16 +1,16 @@
 import Synchronization
 
 /// A value behind a lock, shared between a test and the tasks it starts.
-public final class Locked<Value: Sendable>: Sendable {
+package final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
 
-    public init(_ value: Value) { mutex = Mutex(value) }
+    package init(_ value: Value) { mutex = Mutex(value) }
 
-    public var value: Value { mutex.withLock { $0 } }
+    package var value: Value { mutex.withLock { $0 } }
 
-    public func set(_ value: Value) { mutex.withLock { $0 = value } }
+    package func set(_ value: Value) { mutex.withLock { $0 = value } }
 
     /// Reads and changes the value in one step.
     @discardableResult
-    public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    package func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

@@ -8,17 +8,17 @@ import LedgerSync
 /// shoulder), sits between the new device and the pairing device, and answers each as if it
 /// were the other, with a key of its own, so the pairing device would link the relay's key
 /// in place of the new device's. The SAS is what exposes it.
-public final class PairingRelay: Sendable {
+package final class PairingRelay: Sendable {
     /// The code to give the new device: the real code's words, the relay's address.
-    public let code: String
+    package let code: String
     /// The relay's own key, the one it tries to get linked.
-    public let key: DevicePublicKey
+    package let key: DevicePublicKey
     private let task: Task<Void, Never>
     private let listener: PairingListener
     private let result = Locked<String?>(nil)
 
     /// Starts relaying to the pairing device that `code` (as the pairing device printed it) names.
-    public init(code text: String) async throws {
+    package init(code text: String) async throws {
         let code = try PairingCode(parsing: text)
         guard case .peer(let host, let port) = code.rendezvous else {
             throw CommandRunner.CommandError("the relay needs a peer code")
@@ -43,9 +43,9 @@ public final class PairingRelay: Sendable {
     }
 
     /// How the relay's attempt ended: the pairing device's answer to it (nil while running).
-    public var outcome: String? { result.value }
+    package var outcome: String? { result.value }
 
-    public func stop() { task.cancel() }
+    package func stop() { task.cancel() }
 
     private static func relay(
         _ newDevice: PairingConnection, to host: String, port: Int, code: PairingCode, as mallory: SigningKeyPair

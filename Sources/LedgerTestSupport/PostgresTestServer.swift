@@ -8,19 +8,19 @@ import Foundation
 /// (`initdb` and `postgres` under /usr/lib/postgresql/*/bin) on a free loopback port, owned by
 /// the `postgres` user when tests run as root (PostgreSQL refuses root). It is stopped when the
 /// test process exits. With $LEDGERLINK_TEST_POSTGRES_URL set, that server is used instead.
-public actor PostgresTestServer {
-    public static let shared = PostgresTestServer()
+package actor PostgresTestServer {
+    package static let shared = PostgresTestServer()
 
     private var launching: Task<String, any Error>?
     private var databases = 0
 
     /// True when a server can be had here (the binaries exist, or a URL is given).
-    public static var isAvailable: Bool {
+    package static var isAvailable: Bool {
         ProcessInfo.processInfo.environment["LEDGERLINK_TEST_POSTGRES_URL"] != nil || binaries() != nil
     }
 
     /// A URL of a new, empty database on the server.
-    public func freshDatabase() async throws -> String {
+    package func freshDatabase() async throws -> String {
         let base = try await start()
         databases += 1
         let name = "ledgerlink_test_\(getpid())_\(databases)"
@@ -111,7 +111,7 @@ enum PostgresTestProcess {
     nonisolated(unsafe) static var pid: Int32 = 0
 }
 
-public struct PostgresTestError: Error, CustomStringConvertible {
-    public let description: String
+package struct PostgresTestError: Error, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }

@@ -5,15 +5,15 @@ import LedgerSync
 import Synchronization
 
 /// A device's peer service running in the background of a test.
-public struct RunningService: Sendable {
-    public let service: PeerService
-    public let task: Task<Void, any Error>
-    public let port: Int
-    public let log: LineLog
+package struct RunningService: Sendable {
+    package let service: PeerService
+    package let task: Task<Void, any Error>
+    package let port: Int
+    package let log: LineLog
 
-    public var hub: PeerHub { service.hub }
+    package var hub: PeerHub { service.hub }
 
-    public static func start(
+    package static func start(
         _ engine: MergeEngine, _ keyPair: SigningKeyPair, peers: [PeerEndpoint] = [],
         configure: (inout PeerServiceConfiguration) -> Void = { _ in }, statusFile: URL? = nil
     ) async throws -> RunningService {
@@ -34,25 +34,25 @@ public struct RunningService: Sendable {
         return RunningService(service: service, task: task, port: await service.listeningPort() ?? 0, log: log)
     }
 
-    public var endpoint: PeerEndpoint { PeerEndpoint(host: "127.0.0.1", port: port) }
+    package var endpoint: PeerEndpoint { PeerEndpoint(host: "127.0.0.1", port: port) }
 
-    public func connected() async -> Int { await hub.snapshot().connections.count }
+    package func connected() async -> Int { await hub.snapshot().connections.count }
 
-    public func stop() async {
+    package func stop() async {
         task.cancel()
         _ = await task.result
     }
 }
 
 /// Lines a service logged.
-public final class LineLog: Sendable {
+package final class LineLog: Sendable {
     private let lines = Mutex<[String]>([])
 
-    public init() {}
+    package init() {}
 
-    public func append(_ line: String) { lines.withLock { $0.append(line) } }
+    package func append(_ line: String) { lines.withLock { $0.append(line) } }
 
-    public var all: [String] { lines.withLock { $0 } }
+    package var all: [String] { lines.withLock { $0 } }
 
-    public func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
+    package func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
 }

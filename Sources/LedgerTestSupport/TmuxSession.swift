@@ -6,12 +6,12 @@ import Foundation
 
 /// A private tmux server running one command in a real terminal, for tests that need a TTY:
 /// type with `send`, read the screen with `screen()`, wait for text with a deadline.
-public final class TmuxSession: @unchecked Sendable {
+package final class TmuxSession: @unchecked Sendable {
     private let socketDir: URL
     private let name = "ledgerlink"
 
     /// Starts `command` (argv) in a detached session of the given size.
-    public init(_ command: [String], width: Int = 80, height: Int = 24, environment: [String: String] = [:]) throws {
+    package init(_ command: [String], width: Int = 80, height: Int = 24, environment: [String: String] = [:]) throws {
         socketDir = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: socketDir, withIntermediateDirectories: true)
         var args = ["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)"]
@@ -23,36 +23,36 @@ public final class TmuxSession: @unchecked Sendable {
     deinit { close() }
 
     /// Ends the tmux server and everything running in it.
-    public func close() {
+    package func close() {
         guard FileManager.default.fileExists(atPath: socketDir.path) else { return }
         _ = try? tmux(["kill-server"])
         try? FileManager.default.removeItem(at: socketDir)
     }
 
     /// True when tmux is installed.
-    public static var isAvailable: Bool {
+    package static var isAvailable: Bool {
         ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
             .contains { FileManager.default.isExecutableFile(atPath: "\($0)/tmux") } ?? false
     }
 
     /// Types keys (tmux key names such as "Enter" are allowed).
-    public func send(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
+    package func send(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
 
     /// Types text literally.
-    public func type(_ text: String) throws { try tmux(["send-keys", "-t", name, "-l", text]) }
+    package func type(_ text: String) throws { try tmux(["send-keys", "-t", name, "-l", text]) }
 
     /// Resizes the terminal, as a person dragging the window would.
-    public func resize(width: Int, height: Int) throws {
+    package func resize(width: Int, height: Int) throws {
         try tmux(["resize-window", "-t", name, "-x", "\(width)", "-y", "\(height)"])
     }
 
     /// The visible screen as text.
-    public func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
+    package func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
 
     /// Polls the screen every 50 ms until it contains `text`; false at the deadline. It
     /// suspends between polls rather than blocking a thread, so in-process network tests
     /// running beside it keep their share of the (two-thread) cooperative pool.
-    public func waitFor(_ text: String, timeout: Double = 20) async throws -> Bool {
+    package func waitFor(_ text: String, timeout: Double = 20) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try screen().contains(text) { return true }

@@ -4,26 +4,26 @@ import Foundation
 /// part of docs/PROTOCOL.md for independent implementations. Tests rebuild the document and
 /// compare; with LEDGERLINK_WRITE_VECTORS=1 they write it anew first (only when the format
 /// changes, then read the diff).
-public struct VectorFile: Sendable {
-    public let url: URL
+package struct VectorFile: Sendable {
+    package let url: URL
 
     /// The file `name` in Resources/vectors/ of the package holding `testFile` (a file two
     /// folders down from the package root, as every test file is).
-    public init(_ name: String, testFile: String = #filePath) {
+    package init(_ name: String, testFile: String = #filePath) {
         url = URL(fileURLWithPath: testFile)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Resources/vectors/\(name)")
     }
 
     /// True when the run was asked to write the vector files anew.
-    public static var isWriting: Bool { ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil }
+    package static var isWriting: Bool { ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil }
 
     /// The file's text, after writing `document` to it when the run asks for that.
-    public func text(writingIfAsked document: () throws -> String) throws -> String {
+    package func text(writingIfAsked document: () throws -> String) throws -> String {
         if Self.isWriting { try document().write(to: url, atomically: true, encoding: .utf8) }
         return try String(contentsOf: url, encoding: .utf8)
     }
 
     /// `count` bytes counting up from `start` (wrapping): the inputs vectors use for seeds and nonces.
-    public static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
+    package static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
 }

@@ -8,15 +8,15 @@ import LedgerCrypto
 /// Twelve words carry 132 bits: the first 44 bits of the identity id, then an 88-bit secret
 /// that keys the whole exchange. After the words, `@` and where to meet: the pairing device's
 /// peer address (`host:port`) or a store's URL (whose pairing mailbox the secret names).
-public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
+package struct PairingCode: Sendable, Equatable, CustomStringConvertible {
     /// Where the new device reaches the pairing device.
-    public enum Rendezvous: Sendable, Equatable, CustomStringConvertible {
+    package enum Rendezvous: Sendable, Equatable, CustomStringConvertible {
         /// Directly, over TCP on the same network.
         case peer(host: String, port: Int)
         /// Through a store's pairing mailbox, given by the store's base URL.
         case store(URL)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .peer(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             case .store(let url): url.absoluteString
@@ -25,20 +25,20 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Words in a code.
-    public static let wordCount = 12
+    package static let wordCount = 12
     /// Bits of the identity id a code carries.
-    public static let identityBits = 44
+    package static let identityBits = 44
     /// Bytes of the one-time secret (88 bits).
-    public static let secretLength = 11
+    package static let secretLength = 11
 
     /// The first 44 bits of the identity id, in 6 bytes (the low 4 bits of the last are 0).
-    public let identityTag: [UInt8]
+    package let identityTag: [UInt8]
     /// The one-time secret.
-    public let secret: [UInt8]
-    public let rendezvous: Rendezvous
+    package let secret: [UInt8]
+    package let rendezvous: Rendezvous
 
     /// A fresh code for `identity`, met at `rendezvous`.
-    public static func generate(identity: IdentityID, rendezvous: Rendezvous) -> PairingCode {
+    package static func generate(identity: IdentityID, rendezvous: Rendezvous) -> PairingCode {
         PairingCode(
             identityTag: tag(of: identity), secret: SecureRandom.bytes(secretLength), rendezvous: rendezvous)
     }
@@ -56,12 +56,12 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// True when `identity` is the identity this code names.
-    public func names(_ identity: IdentityID) -> Bool {
+    package func names(_ identity: IdentityID) -> Bool {
         constantTimeEqual(Self.tag(of: identity), identityTag)
     }
 
     /// The twelve words.
-    public var words: [String] {
+    package var words: [String] {
         var bits = BitString()
         bits.append(identityTag, bits: Self.identityBits)
         bits.append(secret, bits: Self.secretLength * 8)
@@ -69,11 +69,11 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The code as a person types it: words joined by dashes, `@`, then where to meet.
-    public var description: String { words.joined(separator: "-") + "@" + rendezvous.description }
+    package var description: String { words.joined(separator: "-") + "@" + rendezvous.description }
 
     /// Reads a typed code. Words may be separated by dashes or spaces and shortened to their
     /// first four letters.
-    public init(parsing text: String) throws(PairingError) {
+    package init(parsing text: String) throws(PairingError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let at = trimmed.firstIndex(of: "@") else {
             throw .badCode("a pairing code is twelve words, then @ and an address, as `ledgerlink pair` shows it")
@@ -146,7 +146,7 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
 
     /// Why `host` cannot be the address a code tells the new device to dial, or nil when it
     /// can: a DNS name, an IPv4 address or an IPv6 address (without brackets).
-    public static func hostProblem(_ host: String) -> String? {
+    package static func hostProblem(_ host: String) -> String? {
         isHost(host) || isIPv6(host)
             ? nil
             : "\"\(TextSafety.sanitised(host))\" is not a host name or an IP address (such as 192.168.1.20)"

@@ -1,5 +1,5 @@
 /// Why linking a device stopped. Each case reads as a message for the person.
-public enum PairingError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum PairingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The typed code could not be read.
     case badCode(String)
     /// The code does not match the pairing window (a typo, or a code from an older window).
@@ -21,7 +21,7 @@ public enum PairingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The other side stopped answering or went away.
     case unreachable(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .badCode(let why): "that is not a pairing code: \(why)"
         case .wrongCode:

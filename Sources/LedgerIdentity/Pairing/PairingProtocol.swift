@@ -14,16 +14,16 @@ import LedgerCrypto
 /// 5. Sealed from here on: CHALLENGE (32 random bytes, once the person approves), PROOF (the
 ///    new device's signature over the labelled link transcript), WELCOME (its link entry and
 ///    the identity's genesis entry), then over the peer channel LEDGER pages and END. Or DENY.
-public enum PairingProtocol {
+package enum PairingProtocol {
     /// Largest message either end accepts.
-    public static let maxMessage = 1 << 20
+    package static let maxMessage = 1 << 20
     /// Times the person may type the SAS before the window closes.
-    public static let sasAttempts = 3
+    package static let sasAttempts = 3
     /// Words in the SAS (55 bits).
-    public static let sasWords = 5
+    package static let sasWords = 5
 
     /// The type byte that starts every message.
-    public enum Kind: UInt8, Sendable {
+    package enum Kind: UInt8, Sendable {
         case join = 1
         case offer = 2
         case reveal = 3
@@ -37,7 +37,7 @@ public enum PairingProtocol {
     }
 
     /// Why the pairing device turned a request away; sent as one byte.
-    public enum Refusal: UInt8, Sendable {
+    package enum Refusal: UInt8, Sendable {
         case wrongCode = 1
         case busy = 2
         case windowClosed = 3
@@ -47,7 +47,7 @@ public enum PairingProtocol {
         /// the link).
         case failed = 6
 
-        public var error: PairingError {
+        package var error: PairingError {
             switch self {
             case .wrongCode: .wrongCode
             case .busy: .busy
@@ -76,12 +76,12 @@ public enum PairingProtocol {
     }
 
     /// The store mailbox the code names (hex). The store learns this, never the secret.
-    public static func mailbox(for code: PairingCode) -> String {
+    package static func mailbox(for code: PairingCode) -> String {
         Blake2b.hash(mailboxLabel + code.identityTag + code.secret).hex
     }
 
     /// A plaintext refusal (before any session exists).
-    public static func refusal(_ reason: Refusal) -> [UInt8] { [Kind.refuse.rawValue, reason.rawValue] }
+    package static func refusal(_ reason: Refusal) -> [UInt8] { [Kind.refuse.rawValue, reason.rawValue] }
 
     package static func commitment(device: DevicePublicKey, ephemeral: [UInt8], name: [UInt8]) -> [UInt8] {
         Blake2b.hash(commitLabel + device.bytes + ephemeral + [UInt8(name.count)] + name).bytes
@@ -103,8 +103,8 @@ public enum PairingProtocol {
 }
 
 /// The short authentication string both screens show: five words from the pairing word list.
-public struct ShortAuthenticationString: Sendable, Equatable, CustomStringConvertible {
-    public let words: [String]
+package struct ShortAuthenticationString: Sendable, Equatable, CustomStringConvertible {
+    package let words: [String]
 
     init(bytes: [UInt8]) {
         var bits = BitString()
@@ -112,11 +112,11 @@ public struct ShortAuthenticationString: Sendable, Equatable, CustomStringConver
         words = bits.groups(of: Wordlist.bitsPerWord).map { Wordlist.words[$0] }
     }
 
-    public var description: String { words.joined(separator: " ") }
+    package var description: String { words.joined(separator: " ") }
 
     /// True when `typed` names the same words (spaces or dashes between them, each word whole
     /// or its first four letters, any case).
-    public func matches(typed: String) -> Bool {
+    package func matches(typed: String) -> Bool {
         let parts = typed.split(whereSeparator: { $0 == " " || $0 == "-" || $0 == "\t" })
         guard parts.count == words.count else { return false }
         return zip(parts, words).allSatisfy { part, word in
@@ -244,20 +244,20 @@ package struct PairingChannel: Sendable {
 }
 
 /// A new device asking to join, as the pairing device sees it once the keys are agreed.
-public struct LinkRequest: Sendable, Equatable {
+package struct LinkRequest: Sendable, Equatable {
     /// The new device's key.
-    public let device: DevicePublicKey
+    package let device: DevicePublicKey
     /// The name the new device gave, made safe to show; it is unverified.
-    public let name: String
+    package let name: String
     /// What this screen shows; the new device's screen shows the same words when no one is in
     /// the middle.
-    public let sas: ShortAuthenticationString
+    package let sas: ShortAuthenticationString
 }
 
 /// The pairing device's side of one request.
-public struct PairingInviter: Sendable {
+package struct PairingInviter: Sendable {
     /// What approving with a typed SAS led to.
-    public enum Approval: Sendable, Equatable {
+    package enum Approval: Sendable, Equatable {
         /// The words matched: send this CHALLENGE.
         case challenge([UInt8])
         /// The words did not match; the person may try again this many times.
@@ -266,7 +266,7 @@ public struct PairingInviter: Sendable {
 
     private enum Stage { case awaitingJoin, awaitingReveal, awaitingApproval, awaitingProof, linked, closed }
 
-    public let identity: IdentityID
+    package let identity: IdentityID
     private let keyPair: SigningKeyPair
     private let ephemeral: KeyExchangeKeyPair
     private let makeChallenge: @Sendable () -> [UInt8]
@@ -275,9 +275,9 @@ public struct PairingInviter: Sendable {
     private var commitment: [UInt8] = []
     private var challenge: [UInt8] = []
     private var attemptsLeft = PairingProtocol.sasAttempts
-    public private(set) var request: LinkRequest?
+    package private(set) var request: LinkRequest?
 
-    public init(code: PairingCode, identity: IdentityID, keyPair: SigningKeyPair) {
+    package init(code: PairingCode, identity: IdentityID, keyPair: SigningKeyPair) {
         self.init(
             code: code, identity: identity, keyPair: keyPair, ephemeral: KeyExchangeKeyPair(),
             challenge: { SecureRandom.bytes(PublicBody.challengeLength) })
@@ -296,7 +296,7 @@ public struct PairingInviter: Sendable {
     }
 
     /// Checks a JOIN and answers with an OFFER. A JOIN made without the code throws `wrongCode`.
-    public mutating func receiveJoin(_ message: [UInt8]) throws(PairingError) -> [UInt8] {
+    package mutating func receiveJoin(_ message: [UInt8]) throws(PairingError) -> [UInt8] {
         guard stage == .awaitingJoin else { throw .busy }
         commitment = try channel.open(message, .join, bodyLength: 32...32)
         stage = .awaitingReveal
@@ -305,7 +305,7 @@ public struct PairingInviter: Sendable {
 
     /// Checks the REVEAL against the JOIN's commitment and agrees the keys: returns the request
     /// to show the person.
-    public mutating func receiveReveal(_ message: [UInt8]) throws(PairingError) -> LinkRequest {
+    package mutating func receiveReveal(_ message: [UInt8]) throws(PairingError) -> LinkRequest {
         guard stage == .awaitingReveal else { throw .tampered("a reveal out of turn") }
         let body = try channel.open(message, .reveal, bodyLength: 65...(65 + 255))
         guard let device = try? DevicePublicKey(bytes: Array(body[0..<32])), Int(body[64]) == body.count - 65 else {
@@ -336,7 +336,7 @@ public struct PairingInviter: Sendable {
 
     /// Approves with the words the person typed. After three mismatches throws `sasMismatch`
     /// (send `deny(.sasMismatch)` and close the window).
-    public mutating func approve(typed: String) throws(PairingError) -> Approval {
+    package mutating func approve(typed: String) throws(PairingError) -> Approval {
         guard stage == .awaitingApproval, let request else { throw .tampered("nothing to approve") }
         guard request.sas.matches(typed: typed) else {
             attemptsLeft -= 1
@@ -352,14 +352,14 @@ public struct PairingInviter: Sendable {
     }
 
     /// A sealed DENY (once keys are agreed) or a clear refusal (before).
-    public mutating func deny(_ reason: PairingProtocol.Refusal) -> [UInt8] {
+    package mutating func deny(_ reason: PairingProtocol.Refusal) -> [UInt8] {
         stage = .closed
         return channel.sas != nil ? channel.sealed(.deny, [reason.rawValue]) : PairingProtocol.refusal(reason)
     }
 
     /// Checks the PROOF: the new device's signature over the link transcript for this challenge.
     /// Returns what the link entry records.
-    public mutating func receiveProof(_ message: [UInt8]) throws(PairingError) -> (
+    package mutating func receiveProof(_ message: [UInt8]) throws(PairingError) -> (
         device: DevicePublicKey, challenge: [UInt8], proof: Signature
     ) {
         guard stage == .awaitingProof, let request else { throw .tampered("a proof out of turn") }
@@ -376,21 +376,21 @@ public struct PairingInviter: Sendable {
 
     /// WELCOME: the new device's link entry and the identity's genesis entry, which derives
     /// the identity id the code names.
-    public mutating func welcome(link: Entry, genesis: Entry) -> [UInt8] {
+    package mutating func welcome(link: Entry, genesis: Entry) -> [UInt8] {
         var w = ByteWriter()
         PairingProtocol.encodeEntries([link, genesis], into: &w)
         return channel.sealed(.welcome, w.bytes)
     }
 
     /// One LEDGER page of entries.
-    public mutating func ledger(_ entries: [Entry]) -> [UInt8] {
+    package mutating func ledger(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter()
         PairingProtocol.encodeEntries(entries, into: &w)
         return channel.sealed(.ledger, w.bytes)
     }
 
     /// END: how many entries the LEDGER pages carried.
-    public mutating func end(total: Int) -> [UInt8] {
+    package mutating func end(total: Int) -> [UInt8] {
         var w = ByteWriter()
         w.u64(UInt64(total))
         return channel.sealed(.end, w.bytes)
@@ -398,9 +398,9 @@ public struct PairingInviter: Sendable {
 }
 
 /// The new device's side.
-public struct PairingJoiner: Sendable {
+package struct PairingJoiner: Sendable {
     /// What a sealed message from the pairing device said.
-    public enum Step: Sendable {
+    package enum Step: Sendable {
         /// The person approved: send this PROOF.
         case proof([UInt8])
         /// The certificate arrived, with the identity's genesis entry.
@@ -413,17 +413,17 @@ public struct PairingJoiner: Sendable {
 
     private enum Stage { case start, awaitingOffer, awaitingChallenge, awaitingWelcome, receiving, done }
 
-    public let code: PairingCode
-    public let keyPair: SigningKeyPair
-    public let name: String
+    package let code: PairingCode
+    package let keyPair: SigningKeyPair
+    package let name: String
     private let ephemeral: KeyExchangeKeyPair
     private var channel: PairingChannel
     private var stage = Stage.start
     /// Learned from the OFFER.
-    public private(set) var identity: IdentityID?
-    public private(set) var inviter: DevicePublicKey?
+    package private(set) var identity: IdentityID?
+    package private(set) var inviter: DevicePublicKey?
 
-    public init(code: PairingCode, keyPair: SigningKeyPair, name: String) {
+    package init(code: PairingCode, keyPair: SigningKeyPair, name: String) {
         self.init(code: code, keyPair: keyPair, name: name, ephemeral: KeyExchangeKeyPair())
     }
 
@@ -439,7 +439,7 @@ public struct PairingJoiner: Sendable {
     private var nameBytes: [UInt8] { Array(name.utf8.prefix(255)) }
 
     /// The JOIN that starts the exchange.
-    public mutating func join() -> [UInt8] {
+    package mutating func join() -> [UInt8] {
         stage = .awaitingOffer
         return channel.macked(
             .join,
@@ -448,7 +448,7 @@ public struct PairingJoiner: Sendable {
 
     /// Checks the OFFER (made with the code, for the identity the code names) and answers with
     /// the REVEAL; returns the SAS to show.
-    public mutating func receiveOffer(_ message: [UInt8]) throws(PairingError) -> (
+    package mutating func receiveOffer(_ message: [UInt8]) throws(PairingError) -> (
         reveal: [UInt8], sas: ShortAuthenticationString
     ) {
         guard stage == .awaitingOffer else { throw .tampered("an offer out of turn") }
@@ -468,7 +468,7 @@ public struct PairingJoiner: Sendable {
     }
 
     /// Handles the next sealed message from the pairing device. A DENY throws its reason.
-    public mutating func receive(_ message: [UInt8]) throws(PairingError) -> Step {
+    package mutating func receive(_ message: [UInt8]) throws(PairingError) -> Step {
         let (kind, body) = try channel.unseal(message)
         if kind == .deny {
             stage = .done

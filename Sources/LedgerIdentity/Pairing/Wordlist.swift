@@ -5,12 +5,12 @@ import Foundation
 /// its words are common, distinct, and each is fixed by its first four letters, so a person may
 /// type just those. SHA-256 of the words joined by newlines (with a final newline):
 /// 2f5eed53a4727b4bf8880d8f3f199efc90e58503646d9ff8eff3a2ed3b24dbda.
-public enum Wordlist {
+package enum Wordlist {
     /// Bits one word carries.
-    public static let bitsPerWord = 11
+    package static let bitsPerWord = 11
 
     /// The words, in order; a word's index is the value it encodes.
-    public static let words: [String] = text.split(whereSeparator: \.isWhitespace).map(String.init)
+    package static let words: [String] = text.split(whereSeparator: \.isWhitespace).map(String.init)
 
     private static let byPrefix: [String: Int] = {
         var map: [String: Int] = [:]
@@ -23,7 +23,7 @@ public enum Wordlist {
 
     /// The value of `typed`: a whole word, or its first four letters (case and surrounding
     /// spaces ignored). Nil when it is no word of the list.
-    public static func index(of typed: String) -> Int? {
+    package static func index(of typed: String) -> Int? {
         let word = typed.trimmingCharacters(in: .whitespaces).lowercased()
         // Words of four letters or fewer are whole; a longer one must be typed whole or as
         // exactly its first four letters, so a typo in the tail is caught, not guessed at.

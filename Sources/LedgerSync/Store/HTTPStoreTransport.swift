@@ -12,9 +12,9 @@ import NIOHTTP1
 /// is slow or hostile: a total deadline for each request (connecting, the answer's head and its
 /// whole body), a cap on the answer's size, and no redirects (a redirect would carry the
 /// device's token to wherever the store points).
-public struct HTTPStoreTransport: StoreTransport {
+package struct HTTPStoreTransport: StoreTransport {
     /// Default total time for one request.
-    public static let defaultDeadline: Duration = .seconds(60)
+    package static let defaultDeadline: Duration = .seconds(60)
 
     let deadline: Duration
     let maxAnswer: Int
@@ -24,7 +24,7 @@ public struct HTTPStoreTransport: StoreTransport {
     ///   - deadline: total time one request may take, from connecting to the last byte.
     ///   - maxAnswer: most bytes of an answer's body; a larger one is refused unread.
     ///   - clock: the clock the deadline runs on (tests pass a manual one).
-    public init(
+    package init(
         deadline: Duration = defaultDeadline, maxAnswer: Int = StoreAPI.maxResponseBody,
         clock: any Clock<Duration> = ContinuousClock()
     ) {
@@ -41,7 +41,7 @@ public struct HTTPStoreTransport: StoreTransport {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
-    public func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+    package func post(_ url: URL, body: Data, bearer: String?) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
         var request = HTTPClientRequest(url: url.absoluteString)

@@ -8,7 +8,7 @@ import LedgerRemote
 #endif
 
 /// Why a store sync failed.
-public enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The store answered with an error status.
     case refused(status: Int, code: String, message: String, retryAfter: String?)
     /// The store could not be reached, or answered with something that is not the protocol.
@@ -18,7 +18,7 @@ public enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The store's answers break the protocol in a way only a faulty or lying store would.
     case protocolViolation(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .refused(let status, _, let message, _): "the store refused (\(status)): \(message)"
         case .transport(let why), .timeout(let why): why
@@ -27,52 +27,52 @@ public enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 
     /// The Retry-After the store sent, if any.
-    public var retryAfter: String? {
+    package var retryAfter: String? {
         if case .refused(_, _, _, let value) = self { return value }
         return nil
     }
 }
 
 /// One HTTP exchange, so tests can count or break requests.
-public protocol StoreTransport: Sendable {
+package protocol StoreTransport: Sendable {
     func post(_ url: URL, body: Data, bearer: String?) async throws -> (
         status: Int, headers: [String: String], body: Data
     )
 }
 
 /// What one store sync moved.
-public struct StoreSyncReport: Sendable, Equatable {
-    public var sent = 0
-    public var received = 0
-    public var requests = 0
+package struct StoreSyncReport: Sendable, Equatable {
+    package var sent = 0
+    package var received = 0
+    package var requests = 0
     /// True when only the digests were compared (nothing had changed).
-    public var unchanged = false
+    package var unchanged = false
     /// True when the device and the store ended with the same digest.
-    public var converged = false
+    package var converged = false
     /// Devices the store listed as forked and whose proof this device now holds (hex).
-    public var forks: [String] = []
+    package var forks: [String] = []
     /// Devices the store listed as forked without sending proof that verifies (hex): a claim
     /// only, not believed.
-    public var unprovenForkClaims: [String] = []
+    package var unprovenForkClaims: [String] = []
     /// Entries the store sent that this device refused, and why (forged, broken chains).
-    public var refused: [MergeReport.Outcome] = []
+    package var refused: [MergeReport.Outcome] = []
 
-    public init() {}
+    package init() {}
 }
 
 /// Progress of a long sync: entries and bytes received of what the store said it had.
-public struct StoreSyncProgress: Sendable, Equatable {
-    public var received: Int
-    public var total: Int
-    public var receivedBytes: Int
-    public var totalBytes: Int
-    public var sent: Int
+package struct StoreSyncProgress: Sendable, Equatable {
+    package var received: Int
+    package var total: Int
+    package var receivedBytes: Int
+    package var totalBytes: Int
+    package var sent: Int
 }
 
 /// Syncs one device with a store: authenticates with the device key, pushes what the store
 /// lacks and pulls what the device lacks (docs/PROTOCOL.md, "Store").
-public actor StoreClient {
-    public nonisolated let url: URL
+package actor StoreClient {
+    package nonisolated let url: URL
     let engine: MergeEngine
     let keyPair: SigningKeyPair
     let transport: any StoreTransport
@@ -85,7 +85,7 @@ public actor StoreClient {
     /// Set when this device's genesis entry introduced the identity to the store.
     private var introduced = false
 
-    public init(
+    package init(
         url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = HTTPStoreTransport(),
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
@@ -98,7 +98,7 @@ public actor StoreClient {
 
     /// One sync. When nothing changed on either side since the last one, that is a single
     /// request of a digest.
-    public func sync(progress: @Sendable (StoreSyncProgress) -> Void = { _ in }) async throws -> StoreSyncReport {
+    package func sync(progress: @Sendable (StoreSyncProgress) -> Void = { _ in }) async throws -> StoreSyncReport {
         var report = StoreSyncReport()
         let mine = try await engine.clock()
         if let levelDigest, levelDigest == mine.digest, storeClock != nil {
@@ -241,16 +241,16 @@ public actor StoreClient {
     }
 
     /// A valid token for this device (for the pairing mailbox's inviter side).
-    public func bearerToken() async throws -> String { try await currentToken() }
+    package func bearerToken() async throws -> String { try await currentToken() }
 
     /// Opens the pairing mailbox `mailbox` (hex) for `seconds`.
-    public func openMailbox(_ mailbox: String, seconds: Int) async throws {
+    package func openMailbox(_ mailbox: String, seconds: Int) async throws {
         let _: MailboxOpenResponse = try await authorised(
             "pairing/open", MailboxOpenRequest(mailbox: mailbox, expiresIn: seconds))
     }
 
     /// Closes the pairing mailbox `mailbox`.
-    public func closeMailbox(_ mailbox: String) async throws {
+    package func closeMailbox(_ mailbox: String) async throws {
         let _: EmptyResponse = try await authorised("pairing/close", MailboxCloseRequest(mailbox: mailbox))
     }
 

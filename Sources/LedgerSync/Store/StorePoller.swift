@@ -5,21 +5,21 @@ import LedgerCrypto
 /// When to ask the store next: every `interval` while all is well; after failures,
 /// exponential backoff from the interval doubling to `cap`, or longer when the store asked for
 /// more patience with Retry-After (clamped to an hour).
-public struct StoreSchedule: Sendable, Equatable {
-    public var interval: Duration
-    public var cap: Duration
+package struct StoreSchedule: Sendable, Equatable {
+    package var interval: Duration
+    package var cap: Duration
     /// Wait after a local change before pushing it, so a burst of entries goes in one request.
-    public var debounce: Duration
-    public static let longestRetryAfter: Duration = .seconds(3600)
+    package var debounce: Duration
+    package static let longestRetryAfter: Duration = .seconds(3600)
 
-    public init(interval: Duration = .seconds(30), cap: Duration = .seconds(1800), debounce: Duration = .seconds(2)) {
+    package init(interval: Duration = .seconds(30), cap: Duration = .seconds(1800), debounce: Duration = .seconds(2)) {
         self.interval = interval
         self.cap = cap
         self.debounce = debounce
     }
 
     /// The wait after `failures` consecutive failures (0 after a success); `jitter` in 0...1.
-    public func delay(failures: Int, retryAfter: Duration? = nil, jitter: Double) -> Duration {
+    package func delay(failures: Int, retryAfter: Duration? = nil, jitter: Double) -> Duration {
         guard failures > 0 else { return interval }
         let backoff = Backoff(initial: interval, cap: cap).delay(failures: failures, jitter: jitter)
         return max(backoff, min(retryAfter ?? .zero, Self.longestRetryAfter))
@@ -27,9 +27,9 @@ public struct StoreSchedule: Sendable, Equatable {
 }
 
 /// Retry-After in either form HTTP allows: delta-seconds, or an HTTP-date.
-public enum RetryAfter {
+package enum RetryAfter {
     /// The wait it asks for at `now`, between zero and an hour; nil when it is neither form.
-    public static func parse(_ value: String, now: Date) -> Duration? {
+    package static func parse(_ value: String, now: Date) -> Duration? {
         let text = value.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(text), seconds >= 0 {
             return .seconds(min(seconds, 3600))
@@ -50,24 +50,24 @@ public enum RetryAfter {
 
 /// What the store poller is doing, for the TUI and `ledgerlink status --json` (written to a
 /// file in the data folder while it runs).
-public struct StoreStatus: StatusFile, Sendable, Equatable {
-    public var url: String
-    public var pid: Int32
-    public var lastSuccess: Date?
-    public var nextDue: Date?
-    public var consecutiveFailures: Int
-    public var lastError: String?
+package struct StoreStatus: StatusFile, Sendable, Equatable {
+    package var url: String
+    package var pid: Int32
+    package var lastSuccess: Date?
+    package var nextDue: Date?
+    package var consecutiveFailures: Int
+    package var lastError: String?
     /// Progress of the sync under way, if any: entries received of the total.
-    public var receiving: Int?
-    public var total: Int?
+    package var receiving: Int?
+    package var total: Int?
     /// Syncs tried so far by this process (each success or failure adds one).
-    public var attempts: Int?
+    package var attempts: Int?
     /// What the last sync that worked found wrong with what the store sent: entries refused,
     /// fork claims without proof. Nil when nothing was.
-    public var problem: String?
-    public var updated: Date
+    package var problem: String?
+    package var updated: Date
 
-    public init(url: String) {
+    package init(url: String) {
         self.url = url
         self.pid = getpid()
         self.consecutiveFailures = 0
@@ -80,7 +80,7 @@ extension StoreStatus {
     /// The store's state in a word or two, for the TUI's badge: `store 40%` while a sync
     /// receives, `store ✗3` after three failures in a row, `store ⚠` when the last sync found
     /// something wrong with what the store sent, `store ok` otherwise.
-    public var badge: String {
+    package var badge: String {
         if let receiving, let total, total > 0 {
             return "store \(min(100, max(0, receiving) * 100 / total))%"
         }
@@ -91,8 +91,8 @@ extension StoreStatus {
 
 /// Keeps a device in step with its store: a sync every interval, soon after local changes,
 /// and at once when asked; backoff after failures. Runs until its task is cancelled.
-public actor StorePoller {
-    public nonisolated let client: StoreClient
+package actor StorePoller {
+    package nonisolated let client: StoreClient
     let engine: MergeEngine
     let schedule: StoreSchedule
     let statusFile: URL?
@@ -101,7 +101,7 @@ public actor StorePoller {
     private var due = ContinuousClock.now
     private var wakeups = 0
 
-    public init(
+    package init(
         client: StoreClient, engine: MergeEngine, schedule: StoreSchedule, statusFile: URL? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -113,15 +113,15 @@ public actor StorePoller {
         self.current = StoreStatus(url: client.url.absoluteString)
     }
 
-    public func status() -> StoreStatus { current }
+    package func status() -> StoreStatus { current }
 
     /// Syncs as soon as possible.
-    public func syncNow() {
+    package func syncNow() {
         due = .now
         wakeups += 1
     }
 
-    public func run() async {
+    package func run() async {
         var failures = 0
         var seen = try? await engine.clock().digest
         while !Task.isCancelled {
