@@ -38,6 +38,10 @@ package struct HTTPStoreTransport: StoreTransport {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(30)))
         configuration.httpVersion = .http1Only
+        // A store that refuses the connection is said at once: AHC would otherwise retry until
+        // the connect timeout (`sync` waited 10 s to say "connection refused"). The poller
+        // retries with its own backoff, so nothing is lost by failing fast.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
