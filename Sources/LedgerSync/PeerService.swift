@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -99,18 +100,18 @@ package final class PeerService: Sendable {
     let engine: MergeEngine
     let keyPair: SigningKeyPair
     let configuration: PeerServiceConfiguration
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     private let dialing = DialRegistry()
 
     package init(
         engine: MergeEngine, keyPair: SigningKeyPair, configuration: PeerServiceConfiguration, hub: PeerHub,
-        log: @escaping @Sendable (String) -> Void = { _ in }
+        logger: Logger = Logger(label: "ledgerlink.peer", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.engine = engine
         self.keyPair = keyPair
         self.configuration = configuration
         self.hub = hub
-        self.log = log
+        self.logger = logger
     }
 
     var sessionOptions: PeerSessionOptions { PeerSessionOptions(live: true, heartbeat: configuration.heartbeat) }
@@ -153,7 +154,7 @@ package final class PeerService: Sendable {
                         try await self.discover(listenPort: listener?.port)
                     } catch is CancellationError {
                     } catch {
-                        self.log("discovery is off: \(error)")
+                        self.logger.warning("discovery is off: \(error)")
                         await self.hub.failed("discovery is off: \(error)")
                     }
                 }
@@ -201,7 +202,7 @@ package final class PeerService: Sendable {
                     hub: hub)
                 device = result.peer
                 failures = 0
-                log("disconnected from \(peer)")
+                logger.info("disconnected from \(peer)")
                 continue
             } catch PeerChannelError.duplicate(let other) {
                 device = other
@@ -212,7 +213,7 @@ package final class PeerService: Sendable {
                 if Task.isCancelled { return }
                 // A session that ran a while before failing starts the backoff over.
                 failures = ContinuousClock.now - started > configuration.heartbeat * 3 ? 1 : failures + 1
-                log("peer \(peer): \(error)")
+                logger.warning("peer \(peer): \(error)")
                 await hub.failed("peer \(peer): \(error)")
                 if !persistent, failures >= 3 { return }
             }
@@ -265,7 +266,7 @@ package final class PeerService: Sendable {
                     else { continue }
                     let peer = PeerEndpoint(host: host, port: Int(port))
                     if await dialing.claim(peer) {
-                        log("found a device of this identity at \(peer)")
+                        logger.info("found a device of this identity at \(peer)")
                         group.addTask { await self.keepDialling(peer, persistent: false) }
                     }
                 }
@@ -284,11 +285,11 @@ package final class PeerService: Sendable {
     private func report(_ result: Result<PeerSyncReport, any Error>, direction: String) {
         switch result {
         case .success(let report):
-            log(
+            logger.info(
                 "session \(direction) \(report.peer?.fingerprint ?? "?") ended: sent \(report.sent), received \(report.accepted)"
             )
         case .failure(let error):
-            log("a connection from a peer ended: \(error)")
+            logger.warning("a connection from a peer ended: \(error)")
             Task { await hub.failed("\(error)") }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerIdentity
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -61,7 +62,7 @@ package actor SyncServices {
     private let keyPair: SigningKeyPair
     private let service: PeerService
     private let schedule: StoreSchedule
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private var serving: Task<Void, any Error>?
     private var poller: StorePoller?
     private var polling: Task<Void, Never>?
@@ -72,7 +73,7 @@ package actor SyncServices {
 
     private init(
         home: DataHome, engine: MergeEngine, keyPair: SigningKeyPair, service: PeerService, schedule: StoreSchedule,
-        listenProblem: String?, log: @escaping @Sendable (String) -> Void
+        listenProblem: String?, logger: Logger
     ) {
         self.home = home
         self.engine = engine
@@ -81,7 +82,7 @@ package actor SyncServices {
         self.hub = service.hub
         self.schedule = schedule
         self.listenProblem = listenProblem
-        self.log = log
+        self.logger = logger
     }
 
     /// How the listener failed to start.
@@ -95,25 +96,25 @@ package actor SyncServices {
     /// device's) or throw `ListenError` (`listen`, which exists to listen).
     package static func start(
         home: DataHome, engine: MergeEngine, keyPair: SigningKeyPair, settings: SyncSettings,
-        dialOnlyIfTaken: Bool, log: @escaping @Sendable (String) -> Void
+        dialOnlyIfTaken: Bool, logger: Logger
     ) async throws(ListenError) -> SyncServices {
         var configuration = settings.peer
         var problem: String?
         while true {
             let hub = PeerHub(statusFile: home.peerStatusFile, discovery: configuration.discovery)
             let service = PeerService(
-                engine: engine, keyPair: keyPair, configuration: configuration, hub: hub, log: log)
+                engine: engine, keyPair: keyPair, configuration: configuration, hub: hub, logger: logger)
             do {
                 let serve = try await service.start()
                 let services = SyncServices(
                     home: home, engine: engine, keyPair: keyPair, service: service, schedule: settings.schedule,
-                    listenProblem: problem, log: log)
+                    listenProblem: problem, logger: logger)
                 await services.begin(serve, store: settings.store)
                 return services
             } catch {
                 guard dialOnlyIfTaken, configuration.listenPort != nil else { throw ListenError(underlying: error) }
                 problem = "not listening: port \(configuration.listenPort ?? 0) \(NetworkWords.describe(error))"
-                log(problem ?? "")
+                logger.warning("\(problem ?? "")")
                 configuration.listenPort = nil
             }
         }
@@ -133,10 +134,10 @@ package actor SyncServices {
         guard let url else { return }
         let poller = StorePoller(
             client: StoreClient(url: url, engine: engine, keyPair: keyPair), engine: engine, schedule: schedule,
-            statusFile: home.storeStatusFile, log: log)
+            statusFile: home.storeStatusFile, logger: logger)
         self.poller = poller
         polling = Task { await poller.run() }
-        log("polling the store at \(url.absoluteString)")
+        logger.info("polling the store at \(url.absoluteString)")
     }
 
     /// The port the listener is bound to, if it listens.

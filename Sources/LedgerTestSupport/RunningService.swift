@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerSync
+import Logging
 import Synchronization
 
 /// A device's peer service running in the background of a test.
@@ -28,7 +29,7 @@ package struct RunningService: Sendable {
         let log = LineLog()
         let service = PeerService(
             engine: engine, keyPair: keyPair, configuration: configuration, hub: PeerHub(statusFile: statusFile),
-            log: { log.append($0) })
+            logger: Logger(label: "test", factory: { _ in LineLogHandler(log: log) }))
         let serve = try await service.start()
         let task = Task { try await serve() }
         return RunningService(service: service, task: task, port: await service.listeningPort() ?? 0, log: log)
@@ -42,6 +43,20 @@ package struct RunningService: Sendable {
         task.cancel()
         _ = await task.result
     }
+}
+
+/// Sends a logger's messages to a `LineLog`.
+package struct LineLogHandler: LogHandler {
+    let log: LineLog
+    package var logLevel: Logger.Level = .info
+    package var metadata: Logger.Metadata = [:]
+
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    package func log(event: LogEvent) { log.append(event.message.description) }
 }
 
 /// Lines a service logged.

@@ -3,6 +3,7 @@ import LedgerCore
 import LedgerIdentity
 import LedgerSync
 import LedgerTUI
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -63,11 +64,11 @@ actor PeerSyncMonitor: SyncMonitor {
         if let other = StoreStatus.read(from: home.storeStatusFile), other.isLive, other.pid != getpid() {
             settings.store = nil
         }
-        let log = FileLog(home.logFile)
+        let logger = Logger.lines("ledgerlink.sync", .file(home.logFile))
         do {
             let services = try await SyncServices.start(
                 home: home, engine: context.engine, keyPair: keyPair, settings: settings, dialOnlyIfTaken: true,
-                log: { log.line($0) })
+                logger: logger)
             return monitor(services, services.listenProblem)
         } catch {
             return monitor(nil, "not listening: \(describe(error.underlying))")
@@ -242,23 +243,5 @@ actor PeerSyncMonitor: SyncMonitor {
     func stop() async {
         outcome?.cancel()
         await services?.stop()
-    }
-}
-
-/// Appends timestamped lines to a file (the TUI owns the terminal, so logs go here).
-final class FileLog: Sendable {
-    private let handle: FileHandle?
-
-    init(_ url: URL) {
-        if !FileManager.default.fileExists(atPath: url.path) {
-            _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
-        handle = try? FileHandle(forWritingTo: url)
-        _ = try? handle?.seekToEnd()
-    }
-
-    func line(_ text: String) {
-        let stamp = ISO8601DateFormatter().string(from: Date())
-        try? handle?.write(contentsOf: Data("\(stamp) \(TextSafety.sanitised(text))\n".utf8))
     }
 }

@@ -4,6 +4,7 @@ import LedgerCrypto
 import LedgerIdentity
 import LedgerSync
 import LedgerTUI
+import Logging
 
 /// Pairing windows opened from the TUI (`p`): a listener on the peer channel, its code shown
 /// in the link requests pane, and each request waiting there for the person's answer.
@@ -11,18 +12,18 @@ actor TUIPairing: PairingMonitor {
     private let engine: MergeEngine
     private let home: DataHome
     private let keyPair: SigningKeyPair
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private var window: PairingWindow?
     private var task: Task<Void, Never>?
     private var pending: (row: LinkRequestRow, answer: CheckedContinuation<PairingHost.Decision, Never>)?
     private var notices: [String] = []
     private var nextID = 1
 
-    init(engine: MergeEngine, home: DataHome, keyPair: SigningKeyPair, log: @escaping @Sendable (String) -> Void) {
+    init(engine: MergeEngine, home: DataHome, keyPair: SigningKeyPair, logger: Logger) {
         self.engine = engine
         self.home = home
         self.keyPair = keyPair
-        self.log = log
+        self.logger = logger
     }
 
     func suggestedAddress() -> String {
@@ -43,7 +44,7 @@ actor TUIPairing: PairingMonitor {
             code: .generate(identity: engine.identity, rendezvous: .peer(host: address, port: listener.port)))
         self.window = window
         let host = PairingHost(engine: engine, keyPair: keyPair, window: window)
-        log("pairing window open on port \(listener.port)")
+        logger.info("pairing window open on port \(listener.port)")
         // The window holds this object only while it is open.
         task = Task { [self] in
             let outcome: PairingHost.Outcome
@@ -102,7 +103,7 @@ actor TUIPairing: PairingMonitor {
         pending = nil
         // Sentences start with a capital on the TUI's status line.
         let notice = outcome.description.prefix(1).uppercased() + outcome.description.dropFirst()
-        log("pairing window closed: \(notice)")
+        logger.info("pairing window closed: \(notice)")
         notices.append(notice)
     }
 

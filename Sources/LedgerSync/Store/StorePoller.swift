@@ -1,6 +1,7 @@
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import Logging
 
 /// When to ask the store next: every `interval` while all is well; after failures,
 /// exponential backoff from the interval doubling to `cap`, or longer when the store asked for
@@ -96,20 +97,20 @@ package actor StorePoller {
     let engine: MergeEngine
     let schedule: StoreSchedule
     let statusFile: URL?
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     private var current: StoreStatus
     private var due = ContinuousClock.now
     private var wakeups = 0
 
     package init(
         client: StoreClient, engine: MergeEngine, schedule: StoreSchedule, statusFile: URL? = nil,
-        log: @escaping @Sendable (String) -> Void = { _ in }
+        logger: Logger = Logger(label: "ledgerlink.store", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.client = client
         self.engine = engine
         self.schedule = schedule
         self.statusFile = statusFile
-        self.log = log
+        self.logger = logger
         self.current = StoreStatus(url: client.url.absoluteString)
     }
 
@@ -145,7 +146,7 @@ package actor StorePoller {
                 current.lastError = nil
                 current.problem = Self.problem(in: report)
                 if !report.unchanged {
-                    log("store: sent \(report.sent), received \(report.received)")
+                    logger.info("store: sent \(report.sent), received \(report.received)")
                 }
                 due = .now + schedule.delay(failures: 0, jitter: Double.random(in: 0...1))
             } catch {
@@ -153,7 +154,7 @@ package actor StorePoller {
                 current.lastError = "\(error)"
                 let retryAfter = (error as? StoreClientError)?.retryAfter.flatMap { RetryAfter.parse($0, now: Date()) }
                 let wait = schedule.delay(failures: failures, retryAfter: retryAfter, jitter: Double.random(in: 0...1))
-                log("store: \(error); next attempt in \(Int(Self.seconds(wait))) s")
+                logger.warning("store: \(error); next attempt in \(Int(Self.seconds(wait))) s")
                 due = .now + wait
             }
             seen = try? await engine.clock().digest

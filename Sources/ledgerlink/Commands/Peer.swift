@@ -46,7 +46,7 @@ struct Listen: AsyncParsableCommand {
             do {
                 services = try await SyncServices.start(
                     home: home, engine: context.engine, keyPair: keyPair, settings: settings, dialOnlyIfTaken: false,
-                    log: { Log.line($0) })
+                    logger: Log.logger)
             } catch let error as SyncServices.ListenError {
                 throw CLIError(
                     "cannot listen on \(host):\(settings.peer.listenPort ?? 0): \(describe(error.underlying))")
@@ -388,14 +388,6 @@ private func checkedPort(_ port: Int, _ option: String) throws -> Int {
 
 /// A network error in words (classified by its type, in LedgerSync).
 func describe(_ error: any Error) -> String { NetworkWords.describe(error) }
-
-/// Lines for the person running a long command, on standard error with the time.
-enum Log {
-    static func line(_ text: String) {
-        let formatter = ISO8601DateFormatter()
-        FileHandle.standardError.write(Data("\(formatter.string(from: Date())) \(text)\n".utf8))
-    }
-}
 
 /// Waits for one of several signals, which are ignored by default handling meanwhile.
 final class SignalWaiter: @unchecked Sendable {  // sources are only created and cancelled

@@ -4,6 +4,7 @@ import LedgerCore
 import LedgerIdentity
 import LedgerSync
 import LedgerTUI
+import Logging
 
 struct TUI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,9 +69,9 @@ struct TUI: AsyncParsableCommand {
     /// The peer channel, the store poller and pairing beside the screen, and how to stop them.
     static func services(_ context: DeviceContext) async -> TUIServices {
         let sync = await PeerSyncMonitor.start(context)
-        let log = FileLog(context.home.logFile)
+        let logger = Logger.lines("ledgerlink.pairing", .file(context.home.logFile))
         let pairing = context.keyPair.map {
-            TUIPairing(engine: context.engine, home: context.home, keyPair: $0, log: log.line)
+            TUIPairing(engine: context.engine, home: context.home, keyPair: $0, logger: logger)
         }
         return TUIServices(
             engine: context.engine, canWrite: context.keyPair != nil, sync: sync, pairing: pairing,
