@@ -62,11 +62,11 @@ actor IdentityLedger {
     func introduce(genesis raw: [UInt8], by device: DevicePublicKey) async throws {
         guard let entry = try? Entry(decoding: raw), entry.identity == identity, entry.seq == 1,
             entry.kind == .genesis, entry.author == device
-        else { throw StoreError(422, "invalid_genesis", "that is not this identity's genesis entry by this device") }
+        else { throw StoreError(.invalidGenesis, "that is not this identity's genesis entry by this device") }
         let check = try await MergeEngine(
             store: try LedgerStore.inMemory(identity: identity, root: device, device: device), keyPair: nil)
         guard try await check.merge([entry]).accepted.count == 1 else {
-            throw StoreError(422, "invalid_genesis", "the genesis entry does not verify")
+            throw StoreError(.invalidGenesis, "the genesis entry does not verify")
         }
         // False when another request introduced it first: the same entry, or a rival that the
         // roster of the stored one decides about.
@@ -85,7 +85,7 @@ actor IdentityLedger {
             let fresh = pushed.filter { seen.insert($0.hash).inserted }
             if let foreign = fresh.first(where: { $0.identity != identity }) {
                 throw StoreError(
-                    422, "foreign_entry", "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
+                    .foreignEntry, "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
             }
             if !fresh.isEmpty {
                 let report: MergeReport
@@ -118,7 +118,7 @@ actor IdentityLedger {
             return response
         }
         engine = nil
-        throw StoreError(503, "busy", "other servers are writing this identity; try again", retryAfter: 1)
+        throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
     }
 
     static let appendAttempts = 40
@@ -165,22 +165,22 @@ actor IdentityLedger {
             return true
         }) {
             return StoreError(
-                422, "invalid_entry", "entry \(bad.author.fingerprint) #\(bad.seq) was refused: \(bad.reason)")
+                .invalidEntry, "entry \(bad.author.fingerprint) #\(bad.seq) was refused: \(bad.reason)")
         }
         guard let held = report.held.first else { return nil }
         switch held.reason {
         case .unknownAuthor:
-            return StoreError(403, "unlinked_device", "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
+            return StoreError(.unlinkedDevice, "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
         case .revokedAuthor:
-            return StoreError(403, "revoked_device", "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
+            return StoreError(.revokedDevice, "entry \(held.author.fingerprint) #\(held.seq): \(held.reason)")
         default:
             return StoreError(
-                409, "missing_entries",
+                .missingEntries,
                 "the store lacks entries before \(held.author.fingerprint) #\(held.seq); sync from the store's clock")
         }
     }
 
-    static let unknown = StoreError(404, "unknown_identity", "this store does not hold the identity")
+    static let unknown = StoreError(.unknownIdentity, "this store does not hold the identity")
 
     /// Brings the engine up to what the database holds (other servers may have written).
     private func refresh() async throws {
@@ -201,7 +201,7 @@ actor IdentityLedger {
     private func rebuild() async throws {
         let rows = try await backend.rows(of: identity.bytes, after: 0)
         guard let first = rows.first, let genesis = try? Entry(decoding: first.raw) else {
-            throw StoreError(500, "corrupt_store", "the stored identity has no readable genesis entry")
+            throw StoreError(.corruptStore, "the stored identity has no readable genesis entry")
         }
         let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
         engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max)

@@ -80,7 +80,7 @@ package enum StoreServer {
                 try await service.backend.ping()
                 return json(200, #"{"status":"ok"}"#)
             } catch {
-                throw StoreError(503, "database_unavailable", "the database does not answer")
+                throw StoreError(.databaseUnavailable, "the database does not answer")
             }
         }
         router.get("metrics") { _, _ -> Response in
@@ -180,10 +180,10 @@ package enum StoreServer {
     private static func admit(_ context: Context, _ limiter: RateLimiter) async throws -> IdentityID {
         let text = try context.parameters.require("identity")
         guard let bytes = Hex.decode(text), let identity = try? IdentityID(bytes: bytes) else {
-            throw StoreError(400, "bad_identity", "the identity in the path must be 32 bytes of hex")
+            throw StoreError(.badIdentity, "the identity in the path must be 32 bytes of hex")
         }
         if let wait = await limiter.take(text) {
-            throw StoreError(429, "rate_limited", "too many requests for this identity; retry later", retryAfter: wait)
+            throw StoreError(.rateLimited, "too many requests for this identity; retry later", retryAfter: wait)
         }
         return identity
     }
@@ -191,7 +191,7 @@ package enum StoreServer {
     private static func admitMailbox(_ context: Context, _ limiter: RateLimiter) async throws -> String {
         let text = try context.parameters.require("mailbox")
         if let wait = await limiter.take("mailbox:" + text) {
-            throw StoreError(429, "rate_limited", "too many requests for this mailbox; retry later", retryAfter: wait)
+            throw StoreError(.rateLimited, "too many requests for this mailbox; retry later", retryAfter: wait)
         }
         return text
     }
@@ -238,15 +238,15 @@ struct ErrorMiddleware: RouterMiddleware {
             let code = error.status.code == 413 ? "too_large" : "http_\(error.status.code)"
             let text =
                 error.status.code == 413 ? "the request body is larger than \(StoreAPI.maxRequestBody) bytes" : message
-            response = Self.response(StoreError(error.status.code, code, text))
+            response = Self.response(StoreError(status: error.status.code, code: code, message: text))
         } catch is NIOTooManyBytesError {
             response = Self.response(
-                StoreError(413, "too_large", "the request body is larger than \(StoreAPI.maxRequestBody) bytes"))
+                StoreError(.tooLarge, "the request body is larger than \(StoreAPI.maxRequestBody) bytes"))
         } catch is DecodingError {
             response = Self.response(StoreError.badRequest("the body is not the JSON this endpoint takes"))
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            response = Self.response(StoreError(500, "internal", "the server failed; it was logged"))
+            response = Self.response(StoreError(.internal, "the server failed; it was logged"))
         }
         metrics.observe(route: route, status: response.status.code, seconds: started.duration(to: .now))
         return response
@@ -276,7 +276,7 @@ struct AddressLimitMiddleware: RouterMiddleware {
         let key = context.remoteAddress?.ipAddress ?? "unknown"
         let isProbe = request.uri.path == "/healthz" || request.uri.path == "/metrics"
         if let wait = await (isProbe ? probeLimiter : limiter).take(key) {
-            throw StoreError(429, "rate_limited", "too many requests from this address; retry later", retryAfter: wait)
+            throw StoreError(.rateLimited, "too many requests from this address; retry later", retryAfter: wait)
         }
         return try await next(request, context)
     }

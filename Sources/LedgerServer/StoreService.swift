@@ -4,6 +4,65 @@ import LedgerCrypto
 import LedgerRemote
 import Synchronization
 
+/// Every error the store answers with: its code on the wire and its HTTP status. The table
+/// in docs/PROTOCOL.md, "Errors and limits", lists the same codes (a test checks they agree).
+package enum StoreErrorCode: String, CaseIterable, Sendable {
+    case badRequest = "bad_request"
+    case badIdentity = "bad_identity"
+    case badIndex = "bad_index"
+    case noToken = "no_token"
+    case unknownToken = "unknown_token"
+    case expiredToken = "expired_token"
+    case unknownChallenge = "unknown_challenge"
+    case expiredChallenge = "expired_challenge"
+    case wrongChallenge = "wrong_challenge"
+    case badSignature = "bad_signature"
+    case wrongIdentity = "wrong_identity"
+    case notAuthorised = "not_authorised"
+    case unlinkedDevice = "unlinked_device"
+    case revokedDevice = "revoked_device"
+    case unknownIdentity = "unknown_identity"
+    case pairingNotFound = "pairing_not_found"
+    case pairingClosed = "pairing_closed"
+    case pairingTaken = "pairing_taken"
+    case missingEntries = "missing_entries"
+    case tooLarge = "too_large"
+    case tooManyEntries = "too_many_entries"
+    case messageTooLarge = "message_too_large"
+    case invalidEntry = "invalid_entry"
+    case foreignEntry = "foreign_entry"
+    case invalidGenesis = "invalid_genesis"
+    case rateLimited = "rate_limited"
+    case tooManyPairings = "too_many_pairings"
+    case `internal` = "internal"
+    case corruptStore = "corrupt_store"
+    case busy = "busy"
+    case databaseUnavailable = "database_unavailable"
+    case badPostgresUrl = "bad_postgres_url"
+
+    /// The HTTP status it is answered with.
+    package var status: Int {
+        switch self {
+        case .badRequest, .badIdentity, .badIndex, .badPostgresUrl: 400
+        case .noToken, .unknownToken, .expiredToken, .unknownChallenge, .expiredChallenge, .wrongChallenge,
+            .badSignature:
+            401
+        case .wrongIdentity, .notAuthorised, .unlinkedDevice, .revokedDevice: 403
+        case .unknownIdentity, .pairingNotFound: 404
+        case .pairingTaken, .missingEntries: 409
+        case .pairingClosed: 410
+        case .tooLarge, .tooManyEntries, .messageTooLarge: 413
+        case .invalidEntry, .foreignEntry, .invalidGenesis: 422
+        case .rateLimited, .tooManyPairings: 429
+        case .internal, .corruptStore: 500
+        case .busy, .databaseUnavailable: 503
+        }
+    }
+
+    /// Codes that never reach the wire (a server's own start-up checks).
+    package static let startUpOnly: Set<StoreErrorCode> = [.badPostgresUrl]
+}
+
 /// A refusal with its HTTP status, a stable code and a sentence for people.
 package struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     package let status: Int
@@ -12,7 +71,13 @@ package struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Seconds to wait, for 429.
     package var retryAfter: Int?
 
-    package init(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) {
+    package init(_ code: StoreErrorCode, _ message: String, retryAfter: Int? = nil) {
+        self.init(status: code.status, code: code.rawValue, message: message, retryAfter: retryAfter)
+    }
+
+    /// An error named by Hummingbird (its own status, `http_NNN`), for what the router refuses
+    /// before a handler runs.
+    package init(status: Int, code: String, message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
@@ -21,7 +86,7 @@ package struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 
     package var description: String { "\(status) \(code): \(message)" }
 
-    static func badRequest(_ message: String) -> StoreError { StoreError(400, "bad_request", message) }
+    static func badRequest(_ message: String) -> StoreError { StoreError(.badRequest, message) }
 }
 
 /// What the store does, apart from HTTP: challenges and tokens, and syncing an identity's
@@ -63,13 +128,13 @@ package final class StoreService: Sendable {
         // Single use: taken (deleted) whatever happens next.
         guard let grant = try await backend.takeChallenge(challenge) else {
             throw StoreError(
-                401, "unknown_challenge", "the challenge is unknown or was already used; ask for a new one")
+                .unknownChallenge, "the challenge is unknown or was already used; ask for a new one")
         }
         guard grant.expires >= now() else {
-            throw StoreError(401, "expired_challenge", "the challenge expired; ask for a new one")
+            throw StoreError(.expiredChallenge, "the challenge expired; ask for a new one")
         }
         guard grant.identity == identity.bytes, grant.device == device.bytes else {
-            throw StoreError(401, "wrong_challenge", "the challenge was issued for another identity or device")
+            throw StoreError(.wrongChallenge, "the challenge was issued for another identity or device")
         }
         let signedForHere = origins.contains { origin in
             device.isValidSignature(
@@ -79,19 +144,18 @@ package final class StoreService: Sendable {
         }
         guard signedForHere else {
             throw StoreError(
-                401, "bad_signature", "the signature does not verify (wrong key, or another server's name)")
+                .badSignature, "the signature does not verify (wrong key, or another server's name)")
         }
         let ledger = await ledgers.ledger(identity, backend: backend)
         if try await !ledger.exists() {
             guard let genesis = request.genesis.flatMap(base64Bytes) else {
                 throw StoreError(
-                    404, "unknown_identity",
-                    "this store does not hold the identity yet; its genesis device must sync first")
+                    .unknownIdentity, "this store does not hold the identity yet; its genesis device must sync first")
             }
             try await ledger.introduce(genesis: genesis, by: device)
         }
         guard try await ledger.authorises(device) else {
-            throw StoreError(403, "not_authorised", "device \(device.fingerprint) is not a linked, unrevoked device")
+            throw StoreError(.notAuthorised, "device \(device.fingerprint) is not a linked, unrevoked device")
         }
         let token = SecureRandom.bytes(32)
         let expires = now() + StoreAPI.tokenLifetime
@@ -104,26 +168,26 @@ package final class StoreService: Sendable {
     /// The device a bearer token stands for, if it is valid for `identity` now.
     package func authenticate(bearer: String?, identity: IdentityID) async throws -> DevicePublicKey {
         guard let bearer, let token = base64Bytes(bearer), token.count == 32 else {
-            throw StoreError(401, "no_token", "send Authorization: Bearer TOKEN (from /token)")
+            throw StoreError(.noToken, "send Authorization: Bearer TOKEN (from /token)")
         }
         let hash = Blake2b.hash(token).bytes
         let known = tokens.grant(hash)
         var stored: AuthGrant?
         if known == nil { stored = try await backend.token(hash: hash) }
         guard let grant = known ?? stored else {
-            throw StoreError(401, "unknown_token", "the token is unknown; authenticate again")
+            throw StoreError(.unknownToken, "the token is unknown; authenticate again")
         }
         if known == nil { tokens.remember(hash, grant) }
         guard grant.expires >= now() else {
-            throw StoreError(401, "expired_token", "the token expired; authenticate again")
+            throw StoreError(.expiredToken, "the token expired; authenticate again")
         }
         guard grant.identity == identity.bytes else {
-            throw StoreError(403, "wrong_identity", "the token was issued for another identity")
+            throw StoreError(.wrongIdentity, "the token was issued for another identity")
         }
         let device = try DevicePublicKey(bytes: grant.device)
         // Revoked since the token was issued: refused from now on.
         guard try await ledgers.ledger(identity, backend: backend).authorises(device) else {
-            throw StoreError(403, "not_authorised", "device \(device.fingerprint) is no longer authorised")
+            throw StoreError(.notAuthorised, "device \(device.fingerprint) is no longer authorised")
         }
         return device
     }
@@ -150,13 +214,13 @@ package final class StoreService: Sendable {
             return bytes
         }
         guard raws.count <= StoreAPI.maxRequestEntries else {
-            throw StoreError(413, "too_many_entries", "at most \(StoreAPI.maxRequestEntries) entries per request")
+            throw StoreError(.tooManyEntries, "at most \(StoreAPI.maxRequestEntries) entries per request")
         }
         let entries: [Entry]
         do {
             entries = try raws.map { try Entry(decoding: $0) }
         } catch {
-            throw StoreError(422, "invalid_entry", "an entry does not parse: \(error)")
+            throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
         return try await ledger.sync(pushed: entries, clock: clock)
     }
@@ -171,14 +235,14 @@ package final class StoreService: Sendable {
         }
         let expires = now() + Int64(request.expiresIn)
         if let existing = try await backend.mailbox(id), existing.identity != identity.bytes {
-            throw StoreError(409, "pairing_taken", "that mailbox belongs to another identity")
+            throw StoreError(.pairingTaken, "that mailbox belongs to another identity")
         }
         guard
             try await backend.openMailbox(
                 id, identity: identity.bytes, expires: expires, now: now(), maxOpen: PairingAPI.maxOpenPerIdentity)
         else {
             throw StoreError(
-                429, "too_many_pairings",
+                .tooManyPairings,
                 "this identity already has \(PairingAPI.maxOpenPerIdentity) pairing windows open; close one first",
                 retryAfter: 60)
         }
@@ -203,7 +267,7 @@ package final class StoreService: Sendable {
         }
         guard let body = base64Bytes(request.message) else { throw StoreError.badRequest("message must be base64") }
         guard body.count <= PairingAPI.maxMessage else {
-            throw StoreError(413, "message_too_large", "a pairing message holds at most \(PairingAPI.maxMessage) bytes")
+            throw StoreError(.messageTooLarge, "a pairing message holds at most \(PairingAPI.maxMessage) bytes")
         }
         guard request.index >= 0 else { throw StoreError.badRequest("index must not be negative") }
         switch try await backend.putMessage(
@@ -213,10 +277,10 @@ package final class StoreService: Sendable {
         case .stored, .duplicate: return
         case .conflict:
             throw StoreError(
-                409, "pairing_taken", "another device already used this pairing code; open a new pairing window")
+                .pairingTaken, "another device already used this pairing code; open a new pairing window")
         case .outOfOrder:
             throw StoreError(
-                400, "bad_index",
+                .badIndex,
                 "messages are numbered from 0 without gaps, at most \(PairingAPI.maxMessagesPerSide) per side")
         }
     }
@@ -241,13 +305,13 @@ package final class StoreService: Sendable {
     private func openRecord(_ id: [UInt8]) async throws -> MailboxRecord {
         guard let record = try await backend.mailbox(id) else { throw Self.noMailbox }
         guard !record.closed, record.expires >= now() else {
-            throw StoreError(410, "pairing_closed", "the pairing window closed or expired; open a new one")
+            throw StoreError(.pairingClosed, "the pairing window closed or expired; open a new one")
         }
         return record
     }
 
     static let noMailbox = StoreError(
-        404, "pairing_not_found",
+        .pairingNotFound,
         "no pairing window at this store matches the code (check its words; the window may have closed)")
 
     static func mailboxID(_ hex: String) throws -> [UInt8] {
