@@ -20,7 +20,7 @@ package final class PostgresBackend: StoreBackend {
             let host = components.host, let user = components.user
         else {
             throw StoreError(
-                .badPostgresUrl, "--postgres takes postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+                .badPostgresURL, "--postgres takes postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         let configuration = PostgresClient.Configuration(

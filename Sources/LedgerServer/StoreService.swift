@@ -38,12 +38,12 @@ package enum StoreErrorCode: String, CaseIterable, Sendable {
     case corruptStore = "corrupt_store"
     case busy = "busy"
     case databaseUnavailable = "database_unavailable"
-    case badPostgresUrl = "bad_postgres_url"
+    case badPostgresURL = "bad_postgres_url"
 
     /// The HTTP status it is answered with.
     package var status: Int {
         switch self {
-        case .badRequest, .badIdentity, .badIndex, .badPostgresUrl: 400
+        case .badRequest, .badIdentity, .badIndex, .badPostgresURL: 400
         case .noToken, .unknownToken, .expiredToken, .unknownChallenge, .expiredChallenge, .wrongChallenge,
             .badSignature:
             401
@@ -60,7 +60,7 @@ package enum StoreErrorCode: String, CaseIterable, Sendable {
     }
 
     /// Codes that never reach the wire (a server's own start-up checks).
-    package static let startUpOnly: Set<StoreErrorCode> = [.badPostgresUrl]
+    package static let startUpOnly: Set<StoreErrorCode> = [.badPostgresURL]
 }
 
 /// A refusal with its HTTP status, a stable code and a sentence for people.
