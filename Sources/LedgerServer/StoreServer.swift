@@ -51,6 +51,10 @@ package enum StoreServer {
         package let remoteAddress: SocketAddress?
         /// The port this request arrived on.
         package let localPort: Int?
+        /// The identity named in the path, once `IdentityAdmission` admitted the request.
+        package var identity: IdentityID?
+        /// The pairing mailbox named in the path, once `MailboxAdmission` admitted the request.
+        package var mailbox: String?
 
         package init(source: ApplicationRequestContextSource) {
             coreContext = .init(source: source)
@@ -91,15 +95,17 @@ package enum StoreServer {
             response.headers[.cacheControl] = "no-store"
             return response
         }
+        // Every identity route: the identity in the path parsed and admitted at its rate.
         let identities = router.group("v1/identities/:identity")
+            .add(middleware: IdentityAdmission(limiter: identityLimiter))
         identities.post("challenge") { request, context -> Response in
-            let identity = try await admit(context, identityLimiter)
+            let identity = try context.admittedIdentity()
             let body = try await request.decode(as: ChallengeRequest.self, context: context)
             metrics.count("challenge")
             return try encode(try await service.challenge(identity: identity, request: body))
         }
         identities.post("token") { request, context -> Response in
-            let identity = try await admit(context, identityLimiter)
+            let identity = try context.admittedIdentity()
             let body = try await request.decode(as: TokenRequest.self, context: context)
             let origins: [String]
             if let publicURL = configuration.publicURL.flatMap(StoreAPI.origin(of:)) {
@@ -117,9 +123,10 @@ package enum StoreServer {
                 throw error
             }
         }
-        identities.post("sync") { request, context -> Response in
-            let identity = try await admit(context, identityLimiter)
-            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
+        // And those that need a valid token of that identity.
+        let authorised = identities.group().add(middleware: TokenCheck(service: service))
+        authorised.post("sync") { request, context -> Response in
+            let identity = try context.admittedIdentity()
             let body = try await request.decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)
             if body.clock == nil {
@@ -131,31 +138,29 @@ package enum StoreServer {
             }
             return try encode(response)
         }
-        identities.post("pairing/open") { request, context -> Response in
-            let identity = try await admit(context, identityLimiter)
-            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
+        authorised.post("pairing/open") { request, context -> Response in
+            let identity = try context.admittedIdentity()
             let body = try await request.decode(as: MailboxOpenRequest.self, context: context)
             metrics.count("pairing_open")
             return try encode(try await service.openMailbox(identity: identity, request: body))
         }
-        identities.post("pairing/close") { request, context -> Response in
-            let identity = try await admit(context, identityLimiter)
-            _ = try await service.authenticate(bearer: bearer(request), identity: identity)
+        authorised.post("pairing/close") { request, context -> Response in
+            let identity = try context.admittedIdentity()
             let body = try await request.decode(as: MailboxCloseRequest.self, context: context)
             try await service.closeMailbox(identity: identity, request: body)
             return try encode(EmptyResponse())
         }
         // The mailbox routes are limited per mailbox as the identity routes are per identity.
-        let mailboxes = router.group("v1/pairing/:mailbox")
+        let mailboxes = router.group("v1/pairing/:mailbox").add(middleware: MailboxAdmission(limiter: identityLimiter))
         mailboxes.post("send") { request, context -> Response in
-            let mailbox = try await admitMailbox(context, identityLimiter)
+            let mailbox = try context.admittedMailbox()
             let body = try await request.decode(as: MailboxSendRequest.self, context: context)
             try await service.send(mailbox: mailbox, request: body, bearer: bearer(request))
             metrics.count("pairing_message")
             return try encode(EmptyResponse())
         }
         mailboxes.post("receive") { request, context -> Response in
-            let mailbox = try await admitMailbox(context, identityLimiter)
+            let mailbox = try context.admittedMailbox()
             let body = try await request.decode(as: MailboxReceiveRequest.self, context: context)
             return try encode(try await service.receive(mailbox: mailbox, request: body))
         }
@@ -177,7 +182,7 @@ package enum StoreServer {
     }
 
     /// The identity named in the path, once its rate allows another request.
-    private static func admit(_ context: Context, _ limiter: RateLimiter) async throws -> IdentityID {
+    static func admit(_ context: Context, _ limiter: RateLimiter) async throws -> IdentityID {
         let text = try context.parameters.require("identity")
         guard let bytes = Hex.decode(text), let identity = try? IdentityID(bytes: bytes) else {
             throw StoreError(.badIdentity, "the identity in the path must be 32 bytes of hex")
@@ -188,7 +193,7 @@ package enum StoreServer {
         return identity
     }
 
-    private static func admitMailbox(_ context: Context, _ limiter: RateLimiter) async throws -> String {
+    static func admitMailbox(_ context: Context, _ limiter: RateLimiter) async throws -> String {
         let text = try context.parameters.require("mailbox")
         if let wait = await limiter.take("mailbox:" + text) {
             throw StoreError(.rateLimited, "too many requests for this mailbox; retry later", retryAfter: wait)
@@ -196,7 +201,7 @@ package enum StoreServer {
         return text
     }
 
-    private static func bearer(_ request: Request) -> String? {
+    static func bearer(_ request: Request) -> String? {
         request.headers[.authorization].flatMap { value -> String? in
             value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
         }
@@ -278,6 +283,62 @@ struct AddressLimitMiddleware: RouterMiddleware {
         if let wait = await (isProbe ? probeLimiter : limiter).take(key) {
             throw StoreError(.rateLimited, "too many requests from this address; retry later", retryAfter: wait)
         }
+        return try await next(request, context)
+    }
+}
+
+extension StoreServer.Context {
+    /// The identity `IdentityAdmission` admitted (a route outside its group has none).
+    func admittedIdentity() throws -> IdentityID {
+        guard let identity else { throw StoreError(.internal, "a route ran without its identity admitted") }
+        return identity
+    }
+
+    /// The mailbox `MailboxAdmission` admitted.
+    func admittedMailbox() throws -> String {
+        guard let mailbox else { throw StoreError(.internal, "a route ran without its mailbox admitted") }
+        return mailbox
+    }
+}
+
+/// The identity in the path: 32 bytes of hex (400 otherwise), admitted at the identity's rate
+/// (429 with Retry-After otherwise); the routes find it in the context.
+struct IdentityAdmission: RouterMiddleware {
+    typealias Context = StoreServer.Context
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        context.identity = try await StoreServer.admit(context, limiter)
+        return try await next(request, context)
+    }
+}
+
+/// The pairing mailbox in the path, admitted at the mailbox's rate.
+struct MailboxAdmission: RouterMiddleware {
+    typealias Context = StoreServer.Context
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        context.mailbox = try await StoreServer.admitMailbox(context, limiter)
+        return try await next(request, context)
+    }
+}
+
+/// A bearer token of the admitted identity, from a device still linked (401 or 403 otherwise).
+struct TokenCheck: RouterMiddleware {
+    typealias Context = StoreServer.Context
+    let service: StoreService
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        _ = try await service.authenticate(bearer: StoreServer.bearer(request), identity: context.admittedIdentity())
         return try await next(request, context)
     }
 }
