@@ -51,9 +51,9 @@ package enum StoreServer {
         package let remoteAddress: SocketAddress?
         /// The port this request arrived on.
         package let localPort: Int?
-        /// The identity named in the path, once `IdentityAdmission` admitted the request.
+        /// The identity named in the path, once the route group's `Admission` admitted the request.
         package var identity: IdentityID?
-        /// The pairing mailbox named in the path, once `MailboxAdmission` admitted the request.
+        /// The pairing mailbox named in the path, once the route group's `Admission` admitted it.
         package var mailbox: String?
 
         package init(source: ApplicationRequestContextSource) {
@@ -97,7 +97,7 @@ package enum StoreServer {
         }
         // Every identity route: the identity in the path parsed and admitted at its rate.
         let identities = router.group("v1/identities/:identity")
-            .add(middleware: IdentityAdmission(limiter: identityLimiter))
+            .add(middleware: Admission { $0.identity = try await admit($0, identityLimiter) })
         identities.post("challenge") { request, context -> Response in
             let identity = try context.admittedIdentity()
             let body = try await request.decode(as: ChallengeRequest.self, context: context)
@@ -151,7 +151,8 @@ package enum StoreServer {
             return try encode(EmptyResponse())
         }
         // The mailbox routes are limited per mailbox as the identity routes are per identity.
-        let mailboxes = router.group("v1/pairing/:mailbox").add(middleware: MailboxAdmission(limiter: identityLimiter))
+        let mailboxes = router.group("v1/pairing/:mailbox")
+            .add(middleware: Admission { $0.mailbox = try await admitMailbox($0, identityLimiter) })
         mailboxes.post("send") { request, context -> Response in
             let mailbox = try context.admittedMailbox()
             let body = try await request.decode(as: MailboxSendRequest.self, context: context)
@@ -288,44 +289,31 @@ struct AddressLimitMiddleware: RouterMiddleware {
 }
 
 extension StoreServer.Context {
-    /// The identity `IdentityAdmission` admitted (a route outside its group has none).
+    /// The identity the group's `Admission` admitted (a route outside such a group has none).
     func admittedIdentity() throws -> IdentityID {
         guard let identity else { throw StoreError(.internal, "a route ran without its identity admitted") }
         return identity
     }
 
-    /// The mailbox `MailboxAdmission` admitted.
+    /// The mailbox the group's `Admission` admitted.
     func admittedMailbox() throws -> String {
         guard let mailbox else { throw StoreError(.internal, "a route ran without its mailbox admitted") }
         return mailbox
     }
 }
 
-/// The identity in the path: 32 bytes of hex (400 otherwise), admitted at the identity's rate
-/// (429 with Retry-After otherwise); the routes find it in the context.
-struct IdentityAdmission: RouterMiddleware {
+/// Admits a request to a route group: `admit` checks what the path names (an identity, a
+/// pairing mailbox: 400 when malformed, 429 with Retry-After past its rate) and puts it in the
+/// context, where the routes find it.
+struct Admission: RouterMiddleware {
     typealias Context = StoreServer.Context
-    let limiter: RateLimiter
+    let admit: @Sendable (inout Context) async throws -> Void
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         var context = context
-        context.identity = try await StoreServer.admit(context, limiter)
-        return try await next(request, context)
-    }
-}
-
-/// The pairing mailbox in the path, admitted at the mailbox's rate.
-struct MailboxAdmission: RouterMiddleware {
-    typealias Context = StoreServer.Context
-    let limiter: RateLimiter
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        var context = context
-        context.mailbox = try await StoreServer.admitMailbox(context, limiter)
+        try await admit(&context)
         return try await next(request, context)
     }
 }
