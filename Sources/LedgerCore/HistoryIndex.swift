@@ -54,6 +54,11 @@ public struct HistoryFilter: Sendable, Equatable {
         return mayBeDate && HistoryDate.format(time).contains(needle)
     }
 
+    /// Whether the needle is in a device's name or fingerprint (then all its entries match).
+    func matchesDevice(name: String?, fingerprint: String) -> Bool {
+        name.map(contains) == true || fingerprint.contains(needle)
+    }
+
     /// Whether `text` holds the needle, ignoring case.
     func contains(_ text: String) -> Bool {
         guard let asciiNeedle else { return text.lowercased().contains(needle) }

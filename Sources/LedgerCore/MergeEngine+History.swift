@@ -59,11 +59,7 @@ extension MergeEngine {
                 }
                 let authorIndex = UInt64(try index.index(of: log.author))
                 let deviceMatches =
-                    filter.map { f in
-                        let name = (logs.names[log.author] ?? "").lowercased()
-                        let needle = f.text.lowercased()
-                        return name.contains(needle) || log.author.fingerprint.contains(needle)
-                    } ?? true
+                    filter?.matchesDevice(name: logs.names[log.author], fingerprint: log.author.fingerprint) ?? true
                 var seen = 0
                 try LogSegments.forEach(db, author: log.rowID, from: start, through: log.through) { row in
                     seen += 1

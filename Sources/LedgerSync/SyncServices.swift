@@ -184,26 +184,43 @@ package actor SyncServices {
     }
 }
 
-/// Network errors in words, classified by type: NIO's own descriptions name syscalls.
+/// Network errors in words, classified by type: NIO's own descriptions name syscalls. One
+/// wording for the peer channel and the store; `place` and `refusedHint` fit the message to
+/// what was dialled.
 package enum NetworkWords {
-    package static func describe(_ error: any Error) -> String {
+    package static func describe(
+        _ error: any Error, place: String = "that address",
+        refusedHint: String = "is `ledgerlink listen` running there?"
+    ) -> String {
         if let error = error as? IOError {
             switch error.errnoCode {
-            case ECONNREFUSED: return "connection refused (is `ledgerlink listen` running there?)"
+            case ECONNREFUSED: return "connection refused (\(refusedHint))"
             case EADDRINUSE: return "the port is in use by another program"
             case EACCES: return "is not allowed for this user (ports below 1024 need privileges)"
             case EADDRNOTAVAIL: return "is not an address of this machine"
             case ECONNRESET: return "the connection was reset"
-            case ENETUNREACH, EHOSTUNREACH: return "no route to that address"
+            case ENETUNREACH, EHOSTUNREACH: return "no route to \(place)"
             case ETIMEDOUT: return "no answer (timed out)"
             default: return error.description
             }
         }
         if let error = error as? ChannelError, case .connectTimeout = error { return "no answer (timed out)" }
         if let error = error as? NIOConnectionError {
-            if let first = error.connectionErrors.first { return describe(first.error) }
-            if error.dnsAError != nil || error.dnsAAAAError != nil { return "the host name is unknown" }
+            if let first = error.connectionErrors.first {
+                return describe(first.error, place: place, refusedHint: refusedHint)
+            }
+            if error.dnsAError != nil || error.dnsAAAAError != nil {
+                return "the host name is unknown (check the address)"
+            }
         }
-        return "\(error)"
+        // AsyncHTTPClient wraps resolution and refusals in errors of its own: known by their text.
+        let text = "\(error)"
+        if text.contains("UnknownHost") || text.contains("Name or service not known") {
+            return "the host name is unknown (check the address)"
+        }
+        if text.contains("connectionRefused") || text.contains("Connection refused") {
+            return "connection refused (\(refusedHint))"
+        }
+        return text
     }
 }

@@ -124,12 +124,9 @@ package enum TUIReducer {
             clampSelections(&state)
         case .history(let view):
             guard view.filter == state.filter else { return }  // an answer to a filter since changed
-            if view.total != state.history.total || view.filter != state.history.filter {
-                state.history = view
-                clampSelections(&state)
-            } else {
-                state.history = view
-            }
+            let listChanged = view.total != state.history.total || view.filter != state.history.filter
+            state.history = view
+            if listChanged { clampSelections(&state) }
         case .months(let months, let current):
             state.months = months
             state.currentMonth = current

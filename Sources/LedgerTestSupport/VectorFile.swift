@@ -6,13 +6,15 @@ import Foundation
 /// changes, then read the diff).
 package struct VectorFile: Sendable {
     package let url: URL
+    /// The root of the package (for the interop scripts under Tests/interop/).
+    package let packageRoot: URL
 
     /// The file `name` in Resources/vectors/ of the package holding `testFile` (a file two
     /// folders down from the package root, as every test file is).
     package init(_ name: String, testFile: String = #filePath) {
-        url = URL(fileURLWithPath: testFile)
+        packageRoot = URL(fileURLWithPath: testFile)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Resources/vectors/\(name)")
+        url = packageRoot.appendingPathComponent("Resources/vectors/\(name)")
     }
 
     /// True when the run was asked to write the vector files anew.

@@ -25,6 +25,12 @@ actor PeerSyncMonitor: SyncMonitor {
     private var nextConfigCheck: ContinuousClock.Instant = .now
     private var notices: [String] = []
     private var outcome: Task<Void, Never>?
+    /// `HH:mm` for the badge, made once: the badge is asked for ten times a second.
+    private let hoursMinutes: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm"
+        return formatter
+    }()
 
     /// How long `s` waits for every connected device and the store before saying what is left.
     static let syncDeadline: Duration = .seconds(60)
@@ -107,8 +113,7 @@ actor PeerSyncMonitor: SyncMonitor {
             return startProblem.map { SyncBadge(problem: $0) }
         }
         let last = [status?.lastSync, store?.lastSuccess, lastSyncBefore].compactMap { $0 }.max()
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm"
+        let formatter = hoursMinutes
         // The problem shown in words under the panes: the store's first (a failing or lying
         // store), then the peer channel's.
         let storeProblem = (store?.lastError ?? store?.problem).map { "store: \($0)" }

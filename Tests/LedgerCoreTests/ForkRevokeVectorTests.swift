@@ -12,7 +12,6 @@ import Testing
 @Suite("Fork and revoke test vectors")
 struct ForkRevokeVectorTests {
     static let vectors = VectorFile("forks-revokes-v1.json")
-    static var file: URL { vectors.url }
 
     static func range(_ start: UInt8, _ count: Int) -> [UInt8] { VectorFile.range(start, count) }
     static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }

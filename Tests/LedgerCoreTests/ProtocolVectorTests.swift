@@ -11,7 +11,6 @@ import Testing
 @Suite("Protocol test vectors")
 struct ProtocolVectorTests {
     static let vectors = VectorFile("ledger-v1.json")
-    static var file: URL { vectors.url }
 
     static func bytes(_ hex: String) -> [UInt8] { Hex.decode(hex) ?? [] }
     static func range(_ start: UInt8, _ count: Int) -> [UInt8] { VectorFile.range(start, count) }

@@ -79,7 +79,7 @@ struct PairingVectorTests {
 
     @Test("an independent implementation (PyNaCl, from docs/PROTOCOL.md) reproduces every pairing message")
     func independentImplementation() async throws {
-        let root = Self.file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = Self.vectors.packageRoot
         let list = FileManager.default.temporaryDirectory.appendingPathComponent("bip39-\(UUID().uuidString).txt")
         try (Wordlist.words.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: list) }

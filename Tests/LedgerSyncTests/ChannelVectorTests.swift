@@ -112,7 +112,7 @@ struct ChannelVectorTests {
 
     @Test("an independent implementation (PyNaCl, from docs/PROTOCOL.md) reproduces every channel vector")
     func independentImplementation() async throws {
-        let root = Self.file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = Self.vectors.packageRoot
         let script = root.appendingPathComponent("Tests/interop/verify_channels.py").path
         let (status, text) = try await runPython([script, Self.file.path])
         #expect(status == 0, "\(text)")

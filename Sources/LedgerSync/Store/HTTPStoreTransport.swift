@@ -84,33 +84,16 @@ package struct HTTPStoreTransport: StoreTransport {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw StoreClientError.transport("cannot reach the store: \(Self.describe(error))")
+            throw StoreClientError.transport(
+                "cannot reach the store: "
+                    + NetworkWords.describe(
+                        error, place: "the store's address", refusedHint: "is the store running, and is the port right?"
+                    ))
         }
     }
 
     static func words(_ duration: Duration) -> String {
         let seconds = duration.components.seconds
         return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
-    }
-
-    /// A connection error in words: NIO's errors print as type names and errno values otherwise.
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError {
-            switch error.errnoCode {
-            case ECONNREFUSED: return "connection refused (is the store running, and is the port right?)"
-            case ECONNRESET: return "the connection was reset"
-            case ENETUNREACH, EHOSTUNREACH: return "no route to the store's address"
-            case ETIMEDOUT: return "connecting timed out"
-            default: return error.description
-            }
-        }
-        let text = "\(error)"
-        if text.contains("UnknownHost") || text.contains("Name or service not known") {
-            return "the store's host name is unknown (check the address)"
-        }
-        if text.contains("connectionRefused") || text.contains("Connection refused") {
-            return "connection refused (is the store running, and is the port right?)"
-        }
-        return text
     }
 }
