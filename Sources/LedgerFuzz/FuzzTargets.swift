@@ -188,7 +188,7 @@ package enum FuzzTargets {
 
     /// A peer message after decryption.
     static func peerMessage(_ data: [UInt8]) {
-        _ = try? PeerSession.parse(data)
+        _ = try? PeerMessage(decoding: data)
     }
 
     /// LAN announcement: random bytes never open; one made with the identity opens to its port

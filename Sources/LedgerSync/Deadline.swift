@@ -24,3 +24,15 @@ package func withDeadline<T: Sendable>(
         return value
     }
 }
+
+/// Time elapsed on an injected clock since the stopwatch was made.
+package struct Stopwatch: Sendable {
+    private let read: @Sendable () -> Duration
+
+    package init<C: Clock<Duration>>(_ clock: C) {
+        let start = clock.now
+        read = { start.duration(to: clock.now) }
+    }
+
+    package var elapsed: Duration { read() }
+}

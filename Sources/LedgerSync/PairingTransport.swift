@@ -26,26 +26,22 @@ func withDeadline<T: Sendable>(
 /// A pairing conversation over one TCP connection: length-prefixed frames, as on the peer
 /// channel (the messages protect themselves).
 package final class PairingConnection: PairingTransport, @unchecked Sendable {
-    private let reader: FrameReader
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let connection: FramedConnection
 
-    init(reader: FrameReader, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
-        self.reader = reader
-        self.outbound = outbound
-    }
+    init(_ connection: FramedConnection) { self.connection = connection }
 
     package func send(_ message: [UInt8]) async throws {
         do {
-            try await PeerSession.write(outbound, message)
+            try await connection.write(message)
         } catch {
             throw PairingError.unreachable("the other device closed the connection")
         }
     }
 
     package func receive(within limit: Duration) async throws -> [UInt8] {
-        let reader = self.reader
+        let connection = self.connection
         do {
-            return try await withDeadline(limit, "the other device stopped answering") { try await reader.next() }
+            return try await withDeadline(limit, "the other device stopped answering") { try await connection.next() }
         } catch let error as PairingError {
             throw error
         } catch PeerChannelError.frameTooLarge(let size) {
@@ -64,9 +60,7 @@ package final class PairingConnection: PairingTransport, @unchecked Sendable {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(10))
                 .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
+                    channel.eventLoop.makeCompletedFuture { try PeerFraming.wrap(channel, readTimeout: nil) }
                 }
         } catch {
             throw PairingError.unreachable(
@@ -74,7 +68,7 @@ package final class PairingConnection: PairingTransport, @unchecked Sendable {
                     + "(is its pairing window still open, and on this network?)")
         }
         return try await channel.executeThenClose { inbound, outbound in
-            try await body(PairingConnection(reader: FrameReader(inbound.makeAsyncIterator()), outbound: outbound))
+            try await body(PairingConnection(FramedConnection(inbound, outbound)))
         }
     }
 }
@@ -124,7 +118,7 @@ extension PairingListener {
                     connections.addTask {
                         try? await connection.executeThenClose { input, output in
                             await handler(
-                                PairingConnection(reader: FrameReader(input.makeAsyncIterator()), outbound: output))
+                                PairingConnection(FramedConnection(input, output)))
                         }
                     }
                 }

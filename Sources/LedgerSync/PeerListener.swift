@@ -58,33 +58,15 @@ package enum PeerDialer {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+                channel.eventLoop.makeCompletedFuture { try PeerFraming.wrap(channel, readTimeout: readTimeout) }
             }
         return try await PeerSession.run(
             channel, role: .initiator, engine: engine, keyPair: keyPair, options: options, hub: hub)
     }
 }
 
-/// Closes a connection when IdleStateHandler reports that nothing arrived in time.
-final class CloseOnIdle: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.fireErrorCaught(PeerChannelError.timedOut)
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
-    }
-}
-
 /// A TCP server on `host:port` (0 picks a free port) whose connections are async channels of
-/// byte buffers; with `readTimeout`, a connection that sends nothing for that long is closed.
+/// frames (`PeerFraming`); with `readTimeout`, a connection that sends nothing for that long is closed.
 /// The peer listener and the pairing listener both bind through here.
 func boundServer(host: String, port: Int, readTimeout: TimeAmount?) async throws
     -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
@@ -92,12 +74,6 @@ func boundServer(host: String, port: Int, readTimeout: TimeAmount?) async throws
     try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .bind(host: host, port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if let readTimeout {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
-                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
-                }
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
+            channel.eventLoop.makeCompletedFuture { try PeerFraming.wrap(channel, readTimeout: readTimeout) }
         }
 }

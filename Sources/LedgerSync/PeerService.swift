@@ -88,6 +88,9 @@ package struct PeerServiceConfiguration: Sendable {
     /// How often the ledger is checked for entries written by other processes.
     package var changePoll: Duration = .milliseconds(20)
     package var backoff = Backoff(initial: .seconds(1), cap: .seconds(60))
+    /// The clock heartbeats, backoff, announcements and change polls run on (tests drive a
+    /// manual one).
+    package var clock: any Clock<Duration> = ContinuousClock()
 
     package init() {}
 }
@@ -114,7 +117,9 @@ package final class PeerService: Sendable {
         self.logger = logger
     }
 
-    var sessionOptions: PeerSessionOptions { PeerSessionOptions(live: true, heartbeat: configuration.heartbeat) }
+    var sessionOptions: PeerSessionOptions {
+        PeerSessionOptions(live: true, heartbeat: configuration.heartbeat, clock: configuration.clock)
+    }
 
     /// Binds the listener (so a port in use fails here, before anything runs) and returns a
     /// function that serves until its task is cancelled.
@@ -174,7 +179,7 @@ package final class PeerService: Sendable {
             group.addTask {
                 var last = try await self.engine.clock().digest
                 while true {
-                    try await Task.sleep(for: self.configuration.changePoll)
+                    try await self.configuration.clock.sleep(for: self.configuration.changePoll)
                     guard let digest = try? await self.engine.clock().digest, digest != last else { continue }
                     last = digest
                     await self.hub.poke()
@@ -192,10 +197,10 @@ package final class PeerService: Sendable {
         while !Task.isCancelled {
             if let device, await hub.connectedDevices().contains(device) {
                 // Already connected the other way round; look again later.
-                try? await Task.sleep(for: configuration.heartbeat)
+                try? await configuration.clock.sleep(for: configuration.heartbeat)
                 continue
             }
-            let started = ContinuousClock.now
+            let stopwatch = Stopwatch(configuration.clock)
             do {
                 let result = try await PeerDialer.sync(
                     host: peer.host, port: peer.port, engine: engine, keyPair: keyPair, options: sessionOptions,
@@ -212,12 +217,14 @@ package final class PeerService: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 // A session that ran a while before failing starts the backoff over.
-                failures = ContinuousClock.now - started > configuration.heartbeat * 3 ? 1 : failures + 1
+                failures = stopwatch.elapsed > configuration.heartbeat * 3 ? 1 : failures + 1
                 logger.warning("peer \(peer): \(error)")
                 await hub.failed("peer \(peer): \(error)")
                 if !persistent, failures >= 3 { return }
             }
-            await dialing.pause(configuration.backoff.delay(failures: failures, jitter: Double.random(in: 0...1)))
+            await dialing.pause(
+                configuration.backoff.delay(failures: failures, jitter: Double.random(in: 0...1)),
+                clock: configuration.clock)
         }
     }
 
@@ -252,7 +259,7 @@ package final class PeerService: Sendable {
                                 try? await outbound.write(
                                     AddressedEnvelope(remoteAddress: target, data: ByteBuffer(bytes: announcement)))
                             }
-                            try await Task.sleep(for: self.configuration.announceInterval)
+                            try await self.configuration.clock.sleep(for: self.configuration.announceInterval)
                         }
                     }
                 }
@@ -300,18 +307,44 @@ package final class PeerService: Sendable {
 actor DialRegistry {
     private var active: Set<PeerEndpoint> = []
     private var ownNonces: [[UInt8]] = []
-    private var wakeups = 0
 
-    /// Waits `delay`, or less when `wake()` is called meanwhile.
-    func pause(_ delay: Duration) async {
-        let start = wakeups
-        let deadline = ContinuousClock.now + delay
-        while ContinuousClock.now < deadline, wakeups == start, !Task.isCancelled {
-            try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+    private var wakers: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaker: UInt64 = 0
+
+    /// Waits `delay` on `clock`, or less when `wake()` is called meanwhile or the task is
+    /// cancelled.
+    nonisolated func pause(_ delay: Duration, clock: any Clock<Duration>) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(for: delay) }
+            group.addTask { await self.waitForWake() }
+            await group.next()
+            group.cancelAll()
         }
     }
 
-    func wake() { wakeups += 1 }
+    private func waitForWake() async {
+        nextWaker += 1
+        let id = nextWaker
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    wakers[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.resumeWaker(id) }
+        }
+    }
+
+    private func resumeWaker(_ id: UInt64) { wakers.removeValue(forKey: id)?.resume() }
+
+    func wake() {
+        let waiting = wakers
+        wakers = [:]
+        for continuation in waiting.values { continuation.resume() }
+    }
 
     func claim(_ peer: PeerEndpoint) -> Bool { active.insert(peer).inserted }
     func release(_ peer: PeerEndpoint) { active.remove(peer) }

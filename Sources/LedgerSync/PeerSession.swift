@@ -8,7 +8,7 @@ import Synchronization
 /// Why a peer connection ended early. The socket is always closed.
 package enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertible {
     case handshake(HandshakeError)
-    /// The peer announced a frame larger than `PeerSession.maxFrame`.
+    /// The peer announced a frame larger than `PeerFraming.maxFrame`.
     case frameTooLarge(Int)
     /// The connection closed in the middle of the conversation.
     case closed
@@ -27,7 +27,7 @@ package enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertib
         case .handshake(.unauthorised(let key)):
             "device \(key.fingerprint) is not authorised (never linked, or revoked)"
         case .handshake(let e): "the handshake failed: \(e)"
-        case .frameTooLarge(let n): "the peer sent a frame of \(n) bytes (the limit is \(PeerSession.maxFrame))"
+        case .frameTooLarge(let n): "the peer sent a frame of \(n) bytes (the limit is \(PeerFraming.maxFrame))"
         case .closed: "the peer closed the connection"
         case .protocolViolation(let why): "the peer broke the protocol: \(why)"
         case .timedOut: "the peer went silent (missed heartbeats)"
@@ -69,55 +69,43 @@ package struct PeerSessionOptions: Sendable {
     /// Stay connected, pushing new entries as they appear, until either end leaves; otherwise
     /// sync until both ledgers are equal and say goodbye.
     package var live: Bool
-    /// Interval of heartbeats on a live session. A peer that sends nothing for
-    /// `missedHeartbeats` intervals is dropped (the read timeout of the connection).
+    /// Interval of heartbeats. A live session pings at each; a peer that sends nothing for
+    /// more than `missedHeartbeats` intervals is dropped, and a write that takes longer than
+    /// `missedHeartbeats` intervals fails.
     package var heartbeat: Duration
     package static let missedHeartbeats = 3
     /// Most clock requests of a one-shot sync before giving up on converging.
     package var maxRounds: Int
+    /// The clock heartbeats and write deadlines run on (tests drive a manual one).
+    package var clock: any Clock<Duration>
 
-    package init(live: Bool = false, heartbeat: Duration = .seconds(5), maxRounds: Int = 6) {
+    package init(
+        live: Bool = false, heartbeat: Duration = .seconds(5), maxRounds: Int = 6,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
         self.live = live
         self.heartbeat = heartbeat
         self.maxRounds = maxRounds
+        self.clock = clock
     }
 
-    /// Silence after which a live peer is dropped.
+    /// Silence after which a peer is dropped, and the longest a write may take.
+    package var readTimeoutDuration: Duration { heartbeat * Self.missedHeartbeats }
+
+    /// The same, for the socket's read timeout during the handshake.
     package var readTimeout: TimeAmount {
-        let (seconds, attoseconds) = (heartbeat * Self.missedHeartbeats).components
+        let (seconds, attoseconds) = readTimeoutDuration.components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }
 
-/// One session over a connected socket: the handshake, then CLOCK / ENTRIES / DONE exchanges
-/// until both ends hold the same ledger and, on a live session, pushes of new entries and
-/// heartbeats (docs/PROTOCOL.md, "Peer sync").
+/// One session over a connected socket: the handshake, then the conversation of
+/// `PeerSessionStateMachine` (docs/PROTOCOL.md, "Peer sync"). This is the driver: it does the
+/// crypto and the I/O, reads this device's clock for each event, and carries out the
+/// machine's actions; every protocol decision is the machine's.
 package enum PeerSession {
-    /// Largest frame either end accepts (bytes after the length prefix).
-    package static let maxFrame = 1 << 20
-    /// Most entries in one ENTRIES message.
-    static let batch = 1000
-
-    package enum MessageType: UInt8 {
-        case clock = 1
-        case entries = 2
-        case done = 3
-        case ping = 4
-        case bye = 5
-        case refused = 6
-    }
-
-    package enum Message: Sendable {
-        case clock(VectorClock)
-        case entries([Entry])
-        case done(Digest32)
-        case ping(Digest32)
-        case bye
-        case refused(PeerRefusal)
-    }
-
     enum Input: Sendable {
-        case message(Message)
+        case message(PeerMessage)
         case readFailed(any Error)
         case changed
         case tick
@@ -133,7 +121,7 @@ package enum PeerSession {
     ) async throws -> PeerSyncReport {
         let address = channel.channel.remoteAddress.map(describe) ?? "?"
         return try await channel.executeThenClose { inbound, outbound in
-            let reader = FrameReader(inbound.makeAsyncIterator())
+            let connection = FramedConnection(inbound, outbound)
             let identity = engine.identity
             // 1. Handshake.
             let ephemeral = KeyExchangeKeyPair()
@@ -141,14 +129,13 @@ package enum PeerSession {
             let responderKey: [UInt8]
             do {
                 if role == .initiator {
-                    try await write(outbound, PeerHandshake.hello(identity: identity, ephemeral: ephemeral.publicKey))
+                    try await connection.write(PeerHandshake.hello(identity: identity, ephemeral: ephemeral.publicKey))
                     responderKey = try PeerHandshake.openHello(
-                        try await reader.next(), identity: identity, answering: ephemeral.publicKey)
+                        try await connection.next(), identity: identity, answering: ephemeral.publicKey)
                     initiatorKey = ephemeral.publicKey
                 } else {
-                    initiatorKey = try PeerHandshake.openHello(try await reader.next(), identity: identity)
-                    try await write(
-                        outbound,
+                    initiatorKey = try PeerHandshake.openHello(try await connection.next(), identity: identity)
+                    try await connection.write(
                         PeerHandshake.hello(identity: identity, ephemeral: ephemeral.publicKey, answering: initiatorKey)
                     )
                     responderKey = ephemeral.publicKey
@@ -160,13 +147,14 @@ package enum PeerSession {
                 peer: role == .initiator ? responderKey : initiatorKey, isClient: role == .initiator)
             let transcript = PeerHandshake.transcript(
                 identity: identity, initiator: initiatorKey, responder: responderKey)
-            var sender = SecretStream.Sender(key: keys.send)
-            try await write(outbound, sender.header)
-            try await write(
-                outbound, sender.seal(PeerHandshake.auth(keyPair: keyPair, transcript: transcript, role: role)))
+            let writer = SealedWriter(connection, key: keys.send, options: options)
+            try await connection.write(writer.header)
+            try await connection.write(
+                writer.seal(PeerHandshake.auth(keyPair: keyPair, transcript: transcript, role: role)))
             let receiver: ReceiverBox
             do {
-                receiver = ReceiverBox(try SecretStream.Receiver(header: try await reader.next(), key: keys.receive))
+                receiver = ReceiverBox(
+                    try SecretStream.Receiver(header: try await connection.next(), key: keys.receive))
             } catch let error as PeerChannelError {
                 throw error
             } catch {
@@ -179,7 +167,7 @@ package enum PeerSession {
             let newcomer = roster.devices[engine.device] == nil
             let peer: DevicePublicKey
             do {
-                let proof = try receiver.open(try await reader.next())
+                let proof = try receiver.open(try await connection.next())
                 peer = try PeerHandshake.openAuth(
                     proof, transcript: transcript, role: role == .initiator ? .responder : .initiator,
                     isAuthorised: {
@@ -190,10 +178,12 @@ package enum PeerSession {
                     // Say why before closing: the other end learns it was refused, not that the
                     // connection broke.
                     let reason: PeerRefusal = roster.devices[device]?.boundary != nil ? .revoked : .unknown
-                    try? await write(outbound, sender.seal([MessageType.refused.rawValue, reason.rawValue]))
+                    _ = await writer.send(.refused(reason))
                 }
                 throw PeerChannelError.handshake(error)
             }
+            // From here the session keeps time itself (heartbeats on `options.clock`).
+            await PeerFraming.removeReadTimeout(channel.channel)
 
             // 2. Sync.
             let inbox = Inbox()
@@ -214,11 +204,13 @@ package enum PeerSession {
                 }
             }
             let id = subscription?.id
+            var driver = Driver(
+                machine: PeerSessionStateMachine(peer: peer, options: options), writer: writer, engine: engine,
+                hub: hub, id: id)
             do {
                 let report = try await converse(
-                    reader: reader, receiver: receiver, inbox: inbox, changes: subscription?.changes,
-                    sender: &sender, outbound: outbound,
-                    conversation: Conversation(engine: engine, peer: peer, options: options, hub: hub, id: id))
+                    connection: connection, receiver: receiver, inbox: inbox, changes: subscription?.changes,
+                    options: options, driver: &driver)
                 if let hub, let id { await hub.unsubscribe(id: id) }
                 return report
             } catch {
@@ -228,20 +220,18 @@ package enum PeerSession {
         }
     }
 
-    /// Runs the sync part: a reader task turns frames into inputs, so the conversation never
-    /// waits on the network while the other end waits on it; local changes and heartbeats
-    /// join in on a live session.
+    /// Runs the conversation: a reader task turns frames into inputs, so the driver never
+    /// waits on the network while the other end waits on it; heartbeat ticks on
+    /// `options.clock` and, on a live session, local changes join in.
     private static func converse(
-        reader: FrameReader, receiver: ReceiverBox, inbox: Inbox,
-        changes: AsyncStream<Void>?, sender: inout SecretStream.Sender,
-        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, conversation: Conversation
+        connection: FramedConnection, receiver: ReceiverBox, inbox: Inbox, changes: AsyncStream<Void>?,
+        options: PeerSessionOptions, driver: inout Driver
     ) async throws -> PeerSyncReport {
-        let options = conversation.options
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     while true {
-                        let message = try parse(try receiver.open(try await reader.next()))
+                        let message = try PeerMessage(decoding: try receiver.open(try await connection.next()))
                         await inbox.pushWhenRoom(.message(message))
                         if case .bye = message { break }
                     }
@@ -249,299 +239,149 @@ package enum PeerSession {
                     inbox.push(.readFailed(error))
                 }
             }
-            if options.live {
-                if let changes {
-                    group.addTask {
-                        for await _ in changes { inbox.push(.changed) }
-                    }
-                }
+            if options.live, let changes {
                 group.addTask {
-                    while true {
-                        try await Task.sleep(for: options.heartbeat)
-                        inbox.push(.tick)
-                    }
+                    for await _ in changes { inbox.push(.changed) }
+                }
+            }
+            let clock = options.clock
+            group.addTask {
+                while true {
+                    try await clock.sleep(for: options.heartbeat)
+                    inbox.push(.tick)
                 }
             }
             defer { group.cancelAll() }
-            var conversation = conversation
             return try await withTaskCancellationHandler {
-                try await conversation.run(inbox: inbox, sender: &sender, outbound: outbound)
+                try await driver.run(inbox: inbox)
             } onCancel: {
                 inbox.push(.stop)
             }
         }
     }
 
-    /// The state of the sync part of one session.
-    struct Conversation {
+    /// Carries out the state machine's actions and feeds it what they caused.
+    struct Driver {
+        var machine: PeerSessionStateMachine
+        let writer: SealedWriter
         let engine: MergeEngine
-        let peer: DevicePublicKey
-        let options: PeerSessionOptions
         let hub: PeerHub?
         let id: UInt64?
-        var report: PeerSyncReport
-        /// What the peer is known to hold: its last clock, advanced by what moved since.
-        var estimate: VectorClock?
-        var awaitingDone = false
 
-        init(engine: MergeEngine, peer: DevicePublicKey, options: PeerSessionOptions, hub: PeerHub?, id: UInt64?) {
-            self.engine = engine
-            self.peer = peer
-            self.options = options
-            self.hub = hub
-            self.id = id
-            self.report = PeerSyncReport(peer: peer)
-        }
+        /// Most entries merged in one transaction when several messages are queued.
+        static let mergeBatch = 50_000
 
-        mutating func run(
-            inbox: Inbox, sender: inout SecretStream.Sender,
-            outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-        ) async throws -> PeerSyncReport {
-            func send(_ message: [UInt8], _ sender: inout SecretStream.Sender) async throws {
-                do {
-                    try await write(outbound, sender.seal(message))
-                } catch {
-                    throw await Self.refusal(in: inbox) ?? error
-                }
+        mutating func run(inbox: Inbox) async throws -> PeerSyncReport {
+            if let report = try await perform(machine.handle(.started(local: try await engine.clock()))) {
+                return report
             }
-            // Digests first: when nothing differs, that is the whole conversation.
-            report.rounds = 1
-            try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
             while true {
                 var inputs = await inbox.takeAll()[...]
                 while let input = inputs.popFirst() {
-                    if case .message(.entries(var entries)) = input {
+                    let event: PeerSessionStateMachine.Event
+                    switch input {
+                    case .message(.entries(var entries)):
                         // Entries queued behind these are merged with them: one transaction, not many.
                         while entries.count < Self.mergeBatch, case .message(.entries(let more))? = inputs.first {
                             entries += more
                             inputs.removeFirst()
                         }
-                        try await receive(entries)
-                        continue
-                    }
-                    switch input {
-                    case .message(.clock(let theirs)):
-                        let mine = try await engine.clock()
-                        let plan = try await engine.deltaPlan(for: theirs)
-                        var known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
-                        for entry in mine.entries where entry.seq > known[entry.author]?.seq ?? 0 {
-                            known[entry.author] = entry
-                        }
-                        estimate = VectorClock(Array(known.values))
-                        // Page by page: the peer merges the first page while later ones are read.
-                        for try await page in plan.pages(from: engine, size: batch) {
-                            try await sendEntries(page, &sender, send)
-                        }
-                        try await send([MessageType.done.rawValue] + mine.digest.bytes, &sender)
-                    case .message(.entries(let entries)):
-                        try await receive(entries)
-                    case .message(.done(let digest)):
-                        awaitingDone = false
+                        event = .receivedEntries(entries)
+                    case .message(let message):
                         if let hub, let id { await hub.seen(id: id) }
-                        let mine = try await engine.clock()
-                        if digest == mine.digest {
-                            // Level: the peer holds exactly this clock, so what is written
-                            // next can be pushed at once.
-                            estimate = mine
-                            report.converged = true
-                            await hub?.synced(id: id)
-                            if !options.live {
-                                try await send([MessageType.bye.rawValue], &sender)
-                                return report
-                            }
-                        } else if !options.live {
-                            guard report.rounds < options.maxRounds else {
-                                try await send([MessageType.bye.rawValue], &sender)
-                                return report
-                            }
-                            try await requestClock(&sender, send)
-                        } else if estimate == nil {
-                            // The peer sent what this device lacked but still lacks something
-                            // of this device's (written while the answer was on its way), and
-                            // its clock is unknown here: a ping makes it ask with its clock.
-                            try await send([MessageType.ping.rawValue] + mine.digest.bytes, &sender)
-                        }
-                    case .message(.ping(let digest)):
-                        if let hub, let id { await hub.seen(id: id) }
-                        guard !awaitingDone else { break }
-                        let mine = try await engine.clock()
-                        if digest != mine.digest {
-                            guard report.rounds < options.maxRounds || options.live else {
-                                try await send([MessageType.bye.rawValue], &sender)
-                                return report
-                            }
-                            try await requestClock(&sender, send)
-                        } else if options.live {
-                            // Level from the start: without this, an entry written before the
-                            // peer next sent its clock waited for the heartbeat (4.7 s late).
-                            estimate = mine
-                            if !report.converged { await hub?.synced(id: id) }
-                            report.converged = true
-                        } else {
-                            report.converged = true
-                            await hub?.synced(id: id)
-                            try await send([MessageType.bye.rawValue], &sender)
-                            return report
-                        }
-                    case .message(.bye):
-                        return report
-                    case .message(.refused(let reason)):
-                        throw PeerChannelError.refusedByPeer(reason)
-                    case .changed:
-                        guard let estimate else {
-                            // Not yet known what the peer holds: a ping makes it ask with its clock.
-                            if !awaitingDone {
-                                try await send(
-                                    [MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
-                            }
-                            break
-                        }
-                        let delta = try await engine.delta(for: estimate)
-                        try await sendEntries(delta, &sender, send)
-                        advanceEstimate(with: delta)
-                    case .syncNow:
-                        if !awaitingDone { try await requestClock(&sender, send) }
-                    case .tick:
-                        try await send([MessageType.ping.rawValue] + (try await engine.clock()).digest.bytes, &sender)
-                    case .readFailed(let error):
-                        throw error
-                    case .stop:
-                        try? await send([MessageType.bye.rawValue], &sender)
-                        return report
+                        event = .received(message, local: try await engine.clock())
+                    case .readFailed(let error): event = .readFailed(error)
+                    case .changed: event = .localChange(local: try await engine.clock())
+                    case .tick: event = .tick(local: try await engine.clock())
+                    case .stop: event = .stopRequested
+                    case .syncNow: event = .syncRequested(local: try await engine.clock())
                     }
+                    if let report = try await perform(machine.handle(event)) { return report }
                 }
             }
         }
 
-        /// Most entries merged in one transaction when several messages are queued.
-        static let mergeBatch = 50_000
-
-        private mutating func receive(_ entries: [Entry]) async throws {
-            let accepted = try await engine.merge(entries).newlyCounted
-            report.accepted += accepted
-            advanceEstimate(with: entries)
-            if let hub, let id {
-                await hub.seen(id: id, received: accepted)
-                if accepted > 0 { await hub.poke() }
-            }
-        }
-
-        private mutating func requestClock(
-            _ sender: inout SecretStream.Sender,
-            _ send: ([UInt8], inout SecretStream.Sender) async throws -> Void
-        ) async throws {
-            report.rounds += 1
-            awaitingDone = true
-            try await send([MessageType.clock.rawValue] + VectorClock.encode(try await engine.clock().entries), &sender)
-        }
-
-        private mutating func sendEntries(
-            _ entries: [Entry], _ sender: inout SecretStream.Sender,
-            _ send: ([UInt8], inout SecretStream.Sender) async throws -> Void
-        ) async throws {
-            guard !entries.isEmpty else { return }
-            for message in PeerSession.batcher.batches(entries) { try await send(encode(message), &sender) }
-            report.sent += entries.count
-            if let hub, let id { await hub.seen(id: id, sent: entries.count) }
-        }
-
-        /// After a write failed: the refusal the peer sent before it closed, if one was read.
-        /// A peer that refuses this device says why and closes, and the write that finds the
-        /// connection closed can come before the reader has queued the refusal: look for it
-        /// for a moment (at most 50 short waits), and stop at the end of what the peer sent.
-        static func refusal(in inbox: Inbox) async -> PeerChannelError? {
-            for _ in 0..<50 {
-                for input in inbox.takeNow() ?? [] {
-                    switch input {
-                    case .message(.refused(let reason)): return .refusedByPeer(reason)
-                    case .readFailed, .message(.bye): return nil
-                    default: continue
+        /// Does `actions` in order, with the actions the events they cause bring; the report
+        /// when the session is over.
+        private mutating func perform(_ actions: [PeerSessionStateMachine.Action]) async throws -> PeerSyncReport? {
+            var queue = actions[...]
+            while let action = queue.popFirst() {
+                switch action {
+                case .send(let message):
+                    if let failure = await writer.send(message) { queue += machine.handle(.writeFailed(failure)) }
+                case .sendDelta(let since, let then):
+                    let plan = try await engine.deltaPlan(for: since)
+                    var failure: (any Error)?
+                    // Page by page: the peer merges the first page while later ones are read.
+                    pages: for try await page in plan.pages(from: engine, size: PeerMessage.maxEntries) {
+                        for batch in PeerMessage.batcher.batches(page) {
+                            failure = await writer.send(.entries(batch))
+                            if failure != nil { break pages }
+                            queue += machine.handle(.sent(batch))
+                            if let hub, let id { await hub.seen(id: id, sent: batch.count) }
+                        }
                     }
+                    if failure == nil, let then { failure = await writer.send(then) }
+                    if let failure { queue += machine.handle(.writeFailed(failure)) }
+                case .merge(let entries):
+                    let accepted = try await engine.merge(entries).newlyCounted
+                    queue += machine.handle(.merged(accepted: accepted))
+                    if let hub, let id {
+                        await hub.seen(id: id, received: accepted)
+                        if accepted > 0 { await hub.poke() }
+                    }
+                case .level:
+                    await hub?.synced(id: id)
+                case .finish(let report, let goodbye):
+                    if goodbye { _ = await writer.send(.bye) }
+                    return report
+                case .fail(let error):
+                    throw error
                 }
-                try? await Task.sleep(for: .milliseconds(20))
             }
             return nil
         }
-
-        /// Moves the estimate of the peer's clock over entries it now holds (sent or received),
-        /// so they are not pushed back to it.
-        private mutating func advanceEstimate(with entries: [Entry]) {
-            estimate = estimate?.advanced(by: entries)
-        }
-    }
-
-    package static func parse(_ message: [UInt8]) throws -> Message {
-        guard let type = message.first.flatMap(MessageType.init(rawValue:)) else {
-            throw PeerChannelError.protocolViolation("unknown message")
-        }
-        let body = Array(message.dropFirst())
-        switch type {
-        case .clock:
-            do {
-                return .clock(try VectorClock(decoding: body))
-            } catch {
-                throw PeerChannelError.protocolViolation("bad clock: \(error.reason)")
-            }
-        case .entries: return .entries(try decode(message))
-        case .done, .ping:
-            guard let digest = try? Digest32(bytes: body) else {
-                throw PeerChannelError.protocolViolation("bad digest")
-            }
-            return type == .done ? .done(digest) : .ping(digest)
-        case .bye:
-            guard body.isEmpty else { throw PeerChannelError.protocolViolation("bad goodbye") }
-            return .bye
-        case .refused:
-            guard body.count == 1, let reason = PeerRefusal(rawValue: body[0]) else {
-                throw PeerChannelError.protocolViolation("bad refusal")
-            }
-            return .refused(reason)
-        }
-    }
-
-    /// ENTRIES messages: at most `batch` entries, and small enough that the sealed frame stays
-    /// within `maxFrame` (a type byte and a count, a length before each entry, the stream's
-    /// 17-byte tag). Counting entries alone let a thousand large ones (revokes carrying many
-    /// keyrings) make a frame the other end refuses, and the sync never finished.
-    package static let batcher = DeltaBatcher(
-        maxEntries: batch, maxBytes: maxFrame - 5 - SecretStream.overhead, cost: { $0.encoded.count + 4 })
-
-    package static func encode(_ entries: [Entry]) -> [UInt8] {
-        var w = ByteWriter(capacity: entries.reduce(5) { $0 + $1.encoded.count + 4 })
-        w.u8(MessageType.entries.rawValue)
-        w.u32(UInt32(entries.count))
-        for entry in entries { w.lengthPrefixed32(entry.encoded) }
-        return w.bytes
-    }
-
-    static func decode(_ message: [UInt8]) throws -> [Entry] {
-        var r = ByteReader(message, offset: 1)
-        do {
-            let count = Int(try r.u32())
-            guard count <= batch else { throw PeerChannelError.protocolViolation("too many entries in one message") }
-            let entries = try (0..<count).map { _ in
-                try Entry(decoding: try r.lengthPrefixed32(limit: Entry.maxEncodedLength))
-            }
-            guard r.isAtEnd else { throw PeerChannelError.protocolViolation("trailing bytes after entries") }
-            return entries
-        } catch let error as PeerChannelError {
-            throw error
-        } catch {
-            throw PeerChannelError.protocolViolation("bad entries message")
-        }
-    }
-
-    static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ frame: [UInt8]) async throws {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(4 + frame.count)
-        buffer.writeInteger(UInt32(frame.count))
-        buffer.writeBytes(frame)
-        try await outbound.write(buffer)
     }
 
     static func describe(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// The sending half of a session: seals each message and writes it within a deadline on the
+/// session's clock (a peer that stops reading cannot hold a write, and so the session, forever).
+/// Used by one task at a time: the handshake, then the driver.
+final class SealedWriter: @unchecked Sendable {
+    private var sender: SecretStream.Sender
+    private let connection: FramedConnection
+    private let options: PeerSessionOptions
+    let header: [UInt8]
+
+    init(_ connection: FramedConnection, key: SymmetricKey, options: PeerSessionOptions) {
+        let sender = SecretStream.Sender(key: key)
+        self.header = sender.header
+        self.sender = sender
+        self.connection = connection
+        self.options = options
+    }
+
+    func seal(_ message: [UInt8]) -> [UInt8] { sender.seal(message) }
+
+    /// Sends `message`; the error when it could not be written in time.
+    func send(_ message: PeerMessage) async -> (any Error)? {
+        let frame = sender.seal(message.encoded)
+        let connection = self.connection
+        do {
+            try await withDeadline(options.readTimeoutDuration, clock: options.clock) {
+                try await connection.write(frame)
+            }
+            return nil
+        } catch is DeadlineExceeded {
+            return PeerChannelError.timedOut
+        } catch {
+            return error
+        }
     }
 }
 
@@ -625,29 +465,6 @@ final class ReceiverBox: @unchecked Sendable {
             return try receiver.open(frame)
         } catch {
             throw PeerChannelError.protocolViolation("a frame did not decrypt")
-        }
-    }
-}
-
-/// Reads length-prefixed frames (u32 big-endian length, then that many bytes). One task reads
-/// at a time: the handshake, then the session's reader task.
-final class FrameReader: @unchecked Sendable {
-    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private var buffer = ByteBuffer()
-
-    init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
-
-    func next() async throws -> [UInt8] {
-        while true {
-            if let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) {
-                guard Int(length) <= PeerSession.maxFrame else { throw PeerChannelError.frameTooLarge(Int(length)) }
-                if buffer.readableBytes >= 4 + Int(length) {
-                    buffer.moveReaderIndex(forwardBy: 4)
-                    return buffer.readBytes(length: Int(length)) ?? []
-                }
-            }
-            guard var chunk = try await iterator.next() else { throw PeerChannelError.closed }
-            buffer.writeBuffer(&chunk)
         }
     }
 }

@@ -12,10 +12,10 @@ struct PeerMessageTests {
         let forged = VectorClock.encode([ClockEntry(author: author, seq: .max, head: .zero)])
         #expect(throws: PeerChannelError.protocolViolation("bad clock: clock names a seq above \(VectorClock.maxSeq)"))
         {
-            try PeerSession.parse([PeerSession.MessageType.clock.rawValue] + forged)
+            try PeerMessage(decoding: [PeerMessage.Kind.clock.rawValue] + forged)
         }
         let honest = VectorClock.encode([ClockEntry(author: author, seq: 3, head: .zero)])
-        guard case .clock(let clock) = try PeerSession.parse([PeerSession.MessageType.clock.rawValue] + honest) else {
+        guard case .clock(let clock) = try PeerMessage(decoding: [PeerMessage.Kind.clock.rawValue] + honest) else {
             Issue.record("an honest clock did not parse as a clock")
             return
         }

@@ -116,6 +116,47 @@ struct PeerSessionTests {
             host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
         #expect(report.converged)
     }
+
+    @Test("heartbeats run on the session's clock: pings keep a live session, a peer silent for four is dropped")
+    func heartbeatsOnInjectedClock() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let a = try await fixture.replica(device: 0)
+        let b = try await fixture.replica(device: 1)
+        try await a.merge(fixture.allEntries)
+        try await b.merge(fixture.allEntries)
+        let (clockA, clockB) = (ManualClock(), ManualClock())
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let bKey = fixture.devices[1]
+        let serving = Task {
+            try await listener.run(
+                engine: b, keyPair: bKey, options: PeerSessionOptions(live: true, heartbeat: .seconds(1), clock: clockB)
+            )
+        }
+        defer { serving.cancel() }
+        let aKey = fixture.devices[0]
+        let ended = Locked(false)
+        let session = Task {
+            defer { ended.set(true) }
+            return try await PeerDialer.sync(
+                host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey,
+                options: PeerSessionOptions(live: true, heartbeat: .seconds(1), clock: clockA))
+        }
+        // Each side's only sleeper is its heartbeat once the handshake is over and writes are done.
+        #expect(await eventually { clockA.sleepers == 1 && clockB.sleepers == 1 })
+        for _ in 0..<6 {
+            clockA.advance(by: .seconds(1))
+            clockB.advance(by: .seconds(1))
+            #expect(await eventually { clockA.sleepers == 1 && clockB.sleepers == 1 })
+        }
+        #expect(!ended.value)
+        // Only this side's time passes now: the other sends nothing, and the fourth silent tick ends it.
+        for _ in 0...PeerSessionOptions.missedHeartbeats {
+            #expect(await eventually { clockA.sleepers >= 1 })
+            clockA.advance(by: .seconds(1))
+        }
+        await #expect(throws: PeerChannelError.timedOut) { try await session.value }
+    }
+
 }
 
 @Suite("Peer channel under attack")
@@ -313,9 +354,9 @@ final class FailureLog: @unchecked Sendable {
                     keyring: try Keyring.seal(keys, to: newcomer.publicKey)),
                 privateBody: .link(deviceName: "big \(i)"))
         }
-        #expect(fixture.logs[0].suffix(30).reduce(0) { $0 + $1.encoded.count } > PeerSession.maxFrame)
-        for batch in PeerSession.batcher.batches(fixture.allEntries) {
-            #expect(PeerSession.encode(batch).count + SecretStream.overhead <= PeerSession.maxFrame)
+        #expect(fixture.logs[0].suffix(30).reduce(0) { $0 + $1.encoded.count } > PeerFraming.maxFrame)
+        for batch in PeerMessage.batcher.batches(fixture.allEntries) {
+            #expect(PeerMessage.entries(batch).encoded.count + SecretStream.overhead <= PeerFraming.maxFrame)
         }
         let a = try await fixture.replica(device: 0)
         try await a.merge(fixture.allEntries)

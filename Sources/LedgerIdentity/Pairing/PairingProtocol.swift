@@ -87,18 +87,12 @@ package enum PairingProtocol {
         Blake2b.hash(commitLabel + device.bytes + ephemeral + [UInt8(name.count)] + name).bytes
     }
 
-    static func encodeEntries(_ entries: [Entry], into w: inout ByteWriter) {
-        w.u32(UInt32(entries.count))
-        for entry in entries { w.lengthPrefixed32(entry.encoded) }
-    }
-
-    static func decodeEntries(_ r: inout ByteReader, limit: Int) throws -> [Entry] {
-        let count = Int(try r.u32())
-        guard count <= limit / 4 else { throw PairingError.tampered("too many entries") }
-        var entries: [Entry] = []
-        entries.reserveCapacity(count)
-        for _ in 0..<count { entries.append(try Entry(decoding: try r.lengthPrefixed32(limit: limit))) }
-        return entries
+    static func decodeEntries(_ r: inout ByteReader) throws(PairingError) -> [Entry] {
+        do {
+            return try EntryList.decode(&r, maxCount: .max)
+        } catch {
+            throw .tampered(error.description)
+        }
     }
 }
 
@@ -378,14 +372,14 @@ package struct PairingInviter: Sendable {
     /// the identity id the code names.
     package mutating func welcome(link: Entry, genesis: Entry) -> [UInt8] {
         var w = ByteWriter()
-        PairingProtocol.encodeEntries([link, genesis], into: &w)
+        EntryList.encode([link, genesis], into: &w)
         return channel.sealed(.welcome, w.bytes)
     }
 
     /// One LEDGER page of entries.
     package mutating func ledger(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter()
-        PairingProtocol.encodeEntries(entries, into: &w)
+        EntryList.encode(entries, into: &w)
         return channel.sealed(.ledger, w.bytes)
     }
 
@@ -489,12 +483,12 @@ package struct PairingJoiner: Sendable {
                     identity: identity, device: keyPair.publicKey, approver: inviter, challenge: body)
                 return .proof(channel.sealed(.proof, keyPair.sign(transcript).bytes))
             case (.awaitingWelcome, .welcome):
-                let entries = try PairingProtocol.decodeEntries(&r, limit: body.count)
+                let entries = try PairingProtocol.decodeEntries(&r)
                 guard r.isAtEnd, entries.count == 2 else { throw PairingError.tampered("a malformed welcome") }
                 stage = .receiving
                 return .welcome(link: entries[0], genesis: entries[1])
             case (.receiving, .ledger):
-                let entries = try PairingProtocol.decodeEntries(&r, limit: body.count)
+                let entries = try PairingProtocol.decodeEntries(&r)
                 guard r.isAtEnd else { throw PairingError.tampered("trailing bytes in a ledger page") }
                 return .ledger(entries)
             case (.receiving, .end):

@@ -99,13 +99,21 @@ package actor StorePoller {
     let statusFile: URL?
     let logger: Logger
     private var current: StoreStatus
-    private var due = ContinuousClock.now
+    /// The clock the schedule runs on (tests drive a manual one), and the time on it.
+    private let clock: any Clock<Duration>
+    private let stopwatch: Stopwatch
+    private var now: Duration { stopwatch.elapsed }
+    /// When the next sync is due, as time on `stopwatch`.
+    private var due = Duration.zero
     private var wakeups = 0
 
     package init(
         client: StoreClient, engine: MergeEngine, schedule: StoreSchedule, statusFile: URL? = nil,
-        logger: Logger = Logger(label: "ledgerlink.store", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "ledgerlink.store", factory: { _ in SwiftLogNoOpLogHandler() }),
+        clock: any Clock<Duration> = ContinuousClock()
     ) {
+        self.clock = clock
+        self.stopwatch = Stopwatch(clock)
         self.client = client
         self.engine = engine
         self.schedule = schedule
@@ -118,7 +126,7 @@ package actor StorePoller {
 
     /// Syncs as soon as possible.
     package func syncNow() {
-        due = .now
+        due = now
         wakeups += 1
     }
 
@@ -127,13 +135,13 @@ package actor StorePoller {
         var seen = try? await engine.clock().digest
         while !Task.isCancelled {
             // Wait for the due time, moving it closer when this device's ledger changes.
-            current.nextDue = Date().addingTimeInterval(Self.seconds(due - .now))
+            current.nextDue = Date().addingTimeInterval(Self.seconds(due - now))
             publish()
-            while ContinuousClock.now < due, !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
+            while now < due, !Task.isCancelled {
+                try? await clock.sleep(for: min(.milliseconds(100), due - now))
                 if let digest = try? await engine.clock().digest, digest != seen {
                     seen = digest
-                    due = min(due, .now + schedule.debounce)
+                    due = min(due, now + schedule.debounce)
                 }
             }
             if Task.isCancelled { break }
@@ -148,14 +156,14 @@ package actor StorePoller {
                 if !report.unchanged {
                     logger.info("store: sent \(report.sent), received \(report.received)")
                 }
-                due = .now + schedule.delay(failures: 0, jitter: Double.random(in: 0...1))
+                due = now + schedule.delay(failures: 0, jitter: Double.random(in: 0...1))
             } catch {
                 failures += 1
                 current.lastError = "\(error)"
                 let retryAfter = (error as? StoreClientError)?.retryAfter.flatMap { RetryAfter.parse($0, now: Date()) }
                 let wait = schedule.delay(failures: failures, retryAfter: retryAfter, jitter: Double.random(in: 0...1))
                 logger.warning("store: \(error); next attempt in \(Int(Self.seconds(wait))) s")
-                due = .now + wait
+                due = now + wait
             }
             seen = try? await engine.clock().digest
             current.consecutiveFailures = failures

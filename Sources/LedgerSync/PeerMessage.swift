@@ -1,0 +1,112 @@
+import LedgerCore
+import LedgerCrypto
+
+/// One message of the peer conversation after the handshake: a type byte, then its body
+/// (docs/PROTOCOL.md, "Peer sync"). Every message a session sends is built by `encoded`, and
+/// every message it reads goes through `init(decoding:)`, which checks every count and length.
+package enum PeerMessage: Sendable, Equatable {
+    /// Two messages are equal when their bytes are.
+    package static func == (a: PeerMessage, b: PeerMessage) -> Bool { a.encoded == b.encoded }
+
+    /// "Here is my clock: send what I lack, then DONE."
+    case clock(VectorClock)
+    /// At most `PeerMessage.maxEntries` entries, in an order the receiver can merge.
+    case entries([Entry])
+    /// The end of an answer to CLOCK, with the sender's digest when it started answering.
+    case done(Digest32)
+    /// The sender's digest: a heartbeat, and "ask me if we differ".
+    case ping(Digest32)
+    /// The session ends.
+    case bye
+    /// The sender refuses the other device after the handshake, and says why.
+    case refused(PeerRefusal)
+
+    package enum Kind: UInt8, Sendable {
+        case clock = 1
+        case entries = 2
+        case done = 3
+        case ping = 4
+        case bye = 5
+        case refused = 6
+    }
+
+    /// Most entries in one ENTRIES message.
+    package static let maxEntries = 1000
+
+    /// ENTRIES messages: at most `maxEntries` entries, and small enough that the sealed frame
+    /// stays within `PeerFraming.maxFrame` (a type byte and a count, a length before each entry,
+    /// the stream's 17-byte tag). Counting entries alone let a thousand large ones (revokes
+    /// carrying many keyrings) make a frame the other end refuses, and the sync never finished.
+    package static let batcher = DeltaBatcher(
+        maxEntries: maxEntries, maxBytes: PeerFraming.maxFrame - 5 - SecretStream.overhead,
+        cost: EntryList.cost(of:))
+
+    package var kind: Kind {
+        switch self {
+        case .clock: .clock
+        case .entries: .entries
+        case .done: .done
+        case .ping: .ping
+        case .bye: .bye
+        case .refused: .refused
+        }
+    }
+
+    /// The message's bytes: its kind, then its body.
+    package var encoded: [UInt8] {
+        switch self {
+        case .clock(let clock):
+            return [Kind.clock.rawValue] + VectorClock.encode(clock.entries)
+        case .entries(let entries):
+            var w = ByteWriter(capacity: 1 + EntryList.size(of: entries))
+            w.u8(Kind.entries.rawValue)
+            EntryList.encode(entries, into: &w)
+            return w.bytes
+        case .done(let digest), .ping(let digest):
+            return [kind.rawValue] + digest.bytes
+        case .bye:
+            return [Kind.bye.rawValue]
+        case .refused(let reason):
+            return [Kind.refused.rawValue, reason.rawValue]
+        }
+    }
+
+    /// Reads a message, refusing anything malformed with the reason.
+    package init(decoding message: [UInt8]) throws(PeerChannelError) {
+        guard let kind = message.first.flatMap(Kind.init(rawValue:)) else {
+            throw .protocolViolation("unknown message")
+        }
+        let body = Array(message.dropFirst())
+        switch kind {
+        case .clock:
+            do {
+                self = .clock(try VectorClock(decoding: body))
+            } catch {
+                throw .protocolViolation("bad clock: \(error.reason)")
+            }
+        case .entries:
+            var r = ByteReader(message, offset: 1)
+            let entries: [Entry]
+            do {
+                entries = try EntryList.decode(&r, maxCount: Self.maxEntries)
+            } catch .tooMany {
+                throw .protocolViolation("too many entries in one message")
+            } catch {
+                throw .protocolViolation("bad entries message")
+            }
+            guard r.isAtEnd else { throw .protocolViolation("trailing bytes after entries") }
+            self = .entries(entries)
+        case .done, .ping:
+            guard let digest = try? Digest32(bytes: body) else { throw .protocolViolation("bad digest") }
+            self = kind == .done ? .done(digest) : .ping(digest)
+        case .bye:
+            guard body.isEmpty else { throw .protocolViolation("bad goodbye") }
+            self = .bye
+        case .refused:
+            guard body.count == 1, let reason = PeerRefusal(rawValue: body[0]) else {
+                throw .protocolViolation("bad refusal")
+            }
+            self = .refused(reason)
+        }
+    }
+}
