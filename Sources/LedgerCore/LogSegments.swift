@@ -347,6 +347,18 @@ package enum LogSegments {
         try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM segments") ?? 0
     }
 
+    /// Bytes of one log's segments.
+    static func bytes(_ db: Database, author: Int64) throws -> Int {
+        try Int.fetchOne(
+            db, sql: "SELECT COALESCE(SUM(length(data)), 0) FROM segments WHERE author = ?", arguments: [author]) ?? 0
+    }
+
+    /// Every segment of every log, by author row id and first seq.
+    static func cursor(_ db: Database) throws -> RowCursor {
+        try Row.fetchCursor(
+            db, sql: "SELECT author, first_seq, last_seq, data FROM segments ORDER BY author, first_seq")
+    }
+
     // MARK: - Schema 1
 
     /// Moves a schema-1 database (one row per entry) into segments, in the caller's transaction.

@@ -52,8 +52,8 @@ extension MergeEngine {
         if let problem = TextSafety.problem(with: name, what: "device name", maxBytes: PrivateBody.maxNameBytes) {
             throw .invalidState(problem)
         }
-        guard roster.devices[newDevice] == nil else { throw .invalidState("that device is already linked") }
-        let keyring = try Keyring.seal(keys.values.sorted { $0.generation < $1.generation }, to: newDevice)
+        guard cache.roster.devices[newDevice] == nil else { throw .invalidState("that device is already linked") }
+        let keyring = try Keyring.seal(cache.keys.values.sorted { $0.generation < $1.generation }, to: newDevice)
         return try appendLocal(
             kind: .link, publicBody: .link(device: newDevice, challenge: challenge, proof: proof, keyring: keyring),
             privateBody: .link(deviceName: name), time: time)
@@ -63,15 +63,17 @@ extension MergeEngine {
     /// key to every device that remains.
     @discardableResult
     public func appendRevoke(device target: DevicePublicKey, time: Int64 = now()) throws(LedgerError) -> Entry {
-        guard let record = roster.devices[target] else {
+        guard let record = cache.roster.devices[target] else {
             throw .invalidState("that device is not linked to this identity")
         }
         guard record.boundary == nil else { throw .invalidState("that device is already revoked") }
-        let boundary = authors[target]?.seq ?? 0
-        let generation = (keys.values.map(\.generation).max() ?? 0) + 1
+        let boundary = cache.authors[target]?.seq ?? 0
+        let generation = (cache.keys.values.map(\.generation).max() ?? 0) + 1
         let newKey = DataKey.generate(generation: generation)
         var grants: [PublicBody.KeyringGrant] = []
-        for remaining in roster.devices.values.filter({ $0.boundary == nil && $0.key != target }).map(\.key).sorted() {
+        for remaining in cache.roster.devices.values.filter({ $0.boundary == nil && $0.key != target }).map(\.key)
+            .sorted()
+        {
             grants.append(.init(recipient: remaining, box: try Keyring.seal([newKey], to: remaining)))
         }
         return try appendLocal(
@@ -103,13 +105,13 @@ extension MergeEngine {
     private func buildLocal(
         keyPair: SigningKeyPair, kind: EntryKind, publicBody: PublicBody, privateBody: PrivateBody, time: Int64
     ) throws(LedgerError) -> Entry {
-        let state = authors[device] ?? .empty
+        let state = cache.authors[device] ?? .empty
         let seq = state.seq + 1
-        if let fork = forkSeqs[device] {
+        if let fork = cache.forkSeqs[device] {
             throw .invalidState(
                 "this device's log is forked at seq \(fork) (was its key copied?); it can no longer write")
         }
-        guard let limit = roster.limit(of: device) else {
+        guard let limit = cache.roster.limit(of: device) else {
             throw .invalidState("this device is not linked to the identity yet")
         }
         guard seq <= limit else {

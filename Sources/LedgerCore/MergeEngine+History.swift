@@ -8,14 +8,14 @@ extension MergeEngine {
     public func historyLogs() throws(LedgerError) -> HistoryLogs {
         try refresh()
         var logs: [HistoryLogs.Log] = []
-        for author in authors.keys {
+        for author in cache.authors.keys {
             let through = effectiveSeq(author)
-            guard through > 0, let rowID = authorIDs[author] else { continue }
+            guard through > 0, let rowID = cache.authorIDs[author] else { continue }
             logs.append(HistoryLogs.Log(author: author, rowID: rowID, through: through))
         }
         var names: [DevicePublicKey: String] = [:]
-        for (key, device) in roster.devices { names[key] = device.name }
-        return HistoryLogs(logs: logs.sorted { $0.author < $1.author }, names: names, decimals: decimals ?? 2)
+        for (key, device) in cache.roster.devices { names[key] = device.name }
+        return HistoryLogs(logs: logs.sorted { $0.author < $1.author }, names: names, decimals: cache.decimals ?? 2)
     }
 
     /// Indexes the history of `logs` (every entry, or those `filter` matches). Given the index
@@ -48,9 +48,9 @@ extension MergeEngine {
         var stopped = false
         try store.read { db in
             // A scan of the whole ledger would fill this connection's page cache (32 MB) with
-            // pages read once; a small cache keeps the screen's memory flat. Restored after.
-            try? db.execute(sql: "PRAGMA cache_size = -2048")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(LedgerStore.cacheSize)") }
+            // pages read once; a small cache keeps the screen's memory flat.
+            LedgerStore.useSmallPageCache(db)
+            defer { LedgerStore.restorePageCache(db) }
             for log in logs.logs {
                 let start = from[log.author] ?? 1
                 guard start <= log.through, !stopped else { continue }

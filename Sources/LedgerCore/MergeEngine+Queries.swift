@@ -77,14 +77,14 @@ public struct DeltaPlan: Sendable, Equatable {
 extension MergeEngine {
     /// The highest seq of `author` that counts: its log, cut at its revocation boundary.
     func effectiveSeq(_ author: DevicePublicKey) -> Seq {
-        guard let limit = roster.limit(of: author), let state = authors[author] else { return 0 }
+        guard let limit = cache.roster.limit(of: author), let state = cache.authors[author] else { return 0 }
         return min(state.seq, limit)
     }
 
     /// The current roster.
     public func currentRoster() throws(LedgerError) -> Roster {
         try refresh()
-        return roster
+        return cache.roster
     }
 
     /// Credits, debits and balance over every counted entry.
@@ -92,7 +92,7 @@ extension MergeEngine {
         try refresh()
         if let cachedTotals { return cachedTotals }
         var totals = Totals()
-        for (author, state) in authors {
+        for (author, state) in cache.authors {
             let seq = effectiveSeq(author)
             guard seq > 0 else { continue }
             if seq == state.seq, let c = state.cumCredit, let d = state.cumDebit {
@@ -133,14 +133,14 @@ extension MergeEngine {
     public func clock() throws(LedgerError) -> VectorClock {
         try refresh()
         var list: [ClockEntry] = []
-        for author in Set(authors.keys).union(forkSeqs.keys) where roster.limit(of: author) != nil {
+        for author in Set(cache.authors.keys).union(cache.forkSeqs.keys) where cache.roster.limit(of: author) != nil {
             let seq = effectiveSeq(author)
-            let fork = forkSeqs[author] ?? 0
+            let fork = cache.forkSeqs[author] ?? 0
             guard seq > 0 || fork > 0 else { continue }
             let head: EntryHash
             if seq == 0 {
                 head = .zero
-            } else if let state = authors[author], state.seq == seq {
+            } else if let state = cache.authors[author], state.seq == seq {
                 head = state.head
             } else {
                 head = try store.read { db in try storedEntry(db, author: author, seq: seq)?.hash } ?? .zero
@@ -167,7 +167,7 @@ extension MergeEngine {
         let theirs = Dictionary(uniqueKeysWithValues: peer.entries.map { ($0.author, $0) })
         // Approvers' logs first (the roster's rank order), so a replica that starts empty meets
         // each device's certificate before that device's entries and never has to hold them.
-        let devices = roster.devices
+        let devices = cache.roster.devices
         let ordered = mine.entries.sorted { a, b in
             switch (devices[a.author]?.rank, devices[b.author]?.rank) {
             case (let x?, let y?): x != y ? x.lexicographicallyPrecedes(y) : a.author < b.author
@@ -195,10 +195,7 @@ extension MergeEngine {
                     plan.extra.append(head)
                 }
                 if entry.forkSeq > 0, their?.forkSeq != entry.forkSeq {
-                    plan.extra += try Data.fetchAll(
-                        db, sql: "SELECT raw FROM forks WHERE author = ? ORDER BY seq, hash",
-                        arguments: [Data(entry.author.bytes)]
-                    ).map { try Entry(decoding: $0.bytes) }
+                    plan.extra += try LedgerStore.Forks.proofs(db, author: entry.author)
                 }
             }
             return plan
@@ -224,7 +221,7 @@ extension MergeEngine {
     /// primary key, so the first page costs the same with ten entries or ten million.
     public func history(limit: Int, offset: Int = 0) throws(LedgerError) -> [HistoryItem] {
         try refresh()
-        let logs = authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
+        let logs = cache.authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
         return try store.read { db in
             // Each log read backwards, a segment at a time; the head of each is its newest
             // credit or debit not yet taken.
@@ -275,8 +272,8 @@ extension MergeEngine {
     /// revoke, kept as evidence and never counted. Oldest first per device.
     public func quarantined() throws(LedgerError) -> [HistoryItem] {
         try refresh()
-        let cut = authors.compactMap { author, state -> (DevicePublicKey, Seq, Seq)? in
-            guard let limit = roster.limit(of: author), state.seq > limit else { return nil }
+        let cut = cache.authors.compactMap { author, state -> (DevicePublicKey, Seq, Seq)? in
+            guard let limit = cache.roster.limit(of: author), state.seq > limit else { return nil }
             return (author, limit, state.seq)
         }.sorted { $0.0 < $1.0 }
         return try store.read { db in
@@ -295,7 +292,7 @@ extension MergeEngine {
     /// Every device that is or was linked, genesis first.
     public func devices() throws(LedgerError) -> [DeviceInfo] {
         try refresh()
-        let list = roster.devices.values.sorted { $0.rank.lexicographicallyPrecedes($1.rank) }
+        let list = cache.roster.devices.values.sorted { $0.rank.lexicographicallyPrecedes($1.rank) }
         return try store.read { db in
             try list.map { d in
                 let seq = effectiveSeq(d.key)
@@ -305,8 +302,8 @@ extension MergeEngine {
                     : try LogSegments.row(db, author: try authorRowID(db, d.key), seq: seq)?.time
                 return DeviceInfo(
                     key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
-                    boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: forkSeqs[d.key], entries: seq,
-                    lastSeen: lastSeen, quarantined: (authors[d.key]?.seq ?? 0) - seq)
+                    boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: cache.forkSeqs[d.key], entries: seq,
+                    lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq)
             }
         }
     }
@@ -315,18 +312,18 @@ extension MergeEngine {
     /// the lowest forked seq.
     public func provenForks() throws(LedgerError) -> [DevicePublicKey: Seq] {
         try refresh()
-        return forkSeqs
+        return cache.forkSeqs
     }
 
     /// Counts for `status`.
     public func status() throws(LedgerError) -> LedgerStatus {
         try refresh()
-        let stored = authors.values.reduce(0) { $0 + Int($1.seq) }
-        let counted = authors.keys.reduce(0) { $0 + Int(effectiveSeq($1)) }
-        let forkRows = try store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM forks") ?? 0 }
+        let stored = cache.authors.values.reduce(0) { $0 + Int($1.seq) }
+        let counted = cache.authors.keys.reduce(0) { $0 + Int(effectiveSeq($1)) }
+        let forkRows = try store.read { db in try LedgerStore.Forks.count(db) }
         return LedgerStatus(
-            entries: counted, held: heldCount, uncounted: stored - counted, forks: forkRows,
-            devices: roster.devices.values.filter { $0.boundary == nil }.count)
+            entries: counted, held: cache.heldCount, uncounted: stored - counted, forks: forkRows,
+            devices: cache.roster.devices.values.filter { $0.boundary == nil }.count)
     }
 
     /// Every stored entry, logs first (by author and seq), then fork proofs, then held entries.
@@ -342,11 +339,9 @@ extension MergeEngine {
         try refresh()
         try store.read { db in
             try forEachLogEntry(db) { author, row in body(.log, try row.entry(identity: identity, author: author)) }
-            for (place, sql) in [
-                (StoredEntryPlace.fork, "SELECT raw FROM forks ORDER BY author, seq, hash"),
-                (.held, "SELECT raw FROM held ORDER BY author, seq"),
+            for (place, cursor) in [
+                (StoredEntryPlace.fork, try LedgerStore.Forks.cursor(db)), (.held, try LedgerStore.Held.cursor(db)),
             ] {
-                let cursor = try Row.fetchCursor(db, sql: sql)
                 while let row = try cursor.next() { body(place, try Entry(decoding: (row["raw"] as Data).bytes)) }
             }
         }
@@ -355,10 +350,9 @@ extension MergeEngine {
     /// Calls `body` with every entry of every log, by author (in the order devices were first
     /// stored) and seq, a segment at a time.
     private func forEachLogEntry(_ db: Database, _ body: (DevicePublicKey, StoredRow) throws -> Void) throws {
-        let segments = try Row.fetchCursor(
-            db, sql: "SELECT author, first_seq, last_seq, data FROM segments ORDER BY author, first_seq")
+        let segments = try LogSegments.cursor(db)
         while let segment = try segments.next() {
-            let author = try authorKey(segment)
+            let author = try authorKey(segment["author"])
             for row in try LogSegments.decode((segment["data"] as Data).bytes) { try body(author, row) }
         }
     }
@@ -393,8 +387,7 @@ extension MergeEngine {
     /// How many entries are stored (logs, fork proofs and held entries).
     public func storedEntryCount() throws(LedgerError) -> Int {
         try store.read { db in
-            let others = try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM forks) + (SELECT COUNT(*) FROM held)")
-            return try LogSegments.count(db) + (others ?? 0)
+            try LogSegments.count(db) + LedgerStore.Forks.count(db) + LedgerStore.Held.size(db).count
         }
     }
 
@@ -426,17 +419,10 @@ extension MergeEngine {
                 }
                 if entry.prev != (expectedPrev ?? .zero) { problems.append("\(at): prev hash does not match") }
                 do {
-                    let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
-                    if case .link(let d, let challenge, let proof, _) = body {
-                        let message = PublicBody.linkProofMessage(
-                            identity: identity, device: d, approver: entry.author, challenge: challenge)
-                        if !d.isValidSignature(proof, for: message) {
-                            problems.append("\(at): link proof does not verify")
-                        }
-                    }
+                    try EntryRules.check(entry, identity: identity, root: root)
                     // An entry whose author sealed what the key does not open is counted and
                     // shown as unreadable on every replica: not a fault of this file.
-                    if row.opened, let keyID = BodySeal.keyID(of: entry), let key = keys[keyID] {
+                    if row.opened, let keyID = BodySeal.keyID(of: entry), let key = cache.keys[keyID] {
                         let amount = Self.columns(of: try BodySeal.open(entry, key: key)).amount
                         if amount != row.amount { problems.append("\(at): stored amount differs from the entry") }
                     }
@@ -451,8 +437,9 @@ extension MergeEngine {
             }
             // Entries waiting for an earlier one are checked too: nothing counts them yet, but
             // they are stored, and what is stored must be what its author signed.
-            for raw in try Data.fetchAll(db, sql: "SELECT raw FROM held ORDER BY author, seq") {
-                guard let entry = try? Entry(decoding: raw.bytes) else {
+            let held = try LedgerStore.Held.cursor(db)
+            while let row = try held.next() {
+                guard let entry = try? Entry(decoding: (row["raw"] as Data).bytes) else {
                     problems.append("an entry waiting for an earlier one does not parse")
                     continue
                 }
@@ -460,9 +447,9 @@ extension MergeEngine {
                 if entry.identity != identity { problems.append("\(at): belongs to another identity") }
                 if !entry.hasValidSignature { problems.append("\(at): signature does not verify") }
             }
-            let forks = try Data.fetchAll(db, sql: "SELECT raw FROM forks")
-            for raw in forks {
-                guard let entry = try? Entry(decoding: raw.bytes), entry.hasValidSignature else {
+            let forks = try LedgerStore.Forks.cursor(db)
+            while let row = try forks.next() {
+                guard let entry = try? Entry(decoding: (row["raw"] as Data).bytes), entry.hasValidSignature else {
                     problems.append("a fork proof entry does not verify")
                     continue
                 }

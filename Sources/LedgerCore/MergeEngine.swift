@@ -28,32 +28,19 @@ public actor MergeEngine {
     public nonisolated let store: LedgerStore
 
     let keyPair: SigningKeyPair?
-    /// Candidate log of every author: the longest authenticated, hash-linked, valid prefix.
-    var authors: [DevicePublicKey: AuthorState] = [:]
-    /// Proven forks by author: the lowest forked seq.
-    var forkSeqs: [DevicePublicKey: Seq] = [:]
-    var roster: Roster
-    var keys: [DataKeyID: DataKey] = [:]
-    /// Keys granted to this device by control entries that took effect; new entries are sealed
-    /// with the newest of these.
-    var grantedKeys: Set<DataKeyID> = []
-    var heldCount = 0
-    var heldBytes = 0
-    var dataVersion: Int64?
-    /// Row ids of device keys in the `authors` table: log rows name their author by id.
-    var authorIDs: [DevicePublicKey: Int64] = [:]
-    var authorKeys: [Int64: DevicePublicKey] = [:]
+    /// Everything kept in memory about the database (`Cache`).
+    var cache: Cache
     /// The newest background checkpoint, chained after any earlier one.
     private var maintenance: Task<Void, Never>?
     /// Checkpoint once the write-ahead log holds this much.
     static let checkpointThreshold = 8 << 20
     var cachedTotals: Totals?
     /// Decimals of the ledger's unit, from the genesis entry once it can be read.
-    public private(set) var decimals: UInt8?
+    public var decimals: UInt8? { cache.decimals }
 
     /// Listeners of `subscribe()`, by id.
-    private var subscribers: [UInt64: AsyncStream<LedgerEvent>.Continuation] = [:]
-    private var nextSubscriber: UInt64 = 0
+    var subscribers: [UInt64: AsyncStream<LedgerEvent>.Continuation] = [:]
+    var nextSubscriber: UInt64 = 0
 
     /// Opens the engine over `store`. `keyPair` is this device's key: needed to append entries
     /// and to open data keys sealed to this device.
@@ -65,11 +52,7 @@ public actor MergeEngine {
         self.maxHeld = maxHeld
         self.maxHeldBytes = maxHeldBytes
         self.keyPair = keyPair
-        let local = try store.read { db in
-            try Row.fetchAll(db, sql: "SELECT key, value FROM local").reduce(into: [String: [UInt8]]()) {
-                $0[$1["key"] as String] = ($1["value"] as Data).bytes
-            }
-        }
+        let local = try store.read { db in try LedgerStore.Local.all(db) }
         guard let identityBytes = local["identity"], let rootBytes = local["root"], let deviceBytes = local["device"]
         else { throw .database("the ledger database is missing its identity; it was not changed") }
         do {
@@ -82,8 +65,7 @@ public actor MergeEngine {
         if let keyPair, keyPair.publicKey != device {
             throw .invalidState("the device key does not belong to this ledger database")
         }
-        decimals = local["decimals"]?.first
-        roster = Roster(root: root)
+        cache = Cache(roster: Roster(root: root), decimals: local["decimals"]?.first)
         if store.isReadOnly {
             try store.readOnWriter { db in try reload(db) }
         } else {
@@ -97,25 +79,6 @@ public actor MergeEngine {
 
     deinit {
         for continuation in subscribers.values { continuation.finish() }
-    }
-
-    /// Changes as this engine commits them (merges and local appends), for the UI and the sync
-    /// services; each caller gets its own stream. Writes by other processes are not seen here:
-    /// compare `clock().digest` for those.
-    public func subscribe() -> AsyncStream<LedgerEvent> {
-        nextSubscriber += 1
-        let id = nextSubscriber
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: LedgerEvent.self, bufferingPolicy: .bufferingNewest(256))
-        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
-        subscribers[id] = continuation
-        return stream
-    }
-
-    private func unsubscribe(_ id: UInt64) { subscribers[id] = nil }
-
-    private func publish(_ event: LedgerEvent) {
-        for continuation in subscribers.values { continuation.yield(event) }
     }
 
     // MARK: - Maintenance
@@ -142,34 +105,26 @@ public actor MergeEngine {
     /// that fails restores it in one assignment, so nothing learnt inside it (a key, a roster,
     /// a count) outlives the rollback.
     struct Cache {
-        var authors: [DevicePublicKey: AuthorState]
-        var forkSeqs: [DevicePublicKey: Seq]
+        /// Candidate log of every author: the longest authenticated, hash-linked, valid prefix.
+        var authors: [DevicePublicKey: AuthorState] = [:]
+        /// Proven forks by author: the lowest forked seq.
+        var forkSeqs: [DevicePublicKey: Seq] = [:]
         var roster: Roster
-        var keys: [DataKeyID: DataKey]
-        var grantedKeys: Set<DataKeyID>
-        var heldCount: Int
-        var heldBytes: Int
+        var keys: [DataKeyID: DataKey] = [:]
+        /// Keys granted to this device by control entries that took effect; new entries are
+        /// sealed with the newest of these.
+        var grantedKeys: Set<DataKeyID> = []
+        var heldCount = 0
+        var heldBytes = 0
         var dataVersion: Int64?
-        var authorIDs: [DevicePublicKey: Int64]
-        var authorKeys: [Int64: DevicePublicKey]
+        /// Row ids of device keys in the `authors` table: log rows name their author by id.
+        var authorIDs: [DevicePublicKey: Int64] = [:]
+        var authorKeys: [Int64: DevicePublicKey] = [:]
+        /// Decimals of the ledger's unit, from the genesis entry once it can be read.
         var decimals: UInt8?
-        var keysLearnedEarly: Bool
-    }
-
-    var cache: Cache {
-        get {
-            Cache(
-                authors: authors, forkSeqs: forkSeqs, roster: roster, keys: keys, grantedKeys: grantedKeys,
-                heldCount: heldCount, heldBytes: heldBytes, dataVersion: dataVersion, authorIDs: authorIDs,
-                authorKeys: authorKeys, decimals: decimals, keysLearnedEarly: keysLearnedEarly)
-        }
-        set {
-            (authors, forkSeqs, roster, keys, grantedKeys) =
-                (newValue.authors, newValue.forkSeqs, newValue.roster, newValue.keys, newValue.grantedKeys)
-            (heldCount, heldBytes, dataVersion) = (newValue.heldCount, newValue.heldBytes, newValue.dataVersion)
-            (authorIDs, authorKeys) = (newValue.authorIDs, newValue.authorKeys)
-            (decimals, keysLearnedEarly) = (newValue.decimals, newValue.keysLearnedEarly)
-        }
+        /// Set when `learnKeys` remembered a key before its batch was validated: entries stored
+        /// by earlier merges may be sealed with it and still wait to be opened.
+        var keysLearnedEarly = false
     }
 
     // MARK: - Loading
@@ -183,57 +138,48 @@ public actor MergeEngine {
     }
 
     private func reloadIfChanged(_ db: Database) throws {
-        let version = try Int64.fetchOne(db, sql: "PRAGMA data_version")
-        guard version != dataVersion else { return }
+        let version = try LedgerStore.Local.dataVersion(db)
+        guard version != cache.dataVersion else { return }
         try reload(db)
     }
 
     private func reload(_ db: Database) throws {
-        authorIDs = [:]
-        authorKeys = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, key FROM authors") {
-            let key = try DevicePublicKey(bytes: (row["key"] as Data).bytes)
-            authorIDs[key] = row["id"]
-            authorKeys[row["id"]] = key
+        cache.authorIDs = [:]
+        cache.authorKeys = [:]
+        for (id, key) in try LedgerStore.Authors.all(db) {
+            cache.authorIDs[key] = id
+            cache.authorKeys[id] = key
         }
-        authors = [:]
-        forkSeqs = [:]
-        keys = [:]
+        cache.authors = [:]
+        cache.forkSeqs = [:]
+        cache.keys = [:]
         cachedTotals = nil
         try loadState(db)
-        roster = Roster.compute(root: root, controls: try loadControls(db))
-        if let d = try Data.fetchOne(db, sql: "SELECT value FROM local WHERE key = 'decimals'") { decimals = d.first }
-        dataVersion = try Int64.fetchOne(db, sql: "PRAGMA data_version")
+        cache.roster = Roster.compute(root: root, controls: try loadControls(db))
+        if let decimals = try LedgerStore.Local.decimals(db) { cache.decimals = decimals }
+        cache.dataVersion = try LedgerStore.Local.dataVersion(db)
     }
 
     private func loadState(_ db: Database) throws {
         // Each device's head: one step along the primary key per device, whatever the size.
-        for (key, id) in authorIDs {
+        for (key, id) in cache.authorIDs {
             guard let row = try LogSegments.last(db, author: id) else { continue }
-            authors[key] = AuthorState(
+            cache.authors[key] = AuthorState(
                 seq: row.seq, head: try row.entry(identity: identity, author: key).hash, cumCredit: row.cumCredit,
                 cumDebit: row.cumDebit)
         }
-        for row in try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author") {
-            forkSeqs[try DevicePublicKey(bytes: (row["author"] as Data).bytes)] = Seq(row["seq"] as Int64)
-        }
-        for row in try Row.fetchAll(db, sql: "SELECT generation, key FROM data_keys") {
-            let key = DataKey(
-                generation: UInt32(row["generation"] as Int64), key: try SymmetricKey(bytes: (row["key"] as Data).bytes)
-            )
-            keys[key.id] = key
-        }
-        heldCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM held") ?? 0
-        heldBytes = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(raw)), 0) FROM held") ?? 0
+        cache.forkSeqs = try LedgerStore.Forks.lowestSeqs(db)
+        for key in try LedgerStore.Keys.all(db) { cache.keys[key.id] = key }
+        (cache.heldCount, cache.heldBytes) = try LedgerStore.Held.size(db)
     }
 
-    private func loadControls(_ db: Database) throws -> [ControlRecord] {
+    func loadControls(_ db: Database) throws -> [ControlRecord] {
         // The small table of control entries' positions, then each entry from its log.
-        let records = try Row.fetchAll(db, sql: "SELECT author, seq FROM controls").map { position in
-            let author = try authorKey(position)
-            guard
-                let row = try LogSegments.row(db, author: position["author"], seq: Seq(position["seq"] as Int64))
-            else { throw LedgerError.database("the ledger database lists a control entry it does not hold") }
+        let records = try LedgerStore.Controls.positions(db).map { position in
+            let author = try authorKey(position.authorID)
+            guard let row = try LogSegments.row(db, author: position.authorID, seq: position.seq) else {
+                throw LedgerError.database("the ledger database lists a control entry it does not hold")
+            }
             let entry = try row.entry(identity: identity, author: author)
             return ControlRecord(
                 author: entry.author, seq: entry.seq, time: entry.time,
@@ -258,14 +204,14 @@ public actor MergeEngine {
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
         var report = MergeReport()
         let before = cache
-        let countedBefore = authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
+        let countedBefore = cache.authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
         do {
             try store.write { db in
                 try reloadIfChanged(db)
                 controlsChanged = false
                 try body(db, &report)
                 if controlsChanged {
-                    roster = Roster.compute(root: root, controls: try loadControls(db))
+                    cache.roster = Roster.compute(root: root, controls: try loadControls(db))
                     try refreshKeys(db)
                 }
             }
@@ -280,7 +226,7 @@ public actor MergeEngine {
         if controlsChanged {
             // A certificate that arrived may make entries stored earlier count now.
             var newlyCounted = 0
-            for author in authors.keys {
+            for author in cache.authors.keys {
                 let before = countedBefore[author] ?? 0
                 newlyCounted += max(0, Int(effectiveSeq(author)) - Int(before))
             }
@@ -310,7 +256,7 @@ public actor MergeEngine {
         // while this thread walks and stores each device's log in turn. (The keys cannot change
         // until the batch is stored; entries that turn out not to extend a log are opened for
         // nothing, which costs little and decides nothing.)
-        let keys = self.keys
+        let keys = self.cache.keys
         var work:
             [(author: DevicePublicKey, held: Set<EntryHash>, sorted: [Entry], opened: BackgroundMap<OpenedBody>)] =
                 []
@@ -352,7 +298,7 @@ public actor MergeEngine {
         // Entries arrive in runs of one author: look its authority up once per run.
         var current: (author: DevicePublicKey, limit: Seq?)?
         for outcome in pendingAccepted {
-            if current?.author != outcome.author { current = (outcome.author, roster.limit(of: outcome.author)) }
+            if current?.author != outcome.author { current = (outcome.author, cache.roster.limit(of: outcome.author)) }
             guard let limit = current?.limit else {
                 report.held.append(
                     .init(hash: outcome.hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
@@ -374,12 +320,7 @@ public actor MergeEngine {
     /// Entries added to logs in the current transaction, classified once the roster is known.
     private var pendingAccepted: [(hash: EntryHash, author: DevicePublicKey, seq: Seq)] = []
     /// Set during a transaction when a control entry was added or removed.
-    private var controlsChanged = false
-
-    private func heldEntries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
-        try Row.fetchAll(db, sql: "SELECT raw FROM held WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)])
-            .compactMap { try? Entry(decoding: ($0["raw"] as Data).bytes) }
-    }
+    var controlsChanged = false
 
     /// Merges one author's entries: `sorted` holds the held and incoming ones in seq order,
     /// `opened` their sealed bodies, opened (or being opened) in the same order.
@@ -387,7 +328,7 @@ public actor MergeEngine {
         _ db: Database, author: DevicePublicKey, sorted: [Entry], heldHashes: Set<EntryHash>,
         opened openedAll: BackgroundMap<OpenedBody>, report: inout MergeReport
     ) throws {
-        var state = authors[author] ?? .empty
+        var state = cache.authors[author] ?? .empty
         var older: [Entry] = []
         var run: [Entry] = []
         var runPositions: [Int] = []
@@ -397,7 +338,7 @@ public actor MergeEngine {
         // One pass over the entries in seq order: drop repeats, set aside what a fork froze,
         // extend the log with the run of linked entries, keep what lies beyond a gap.
         var index = 0
-        let forkSeq = forkSeqs[author]  // changes only when a fork is recorded, below the loop
+        let forkSeq = cache.forkSeqs[author]  // changes only when a fork is recorded, below the loop
         run.reserveCapacity(sorted.count)
         runPositions.reserveCapacity(sorted.count)
         while index < sorted.count {
@@ -429,7 +370,7 @@ public actor MergeEngine {
             }
             if let fork = forkSeq, seq >= fork {
                 for entry in group {
-                    if try isForkProof(db, entry) {
+                    if try LedgerStore.Forks.isProof(db, entry) {
                         if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
                     } else {
                         report.reject(entry, .forkedAuthor(seq: fork))
@@ -482,7 +423,7 @@ public actor MergeEngine {
         if !prepared.isEmpty {
             // Logs of devices not (yet) linked are kept for when the certificate arrives, within
             // the same limit as held entries.
-            if roster.limit(of: author) == nil,
+            if cache.roster.limit(of: author) == nil,
                 try pendingCount(excluding: author) + Int(state.seq) > maxHeld
                     || pendingBytes(db) + prepared.reduce(0, { $0 + $1.entry.encoded.count }) > maxHeldBytes
             {
@@ -498,12 +439,12 @@ public actor MergeEngine {
                 pendingAccepted.append((p.entry.hash, author, p.entry.seq))
                 if p.entry.kind.isControl { controlsChanged = true }
             }
-            authors[author] = state
+            cache.authors[author] = state
         }
 
         // 4. Entries beyond a gap wait in `held`.
         for entry in leftovers where !heldHashes.contains(entry.hash) {
-            guard heldCount < maxHeld, heldBytes + entry.encoded.count <= maxHeldBytes else {
+            guard cache.heldCount < maxHeld, cache.heldBytes + entry.encoded.count <= maxHeldBytes else {
                 report.reject(entry, .holdLimitReached)
                 continue
             }
@@ -513,14 +454,9 @@ public actor MergeEngine {
                 report.reject(entry, .invalidSignature)
                 continue
             }
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO held (hash, author, seq, raw, received) VALUES (?, ?, ?, ?, ?)",
-                arguments: [
-                    Data(entry.hash.bytes), Data(author.bytes), Int64(entry.seq), Data(entry.encoded),
-                    Int64(Date().timeIntervalSince1970 * 1000),
-                ])
-            heldCount += 1
-            heldBytes += entry.encoded.count
+            try LedgerStore.Held.insert(db, entry, receivedAt: Self.now())
+            cache.heldCount += 1
+            cache.heldBytes += entry.encoded.count
             report.hold(entry, .brokenChain(seq: entry.seq - 1))
         }
 
@@ -541,109 +477,11 @@ public actor MergeEngine {
         }
     }
 
-    /// Entries held by authors other than `author` that are not counted, for the hold limit.
-    private func pendingCount(excluding author: DevicePublicKey) -> Int {
-        var count = heldCount
-        for (key, state) in authors where key != author {
-            guard let limit = roster.limit(of: key) else {
-                count += Int(state.seq)
-                continue
-            }
-            if state.seq > limit { count += Int(state.seq - limit) }
-        }
-        return count
-    }
-
-    /// Bytes of entries stored but not counted because their author has no certificate: the
-    /// held table and the logs of unlinked devices (read only when such a log grows).
-    private func pendingBytes(_ db: Database) throws -> Int {
-        var bytes = heldBytes
-        for (key, _) in authors where roster.limit(of: key) == nil {
-            bytes +=
-                try Int.fetchOne(
-                    db, sql: "SELECT COALESCE(SUM(length(data)), 0) FROM segments WHERE author = ?",
-                    arguments: [try authorRowID(db, key)]) ?? 0
-        }
-        return bytes
-    }
-
-    private func deleteHeld(_ db: Database, _ hash: EntryHash) throws {
-        // One statement: what it deleted is what the bounds give back.
-        guard
-            let length = try Int.fetchOne(
-                db, sql: "DELETE FROM held WHERE hash = ? RETURNING length(raw)", arguments: [Data(hash.bytes)])
-        else { return }
-        heldCount = max(0, heldCount - 1)
-        heldBytes = max(0, heldBytes - length)
-    }
-
-    private func isForkProof(_ db: Database, _ entry: Entry) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT 1 FROM forks WHERE author = ? AND hash = ?",
-            arguments: [Data(entry.author.bytes), Data(entry.hash.bytes)]) ?? false
-    }
-
-    /// Keeps both entries as proof and cuts the author's log before the fork.
-    private func recordFork(_ db: Database, author: DevicePublicKey, seq: Seq, proof: [Entry]) throws {
-        for entry in proof {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO forks (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
-                arguments: [Data(author.bytes), Int64(seq), Data(entry.hash.bytes), Data(entry.encoded)])
-        }
-        let fork = min(forkSeqs[author] ?? .max, seq)
-        forkSeqs[author] = fork
-        let authorID = try authorRowID(db, author)
-        if try
-            (Bool.fetchOne(
-                db, sql: "SELECT 1 FROM controls WHERE author = ? AND seq >= ? LIMIT 1",
-                arguments: [authorID, Int64(fork)]) ?? false)
-        {
-            controlsChanged = true
-        }
-        try LogSegments.truncate(db, author: authorID, from: fork)
-        // Entries waiting beyond the fork can never be accepted now.
-        try db.execute(
-            sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(fork)])
-        heldCount = max(0, heldCount - db.changesCount)
-        heldBytes = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(raw)), 0) FROM held") ?? 0
-        if let row = try LogSegments.last(db, author: authorID) {
-            authors[author] = AuthorState(
-                seq: row.seq, head: try row.entry(identity: identity, author: author).hash, cumCredit: row.cumCredit,
-                cumDebit: row.cumDebit)
-        } else {
-            authors[author] = nil
-        }
-    }
-
     /// Applies the rules of the entry's kind and computes its stored columns.
     private func prepare(_ entry: Entry, opened privateBody: OpenedBody, state: inout AuthorState) throws(LedgerError)
         -> PreparedEntry
     {
-        let body = try PublicBody(decoding: entry.publicBody, kind: entry.kind)
-        switch body {
-        case .genesis(let nonce, _):
-            guard entry.author == root, entry.seq == 1,
-                IdentityID.derive(rootDevice: entry.author, nonce: nonce) == identity
-            else { throw .malformed("only the identity's first device may write genesis, as its first entry") }
-        case .link(let newDevice, let challenge, let proof, _):
-            guard newDevice != entry.author else { throw .malformed("a device cannot link itself") }
-            let message = PublicBody.linkProofMessage(
-                identity: identity, device: newDevice, approver: entry.author, challenge: challenge)
-            guard newDevice.isValidSignature(proof, for: message) else { throw .invalidLinkProof }
-        case .revoke, .record:
-            break
-        }
-        if entry.author == root, entry.seq == 1, entry.kind != .genesis {
-            throw .malformed("the identity's first device must begin its log with genesis")
-        }
-        // Rules every replica can check, with or without the data key: whether an entry counts
-        // must never depend on which keys a replica holds.
-        if entry.kind == .revoke, entry.sealedCount != 0 {
-            throw .malformed("a revoke entry carries no sealed part")
-        }
-        if entry.kind != .revoke, entry.sealedCount < BodySeal.overhead {
-            throw .malformed("a \(entry.kind) entry needs a sealed part")
-        }
+        try EntryRules.check(entry, identity: identity, root: root)
         var amount: Int64?
         var label: String?
         var opened = entry.sealedCount == 0
@@ -654,7 +492,7 @@ public actor MergeEngine {
             break
         case .opened(let body):
             (amount, label) = Self.columns(of: body)
-            if case .genesis(let d, _) = body { decimals = d }
+            if case .genesis(let d, _) = body { cache.decimals = d }
             opened = true
         }
         var next = state
@@ -689,35 +527,29 @@ public actor MergeEngine {
         }
         for p in prepared where p.entry.kind.isControl || !p.opened {
             if p.entry.kind.isControl {
-                try db.cachedStatement(sql: "INSERT INTO controls (author, seq) VALUES (?, ?)")
-                    .execute(arguments: [authorID, Int64(p.entry.seq)])
+                try LedgerStore.Controls.insert(db, authorID: authorID, seq: p.entry.seq)
             }
             if !p.opened {
-                try db.cachedStatement(sql: "INSERT INTO unopened (author, seq) VALUES (?, ?)")
-                    .execute(arguments: [authorID, Int64(p.entry.seq)])
+                try LedgerStore.Unopened.insert(db, authorID: authorID, seq: p.entry.seq)
             }
         }
-        if let decimals {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
-        }
+        if let decimals = cache.decimals { try LedgerStore.Local.keepDecimals(db, decimals) }
     }
 
     /// The row id naming `author` in log rows; with `create`, a new device gets one. An unknown
     /// device without `create` gets -1, which no row has.
     func authorRowID(_ db: Database, _ author: DevicePublicKey, create: Bool = false) throws -> Int64 {
-        if let id = authorIDs[author] { return id }
+        if let id = cache.authorIDs[author] { return id }
         guard create else { return -1 }
-        try db.execute(sql: "INSERT INTO authors (key) VALUES (?)", arguments: [Data(author.bytes)])
-        let id = db.lastInsertedRowID
-        authorIDs[author] = id
-        authorKeys[id] = author
+        let id = try LedgerStore.Authors.insert(db, author)
+        cache.authorIDs[author] = id
+        cache.authorKeys[id] = author
         return id
     }
 
-    /// The device key of a log row's `author` column.
-    func authorKey(_ row: Row) throws -> DevicePublicKey {
-        guard let key = authorKeys[row["author"] as Int64] else {
+    /// The device key of an `author` row id.
+    func authorKey(_ id: Int64) throws -> DevicePublicKey {
+        guard let key = cache.authorKeys[id] else {
             throw LedgerError.database("the ledger database names a device it does not list; run ledgerlink verify")
         }
         return key
@@ -728,129 +560,6 @@ public actor MergeEngine {
             identity: identity, author: author)
     }
 
-    // MARK: - Data keys
-
-    /// Opens keyrings sealed to this device by control entries that took effect, then reads any
-    /// stored entry that was sealed with a key this device did not have before.
-    private func refreshKeys(_ db: Database) throws {
-        guard let keyPair else { return }
-        var granted: Set<DataKeyID> = []
-        var added = false
-        for record in roster.effective {
-            for key in openKeyrings(in: record.body, author: record.author, keyPair: keyPair) {
-                granted.insert(key.id)
-                if try remember(db, key) { added = true }
-            }
-        }
-        grantedKeys = granted
-        if added || keysLearnedEarly {
-            keysLearnedEarly = false
-            try openUnreadEntries(db)
-            // Device names are sealed too: the roster read them before the key was known.
-            roster = Roster.compute(root: root, controls: try loadControls(db))
-        }
-    }
-
-    /// Set when `learnKeys` remembered a key before its batch was validated: entries stored by
-    /// earlier merges may be sealed with it and still wait to be opened.
-    private var keysLearnedEarly = false
-
-    /// Before a batch is validated, learns the data keys its control entries seal to this
-    /// device, so the batch's own records can be read as they are stored. A key only opens what
-    /// its entry's author sealed; which key new entries are sealed with is decided by the
-    /// roster alone (`refreshKeys`).
-    func learnKeys(_ db: Database, from entries: [Entry]) throws {
-        guard let keyPair else { return }
-        for entry in entries where entry.kind.isControl {
-            guard let body = try? PublicBody(decoding: entry.publicBody, kind: entry.kind) else { continue }
-            for key in openKeyrings(in: body, author: entry.author, keyPair: keyPair) where try remember(db, key) {
-                keysLearnedEarly = true
-            }
-        }
-    }
-
-    private func openKeyrings(in body: PublicBody, author: DevicePublicKey, keyPair: SigningKeyPair) -> [DataKey] {
-        let boxes: [[UInt8]]
-        switch body {
-        case .genesis(_, let keyring) where author == device: boxes = [keyring]
-        case .link(let linked, _, _, let keyring) where linked == device: boxes = [keyring]
-        case .revoke(_, _, let grants): boxes = grants.filter { $0.recipient == device }.map(\.box)
-        default: boxes = []
-        }
-        return boxes.flatMap { (try? Keyring.open($0, with: keyPair)) ?? [] }
-    }
-
-    /// Stores a key not seen before; true when it is new.
-    private func remember(_ db: Database, _ key: DataKey) throws -> Bool {
-        guard keys[key.id] == nil else { return false }
-        keys[key.id] = key
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO data_keys (id, generation, key) VALUES (?, ?, ?)",
-            arguments: [Data(key.id.bytes), Int64(key.generation), Data(key.key.copyBytes())])
-        return true
-    }
-
-    /// Fills in amounts and names of entries sealed with keys that just arrived, and recomputes
-    /// the running totals of the authors concerned.
-    private func openUnreadEntries(_ db: Database) throws {
-        var touched: [Int64: Seq] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT author, seq FROM unopened") {
-            let author: Int64 = row["author"]
-            touched[author] = min(touched[author] ?? .max, Seq(row["seq"] as Int64))
-        }
-        for (authorID, from) in touched {
-            guard let author = authorKeys[authorID] else { continue }
-            try recomputeLog(db, author: author, authorID: authorID, from: from)
-        }
-        if let decimals {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
-        }
-    }
-
-    /// Opens what can now be opened in `author`'s log from `from` on and recomputes the running
-    /// totals from there.
-    private func recomputeLog(_ db: Database, author: DevicePublicKey, authorID: Int64, from: Seq) throws {
-        var totals = RunningTotals.zero
-        if from > 1, let before = try LogSegments.row(db, author: authorID, seq: from - 1) {
-            totals = RunningTotals(credit: before.cumCredit, debit: before.cumDebit)
-        }
-        var opened: [Seq] = []
-        try LogSegments.modify(db, author: authorID, from: from) { row in
-            if !row.opened {
-                let entry = try row.entry(identity: identity, author: author)
-                if let keyID = BodySeal.keyID(of: entry), let key = keys[keyID],
-                    let body = try? BodySeal.open(entry, key: key)
-                {
-                    (row.amount, row.label) = Self.columns(of: body)
-                    if case .genesis(let d, _) = body { decimals = d }
-                    row.opened = true
-                    opened.append(row.seq)
-                }
-            }
-            totals.add(row.kind, amount: row.amount)
-            (row.cumCredit, row.cumDebit) = (totals.credit, totals.debit)
-        }
-        for seq in opened {
-            try db.cachedStatement(sql: "DELETE FROM unopened WHERE author = ? AND seq = ?")
-                .execute(arguments: [authorID, Int64(seq)])
-        }
-        if var state = authors[author] {
-            state.totals = totals
-            authors[author] = state
-        }
-    }
-
-    /// True when this device holds a data key it may seal new entries with.
-    public func canSeal() -> Bool { (try? sealingKey()) != nil }
-
-    /// The newest data key granted to this device, used to seal new entries.
-    func sealingKey() throws(LedgerError) -> DataKey {
-        let candidates = grantedKeys.compactMap { keys[$0] }
-        guard let key = candidates.max(by: { ($0.generation, $0.id.description) < ($1.generation, $1.id.description) })
-        else { throw .invalidState("this device has no data key yet: it has not been linked to the identity") }
-        return key
-    }
 }
 
 /// The head of one author's candidate log and its running totals.
@@ -870,28 +579,6 @@ struct AuthorState: Sendable {
     var cumDebit: Int64? { totals.debit }
 
     static let empty = AuthorState(seq: 0, head: .zero, cumCredit: 0, cumDebit: 0)
-}
-
-/// The result of opening one entry's sealed part.
-enum OpenedBody: Sendable {
-    case opened(PrivateBody)
-    /// Sealed with a key this device does not have (yet).
-    case noKey
-    case failed(LedgerError)
-}
-
-extension MergeEngine {
-    /// Opens one entry's sealed part with whichever of `keys` sealed it.
-    static func openSealedPart(_ entry: Entry, keys: [DataKeyID: DataKey]) -> OpenedBody {
-        guard entry.sealedCount > 0 else { return .noKey }
-        guard let keyID = BodySeal.keyID(of: entry) else { return .failed(.malformed("sealed part too short")) }
-        guard let key = keys[keyID] else { return .noKey }
-        do {
-            return .opened(try BodySeal.open(entry, key: key))
-        } catch {
-            return .failed(error)
-        }
-    }
 }
 
 struct PreparedEntry {

@@ -15,7 +15,8 @@ package final class PeerListener: Sendable {
     }
 
     /// Binds `host:port` (port 0 picks a free one). A connection that sends nothing for
-    /// `readTimeout` (a stalled or truncated frame, an idle stranger) is closed.
+    /// `readTimeout` before its handshake is done (a stalled or truncated frame, an idle
+    /// stranger) is closed; after it, the session keeps time on its own clock.
     package static func bind(host: String, port: Int, readTimeout: TimeAmount = .seconds(15)) async throws
         -> PeerListener
     {
@@ -54,7 +55,7 @@ package enum PeerDialer {
         host: String, port: Int, engine: MergeEngine, keyPair: SigningKeyPair,
         options: PeerSessionOptions = PeerSessionOptions(), hub: PeerHub? = nil
     ) async throws -> PeerSyncReport {
-        let readTimeout = options.readTimeout
+        let readTimeout = options.handshakeTimeout
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .connect(host: host, port: port) { channel in

@@ -127,7 +127,7 @@ package final class PeerService: Sendable {
         var listener: PeerListener?
         if let port = configuration.listenPort {
             let bound = try await PeerListener.bind(
-                host: configuration.listenHost, port: port, readTimeout: sessionOptions.readTimeout)
+                host: configuration.listenHost, port: port, readTimeout: sessionOptions.handshakeTimeout)
             listener = bound
             await hub.setListening(PeerEndpoint(host: configuration.listenHost, port: bound.port).description)
         }

@@ -90,13 +90,11 @@ package struct PeerSessionOptions: Sendable {
     }
 
     /// Silence after which a peer is dropped, and the longest a write may take.
-    package var readTimeoutDuration: Duration { heartbeat * Self.missedHeartbeats }
+    package var silenceLimit: Duration { heartbeat * Self.missedHeartbeats }
 
-    /// The same, for the socket's read timeout during the handshake.
-    package var readTimeout: TimeAmount {
-        let (seconds, attoseconds) = readTimeoutDuration.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
+    /// Longest the socket may stay silent before the handshake is done (real time: the session's
+    /// clock starts with the conversation).
+    package var handshakeTimeout: TimeAmount = .seconds(15)
 }
 
 /// One session over a connected socket: the handshake, then the conversation of
@@ -373,7 +371,7 @@ final class SealedWriter: @unchecked Sendable {
         let frame = sender.seal(message.encoded)
         let connection = self.connection
         do {
-            try await withDeadline(options.readTimeoutDuration, clock: options.clock) {
+            try await withDeadline(options.silenceLimit, clock: options.clock) {
                 try await connection.write(frame)
             }
             return nil

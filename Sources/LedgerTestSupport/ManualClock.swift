@@ -32,6 +32,12 @@ package final class ManualClock: Clock, Sendable {
     /// reach its wait before advancing.
     package var sleepers: Int { state.withLock { $0.sleepers.count } }
 
+    /// How long until the earliest sleeper is due (nil when none sleeps): a test that knows a
+    /// loop sleeps `d` waits for `nextWake == d` to know the loop is waiting from now.
+    package var nextWake: Duration? {
+        state.withLock { state in state.sleepers.values.map { state.now.duration(to: $0.deadline) }.min() }
+    }
+
     package func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try Task.checkCancellation()
         let id = state.withLock { state -> UInt64 in

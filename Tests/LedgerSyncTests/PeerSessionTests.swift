@@ -141,25 +141,29 @@ struct PeerSessionTests {
                 host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey,
                 options: PeerSessionOptions(live: true, heartbeat: .seconds(1), clock: clockA))
         }
-        // Each side's only sleeper is its heartbeat once the handshake is over and writes are done.
-        #expect(await eventually { clockA.sleepers == 1 && clockB.sleepers == 1 })
+        // Each side's heartbeat is armed from now when its earliest wake is one interval away
+        // (a write's deadline, if one is pending, is three).
+        func armed(_ clock: ManualClock) async -> Bool { await eventually { clock.nextWake == .seconds(1) } }
+        #expect(await armed(clockA))
+        #expect(await armed(clockB))
         for _ in 0..<6 {
             clockA.advance(by: .seconds(1))
             clockB.advance(by: .seconds(1))
-            #expect(await eventually { clockA.sleepers == 1 && clockB.sleepers == 1 })
+            #expect(await armed(clockA))
+            #expect(await armed(clockB))
         }
         #expect(!ended.value)
-        // Only this side's time passes now: the other sends nothing, and a silent tick beyond the
-        // third ends the session. (A sleeper seen may be a write's deadline rather than the
-        // heartbeat, so advance until the session ends, within a bound.)
-        var advances = 0
-        while !ended.value, advances < 20 {
-            _ = await eventually { clockA.sleepers >= 1 || ended.value }
+        // Only this side's time passes now: the other sends nothing, and a silent tick beyond
+        // the third ends the session (a ping of the other's last tick may still arrive first).
+        var ticks = 0
+        while !ended.value, ticks < 8 {
+            #expect(await eventually { clockA.nextWake == .seconds(1) || ended.value })
+            if ended.value { break }
             clockA.advance(by: .seconds(1))
-            advances += 1
+            ticks += 1
         }
         #expect(await eventually { ended.value })
-        #expect(advances > PeerSessionOptions.missedHeartbeats)
+        #expect(ticks > PeerSessionOptions.missedHeartbeats)
         await #expect(throws: PeerChannelError.timedOut) { try await session.value }
     }
 

@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+import LedgerCrypto
+
+/// Every SQL statement the merge engine runs, table by table (the schema is in
+/// LedgerStore.swift; the logs' packed segments are LogSegments.swift). The engine decides
+/// what to keep; these only read and write, inside the engine's transactions.
+extension LedgerStore {
+    /// Shrinks the connection's page cache to 2 MB for a scan that reads each page once.
+    static func useSmallPageCache(_ db: Database) { try? db.execute(sql: "PRAGMA cache_size = -2048") }
+
+    /// Gives the connection its usual page cache back.
+    static func restorePageCache(_ db: Database) { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+
+    /// `local`: this replica's identity record and the unit's decimals.
+    enum Local {
+        static func all(_ db: Database) throws -> [String: [UInt8]] {
+            try Row.fetchAll(db, sql: "SELECT key, value FROM local").reduce(into: [:]) {
+                $0[$1["key"] as String] = ($1["value"] as Data).bytes
+            }
+        }
+
+        static func decimals(_ db: Database) throws -> UInt8? {
+            try Data.fetchOne(db, sql: "SELECT value FROM local WHERE key = 'decimals'")?.first
+        }
+
+        /// Records the decimals once (the genesis entry never changes them).
+        static func keepDecimals(_ db: Database, _ decimals: UInt8) throws {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO local (key, value) VALUES ('decimals', ?)", arguments: [Data([decimals])])
+        }
+
+        /// SQLite's count of commits by other connections: it moves when another process wrote.
+        static func dataVersion(_ db: Database) throws -> Int64? {
+            try Int64.fetchOne(db, sql: "PRAGMA data_version")
+        }
+    }
+
+    /// `authors`: the row id each device key has in log rows.
+    enum Authors {
+        static func all(_ db: Database) throws -> [(id: Int64, key: DevicePublicKey)] {
+            try Row.fetchAll(db, sql: "SELECT id, key FROM authors").map {
+                (id: $0["id"], key: try DevicePublicKey(bytes: ($0["key"] as Data).bytes))
+            }
+        }
+
+        static func insert(_ db: Database, _ key: DevicePublicKey) throws -> Int64 {
+            try db.execute(sql: "INSERT INTO authors (key) VALUES (?)", arguments: [Data(key.bytes)])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// `held`: entries waiting for an earlier one of their log.
+    enum Held {
+        static func entries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
+            try Data.fetchAll(
+                db, sql: "SELECT raw FROM held WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)]
+            )
+            .compactMap { try? Entry(decoding: $0.bytes) }
+        }
+
+        static func insert(_ db: Database, _ entry: Entry, receivedAt: Int64) throws {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO held (hash, author, seq, raw, received) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    Data(entry.hash.bytes), Data(entry.author.bytes), Int64(entry.seq), Data(entry.encoded), receivedAt,
+                ])
+        }
+
+        /// Deletes one entry; the bytes it took, nil when it was not there. (One statement:
+        /// what it deleted is what the engine's bounds give back.)
+        static func delete(_ db: Database, _ hash: EntryHash) throws -> Int? {
+            try Int.fetchOne(
+                db, sql: "DELETE FROM held WHERE hash = ? RETURNING length(raw)", arguments: [Data(hash.bytes)])
+        }
+
+        /// Deletes `author`'s entries from `seq` on; how many went.
+        static func delete(_ db: Database, author: DevicePublicKey, from seq: Seq) throws -> Int {
+            try db.execute(
+                sql: "DELETE FROM held WHERE author = ? AND seq >= ?", arguments: [Data(author.bytes), Int64(seq)])
+            return db.changesCount
+        }
+
+        static func size(_ db: Database) throws -> (count: Int, bytes: Int) {
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(length(raw)), 0) AS b FROM held")
+            return (row?["n"] ?? 0, row?["b"] ?? 0)
+        }
+
+        static func cursor(_ db: Database) throws -> RowCursor {
+            try Row.fetchCursor(db, sql: "SELECT raw FROM held ORDER BY author, seq")
+        }
+    }
+
+    /// `forks`: both entries of every proven fork, kept as proof.
+    enum Forks {
+        /// The lowest forked seq of each author with a fork.
+        static func lowestSeqs(_ db: Database) throws -> [DevicePublicKey: Seq] {
+            try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author").reduce(into: [:]) {
+                $0[try DevicePublicKey(bytes: ($1["author"] as Data).bytes)] = Seq($1["seq"] as Int64)
+            }
+        }
+
+        static func isProof(_ db: Database, _ entry: Entry) throws -> Bool {
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM forks WHERE author = ? AND hash = ?",
+                arguments: [Data(entry.author.bytes), Data(entry.hash.bytes)]) ?? false
+        }
+
+        static func insert(_ db: Database, _ entry: Entry, seq: Seq) throws {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO forks (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
+                arguments: [Data(entry.author.bytes), Int64(seq), Data(entry.hash.bytes), Data(entry.encoded)])
+        }
+
+        static func proofs(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
+            try Data.fetchAll(
+                db, sql: "SELECT raw FROM forks WHERE author = ? ORDER BY seq, hash", arguments: [Data(author.bytes)]
+            ).map { try Entry(decoding: $0.bytes) }
+        }
+
+        static func count(_ db: Database) throws -> Int {
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM forks") ?? 0
+        }
+
+        static func cursor(_ db: Database) throws -> RowCursor {
+            try Row.fetchCursor(db, sql: "SELECT raw FROM forks ORDER BY author, seq, hash")
+        }
+    }
+
+    /// `data_keys`: every data key this device has opened.
+    enum Keys {
+        static func all(_ db: Database) throws -> [DataKey] {
+            try Row.fetchAll(db, sql: "SELECT generation, key FROM data_keys").map {
+                DataKey(
+                    generation: UInt32($0["generation"] as Int64),
+                    key: try SymmetricKey(bytes: ($0["key"] as Data).bytes))
+            }
+        }
+
+        static func insert(_ db: Database, _ key: DataKey) throws {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO data_keys (id, generation, key) VALUES (?, ?, ?)",
+                arguments: [Data(key.id.bytes), Int64(key.generation), Data(key.key.copyBytes())])
+        }
+    }
+
+    /// `controls`: where control entries (genesis, links, revokes) stand in the logs.
+    enum Controls {
+        static func positions(_ db: Database) throws -> [(authorID: Int64, seq: Seq)] {
+            try Row.fetchAll(db, sql: "SELECT author, seq FROM controls").map {
+                (authorID: $0["author"], seq: Seq($0["seq"] as Int64))
+            }
+        }
+
+        static func insert(_ db: Database, authorID: Int64, seq: Seq) throws {
+            try db.cachedStatement(sql: "INSERT INTO controls (author, seq) VALUES (?, ?)")
+                .execute(arguments: [authorID, Int64(seq)])
+        }
+
+        /// True when `authorID` has a control entry at `seq` or later.
+        static func exists(_ db: Database, authorID: Int64, from seq: Seq) throws -> Bool {
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM controls WHERE author = ? AND seq >= ? LIMIT 1",
+                arguments: [authorID, Int64(seq)]) ?? false
+        }
+    }
+
+    /// `unopened`: entries whose sealed part this device could not open yet.
+    enum Unopened {
+        static func insert(_ db: Database, authorID: Int64, seq: Seq) throws {
+            try db.cachedStatement(sql: "INSERT INTO unopened (author, seq) VALUES (?, ?)")
+                .execute(arguments: [authorID, Int64(seq)])
+        }
+
+        static func delete(_ db: Database, authorID: Int64, seq: Seq) throws {
+            try db.cachedStatement(sql: "DELETE FROM unopened WHERE author = ? AND seq = ?")
+                .execute(arguments: [authorID, Int64(seq)])
+        }
+
+        /// The lowest unopened seq of each author with any.
+        static func lowestSeqs(_ db: Database) throws -> [Int64: Seq] {
+            try Row.fetchAll(db, sql: "SELECT author, seq FROM unopened").reduce(into: [:]) { lowest, row in
+                let author: Int64 = row["author"]
+                lowest[author] = min(lowest[author] ?? .max, Seq(row["seq"] as Int64))
+            }
+        }
+    }
+}
