@@ -75,21 +75,17 @@ package final class PairingConnection: PairingTransport, @unchecked Sendable {
 
 /// Listens for new devices while a pairing window is open.
 package final class PairingListener: Sendable {
+    private let server: FramedServer
     /// The port actually bound.
-    package let port: Int
-    fileprivate let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    package var port: Int { server.port }
 
-    private init(port: Int, server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
-        self.port = port
-        self.server = server
-    }
+    private init(_ server: FramedServer) { self.server = server }
 
     /// Binds `host:port` (0 picks a free port).
     package static func bind(host: String, port: Int) async throws -> PairingListener {
         // No read timeout: a new device waits, silent, while the person reads and types the
         // words; the window's own length bounds every connection.
-        let server = try await boundServer(host: host, port: port, readTimeout: nil)
-        return PairingListener(port: server.channel.localAddress?.port ?? port, server: server)
+        PairingListener(try await FramedServer.bind(host: host, port: port, readTimeout: nil))
     }
 
     /// Serves each connection with `host` until the window ends; returns its outcome.
@@ -107,21 +103,12 @@ package final class PairingListener: Sendable {
             return .expired
         }
     }
-}
 
-extension PairingListener {
     /// Runs `handler` on every connection, each in a task of its own, until cancelled.
     package func accept(_ handler: @escaping @Sendable (PairingConnection) async -> Void) async throws {
-        try await withThrowingDiscardingTaskGroup { connections in
-            try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    connections.addTask {
-                        try? await connection.executeThenClose { input, output in
-                            await handler(
-                                PairingConnection(FramedConnection(input, output)))
-                        }
-                    }
-                }
+        try await server.serve { connection in
+            try? await connection.executeThenClose { input, output in
+                await handler(PairingConnection(FramedConnection(input, output)))
             }
         }
     }
