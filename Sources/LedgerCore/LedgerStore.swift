@@ -10,7 +10,7 @@ import LedgerCrypto
 public final class LedgerStore: Sendable {
     /// The schema this build writes. Schema 1 (one row per entry) is moved to segments when
     /// first opened by this build.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     /// SQLite application_id marking a ledgerlink database ("LLNK").
     public static let applicationID: Int32 = 0x4C4C_4E4B
 
@@ -134,8 +134,9 @@ public final class LedgerStore: Sendable {
     /// file as it was.
     private func migrate() throws(LedgerError) {
         try write { db in
-            guard try Int.fetchOne(db, sql: "PRAGMA user_version") == 1 else { return }
-            try LogSegments.migrateFromRows(db)
+            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? Self.schemaVersion
+            if version < 2 { try LogSegments.migrateFromRows(db) }
+            if version < 3 { try db.execute(sql: Self.storeWitnessSchema) }
             try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
         }
     }
@@ -187,6 +188,7 @@ public final class LedgerStore: Sendable {
                         PRIMARY KEY (author, hash)) WITHOUT ROWID;
                     CREATE TABLE data_keys (
                         id BLOB PRIMARY KEY, generation INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;
+                    \(Self.storeWitnessSchema)
                     """)
             for (key, value) in [("identity", identity.bytes), ("root", root.bytes), ("device", device.bytes)] {
                 try db.execute(sql: "INSERT INTO local (key, value) VALUES (?, ?)", arguments: [key, Data(value)])

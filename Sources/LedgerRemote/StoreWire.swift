@@ -129,7 +129,39 @@ package struct SyncResponse: Codable, Sendable {
     package var remainingBytes: Int?
     /// Devices the store holds fork proofs for (hex keys).
     package var forks: [String]?
+    /// The store's signed statement of this state (its identity is the URL's, its digest is
+    /// `digest`).
+    package var head: StoreHeadWire?
     package init(digest: String) { self.digest = digest }
+}
+
+/// A signed head as a sync answer carries it: the identity and digest it signs are the
+/// request's identity and the answer's `digest`, so they are not repeated.
+package struct StoreHeadWire: Codable, Sendable, Equatable {
+    /// The store's key (hex).
+    package var store: String
+    package var version: UInt64
+    /// Unix milliseconds.
+    package var time: Int64
+    /// Ed25519 signature (base64) over the head's signed bytes.
+    package var signature: String
+
+    package init(_ head: StoreHead) {
+        store = head.store.hex
+        version = head.version
+        time = head.time
+        signature = Data(head.signature.bytes).base64EncodedString()
+    }
+
+    /// The whole head, given what the answer leaves out; nil when a field is malformed.
+    package func head(identity: IdentityID, digest: String) -> StoreHead? {
+        guard store.utf8.count == 64, let key = Hex.decode(store).flatMap({ try? PublicSigningKey(bytes: $0) }),
+            digest.utf8.count == 64, let digest = Hex.decode(digest).flatMap({ try? Digest32(bytes: $0) }),
+            signature.utf8.count <= 100, let raw = base64Bytes(signature), let signature = try? Signature(bytes: raw)
+        else { return nil }
+        return StoreHead(
+            store: key, identity: identity, version: version, digest: digest, time: time, signature: signature)
+    }
 }
 
 /// Every error body: a stable code and a sentence for people.

@@ -41,10 +41,13 @@ actor IdentityLedger {
         return roster.authorises(device, seq: 1) && roster.devices[device]?.boundary == nil
     }
 
-    /// The identity's clock digest (hex).
-    func digest(matching _: String) async throws -> String {
-        guard let digest = try await current()?.digest else { throw Self.unknown }
-        return digest
+    /// The identity's clock digest and the version it is the digest of, read fresh from the
+    /// database: a head signed from a stale cache could look like a rollback next to a head
+    /// another server signed a moment before.
+    func head() async throws -> (digest: Digest32, version: Int64) {
+        try await refresh()
+        guard let engine else { throw Self.unknown }
+        return (try await engine.clock().digest, version)
     }
 
     /// Roster and digest for reads, from memory while nothing changed.
@@ -75,7 +78,7 @@ actor IdentityLedger {
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
-    func sync(pushed: [Entry], clock: VectorClock) async throws -> SyncResponse {
+    func sync(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, version: Int64) {
         var accepted: Int?
         var forks: [String] = []
         for attempt in 0..<Self.appendAttempts {
@@ -115,7 +118,7 @@ actor IdentityLedger {
             var response = try await respond(engine, clock: clock.advanced(by: pushed))
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
-            return response
+            return (response, version)
         }
         engine = nil
         throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)

@@ -70,6 +70,7 @@ package final class PostgresBackend: StoreBackend {
                     expires BIGINT NOT NULL, closed BOOLEAN NOT NULL DEFAULT FALSE)
                 """,
                 "CREATE INDEX IF NOT EXISTS ledgerlink_mailboxes_identity ON ledgerlink_mailboxes (identity, expires)",
+                "CREATE TABLE IF NOT EXISTS ledgerlink_meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
                 """
                 CREATE TABLE IF NOT EXISTS ledgerlink_mailbox_messages (mailbox BYTEA NOT NULL, side INTEGER NOT NULL,
                     idx INTEGER NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (mailbox, side, idx))
@@ -299,6 +300,19 @@ package final class PostgresBackend: StoreBackend {
 
     package func ping() async throws {
         try await client.query("SELECT 1", logger: logger).drain()
+    }
+
+    package func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8] {
+        try await client.query(
+            """
+            INSERT INTO ledgerlink_meta (name, value) VALUES ('store_key_seed', \(ByteBuffer(bytes: proposed)))
+            ON CONFLICT (name) DO NOTHING
+            """, logger: logger
+        ).drain()
+        let rows = try await client.query(
+            "SELECT value FROM ledgerlink_meta WHERE name = 'store_key_seed'", logger: logger)
+        for try await seed in rows.decode(ByteBuffer.self) { return Array(seed.readableBytesView) }
+        throw StoreError(.corruptStore, "the store's key is missing from its database")
     }
 }
 

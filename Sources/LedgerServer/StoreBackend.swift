@@ -65,6 +65,9 @@ package protocol StoreBackend: Sendable {
     func counts() async throws -> (identities: Int64, entries: Int64)
     /// A cheap query that fails when the database is unreachable.
     func ping() async throws
+    /// The seed of the store's signing key, kept with its data: `proposed` is stored when there
+    /// is none yet (the first server to start), and every server gets the one stored.
+    func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8]
 }
 
 /// The default backend: one SQLite file (WAL, synchronous=FULL), created on first start.
@@ -98,6 +101,7 @@ package final class SQLiteBackend: StoreBackend {
                         id BLOB PRIMARY KEY, identity BLOB NOT NULL, expires INTEGER NOT NULL,
                         closed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
                     CREATE INDEX IF NOT EXISTS mailboxes_identity ON mailboxes (identity, expires);
+                    CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS mailbox_messages (
                         mailbox BLOB NOT NULL, side INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,
                         PRIMARY KEY (mailbox, side, idx)) WITHOUT ROWID;
@@ -265,5 +269,17 @@ package final class SQLiteBackend: StoreBackend {
 
     package func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    package func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8] {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_key_seed', ?)",
+                arguments: [Data(proposed)])
+            guard let seed = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'store_key_seed'") else {
+                throw StoreError(.corruptStore, "the store's key is missing from its database")
+            }
+            return Array(seed)
+        }
     }
 }

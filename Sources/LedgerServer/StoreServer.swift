@@ -82,7 +82,8 @@ package enum StoreServer {
         router.get("healthz") { _, _ -> Response in
             do {
                 try await service.backend.ping()
-                return json(200, #"{"status":"ok"}"#)
+                let key = try await service.storeKey().publicKey.hex
+                return json(200, #"{"status":"ok","storeKey":"\#(key)"}"#)
             } catch {
                 throw StoreError(.databaseUnavailable, "the database does not answer")
             }

@@ -95,14 +95,29 @@ package final class StoreService: Sendable {
     let backend: any StoreBackend
     /// Unix seconds now (injectable for tests).
     let now: @Sendable () -> Int64
+    /// Unix milliseconds now, for the time in signed heads.
+    let nowMilliseconds: @Sendable () -> Int64
     private let ledgers = LedgerCache()
     private let tokens = TokenCache()
+    private let key = Mutex<SigningKeyPair?>(nil)
 
     package init(
-        backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+        nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
     ) {
         self.backend = backend
         self.now = now
+        self.nowMilliseconds = nowMilliseconds
+    }
+
+    /// The store's signing key: made by the first server to start on this database, kept in
+    /// it, and the same for every server on it.
+    package func storeKey() async throws -> SigningKeyPair {
+        if let key = key.withLock({ $0 }) { return key }
+        let seed = try await backend.storeKeySeed(proposed: SecureRandom.bytes(SigningKeyPair.seedLength))
+        let pair = try SigningKeyPair(seed: SecureBytes(seed))
+        key.withLock { $0 = pair }
+        return pair
     }
 
     // MARK: - Authentication
@@ -197,8 +212,11 @@ package final class StoreService: Sendable {
     package func sync(identity: IdentityID, request: SyncRequest) async throws -> SyncResponse {
         let ledger = await ledgers.ledger(identity, backend: backend)
         if request.clock == nil, request.entries == nil {
-            guard let digest = request.digest else { throw StoreError.badRequest("send a digest, or a clock") }
-            return SyncResponse(digest: try await ledger.digest(matching: digest))
+            guard request.digest != nil else { throw StoreError.badRequest("send a digest, or a clock") }
+            let (digest, version) = try await ledger.head()
+            var response = SyncResponse(digest: digest.hex)
+            response.head = StoreHeadWire(try await head(identity, version: version, digest: digest))
+            return response
         }
         guard let clockBytes = request.clock.flatMap(base64Bytes) else {
             throw StoreError.badRequest("clock must be base64 of a clock encoding")
@@ -222,7 +240,19 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
-        return try await ledger.sync(pushed: entries, clock: clock)
+        var (response, version) = try await ledger.sync(pushed: entries, clock: clock)
+        guard let digest = Hex.decode(response.digest).flatMap({ try? Digest32(bytes: $0) }) else {
+            throw StoreError(.internal, "the store's digest is malformed")
+        }
+        response.head = StoreHeadWire(try await head(identity, version: version, digest: digest))
+        return response
+    }
+
+    /// The signed head of `identity` at `version` (docs/PROTOCOL.md, "Store heads").
+    private func head(_ identity: IdentityID, version: Int64, digest: Digest32) async throws -> StoreHead {
+        StoreHead(
+            signing: try await storeKey(), identity: identity, version: UInt64(max(0, version)), digest: digest,
+            time: nowMilliseconds())
     }
 
     // MARK: - Pairing mailbox

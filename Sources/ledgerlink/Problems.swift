@@ -14,6 +14,9 @@ enum ExitStatus {
     static let fork: Int32 = 5
     /// `verify` found stored data that does not check.
     static let damaged: Int32 = 6
+    /// A store's signed answers proved it misbehaved: it went back to an older state, signed
+    /// two states that cannot both be true, lost entries it was sent, or changed its key.
+    static let storeMisbehaved: Int32 = 7
 }
 
 /// Prints `message` as ArgumentParser prints an error and gives the exit code to throw.

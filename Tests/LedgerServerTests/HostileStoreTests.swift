@@ -51,6 +51,17 @@ func hostileStore(sync: @escaping @Sendable (Request) async throws -> Response) 
     return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
 }
 
+/// The `head` field of a sync answer, signed by `key` for `digest` (hex): what a store that lies
+/// about anything else must still send for its answer to be read at all.
+func signedHead(_ key: SigningKeyPair, _ identity: IdentityID, digest: String, version: UInt64 = 1) -> String {
+    let head = StoreHead(
+        signing: key, identity: identity, version: version,
+        digest: (try? Digest32(bytes: Hex.decode(digest) ?? [])) ?? .zero, time: 1_000)
+    let wire = StoreHeadWire(head)
+    return
+        #"{"store":"\#(wire.store)","version":\#(wire.version),"time":\#(wire.time),"signature":"\#(wire.signature)"}"#
+}
+
 func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
     Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -128,9 +139,12 @@ struct HostileStoreTests {
     func moreWithoutProgress() async throws {
         let fixture = try LedgerFixture(deviceCount: 1)
         let requests = Locked(0)
+        let storeKey = SigningKeyPair.generate()
         let app = hostileStore { _ in
             requests.withLock { $0 += 1 }
-            return json(#"{"digest":"\#(String(repeating: "ab", count: 32))","entries":[],"more":true}"#)
+            let digest = String(repeating: "ab", count: 32)
+            let head = signedHead(storeKey, fixture.identity, digest: digest)
+            return json(#"{"digest":"\#(digest)","head":\#(head),"entries":[],"more":true}"#)
         }
         try await app.test(.live) { client in
             let port = try #require(client.port)

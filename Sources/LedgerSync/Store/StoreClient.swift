@@ -17,12 +17,16 @@ package enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertib
     case timeout(String)
     /// The store's answers break the protocol in a way only a faulty or lying store would.
     case protocolViolation(String)
+    /// The store's signed answers prove it misbehaved in a way that stops the sync (a key
+    /// that is not the one pinned for its address).
+    case misbehaved(StoreProblem)
 
     package var description: String {
         switch self {
         case .refused(let status, _, let message, _): "the store refused (\(status)): \(message)"
         case .transport(let why), .timeout(let why): why
         case .protocolViolation(let why): "the store broke the protocol: \(why)"
+        case .misbehaved(let problem): problem.message
         }
     }
 
@@ -56,6 +60,9 @@ package struct StoreSyncReport: Sendable, Equatable {
     package var unprovenForkClaims: [String] = []
     /// Entries the store sent that this device refused, and why (forged, broken chains).
     package var refused: [MergeReport.Outcome] = []
+    /// What the store's signed answers proved it did (went back, contradicted itself, dropped
+    /// entries), each recorded with its proof in the device's database.
+    package var storeProblems: [StoreProblem] = []
 
     package init() {}
 }
@@ -77,6 +84,7 @@ package actor StoreClient {
     let keyPair: SigningKeyPair
     let transport: any StoreTransport
     let now: @Sendable () -> Int64
+    let witness: StoreWitness
     private var token: (value: String, expires: Int64)?
     /// The store's clock as last seen: what it holds at least.
     private var storeClock: VectorClock?
@@ -87,13 +95,17 @@ package actor StoreClient {
 
     package init(
         url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = HTTPStoreTransport(),
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+        acceptedStoreKey: PublicSigningKey? = nil
     ) {
         self.url = url
         self.engine = engine
         self.keyPair = keyPair
         self.transport = transport
         self.now = now
+        self.witness = StoreWitness(
+            ledger: engine.store, identity: engine.identity, origin: StoreAPI.origin(of: url) ?? url.absoluteString,
+            acceptedKey: acceptedStoreKey)
     }
 
     /// One sync. When nothing changed on either side since the last one, that is a single
@@ -103,7 +115,8 @@ package actor StoreClient {
         let mine = try await engine.clock()
         if let levelDigest, levelDigest == mine.digest, storeClock != nil {
             let answer: SyncResponse = try await authorised(SyncRequest(digest: mine.digest.hex), &report)
-            if answer.digest == mine.digest.hex {
+            report.storeProblems += try witness.witness(answer, clock: nil)
+            if answer.digest == mine.digest.hex, report.storeProblems.isEmpty {
                 report.unchanged = true
                 report.converged = true
                 return report
@@ -159,14 +172,24 @@ package actor StoreClient {
                 report.refused += merged.rejected
                 receivedBytes += received.reduce(0) { $0 + $1.encoded.count }
             }
+            var answered: VectorClock?
             if let clockText = answer.clock {
                 do {
                     guard let bytes = base64Bytes(clockText) else { throw LedgerError.malformed("not base64") }
-                    storeClock = try VectorClock(decoding: bytes).advanced(by: push)
+                    answered = try VectorClock(decoding: bytes)
                 } catch {
                     throw StoreClientError.protocolViolation(
                         "its clock is not valid (\((error as? LedgerError)?.reason ?? "\(error)"))")
                 }
+            }
+            report.storeProblems += try witness.witness(answer, clock: answered)
+            if let answered {
+                // What was pushed must be in the store's signed answer: a store that says it took
+                // entries and answers without them lost them.
+                if !push.isEmpty {
+                    report.storeProblems += try witness.dropped(push, by: answer, clock: answered)
+                }
+                storeClock = answered
             }
             progress(
                 StoreSyncProgress(
@@ -195,6 +218,7 @@ package actor StoreClient {
             let claimed = Set(report.forks)
             report.forks = claimed.filter(proven.contains).sorted()
             report.unprovenForkClaims = claimed.subtracting(proven).sorted()
+            report.storeProblems = report.storeProblems.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
             let now = try await engine.clock()
             report.converged = answer.digest == now.digest.hex
             if report.converged { levelDigest = now.digest }

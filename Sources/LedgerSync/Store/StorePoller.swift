@@ -149,6 +149,9 @@ package actor StorePoller {
                 let report = try await client.sync { progress in
                     Task { await self.progress(progress) }
                 }
+                // A sync that ends not level, or that caught the store misbehaving, did not work:
+                // counted as a failure with its reason, and backed off like one.
+                if let why = Self.failure(in: report) { throw StorePollFailure(reason: why) }
                 failures = 0
                 current.lastSuccess = Date()
                 current.lastError = nil
@@ -172,6 +175,17 @@ package actor StorePoller {
             current.total = nil
         }
         if let statusFile { try? FileManager.default.removeItem(at: statusFile) }
+    }
+
+    /// Why a sync that returned did not work, in words; nil when it did.
+    static func failure(in report: StoreSyncReport) -> String? {
+        if !report.storeProblems.isEmpty {
+            return report.storeProblems.map(\.message).joined(separator: "; ")
+        }
+        guard !report.converged else { return nil }
+        return report.refused.isEmpty
+            ? "the store is not letting this device catch up: the sync ended with the two still different"
+            : "the store sent entries this device refused, so the two still differ"
     }
 
     /// What a sync that worked still found wrong, in words; nil when nothing.
@@ -212,4 +226,10 @@ package actor StorePoller {
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
+}
+
+/// A sync that returned but did not work (see `StorePoller.failure(in:)`).
+struct StorePollFailure: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
 }

@@ -108,12 +108,18 @@ struct Sync: AsyncParsableCommand {
             `listen` and the TUI poll it from then on and a later `ledgerlink sync` needs no option. \
             Exit status: 0 when both sides hold the same ledger afterwards, 1 on failure, 3 when \
             some entries still wait, 4 when entries were refused (forged or broken), 5 when the \
-            sync brought proof that a device forked its log.
+            sync brought proof that a device forked its log, 7 when the store's signed answers \
+            proved it misbehaved (went back to an older state, contradicted itself, lost entries \
+            it was sent, or answered with another key than the one pinned for its address).
             """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var keys: KeyOptions
     @Option(name: .long, help: "The other device's peer listener, HOST:PORT.") var peer: String?
     @Option(name: .long, help: "The store's address, http(s)://HOST[:PORT].") var store: String?
+    @Option(
+        name: .long,
+        help: "Accept this key (hex) for the store in place of the one pinned at the first sync (after a move).")
+    var acceptStoreKey: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -130,11 +136,12 @@ struct Sync: AsyncParsableCommand {
             let forksBefore = try await context.engine.provenForks()
             var converged = true
             var refused = false
+            var storeProblems = false
             if let endpoint {
                 converged = try await syncPeer(endpoint, context, keyPair) && converged
             }
             if let storeURL {
-                let outcome: (converged: Bool, refused: Bool)
+                let outcome: (converged: Bool, refused: Bool, problems: Bool)
                 do {
                     outcome = try await syncStore(storeURL, context, keyPair)
                 } catch let error as CLIError where store != nil && settings.store != storeURL.absoluteString {
@@ -142,6 +149,7 @@ struct Sync: AsyncParsableCommand {
                 }
                 converged = outcome.converged && converged
                 refused = outcome.refused
+                storeProblems = outcome.problems
                 if store != nil, settings.store != storeURL.absoluteString {
                     settings.store = storeURL.absoluteString
                     try settings.save(home)
@@ -154,6 +162,7 @@ struct Sync: AsyncParsableCommand {
             if !json {
                 for line in try await context.forkLines(newForks) { print(line) }
             }
+            if storeProblems { throw ExitCode(ExitStatus.storeMisbehaved) }
             if !newForks.isEmpty { throw ExitCode(ExitStatus.fork) }
             if refused { throw ExitCode(ExitStatus.refused) }
             if !converged { throw ExitCode(ExitStatus.notLevel) }
@@ -197,13 +206,27 @@ struct Sync: AsyncParsableCommand {
     }
 
     private func syncStore(_ url: URL, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws -> (
-        converged: Bool, refused: Bool
+        converged: Bool, refused: Bool, problems: Bool
     ) {
-        let client = StoreClient(url: url, engine: context.engine, keyPair: keyPair)
+        let accepted: PublicSigningKey?
+        if let acceptStoreKey {
+            guard acceptStoreKey.utf8.count == 64, let bytes = Hex.decode(acceptStoreKey),
+                let key = try? PublicSigningKey(bytes: bytes)
+            else {
+                throw CLIError("--accept-store-key takes the store's key as 64 hex digits, as the refusal showed it")
+            }
+            accepted = key
+        } else {
+            accepted = nil
+        }
+        let client = StoreClient(url: url, engine: context.engine, keyPair: keyPair, acceptedStoreKey: accepted)
         let bar = ProgressLine(enabled: !json)
         let report: StoreSyncReport
         do {
             report = try await client.sync { bar.show($0) }
+        } catch StoreClientError.misbehaved(let problem) {
+            bar.finish()
+            throw failure(TextSafety.sanitised(problem.message), ExitStatus.storeMisbehaved)
         } catch {
             bar.finish()
             throw CLIError("cannot sync with the store at \(url.absoluteString): \(error)")
@@ -223,8 +246,18 @@ struct Sync: AsyncParsableCommand {
                     ("forks", .array(report.forks.map { .string($0) })),
                     ("unproven_fork_claims", .array(report.unprovenForkClaims.map { .string($0) })),
                     ("refused", .integer(Int128(report.refused.count))),
+                    (
+                        "store_problems",
+                        .array(
+                            report.storeProblems.map {
+                                .object([("kind", .string($0.kind.rawValue)), ("message", .string($0.message))])
+                            })
+                    ),
                 ]))
         } else {
+            for problem in report.storeProblems {
+                print("Warning: \(TextSafety.sanitised(problem.message)).")
+            }
             print(
                 report.unchanged || (report.sent == 0 && report.received == 0 && report.converged)
                     ? "The store at \(url.absoluteString) already holds the same ledger."
@@ -250,7 +283,7 @@ struct Sync: AsyncParsableCommand {
                         : "The device and the store still differ because of the refused entries.")
             }
         }
-        return (report.converged, !report.refused.isEmpty)
+        return (report.converged, !report.refused.isEmpty, !report.storeProblems.isEmpty)
     }
 
     private func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }

@@ -81,12 +81,20 @@ struct Serve: AsyncParsableCommand {
             described = "SQLite \(path)"
         }
         let service = StoreService(backend: backend)
+        let storeKey: String
+        do {
+            storeKey = try await service.storeKey().publicKey.hex
+        } catch {
+            throw CLIError("cannot read or make the store's key in \(described): \(describe(error))")
+        }
         let (host, port) = (configuration.host, configuration.port)
         let app = StoreServer.application(service: service, configuration: configuration, logger: logger) { channel in
             let bound = channel.localAddress?.port ?? port
             // Scripts wait for this line to learn the port.
             FileHandle.standardOutput.write(
-                Data("ledgerlink store listening on http://\(host):\(bound) (\(described))\n".utf8))
+                Data(
+                    ("ledgerlink store listening on http://\(host):\(bound) (\(described))\n"
+                        + "store key \(storeKey) (devices pin it at their first sync)\n").utf8))
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }

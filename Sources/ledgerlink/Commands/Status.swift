@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerCrypto
 import LedgerIdentity
 import LedgerSync
 
@@ -25,8 +26,12 @@ struct Status: AsyncParsableCommand {
             let poller = StoreStatus.read(from: context.home.storeStatusFile).flatMap { $0.isLive ? $0 : nil }
             let lastStoreSync = [record.store, poller?.lastSuccess].compactMap { $0 }.max()
             let forks = try await engine.provenForks()
-            // A held fork is a problem for scripts too: the exit code says so after the report.
-            let outcome: ExitCode = forks.isEmpty ? .success : ExitCode(ExitStatus.fork)
+            let storeProblems = try engine.store.storeProblems()
+            // A held fork, or a store caught misbehaving, is a problem for scripts too: the exit
+            // code says so after the report.
+            let outcome: ExitCode =
+                !storeProblems.isEmpty
+                ? ExitCode(ExitStatus.storeMisbehaved) : forks.isEmpty ? .success : ExitCode(ExitStatus.fork)
             if json {
                 printJSON(
                     .object([
@@ -57,6 +62,7 @@ struct Status: AsyncParsableCommand {
                         ),
                         ("peer", peerJSON(peers, lastSync: lastPeerSync)),
                         ("store", storeJSON(storeURL, poller, lastSync: lastStoreSync)),
+                        ("store_problems", .array(storeProblems.map(storeProblemJSON))),
                     ]))
                 if outcome != .success { throw outcome }
                 return
@@ -98,9 +104,23 @@ struct Status: AsyncParsableCommand {
             print(
                 "Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never"), store "
                     + "\(lastStoreSync.map(TimeText.short) ?? "never")")
+            for problem in storeProblems {
+                let when = TimeText.short(Date(timeIntervalSince1970: Double(problem.time) / 1000))
+                print("Store problem (\(when)): \(TextSafety.sanitised(problem.message))")
+            }
             if outcome != .success { throw outcome }
         }
     }
+}
+
+private func storeProblemJSON(_ problem: StoreProblemRecord) -> JSONValue {
+    let found = Date(timeIntervalSince1970: Double(problem.time) / 1000)
+    return .object([
+        ("kind", .string(problem.kind)), ("store", .string(problem.origin)),
+        ("store_key", .string(Hex.encode(problem.storeKey))),
+        ("message", .string(TextSafety.sanitised(problem.message))), ("found", .string(TimeText.iso(found))),
+        ("proof", .string(String(decoding: problem.proof, as: UTF8.self))),
+    ])
 }
 
 private func peerJSON(_ status: PeerStatus?, lastSync: Date?) -> JSONValue {

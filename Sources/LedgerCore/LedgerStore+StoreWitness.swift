@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+
+/// What this device knows of the stores it syncs with (docs/PROTOCOL.md, "Store heads"): the
+/// key pinned for each store address, the newest signed head of each store key (with the
+/// clock it states, when known), and every problem found, with its proof. Kept beside the
+/// ledger in the same database, never synced as entries.
+public struct StoreProblemRecord: Sendable, Equatable {
+    /// What kind of problem: `rollback`, `contradiction`, `dropped`, `key_changed`.
+    public var kind: String
+    /// The store's address as this device addressed it.
+    public var origin: String
+    /// The store's key (32 bytes).
+    public var storeKey: [UInt8]
+    /// The problem, in words.
+    public var message: String
+    /// The signed heads (and clocks) that prove it, as JSON (empty when there is no proof).
+    public var proof: [UInt8]
+    /// Unix milliseconds when it was found.
+    public var time: Int64
+
+    public init(kind: String, origin: String, storeKey: [UInt8], message: String, proof: [UInt8], time: Int64) {
+        self.kind = kind
+        self.origin = origin
+        self.storeKey = storeKey
+        self.message = message
+        self.proof = proof
+        self.time = time
+    }
+}
+
+extension LedgerStore {
+    static let storeWitnessSchema = """
+        CREATE TABLE IF NOT EXISTS store_pins (origin TEXT PRIMARY KEY, key BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS store_heads (
+            key BLOB PRIMARY KEY, origin TEXT NOT NULL, head BLOB NOT NULL, clock BLOB) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS store_problems (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, key BLOB NOT NULL,
+            message TEXT NOT NULL, proof BLOB NOT NULL, time INTEGER NOT NULL);
+        """
+
+    /// The key pinned for the store at `origin`, if one is.
+    public func pinnedStoreKey(origin: String) throws(LedgerError) -> [UInt8]? {
+        try read { db in
+            // A database opened read-only from before these tables has none of them.
+            guard try db.tableExists("store_pins") else { return nil }
+            return try Data.fetchOne(db, sql: "SELECT key FROM store_pins WHERE origin = ?", arguments: [origin]).map(
+                Array.init)
+        }
+    }
+
+    /// Pins `key` for `origin` (replacing any other: only when the person accepted it).
+    public func pinStoreKey(origin: String, key: [UInt8]) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO store_pins (origin, key) VALUES (?, ?)", arguments: [origin, Data(key)])
+        }
+    }
+
+    /// The newest head kept for the store with `key` (its JSON), and the clock it states.
+    public func storeHead(key: [UInt8]) throws(LedgerError) -> (head: [UInt8], clock: [UInt8]?)? {
+        try read { db in
+            guard try db.tableExists("store_heads") else { return nil }
+            return try Row.fetchOne(
+                db, sql: "SELECT head, clock FROM store_heads WHERE key = ?", arguments: [Data(key)]
+            ).map {
+                (Array($0["head"] as Data), ($0["clock"] as Data?).map(Array.init))
+            }
+        }
+    }
+
+    /// Keeps `head` (JSON) as the newest of the store with `key`.
+    public func keepStoreHead(key: [UInt8], origin: String, head: [UInt8], clock: [UInt8]?) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO store_heads (key, origin, head, clock) VALUES (?, ?, ?, ?)",
+                arguments: [Data(key), origin, Data(head), clock.map { Data($0) }])
+        }
+    }
+
+    /// Records a problem found with a store (kept until the person clears it).
+    public func recordStoreProblem(_ problem: StoreProblemRecord) throws(LedgerError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO store_problems (kind, origin, key, message, proof, time) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    problem.kind, problem.origin, Data(problem.storeKey), problem.message, Data(problem.proof),
+                    problem.time,
+                ])
+        }
+    }
+
+    /// Every problem found with a store, oldest first.
+    public func storeProblems() throws(LedgerError) -> [StoreProblemRecord] {
+        try read { db in
+            guard try db.tableExists("store_problems") else { return [] }
+            return try Row.fetchAll(
+                db, sql: "SELECT kind, origin, key, message, proof, time FROM store_problems ORDER BY id"
+            ).map {
+                StoreProblemRecord(
+                    kind: $0["kind"], origin: $0["origin"], storeKey: Array($0["key"] as Data), message: $0["message"],
+                    proof: Array($0["proof"] as Data), time: $0["time"])
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+
+/// A problem a store's own signed answers prove, or that this device found in them.
+package struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: String, Sendable {
+        /// A head of a lower version than one the device holds, or a clock without entries an
+        /// earlier head of the store included.
+        case rollback
+        /// Two heads of one store that cannot both be true.
+        case contradiction
+        /// Entries this device sent that the store's answer does not include.
+        case dropped
+        /// The store answered with another key than the one pinned for its address.
+        case keyChanged = "key_changed"
+    }
+
+    package var kind: Kind
+    package var message: String
+    package var description: String { message }
+}
+
+/// The signed heads (and the clocks they state) that prove a problem, as kept and shown.
+package struct StoreProof: Codable, Sendable, Equatable {
+    package var heads: [StoreHead]
+    /// Base64 clock encodings, one per head (nil when the answer did not carry it).
+    package var clocks: [String?]
+}
+
+/// Holds a store to what it signs (docs/PROTOCOL.md, "Store heads"): checks every answer's
+/// head, pins the store's key to its address the first time (as SSH does), keeps the newest
+/// head of each store key in the device's database, and finds rollbacks and contradictions,
+/// keeping their proof. The key check refuses the sync; the others let it go on (pushing heals
+/// a store restored from a backup) and are reported.
+package struct StoreWitness: Sendable {
+    let ledger: LedgerStore
+    let identity: IdentityID
+    /// The store's address as this device addresses it.
+    let origin: String
+    /// A key the person accepted in place of the pinned one.
+    let acceptedKey: PublicSigningKey?
+    let nowMilliseconds: @Sendable () -> Int64
+
+    package init(
+        ledger: LedgerStore, identity: IdentityID, origin: String, acceptedKey: PublicSigningKey? = nil,
+        nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+    ) {
+        self.ledger = ledger
+        self.identity = identity
+        self.origin = origin
+        self.acceptedKey = acceptedKey
+        self.nowMilliseconds = nowMilliseconds
+    }
+
+    /// Checks one answer's head against its digest and what the device kept; `clock` is the
+    /// store's clock when the answer carried it. Returns the problems it proves (already
+    /// recorded); throws when the answer cannot be believed at all.
+    package func witness(_ answer: SyncResponse, clock: VectorClock?) throws -> [StoreProblem] {
+        guard let wire = answer.head else {
+            throw StoreClientError.protocolViolation(
+                "it did not sign its answer (every answer carries a signed head; is it an older ledgerlink serve?)")
+        }
+        guard let head = wire.head(identity: identity, digest: answer.digest),
+            clock.map({ $0.digest == head.digest }) ?? true, head.isValid
+        else { throw StoreClientError.protocolViolation("its signed head does not verify") }
+        try checkKey(head.store)
+        let clockText = clock.map { Data.base64(VectorClock.encode($0.entries)) }
+        guard let (keptHead, keptClock) = try kept(head.store) else {
+            try keep(head, clock: clockText)
+            return []
+        }
+        let proof = StoreProof(
+            heads: [keptHead, head], clocks: [keptClock.map { Data.base64(VectorClock.encode($0.entries)) }, clockText])
+        if let why = StoreHead.contradiction(keptHead, head) {
+            return try record(
+                .contradiction,
+                "the store at \(origin) signed two states that cannot both be true: \(why) (proof kept)", proof)
+        }
+        if head.version < keptHead.version {
+            return try record(
+                .rollback,
+                "the store at \(origin) went back to an older state: version \(head.version) after version "
+                    + "\(keptHead.version) (proof kept)", proof)
+        }
+        if let keptClock, let clock, let lost = Self.lost(from: keptClock, in: clock) {
+            return try record(
+                .rollback,
+                "the store at \(origin) no longer holds entries it held before: device \(lost.author.fingerprint) "
+                    + "up to #\(lost.seq), now #\(clock[lost.author]) (proof kept)", proof)
+        }
+        if head.version > keptHead.version || (keptClock == nil && clock != nil) {
+            try keep(head, clock: clockText)
+        }
+        return []
+    }
+
+    /// Entries this device sent that `clock` (the store's answer) does not include.
+    package func dropped(_ pushed: [Entry], by answer: SyncResponse, clock: VectorClock) throws -> [StoreProblem] {
+        let head = answer.head?.head(identity: identity, digest: answer.digest)
+        let missing = pushed.filter { entry in
+            let stated = clock.entries.first { $0.author == entry.author }
+            return (stated?.seq ?? 0) < entry.seq && (stated?.forkSeq ?? 0) == 0
+        }
+        guard !missing.isEmpty else { return [] }
+        let proof = StoreProof(
+            heads: head.map { [$0] } ?? [], clocks: [Data.base64(VectorClock.encode(clock.entries))])
+        return try record(
+            .dropped,
+            "the store at \(origin) did not keep \(missing.count) of the \(pushed.count) entries this device "
+                + "sent it (its signed answer lacks them; proof kept)", proof)
+    }
+
+    /// The newest entry of `kept` that `now` lacks, when the store's log of that device was
+    /// not cut by a proven fork.
+    static func lost(from kept: VectorClock, in now: VectorClock) -> ClockEntry? {
+        for entry in kept.entries where now[entry.author] < entry.seq {
+            let stated = now.entries.first { $0.author == entry.author }
+            if (stated?.forkSeq ?? 0) == 0, entry.forkSeq == 0 { return entry }
+        }
+        return nil
+    }
+
+    private func checkKey(_ key: PublicSigningKey) throws {
+        guard let pinned = try ledger.pinnedStoreKey(origin: origin) else {
+            try ledger.pinStoreKey(origin: origin, key: key.bytes)
+            return
+        }
+        guard pinned != key.bytes else { return }
+        if key == acceptedKey {
+            try ledger.pinStoreKey(origin: origin, key: key.bytes)
+            return
+        }
+        let problem = StoreProblem(
+            kind: .keyChanged,
+            message:
+                "the store at \(origin) answered with another key (pinned \(Hex.encode(pinned).prefix(16))…, now "
+                + "\(key.hex)); nothing was sent. If the store was moved or its key replaced on purpose, accept it "
+                + "with --accept-store-key \(key.hex)")
+        _ = try record(problem.kind, problem.message, StoreProof(heads: [], clocks: []), key: key.bytes)
+        throw StoreClientError.misbehaved(problem)
+    }
+
+    private func kept(_ key: PublicSigningKey) throws -> (StoreHead, VectorClock?)? {
+        guard let (json, clock) = try ledger.storeHead(key: key.bytes),
+            let head = try? JSONDecoder().decode(StoreHead.self, from: Data(json))
+        else { return nil }
+        return (head, clock.flatMap { try? VectorClock(decoding: $0) })
+    }
+
+    private func keep(_ head: StoreHead, clock: String?) throws {
+        try ledger.keepStoreHead(
+            key: head.store.bytes, origin: origin, head: Array(try JSONEncoder().encode(head)),
+            clock: clock.flatMap(base64Bytes))
+    }
+
+    /// Records a problem (once: the same problem found again is not recorded twice in a row).
+    private func record(_ kind: StoreProblem.Kind, _ message: String, _ proof: StoreProof, key: [UInt8]? = nil) throws
+        -> [StoreProblem]
+    {
+        let storeKey = key ?? proof.heads.last?.store.bytes ?? []
+        let last = try ledger.storeProblems().last { $0.origin == origin }
+        if last?.kind != kind.rawValue || last?.message != message {
+            try ledger.recordStoreProblem(
+                StoreProblemRecord(
+                    kind: kind.rawValue, origin: origin, storeKey: storeKey, message: message,
+                    proof: Array(try JSONEncoder().encode(proof)), time: nowMilliseconds()))
+        }
+        return [StoreProblem(kind: kind, message: message)]
+    }
+}
