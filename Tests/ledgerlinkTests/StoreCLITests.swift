@@ -12,6 +12,8 @@ struct StoreProcess {
     let output: PipeCollector
     let url: String
     let database: URL
+    /// The store's key, as `serve` prints it.
+    let key: String?
 
     static func start(database: URL, port: Int = 0, postgres: String? = nil) async throws -> StoreProcess {
         let cli = try CommandRunner()
@@ -27,7 +29,10 @@ struct StoreProcess {
         guard let match = line.firstMatch(of: /http:\/\/127\.0\.0\.1:(\d+)/) else {
             throw CommandRunner.CommandError("serve did not say its address: \(line)")
         }
-        return StoreProcess(process: process, output: output, url: String(match.0), database: database)
+        // The key line comes right after the address line.
+        _ = await eventually(timeout: 10) { output.waitForData(upTo: 0).contains("store key ") }
+        let key = output.waitForData(upTo: 0).firstMatch(of: /store key ([0-9a-f]{64})/).map { String($0.1) }
+        return StoreProcess(process: process, output: output, url: String(match.0), database: database, key: key)
     }
 
     var port: Int { Int(url.split(separator: ":").last ?? "") ?? 0 }

@@ -73,16 +73,19 @@ package struct StoreWitness: Sendable {
         }
         let proof = StoreProof(
             heads: [keptHead, head], clocks: [keptClock.map { Data.base64(VectorClock.encode($0.entries)) }, clockText])
+        if head.version < keptHead.version {
+            // Signed later than the higher version: the two heads prove it. Signed earlier: an
+            // old answer replayed, which the device refuses all the same.
+            let proven = StoreHead.contradiction(keptHead, head) != nil ? "proof kept" : "an old answer replayed?"
+            return try record(
+                .rollback,
+                "the store at \(origin) went back to an older state: version \(head.version) after version "
+                    + "\(keptHead.version) (\(proven))", proof)
+        }
         if let why = StoreHead.contradiction(keptHead, head) {
             return try record(
                 .contradiction,
                 "the store at \(origin) signed two states that cannot both be true: \(why) (proof kept)", proof)
-        }
-        if head.version < keptHead.version {
-            return try record(
-                .rollback,
-                "the store at \(origin) went back to an older state: version \(head.version) after version "
-                    + "\(keptHead.version) (proof kept)", proof)
         }
         if let keptClock, let clock, let lost = Self.lost(from: keptClock, in: clock) {
             return try record(
