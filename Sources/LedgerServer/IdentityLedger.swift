@@ -32,8 +32,10 @@ actor IdentityLedger {
     }
 
     func exists() async throws -> Bool {
-        try await refresh()
-        return engine != nil
+        try await exclusively {
+            try await refresh()
+            return engine != nil
+        }
     }
 
     func authorises(_ device: DevicePublicKey) async throws -> Bool {
@@ -45,20 +47,57 @@ actor IdentityLedger {
     /// database: a head signed from a stale cache could look like a rollback next to a head
     /// another server signed a moment before.
     func head() async throws -> (digest: Digest32, version: Int64) {
-        try await refresh()
-        guard let engine else { throw Self.unknown }
-        return (try await engine.clock().digest, version)
+        try await exclusively {
+            try await refresh()
+            guard let engine else { throw Self.unknown }
+            return (try await engine.clock().digest, version)
+        }
+    }
+
+    /// Whether a request holds the ledger, and who waits for it.
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` with no other request of this identity in between, across its awaits: a
+    /// sync merges into the engine before the database takes the rows, and a head read in
+    /// between would sign the new digest with the old version (an honest store contradicting
+    /// itself).
+    private func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        while held { await withCheckedContinuation { waiting.append($0) } }
+        held = true
+        defer {
+            held = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+
+    /// The last head signed for this identity: a poll of a state already signed reuses it
+    /// (its time is when that state was first signed here), so a poll costs no signature.
+    private var lastHead: StoreHead?
+
+    /// The signed head of `digest` at `version`, signed now unless it was already.
+    func signedHead(_ key: SigningKeyPair, version: Int64, digest: Digest32, time: Int64) -> StoreHead {
+        let version = UInt64(max(0, version))
+        if let lastHead, lastHead.version == version, lastHead.digest == digest, lastHead.store == key.publicKey {
+            return lastHead
+        }
+        let head = StoreHead(signing: key, identity: identity, version: version, digest: digest, time: time)
+        lastHead = head
+        return head
     }
 
     /// Roster and digest for reads, from memory while nothing changed.
     private func current() async throws -> (roster: Roster, digest: String)? {
         if let checked, checked.duration(to: .now) < Self.readFreshness, let cached { return cached }
-        try await refresh()
-        guard let engine else { return nil }
-        if let cached { return cached }
-        let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
-        cached = fresh
-        return fresh
+        return try await exclusively {
+            try await refresh()
+            guard let engine else { return nil }
+            if let cached { return cached }
+            let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
+            cached = fresh
+            return fresh
+        }
     }
 
     /// Stores the identity's genesis entry, written and presented by its genesis device.
@@ -74,11 +113,15 @@ actor IdentityLedger {
         // False when another request introduced it first: the same entry, or a rival that the
         // roster of the stored one decides about.
         _ = try await backend.append([raw], to: identity.bytes, expected: nil)
-        try await refresh()
+        try await exclusively { try await refresh() }
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
     func sync(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, version: Int64) {
+        try await exclusively { try await syncAlone(pushed: pushed, clock: clock) }
+    }
+
+    private func syncAlone(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, version: Int64) {
         var accepted: Int?
         var forks: [String] = []
         for attempt in 0..<Self.appendAttempts {

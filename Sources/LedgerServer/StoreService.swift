@@ -215,7 +215,9 @@ package final class StoreService: Sendable {
             guard request.digest != nil else { throw StoreError.badRequest("send a digest, or a clock") }
             let (digest, version) = try await ledger.head()
             var response = SyncResponse(digest: digest.hex)
-            response.head = StoreHeadWire(try await head(identity, version: version, digest: digest))
+            response.head = StoreHeadWire(
+                await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds())
+            )
             return response
         }
         guard let clockBytes = request.clock.flatMap(base64Bytes) else {
@@ -244,15 +246,9 @@ package final class StoreService: Sendable {
         guard let digest = Hex.decode(response.digest).flatMap({ try? Digest32(bytes: $0) }) else {
             throw StoreError(.internal, "the store's digest is malformed")
         }
-        response.head = StoreHeadWire(try await head(identity, version: version, digest: digest))
+        response.head = StoreHeadWire(
+            await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds()))
         return response
-    }
-
-    /// The signed head of `identity` at `version` (docs/PROTOCOL.md, "Store heads").
-    private func head(_ identity: IdentityID, version: Int64, digest: Digest32) async throws -> StoreHead {
-        StoreHead(
-            signing: try await storeKey(), identity: identity, version: UInt64(max(0, version)), digest: digest,
-            time: nowMilliseconds())
     }
 
     // MARK: - Pairing mailbox

@@ -23,6 +23,10 @@ actor PeerSyncMonitor: SyncMonitor {
     private let lastSyncBefore: Date?
     private let clock: any Clock<Duration>
     private var nextConfigCheck: ContinuousClock.Instant = .now
+    /// The newest problem recorded with a store (proof kept in the ledger's database), read
+    /// again at most once a second.
+    private var recordedStoreProblem: String?
+    private var nextProblemCheck: ContinuousClock.Instant = .now
     private var notices: [String] = []
     private var outcome: Task<Void, Never>?
     /// `HH:mm` for the badge, made once: the badge is asked for ten times a second.
@@ -107,10 +111,16 @@ actor PeerSyncMonitor: SyncMonitor {
 
     func badge() async -> SyncBadge? {
         await pickUpStore()
+        if ContinuousClock.now >= nextProblemCheck {
+            nextProblemCheck = .now + .seconds(1)
+            recordedStoreProblem = (try? context.engine.store.storeProblems().last).map {
+                "store: \($0.message) (ledgerlink status lists every store problem)"
+            }
+        }
         let status = await peerStatus()
         let store = await storeStatus()
         guard status != nil || store != nil else {
-            return startProblem.map { SyncBadge(problem: $0) }
+            return (recordedStoreProblem ?? startProblem).map { SyncBadge(problem: TextSafety.sanitised($0)) }
         }
         let last = [status?.lastSync, store?.lastSuccess, lastSyncBefore].compactMap { $0 }.max()
         let formatter = hoursMinutes
@@ -120,7 +130,9 @@ actor PeerSyncMonitor: SyncMonitor {
         var badge = SyncBadge(
             peers: status?.connections.map { TextSafety.sanitised($0.name) } ?? [],
             lastSync: last.map { formatter.string(from: $0) },
-            problem: (storeProblem ?? status?.lastError ?? startProblem).map { TextSafety.sanitised($0) })
+            problem: (storeProblem ?? recordedStoreProblem ?? status?.lastError ?? startProblem).map {
+                TextSafety.sanitised($0)
+            })
         badge.store = store?.badge
         if let receiving = status?.connections.first(where: { $0.received > 0 && $0.level == nil }) {
             badge.store = [badge.store, "receiving \(receiving.received)"].compactMap { $0 }.joined(separator: " · ")

@@ -96,6 +96,37 @@ struct StoreAccountabilityTests {
         }
     }
 
+    @Test("an honest store under pushes and polls at the same moment never signs two states as one version")
+    func concurrentHonesty() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let phone = try await fixture.replica(device: 1)
+            let laptopClient = StoreClient(url: url, engine: laptop, keyPair: fixture.devices[0])
+            let phoneClient = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1])
+            _ = try await laptopClient.sync()
+            _ = try await phoneClient.sync()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for i in 0..<30 {
+                        try await laptop.appendRecord(.credit, amount: Int64(i + 1), memo: "push \(i)")
+                        _ = try await laptopClient.sync()
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<60 { _ = try await phoneClient.sync() }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try laptop.store.storeProblems().isEmpty)
+            #expect(try phone.store.storeProblems().isEmpty)
+        }
+    }
+
     @Test("two heads of one version with different digests, or a clock that lost entries, are proofs kept on disk")
     func contradictionsSurviveRestart() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)

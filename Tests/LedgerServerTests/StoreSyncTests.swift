@@ -210,7 +210,7 @@ struct StorePollerTests {
             let status = try #require(StoreStatus.read(from: statusFile))
             #expect(status.isLive)
             #expect(status.lastSuccess != nil)
-            #expect(status.consecutiveFailures == 0)
+            #expect(status.consecutiveFailures == 0, "\(status.lastError ?? "")")
             return poller
         }
         // The store is gone: the phone's poller counts failures and says why.

@@ -61,6 +61,17 @@ struct LyingStoreCLITests {
         #expect(text.status == 7)
         #expect(text.stdout.contains("Store problem"))
         #expect(text.stdout.contains("went back to an older state"))
+
+        // The TUI says it too, under the panes, from the proof kept in the database.
+        guard TmuxSession.isAvailable else { return }
+        let tmux = try TmuxSession(["sh"], width: 220, height: 30, environment: ["PS1": "$ ", "NO_COLOR": "1"])
+        defer { tmux.close() }
+        try tmux.type("\(laptop.cli.executable.path) tui --home \(laptop.home.path); echo \"exited with $?\"")
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 15.00"))
+        #expect(try await tmux.waitFor("went back to an older state"))
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
     }
 
     @Test("a store answering with another key is refused, nothing sent, until the person accepts the key")

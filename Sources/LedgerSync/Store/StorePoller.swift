@@ -146,8 +146,15 @@ package actor StorePoller {
             }
             if Task.isCancelled { break }
             do {
-                let report = try await client.sync { progress in
+                var report = try await client.sync { progress in
                     Task { await self.progress(progress) }
+                }
+                if !report.converged, report.storeProblems.isEmpty, report.refused.isEmpty {
+                    // Another device writing through the store at the same moment can leave one
+                    // sync a step behind; only a second that also ends apart is a failure.
+                    report = try await client.sync { progress in
+                        Task { await self.progress(progress) }
+                    }
                 }
                 // A sync that ends not level, or that caught the store misbehaving, did not work:
                 // counted as a failure with its reason, and backed off like one.
