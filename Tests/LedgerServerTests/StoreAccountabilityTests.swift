@@ -35,10 +35,7 @@ struct StoreAccountabilityTests {
     @Test("a store that says it took pushed entries but kept none is caught by its own signed answer")
     func blackHole() async throws {
         let fixture = try LedgerFixture(deviceCount: 1)
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+        try await TestStore.live { url in
             let engine = try await fixture.replica()
             try await engine.merge(fixture.allEntries)
             _ = try await StoreClient(url: url, engine: engine, keyPair: fixture.root).sync()
@@ -61,10 +58,7 @@ struct StoreAccountabilityTests {
         var built = try LedgerFixture(deviceCount: 1)
         try built.record(device: 0, .credit, amount: 5)
         let fixture = built
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+        try await TestStore.live { url in
             let engine = try await fixture.replica()
             try await engine.merge(Array(fixture.allEntries.prefix(1)))
             // Record the store's first full answer...
@@ -99,10 +93,7 @@ struct StoreAccountabilityTests {
     @Test("an honest store under pushes and polls at the same moment never signs two states as one version")
     func concurrentHonesty() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+        try await TestStore.live { url in
             let laptop = try await fixture.replica(device: 0)
             try await laptop.merge(fixture.allEntries)
             let phone = try await fixture.replica(device: 1)
