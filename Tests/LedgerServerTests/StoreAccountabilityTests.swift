@@ -93,7 +93,13 @@ struct StoreAccountabilityTests {
     @Test("an honest store under pushes and polls at the same moment never signs two states as one version")
     func concurrentHonesty() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        try await TestStore.live { url in
+        // Both devices share one identity's rate limit; this is about consistency, not limits.
+        let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
+        func unlimit(_ configuration: inout StoreServerConfiguration) {
+            configuration.identityRate = unlimited
+            configuration.addressRate = unlimited
+        }
+        try await TestStore.live(configure: unlimit) { url in
             let laptop = try await fixture.replica(device: 0)
             try await laptop.merge(fixture.allEntries)
             let phone = try await fixture.replica(device: 1)

@@ -86,9 +86,16 @@ struct TestStore {
 
     /// Runs `body` with a real-time server on loopback that answers to whatever address it is
     /// reached at, given that address.
-    static func live(_ body: @escaping @Sendable (URL) async throws -> Void) async throws {
+    static func live(
+        configure: (inout StoreServerConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (URL) async throws -> Void
+    ) async throws {
         let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+        let app = store.application {
+            $0.publicURL = nil
+            configure(&$0)
+        }
+        try await app.test(.live) { client in
             let port = try #require(client.port)
             try await body(try #require(URL(string: "http://127.0.0.1:\(port)")))
         }
