@@ -69,6 +69,16 @@ extension LedgerStore {
         }
     }
 
+    /// Every kept head: the store's key, its address, the head's JSON.
+    public func storeHeads() throws(LedgerError) -> [(key: [UInt8], origin: String, head: [UInt8])] {
+        try read { db in
+            guard try db.tableExists("store_heads") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT key, origin, head FROM store_heads ORDER BY key").map {
+                (Array($0["key"] as Data), $0["origin"] as String, Array($0["head"] as Data))
+            }
+        }
+    }
+
     /// Keeps `head` (JSON) as the newest of the store with `key`.
     public func keepStoreHead(key: [UInt8], origin: String, head: [UInt8], clock: [UInt8]?) throws(LedgerError) {
         try write { db in

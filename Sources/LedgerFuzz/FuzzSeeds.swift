@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerIdentity
+import LedgerRemote
 import LedgerSync
 
 /// Valid inputs for each target, built fresh: the fuzzer starts from them (scripts/fuzz.sh
@@ -50,7 +51,13 @@ package enum FuzzSeeds {
             "store-wire": [Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8)],
             "pairing-code": [Array(code.description.utf8), Array(storeCode.description.utf8)],
             "pairing-messages": [[0] + [UInt8](repeating: 1, count: 70), ledgerPage],
-            "peer-message": [[1] + VectorClock.encode(clock.entries), [3] + clock.digest.bytes],
+            "peer-message": [
+                [1] + VectorClock.encode(clock.entries), [3] + clock.digest.bytes,
+                PeerMessage.heads([
+                    StoreHead(
+                        signing: root, identity: identity, version: 2, digest: clock.digest, time: 1_800_000_000_000)
+                ]).encoded,
+            ],
             "announcement": [PeerAnnouncement.make(identity: identity, port: 8788, now: 1_800_000_000)],
         ]
     }

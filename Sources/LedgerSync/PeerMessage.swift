@@ -1,5 +1,6 @@
 import LedgerCore
 import LedgerCrypto
+import LedgerRemote
 
 /// One message of the peer conversation after the handshake: a type byte, then its body
 /// (docs/PROTOCOL.md, "Peer sync"). Every message a session sends is built by `encoded`, and
@@ -20,6 +21,9 @@ package enum PeerMessage: Sendable, Equatable {
     case bye
     /// The sender refuses the other device after the handshake, and says why.
     case refused(PeerRefusal)
+    /// The newest signed head the sender holds of each store (docs/PROTOCOL.md, "Store heads"):
+    /// two devices that compare them find a store that showed them different histories.
+    case heads([StoreHead])
 
     package enum Kind: UInt8, Sendable {
         case clock = 1
@@ -28,7 +32,12 @@ package enum PeerMessage: Sendable, Equatable {
         case ping = 4
         case bye = 5
         case refused = 6
+        case heads = 7
     }
+
+    /// Most heads in one HEADS message, and the bytes of each.
+    package static let maxHeads = 32
+    static let headLength = 32 + 32 + 8 + 32 + 8 + 64
 
     /// Most entries in one ENTRIES message.
     package static let maxEntries = 1000
@@ -49,6 +58,7 @@ package enum PeerMessage: Sendable, Equatable {
         case .ping: .ping
         case .bye: .bye
         case .refused: .refused
+        case .heads: .heads
         }
     }
 
@@ -68,6 +78,19 @@ package enum PeerMessage: Sendable, Equatable {
             return [Kind.bye.rawValue]
         case .refused(let reason):
             return [Kind.refused.rawValue, reason.rawValue]
+        case .heads(let heads):
+            var w = ByteWriter(capacity: 2 + heads.count * Self.headLength)
+            w.u8(Kind.heads.rawValue)
+            w.u8(UInt8(min(heads.count, Self.maxHeads)))
+            for head in heads.prefix(Self.maxHeads) {
+                w.raw(head.store.bytes)
+                w.raw(head.identity.bytes)
+                w.u64(head.version)
+                w.raw(head.digest.bytes)
+                w.i64(head.time)
+                w.raw(head.signature.bytes)
+            }
+            return w.bytes
         }
     }
 
@@ -107,6 +130,23 @@ package enum PeerMessage: Sendable, Equatable {
                 throw .protocolViolation("bad refusal")
             }
             self = .refused(reason)
+        case .heads:
+            guard let count = body.first.map(Int.init), count <= Self.maxHeads,
+                body.count == 1 + count * Self.headLength
+            else { throw .protocolViolation("bad store heads") }
+            var r = ByteReader(body, offset: 1)
+            do {
+                self = .heads(
+                    try (0..<count).map { _ in
+                        StoreHead(
+                            store: try PublicSigningKey(bytes: try r.raw(32)),
+                            identity: try IdentityID(bytes: try r.raw(32)),
+                            version: try r.u64(), digest: try Digest32(bytes: try r.raw(32)), time: try r.i64(),
+                            signature: try Signature(bytes: try r.raw(64)))
+                    })
+            } catch {
+                throw .protocolViolation("bad store heads")
+            }
         }
     }
 }

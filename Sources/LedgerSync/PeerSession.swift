@@ -204,7 +204,7 @@ package enum PeerSession {
             let id = subscription?.id
             var driver = Driver(
                 machine: PeerSessionStateMachine(peer: peer, options: options), writer: writer, engine: engine,
-                hub: hub, id: id)
+                hub: hub, id: id, peerName: TextSafety.sanitised(roster.devices[peer]?.name ?? peer.fingerprint))
             do {
                 let report = try await converse(
                     connection: connection, receiver: receiver, inbox: inbox, changes: subscription?.changes,
@@ -265,12 +265,16 @@ package enum PeerSession {
         let engine: MergeEngine
         let hub: PeerHub?
         let id: UInt64?
+        /// The peer as people know it, for what its store heads prove.
+        let peerName: String
+        var gossip: StoreGossip { StoreGossip(ledger: engine.store, identity: engine.identity) }
 
         /// Most entries merged in one transaction when several messages are queued.
         static let mergeBatch = 50_000
 
         mutating func run(inbox: Inbox) async throws -> PeerSyncReport {
-            if let report = try await perform(machine.handle(.started(local: try await engine.clock()))) {
+            let started = PeerSessionStateMachine.Event.started(local: try await engine.clock(), heads: gossip.heads())
+            if let report = try await perform(machine.handle(started)) {
                 return report
             }
             while true {
@@ -328,6 +332,9 @@ package enum PeerSession {
                         await hub.seen(id: id, received: accepted)
                         if accepted > 0 { await hub.poke() }
                     }
+                case .compareHeads(let heads):
+                    // What the heads prove is kept on disk and shown by `status`; the session goes on.
+                    _ = try? gossip.compare(heads, from: peerName)
                 case .level:
                     await hub?.synced(id: id)
                 case .finish(let report, let goodbye):

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerRemote
 
 /// The decisions of a peer conversation once the handshake is done, with no I/O and no time of
 /// its own: the driver (`PeerSession`) hands it events (a message read, entries merged, a local
@@ -8,8 +9,9 @@ import LedgerCore
 /// every state without sockets or clocks (PeerSessionStateMachineTests).
 package struct PeerSessionStateMachine: Sendable {
     package enum Event: Sendable {
-        /// The handshake is done; `local` is this device's clock.
-        case started(local: VectorClock)
+        /// The handshake is done; `local` is this device's clock, `heads` the newest signed head
+        /// it holds of each store.
+        case started(local: VectorClock, heads: [StoreHead] = [])
         /// A message arrived (ENTRIES as `receivedEntries`).
         case received(PeerMessage, local: VectorClock)
         /// Entries arrived (several messages queued together may come as one list).
@@ -39,6 +41,8 @@ package struct PeerSessionStateMachine: Sendable {
         case sendDelta(since: VectorClock, then: PeerMessage?)
         /// Merge these entries, then report `.merged`.
         case merge([Entry])
+        /// Compare the peer's store heads with this device's (and keep any proof).
+        case compareHeads([StoreHead])
         /// Both ends hold the same ledger now.
         case level
         /// The session is over: send BYE (when `goodbye`, ignoring a failure) and return `report`.
@@ -85,11 +89,12 @@ package struct PeerSessionStateMachine: Sendable {
         case .closing(let error):
             return whileClosing(event, error: error)
         case .idle:
-            guard case .started(let local) = event else { return fail(PeerChannelError.closed) }
+            guard case .started(let local, let heads) = event else { return fail(PeerChannelError.closed) }
             state = .syncing
-            // Digests first: when nothing differs, that is the whole conversation.
+            // Digests first: when nothing differs, that is the whole conversation. Store heads
+            // go before, so a peer that ends at the PING has read them.
             report.rounds = 1
-            return [.send(.ping(local.digest))]
+            return (heads.isEmpty ? [] : [.send(.heads(heads))]) + [.send(.ping(local.digest))]
         case .syncing:
             return whileSyncing(event)
         }
@@ -179,6 +184,8 @@ package struct PeerSessionStateMachine: Sendable {
             return finish(goodbye: false)
         case .refused(let reason):
             return fail(PeerChannelError.refusedByPeer(reason))
+        case .heads(let heads):
+            return [.compareHeads(heads)]
         }
     }
 

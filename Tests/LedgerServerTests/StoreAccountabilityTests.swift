@@ -172,3 +172,84 @@ struct StoreAccountabilityTests {
         }
     }
 }
+
+@Suite("Devices compare their store heads when they meet")
+struct StoreGossipTests {
+    /// A device's ledger on disk, with `heads` kept as if its own syncs with the store at
+    /// http://store had brought them.
+    func device(_ fixture: LedgerFixture, _ index: Int, folder: URL, heads: [StoreHead]) async throws -> MergeEngine {
+        let path = folder.appendingPathComponent("device\(index).sqlite").path
+        let store = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[index].publicKey
+        )
+        for head in heads {
+            try store.pinStoreKey(origin: "http://store", key: head.store.bytes)
+            try store.keepStoreHead(
+                key: head.store.bytes, origin: "http://store", head: Array(try JSONEncoder().encode(head)), clock: nil)
+        }
+        let engine = try await MergeEngine(store: store, keyPair: fixture.devices[index])
+        try await engine.merge(fixture.allEntries)
+        return engine
+    }
+
+    @Test("a store that showed two devices different histories is caught by both when they meet")
+    func splitView() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = SigningKeyPair.generate()
+        func head(_ version: UInt64, _ text: String, _ time: Int64) -> StoreHead {
+            StoreHead(
+                signing: key, identity: fixture.identity, version: version, digest: Blake2b.hash(Array(text.utf8)),
+                time: time)
+        }
+        // The store signed version 5 for the laptop, and later version 3 for the phone: it hid
+        // two entries from the phone.
+        let laptop = try await device(fixture, 0, folder: folder, heads: [head(5, "five", 100)])
+        let phone = try await device(fixture, 1, folder: folder, heads: [head(3, "three", 200)])
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let phoneKey = fixture.devices[1]
+        let serving = Task { try await listener.run(engine: phone, keyPair: phoneKey) }
+        defer { serving.cancel() }
+        let report = try await PeerDialer.sync(
+            host: "127.0.0.1", port: listener.port, engine: laptop, keyPair: fixture.devices[0])
+        #expect(report.converged)
+        let onLaptop = try laptop.store.storeProblems()
+        #expect(onLaptop.map(\.kind) == ["contradiction"])
+        #expect(onLaptop.first?.message.contains("showed this device and") == true)
+        #expect(onLaptop.first?.message.contains("version 3 after version 5") == true)
+        #expect(await eventually { (try? phone.store.storeProblems().map(\.kind)) == ["contradiction"] })
+    }
+
+    @Test("a device learns the newest version a store signed for another, and is not shown less after")
+    func learnNewest() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = SigningKeyPair.generate()
+        let older = StoreHead(
+            signing: key, identity: fixture.identity, version: 3, digest: Blake2b.hash([3]), time: 100)
+        let newer = StoreHead(
+            signing: key, identity: fixture.identity, version: 5, digest: Blake2b.hash([5]), time: 200)
+        let laptop = try await device(fixture, 0, folder: folder, heads: [older])
+        let phone = try await device(fixture, 1, folder: folder, heads: [newer])
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let phoneKey = fixture.devices[1]
+        let serving = Task { try await listener.run(engine: phone, keyPair: phoneKey) }
+        defer { serving.cancel() }
+        _ = try await PeerDialer.sync(
+            host: "127.0.0.1", port: listener.port, engine: laptop, keyPair: fixture.devices[0])
+        #expect(try laptop.store.storeProblems().isEmpty)
+        let kept = try #require(try laptop.store.storeHead(key: key.publicKey.bytes))
+        #expect(try JSONDecoder().decode(StoreHead.self, from: Data(kept.head)) == newer)
+        // The store now shows the laptop its old state again: that is going back.
+        var answer = SyncResponse(digest: older.digest.hex)
+        answer.head = StoreHeadWire(
+            StoreHead(signing: key, identity: fixture.identity, version: 3, digest: older.digest, time: 300))
+        let problems = try StoreWitness(ledger: laptop.store, identity: fixture.identity, origin: "http://store")
+            .witness(answer, clock: nil)
+        #expect(problems.map(\.kind) == [.rollback])
+    }
+}

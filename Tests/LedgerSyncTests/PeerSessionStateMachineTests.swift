@@ -1,5 +1,6 @@
 import LedgerCore
 import LedgerCrypto
+import LedgerRemote
 import LedgerTestSupport
 import Testing
 
@@ -37,6 +38,29 @@ struct PeerSessionStateMachineTests {
         let actions = machine.handle(.started(local: local ?? full))
         #expect(describe(actions) == ["send ping \((local ?? full).digest.hex.prefix(8))"])
         return machine
+    }
+
+    @Test("store heads go out before the first ping, and the peer's are handed on to be compared")
+    func heads() throws {
+        let key = SigningKeyPair.generate()
+        let head = StoreHead(signing: key, identity: fixture.identity, version: 3, digest: full.digest, time: 1)
+        var machine = Machine(peer: peer, options: PeerSessionOptions())
+        #expect(
+            describe(machine.handle(.started(local: full, heads: [head]))) == [
+                "send heads 1", "send ping \(full.digest.hex.prefix(8))",
+            ])
+        #expect(describe(machine.handle(.received(.heads([head, head]), local: full))) == ["compare 2 heads"])
+        #expect(!machine.isClosed)
+        // The bytes: a count, then 176 bytes a head; anything else is refused.
+        let bytes = PeerMessage.heads([head]).encoded
+        #expect(bytes.count == 2 + 176)
+        #expect(try PeerMessage(decoding: bytes) == .heads([head]))
+        #expect(throws: PeerChannelError.protocolViolation("bad store heads")) {
+            try PeerMessage(decoding: Array(bytes.dropLast()))
+        }
+        #expect(throws: PeerChannelError.protocolViolation("bad store heads")) {
+            try PeerMessage(decoding: [PeerMessage.Kind.heads.rawValue, 33] + Array(repeating: 0, count: 33 * 176))
+        }
     }
 
     @Test("a one-shot session with equal digests ends at the first ping: level, goodbye, converged")
@@ -200,6 +224,7 @@ struct PeerSessionStateMachineTests {
             case .send(let message): "send \(describe(message))"
             case .sendDelta(let since, let then): "delta since \(since.entries.count) then \(then.map(describe) ?? "-")"
             case .merge(let entries): "merge \(entries.count)"
+            case .compareHeads(let heads): "compare \(heads.count) heads"
             case .level: "level"
             case .finish(_, let goodbye): goodbye ? "finish bye" : "finish quiet"
             case .fail(let error): "fail \(error)"
@@ -215,6 +240,7 @@ struct PeerSessionStateMachineTests {
         case .ping(let digest): "ping \(digest.hex.prefix(8))"
         case .bye: "bye"
         case .refused(let reason): "refused \(reason)"
+        case .heads(let heads): "heads \(heads.count)"
         }
     }
 }

@@ -159,7 +159,7 @@ package struct StoreWitness: Sendable {
     }
 
     /// Records a problem (once: the same problem found again is not recorded twice in a row).
-    private func record(_ kind: StoreProblem.Kind, _ message: String, _ proof: StoreProof, key: [UInt8]? = nil) throws
+    func record(_ kind: StoreProblem.Kind, _ message: String, _ proof: StoreProof, key: [UInt8]? = nil) throws
         -> [StoreProblem]
     {
         let storeKey = key ?? proof.heads.last?.store.bytes ?? []
@@ -171,5 +171,56 @@ package struct StoreWitness: Sendable {
                     proof: Array(try JSONEncoder().encode(proof)), time: nowMilliseconds()))
         }
         return [StoreProblem(kind: kind, message: message)]
+    }
+}
+
+/// Devices compare the store heads they hold whenever they meet (the peer channel's HEADS,
+/// docs/PROTOCOL.md "Store heads"): a store that showed two devices histories that cannot both
+/// be true is caught by the two heads, and a device learns the newest version a store signed
+/// for another device, so a store that later shows it less is caught going back.
+package struct StoreGossip: Sendable {
+    let ledger: LedgerStore
+    let identity: IdentityID
+
+    package init(ledger: LedgerStore, identity: IdentityID) {
+        self.ledger = ledger
+        self.identity = identity
+    }
+
+    /// The newest head this device holds of each store.
+    package func heads() -> [StoreHead] {
+        ((try? ledger.storeHeads()) ?? []).compactMap { try? JSONDecoder().decode(StoreHead.self, from: Data($0.head)) }
+            .filter { $0.identity == identity }
+            .prefix(PeerMessage.maxHeads).map { $0 }
+    }
+
+    /// Compares `heads` (from the device `peer`) with the kept ones; returns the problems they
+    /// prove (recorded with their proof). Heads of stores this device does not use are ignored.
+    package func compare(_ heads: [StoreHead], from peer: String) throws -> [StoreProblem] {
+        var problems: [StoreProblem] = []
+        let kept = try ledger.storeHeads()
+        for head in heads where head.identity == identity && head.isValid {
+            guard let row = kept.first(where: { $0.key == head.store.bytes }),
+                let mine = try? JSONDecoder().decode(StoreHead.self, from: Data(row.head))
+            else { continue }
+            let witness = StoreWitness(ledger: ledger, identity: identity, origin: row.origin)
+            if let why = StoreHead.contradiction(mine, head) {
+                problems += try witness.recordGossip(
+                    "the store at \(row.origin) showed this device and \(peer) histories that cannot both be true: "
+                        + "\(why) (proof kept)", StoreProof(heads: [mine, head], clocks: [nil, nil]))
+            } else if head.version > mine.version {
+                // The store told the other device of a newer state: expect at least that here.
+                try ledger.keepStoreHead(
+                    key: head.store.bytes, origin: row.origin, head: Array(try JSONEncoder().encode(head)), clock: nil)
+            }
+        }
+        return problems
+    }
+}
+
+extension StoreWitness {
+    /// Records a contradiction found by comparing heads with another device.
+    func recordGossip(_ message: String, _ proof: StoreProof) throws -> [StoreProblem] {
+        try record(.contradiction, message, proof)
     }
 }
