@@ -34,6 +34,9 @@ extension LedgerStore {
         CREATE TABLE IF NOT EXISTS store_pins (origin TEXT PRIMARY KEY, key BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS store_heads (
             key BLOB PRIMARY KEY, origin TEXT NOT NULL, head BLOB NOT NULL, clock BLOB) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS store_possession (
+            key BLOB PRIMARY KEY, origin TEXT NOT NULL, sampled INTEGER NOT NULL, through INTEGER NOT NULL,
+            time INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS store_problems (
             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, key BLOB NOT NULL,
             message TEXT NOT NULL, proof BLOB NOT NULL, time INTEGER NOT NULL);
@@ -97,6 +100,33 @@ extension LedgerStore {
                     problem.kind, problem.origin, Data(problem.storeKey), problem.message, Data(problem.proof),
                     problem.time,
                 ])
+        }
+    }
+
+    /// Records that the store with `key` proved it holds `sampled` entries of this device's log,
+    /// picked at random up to seq `through`, at `time` (unix milliseconds).
+    public func recordPossession(key: [UInt8], origin: String, sampled: Int, through: UInt64, time: Int64)
+        throws(LedgerError)
+    {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO store_possession (key, origin, sampled, through, time)
+                    VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [Data(key), origin, sampled, Int64(clamping: through), time])
+        }
+    }
+
+    /// The last proof of possession of each store: its address, how many entries it proved up
+    /// to which seq of this device's log, and when.
+    public func possessionProofs() throws(LedgerError) -> [(origin: String, sampled: Int, through: UInt64, time: Int64)]
+    {
+        try read { db in
+            guard try db.tableExists("store_possession") else { return [] }
+            return try Row.fetchAll(
+                db, sql: "SELECT origin, sampled, through, time FROM store_possession ORDER BY origin"
+            )
+            .map { ($0["origin"], $0["sampled"], UInt64(max(0, $0["through"] as Int64)), $0["time"]) }
         }
     }
 

@@ -135,6 +135,45 @@ package struct SyncResponse: Codable, Sendable {
     package init(digest: String) { self.digest = digest }
 }
 
+/// `POST /v1/identities/{identity}/prove`: "show that you hold these entries". The store
+/// answers each with BLAKE2b-256(label || nonce || entry encoding), which it can only compute
+/// if it holds the entry's bytes.
+package struct ProveRequest: Codable, Sendable {
+    /// 32 fresh random bytes (base64).
+    package var nonce: String
+    /// The entries asked for: a device (hex) and a seq of its log, at most `maxEntries`.
+    package var entries: [ProveItem]
+    package static let maxEntries = 16
+    package init(nonce: String, entries: [ProveItem]) {
+        self.nonce = nonce
+        self.entries = entries
+    }
+}
+
+package struct ProveItem: Codable, Sendable, Equatable {
+    package var device: String
+    package var seq: UInt64
+    package init(device: String, seq: UInt64) {
+        self.device = device
+        self.seq = seq
+    }
+}
+
+package struct ProveResponse: Codable, Sendable {
+    /// One per asked entry, in order: the proof (hex), or null when the store does not hold it.
+    package var proofs: [String?]
+    package init(proofs: [String?]) { self.proofs = proofs }
+}
+
+extension StoreAPI {
+    static let possessionLabel = Array("ledgerlink-store-possession-v1".utf8)
+
+    /// The proof that the holder of `entry`'s bytes answers `nonce` with.
+    package static func possessionProof(nonce: [UInt8], entry: [UInt8]) -> Digest32 {
+        Blake2b.hash(possessionLabel + nonce + entry)
+    }
+}
+
 /// A signed head as a sync answer carries it: the identity and digest it signs are the
 /// request's identity and the answer's `digest`, so they are not repeated.
 package struct StoreHeadWire: Codable, Sendable, Equatable {

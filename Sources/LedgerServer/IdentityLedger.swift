@@ -54,6 +54,23 @@ actor IdentityLedger {
         }
     }
 
+    /// The stored entries at these (device, seq) positions; nil for each one not held.
+    func entries(_ positions: [(DevicePublicKey, UInt64)]) async throws -> [Entry?] {
+        try await exclusively {
+            try await refresh()
+            guard let engine else { throw Self.unknown }
+            var out: [Entry?] = []
+            for (device, seq) in positions {
+                guard seq >= 1, seq <= UInt64(Int64.max) else {
+                    out.append(nil)
+                    continue
+                }
+                out.append(try await engine.entries(of: device, from: Seq(seq), through: Seq(seq)).first)
+            }
+            return out
+        }
+    }
+
     /// Whether a request holds the ledger, and who waits for it.
     private var held = false
     private var waiting: [CheckedContinuation<Void, Never>] = []

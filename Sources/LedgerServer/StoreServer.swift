@@ -139,6 +139,12 @@ package enum StoreServer {
             }
             return try encode(response)
         }
+        authorised.post("prove") { request, context -> Response in
+            let identity = try context.admittedIdentity()
+            let body = try await request.decode(as: ProveRequest.self, context: context)
+            metrics.count("prove")
+            return try encode(try await service.prove(identity: identity, request: body))
+        }
         authorised.post("pairing/open") { request, context -> Response in
             let identity = try context.admittedIdentity()
             let body = try await request.decode(as: MailboxOpenRequest.self, context: context)

@@ -251,6 +251,21 @@ package final class StoreService: Sendable {
         return response
     }
 
+    /// Proves the store holds the entries asked for (docs/PROTOCOL.md, "Proof of possession").
+    package func prove(identity: IdentityID, request: ProveRequest) async throws -> ProveResponse {
+        guard let nonce = base64Bytes(request.nonce), nonce.count == 32 else {
+            throw StoreError.badRequest("nonce must be base64 of 32 bytes")
+        }
+        guard request.entries.count <= ProveRequest.maxEntries else {
+            throw StoreError(.tooManyEntries, "at most \(ProveRequest.maxEntries) entries per proof")
+        }
+        let items = try request.entries.map { item in (try Self.deviceKey(item.device), item.seq) }
+        let ledger = await ledgers.ledger(identity, backend: backend)
+        let held = try await ledger.entries(items)
+        return ProveResponse(
+            proofs: held.map { $0.map { StoreAPI.possessionProof(nonce: nonce, entry: $0.encoded).hex } })
+    }
+
     // MARK: - Pairing mailbox
 
     /// Opens the mailbox a pairing code names, for a device of `identity` (already authenticated).

@@ -253,3 +253,35 @@ struct StoreGossipTests {
         #expect(problems.map(\.kind) == [.rollback])
     }
 }
+
+@Suite("A store proves it holds a device's entries")
+struct StorePossessionTests {
+    @Test("an honest store proves a random sample of this device's entries; a hollow one is caught")
+    func possession() async throws {
+        var built = try LedgerFixture(deviceCount: 1)
+        for i in 0..<20 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        let fixture = built
+        try await TestStore.live { url in
+            let engine = try await fixture.replica()
+            try await engine.merge(fixture.allEntries)
+            let honest = try await StoreClient(url: url, engine: engine, keyPair: fixture.root).sync()
+            #expect(honest.possession == StoreSyncReport.Possession(asked: 8, proven: 8))
+            let proofs = try engine.store.possessionProofs()
+            #expect(proofs.first?.sampled == 8)
+            #expect(proofs.first?.through == UInt64(fixture.logs[0].count))
+            // A store that answers every challenge without the entries (it kept only the clock).
+            let hollow = LyingTransport(inner: HTTPStoreTransport()) { action, answer in
+                if action == "prove" { answer["proofs"] = (answer["proofs"] as? [Any])?.map { _ in NSNull() } }
+            }
+            try await engine.appendRecord(.debit, amount: 3, memo: "asks again")
+            let caught = try await StoreClient(url: url, engine: engine, keyPair: fixture.root, transport: hollow)
+                .sync()
+            #expect(caught.possession == StoreSyncReport.Possession(asked: 8, proven: 0))
+            #expect(caught.storeProblems.map(\.kind) == [.unproven])
+            #expect(
+                caught.storeProblems.first?.message.contains("did not prove it holds 8 of this device's entries")
+                    == true)
+            #expect(try engine.store.storeProblems().map(\.kind) == ["unproven"])
+        }
+    }
+}

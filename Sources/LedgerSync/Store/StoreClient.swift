@@ -63,6 +63,18 @@ package struct StoreSyncReport: Sendable, Equatable {
     /// What the store's signed answers proved it did (went back, contradicted itself, dropped
     /// entries), each recorded with its proof in the device's database.
     package var storeProblems: [StoreProblem] = []
+    /// Entries of this device the store was asked to prove it holds, and how many it proved
+    /// (nil when it was not asked this time).
+    package var possession: Possession?
+
+    package struct Possession: Sendable, Equatable {
+        package var asked: Int
+        package var proven: Int
+        package init(asked: Int, proven: Int) {
+            self.asked = asked
+            self.proven = proven
+        }
+    }
 
     package init() {}
 }
@@ -221,8 +233,57 @@ package actor StoreClient {
             report.storeProblems = report.storeProblems.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
             let now = try await engine.clock()
             report.converged = answer.digest == now.digest.hex
+            if report.converged, report.sent > 0 || possessionDue() {
+                try await challenge(answer, &report)
+            }
             if report.converged { levelDigest = now.digest }
             return report
+        }
+    }
+
+    /// When this device last had the store prove it holds its entries (this process).
+    private var lastPossessionCheck: Int64?
+
+    /// A store not asked yet (in this process), or not for a day, is asked again.
+    private func possessionDue() -> Bool {
+        guard let last = lastPossessionCheck else { return true }
+        return now() - last > 24 * 3600
+    }
+
+    /// Asks the store to prove it holds a random sample of this device's entries that its
+    /// signed clock includes (docs/PROTOCOL.md, "Proof of possession"), and records the result.
+    private func challenge(_ answer: SyncResponse, _ report: inout StoreSyncReport) async throws {
+        let device = engine.device
+        guard let storeClock, let head = answer.head?.head(identity: engine.identity, digest: answer.digest) else {
+            return
+        }
+        let held = min(storeClock[device], try await engine.clock()[device])
+        guard held > 0 else { return }
+        var seqs: Set<UInt64> = [held]
+        while seqs.count < min(8, Int(clamping: held)) { seqs.insert(UInt64.random(in: 1...held)) }
+        let asked = seqs.sorted()
+        var entries: [UInt64: Entry] = [:]
+        for seq in asked {
+            if let entry = try await engine.entries(of: device, from: seq, through: seq).first { entries[seq] = entry }
+        }
+        let nonce = SecureRandom.bytes(32)
+        let proof: ProveResponse = try await authorised(
+            "prove",
+            ProveRequest(nonce: Data.base64(nonce), entries: asked.map { ProveItem(device: device.hex, seq: $0) }))
+        lastPossessionCheck = now()
+        var missing: [UInt64] = []
+        for (index, seq) in asked.enumerated() {
+            guard let entry = entries[seq] else { continue }
+            let expected = StoreAPI.possessionProof(nonce: nonce, entry: entry.encoded).hex
+            if index >= proof.proofs.count || proof.proofs[index] != expected { missing.append(seq) }
+        }
+        report.possession = StoreSyncReport.Possession(asked: asked.count, proven: asked.count - missing.count)
+        if missing.isEmpty {
+            try engine.store.recordPossession(
+                key: head.store.bytes, origin: witness.origin, sampled: asked.count, through: held,
+                time: now() * 1000)
+        } else {
+            report.storeProblems += try witness.unproven(missing, of: asked.count, head: head)
         }
     }
 

@@ -15,6 +15,8 @@ package struct StoreProblem: Sendable, Equatable, CustomStringConvertible {
         case dropped
         /// The store answered with another key than the one pinned for its address.
         case keyChanged = "key_changed"
+        /// The store could not prove it holds entries of this device it said it held.
+        case unproven
     }
 
     package var kind: Kind
@@ -113,6 +115,17 @@ package struct StoreWitness: Sendable {
             .dropped,
             "the store at \(origin) did not keep \(missing.count) of the \(pushed.count) entries this device "
                 + "sent it (its signed answer lacks them; proof kept)", proof)
+    }
+
+    /// Entries of this device (`missing` seqs, of `asked`) the store's signed head includes but
+    /// it could not prove it holds.
+    package func unproven(_ missing: [UInt64], of asked: Int, head: StoreHead) throws -> [StoreProblem] {
+        let which = missing.prefix(5).map { "#\($0)" }.joined(separator: ", ")
+        return try record(
+            .unproven,
+            "the store at \(origin) did not prove it holds \(missing.count) of this device's entries "
+                + "(\(which)\(missing.count > 5 ? ", …" : ""); \(asked) asked; its signed head says it holds them)",
+            StoreProof(heads: [head], clocks: [nil]))
     }
 
     /// The newest entry of `kept` that `now` lacks, when the store's log of that device was

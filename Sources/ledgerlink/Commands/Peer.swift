@@ -247,6 +247,12 @@ struct Sync: AsyncParsableCommand {
                     ("unproven_fork_claims", .array(report.unprovenForkClaims.map { .string($0) })),
                     ("refused", .integer(Int128(report.refused.count))),
                     (
+                        "possession",
+                        report.possession.map {
+                            .object([("asked", .integer(Int128($0.asked))), ("proven", .integer(Int128($0.proven)))])
+                        } ?? .null
+                    ),
+                    (
                         "store_problems",
                         .array(
                             report.storeProblems.map {

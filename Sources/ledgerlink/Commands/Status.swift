@@ -27,6 +27,7 @@ struct Status: AsyncParsableCommand {
             let lastStoreSync = [record.store, poller?.lastSuccess].compactMap { $0 }.max()
             let forks = try await engine.provenForks()
             let storeProblems = try engine.store.storeProblems()
+            let possession = try engine.store.possessionProofs()
             // A held fork, or a store caught misbehaving, is a problem for scripts too: the exit
             // code says so after the report.
             let outcome: ExitCode =
@@ -63,6 +64,20 @@ struct Status: AsyncParsableCommand {
                         ("peer", peerJSON(peers, lastSync: lastPeerSync)),
                         ("store", storeJSON(storeURL, poller, lastSync: lastStoreSync)),
                         ("store_problems", .array(storeProblems.map(storeProblemJSON))),
+                        (
+                            "store_possession",
+                            .array(
+                                possession.map {
+                                    .object([
+                                        ("store", .string($0.origin)), ("sampled", .integer(Int128($0.sampled))),
+                                        ("through_seq", .integer(Int128($0.through))),
+                                        (
+                                            "proven",
+                                            .string(TimeText.iso(Date(timeIntervalSince1970: Double($0.time) / 1000)))
+                                        ),
+                                    ])
+                                })
+                        ),
                     ]))
                 if outcome != .success { throw outcome }
                 return
@@ -104,6 +119,12 @@ struct Status: AsyncParsableCommand {
             print(
                 "Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never"), store "
                     + "\(lastStoreSync.map(TimeText.short) ?? "never")")
+            for proof in possession {
+                let when = TimeText.short(Date(timeIntervalSince1970: Double(proof.time) / 1000))
+                print(
+                    "Store proof: \(TextSafety.sanitised(proof.origin)) proved it holds this device's entries "
+                        + "(\(proof.sampled) picked at random up to #\(proof.through)) at \(when)")
+            }
             for problem in storeProblems {
                 let when = TimeText.short(Date(timeIntervalSince1970: Double(problem.time) / 1000))
                 print("Store problem (\(when)): \(TextSafety.sanitised(problem.message))")
