@@ -285,3 +285,55 @@ struct StorePossessionTests {
         }
     }
 }
+
+@Suite("An honest store on a bad network raises no alarm")
+struct HonestStoreFaultTests {
+    @Test("dropped and cut connections between two devices and a store: errors, never a store problem")
+    func faultsAreNotLies() async throws {
+        let fixture = try LedgerFixture(deviceCount: 2)
+        let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
+        func unlimit(_ configuration: inout StoreServerConfiguration) {
+            configuration.identityRate = unlimited
+            configuration.addressRate = unlimited
+        }
+        try await TestStore.live(configure: unlimit) { url in
+            let proxy = try await FaultProxy.start(targetPort: url.port ?? 0) { _ in
+                switch Int.random(in: 0..<10) {
+                case 0..<7: .pass
+                case 7..<8: .drop
+                default: .cut(afterBytes: Int.random(in: 1...600))
+                }
+            }
+            let faulty = try #require(URL(string: "http://127.0.0.1:\(proxy.port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let phone = try await fixture.replica(device: 1)
+            let engines = [laptop, phone]
+            // A cut connection can leave a request waiting for an answer: a short total deadline.
+            let clients = zip(engines, fixture.devices).map { engine, key in
+                StoreClient(
+                    url: faulty, engine: engine, keyPair: key, transport: HTTPStoreTransport(deadline: .seconds(1)))
+            }
+            var failures = 0
+            for step in 0..<20 {
+                let device = Int.random(in: 0..<2)
+                if Int.random(in: 0..<3) == 0 {
+                    _ = try? await engines[device].appendRecord(.credit, amount: Int64(step + 1), memo: "step \(step)")
+                }
+                do {
+                    _ = try await clients[device].sync()
+                } catch {
+                    failures += 1  // the network's fault, said as such; never a store problem
+                }
+            }
+            // Then straight to the store until both are level.
+            for (engine, key) in zip(engines, fixture.devices) {
+                _ = try await StoreClient(url: url, engine: engine, keyPair: key).sync()
+            }
+            _ = try await StoreClient(url: url, engine: laptop, keyPair: fixture.devices[0]).sync()
+            #expect(try await laptop.clock().digest == (try await phone.clock().digest))
+            for engine in engines { #expect(try engine.store.storeProblems().isEmpty) }
+            #expect(failures > 0, "the proxy broke nothing: the test tested nothing")
+        }
+    }
+}

@@ -179,10 +179,13 @@ struct LinkCLITests {
         #expect(typo.status != 0)
         #expect(typo.stderr.contains("a pairing code has 12 words"))
         // A store that does not answer: said so, after a few tries, and nothing is written.
-        let closedPort = try freePort(udp: false)
+        // (A port held bound but not listening: another test cannot start a store on it meanwhile.)
+        let closed = try ClosedPort()
+        let closedPort = closed.port
         let noStore = try await stranger.run("join", "\(parts[0])@http://127.0.0.1:\(closedPort)", "--name", "stranger")
         #expect(noStore.status != 0)
         #expect(noStore.stderr.contains("cannot reach the store at http://127.0.0.1:\(closedPort)"))
+        withExtendedLifetime(closed) {}
         #expect(!FileManager.default.fileExists(atPath: stranger.home.appendingPathComponent("ledger.sqlite").path))
         // A name with an escape sequence is refused before anything happens.
         let hostile = try await stranger.run("join", pairing.code, "--name", "evil\u{1B}[2J")
