@@ -93,13 +93,7 @@ struct StoreAccountabilityTests {
     @Test("an honest store under pushes and polls at the same moment never signs two states as one version")
     func concurrentHonesty() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        // Both devices share one identity's rate limit; this is about consistency, not limits.
-        let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
-        func unlimit(_ configuration: inout StoreServerConfiguration) {
-            configuration.identityRate = unlimited
-            configuration.addressRate = unlimited
-        }
-        try await TestStore.live(configure: unlimit) { url in
+        try await TestStore.live(configure: TestStore.unlimited) { url in
             let laptop = try await fixture.replica(device: 0)
             try await laptop.merge(fixture.allEntries)
             let phone = try await fixture.replica(device: 1)
@@ -291,12 +285,7 @@ struct HonestStoreFaultTests {
     @Test("dropped and cut connections between two devices and a store: errors, never a store problem")
     func faultsAreNotLies() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
-        func unlimit(_ configuration: inout StoreServerConfiguration) {
-            configuration.identityRate = unlimited
-            configuration.addressRate = unlimited
-        }
-        try await TestStore.live(configure: unlimit) { url in
+        try await TestStore.live(configure: TestStore.unlimited) { url in
             let proxy = try await FaultProxy.start(targetPort: url.port ?? 0) { _ in
                 switch Int.random(in: 0..<10) {
                 case 0..<7: .pass

@@ -84,6 +84,13 @@ struct TestStore {
         return StoreServer.application(service: service, configuration: configuration, logger: logger)
     }
 
+    /// No rate limits: for tests about consistency under load, not about limits.
+    static func unlimited(_ configuration: inout StoreServerConfiguration) {
+        let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
+        configuration.identityRate = unlimited
+        configuration.addressRate = unlimited
+    }
+
     /// Runs `body` with a real-time server on loopback that answers to whatever address it is
     /// reached at, given that address.
     static func live(
