@@ -41,6 +41,10 @@ package enum FuzzSeeds {
         page.u32(UInt32(debit.encoded.count))
         page.raw(debit.encoded)
         let ledgerPage: [UInt8] = [1, 5, UInt8(page.bytes.count >> 8), UInt8(page.bytes.count & 0xff)] + page.bytes
+        let head = StoreHead(
+            signing: root, identity: identity, version: 2, digest: clock.digest, time: 1_800_000_000_000)
+        var signed = SyncResponse(digest: clock.digest.hex)
+        signed.head = StoreHeadWire(head)
         return [
             "entry": [genesis.encoded, debit.encoded],
             "public-body": [[EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue]],
@@ -48,7 +52,10 @@ package enum FuzzSeeds {
             "clock": [VectorClock.encode(clock.entries), VectorClock.encode([])],
             "segment": [],
             "export": [Array(json.text.utf8), Array(text.utf8)],
-            "store-wire": [Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8)],
+            "store-wire": [
+                Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8),
+                Array(try JSONEncoder().encode(signed)), Array(try JSONEncoder().encode(head)),
+            ],
             "pairing-code": [Array(code.description.utf8), Array(storeCode.description.utf8)],
             "pairing-messages": [[0] + [UInt8](repeating: 1, count: 70), ledgerPage],
             "peer-message": [

@@ -107,6 +107,16 @@ package enum FuzzTargets {
             _ = sync.clock.flatMap(base64Bytes).map { try? VectorClock(decoding: $0) }
             _ = sync.entries?.prefix(16).map { base64Bytes($0).map { try? Entry(decoding: $0) } }
         }
+        // Store heads: in an answer (checked against the asker's identity) and as kept proofs.
+        if let answer = try? decoder.decode(SyncResponse.self, from: bytes), let wire = answer.head,
+            let identity = try? IdentityID(bytes: [UInt8](repeating: 7, count: 32))
+        {
+            _ = wire.head(identity: identity, digest: answer.digest)?.isValid
+        }
+        _ = (try? decoder.decode(StoreHead.self, from: bytes))?.isValid
+        _ = (try? decoder.decode(StoreProof.self, from: bytes))?.heads.map(\.isValid)
+        _ = try? decoder.decode(ProveRequest.self, from: bytes)
+        _ = try? decoder.decode(ProveResponse.self, from: bytes)
     }
 
     // MARK: - Pairing
