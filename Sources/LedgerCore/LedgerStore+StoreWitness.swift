@@ -91,15 +91,58 @@ extension LedgerStore {
         }
     }
 
+    /// How many problems of one kind one store may have kept: beyond it, the newest replaces
+    /// the one before (the first ones, and the latest, stay), so a store that misbehaves on
+    /// every poll cannot fill the device's disk.
+    public static let maxStoreProblemsPerKind = 100
+
     /// Records a problem found with a store (kept until the person clears it).
     public func recordStoreProblem(_ problem: StoreProblemRecord) throws(LedgerError) {
         try write { db in
+            let kept =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM store_problems WHERE origin = ? AND kind = ?",
+                    arguments: [problem.origin, problem.kind]) ?? 0
+            if kept >= Self.maxStoreProblemsPerKind {
+                try db.execute(
+                    sql: """
+                        DELETE FROM store_problems WHERE id = (
+                            SELECT max(id) FROM store_problems WHERE origin = ? AND kind = ?)
+                        """, arguments: [problem.origin, problem.kind])
+            }
             try db.execute(
                 sql: "INSERT INTO store_problems (kind, origin, key, message, proof, time) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
                     problem.kind, problem.origin, Data(problem.storeKey), problem.message, Data(problem.proof),
                     problem.time,
                 ])
+        }
+    }
+
+    /// Forgets the problems found with the store at `origin` and the head kept of its key, so
+    /// its next answer is the new starting point: the person's choice, once they know what
+    /// happened (a backup restored on purpose). The pinned key stays. Returns how many problems
+    /// were forgotten.
+    public func clearStoreProblems(origin: String) throws(LedgerError) -> Int {
+        try write { db in
+            guard try db.tableExists("store_problems") else { return 0 }
+            try db.execute(sql: "DELETE FROM store_problems WHERE origin = ?", arguments: [origin])
+            let cleared = db.changesCount
+            try db.execute(
+                sql: """
+                    DELETE FROM store_heads WHERE origin = ? OR key IN (SELECT key FROM store_pins WHERE origin = ?)
+                    """, arguments: [origin, origin])
+            return cleared
+        }
+    }
+
+    /// Every store address this device has pinned a key for, with the key.
+    public func storePins() throws(LedgerError) -> [(origin: String, key: [UInt8])] {
+        try read { db in
+            guard try db.tableExists("store_pins") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT origin, key FROM store_pins ORDER BY origin").map {
+                ($0["origin"], Array($0["key"] as Data))
+            }
         }
     }
 

@@ -45,7 +45,7 @@ struct Ledgerlink: AsyncParsableCommand {
         subcommands: [
             Init.self, Earn.self, Spend.self, Balance.self, History.self, Devices.self, Status.self,
             Export.self, Import.self, Verify.self, Pair.self, Join.self, Revoke.self, Sync.self, Listen.self,
-            Peers.self, Serve.self,
+            Peers.self, Stores.self, Serve.self,
             TUI.self,
         ]
     )

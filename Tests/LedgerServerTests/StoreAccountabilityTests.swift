@@ -216,6 +216,47 @@ struct StoreGossipTests {
         #expect(await eventually { (try? phone.store.storeProblems().map(\.kind)) == ["contradiction"] })
     }
 
+    @Test("a proof two devices found reaches a third that meets one of them, and is kept once")
+    func proofTravels() async throws {
+        let fixture = try LedgerFixture(deviceCount: 3)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = SigningKeyPair.generate()
+        func head(_ version: UInt64, _ text: String, _ time: Int64) -> StoreHead {
+            StoreHead(
+                signing: key, identity: fixture.identity, version: version, digest: Blake2b.hash(Array(text.utf8)),
+                time: time)
+        }
+        let laptop = try await device(fixture, 0, folder: folder, heads: [head(5, "five", 100)])
+        let phone = try await device(fixture, 1, folder: folder, heads: [head(3, "three", 200)])
+        // The tablet saw the store early, before it split its history.
+        let tablet = try await device(fixture, 2, folder: folder, heads: [head(2, "two", 50)])
+        func meet(_ dialer: MergeEngine, _ index: Int, _ other: MergeEngine, _ otherIndex: Int) async throws {
+            let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+            let otherKey = fixture.devices[otherIndex]
+            let serving = Task { try await listener.run(engine: other, keyPair: otherKey) }
+            defer { serving.cancel() }
+            _ = try await PeerDialer.sync(
+                host: "127.0.0.1", port: listener.port, engine: dialer, keyPair: fixture.devices[index])
+        }
+        try await meet(laptop, 0, phone, 1)
+        #expect(await eventually { (try? phone.store.storeProblems().count) == 1 })
+        try await meet(tablet, 2, laptop, 0)
+        let onTablet = try tablet.store.storeProblems()
+        #expect(onTablet.map(\.kind) == ["contradiction"])
+        #expect(onTablet.first?.message.contains("version 3 after version 5") == true)
+        #expect(onTablet.first?.message.contains("(proof from") == true)
+        // The newest head it learned is the higher version, not the last one it read.
+        let kept = try #require(try tablet.store.storeHead(key: key.publicKey.bytes))
+        #expect(try JSONDecoder().decode(StoreHead.self, from: Data(kept.head)).version == 5)
+        // Meeting again, or meeting the phone, finds the same proof: it is not kept twice.
+        try await meet(tablet, 2, laptop, 0)
+        try await meet(tablet, 2, phone, 1)
+        #expect(try tablet.store.storeProblems().count == 1)
+        #expect(try laptop.store.storeProblems().count == 1)
+    }
+
     @Test("a device learns the newest version a store signed for another, and is not shown less after")
     func learnNewest() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
@@ -242,9 +283,20 @@ struct StoreGossipTests {
         var answer = SyncResponse(digest: older.digest.hex)
         answer.head = StoreHeadWire(
             StoreHead(signing: key, identity: fixture.identity, version: 3, digest: older.digest, time: 300))
-        let problems = try StoreWitness(ledger: laptop.store, identity: fixture.identity, origin: "http://store")
-            .witness(answer, clock: nil)
+        let witness = StoreWitness(ledger: laptop.store, identity: fixture.identity, origin: "http://store")
+        let problems = try witness.witness(answer, clock: nil)
         #expect(problems.map(\.kind) == [.rollback])
+        // A store that stays behind is one problem, not one per poll.
+        for time in 301...310 as ClosedRange<Int64> {
+            answer.head = StoreHeadWire(
+                StoreHead(signing: key, identity: fixture.identity, version: 3, digest: older.digest, time: time))
+            #expect(try witness.witness(answer, clock: nil).map(\.kind) == [.rollback])
+        }
+        #expect(try laptop.store.storeProblems().count == 1)
+        // Once cleared, its answer is the new starting point.
+        #expect(try laptop.store.clearStoreProblems(origin: "http://store") == 1)
+        #expect(try witness.witness(answer, clock: nil).isEmpty)
+        #expect(try laptop.store.storeProblems().isEmpty)
     }
 }
 

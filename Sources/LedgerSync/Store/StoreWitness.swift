@@ -171,13 +171,24 @@ package struct StoreWitness: Sendable {
             clock: clock.flatMap(base64Bytes))
     }
 
-    /// Records a problem (once: the same problem found again is not recorded twice in a row).
+    /// Records a problem once: the same problem found again (of the same kind, against the same
+    /// kept head, or in the same words when there is no head) is not recorded again, so a store
+    /// that stays behind a head the device holds is one problem, not one per poll.
     func record(_ kind: StoreProblem.Kind, _ message: String, _ proof: StoreProof, key: [UInt8]? = nil) throws
         -> [StoreProblem]
     {
         let storeKey = key ?? proof.heads.last?.store.bytes ?? []
-        let last = try ledger.storeProblems().last { $0.origin == origin }
-        if last?.kind != kind.rawValue || last?.message != message {
+        let known = try ledger.storeProblems().contains { kept in
+            guard kept.origin == origin, kept.kind == kind.rawValue else { return false }
+            guard let first = proof.heads.first else { return kept.message == message }
+            guard let keptHeads = try? JSONDecoder().decode(StoreProof.self, from: Data(kept.proof)).heads else {
+                return false
+            }
+            // A contradiction is the same whichever device found it first, in either order.
+            if kind == .contradiction, proof.heads.allSatisfy(keptHeads.contains) { return true }
+            return keptHeads.first == first
+        }
+        if !known {
             try ledger.recordStoreProblem(
                 StoreProblemRecord(
                     kind: kind.rawValue, origin: origin, storeKey: storeKey, message: message,
@@ -200,31 +211,59 @@ package struct StoreGossip: Sendable {
         self.identity = identity
     }
 
-    /// The newest head this device holds of each store.
+    /// The newest head this device holds of each store, then the pairs of heads that prove a
+    /// store signed two states that cannot both be true (newest first), so a proof found by
+    /// two devices reaches every device they meet.
     package func heads() -> [StoreHead] {
-        ((try? ledger.storeHeads()) ?? []).compactMap { try? JSONDecoder().decode(StoreHead.self, from: Data($0.head)) }
-            .filter { $0.identity == identity }
-            .prefix(PeerMessage.maxHeads).map { $0 }
+        let newest = ((try? ledger.storeHeads()) ?? []).compactMap {
+            try? JSONDecoder().decode(StoreHead.self, from: Data($0.head))
+        }
+        let proofs = ((try? ledger.storeProblems()) ?? []).reversed().compactMap { problem -> [StoreHead]? in
+            guard let heads = try? JSONDecoder().decode(StoreProof.self, from: Data(problem.proof)).heads,
+                heads.count == 2, StoreHead.contradiction(heads[0], heads[1]) != nil
+            else { return nil }
+            return heads
+        }
+        var all: [StoreHead] = []
+        for head in newest + proofs.joined() where head.identity == identity && !all.contains(head) {
+            all.append(head)
+        }
+        return Array(all.prefix(PeerMessage.maxHeads))
     }
 
-    /// Compares `heads` (from the device `peer`) with the kept ones; returns the problems they
-    /// prove (recorded with their proof). Heads of stores this device does not use are ignored.
+    /// Compares `heads` (from the device `peer`) with the kept ones and with each other;
+    /// returns the problems they prove (recorded with their proof). Heads of stores this device
+    /// does not use are ignored.
     package func compare(_ heads: [StoreHead], from peer: String) throws -> [StoreProblem] {
         var problems: [StoreProblem] = []
-        let kept = try ledger.storeHeads()
-        for head in heads where head.identity == identity && head.isValid {
-            guard let row = kept.first(where: { $0.key == head.store.bytes }),
-                let mine = try? JSONDecoder().decode(StoreHead.self, from: Data(row.head))
-            else { continue }
-            let witness = StoreWitness(ledger: ledger, identity: identity, origin: row.origin)
+        // This device's own head of each store it uses, as kept before the comparison.
+        var own: [[UInt8]: (origin: String, head: StoreHead)] = [:]
+        for row in try ledger.storeHeads() {
+            if let head = try? JSONDecoder().decode(StoreHead.self, from: Data(row.head)) {
+                own[row.key] = (row.origin, head)
+            }
+        }
+        var newest = own.mapValues(\.head)
+        let valid = heads.filter { $0.identity == identity && $0.isValid }
+        for (index, head) in valid.enumerated() {
+            guard let (origin, mine) = own[head.store.bytes] else { continue }
+            let witness = StoreWitness(ledger: ledger, identity: identity, origin: origin)
             if let why = StoreHead.contradiction(mine, head) {
                 problems += try witness.recordGossip(
-                    "the store at \(row.origin) showed this device and \(peer) histories that cannot both be true: "
+                    "the store at \(origin) showed this device and \(peer) histories that cannot both be true: "
                         + "\(why) (proof kept)", StoreProof(heads: [mine, head], clocks: [nil, nil]))
-            } else if head.version > mine.version {
+            } else if let kept = newest[head.store.bytes], head.version > kept.version {
                 // The store told the other device of a newer state: expect at least that here.
+                newest[head.store.bytes] = head
                 try ledger.keepStoreHead(
-                    key: head.store.bytes, origin: row.origin, head: Array(try JSONEncoder().encode(head)), clock: nil)
+                    key: head.store.bytes, origin: origin, head: Array(try JSONEncoder().encode(head)), clock: nil)
+            }
+            // A proof the other device holds (two heads it sent that contradict each other).
+            for other in valid[..<index] {
+                guard let why = StoreHead.contradiction(other, head) else { continue }
+                problems += try witness.recordGossip(
+                    "the store at \(origin) signed two states that cannot both be true: \(why) (proof from "
+                        + "\(peer), kept)", StoreProof(heads: [other, head], clocks: [nil, nil]))
             }
         }
         return problems

@@ -125,16 +125,27 @@ struct Status: AsyncParsableCommand {
                     "Store proof: \(TextSafety.sanitised(proof.origin)) proved it holds this device's entries "
                         + "(\(proof.sampled) picked at random up to #\(proof.through)) at \(when)")
             }
+            // One line per kind of problem per store (the first found), with how many more.
+            var shown: [String: Int] = [:]
             for problem in storeProblems {
+                let group = problem.origin + "\u{0}" + problem.kind
+                shown[group, default: 0] += 1
+                guard shown[group] == 1 else { continue }
                 let when = TimeText.short(Date(timeIntervalSince1970: Double(problem.time) / 1000))
-                print("Store problem (\(when)): \(TextSafety.sanitised(problem.message))")
+                let more = storeProblems.count { $0.origin + "\u{0}" + $0.kind == group } - 1
+                print(
+                    "Store problem (\(when)): \(TextSafety.sanitised(problem.message))"
+                        + (more > 0 ? " (and \(more) more like it)" : ""))
+            }
+            if !storeProblems.isEmpty {
+                print("  (`ledgerlink stores` shows each with its proof; README, \"A store that lies is caught\")")
             }
             if outcome != .success { throw outcome }
         }
     }
 }
 
-private func storeProblemJSON(_ problem: StoreProblemRecord) -> JSONValue {
+func storeProblemJSON(_ problem: StoreProblemRecord) -> JSONValue {
     let found = Date(timeIntervalSince1970: Double(problem.time) / 1000)
     return .object([
         ("kind", .string(problem.kind)), ("store", .string(problem.origin)),
