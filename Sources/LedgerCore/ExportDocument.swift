@@ -7,15 +7,31 @@ public enum ExportDocument {
     static let format = "ledgerlink-export"
     public static let textHeader = "ledgerlink-export v1"
 
+    /// The text form's line prefix for a store head (docs/PROTOCOL.md, "Export").
+    public static let storeHeadPrefix = "store-head "
+    /// At most this many store heads in one export (the peer channel's HEADS bound).
+    public static let maxStoreHeads = 32
+    /// At most this many bytes of JSON per store head.
+    static let maxStoreHeadBytes = 1024
+
+    /// What an export file holds: the entries, and the store heads the exporting device kept
+    /// (each a JSON object, checked by the reader of heads: docs/PROTOCOL.md "Store heads").
+    public struct Contents: Sendable {
+        public var entries: [Entry]
+        public var storeHeads: [[UInt8]]
+    }
+
     /// JSON with the canonical bytes and each decoded field of every entry.
-    public static func json(identity: IdentityID, device: DevicePublicKey, entries: [(StoredEntryPlace, Entry)])
-        -> JSONValue
-    {
+    public static func json(
+        identity: IdentityID, device: DevicePublicKey, entries: [(StoredEntryPlace, Entry)],
+        storeHeads: [JSONValue] = []
+    ) -> JSONValue {
         .object([
             ("format", .string(format)),
             ("version", 1),
             ("identity", .string(identity.hex)),
             ("exported_by", .string(device.hex)),
+            ("store_heads", .array(storeHeads)),
             ("entries", .array(entries.map { place, entry in fields(entry, place: place) })),
         ])
     }
@@ -43,10 +59,12 @@ public enum ExportDocument {
     /// The JSON form cut around its entries, for writing it entry by entry: `head`, then the
     /// `jsonItem`s separated by ",\n", then `tail` (a "\n" before it when there were entries).
     /// The result is the same text as `json(...).prettyText`.
-    public static func jsonFrame(identity: IdentityID, device: DevicePublicKey) -> (head: String, tail: String) {
+    public static func jsonFrame(identity: IdentityID, device: DevicePublicKey, storeHeads: [JSONValue] = [])
+        -> (head: String, tail: String)
+    {
         let whole = JSONValue.object([
             ("format", .string(format)), ("version", 1), ("identity", .string(identity.hex)),
-            ("exported_by", .string(device.hex)), ("entries", .array([.null])),
+            ("exported_by", .string(device.hex)), ("store_heads", .array(storeHeads)), ("entries", .array([.null])),
         ]).prettyText
         let parts = whole.components(separatedBy: "    null\n")
         return (parts[0], parts.count > 1 ? parts[1] : "")
@@ -58,9 +76,11 @@ public enum ExportDocument {
             .map { "    " + $0 }.joined(separator: "\n")
     }
 
-    /// Plain text: a header line, then one entry's canonical bytes in hex per line.
-    public static func text(entries: [(StoredEntryPlace, Entry)]) -> String {
-        ([textHeader] + entries.map { Hex.encode($0.1.encoded) }).joined(separator: "\n") + "\n"
+    /// Plain text: a header line, a `store-head` line per store head, then one entry's
+    /// canonical bytes in hex per line.
+    public static func text(entries: [(StoredEntryPlace, Entry)], storeHeads: [JSONValue] = []) -> String {
+        ([textHeader] + storeHeads.map { storeHeadPrefix + $0.text } + entries.map { Hex.encode($0.1.encoded) })
+            .joined(separator: "\n") + "\n"
     }
 
     /// Why an export file was refused.
@@ -70,15 +90,29 @@ public enum ExportDocument {
 
     /// Parses either form. In JSON, every decoded field must agree with the canonical bytes.
     public static func read(_ data: Data) throws(ReadError) -> [Entry] {
+        try contents(data).entries
+    }
+
+    /// Parses either form, with the store heads it carries (at most `maxStoreHeads`, each at
+    /// most 1 KiB of JSON; their signatures are checked by whoever reads them).
+    public static func contents(_ data: Data) throws(ReadError) -> Contents {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ReadError(description: "the file is not UTF-8 text; it is not a ledgerlink export")
         }
         let trimmed = text.trimmingWhitespace
         if trimmed.hasPrefix(textHeader) {
             var entries: [Entry] = []
+            var heads: [[UInt8]] = []
             for (number, line) in trimmed.split(separator: "\n").dropFirst().enumerated() {
                 let hex = line.trimmingWhitespace
                 guard !hex.isEmpty else { continue }
+                if hex.hasPrefix(storeHeadPrefix) {
+                    let json = Array(hex.utf8.dropFirst(storeHeadPrefix.utf8.count))
+                    guard heads.count < maxStoreHeads, json.count <= maxStoreHeadBytes, json.first == UInt8(ascii: "{")
+                    else { throw ReadError(description: "line \(number + 2): too many or too long store heads") }
+                    heads.append(json)
+                    continue
+                }
                 guard let bytes = Hex.decode(hex) else { throw ReadError(description: "line \(number + 2) is not hex") }
                 do {
                     entries.append(try Entry(decoding: bytes))
@@ -86,7 +120,7 @@ public enum ExportDocument {
                     throw ReadError(description: "line \(number + 2): \(error)")
                 }
             }
-            return entries
+            return Contents(entries: entries, storeHeads: heads)
         }
         guard trimmed.hasPrefix("{"), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
             object["format"] as? String == format
@@ -98,7 +132,19 @@ public enum ExportDocument {
         guard let list = object["entries"] as? [[String: Any]] else {
             throw ReadError(description: "the export has no entries list")
         }
-        return try list.enumerated().map { (index, item) throws(ReadError) -> Entry in
+        // Older exports have no store heads.
+        let headObjects = object["store_heads"] as? [Any] ?? []
+        guard headObjects.count <= maxStoreHeads else {
+            throw ReadError(description: "the export holds more than \(maxStoreHeads) store heads")
+        }
+        let heads = try headObjects.map { (head) throws(ReadError) -> [UInt8] in
+            guard JSONSerialization.isValidJSONObject(head),
+                let json = try? JSONSerialization.data(withJSONObject: head, options: [.sortedKeys]),
+                json.count <= maxStoreHeadBytes
+            else { throw ReadError(description: "a store head in the export is not a JSON object of at most 1 KiB") }
+            return Array(json)
+        }
+        let entries = try list.enumerated().map { (index, item) throws(ReadError) -> Entry in
             guard let hex = item["encoded"] as? String, let bytes = Hex.decode(hex) else {
                 throw ReadError(description: "entry \(index + 1) has no encoded bytes")
             }
@@ -125,5 +171,6 @@ public enum ExportDocument {
             }
             return entry
         }
+        return Contents(entries: entries, storeHeads: heads)
     }
 }

@@ -359,7 +359,9 @@ extension MergeEngine {
 
     /// Writes the export (docs/PROTOCOL.md, "Export") to `handle` entry by entry, in constant
     /// memory however large the ledger.
-    public func writeExport(json: Bool, to handle: FileHandle) throws(LedgerError) {
+    /// `storeHeads` are the store heads this device kept (JSON objects), carried so a device
+    /// that imports the file compares them with its own (docs/PROTOCOL.md, "Store heads").
+    public func writeExport(json: Bool, storeHeads: [JSONValue] = [], to handle: FileHandle) throws(LedgerError) {
         var buffer = ""
         func write(_ text: String) {
             buffer += text
@@ -369,7 +371,7 @@ extension MergeEngine {
             }
         }
         if json {
-            let frame = ExportDocument.jsonFrame(identity: identity, device: device)
+            let frame = ExportDocument.jsonFrame(identity: identity, device: device, storeHeads: storeHeads)
             write(frame.head)
             var first = true
             try forEachStoredEntry { place, entry in
@@ -379,6 +381,7 @@ extension MergeEngine {
             write((first ? "" : "\n") + frame.tail + "\n")
         } else {
             write(ExportDocument.textHeader + "\n")
+            for head in storeHeads { write(ExportDocument.storeHeadPrefix + head.text + "\n") }
             try forEachStoredEntry { _, entry in write(Hex.encode(entry.encoded) + "\n") }
         }
         handle.write(Data(buffer.utf8))

@@ -77,6 +77,15 @@ package struct StoreHead: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// The head as JSON, in the same form as its Codable encoding (for export files).
+    package var json: JSONValue {
+        .object([
+            ("store", .string(store.hex)), ("identity", .string(identity.hex)), ("version", .integer(Int128(version))),
+            ("digest", .string(digest.hex)), ("time", .integer(Int128(time))),
+            ("signature", .string(Data(signature.bytes).base64EncodedString())),
+        ])
+    }
+
     // Codable as JSON: keys and digests hex, the signature base64 (StoreHeadWire's form).
     enum CodingKeys: String, CodingKey { case store, identity, version, digest, time, signature }
 

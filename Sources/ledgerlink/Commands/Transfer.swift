@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerRemote
+import LedgerSync
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +14,13 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
+            // The store heads this device kept travel with the entries, so the device that imports
+            // the file compares them with its own (a store that showed them different histories
+            // is caught even when they never meet).
+            let heads = StoreGossip(ledger: context.engine.store, identity: context.engine.identity).heads()
             // Entries stream straight to standard output: memory stays flat however large the ledger.
-            try await context.engine.writeExport(json: json, to: FileHandle.standardOutput)
+            try await context.engine.writeExport(
+                json: json, storeHeads: heads.map(\.json), to: FileHandle.standardOutput)
         }
     }
 }
@@ -37,7 +44,8 @@ struct Import: AsyncParsableCommand {
                 }
                 data = contents
             }
-            let entries = try ExportDocument.read(data)
+            let contents = try ExportDocument.contents(data)
+            let entries = contents.entries
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
             if let foreign = entries.first(where: { $0.identity != context.engine.identity }) {
                 throw CLIError(
@@ -47,6 +55,14 @@ struct Import: AsyncParsableCommand {
             let forksBefore = try await context.engine.provenForks()
             let report = try await context.engine.merge(entries)
             let newForks = try await context.engine.provenForks().filter { forksBefore[$0.key] == nil }
+            // Store heads that do not decode or verify prove nothing and are passed over.
+            let heads = contents.storeHeads.compactMap { try? JSONDecoder().decode(StoreHead.self, from: Data($0)) }
+            let storeProblems = try StoreGossip(ledger: context.engine.store, identity: context.engine.identity)
+                .compare(
+                    heads,
+                    from: "the device that exported "
+                        + (file == "-"
+                            ? "the file read" : TextSafety.sanitised(URL(fileURLWithPath: file).lastPathComponent)))
             let totals = try await context.engine.totals()
             let d = await context.decimals
             if json {
@@ -59,6 +75,7 @@ struct Import: AsyncParsableCommand {
                         ("forks", .integer(Int128(report.forks.count))),
                         ("balance", .string(totals.balance.formatted(d))),
                         ("balance_minor", .integer(totals.balance)),
+                        ("store_problems", .array(storeProblems.map { .string(TextSafety.sanitised($0.message)) })),
                     ]))
             } else {
                 print(
@@ -66,8 +83,10 @@ struct Import: AsyncParsableCommand {
                         + "\(report.held.count) waiting, \(report.rejected.count) refused).")
                 for line in try await context.refusalLines(report.rejected) { print(line) }
                 for line in try await context.forkLines(newForks) { print(line) }
+                for problem in storeProblems { print("Store problem: \(TextSafety.sanitised(problem.message))") }
                 print("Balance: \(totals.balance.formatted(d))")
             }
+            if !storeProblems.isEmpty { throw ExitCode(ExitStatus.storeMisbehaved) }
             if !newForks.isEmpty { throw ExitCode(ExitStatus.fork) }
             if !report.rejected.isEmpty { throw ExitCode(ExitStatus.refused) }
         }
