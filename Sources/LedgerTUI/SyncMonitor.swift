@@ -8,6 +8,8 @@ package struct SyncBadge: Sendable, Equatable {
     package var problem: String?
     /// The store's state in a word or two (`store ok`, `store 40%`, `store ✗3`), when one is polled.
     package var store: String?
+    /// Every problem recorded with a store, in words (sanitised), for the problems view.
+    package var storeProblems: [String] = []
 
     package init(peers: [String] = [], lastSync: String? = nil, problem: String? = nil) {
         self.peers = peers

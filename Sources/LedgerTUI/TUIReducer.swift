@@ -80,6 +80,14 @@ package enum TUIReducer {
             }
             return []
         }
+        if state.showsProblems {
+            if key == .escape || key == .character("!") { state.showsProblems = false }
+            if key == .character("q") {
+                state.showsProblems = false
+                if state.pairing != nil { state.confirmsQuit = true } else { state.wantsQuit = true }
+            }
+            return []
+        }
         if state.showsHelp {
             if key == .escape || key == .character("?") { state.showsHelp = false }
             if key == .character("q") {
@@ -110,6 +118,11 @@ package enum TUIReducer {
         switch event {
         case .sync(let badge):
             state.sync = badge
+            let storeProblems = badge?.storeProblems ?? []
+            if storeProblems.count > state.knownStoreProblems, let newest = storeProblems.last {
+                state.message = "⚠ Store: \(newest). Press ! to see every problem."
+            }
+            state.knownStoreProblems = storeProblems.count
         case .notice(let text):
             state.message = text
         case .snapshot(let snapshot):
@@ -276,6 +289,7 @@ package enum TUIReducer {
         switch key {
         case .character("q"): state.wantsQuit = true
         case .character("?"): state.showsHelp = true
+        case .character("!"): state.showsProblems = true
         case .tab: state.focus = Pane(rawValue: (pane.rawValue + 1) % Pane.allCases.count) ?? .devices
         case .backTab:
             state.focus = Pane(rawValue: (pane.rawValue + Pane.allCases.count - 1) % Pane.allCases.count) ?? .devices

@@ -28,6 +28,7 @@ package enum TUIRenderer {
             Keymap.footer(width: state.width - 2), row: state.height - 1, column: 1, style: .dim,
             limit: state.width - 2)
         if state.showsHelp { help(&grid) }
+        if state.showsProblems { problems(state, &grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
         if let approval = state.approval { approvalDialog(approval, &grid) }
@@ -268,6 +269,31 @@ package enum TUIRenderer {
                 binding.action, row: box.top + 1 + i, column: max(x + 2, box.left + 16), limit: box.innerWidth - 16)
         }
         grid.put("Esc or ? closes this help", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
+    /// Every problem the ledger or a store's signed answers prove, in words.
+    private static func problems(_ state: TUIState, _ grid: inout ScreenGrid) {
+        var items = state.snapshot.devices.filter { $0.forkSeq != nil }.map {
+            "Fork: \($0.name) (\($0.fingerprint)) signed two different entries at seq \($0.forkSeq ?? 0); its "
+                + "entries from there on do not count. Revoke it (r in Devices) and check that device."
+        }
+        items += (state.sync?.storeProblems ?? []).map { "Store: \($0)" }
+        if items.isEmpty { items = ["No problems found: no device forked, and no store's answers proved it lied."] }
+        let width = min(96, grid.width - 4)
+        var lines: [String] = []
+        for item in items {
+            if !lines.isEmpty { lines.append("") }
+            lines += ScreenGrid.wrap(item, width: width - 4)
+        }
+        let room = max(1, grid.height - 8)
+        if lines.count > room { lines = Array(lines.prefix(room - 1)) + ["… (`ledgerlink status` lists them all)"] }
+        let box = overlay(width: width, height: lines.count + 4, title: "Problems", &grid)
+        for (i, line) in lines.enumerated() {
+            grid.put(line, row: box.top + 1 + i, column: box.left + 2, limit: box.innerWidth - 2)
+        }
+        grid.put(
+            "Esc or ! closes · `ledgerlink stores` shows each store's proof", row: box.bottom - 1,
+            column: box.left + 2, style: .dim, limit: box.innerWidth - 2)
     }
 
     private static func revokeDialog(_ device: LedgerSnapshot.DeviceRow, _ grid: inout ScreenGrid) {

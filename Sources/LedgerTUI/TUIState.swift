@@ -183,6 +183,10 @@ package struct TUIState: Sendable, Equatable {
     /// The device a revoke waits to be confirmed for (Enter confirms, Esc cancels).
     package var pendingRevoke: LedgerSnapshot.DeviceRow?
     package var showsHelp = false
+    /// The problems view (forks, a store caught misbehaving) is open.
+    package var showsProblems = false
+    /// How many store problems the person has been told of (a new one is announced once).
+    package var knownStoreProblems = 0
     /// A one-line message under the panes (the result of the last action).
     package var message: String?
     package var wantsQuit = false

@@ -26,6 +26,7 @@ actor PeerSyncMonitor: SyncMonitor {
     /// The newest problem recorded with a store (proof kept in the ledger's database), read
     /// again at most once a second.
     private var recordedStoreProblem: String?
+    private var recordedStoreProblems: [String] = []
     private var nextProblemCheck: ContinuousClock.Instant = .now
     private var notices: [String] = []
     private var outcome: Task<Void, Never>?
@@ -113,14 +114,18 @@ actor PeerSyncMonitor: SyncMonitor {
         await pickUpStore()
         if ContinuousClock.now >= nextProblemCheck {
             nextProblemCheck = .now + .seconds(1)
-            recordedStoreProblem = (try? context.engine.store.storeProblems().last).map {
-                "store: \($0.message) (ledgerlink status lists every store problem)"
+            let recorded = (try? context.engine.store.storeProblems()) ?? []
+            recordedStoreProblems = recorded.map {
+                "\(TextSafety.sanitised($0.message)) (found \(TimeText.short(Date(timeIntervalSince1970: Double($0.time) / 1000))))"
             }
+            recordedStoreProblem = recorded.last.map { "store: \($0.message) (press ! for every problem)" }
         }
         let status = await peerStatus()
         let store = await storeStatus()
         guard status != nil || store != nil else {
-            return (recordedStoreProblem ?? startProblem).map { SyncBadge(problem: TextSafety.sanitised($0)) }
+            var badge = (recordedStoreProblem ?? startProblem).map { SyncBadge(problem: TextSafety.sanitised($0)) }
+            badge?.storeProblems = recordedStoreProblems
+            return badge
         }
         let last = [status?.lastSync, store?.lastSuccess, lastSyncBefore].compactMap { $0 }.max()
         let formatter = hoursMinutes
@@ -137,6 +142,7 @@ actor PeerSyncMonitor: SyncMonitor {
         if let receiving = status?.connections.first(where: { $0.received > 0 && $0.level == nil }) {
             badge.store = [badge.store, "receiving \(receiving.received)"].compactMap { $0 }.joined(separator: " · ")
         }
+        badge.storeProblems = recordedStoreProblems
         return badge
     }
 

@@ -320,6 +320,32 @@ struct TUIReducerTests {
         #expect(!s.showsHelp)
     }
 
+    @Test("a store problem is announced once; ! lists it with forks, or says there are none")
+    func problemsView() {
+        var s = state(width: 100, height: 30)
+        _ = TUIReducer.reduce(&s, .character("!"))
+        #expect(s.showsProblems)
+        #expect(TUIRenderer.render(s).text.contains("No problems found"))
+        _ = TUIReducer.reduce(&s, .escape)
+        #expect(!s.showsProblems)
+        var badge = SyncBadge()
+        badge.storeProblems = ["the store at http://s went back to an older state (found 10:00)"]
+        TUIReducer.apply(&s, .sync(badge))
+        #expect(s.message?.contains("went back to an older state") == true)
+        #expect(s.message?.contains("Press ! to see every problem") == true)
+        s.message = nil
+        TUIReducer.apply(&s, .sync(badge))
+        #expect(s.message == nil)  // told once
+        s.snapshot.devices[1].forkSeq = 4
+        _ = TUIReducer.reduce(&s, .character("!"))
+        let screen = TUIRenderer.render(s).text
+        #expect(screen.contains("Problems"))
+        #expect(screen.contains("signed two different entries at seq 4"))
+        #expect(screen.contains("Store: the store at http://s went back"))
+        _ = TUIReducer.reduce(&s, .character("!"))
+        #expect(!s.showsProblems)
+    }
+
     @Test("a resize re-lays out and keeps selections in range")
     func resize() {
         var s = state()
