@@ -98,4 +98,122 @@ struct LyingStoreCLITests {
         #expect(accepted.stdout.contains("Synced with the store"))
         #expect(try await laptop.run("sync").status == 0)
     }
+
+    @Test(
+        "a store cloned to show two devices different histories: an export carries the proof, stores and the TUI show it"
+    )
+    func clonedStore() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "10", "--memo", "salary")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let folder = laptop.home.deletingLastPathComponent()
+        let database = folder.appendingPathComponent("store.sqlite")
+        var store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }
+        try await laptop.ok("sync", "--store", store.url)
+        try await phone.ok("sync", "--store", store.url)
+        // The operator copies the database, key and all, and serves the phone from the copy.
+        #expect(await store.stop() == 0)
+        let clone = folder.appendingPathComponent("clone.sqlite")
+        try copy(database, to: clone)
+        store = try await StoreProcess.start(database: database, port: store.port)
+        let twin = try await StoreProcess.start(database: clone)
+        defer { twin.stopNow() }
+        #expect(twin.key == store.key)
+        try await laptop.ok("earn", "5", "--memo", "bonus")
+        try await laptop.ok("sync")
+        try await phone.ok("spend", "3", "--memo", "lunch")
+        try await phone.ok("sync", "--store", twin.url)
+        // Each copy signed its own next version for one device: the two never meet at the store.
+        #expect(try await laptop.run("status").status == 0)
+        #expect(try await phone.run("status").status == 0)
+
+        // The laptop's export carries its newest head; the phone compares it with its own.
+        let file = folder.appendingPathComponent("laptop.export")
+        try await laptop.ok("export").write(to: file, atomically: true, encoding: .utf8)
+        #expect(try String(contentsOf: file, encoding: .utf8).contains("\nstore-head {"))
+        let imported = try await phone.run("import", file.path)
+        #expect(imported.status == 7)
+        #expect(imported.stdout.contains("showed this device and the device that exported laptop.export histories"))
+        #expect(imported.stdout.contains("it signed two different states as version"))
+        #expect(imported.stdout.contains("Balance: 12.00"))  // the entries were imported all the same
+        #expect(try await phone.run("status").status == 7)
+        let listed = try await phone.run("stores", "--json")
+        #expect(listed.status == 7)
+        let stores = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(stores.compactMap { $0["store"] as? String }) == [store.url, twin.url])
+        let atTwin = try #require(stores.first { $0["store"] as? String == twin.url })
+        let problem = try #require((atTwin["problems"] as? [[String: Any]])?.first)
+        #expect(problem["kind"] as? String == "contradiction")
+        let proof = try #require((problem["proof"] as? String).map { Data($0.utf8) })
+        let heads = try #require((try JSONSerialization.jsonObject(with: proof) as? [String: Any])?["heads"] as? [Any])
+        #expect(heads.count == 2)
+
+        // The TUI announces it and lists it in the problems view.
+        if TmuxSession.isAvailable {
+            let tmux = try TmuxSession(["sh"], width: 160, height: 36, environment: ["PS1": "$ ", "NO_COLOR": "1"])
+            defer { tmux.close() }
+            try tmux.type("\(phone.cli.executable.path) tui --home \(phone.home.path); echo \"exited with $?\"")
+            try tmux.send("Enter")
+            #expect(try await tmux.waitFor("Press ! to see every problem"))
+            try tmux.send("!")
+            #expect(try await tmux.waitFor("Problems"))
+            #expect(try await tmux.waitFor("ledgerlink stores"))
+            try tmux.send("Escape")
+            try tmux.send("q")
+            #expect(try await tmux.waitFor("exited with 0"))
+        }
+
+        // Once the person knows what happened, clearing the store's problems ends the alarm.
+        let wrong = try await phone.run("stores", "clear", "http://127.0.0.1:1")
+        #expect(wrong.status == 1)
+        #expect(wrong.stderr.contains("this device knows no store at http://127.0.0.1:1"))
+        #expect(try await phone.ok("stores", "clear", twin.url).contains("Cleared 1 problem of \(twin.url)"))
+        #expect(try await phone.run("status").status == 0)
+        #expect(try await phone.run("stores").status == 0)
+    }
+
+    @Test("an honest store stopped or killed between and during syncs raises no alarm on any device")
+    func honestRestarts() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let devices = [laptop, phone]
+        let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
+        var store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }
+        for device in devices { try await device.ok("sync", "--store", store.url) }
+        for step in 0..<24 {
+            let device = devices[step % 2]
+            if Bool.random() { try await device.ok("earn", "\(step + 1)") }
+            switch Int.random(in: 0..<4) {
+            case 0:
+                // Killed while a sync is under way (or before it reaches the store).
+                let sync = try device.cli.start(["sync", "--home", device.home.path])
+                _ = await store.stop(Bool.random() ? SIGKILL : SIGTERM)
+                let finished = try await offThePool {
+                    sync.0.waitUntilExit()
+                    return sync.0.terminationStatus
+                }
+                #expect(finished == 0 || finished == 1, "a store that stopped is an error, not a lie")
+                store = try await StoreProcess.start(database: database, port: store.port)
+            case 1:
+                _ = await store.stop(SIGKILL)
+                store = try await StoreProcess.start(database: database, port: store.port)
+            default:
+                break
+            }
+            let result = try await device.run("sync")
+            #expect(result.status == 0, "step \(step): \(result.stdout) \(result.stderr)")
+        }
+        for device in devices + devices { try await device.ok("sync") }
+        #expect(try await laptop.balanceMinor() == (try await phone.balanceMinor()))
+        for device in devices {
+            let status = try await device.run("status", "--json")
+            #expect(status.status == 0, "\(status.stdout)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            #expect((json["store_problems"] as? [Any])?.isEmpty == true)
+        }
+    }
 }

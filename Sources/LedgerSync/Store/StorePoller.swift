@@ -158,7 +158,7 @@ package actor StorePoller {
                 }
                 // A sync that ends not level, or that caught the store misbehaving, did not work:
                 // counted as a failure with its reason, and backed off like one.
-                if let why = Self.failure(in: report) { throw StorePollFailure(reason: why) }
+                if let why = Self.failure(in: report, attempt: failures + 1) { throw StorePollFailure(reason: why) }
                 failures = 0
                 current.lastSuccess = Date()
                 current.lastError = nil
@@ -184,14 +184,16 @@ package actor StorePoller {
         if let statusFile { try? FileManager.default.removeItem(at: statusFile) }
     }
 
-    /// Why a sync that returned did not work, in words; nil when it did.
-    static func failure(in report: StoreSyncReport) -> String? {
+    /// Why a sync that returned did not work, in words; nil when it did. `attempt` counts the
+    /// polls in a row that did not work, this one included.
+    static func failure(in report: StoreSyncReport, attempt: Int) -> String? {
         if !report.storeProblems.isEmpty {
             return report.storeProblems.map(\.message).joined(separator: "; ")
         }
         guard !report.converged else { return nil }
         return report.refused.isEmpty
-            ? "the store is not letting this device catch up: the sync ended with the two still different"
+            ? "the store is not letting this device catch up: \(attempt) attempt\(attempt == 1 ? "" : "s") in a "
+                + "row ended with the two still different"
             : "the store sent entries this device refused, so the two still differ"
     }
 
@@ -235,7 +237,7 @@ package actor StorePoller {
     }
 }
 
-/// A sync that returned but did not work (see `StorePoller.failure(in:)`).
+/// A sync that returned but did not work (see `StorePoller.failure(in:attempt:)`).
 struct StorePollFailure: Error, CustomStringConvertible {
     let reason: String
     var description: String { reason }
