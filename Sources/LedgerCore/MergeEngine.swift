@@ -196,7 +196,15 @@ public actor MergeEngine {
     /// Order of arrival never changes the result.
     @discardableResult
     public func merge(_ incoming: [Entry]) throws(LedgerError) -> MergeReport {
-        try transaction { db, report in try mergeBatch(db, incoming, &report) }
+        var report = try transaction { db, report in try mergeBatch(db, incoming, &report) }
+        // This device's own entries only arrive from elsewhere when its folder is older than its
+        // log: they are its own signed entries, so they are adopted, and that is said.
+        let own = incoming.filter { $0.author == device }
+        if !own.isEmpty {
+            report.caughtUp = Set(own.map(\.hash)).intersection(report.accepted).count
+            if report.caughtUp > 0 { publish(.caughtUp(entries: report.caughtUp)) }
+        }
+        return report
     }
 
     /// Runs `body` in one write transaction, with in-memory state brought up to date first and

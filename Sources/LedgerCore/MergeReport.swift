@@ -22,6 +22,9 @@ public struct MergeReport: Sendable, Equatable {
     public internal(set) var rejected: [Outcome] = []
     /// Forks proven by this merge: (author, seq).
     public internal(set) var forks: [ClockEntry] = []
+    /// Entries of this device's own key that arrived from elsewhere and were added to its log:
+    /// this device's folder was older than its log (restored from a backup), and it caught up.
+    public internal(set) var caughtUp = 0
 
     public init() {}
 
@@ -45,6 +48,9 @@ public enum LedgerEvent: Sendable, Equatable {
     case rosterChanged
     /// A device signed two different entries at one seq.
     case forkDetected(author: DevicePublicKey, seq: Seq)
+    /// Entries this device wrote earlier arrived from elsewhere and were added to its log: its
+    /// folder was older than its log (restored from a backup).
+    case caughtUp(entries: Int)
 }
 
 /// Credits, debits and balance in minor units, over every counted entry.

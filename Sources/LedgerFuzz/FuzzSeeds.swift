@@ -45,13 +45,18 @@ package enum FuzzSeeds {
             signing: root, identity: identity, version: 2, digest: clock.digest, time: 1_800_000_000_000)
         var signed = SyncResponse(digest: clock.digest.hex)
         signed.head = StoreHeadWire(head)
+        let withHeads = ExportDocument.json(
+            identity: identity, device: root.publicKey, entries: [(.log, genesis)], storeHeads: [head.json])
+        let textWithHeads = ExportDocument.text(entries: [(.log, genesis)], storeHeads: [head.json, head.json])
         return [
             "entry": [genesis.encoded, debit.encoded],
             "public-body": [[EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue]],
             "private-body": [[EntryKind.debit.rawValue] + PrivateBody.record(amount: 1250, memo: "lunch").encoded],
             "clock": [VectorClock.encode(clock.entries), VectorClock.encode([])],
             "segment": [],
-            "export": [Array(json.text.utf8), Array(text.utf8)],
+            "export": [
+                Array(json.text.utf8), Array(text.utf8), Array(withHeads.text.utf8), Array(textWithHeads.utf8),
+            ],
             "store-wire": [
                 Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8),
                 Array(try JSONEncoder().encode(signed)), Array(try JSONEncoder().encode(head)),

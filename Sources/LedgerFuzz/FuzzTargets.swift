@@ -81,9 +81,13 @@ package enum FuzzTargets {
         _ = try? LogSegments.entries(in: data, identity: fuzzIdentity, author: segmentAuthor)
     }
 
-    /// An export document, text or JSON.
+    /// An export document, text or JSON, with the store heads it carries read as `import`
+    /// reads them.
     static func export(_ data: [UInt8]) {
-        _ = try? ExportDocument.read(Data(data))
+        guard let contents = try? ExportDocument.contents(Data(data)) else { return }
+        for json in contents.storeHeads {
+            _ = (try? JSONDecoder().decode(StoreHead.self, from: Data(json)))?.isValid
+        }
     }
 
     // MARK: - Store

@@ -40,4 +40,8 @@ package protocol SyncMonitor: Sendable {
     func syncNow() async -> String
     /// What happened since the last call (the outcome of `syncNow`), once.
     func takeNotice() async -> String?
+    /// Called before each entry this device writes: the first time, a brief sync with the store
+    /// and peers, so a folder restored from a backup catches up instead of forking its log.
+    /// Returns what to tell the person, if anything.
+    func beforeWriting() async -> String?
 }

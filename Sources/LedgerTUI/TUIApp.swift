@@ -188,9 +188,11 @@ package final class TUIApp {
         case .record(let kind, let amount, let memo):
             guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
             do {
+                let note = await sync?.beforeWriting()
                 try await engine.appendRecord(kind, amount: amount, memo: memo)
                 let d = await engine.decimals ?? 2
-                return "\(kind == .credit ? "Earned" : "Spent") \(AmountFormat.format(Int128(amount), decimals: d))"
+                return (note.map { "\($0) " } ?? "")
+                    + "\(kind == .credit ? "Earned" : "Spent") \(AmountFormat.format(Int128(amount), decimals: d))"
             } catch {
                 return "Not saved: \(error)"
             }

@@ -29,7 +29,10 @@ actor PeerSyncMonitor: SyncMonitor {
     private var recordedStoreProblems: [String] = []
     private var nextProblemCheck: ContinuousClock.Instant = .now
     private var notices: [String] = []
+    /// The first write of this screen looked for newer entries of this device first.
+    private var checkedBeforeWriting = false
     private var outcome: Task<Void, Never>?
+    private var watching: Task<Void, Never>?
     /// `HH:mm` for the badge, made once: the badge is asked for ten times a second.
     private let hoursMinutes: DateFormatter = {
         let formatter = DateFormatter()
@@ -57,19 +60,21 @@ actor PeerSyncMonitor: SyncMonitor {
         -> PeerSyncMonitor
     {
         let home = context.home
-        func monitor(_ services: SyncServices?, _ problem: String?) -> PeerSyncMonitor {
-            PeerSyncMonitor(context: context, services: services, problem: problem, clock: clock)
+        func monitor(_ services: SyncServices?, _ problem: String?) async -> PeerSyncMonitor {
+            let monitor = PeerSyncMonitor(context: context, services: services, problem: problem, clock: clock)
+            await monitor.watch()
+            return monitor
         }
         if let other = PeerStatus.read(from: home.peerStatusFile), other.isLive, other.pid != getpid() {
-            return monitor(nil, nil)
+            return await monitor(nil, nil)
         }
-        guard let keyPair = context.keyPair else { return monitor(nil, "sync needs the device key") }
+        guard let keyPair = context.keyPair else { return await monitor(nil, "sync needs the device key") }
         var settings: SyncSettings
         do {
             settings = try SyncSettings(try DeviceConfig.load(home))
         } catch {
             // A settings file with an address that is not one: said, never dropped in silence.
-            return monitor(nil, "\(error)")
+            return await monitor(nil, "\(error)")
         }
         // Another process may poll the store for this device already.
         if let other = StoreStatus.read(from: home.storeStatusFile), other.isLive, other.pid != getpid() {
@@ -80,9 +85,9 @@ actor PeerSyncMonitor: SyncMonitor {
             let services = try await SyncServices.start(
                 home: home, engine: context.engine, keyPair: keyPair, settings: settings, dialOnlyIfTaken: true,
                 logger: logger)
-            return monitor(services, services.listenProblem)
+            return await monitor(services, services.listenProblem)
         } catch {
-            return monitor(nil, "not listening: \(describe(error.underlying))")
+            return await monitor(nil, "not listening: \(describe(error.underlying))")
         }
     }
 
@@ -147,6 +152,13 @@ actor PeerSyncMonitor: SyncMonitor {
     }
 
     func takeNotice() -> String? { notices.isEmpty ? nil : notices.removeFirst() }
+
+    func beforeWriting() async -> String? {
+        guard !checkedBeforeWriting else { return nil }
+        checkedBeforeWriting = true
+        let lines = await CatchUp.beforeWriting(context)
+        return lines.isEmpty ? nil : lines.joined(separator: " ")
+    }
 
     func syncNow() async -> String {
         await pickUpStore()
@@ -265,6 +277,21 @@ actor PeerSyncMonitor: SyncMonitor {
     /// Stops the services (if this process runs them) and records when it last synced.
     func stop() async {
         outcome?.cancel()
+        watching?.cancel()
         await services?.stop()
     }
+
+    /// Announces what the engine finds worth saying while the screen runs: entries of this
+    /// device's own log that came back from elsewhere (a folder restored from a backup).
+    private func watch() {
+        let events = context.engine
+        watching = Task { [weak self] in
+            for await event in await events.subscribe() {
+                guard case .caughtUp(let entries) = event else { continue }
+                await self?.notify(CatchUp.caughtUpLine(entries))
+            }
+        }
+    }
+
+    private func notify(_ line: String) { notices.append(line) }
 }

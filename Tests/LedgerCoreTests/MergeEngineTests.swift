@@ -62,6 +62,32 @@ struct MergeEngineTests {
         #expect(try await a.totals().balance == 500)
         #expect(try await b.totals().balance == 500)
     }
+
+    @Test("a device's own newer entries, arriving from elsewhere, are adopted and said, and it writes after them")
+    func caughtUp() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<4 { try built.record(device: 1, .credit, amount: Int64(i + 1)) }
+        let fixture = built
+        let own = fixture.logs[1]
+        // The folder was restored with only the first two entries of its own log.
+        let restored = try await fixture.replica(device: 1)
+        try await restored.merge(fixture.logs[0] + own.prefix(2))
+        let events = await restored.subscribe()
+        let report = try await restored.merge(Array(own.dropFirst(2)) + fixture.logs[0])
+        #expect(report.caughtUp == own.count - 2)
+        #expect(report.forks.isEmpty)
+        var iterator = events.makeAsyncIterator()
+        var said: Int?
+        while said == nil, let event = await iterator.next() {
+            if case .caughtUp(let entries) = event { said = entries }
+        }
+        #expect(said == own.count - 2)
+        let next = try await restored.appendRecord(.debit, amount: 1, memo: "after catching up")
+        #expect(next.seq == UInt64(own.count + 1))
+        #expect(try await restored.provenForks().isEmpty)
+        // Others' entries are not "caught up", nor are entries merged again.
+        #expect(try await restored.merge(fixture.allEntries).caughtUp == 0)
+    }
 }
 
 @Suite("Delta pages")

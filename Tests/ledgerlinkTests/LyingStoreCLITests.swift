@@ -123,8 +123,9 @@ struct LyingStoreCLITests {
         #expect(twin.key == store.key)
         try await laptop.ok("earn", "5", "--memo", "bonus")
         try await laptop.ok("sync")
-        try await phone.ok("spend", "3", "--memo", "lunch")
         try await phone.ok("sync", "--store", twin.url)
+        try await phone.ok("spend", "3", "--memo", "lunch")
+        try await phone.ok("sync")
         // Each copy signed its own next version for one device: the two never meet at the store.
         #expect(try await laptop.run("status").status == 0)
         #expect(try await phone.run("status").status == 0)

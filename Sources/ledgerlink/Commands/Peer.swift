@@ -64,8 +64,14 @@ struct Listen: AsyncParsableCommand {
             let watching = Task {
                 for line in (try? await context.forkLines(context.engine.provenForks())) ?? [] { Log.line(line) }
                 for await event in events {
-                    guard case .forkDetected(let author, let seq) = event else { continue }
-                    for line in (try? await context.forkLines([author: seq])) ?? [] { Log.line(line) }
+                    switch event {
+                    case .forkDetected(let author, let seq):
+                        for line in (try? await context.forkLines([author: seq])) ?? [] { Log.line(line) }
+                    case .caughtUp(let entries):
+                        Log.line(CatchUp.caughtUpLine(entries))
+                    default:
+                        continue
+                    }
                 }
             }
             defer { watching.cancel() }
@@ -172,6 +178,7 @@ struct Sync: AsyncParsableCommand {
     private func syncPeer(_ endpoint: PeerEndpoint, _ context: DeviceContext, _ keyPair: SigningKeyPair) async throws
         -> Bool
     {
+        let ownBefore = try await context.engine.clock()[context.engine.device]
         let report: PeerSyncReport
         do {
             report = try await PeerDialer.sync(
@@ -186,17 +193,19 @@ struct Sync: AsyncParsableCommand {
         }
         let names = try await context.deviceNames()
         let name = report.peer.flatMap { names[$0] } ?? "(unnamed)"
+        let caughtUp = try await caughtUp(since: ownBefore, context)
         if json {
             printJSON(
                 .object([
                     ("peer", .string(endpoint.description)), ("device", .string(report.peer?.hex ?? "")),
                     ("device_name", .string(name)), ("sent", .integer(Int128(report.sent))),
                     ("received", .integer(Int128(report.accepted))), ("rounds", .integer(Int128(report.rounds))),
-                    ("converged", .bool(report.converged)),
+                    ("converged", .bool(report.converged)), ("caught_up", .integer(Int128(caughtUp))),
                 ]))
         } else {
             let who = "\(name) (\(report.peer?.fingerprint ?? "?")) at \(endpoint)"
             print("Synced with \(who): sent \(count(report.sent)), received \(report.accepted) new.")
+            if caughtUp > 0 { print(CatchUp.caughtUpLine(caughtUp)) }
             print(
                 report.converged
                     ? "Both devices now hold the same ledger."
@@ -219,6 +228,7 @@ struct Sync: AsyncParsableCommand {
         } else {
             accepted = nil
         }
+        let ownBefore = try await context.engine.clock()[context.engine.device]
         let client = StoreClient(url: url, engine: context.engine, keyPair: keyPair, acceptedStoreKey: accepted)
         let bar = ProgressLine(enabled: !json)
         let report: StoreSyncReport
@@ -237,10 +247,12 @@ struct Sync: AsyncParsableCommand {
             record.store = Date()
             record.save(context.home)
         }
+        let caughtUp = try await caughtUp(since: ownBefore, context)
         if json {
             printJSON(
                 .object([
                     ("store", .string(url.absoluteString)), ("sent", .integer(Int128(report.sent))),
+                    ("caught_up", .integer(Int128(caughtUp))),
                     ("received", .integer(Int128(report.received))), ("requests", .integer(Int128(report.requests))),
                     ("unchanged", .bool(report.unchanged)), ("converged", .bool(report.converged)),
                     ("forks", .array(report.forks.map { .string($0) })),
@@ -269,6 +281,7 @@ struct Sync: AsyncParsableCommand {
                     ? "The store at \(url.absoluteString) already holds the same ledger."
                     : "Synced with the store at \(url.absoluteString): sent \(count(report.sent)), received \(report.received) new."
             )
+            if caughtUp > 0 { print(CatchUp.caughtUpLine(caughtUp)) }
             for line in try await context.refusalLines(report.refused) { print(line) }
             if !report.refused.isEmpty {
                 print(
@@ -293,6 +306,13 @@ struct Sync: AsyncParsableCommand {
     }
 
     private func count(_ n: Int) -> String { n == 1 ? "1 entry" : "\(n) entries" }
+
+    /// How many entries of this device's own log arrived since its seq was `before` (a sync
+    /// writes nothing of its own).
+    private func caughtUp(since before: Seq, _ context: DeviceContext) async throws -> Int {
+        let after = try await context.engine.clock()[context.engine.device]
+        return after > before ? Int(clamping: after - before) : 0
+    }
 }
 
 /// A store address as people write it: http:// or https://, a host, maybe a port.

@@ -15,6 +15,11 @@ struct RecordOptions: ParsableArguments {
     @Option(name: .long, help: "A note kept with the entry (at most 280 bytes, no control characters).")
     var memo: String = ""
 
+    @Flag(
+        name: .long,
+        help: "Write at once, without first checking the store and static peers for newer entries of this device.")
+    var offline = false
+
     func validate() throws {
         guard amount.count == 1 else {
             throw ValidationError(amount.isEmpty ? "give an amount, like 12.50" : "give exactly one amount")
@@ -29,6 +34,9 @@ struct RecordOptions: ParsableArguments {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
             let decimals = await context.decimals
             let minor = try AmountFormat.parse(amount[0], decimals: decimals)
+            if !offline {
+                for line in await CatchUp.beforeWriting(context) { print(line) }
+            }
             try await context.engine.appendRecord(kind, amount: minor, memo: memo)
             let totals = try await context.engine.totals()
             let verb = kind == .credit ? "Earned" : "Spent"

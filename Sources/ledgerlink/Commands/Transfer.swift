@@ -73,6 +73,7 @@ struct Import: AsyncParsableCommand {
                         ("held", .integer(Int128(report.held.count))),
                         ("rejected", .integer(Int128(report.rejected.count))),
                         ("forks", .integer(Int128(report.forks.count))),
+                        ("caught_up", .integer(Int128(report.caughtUp))),
                         ("balance", .string(totals.balance.formatted(d))),
                         ("balance_minor", .integer(totals.balance)),
                         ("store_problems", .array(storeProblems.map { .string(TextSafety.sanitised($0.message)) })),
@@ -81,6 +82,7 @@ struct Import: AsyncParsableCommand {
                 print(
                     "Imported \(report.accepted.count) new entries (\(report.duplicates) already here, "
                         + "\(report.held.count) waiting, \(report.rejected.count) refused).")
+                if report.caughtUp > 0 { print(CatchUp.caughtUpLine(report.caughtUp)) }
                 for line in try await context.refusalLines(report.rejected) { print(line) }
                 for line in try await context.forkLines(newForks) { print(line) }
                 for problem in storeProblems { print("Store problem: \(TextSafety.sanitised(problem.message))") }
