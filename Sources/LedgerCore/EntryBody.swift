@@ -93,6 +93,19 @@ public enum PublicBody: Sendable, Equatable {
         guard r.isAtEnd else { throw .malformed("trailing bytes in the \(kind) body") }
     }
 
+    /// The challenge of a link that admits a recovery key (docs/PROTOCOL.md, "Recovery keys"):
+    /// BLAKE2b-256("ledgerlink-recovery-mark-v1" || identity || key). Anyone can check it, so the
+    /// mark is public and signed (the link entry signs its challenge, the key's proof signs it too).
+    public static func recoveryChallenge(identity: IdentityID, device: DevicePublicKey) -> [UInt8] {
+        Blake2b.hash(prefix: Array(Labels.recoveryMark.utf8), identity.bytes + device.bytes).bytes
+    }
+
+    /// True for the link of a recovery key.
+    public func isRecoveryLink(identity: IdentityID) -> Bool {
+        guard case .link(let device, let challenge, _, _) = self else { return false }
+        return challenge == Self.recoveryChallenge(identity: identity, device: device)
+    }
+
     /// The transcript a new device signs to prove it holds its key (docs/PROTOCOL.md, "Link proof").
     public static func linkProofMessage(
         identity: IdentityID, device: DevicePublicKey, approver: DevicePublicKey, challenge: [UInt8]

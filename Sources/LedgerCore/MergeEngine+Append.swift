@@ -59,6 +59,21 @@ extension MergeEngine {
             privateBody: .link(deviceName: name), time: time)
     }
 
+    /// Links `recovery` as a recovery key (docs/PROTOCOL.md, "Recovery keys"): a link whose
+    /// challenge is the recovery mark, with the key's own proof of possession; it is sealed every
+    /// data key, and every later rotation includes it like any linked key. The caller forgets
+    /// the key afterwards.
+    @discardableResult
+    public func appendRecoveryKey(_ recovery: SigningKeyPair, name: String, time: Int64 = now()) throws(LedgerError)
+        -> Entry
+    {
+        let challenge = PublicBody.recoveryChallenge(identity: identity, device: recovery.publicKey)
+        let proof = recovery.sign(
+            PublicBody.linkProofMessage(
+                identity: identity, device: recovery.publicKey, approver: device, challenge: challenge))
+        return try appendLink(device: recovery.publicKey, challenge: challenge, proof: proof, name: name, time: time)
+    }
+
     /// Revokes `target` after the latest of its entries this device holds, and rotates the data
     /// key to every device that remains.
     @discardableResult

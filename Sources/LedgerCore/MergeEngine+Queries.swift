@@ -33,6 +33,8 @@ public struct DeviceInfo: Sendable, Equatable {
     public let lastSeen: Int64?
     /// Entries of this device that are stored but past its revocation (quarantined).
     public let quarantined: Seq
+    /// A recovery key (docs/PROTOCOL.md, "Recovery keys"), not a device.
+    public var isRecovery = false
 
     /// "active", "revoked" or "forked".
     public var state: String { forkSeq != nil ? "forked" : boundary != nil ? "revoked" : "active" }
@@ -303,7 +305,7 @@ extension MergeEngine {
                 return DeviceInfo(
                     key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
                     boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: cache.forkSeqs[d.key], entries: seq,
-                    lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq)
+                    lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq, isRecovery: d.isRecovery)
             }
         }
     }

@@ -40,6 +40,8 @@ public struct Roster: Sendable, Equatable {
         public let boundary: Seq?
         /// The device whose revoke set the boundary.
         public let revokedBy: DevicePublicKey?
+        /// A recovery key (its link carries the recovery mark), not a device.
+        public var isRecovery = false
     }
 
     /// The genesis device.
@@ -103,7 +105,7 @@ public struct Roster: Sendable, Equatable {
             for (key, d) in devices {
                 finalDevices[key] = Device(
                     key: key, rank: d.rank, linkedBy: d.linkedBy, linkedAt: d.linkedAt, name: d.name,
-                    boundary: next[key]?.seq, revokedBy: next[key]?.by)
+                    boundary: next[key]?.seq, revokedBy: next[key]?.by, isRecovery: d.isRecovery)
             }
             result = Roster(root: root, devices: finalDevices, effective: [genesis] + linkRecords + revokeRecords)
             let settled = next.mapValues(\.seq) == boundaries.mapValues(\.seq)
@@ -130,6 +132,9 @@ public struct Roster: Sendable, Equatable {
                 revokedBy: nil)
         ]
         var via: [DevicePublicKey: Int] = [:]  // index into controls of the admitting link
+        // The identity (for the recovery mark) is the one the genesis derives.
+        guard case .genesis(let nonce, _) = genesis.body else { return (devices, []) }
+        let identity = IdentityID.derive(rootDevice: root, nonce: nonce)
         let links = controls.enumerated().filter {
             if case .link = $0.element.body { return true } else { return false }
         }
@@ -137,7 +142,7 @@ public struct Roster: Sendable, Equatable {
         while changed {
             changed = false
             for (index, record) in links {
-                guard case .link(let device, _, _, _) = record.body, device != root,
+                guard case .link(let device, let challenge, _, _) = record.body, device != root,
                     let author = devices[record.author],
                     record.seq <= boundaries[record.author]?.seq ?? .max
                 else { continue }
@@ -145,7 +150,8 @@ public struct Roster: Sendable, Equatable {
                 if let existing = devices[device], !rank.lexicographicallyPrecedes(existing.rank) { continue }
                 devices[device] = Device(
                     key: device, rank: rank, linkedBy: record.author, linkedAt: record.time, name: record.name,
-                    boundary: nil, revokedBy: nil)
+                    boundary: nil, revokedBy: nil,
+                    isRecovery: challenge == PublicBody.recoveryChallenge(identity: identity, device: device))
                 via[device] = index
                 changed = true
             }

@@ -80,5 +80,6 @@ public enum Labels {
     public static let seal = "ledgerlink-seal-v1"
     public static let keyID = "ledgerlink-key-id-v1"
     public static let linkProof = "ledgerlink-link-proof-v1"
+    public static let recoveryMark = "ledgerlink-recovery-mark-v1"
     public static let clock = "ledgerlink-clock-v1"
 }

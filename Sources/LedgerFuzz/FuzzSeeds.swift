@@ -60,6 +60,11 @@ package enum FuzzSeeds {
             "store-wire": [
                 Array(sync.utf8), Array(#"{"digest":"\#(clock.digest.hex)","more":true}"#.utf8),
                 Array(try JSONEncoder().encode(signed)), Array(try JSONEncoder().encode(head)),
+                Array(
+                    try JSONEncoder().encode(
+                        RecoveryLookupResponse(identities: [
+                            RecoveryIdentity(identity: identity.hex, genesis: Data.base64(genesis.encoded))
+                        ]))),
             ],
             "pairing-code": [Array(code.description.utf8), Array(storeCode.description.utf8)],
             "pairing-messages": [[0] + [UInt8](repeating: 1, count: 70), ledgerPage],
@@ -71,6 +76,12 @@ package enum FuzzSeeds {
                 ]).encoded,
             ],
             "announcement": [PeerAnnouncement.make(identity: identity, port: 8788, now: 1_800_000_000)],
+            "recovery-words": [
+                Array(
+                    RecoveryWords(entropy: SecureBytes([UInt8](repeating: 0, count: 32))).words.joined(separator: " ")
+                        .utf8),
+                Array(RecoveryWords.generate().words.map { String($0.prefix(4)) }.joined(separator: "-").utf8),
+            ],
         ]
     }
 }

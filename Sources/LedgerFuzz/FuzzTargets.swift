@@ -13,7 +13,7 @@ package enum FuzzTargets {
     /// Target names, as `ledgerlink-fuzz --target=NAME` and the corpus folders spell them.
     package static let names = [
         "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
-        "pairing-messages", "peer-message", "announcement",
+        "pairing-messages", "peer-message", "announcement", "recovery-words",
     ]
 
     /// A broken property: the fuzzer reports it as a crash.
@@ -35,6 +35,7 @@ package enum FuzzTargets {
         case "pairing-messages": pairingMessages(data)
         case "peer-message": peerMessage(data)
         case "announcement": try announcement(data)
+        case "recovery-words": try recoveryWords(data)
         default: throw PropertyFailure(description: "no fuzz target named \(name)")
         }
     }
@@ -121,11 +122,22 @@ package enum FuzzTargets {
         _ = (try? decoder.decode(StoreProof.self, from: bytes))?.heads.map(\.isValid)
         _ = try? decoder.decode(ProveRequest.self, from: bytes)
         _ = try? decoder.decode(ProveResponse.self, from: bytes)
+        _ = try? decoder.decode(RecoveryLookupRequest.self, from: bytes)
+        if let lookup = try? decoder.decode(RecoveryLookupResponse.self, from: bytes) {
+            _ = lookup.identities.prefix(16).map { base64Bytes($0.genesis).map { try? Entry(decoding: $0) } }
+        }
     }
 
     // MARK: - Pairing
 
     /// A typed pairing code: one that parses prints back to text that parses to the same code.
+    /// Typed recovery words: words that parse print back to words that parse to the same key.
+    static func recoveryWords(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let words = try? RecoveryWords(parsing: String(decoding: data, as: UTF8.self)) else { return }
+        let again = try? RecoveryWords(parsing: words.words.joined(separator: " "))
+        try check(again?.keyPair.publicKey == words.keyPair.publicKey, "recovery words do not read back to their key")
+    }
+
     static func pairingCode(_ data: [UInt8]) throws(PropertyFailure) {
         let text = String(decoding: data, as: UTF8.self)
         guard let code = try? PairingCode(parsing: text) else { return }

@@ -159,6 +159,31 @@ package struct ProveItem: Codable, Sendable, Equatable {
     }
 }
 
+/// `POST /v1/recovery/lookup`: which identities linked a recovery key (docs/PROTOCOL.md,
+/// "Recovery keys"), so words alone find their ledger.
+package struct RecoveryLookupRequest: Codable, Sendable {
+    /// The recovery key (hex).
+    package var key: String
+    package init(key: String) { self.key = key }
+}
+
+package struct RecoveryLookupResponse: Codable, Sendable {
+    /// At most 16: each identity (hex) with its genesis entry (base64), from which the device
+    /// checks that the identity is what the genesis derives.
+    package var identities: [RecoveryIdentity]
+    package static let maxIdentities = 16
+    package init(identities: [RecoveryIdentity]) { self.identities = identities }
+}
+
+package struct RecoveryIdentity: Codable, Sendable, Equatable {
+    package var identity: String
+    package var genesis: String
+    package init(identity: String, genesis: String) {
+        self.identity = identity
+        self.genesis = genesis
+    }
+}
+
 package struct ProveResponse: Codable, Sendable {
     /// One per asked entry, in order: the proof (hex), or null when the store does not hold it.
     package var proofs: [String?]

@@ -166,7 +166,16 @@ actor IdentityLedger {
                     accepted = report.newlyCounted
                     forks = report.forks.map(\.author.hex)
                 }
-                guard try await backend.append(fresh.map(\.encoded), to: identity.bytes, expected: version) else {
+                let recoveryKeys = fresh.compactMap { entry -> [UInt8]? in
+                    guard entry.kind == .link, let body = try? PublicBody(decoding: entry.publicBody, kind: .link),
+                        body.isRecoveryLink(identity: identity), case .link(let key, _, _, _) = body
+                    else { return nil }
+                    return key.bytes
+                }
+                guard
+                    try await backend.append(
+                        fresh.map(\.encoded), to: identity.bytes, expected: version, recoveryKeys: recoveryKeys)
+                else {
                     // Another server appended first. The engine keeps these entries (merging
                     // the other server's rows on top is a CRDT merge); try again after it.
                     try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))

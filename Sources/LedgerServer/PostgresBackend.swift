@@ -72,6 +72,10 @@ package final class PostgresBackend: StoreBackend {
                 "CREATE INDEX IF NOT EXISTS ledgerlink_mailboxes_identity ON ledgerlink_mailboxes (identity, expires)",
                 "CREATE TABLE IF NOT EXISTS ledgerlink_meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
                 """
+                CREATE TABLE IF NOT EXISTS ledgerlink_recovery_keys (key BYTEA NOT NULL, identity BYTEA NOT NULL,
+                    PRIMARY KEY (key, identity))
+                """,
+                """
                 CREATE TABLE IF NOT EXISTS ledgerlink_mailbox_messages (mailbox BYTEA NOT NULL, side INTEGER NOT NULL,
                     idx INTEGER NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (mailbox, side, idx))
                 """,
@@ -99,7 +103,9 @@ package final class PostgresBackend: StoreBackend {
         return out
     }
 
-    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]])
+        async throws -> Bool
+    {
         let id = ByteBuffer(bytes: identity)
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -140,8 +146,27 @@ package final class PostgresBackend: StoreBackend {
                 "UPDATE ledgerlink_identities SET version = \(base + Int64(raws.count)) WHERE id = \(id)",
                 logger: logger
             ).drain()
+            for key in recoveryKeys {
+                try await connection.query(
+                    """
+                    INSERT INTO ledgerlink_recovery_keys (key, identity) VALUES (\(ByteBuffer(bytes: key)), \(id))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger
+                ).drain()
+            }
             return true
         }
+    }
+
+    package func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
+        let rows = try await client.query(
+            """
+            SELECT identity FROM ledgerlink_recovery_keys WHERE key = \(ByteBuffer(bytes: recoveryKey))
+            ORDER BY identity LIMIT 16
+            """, logger: logger)
+        var identities: [[UInt8]] = []
+        for try await identity in rows.decode(ByteBuffer.self) { identities.append(Array(buffer: identity)) }
+        return identities
     }
 
     package func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {

@@ -44,7 +44,12 @@ package protocol StoreBackend: Sendable {
     func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow]
     /// Appends `raws` to `identity` (creating it when `expected` is nil) if nothing was appended
     /// since `expected`; false when another writer got there first (nothing is written then).
-    func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool
+    /// `recoveryKeys` (keys the appended entries link as recovery keys) are indexed in the same
+    /// transaction, for `identities(recoveryKey:)`.
+    func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]]) async throws
+        -> Bool
+    /// The identities that linked `recoveryKey` as a recovery key.
+    func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]]
     func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws
     /// Removes the challenge and returns what it was issued for (single use).
     func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant?
@@ -102,6 +107,8 @@ package final class SQLiteBackend: StoreBackend {
                         closed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
                     CREATE INDEX IF NOT EXISTS mailboxes_identity ON mailboxes (identity, expires);
                     CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS recovery_keys (
+                        key BLOB NOT NULL, identity BLOB NOT NULL, PRIMARY KEY (key, identity)) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS mailbox_messages (
                         mailbox BLOB NOT NULL, side INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,
                         PRIMARY KEY (mailbox, side, idx)) WITHOUT ROWID;
@@ -124,7 +131,9 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]])
+        async throws -> Bool
+    {
         try await pool.write { db in
             let id = Data(identity)
             let current = try Int64.fetchOne(db, sql: "SELECT version FROM identities WHERE id = ?", arguments: [id])
@@ -139,7 +148,21 @@ package final class SQLiteBackend: StoreBackend {
             }
             try db.execute(
                 sql: "UPDATE identities SET version = ? WHERE id = ?", arguments: [base + Int64(raws.count), id])
+            for key in recoveryKeys {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO recovery_keys (key, identity) VALUES (?, ?)",
+                    arguments: [Data(key), id])
+            }
             return true
+        }
+    }
+
+    package func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
+        try await pool.read { db in
+            try Data.fetchAll(
+                db, sql: "SELECT identity FROM recovery_keys WHERE key = ? ORDER BY identity LIMIT 16",
+                arguments: [Data(recoveryKey)]
+            ).map(Array.init)
         }
     }
 
@@ -281,5 +304,12 @@ package final class SQLiteBackend: StoreBackend {
             }
             return Array(seed)
         }
+    }
+}
+
+extension StoreBackend {
+    /// Appends entries that link no recovery key.
+    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
+        try await append(raws, to: identity, expected: expected, recoveryKeys: [])
     }
 }

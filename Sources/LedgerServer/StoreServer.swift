@@ -158,6 +158,11 @@ package enum StoreServer {
             return try encode(EmptyResponse())
         }
         // The mailbox routes are limited per mailbox as the identity routes are per identity.
+        router.post("v1/recovery/lookup") { request, context -> Response in
+            let body = try await request.decode(as: RecoveryLookupRequest.self, context: context)
+            metrics.count("recovery_lookup")
+            return try encode(try await service.lookUpRecovery(body))
+        }
         let mailboxes = router.group("v1/pairing/:mailbox")
             .add(middleware: Admission { $0.mailbox = try await admitMailbox($0, identityLimiter) })
         mailboxes.post("send") { request, context -> Response in

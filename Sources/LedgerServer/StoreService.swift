@@ -266,6 +266,23 @@ package final class StoreService: Sendable {
             proofs: held.map { $0.map { StoreAPI.possessionProof(nonce: nonce, entry: $0.encoded).hex } })
     }
 
+    /// The identities that linked `request.key` as a recovery key, each with its genesis entry.
+    package func lookUpRecovery(_ request: RecoveryLookupRequest) async throws -> RecoveryLookupResponse {
+        let key = try Self.deviceKey(request.key)
+        var found: [RecoveryIdentity] = []
+        for identity in try await backend.identities(recoveryKey: key.bytes).prefix(
+            RecoveryLookupResponse.maxIdentities)
+        {
+            guard let genesis = try await backend.rows(of: identity, after: 0).first else { continue }
+            found.append(
+                RecoveryIdentity(identity: Hex.encode(identity), genesis: Data(genesis.raw).base64EncodedString()))
+        }
+        guard !found.isEmpty else {
+            throw StoreError(.unknownIdentity, "this store holds no identity with that recovery key")
+        }
+        return RecoveryLookupResponse(identities: found)
+    }
+
     // MARK: - Pairing mailbox
 
     /// Opens the mailbox a pairing code names, for a device of `identity` (already authenticated).

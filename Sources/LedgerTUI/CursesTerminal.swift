@@ -205,6 +205,7 @@ enum ASCIIFallback {
         case "·": return "-"
         case "“", "”": return "\""
         case "○": return "o"
+        case "◇": return "+"
         case "✗": return "x"
         case "×": return "x"
         case "↑": return "^"

@@ -245,7 +245,8 @@ extension LedgerSnapshot {
                 let linked =
                     device.linkedBy.map { "linked by \(names[$0] ?? $0.fingerprint)" } ?? "created the identity"
                 return DeviceRow(
-                    name: names[device.key] ?? "", fingerprint: device.key.fingerprint, state: device.state,
+                    name: names[device.key] ?? "", fingerprint: device.key.fingerprint,
+                    state: device.isRecovery && device.boundary == nil ? "recovery key" : device.state,
                     entries: Int(clamping: device.entries), isThisDevice: device.isThisDevice, key: device.key.hex,
                     linked: "\(linked) \(HistoryDate.format(device.linkedAt))",
                     lastSeen: device.lastSeen.map { "last entry \(HistoryDate.format($0))" } ?? "no entries",

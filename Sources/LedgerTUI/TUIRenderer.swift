@@ -123,11 +123,11 @@ package enum TUIRenderer {
             let d = state.snapshot.devices[index]
             let row = box.top + 1 + offset
             let isSelected = focused && index == selected
-            let marker = d.state == "active" ? "●" : d.state == "revoked" ? "✕" : "⚠"
+            let well = d.state == "active" || d.state == "recovery key"
+            let marker = d.state == "recovery key" ? "◇" : d.state == "active" ? "●" : d.state == "revoked" ? "✕" : "⚠"
             grid.put(isSelected ? "›" : " ", row: row, column: box.left + 1, style: isSelected ? .reverse : .normal)
             let x = grid.put(
-                marker, row: row, column: box.left + 2,
-                style: isSelected ? .reverse : d.state == "active" ? .good : .bad)
+                marker, row: row, column: box.left + 2, style: isSelected ? .reverse : well ? .good : .bad)
             var state = d.state
             if let fork = d.forkSeq { state += " at seq \(fork)" }
             var entries = "\(d.entries) entr\(d.entries == 1 ? "y" : "ies")"

@@ -11,6 +11,9 @@ package struct CommandRunner: Sendable {
         package let status: Int32
         package let stdout: String
         package let stderr: String
+        package init(status: Int32, stdout: String, stderr: String) {
+            (self.status, self.stdout, self.stderr) = (status, stdout, stderr)
+        }
     }
 
     package let executable: URL
@@ -57,6 +60,25 @@ package struct CommandRunner: Sendable {
         if let stdin { input.fileHandleForWriting.write(stdin) }
         try input.fileHandleForWriting.close()
         return (process, out, err)
+    }
+
+    /// Starts the binary with standard input left open, for a test that answers its prompts
+    /// (close `input` to end it).
+    package func startInteractive(_ arguments: [String]) throws -> (
+        process: Process, input: FileHandle, output: PipeCollector
+    ) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        return (process, input.fileHandleForWriting, PipeCollector(out: out, err: err))
     }
 
     /// Runs to completion (at most `timeout` seconds), waiting on a thread of its own.

@@ -71,6 +71,8 @@ func userFacing<T>(_ body: () async throws -> T) async throws -> T {
         throw CLIError(error.description)
     } catch let error as SyncSettingsError {
         throw CLIError(error.description)
+    } catch let error as RecoveryError {
+        throw CLIError(error.description)
     }
 }
 

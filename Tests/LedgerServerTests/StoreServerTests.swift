@@ -38,6 +38,36 @@ struct StoreServerTests {
     }
 
     @Test(
+        "a recovery key linked by a pushed entry finds its identity and genesis; other keys find nothing",
+        arguments: BackendKind.testable)
+    func recoveryLookup(_ kind: BackendKind) async throws {
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let recovery = SigningKeyPair.generate()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let link = try await engine.appendRecoveryKey(recovery, name: "paper")
+        let store = try await TestStore(kind)
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            #expect(try await client.push(fixture.identity, token: root, fixture.allEntries + [link]).status == 200)
+            let found = try await client.post("/v1/recovery/lookup", ["key": recovery.publicKey.hex])
+            #expect(found.status == 200)
+            let identities = try #require(found["identities"] as? [[String: Any]])
+            #expect(identities.map { $0["identity"] as? String } == [fixture.identity.hex])
+            #expect(identities.first?["genesis"] as? String == Data.base64(fixture.logs[0][0].encoded))
+            // A device's key is not a recovery key; a stranger's finds nothing; a bad key is refused.
+            let device = try await client.post("/v1/recovery/lookup", ["key": fixture.root.publicKey.hex])
+            #expect(device.status == 404)
+            let stranger = try await client.post(
+                "/v1/recovery/lookup", ["key": SigningKeyPair.generate().publicKey.hex])
+            #expect(stranger.error == "unknown_identity")
+            #expect(try await client.post("/v1/recovery/lookup", ["key": "zz"]).status == 400)
+            // The recovery key may log in, like a linked device.
+            #expect(try await client.authenticate(fixture.identity, recovery).status == 200)
+        }
+    }
+
+    @Test(
         "a replayed challenge, a signature for another server and an expired challenge are refused",
         arguments: BackendKind.testable)
     func challenges(_ kind: BackendKind) async throws {

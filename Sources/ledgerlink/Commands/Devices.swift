@@ -26,11 +26,13 @@ struct Devices: AsyncParsableCommand {
                                 ("fork_seq", .optional(d.forkSeq)), ("entries", .integer(Int128(d.entries))),
                                 ("last_seen", .optional(d.lastSeen.map(TimeText.iso))),
                                 ("quarantined", .integer(Int128(d.quarantined))),
+                                ("recovery_key", .bool(d.isRecovery)),
                             ])
                         }))
                 return
             }
-            for d in devices {
+            let keys = devices.filter(\.isRecovery)
+            for d in devices where !d.isRecovery {
                 let name = TextSafety.sanitised(d.name ?? "(unnamed)") + (d.isThisDevice ? " (this device)" : "")
                 var state = d.state
                 if let b = d.boundary { state += " after seq \(b)" }
@@ -45,6 +47,12 @@ struct Devices: AsyncParsableCommand {
                         "  \(d.quarantined) quarantined entr\(d.quarantined == 1 ? "y" : "ies"): written after the "
                             + "revocation, kept as evidence and never counted (`ledgerlink history --quarantined`)")
                 }
+            }
+            if !keys.isEmpty {
+                let active = keys.filter { $0.boundary == nil }.count
+                print(
+                    "\nRecovery keys: \(active) active\(keys.count > active ? ", \(keys.count - active) revoked" : "") "
+                        + "(`ledgerlink recovery list`)")
             }
         }
     }
