@@ -64,7 +64,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
-        .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "CNCursesw"]),
+        .target(name: "LedgerTUI", dependencies: ["LedgerCore", "LedgerCrypto", "LedgerIdentity", "CNCursesw"]),
         .executableTarget(
             name: "ledgerlink",
             dependencies: [
@@ -119,7 +119,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerSyncTests", dependencies: ["LedgerSync", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"]),
-        .testTarget(name: "LedgerTUITests", dependencies: ["LedgerTUI", "LedgerCore"], exclude: ["Golden"]),
+        .testTarget(
+            name: "LedgerTUITests", dependencies: ["LedgerTUI", "LedgerCore", "LedgerIdentity"], exclude: ["Golden"]),
         .testTarget(
             name: "LedgerIdentityTests",
             dependencies: ["LedgerIdentity", "LedgerCore", "LedgerCrypto", "LedgerTestSupport"]),

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import LedgerCore
 import LedgerCrypto
+import LedgerIdentity
 import Synchronization
 
 /// What the screen runs over: the engine, and the services beside it that the front-end
@@ -32,6 +33,10 @@ package final class TUIApp {
     private let pairing: (any PairingMonitor)?
     /// Where the benchmark wants its measurements (see TUIApp+Probe.swift); nil in use.
     private let probe: String?
+    /// Recovery words shown and not yet typed back: the key exists only here until then.
+    private var pendingRecovery: RecoveryWords?
+    /// The dialog that shows them, for the screen's state once the effect returns.
+    private var recoveryToShow: RecoveryDialog?
 
     /// `probe` is for the benchmark only (`ledgerlink-bench tui`): a file to write measurements
     /// to, after which the screen closes.
@@ -150,6 +155,10 @@ package final class TUIApp {
             for effect in effects {
                 terminal.draw(TUIRenderer.render(state))
                 state.message = await perform(effect)
+                if let dialog = recoveryToShow {
+                    recoveryToShow = nil
+                    TUIReducer.apply(&state, .recovery(dialog))
+                }
                 digest = try await reload(&state, history)
             }
             await history.update(&state)
@@ -182,6 +191,30 @@ package final class TUIApp {
         case .deny(let id):
             await pairing?.deny(id)
             return "Denied; the pairing window is closed"
+        case .prepareRecovery:
+            guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
+            let words = RecoveryWords.generate()
+            pendingRecovery = words
+            let first = Int(SecureRandom.uniform(UInt32(RecoveryWords.wordCount)))
+            var second = Int(SecureRandom.uniform(UInt32(RecoveryWords.wordCount - 1)))
+            if second >= first { second += 1 }
+            recoveryToShow = RecoveryDialog(words: words.words, asks: [first, second].sorted())
+            return ""
+        case .cancelRecovery:
+            pendingRecovery = nil
+            return "No recovery key was made"
+        case .linkRecovery:
+            guard let words = pendingRecovery else { return "No recovery words are waiting" }
+            pendingRecovery = nil
+            do {
+                let key = words.keyPair
+                let day = HistoryDate.format(MergeEngine.now()).prefix(10)
+                try await engine.appendRecoveryKey(key, name: "recovery key \(day)")
+                return "Linked recovery key \(key.publicKey.fingerprint); keep the words on paper. Sync so every "
+                    + "device knows it."
+            } catch {
+                return "Not linked: \(error)"
+            }
         case .syncNow:
             guard let sync else { return "Sync is not running: the device key is needed for it" }
             return await sync.syncNow()

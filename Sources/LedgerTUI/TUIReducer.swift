@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerIdentity
 
 /// What the reducer asks the app to do outside the pure state.
 package enum TUIEffect: Sendable, Equatable {
@@ -14,6 +15,12 @@ package enum TUIEffect: Sendable, Equatable {
     case approve(requestID: Int, typed: String)
     /// Deny link request `id`.
     case deny(requestID: Int)
+    /// Make recovery words and show them (the app keeps the key until they are typed back).
+    case prepareRecovery
+    /// Link the recovery key whose words were typed back.
+    case linkRecovery
+    /// Forget the recovery words shown (cancelled, or a word typed back wrong).
+    case cancelRecovery
 }
 
 /// What the services beside the TUI report; each changes the state in one way.
@@ -33,6 +40,8 @@ package enum TUIEvent: Sendable, Equatable {
     case months([Int: MonthTotals], current: Int)
     /// The address a pairing code names unless the person changes it.
     case pairingAddress(String)
+    /// Recovery words to show, and the two positions to type back.
+    case recovery(RecoveryDialog)
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -64,6 +73,7 @@ package enum TUIReducer {
             }
             return []
         }
+        if state.recovery != nil { return recoveryKey(&state, key) }
         if state.dialog != nil { return dialogKey(&state, key) }
         if state.approval != nil { return approvalKey(&state, key) }
         if state.pairingAddress != nil { return pairingAddressKey(&state, key) }
@@ -103,6 +113,10 @@ package enum TUIReducer {
         if key == .character("s") {
             state.message = "Syncing…"
             return [.syncNow]
+        }
+        if key == .character("R") {
+            state.message = "Making recovery words…"
+            return [.prepareRecovery]
         }
         if key == .character("q"), state.pairing != nil {
             state.confirmsQuit = true
@@ -145,6 +159,9 @@ package enum TUIReducer {
             state.currentMonth = current
         case .pairingAddress(let address):
             state.pairingDefaultAddress = address
+        case .recovery(let dialog):
+            state.recovery = dialog
+            state.message = nil
         case .pairing(let panel):
             state.pairing = panel
             // A request that was answered elsewhere, or whose window closed, takes its dialog along.
@@ -227,6 +244,47 @@ package enum TUIReducer {
 
     /// The address the pairing code will name: the machine's LAN address, editable (a VPN
     /// address, a host name); Enter opens the window, Esc cancels.
+    /// The recovery words dialog: Enter once they are written down, then two words typed back;
+    /// a wrong word, or Esc, forgets them and links nothing.
+    private static func recoveryKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
+        guard var dialog = state.recovery else { return [] }
+        if key == .escape {
+            state.recovery = nil
+            state.message = "No recovery key was made"
+            return [.cancelRecovery]
+        }
+        guard let asking = dialog.asking else {
+            if key == .enter { dialog.asking = 0 }
+            state.recovery = dialog
+            return []
+        }
+        switch key {
+        case .character(let c) where c.isLetter && dialog.typed.count < 16:
+            dialog.typed.append(Character(c.lowercased()))
+        case .backspace:
+            if !dialog.typed.isEmpty { dialog.typed.removeLast() }
+        case .enter:
+            let position = dialog.asks[asking]
+            guard Wordlist.index(of: dialog.typed).map({ Wordlist.words[$0] }) == dialog.words[position] else {
+                state.recovery = nil
+                state.message =
+                    "That is not word #\(position + 1); nothing was linked. Press R to start again with new words."
+                return [.cancelRecovery]
+            }
+            dialog.typed = ""
+            guard asking + 1 < dialog.asks.count else {
+                state.recovery = nil
+                state.message = "Linking the recovery key…"
+                return [.linkRecovery]
+            }
+            dialog.asking = asking + 1
+        default:
+            break
+        }
+        state.recovery = dialog
+        return []
+    }
+
     private static func pairingAddressKey(_ state: inout TUIState, _ key: Key) -> [TUIEffect] {
         guard var dialog = state.pairingAddress else { return [] }
         switch key {
@@ -309,7 +367,7 @@ package enum TUIReducer {
             let device = state.snapshot.devices[max(0, min(selection, count - 1))]
             if device.isThisDevice {
                 state.message = "This is the device you are on: revoke it from another device"
-            } else if device.state != "active" {
+            } else if device.state != "active", device.state != "recovery key" {
                 state.message = "\(device.name) is already \(device.state)"
             } else {
                 state.pendingRevoke = device

@@ -29,6 +29,7 @@ package enum TUIRenderer {
             limit: state.width - 2)
         if state.showsHelp { help(&grid) }
         if state.showsProblems { problems(state, &grid) }
+        if let recovery = state.recovery { recoveryDialog(recovery, &grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
         if let approval = state.approval { approvalDialog(approval, &grid) }
@@ -269,6 +270,34 @@ package enum TUIRenderer {
                 binding.action, row: box.top + 1 + i, column: max(x + 2, box.left + 16), limit: box.innerWidth - 16)
         }
         grid.put("Esc or ? closes this help", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
+    /// The recovery words, then the two asked back.
+    private static func recoveryDialog(_ dialog: RecoveryDialog, _ grid: inout ScreenGrid) {
+        let box = overlay(width: 76, height: 14, title: "Recovery words", &grid)
+        let left = box.left + 2
+        grid.put(
+            "Write these 24 words on paper. They are shown only now; whoever reads them", row: box.top + 1,
+            column: left, limit: box.innerWidth - 2)
+        grid.put(
+            "can link a device to this identity. This device keeps no copy.", row: box.top + 2, column: left,
+            limit: box.innerWidth - 2)
+        for (index, word) in dialog.words.enumerated() {
+            let row = box.top + 4 + index % 6
+            let column = left + (index / 6) * 18
+            let number = index + 1 < 10 ? " \(index + 1)" : "\(index + 1)"
+            grid.put("\(number). \(word)", row: row, column: column, style: .bold, limit: box.right - column)
+        }
+        if let asking = dialog.asking {
+            let position = dialog.asks[asking] + 1
+            grid.put(
+                "Type word #\(position): \(dialog.typed)▏", row: box.bottom - 1, column: left, style: .bold,
+                limit: box.innerWidth - 2)
+        } else {
+            grid.put(
+                "Enter once they are written down · Esc cancels", row: box.bottom - 1, column: left, style: .dim,
+                limit: box.innerWidth - 2)
+        }
     }
 
     /// Every problem the ledger or a store's signed answers prove, in words.

@@ -151,6 +151,20 @@ package struct ApprovalDialog: Sendable, Equatable {
     package init(request: LinkRequestRow) { self.request = request }
 }
 
+/// Making recovery words: they are shown, then two of them are typed back.
+package struct RecoveryDialog: Sendable, Equatable {
+    package var words: [String]
+    /// The two positions (0-based, in order) the person types back.
+    package var asks: [Int]
+    /// Nil while the words are shown; then which of `asks` is being typed.
+    package var asking: Int?
+    package var typed = ""
+    package init(words: [String], asks: [Int]) {
+        self.words = words
+        self.asks = asks
+    }
+}
+
 /// The earn or spend dialog.
 package struct RecordDialog: Sendable, Equatable {
     package enum Field: Sendable { case amount, memo }
@@ -183,6 +197,8 @@ package struct TUIState: Sendable, Equatable {
     /// The device a revoke waits to be confirmed for (Enter confirms, Esc cancels).
     package var pendingRevoke: LedgerSnapshot.DeviceRow?
     package var showsHelp = false
+    /// The recovery words being made (R).
+    package var recovery: RecoveryDialog?
     /// The problems view (forks, a store caught misbehaving) is open.
     package var showsProblems = false
     /// How many store problems the person has been told of (a new one is announced once).

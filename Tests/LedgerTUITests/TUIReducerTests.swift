@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerIdentity
 import LedgerTUI
 import Testing
 
@@ -344,6 +345,37 @@ struct TUIReducerTests {
         #expect(screen.contains("Store: the store at http://s went back"))
         _ = TUIReducer.reduce(&s, .character("!"))
         #expect(!s.showsProblems)
+    }
+
+    @Test("R shows recovery words; two typed back link them, a wrong one or Esc forgets them")
+    func recoveryWords() {
+        var s = state(width: 100, height: 30)
+        #expect(TUIReducer.reduce(&s, .character("R")) == [.prepareRecovery])
+        let words = (0..<24).map { Wordlist.words[$0 * 80] }
+        TUIReducer.apply(&s, .recovery(RecoveryDialog(words: words, asks: [3, 17])))
+        var screen = TUIRenderer.render(s).text
+        #expect(screen.contains("Recovery words"))
+        #expect(screen.contains("18. \(words[17])"))
+        #expect(screen.contains("Enter once they are written down"))
+        _ = TUIReducer.reduce(&s, .enter)
+        screen = TUIRenderer.render(s).text
+        #expect(screen.contains("Type word #4:"))
+        // Four letters are enough, as everywhere words are typed.
+        for c in words[3].prefix(4) { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)
+        #expect(TUIRenderer.render(s).text.contains("Type word #18:"))
+        for c in words[17] { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.linkRecovery])
+        #expect(s.recovery == nil)
+
+        TUIReducer.apply(&s, .recovery(RecoveryDialog(words: words, asks: [0, 1])))
+        _ = TUIReducer.reduce(&s, .enter)
+        for c in "zoo" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.cancelRecovery])
+        #expect(s.message?.contains("That is not word #1; nothing was linked") == true)
+        TUIReducer.apply(&s, .recovery(RecoveryDialog(words: words, asks: [0, 1])))
+        #expect(TUIReducer.reduce(&s, .escape) == [.cancelRecovery])
+        #expect(s.recovery == nil)
     }
 
     @Test("a resize re-lays out and keeps selections in range")

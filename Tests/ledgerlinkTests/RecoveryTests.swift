@@ -172,4 +172,50 @@ struct RecoveryTests {
         #expect(!FileManager.default.fileExists(atPath: fresh.home.appendingPathComponent("device.key").path))
         #expect(!FileManager.default.fileExists(atPath: fresh.home.appendingPathComponent("ledger.sqlite").path))
     }
+
+    @Test("the TUI's R shows the words once and links them once two are typed back; they recover the ledger")
+    func tuiCreatesWords() async throws {
+        guard TmuxSession.isAvailable else { return }
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "5")
+        let tmux = try TmuxSession(["sh"], width: 120, height: 34, environment: ["PS1": "$ ", "NO_COLOR": "1"])
+        defer { tmux.close() }
+        try tmux.type("\(laptop.cli.executable.path) tui --home \(laptop.home.path); echo \"exited with $?\"")
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 5.00"))
+        try tmux.send("R")
+        #expect(try await tmux.waitFor("Enter once they are written down"))
+        var byNumber: [Int: String] = [:]
+        for match in try tmux.screen().matches(of: /(\d+)\. ([a-z]+)/) { byNumber[Int(match.1) ?? 0] = String(match.2) }
+        let words = (1...24).compactMap { byNumber[$0] }
+        #expect(words.count == 24)
+        try tmux.send("Enter")
+        var answered: [Int] = []
+        for _ in 0..<2 {
+            // The next word asked: a number not answered yet.
+            let prompt: @Sendable () throws -> Int? = {
+                try tmux.screen().firstMatch(of: /Type word #(\d+):/).flatMap { Int($0.1) }
+            }
+            let asked = answered
+            #expect(await eventually(timeout: 20) { (try prompt()).map { !asked.contains($0) } ?? false })
+            let number = try prompt() ?? 0
+            guard (1...24).contains(number), words.count == 24 else { break }
+            answered.append(number)
+            try tmux.type(words[number - 1])
+            try tmux.send("Enter")
+        }
+        #expect(try await tmux.waitFor("Linked recovery key"))
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+        #expect((try await laptop.json("recovery", "list") as? [Any])?.count == 1)
+        // The words shown are the key linked: they recover the ledger from an export.
+        let file = laptop.home.deletingLastPathComponent().appendingPathComponent("ledger.export")
+        try await laptop.ok("export").write(to: file, atomically: true, encoding: .utf8)
+        let fresh = try Device(name: "fresh")
+        let recovered = try await fresh.run(
+            "recover", "--from", file.path, "--name", "fresh", stdin: Data(words.joined(separator: " ").utf8))
+        #expect(recovered.status == 0, "\(recovered.stderr)")
+        #expect(try await fresh.balanceMinor() == 500)
+    }
 }
