@@ -9,13 +9,19 @@ final class AddressConnectionLimit: ChannelInboundHandler, RemovableChannelHandl
     /// Open connections by address, shared by every connection of one server.
     final class Counts: Sendable {
         let limit: Int
+        /// Trusted proxies: every client behind one shares its address, so it is not capped.
+        let exempt: TrustedProxies
         private let open = Mutex<[String: Int]>([:])
 
-        init(limit: Int) { self.limit = limit }
+        init(limit: Int, exempt: TrustedProxies = TrustedProxies()) {
+            self.limit = limit
+            self.exempt = exempt
+        }
 
         /// Counts one more connection from `address`; false (and not counted) past the limit.
         func admit(_ address: String) -> Bool {
-            open.withLock { open in
+            if exempt.trusts(address) { return true }
+            return open.withLock { open in
                 let now = open[address, default: 0]
                 guard now < limit else { return false }
                 open[address] = now + 1
@@ -24,6 +30,7 @@ final class AddressConnectionLimit: ChannelInboundHandler, RemovableChannelHandl
         }
 
         func release(_ address: String) {
+            if exempt.trusts(address) { return }
             open.withLock { open in
                 let left = open[address, default: 1] - 1
                 open[address] = left > 0 ? left : nil

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import LedgerCore
@@ -34,6 +35,9 @@ package struct StoreServerConfiguration: Sendable {
     /// /healthz and /metrics, per address, apart from the API's limit: a busy client does not
     /// make the server look down, and probes cannot be used to flood it.
     package var probeRate = RateLimit(perSecond: 10, burst: 20)
+    /// Proxies whose X-Forwarded-For is believed: limits key on the client's address behind
+    /// them, and their own connections are not capped per address.
+    package var trustedProxies = TrustedProxies()
 
     /// True when `host` names this machine only (loopback), so no other machine can reach it.
     package static func isLoopback(_ host: String) -> Bool {
@@ -77,7 +81,8 @@ package enum StoreServer {
         router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
         router.add(
             middleware: AddressLimitMiddleware(
-                limiter: addressLimiter, probeLimiter: RateLimiter(configuration.probeRate)))
+                limiter: addressLimiter, probeLimiter: RateLimiter(configuration.probeRate),
+                proxies: configuration.trustedProxies))
 
         router.get("healthz") { _, _ -> Response in
             do {
@@ -179,7 +184,8 @@ package enum StoreServer {
         }
 
         let (headerTimeout, bodyTimeout) = (configuration.headerTimeout, configuration.bodyTimeout)
-        let connections = AddressConnectionLimit.Counts(limit: configuration.maxConnectionsPerAddress)
+        let connections = AddressConnectionLimit.Counts(
+            limit: configuration.maxConnectionsPerAddress, exempt: configuration.trustedProxies)
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [
                 AddressConnectionLimit(counts: connections),
@@ -287,11 +293,13 @@ struct AddressLimitMiddleware: RouterMiddleware {
     let limiter: RateLimiter
     /// Health and metrics probes, limited apart.
     let probeLimiter: RateLimiter
+    let proxies: TrustedProxies
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let key = context.remoteAddress?.ipAddress ?? "unknown"
+        let peer = context.remoteAddress?.ipAddress ?? "unknown"
+        let key = proxies.client(peer: peer, forwardedFor: request.headers[values: .xForwardedFor])
         let isProbe = request.uri.path == "/healthz" || request.uri.path == "/metrics"
         if let wait = await (isProbe ? probeLimiter : limiter).take(key) {
             throw StoreError(.rateLimited, "too many requests from this address; retry later", retryAfter: wait)
@@ -341,4 +349,8 @@ struct TokenCheck: RouterMiddleware {
         _ = try await service.authenticate(bearer: StoreServer.bearer(request), identity: context.admittedIdentity())
         return try await next(request, context)
     }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

@@ -10,7 +10,7 @@ extension Device {
         var words: [String] = []
         for asked in 1...2 {
             let prompted = await eventually(timeout: 60) {
-                output.waitForData(upTo: 0.05).components(separatedBy: "Type word #").count > asked
+                output.waitForData(upTo: 0).components(separatedBy: "Type word #").count > asked
             }
             guard prompted else { break }
             let text = output.waitForData(upTo: 0)

@@ -25,6 +25,12 @@ struct Serve: AsyncParsableCommand {
     var publicURL: String?
     @Option(name: .long, help: "Most open connections.") var maxConnections = 1024
     @Option(name: .long, help: "Most open connections from one client address.") var maxConnectionsPerAddress = 32
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A proxy (ADDRESS or ADDRESS/PREFIX) whose X-Forwarded-For names the client; repeat for several.",
+            valueName: "cidr"))
+    var trustedProxy: [String] = []
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -38,6 +44,15 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("--max-connections and --max-connections-per-address must be at least 1")
         }
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.trustedProxies = TrustedProxies(
+            try trustedProxy.map { text in
+                guard let network = CIDR(parsing: text) else {
+                    throw CLIError(
+                        "--trusted-proxy \(text) is not an address or a network (like 10.0.0.5, 10.0.0.0/8 or fd00::/8)"
+                    )
+                }
+                return network
+            })
         if publicURL == nil, !StoreServerConfiguration.isLoopback(host) {
             // Devices sign the address they reach when they log in; without knowing its own
             // address the server could only trust the Host header, which a relay sets as it likes.
