@@ -6,15 +6,23 @@ import Synchronization
 
 /// The backend for bigger deployments: PostgreSQL through postgres-nio. Several servers may
 /// share one database; appends to an identity are serialised by a row lock on it.
-package final class PostgresBackend: StoreBackend {
+package final class PostgresBackend: DiagnosableBackend {
     private let client: PostgresClient
+    private let configuration: PostgresClient.Configuration
     private let logger: Logger
     private let runner: Task<Void, Never>
     private let running = RunFlag()
 
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`); the pool runs
     /// until `shutdown()`.
-    package init(url: String, logger: Logger = Logger(label: "ledgerlink.store.postgres")) throws {
+    /// Connections the pool may hold by default (`serve --pool-size`).
+    package static let defaultPoolSize = 20
+
+    package init(
+        url: String, poolSize: Int = defaultPoolSize, logger: Logger = Logger(label: "ledgerlink.store.postgres")
+    )
+        throws
+    {
         guard let components = URLComponents(string: url),
             ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host, let user = components.user
@@ -23,11 +31,17 @@ package final class PostgresBackend: StoreBackend {
                 .badPostgresURL, "--postgres takes postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let configuration = PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: database.isEmpty ? nil : database, tls: .disable)
+        configuration.options.maximumConnections = max(1, poolSize)
+        configuration.options.minimumConnections = 0
+        // A database that does not answer a connection attempt is reported within seconds
+        // (every call has its own deadline too: GuardedBackend).
+        configuration.options.connectTimeout = .seconds(3)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        self.configuration = configuration
         self.logger = logger
         let running = self.running
         runner = Task {
@@ -39,6 +53,43 @@ package final class PostgresBackend: StoreBackend {
     /// Waits until the pool runs (leasing a connection before that only gets a warning).
     private func ready() async {
         while !running.isSet { await Task.yield() }
+    }
+
+    /// Why `error` means PostgreSQL cannot be reached (a connection refused or lost, the
+    /// server shutting down or not accepting connections yet), in words; nil for an error of
+    /// one query. PSQLError's own description is deliberately generic: the code and the
+    /// server's SQLSTATE name the cause.
+    package static func unreachable(_ error: any Error) -> String? {
+        guard let error = error as? PSQLError else { return nil }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            let underlying = error.underlying.map { ": \($0)" } ?? ""
+            return "PostgreSQL \(error.code)\(underlying)"
+        case .server:
+            // Class 08 (connection exception) and 57 (operator intervention: shutting down,
+            // not accepting connections yet).
+            guard let state = error.serverInfo?[.sqlState], state.hasPrefix("08") || state.hasPrefix("57") else {
+                return nil
+            }
+            return "PostgreSQL SQLSTATE \(state): \(error.serverInfo?[.message] ?? "")"
+        default:
+            return nil
+        }
+    }
+
+    /// Connects once, outside the pool: nil when PostgreSQL answers, else why not.
+    package func diagnose() async -> String? {
+        let c = configuration
+        let config = PostgresConnection.Configuration(
+            host: c.host ?? "127.0.0.1", port: c.port ?? 5432, username: c.username, password: c.password,
+            database: c.database, tls: .disable)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: config, id: 0, logger: logger)
+            try? await connection.close()
+            return nil
+        } catch {
+            return Self.unreachable(error) ?? "PostgreSQL: \(String(reflecting: error))"
+        }
     }
 
     /// Closes the pool.

@@ -84,17 +84,25 @@ package enum StoreServer {
                 limiter: addressLimiter, probeLimiter: RateLimiter(configuration.probeRate),
                 proxies: configuration.trustedProxies))
 
+        // Liveness: the process answers. Readiness (/healthz): the database answers too.
+        router.get("livez") { _, _ -> Response in json(200, #"{"status":"ok"}"#) }
         router.get("healthz") { _, _ -> Response in
             do {
                 try await service.backend.ping()
                 let key = try await service.storeKey().publicKey.hex
-                return json(200, #"{"status":"ok","storeKey":"\#(key)"}"#)
+                return json(200, #"{"status":"ok","database":"ok","storeKey":"\#(key)"}"#)
+            } catch let error as StoreError where error.code == StoreErrorCode.databaseUnavailable.rawValue {
+                var response = json(
+                    503, #"{"status":"unavailable","database":\#(JSONValue.string(error.message).text)}"#)
+                response.headers[.retryAfter] = String(error.retryAfter ?? 2)
+                return response
             } catch {
-                throw StoreError(.databaseUnavailable, "the database does not answer")
+                throw StoreError(.databaseUnavailable, "the database does not answer", retryAfter: 2)
             }
         }
+        let counts = CountsCache(backend: service.backend)
         router.get("metrics") { _, _ -> Response in
-            let counts = try? await service.backend.counts()
+            let counts = await counts.value()
             var response = Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(counts: counts))))
@@ -353,4 +361,21 @@ struct TokenCheck: RouterMiddleware {
 
 extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+/// The identity and entry counts /metrics shows, read at most every 30 s (counting is a scan
+/// of the identities table; a scrape every few seconds must not repeat it).
+actor CountsCache {
+    let backend: any StoreBackend
+    private var cached: (identities: Int64, entries: Int64)?
+    private var readAt: ContinuousClock.Instant?
+
+    init(backend: any StoreBackend) { self.backend = backend }
+
+    func value() async -> (identities: Int64, entries: Int64)? {
+        if let readAt, ContinuousClock.now - readAt < .seconds(30), let cached { return cached }
+        readAt = .now
+        cached = try? await backend.counts()
+        return cached
+    }
 }

@@ -160,6 +160,13 @@ package final class PipeCollector: @unchecked Sendable {
         return String(decoding: outData, as: UTF8.self)
     }
 
+    /// Standard error so far.
+    package var stderrSoFar: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: errData, as: UTF8.self)
+    }
+
     /// Waits until stdout contains `text` (true) or the deadline passes (false).
     package func waitForStdout(containing text: String, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

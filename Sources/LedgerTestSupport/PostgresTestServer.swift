@@ -86,6 +86,11 @@ package actor PostgresTestServer {
     }
 
     private func run(_ arguments: [String]) async throws {
+        try await Self.command(arguments)
+    }
+
+    /// Runs a command to completion, off the cooperative pool; throws with its error output.
+    static func command(_ arguments: [String]) async throws {
         try await offThePool { try Self.runBlocking(arguments) }
     }
 
@@ -114,4 +119,87 @@ enum PostgresTestProcess {
 package struct PostgresTestError: Error, CustomStringConvertible {
     package let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A PostgreSQL of one test's own, which the test can stop and start again (an outage) on
+/// the same port and data folder. Needs Debian's binaries (not $LEDGERLINK_TEST_POSTGRES_URL).
+package final class DedicatedPostgres: @unchecked Sendable {
+    package let url: String
+    private let bin: String
+    private let folder: URL
+    private let port: Int
+    private let prefix: [String]
+    private let lock = NSLock()
+    private var server: Process?
+
+    /// True when one can be started here.
+    package static var isAvailable: Bool { PostgresTestServer.binaries() != nil }
+
+    /// Creates a cluster with one database, `ledgerlink`, and starts it.
+    package static func start() async throws -> DedicatedPostgres {
+        guard let bin = PostgresTestServer.binaries() else { throw PostgresTestError("PostgreSQL is not installed") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-pg-own-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot { try await PostgresTestServer.command(["chown", "-R", "postgres:postgres", folder.path]) }
+        let prefix = asRoot ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : []
+        try await PostgresTestServer.command(
+            prefix + [
+                "\(bin)/initdb", "-D", folder.appendingPathComponent("data").path, "-A", "trust", "-U", "ledgerlink",
+                "--no-sync", "-E", "UTF8",
+            ])
+        let server = DedicatedPostgres(bin: bin, folder: folder, port: try freePort(udp: false), prefix: prefix)
+        try await server.start()
+        try await PostgresTestServer.command([
+            "psql", "-X", "-q", "-d", server.base + "/postgres", "-c", "CREATE DATABASE ledgerlink",
+        ])
+        return server
+    }
+
+    private init(bin: String, folder: URL, port: Int, prefix: [String]) {
+        self.bin = bin
+        self.folder = folder
+        self.port = port
+        self.prefix = prefix
+        url = "postgres://ledgerlink@127.0.0.1:\(port)/ledgerlink"
+    }
+
+    private var base: String { "postgres://ledgerlink@127.0.0.1:\(port)" }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    package func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments =
+            prefix + [
+                "\(bin)/postgres", "-D", folder.appendingPathComponent("data").path, "-p", "\(port)", "-k", folder.path,
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+            ]
+        let sink = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = sink
+        process.standardError = sink
+        try process.run()
+        lock.withLock { server = process }
+        let ready = await eventually(timeout: 30) {
+            (try? await PostgresTestServer.command([
+                "psql", "-X", "-q", "-d", self.base + "/postgres", "-c", "SELECT 1",
+            ]))
+                != nil
+        }
+        guard ready else { throw PostgresTestError("postgres did not accept connections within 30 s") }
+    }
+
+    /// Stops the server (fast shutdown: connections are closed) and waits for it to exit.
+    package func stop() async throws {
+        guard let process = lock.withLock({ server }) else { return }
+        kill(process.processIdentifier, SIGINT)
+        try await offThePool { process.waitUntilExit() }
+        lock.withLock { server = nil }
+    }
+
+    /// Stops it and removes its files.
+    package func close() async {
+        try? await stop()
+        try? FileManager.default.removeItem(at: folder)
+    }
 }

@@ -92,6 +92,34 @@ struct StoreCLITests {
         #expect(down.stderr.contains("cannot sync with the store"))
     }
 
+    @Test(
+        "PostgreSQL stopped under serve: sync says the database is unavailable, the log names why, SIGTERM stops it",
+        .enabled(if: DedicatedPostgres.isAvailable))
+    func postgresOutage() async throws {
+        let postgres = try await DedicatedPostgres.start()
+        defer { Task { await postgres.close() } }
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        let store = try await StoreProcess.start(database: laptop.home, postgres: postgres.url)
+        defer { store.stopNow() }
+        try await laptop.ok("sync", "--store", store.url)
+        try await postgres.stop()
+        let failed = try await laptop.run("sync")
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("the database is unavailable"))
+        // The log names the cause (a direct connection does, where the pool's wait cannot).
+        let output = store.output
+        #expect(
+            await eventually(timeout: 30) {
+                output.stderrSoFar.split(separator: "\n").contains {
+                    $0.contains("database unavailable:") && $0.contains("Connection refused")
+                }
+            })
+        // SIGTERM ends it within seconds, though the database is gone.
+        kill(store.process.processIdentifier, SIGTERM)
+        #expect(await eventually(timeout: 30) { !store.process.isRunning })
+    }
+
     @Test("serve --postgres keeps the store in PostgreSQL", .enabled(if: PostgresTestServer.isAvailable))
     func postgres() async throws {
         let laptop = try Device(name: "laptop")

@@ -31,6 +31,10 @@ struct Serve: AsyncParsableCommand {
             "A proxy (ADDRESS or ADDRESS/PREFIX) whose X-Forwarded-For names the client; repeat for several.",
             valueName: "cidr"))
     var trustedProxy: [String] = []
+    @Option(name: .long, help: "Most connections to PostgreSQL from this server (with --postgres).")
+    var poolSize = PostgresBackend.defaultPoolSize
+    @Option(name: .long, help: "Seconds one database call may take before the request is answered 503.")
+    var databaseTimeout = 5
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -68,11 +72,15 @@ struct Serve: AsyncParsableCommand {
             configuration.publicURL = url
         }
         guard db == nil || postgres == nil else { throw CLIError("choose --db or --postgres, not both") }
+        guard (1...600).contains(databaseTimeout) else { throw CLIError("--database-timeout must be 1 to 600 seconds") }
         let backend: any StoreBackend
         let described: String
         if let postgres {
             do {
-                let pool = try PostgresBackend(url: postgres)
+                guard (1...1000).contains(poolSize) else { throw CLIError("--pool-size must be between 1 and 1000") }
+                let pool = GuardedBackend(
+                    try PostgresBackend(url: postgres, poolSize: poolSize), deadline: .seconds(databaseTimeout),
+                    logger: logger)
                 try await pool.prepare()
                 backend = pool
             } catch let error as StoreError {
@@ -87,7 +95,8 @@ struct Serve: AsyncParsableCommand {
                 try FileManager.default.createDirectory(
                     at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true,
                     attributes: [.posixPermissions: 0o700])
-                let file = try SQLiteBackend(path: path)
+                let file = GuardedBackend(
+                    try SQLiteBackend(path: path), deadline: .seconds(databaseTimeout), logger: logger)
                 try await file.prepare()
                 backend = file
             } catch {
