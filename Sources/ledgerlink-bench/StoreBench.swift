@@ -17,7 +17,8 @@ enum StoreBench {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-store-bench-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
+        // As `serve` runs it: every database call under its deadline.
+        let backend = GuardedBackend(try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path))
         try await backend.prepare()
         var configuration = StoreServerConfiguration()
         configuration.port = 0
