@@ -14,22 +14,18 @@ package enum Recovery {
         store url: URL, key: PublicSigningKey, transport: any StoreTransport = HTTPStoreTransport()
     ) async throws -> [(identity: IdentityID, genesis: Entry)] {
         let endpoint = url.appendingPathComponent("v1/recovery/lookup")
-        let (status, _, data) = try await transport.post(
+        let (status, headers, data) = try await transport.post(
             endpoint, body: try JSONEncoder().encode(RecoveryLookupRequest(key: key.hex)), bearer: nil)
         if status == 404 {
             throw RecoveryError(
                 "the store at \(url.absoluteString) holds no identity with this recovery key: check the words, or "
                     + "whether the ledger was ever synced to this store")
         }
-        guard status == 200 else {
-            let error = try? JSONDecoder().decode(StoreErrorBody.self, from: data)
-            throw StoreClientError.refused(
-                status: status, code: error?.error ?? "http_\(status)",
-                message: TextSafety.sanitised(error?.message ?? "HTTP \(status)"), retryAfter: nil)
+        let answer: RecoveryLookupResponse = try StoreClient.answer(
+            status, headers, data, from: url, action: "recovery lookup")
+        guard answer.identities.count <= RecoveryLookupResponse.maxIdentities else {
+            throw StoreClientError.protocolViolation("its recovery lookup answer names too many identities")
         }
-        guard let answer = try? JSONDecoder().decode(RecoveryLookupResponse.self, from: data),
-            answer.identities.count <= RecoveryLookupResponse.maxIdentities
-        else { throw StoreClientError.protocolViolation("its recovery lookup answer is not the protocol") }
         return answer.identities.compactMap { item in
             guard let idBytes = Hex.decode(item.identity), let identity = try? IdentityID(bytes: idBytes),
                 let raw = base64Bytes(item.genesis), let genesis = try? Entry(decoding: raw),

@@ -46,20 +46,26 @@ package struct CommandRunner: Sendable {
 
     /// Starts the binary with `arguments`; the caller waits or kills.
     package func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {
+        let (process, input, out, err) = try launch(arguments)
+        if let stdin { input.write(stdin) }
+        try input.close()
+        return (process, out, err)
+    }
+
+    /// The running binary, its standard input's writing end, and its output pipes.
+    private func launch(_ arguments: [String]) throws -> (Process, FileHandle, Pipe, Pipe) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.environment = environment
         let out = Pipe()
         let err = Pipe()
+        let input = Pipe()
         process.standardOutput = out
         process.standardError = err
-        let input = Pipe()
         process.standardInput = input
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try input.fileHandleForWriting.close()
-        return (process, out, err)
+        return (process, input.fileHandleForWriting, out, err)
     }
 
     /// Starts the binary with standard input left open, for a test that answers its prompts
@@ -67,18 +73,8 @@ package struct CommandRunner: Sendable {
     package func startInteractive(_ arguments: [String]) throws -> (
         process: Process, input: FileHandle, output: PipeCollector
     ) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        return (process, input.fileHandleForWriting, PipeCollector(out: out, err: err))
+        let (process, input, out, err) = try launch(arguments)
+        return (process, input, PipeCollector(out: out, err: err))
     }
 
     /// Runs to completion (at most `timeout` seconds), waiting on a thread of its own.

@@ -26,6 +26,20 @@ package struct VectorFile: Sendable {
         return try String(contentsOf: url, encoding: .utf8)
     }
 
+    /// The file's document (JSON with snake_case keys, sorted, pretty), after writing `build()`
+    /// to it when the run asks for that.
+    package func document<Document: Codable>(writingIfAsked build: () throws -> Document) throws -> Document {
+        let text = try text {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            return String(decoding: try encoder.encode(try build()), as: UTF8.self) + "\n"
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(Document.self, from: Data(text.utf8))
+    }
+
     /// `count` bytes counting up from `start` (wrapping): the inputs vectors use for seeds and nonces.
     package static func range(_ start: UInt8, _ count: Int) -> [UInt8] { (0..<count).map { start &+ UInt8($0) } }
 }

@@ -43,15 +43,7 @@ struct RecoveryVectorTests {
 
     @Test("words, keys and the recovery mark match the vectors; the words are BIP-39's for the same randomness")
     func vectors() throws {
-        let text = try Self.vectors.text {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            return String(decoding: try encoder.encode(try Self.build()), as: UTF8.self) + "\n"
-        }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let stored = try decoder.decode(Document.self, from: Data(text.utf8))
+        let stored = try Self.vectors.document(writingIfAsked: Self.build)
         let fresh = try Self.build()
         #expect(stored.keys == fresh.keys)
         #expect(stored.recoveryChallenge == fresh.recoveryChallenge)

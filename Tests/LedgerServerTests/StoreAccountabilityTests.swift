@@ -186,29 +186,49 @@ struct StoreGossipTests {
         return engine
     }
 
+    /// A folder for the devices' ledgers, removed by the caller.
+    func folder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// A head `key` signs for the identity: `version`, the digest of `text`, at `time`.
+    func head(_ key: SigningKeyPair, _ fixture: LedgerFixture, _ version: UInt64, _ text: String, _ time: Int64)
+        -> StoreHead
+    {
+        StoreHead(
+            signing: key, identity: fixture.identity, version: version, digest: Blake2b.hash(Array(text.utf8)),
+            time: time)
+    }
+
+    /// Device `index` (`dialer`) syncs with device `otherIndex` (`other`) over the peer channel.
+    @discardableResult
+    func meet(
+        _ fixture: LedgerFixture, _ dialer: MergeEngine, _ index: Int, _ other: MergeEngine, _ otherIndex: Int
+    ) async throws -> PeerSyncReport {
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let otherKey = fixture.devices[otherIndex]
+        let serving = Task { try await listener.run(engine: other, keyPair: otherKey) }
+        defer { serving.cancel() }
+        return try await PeerDialer.sync(
+            host: "127.0.0.1", port: listener.port, engine: dialer, keyPair: fixture.devices[index])
+    }
+
     @Test("a store that showed two devices different histories is caught by both when they meet")
     func splitView() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = SigningKeyPair.generate()
         func head(_ version: UInt64, _ text: String, _ time: Int64) -> StoreHead {
-            StoreHead(
-                signing: key, identity: fixture.identity, version: version, digest: Blake2b.hash(Array(text.utf8)),
-                time: time)
+            self.head(key, fixture, version, text, time)
         }
         // The store signed version 5 for the laptop, and later version 3 for the phone: it hid
         // two entries from the phone.
         let laptop = try await device(fixture, 0, folder: folder, heads: [head(5, "five", 100)])
         let phone = try await device(fixture, 1, folder: folder, heads: [head(3, "three", 200)])
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
-        let phoneKey = fixture.devices[1]
-        let serving = Task { try await listener.run(engine: phone, keyPair: phoneKey) }
-        defer { serving.cancel() }
-        let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: laptop, keyPair: fixture.devices[0])
-        #expect(report.converged)
+        #expect(try await meet(fixture, laptop, 0, phone, 1).converged)
         let onLaptop = try laptop.store.storeProblems()
         #expect(onLaptop.map(\.kind) == ["contradiction"])
         #expect(onLaptop.first?.message.contains("showed this device and") == true)
@@ -219,30 +239,19 @@ struct StoreGossipTests {
     @Test("a proof two devices found reaches a third that meets one of them, and is kept once")
     func proofTravels() async throws {
         let fixture = try LedgerFixture(deviceCount: 3)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = SigningKeyPair.generate()
         func head(_ version: UInt64, _ text: String, _ time: Int64) -> StoreHead {
-            StoreHead(
-                signing: key, identity: fixture.identity, version: version, digest: Blake2b.hash(Array(text.utf8)),
-                time: time)
+            self.head(key, fixture, version, text, time)
         }
         let laptop = try await device(fixture, 0, folder: folder, heads: [head(5, "five", 100)])
         let phone = try await device(fixture, 1, folder: folder, heads: [head(3, "three", 200)])
         // The tablet saw the store early, before it split its history.
         let tablet = try await device(fixture, 2, folder: folder, heads: [head(2, "two", 50)])
-        func meet(_ dialer: MergeEngine, _ index: Int, _ other: MergeEngine, _ otherIndex: Int) async throws {
-            let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
-            let otherKey = fixture.devices[otherIndex]
-            let serving = Task { try await listener.run(engine: other, keyPair: otherKey) }
-            defer { serving.cancel() }
-            _ = try await PeerDialer.sync(
-                host: "127.0.0.1", port: listener.port, engine: dialer, keyPair: fixture.devices[index])
-        }
-        try await meet(laptop, 0, phone, 1)
+        try await meet(fixture, laptop, 0, phone, 1)
         #expect(await eventually { (try? phone.store.storeProblems().count) == 1 })
-        try await meet(tablet, 2, laptop, 0)
+        try await meet(fixture, tablet, 2, laptop, 0)
         let onTablet = try tablet.store.storeProblems()
         #expect(onTablet.map(\.kind) == ["contradiction"])
         #expect(onTablet.first?.message.contains("version 3 after version 5") == true)
@@ -251,8 +260,8 @@ struct StoreGossipTests {
         let kept = try #require(try tablet.store.storeHead(key: key.publicKey.bytes))
         #expect(try JSONDecoder().decode(StoreHead.self, from: Data(kept.head)).version == 5)
         // Meeting again, or meeting the phone, finds the same proof: it is not kept twice.
-        try await meet(tablet, 2, laptop, 0)
-        try await meet(tablet, 2, phone, 1)
+        try await meet(fixture, tablet, 2, laptop, 0)
+        try await meet(fixture, tablet, 2, phone, 1)
         #expect(try tablet.store.storeProblems().count == 1)
         #expect(try laptop.store.storeProblems().count == 1)
     }
@@ -260,8 +269,7 @@ struct StoreGossipTests {
     @Test("a device learns the newest version a store signed for another, and is not shown less after")
     func learnNewest() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = SigningKeyPair.generate()
         let older = StoreHead(
@@ -270,12 +278,7 @@ struct StoreGossipTests {
             signing: key, identity: fixture.identity, version: 5, digest: Blake2b.hash([5]), time: 200)
         let laptop = try await device(fixture, 0, folder: folder, heads: [older])
         let phone = try await device(fixture, 1, folder: folder, heads: [newer])
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
-        let phoneKey = fixture.devices[1]
-        let serving = Task { try await listener.run(engine: phone, keyPair: phoneKey) }
-        defer { serving.cancel() }
-        _ = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: laptop, keyPair: fixture.devices[0])
+        try await meet(fixture, laptop, 0, phone, 1)
         #expect(try laptop.store.storeProblems().isEmpty)
         let kept = try #require(try laptop.store.storeHead(key: key.publicKey.bytes))
         #expect(try JSONDecoder().decode(StoreHead.self, from: Data(kept.head)) == newer)

@@ -59,15 +59,7 @@ struct StoreHeadVectorTests {
 
     @Test("the signed bytes and signatures of store heads, and the rollback two of them prove")
     func vectors() throws {
-        let text = try Self.vectors.text {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            return String(decoding: try encoder.encode(try Self.build()), as: UTF8.self) + "\n"
-        }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let stored = try decoder.decode(Document.self, from: Data(text.utf8))
+        let stored = try Self.vectors.document(writingIfAsked: Self.build)
         let fresh = try Self.build()
         #expect(stored.storeKey == fresh.storeKey)
         #expect(stored.identity == fresh.identity)

@@ -379,6 +379,14 @@ package actor StoreClient {
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/\(action)")
         let (status, headers, data) = try await transport.post(
             endpoint, body: try JSONEncoder().encode(body), bearer: bearer)
+        return try Self.answer(status, headers, data, from: url, action: action)
+    }
+
+    /// A store's answer as `Answer`, or the error it means: a redirect (never followed), a
+    /// refusal with the store's code and message, or something that is not the protocol.
+    package static func answer<Answer: Decodable>(
+        _ status: Int, _ headers: [String: String], _ data: Data, from url: URL, action: String
+    ) throws -> Answer {
         if (300..<400).contains(status) {
             let target = headers["location"].map { " to \(TextSafety.sanitised(String($0.prefix(200))))" } ?? ""
             throw StoreClientError.transport(
