@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerCrypto
 import LedgerRemote
+import Synchronization
 
 /// One identity as the store sees it: the entries in the database, and a merge engine over
 /// them in memory (no device key: it checks signatures, chains and authority, and cannot read
@@ -10,14 +11,26 @@ import LedgerRemote
 actor IdentityLedger {
     let identity: IdentityID
     let backend: any StoreBackend
+    /// What this ledger's memory counts for in the server's cache budget.
+    nonisolated let footprint: Footprint
     private var engine: MergeEngine? {
-        didSet { cached = nil }
+        didSet {
+            cached = nil
+            if engine == nil { storedBytes = 0 }
+        }
     }
+    /// Bytes of the entries the engine holds (0 without one), for the footprint.
+    private var storedBytes = 0 {
+        didSet { footprint.set(engine == nil ? 0 : IdentityLedger.engineBase + 3 * storedBytes) }
+    }
+    /// An engine over an in-memory SQLite costs this much before its first entry.
+    static let engineBase = 256 << 10
     /// Rows of the database the engine holds.
     private var version: Int64 = 0 {
         didSet { if version != oldValue { cached = nil } }
     }
-    /// The roster and digest of what the engine holds, until it changes.
+    /// The roster and digest of what the engine holds, until it changes; kept when the engine
+    /// is dropped to bound memory, so polls of an unchanged identity need no engine.
     private var cached: (roster: Roster, digest: String)?
     /// When the database was last asked whether other servers wrote.
     private var checked: ContinuousClock.Instant?
@@ -26,9 +39,21 @@ actor IdentityLedger {
     static let readFreshness: Duration = .milliseconds(50)
     private var hashes: Set<EntryHash> = []
 
-    init(identity: IdentityID, backend: any StoreBackend) {
+    init(identity: IdentityID, backend: any StoreBackend, footprint: Footprint = Footprint()) {
         self.identity = identity
         self.backend = backend
+        self.footprint = footprint
+    }
+
+    /// Forgets the engine (the cache is over its budget), keeping what polls need: the roster,
+    /// digest and version of the state it held, and the last head signed.
+    func dropEngine() async {
+        try? await exclusively {
+            let kept = cached
+            engine = nil
+            hashes = []
+            cached = kept
+        }
     }
 
     func exists() async throws -> Bool {
@@ -48,9 +73,8 @@ actor IdentityLedger {
     /// another server signed a moment before.
     func head() async throws -> (digest: Digest32, version: Int64) {
         try await exclusively {
-            try await refresh()
-            guard let engine else { throw Self.unknown }
-            return (try await engine.clock().digest, version)
+            guard let state = try await slim(), let bytes = Hex.decode(state.digest) else { throw Self.unknown }
+            return (try Digest32(bytes: bytes), version)
         }
     }
 
@@ -107,14 +131,27 @@ actor IdentityLedger {
     /// Roster and digest for reads, from memory while nothing changed.
     private func current() async throws -> (roster: Roster, digest: String)? {
         if let checked, checked.duration(to: .now) < Self.readFreshness, let cached { return cached }
-        return try await exclusively {
-            try await refresh()
-            guard let engine else { return nil }
-            if let cached { return cached }
-            let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
-            cached = fresh
-            return fresh
+        return try await exclusively { try await slim() }
+    }
+
+    /// Roster and digest of what the database holds now: from memory when nothing was written
+    /// since (with or without the engine), else from the engine brought up to date. Call it
+    /// exclusively.
+    private func slim() async throws -> (roster: Roster, digest: String)? {
+        checked = .now
+        guard let stored = try await backend.version(of: identity.bytes) else {
+            engine = nil
+            version = 0
+            hashes = []
+            return nil
         }
+        if stored == version, let cached { return cached }
+        try await refresh(known: stored)
+        guard let engine else { return nil }
+        if let cached { return cached }
+        let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
+        cached = fresh
+        return fresh
     }
 
     /// Stores the identity's genesis entry, written and presented by its genesis device.
@@ -183,6 +220,7 @@ actor IdentityLedger {
                 }
                 version += Int64(fresh.count)
                 hashes.formUnion(fresh.map(\.hash))
+                storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }
             var response = try await respond(engine, clock: clock.advanced(by: pushed))
             response.accepted = accepted ?? 0
@@ -263,6 +301,11 @@ actor IdentityLedger {
             hashes = []
             return
         }
+        try await refresh(known: stored)
+    }
+
+    /// The same, with the database's version already read.
+    private func refresh(known stored: Int64) async throws {
         if engine == nil || stored < version {
             try await rebuild()
         } else if stored > version {
@@ -288,5 +331,32 @@ actor IdentityLedger {
         try await engine.merge(entries)
         hashes.formUnion(entries.map(\.hash))
         version = last.n
+        storedBytes += rows.reduce(0) { $0 + $1.raw.count }
     }
+}
+
+/// The bytes one identity's cached state counts for, readable without awaiting its actor,
+/// and kept in the running total of the cache it belongs to.
+final class Footprint: Sendable {
+    private let bytes = Mutex(0)
+    let total: Tally
+
+    init(total: Tally = Tally()) { self.total = total }
+
+    func set(_ value: Int) {
+        let change = bytes.withLock { bytes in
+            defer { bytes = value }
+            return value - bytes
+        }
+        total.add(change)
+    }
+
+    var value: Int { bytes.withLock { $0 } }
+}
+
+/// A running sum shared by every footprint of one cache.
+final class Tally: Sendable {
+    private let sum = Mutex(0)
+    func add(_ change: Int) { sum.withLock { $0 += change } }
+    var value: Int { sum.withLock { $0 } }
 }

@@ -35,7 +35,9 @@ package final class StoreMetrics: Sendable {
         ["challenge", "token", "sync", "healthz", "metrics"].contains(route) ? route : "other"
     }
 
-    func render(counts: (identities: Int64, entries: Int64)?) -> String {
+    func render(
+        counts: (identities: Int64, entries: Int64)?, cache: (identities: Int, engines: Int, bytes: Int)? = nil
+    ) -> String {
         let values = self.values.withLock { $0 }
         let (counters, responses, bucketCounts) = (values.counters, values.responses, values.bucketCounts)
         let (latencySum, latencyCount) = (values.latencySum, values.latencyCount)
@@ -69,6 +71,14 @@ package final class StoreMetrics: Sendable {
             out += "ledgerlink_store_identities \(counts.identities)\n"
             family("ledgerlink_store_entries", "gauge", "Entries stored, all identities.")
             out += "ledgerlink_store_entries \(counts.entries)\n"
+        }
+        if let cache {
+            family("ledgerlink_store_cache_identities", "gauge", "Identities this server keeps in memory.")
+            out += "ledgerlink_store_cache_identities \(cache.identities)\n"
+            family("ledgerlink_store_cache_engines", "gauge", "Of those, identities with their entries in memory.")
+            out += "ledgerlink_store_cache_engines \(cache.engines)\n"
+            family("ledgerlink_store_cache_bytes", "gauge", "Memory the identity cache counts (--cache-mb bounds it).")
+            out += "ledgerlink_store_cache_bytes \(cache.bytes)\n"
         }
         return out
     }

@@ -103,9 +103,10 @@ package enum StoreServer {
         let counts = CountsCache(backend: service.backend)
         router.get("metrics") { _, _ -> Response in
             let counts = await counts.value()
+            let cache = await service.cacheState()
             var response = Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.render(counts: counts))))
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(counts: counts, cache: cache))))
             response.headers[.cacheControl] = "no-store"
             return response
         }

@@ -97,17 +97,26 @@ package final class StoreService: Sendable {
     let now: @Sendable () -> Int64
     /// Unix milliseconds now, for the time in signed heads.
     let nowMilliseconds: @Sendable () -> Int64
-    private let ledgers = LedgerCache()
+    private let ledgers: LedgerCache
     private let tokens = TokenCache()
     private let key = Mutex<SigningKeyPair?>(nil)
 
+    /// `cacheBytes` bounds the memory identities take (`serve --cache-mb`).
     package init(
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
-        nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+        nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) },
+        cacheBytes: Int = LedgerCache.defaultBudget
     ) {
         self.backend = backend
         self.now = now
         self.nowMilliseconds = nowMilliseconds
+        ledgers = LedgerCache(budget: cacheBytes)
+    }
+
+    /// What the identity cache holds (for metrics and tests): identities, engines, bytes.
+    package func cacheState() async -> (identities: Int, engines: Int, bytes: Int) {
+        let counts = await ledgers.counts
+        return (counts.identities, counts.engines, await ledgers.bytes)
     }
 
     /// The store's signing key: made by the first server to start on this database, kept in
@@ -405,14 +414,81 @@ final class TokenCache: Sendable {
     }
 }
 
-/// One ledger per identity, kept in memory while the server runs.
-actor LedgerCache {
-    private var ledgers: [IdentityID: IdentityLedger] = [:]
+/// One ledger per identity, in memory within a budget (`serve --cache-mb`): past it, the
+/// engines of the identities used least recently are dropped (their roster, digest and last
+/// head stay, so their polls still need no database beyond the version read), then those
+/// identities are forgotten altogether. A dropped identity is read again from the database on
+/// its next push or pull.
+package actor LedgerCache {
+    private struct Held {
+        let ledger: IdentityLedger
+        var lastUse: UInt64
+    }
+    private var ledgers: [IdentityID: Held] = [:]
+    private var tick: UInt64 = 0
+    /// Bytes the cache may hold (engines, and this much per identity besides).
+    let budget: Int
+    static let shellBytes = 8 << 10
+
+    init(budget: Int = LedgerCache.defaultBudget) { self.budget = max(1 << 20, budget) }
+
+    package static let defaultBudget = 256 << 20
+
+    /// The engines' bytes, summed as they change.
+    private let engines = Tally()
+
+    /// What the cache holds now, by its own accounting.
+    var bytes: Int { engines.value + ledgers.count * Self.shellBytes }
+
+    /// Identities held, and how many of them with an engine.
+    var counts: (identities: Int, engines: Int) {
+        (ledgers.count, ledgers.values.filter { $0.ledger.footprint.value > 0 }.count)
+    }
 
     func ledger(_ identity: IdentityID, backend: any StoreBackend) -> IdentityLedger {
-        if let ledger = ledgers[identity] { return ledger }
-        let ledger = IdentityLedger(identity: identity, backend: backend)
-        ledgers[identity] = ledger
+        tick += 1
+        if var held = ledgers[identity] {
+            held.lastUse = tick
+            ledgers[identity] = held
+            checkBudget(sparing: identity)
+            return held.ledger
+        }
+        let ledger = IdentityLedger(identity: identity, backend: backend, footprint: Footprint(total: engines))
+        ledgers[identity] = Held(ledger: ledger, lastUse: tick)
+        checkBudget(sparing: identity)
         return ledger
     }
+
+    /// Past the budget (checked on every request: the total is kept as footprints change),
+    /// least recently used engines are dropped, then identities forgotten, down to 90% of it.
+    /// `spared` (the identity being served) is never chosen.
+    private func checkBudget(sparing spared: IdentityID) {
+        // Engines whose drop is under way count as gone already.
+        var total = bytes - dropping.reduce(0) { $0 + (ledgers[$1]?.ledger.footprint.value ?? 0) }
+        guard total > budget else { return }
+        let goal = budget / 10 * 9
+        let oldest = ledgers.filter { $0.key != spared }.sorted { $0.value.lastUse < $1.value.lastUse }
+        for (identity, held) in oldest where total > goal && !dropping.contains(identity) {
+            let engine = held.ledger.footprint.value
+            if engine > 0 {
+                total -= engine
+                dropping.insert(identity)
+                let ledger = held.ledger
+                Task {
+                    await ledger.dropEngine()
+                    self.dropped(identity)
+                }
+            }
+        }
+        for (identity, _) in oldest where total > goal && !dropping.contains(identity) {
+            // Forgetting an identity costs its next poll a rebuild: only past the engines.
+            ledgers[identity] = nil
+            total -= Self.shellBytes
+        }
+    }
+
+    /// Identities whose engine is being dropped.
+    private var dropping: Set<IdentityID> = []
+
+    private func dropped(_ identity: IdentityID) { dropping.remove(identity) }
 }

@@ -61,6 +61,16 @@ package final class TmuxSession: @unchecked Sendable {
         return try screen().contains(text)
     }
 
+    /// Polls the screen every 50 ms until `condition` holds for it; false at the deadline.
+    package func waitFor(timeout: Double = 20, _ condition: (String) -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(try screen()) { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return condition(try screen())
+    }
+
     /// Runs tmux with posix_spawn and waitpid: Foundation's Process never sees the client of
     /// `new-session` exit (the server it forks keeps its descriptors), so it would wait forever.
     @discardableResult

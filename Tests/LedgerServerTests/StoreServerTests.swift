@@ -325,3 +325,52 @@ struct StoreServerTests {
         }
     }
 }
+
+@Suite("The store's memory")
+struct StoreMemoryTests {
+    @Test("past --cache-mb the least recently used identities leave memory; every answer stays the same")
+    func eviction() async throws {
+        let fixtures = try (0..<10).map { index in
+            var fixture = try LedgerFixture(deviceCount: 1)
+            for i in 0..<20 { try fixture.record(device: 0, .credit, amount: Int64(index * 100 + i + 1)) }
+            return fixture
+        }
+        let store = try await TestStore(backend: try await BackendKind.sqlite.make(), cacheBytes: 1 << 20)
+        try await store.application(configure: TestStore.unlimited).test(.router) { client in
+            var tokens: [String] = []
+            var first: [[String: Any]] = []
+            for fixture in fixtures {
+                let token = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+                tokens.append(token)
+                #expect(try await client.push(fixture.identity, token: token, fixture.allEntries).status == 200)
+                first.append(
+                    try await client.post(
+                        "/v1/identities/\(fixture.identity.hex)/sync",
+                        ["clock": Data.base64(VectorClock.encode([]))], token: token
+                    ).body)
+            }
+            // Ten engines of 256 KiB and more do not fit in 1 MiB: the oldest were dropped.
+            #expect(await eventually { await store.service.cacheState().engines < fixtures.count })
+            for (index, fixture) in fixtures.enumerated() {
+                let path = "/v1/identities/\(fixture.identity.hex)/sync"
+                // A poll of an evicted identity: the same digest, the same signed head.
+                let digest = try #require(first[index]["digest"] as? String)
+                let poll = try await client.post(path, ["digest": digest], token: tokens[index])
+                #expect(poll["digest"] as? String == digest)
+                let head = try #require(poll["head"] as? [String: Any])
+                let firstHead = try #require(first[index]["head"] as? [String: Any])
+                #expect(head["version"] as? Int == firstHead["version"] as? Int)
+                // A pull rebuilds it from the database: the same entries.
+                let again = try await client.post(
+                    path, ["clock": Data.base64(VectorClock.encode([]))], token: tokens[index])
+                #expect((again["entries"] as? [String]) == (first[index]["entries"] as? [String]))
+                #expect((again["entries"] as? [String])?.count == fixture.allEntries.count)
+            }
+            // Within the budget, but for the engine of the identity served last (never dropped
+            // while it is served).
+            let state = await store.service.cacheState()
+            #expect(state.bytes <= (1 << 20) + (300 << 10), "\(state)")
+            #expect(state.engines <= 4)
+        }
+    }
+}

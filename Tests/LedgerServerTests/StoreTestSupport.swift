@@ -67,10 +67,16 @@ struct TestStore {
     }
 
     /// Another server on the same database.
-    init(backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false) async throws {
+    init(
+        backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false,
+        cacheBytes: Int = LedgerCache.defaultBudget
+    ) async throws {
         self.backend = backend
         self.clock = clock
-        service = realTime ? StoreService(backend: backend) : StoreService(backend: backend, now: { clock.now })
+        service =
+            realTime
+            ? StoreService(backend: backend, cacheBytes: cacheBytes)
+            : StoreService(backend: backend, now: { clock.now }, cacheBytes: cacheBytes)
     }
 
     func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {

@@ -194,12 +194,11 @@ struct RecoveryTests {
         var answered: [Int] = []
         for _ in 0..<2 {
             // The next word asked: a number not answered yet.
-            let prompt: @Sendable () throws -> Int? = {
-                try tmux.screen().firstMatch(of: /Type word #(\d+):/).flatMap { Int($0.1) }
+            func prompt(_ screen: String) -> Int? {
+                screen.firstMatch(of: /Type word #(\d+):/).flatMap { Int($0.1) }
             }
-            let asked = answered
-            #expect(await eventually(timeout: 20) { (try prompt()).map { !asked.contains($0) } ?? false })
-            let number = try prompt() ?? 0
+            #expect(try await tmux.waitFor { prompt($0).map { !answered.contains($0) } ?? false })
+            let number = prompt(try tmux.screen()) ?? 0
             guard (1...24).contains(number), words.count == 24 else { break }
             answered.append(number)
             try tmux.type(words[number - 1])

@@ -35,6 +35,8 @@ struct Serve: AsyncParsableCommand {
     var poolSize = PostgresBackend.defaultPoolSize
     @Option(name: .long, help: "Seconds one database call may take before the request is answered 503.")
     var databaseTimeout = 5
+    @Option(name: .long, help: "Megabytes of memory for identities kept in memory (least recently used leave first).")
+    var cacheMb = LedgerCache.defaultBudget >> 20
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -73,6 +75,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard db == nil || postgres == nil else { throw CLIError("choose --db or --postgres, not both") }
         guard (1...600).contains(databaseTimeout) else { throw CLIError("--database-timeout must be 1 to 600 seconds") }
+        guard (16...1_048_576).contains(cacheMb) else { throw CLIError("--cache-mb must be 16 to 1048576") }
         let backend: any StoreBackend
         let described: String
         if let postgres {
@@ -104,7 +107,7 @@ struct Serve: AsyncParsableCommand {
             }
             described = "SQLite \(path)"
         }
-        let service = StoreService(backend: backend)
+        let service = StoreService(backend: backend, cacheBytes: cacheMb << 20)
         let storeKey: String
         do {
             storeKey = try await service.storeKey().publicKey.hex
