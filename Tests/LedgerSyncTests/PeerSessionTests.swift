@@ -207,12 +207,17 @@ struct PeerAttackTests {
         let failures = FailureLog()
         let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
         let bKey = fixture.devices[1]
-        let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
+        let patient = PeerSessionOptions(live: true, heartbeat: .seconds(30))
+        let task = Task { try await listener.run(engine: b, keyPair: bKey, options: patient) { failures.record($0) } }
         defer { task.cancel() }
         let proxy = try await FaultProxy.start(targetPort: listener.port) { _ in .pass }
         let proxyTask = Task { try await proxy.run() }
         defer { proxyTask.cancel() }
-        _ = try await PeerDialer.sync(host: "127.0.0.1", port: proxy.port, engine: a, keyPair: fixture.devices[0])
+        // What this test needs is a whole session to record, not heartbeats: a long silence
+        // limit keeps a full run (every test at once on two cores) from cutting it short.
+        _ = try await PeerDialer.sync(
+            host: "127.0.0.1", port: proxy.port, engine: a, keyPair: fixture.devices[0],
+            options: PeerSessionOptions(heartbeat: .seconds(30)))
         let recording = proxy.recorded(0)
         #expect(recording.count > 200)
 
