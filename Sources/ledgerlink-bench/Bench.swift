@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import LedgerServer
 import LedgerCrypto
 import LedgerIdentity
 import LedgerSync
@@ -23,7 +24,8 @@ struct Bench {
                 try await StoreBench.run(
                     identities: option("--identities", in: args) ?? 20, devicesEach: option("--devices", in: args) ?? 5,
                     seconds: Double(option("--seconds", in: args) ?? 5),
-                    entries: option("--entries", in: args) ?? 10_000)
+                    entries: option("--entries", in: args) ?? 10_000,
+                    cacheMB: option("--cache-mb", in: args) ?? (LedgerCache.defaultBudget >> 20))
             case "peer":
                 try await peerBenchmark(
                     entries: option("--entries", in: args) ?? 100_000, samples: option("--samples", in: args) ?? 500)
@@ -32,7 +34,7 @@ struct Bench {
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
                             + " | peer [--entries N] [--samples N]"
-                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N]\n").utf8))
+                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]\n").utf8))
                 exit(64)
             }
         } catch {

@@ -13,7 +13,9 @@ import Synchronization
 /// `ledgerlink-bench store`: nothing-changed polls per second against a live store on
 /// loopback with many devices, and a first sync of a new device.
 enum StoreBench {
-    static func run(identities: Int, devicesEach: Int, seconds duration: Double, entries: Int) async throws {
+    static func run(identities: Int, devicesEach: Int, seconds duration: Double, entries: Int, cacheMB: Int)
+        async throws
+    {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-store-bench-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -29,7 +31,8 @@ enum StoreBench {
         // Every simulated device connects from 127.0.0.1; real devices come from their own addresses.
         configuration.maxConnectionsPerAddress = 10_000
         let bound = PortBox()
-        let app = StoreServer.application(service: StoreService(backend: backend), configuration: configuration) {
+        let service = StoreService(backend: backend, cacheBytes: cacheMB << 20)
+        let app = StoreServer.application(service: service, configuration: configuration) {
             channel in bound.set(channel.localAddress?.port ?? 0)
         }
         let server = Task { try await app.run() }
@@ -111,6 +114,19 @@ enum StoreBench {
                 percentile(0.5) * 1000, percentile(0.99) * 1000))
         print("first sync of a new device, \(fixture.allEntries.count) entries (auth, pull in pages, merge):")
         print(String(format: "  %.3f s in %d requests (target under 0.5 s)", firstSync, report.requests))
+        let cache = await service.cacheState()
+        print(
+            "identity cache (--cache-mb \(cacheMB)): \(cache.identities) identities, \(cache.engines) with engines, "
+                + "\(cache.bytes >> 20) MiB counted; process RSS \(residentMiB()) MiB (server and clients)")
+    }
+
+    /// This process's resident memory in MiB (Linux).
+    static func residentMiB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
+        return kb >> 10
     }
 
     static func seconds(_ d: Duration) -> Double {
