@@ -9,6 +9,14 @@ public enum AmountFormat {
     /// Parses a positive amount such as `12`, `12.5` or `12.50` into minor units.
     ///
     /// - Throws: `AmountError` for zero, negative, non-numeric, over-precise or too large amounts.
+    /// A signed amount (a floor such as `-100.00`, or `0`), in minor units.
+    public static func parseSigned(_ text: String, decimals: UInt8) throws(AmountError) -> Int128 {
+        let trimmed = text.trimmingWhitespace
+        if trimmed == "0" || trimmed == "-0" { return 0 }
+        if trimmed.hasPrefix("-") { return -Int128(try parse(String(trimmed.dropFirst()), decimals: decimals)) }
+        return Int128(try parse(trimmed, decimals: decimals))
+    }
+
     public static func parse(_ text: String, decimals: UInt8) throws(AmountError) -> Int64 {
         let trimmed = text.trimmingWhitespace
         let example = decimals == 0 ? "12" : "12, 12.5 or 12.5\(String(repeating: "0", count: Int(decimals) - 1))"

@@ -20,6 +20,9 @@ package struct DeviceConfig: Codable, Sendable, Equatable {
     /// The address a pairing code opened from the TUI names (a VPN address, a host name);
     /// this machine's LAN address when unset. The TUI lets the person change it each time.
     package var pairAddress: String?
+    /// The lowest balance `spend` goes to without asking (`"-100.00"`, `0` by default): a
+    /// decimal in the ledger's unit, checked against the ledger when it is used.
+    package var minBalance: String?
 
     package init() {}
 
@@ -32,6 +35,7 @@ package struct DeviceConfig: Codable, Sendable, Equatable {
         case storeInterval = "store_interval"
         case storeMaxBackoff = "store_max_backoff"
         case pairAddress = "pair_address"
+        case minBalance = "min_balance"
     }
 
     package init(from decoder: any Decoder) throws {
@@ -44,6 +48,15 @@ package struct DeviceConfig: Codable, Sendable, Equatable {
         storeInterval = try c.decodeIfPresent(Int.self, forKey: .storeInterval) ?? 30
         storeMaxBackoff = try c.decodeIfPresent(Int.self, forKey: .storeMaxBackoff) ?? 1800
         pairAddress = try c.decodeIfPresent(String.self, forKey: .pairAddress)
+        // A string ("-100.00") or a whole number (-100); never a float, which cannot be exact.
+        if let text = try? c.decodeIfPresent(String.self, forKey: .minBalance) {
+            minBalance = text
+        } else if let whole = try? c.decodeIfPresent(Int64.self, forKey: .minBalance) {
+            minBalance = String(whole)
+        } else if c.contains(.minBalance), try !c.decodeNil(forKey: .minBalance) {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: [], debugDescription: "min_balance must be an amount like \"-100.00\" or 0"))
+        }
         if let pairAddress, let problem = PairingCode.hostProblem(pairAddress) {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "pair_address: \(problem)"))
         }

@@ -15,6 +15,8 @@ package struct TUIServices: Sendable {
     package let pairing: (any PairingMonitor)?
     /// Stops the services when the screen closes.
     package let stop: @Sendable () async -> Void
+    /// The floor a spend is warned at (`min_balance`), in minor units.
+    package var minBalance: Int128 = 0
 
     package init(
         engine: MergeEngine, canWrite: Bool, sync: (any SyncMonitor)? = nil, pairing: (any PairingMonitor)? = nil,
@@ -29,6 +31,7 @@ package struct TUIServices: Sendable {
 package final class TUIApp {
     private let engine: MergeEngine
     private let canWrite: Bool
+    private let minBalance: Int128
     private let sync: (any SyncMonitor)?
     private let pairing: (any PairingMonitor)?
     /// Where the benchmark wants its measurements (see TUIApp+Probe.swift); nil in use.
@@ -43,6 +46,7 @@ package final class TUIApp {
     package init(_ services: TUIServices, probe: String? = nil) {
         engine = services.engine
         canWrite = services.canWrite
+        minBalance = services.minBalance
         sync = services.sync
         pairing = services.pairing
         self.probe = probe
@@ -251,6 +255,7 @@ package final class TUIApp {
         let digest = try await engine.clock().digest
         let snapshot = try await LedgerSnapshot.load(from: engine)
         state.decimals = await engine.decimals ?? 2
+        state.minBalance = minBalance
         TUIReducer.apply(&state, .snapshot(snapshot))
         try await history.ledgerChanged()
         return digest
@@ -287,6 +292,7 @@ extension LedgerSnapshot {
             },
             history: history.map(rows.row))
         snapshot.unreadable = totals.unreadable
+        snapshot.balanceMinor = totals.balance
         // Walk back from today's balance through the newest entries.
         var balance = totals.balance
         var trend = [balance]

@@ -416,11 +416,17 @@ package enum TUIReducer {
         case .tab, .backTab, .up, .down:
             dialog.field = dialog.field == .amount ? .memo : .amount
         case .backspace:
-            if dialog.field == .amount, !dialog.amount.isEmpty { dialog.amount.removeLast() }
+            if dialog.field == .amount, !dialog.amount.isEmpty {
+                dialog.amount.removeLast()
+                dialog.belowFloorConfirmed = false
+            }
             if dialog.field == .memo, !dialog.memo.isEmpty { dialog.memo.removeLast() }
             dialog.error = nil
         case .character(let c) where !c.unicodeScalars.contains(where: TextSafety.isUnsafe):
-            if dialog.field == .amount, dialog.amount.count < 24 { dialog.amount.append(c) }
+            if dialog.field == .amount, dialog.amount.count < 24 {
+                dialog.amount.append(c)
+                dialog.belowFloorConfirmed = false
+            }
             if dialog.field == .memo, (dialog.memo + String(c)).utf8.count <= PrivateBody.maxMemoBytes {
                 dialog.memo.append(c)
             }
@@ -431,6 +437,16 @@ package enum TUIReducer {
                 if let problem = TextSafety.problem(with: dialog.memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes)
                 {
                     dialog.error = problem
+                    return []
+                }
+                // Below the floor: said once, and a second Enter spends anyway (this device's
+                // view: another device spending offline is not seen until they sync).
+                let after = state.snapshot.balanceMinor - Int128(minor)
+                if dialog.kind == .debit, after < state.minBalance, !dialog.belowFloorConfirmed {
+                    dialog.belowFloorConfirmed = true
+                    dialog.error =
+                        "This takes the balance to \(AmountFormat.format(after, decimals: state.decimals)), below "
+                        + "\(AmountFormat.format(state.minBalance, decimals: state.decimals)): Enter again spends anyway"
                     return []
                 }
                 closes = true

@@ -55,6 +55,8 @@ package struct LedgerSnapshot: Sendable, Equatable {
     package var trendLabel = ""
     /// Counted entries this device cannot read yet (not in the totals).
     package var unreadable = 0
+    /// The balance in minor units (what `balance` shows formatted).
+    package var balanceMinor: Int128 = 0
 
     package init(
         identity: String, deviceName: String, fingerprint: String, balance: String, earned: String, spent: String,
@@ -173,6 +175,8 @@ package struct RecordDialog: Sendable, Equatable {
     package var memo = ""
     package var field: Field = .amount
     package var error: String?
+    /// The person was told this spend goes below the floor; Enter now spends anyway.
+    package var belowFloorConfirmed = false
     package init(kind: EntryKind) { self.kind = kind }
 }
 
@@ -209,6 +213,8 @@ package struct TUIState: Sendable, Equatable {
     package var usesColor: Bool
     /// Decimals of the ledger's unit, for validating typed amounts.
     package var decimals: UInt8 = 2
+    /// The floor a spend is warned at (0, or `min_balance`), in minor units.
+    package var minBalance: Int128 = 0
     /// The sync badge in the header; nil when no sync runs.
     package var sync: SyncBadge?
     /// The open pairing window and its requests; nil when none is open.

@@ -1,8 +1,8 @@
 import Foundation
 import LedgerCore
-import LedgerServer
 import LedgerCrypto
 import LedgerIdentity
+import LedgerServer
 import LedgerSync
 import LedgerTUI
 import LedgerTestSupport
@@ -34,7 +34,8 @@ struct Bench {
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
                             + " | peer [--entries N] [--samples N]"
-                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]\n").utf8))
+                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]\n")
+                            .utf8))
                 exit(64)
             }
         } catch {

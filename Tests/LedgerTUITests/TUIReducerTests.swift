@@ -378,6 +378,30 @@ struct TUIReducerTests {
         #expect(s.recovery == nil)
     }
 
+    @Test("a spend below the floor is said once in the dialog; Enter again spends anyway, a new amount asks again")
+    func spendBelowFloor() {
+        var s = state()
+        s.snapshot.balanceMinor = 500
+        s.minBalance = 0
+        _ = TUIReducer.reduce(&s, .character("x"))
+        for c in "20" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)
+        #expect(s.dialog?.error == "This takes the balance to -15.00, below 0.00: Enter again spends anyway")
+        _ = TUIReducer.reduce(&s, .backspace)
+        _ = TUIReducer.reduce(&s, .character("5"))
+        #expect(TUIReducer.reduce(&s, .enter).isEmpty)  // another amount: asked again
+        #expect(TUIReducer.reduce(&s, .enter) == [.record(.debit, amount: 2500, memo: "")])
+        // Within the floor, or an earning: no question.
+        s.minBalance = -10_000
+        _ = TUIReducer.reduce(&s, .character("x"))
+        for c in "20" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.record(.debit, amount: 2000, memo: "")])
+        s.minBalance = 0
+        _ = TUIReducer.reduce(&s, .character("e"))
+        for c in "20" { _ = TUIReducer.reduce(&s, .character(c)) }
+        #expect(TUIReducer.reduce(&s, .enter) == [.record(.credit, amount: 2000, memo: "")])
+    }
+
     @Test("a resize re-lays out and keeps selections in range")
     func resize() {
         var s = state()

@@ -26,7 +26,7 @@ struct RevokeTests {
         try await laptop.ok("earn", "5", "--memo", "secret after revoke")
 
         // The phone, still offline, writes again; the laptop quarantines it.
-        try await phone.ok("spend", "100", "--memo", "after")
+        try await phone.ok("spend", "100", "--memo", "after", "--allow-negative")
         try await phone.send(to: laptop)
         #expect(try await laptop.balanceMinor() == 1400)
         let devices = try #require(try await laptop.json("devices") as? [[String: Any]])
@@ -66,7 +66,7 @@ struct RevokeTests {
         // The laptop revokes the phone and tells the store; the phone is offline and writes on.
         try await laptop.ok("revoke", "phone", "--yes")
         try await laptop.ok("sync")
-        try await phone.ok("spend", "100", "--memo", "after the revoke")
+        try await phone.ok("spend", "100", "--memo", "after the revoke", "--allow-negative")
 
         let refusedByStore = try await phone.run("sync")
         #expect(refusedByStore.status != 0)

@@ -73,12 +73,19 @@ struct TUI: AsyncParsableCommand {
         let pairing = context.keyPair.map {
             TUIPairing(engine: context.engine, home: context.home, keyPair: $0, logger: logger)
         }
-        return TUIServices(
+        var services = TUIServices(
             engine: context.engine, canWrite: context.keyPair != nil, sync: sync, pairing: pairing,
             stop: {
                 await pairing?.stop()
                 await sync.stop()
             })
+        // A floor that does not parse is said by `spend`; the screen keeps 0.
+        if let text = (try? DeviceConfig.load(context.home))?.minBalance,
+            let floor = try? AmountFormat.parseSigned(text, decimals: await context.decimals)
+        {
+            services.minBalance = floor
+        }
+        return services
     }
 
     /// Joins from the onboarding screen, as `ledgerlink join` does.
