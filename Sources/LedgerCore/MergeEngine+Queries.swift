@@ -40,6 +40,32 @@ public struct DeviceInfo: Sendable, Equatable {
     public var state: String { forkSeq != nil ? "forked" : boundary != nil ? "revoked" : "active" }
 }
 
+/// One change to who may write (`MergeEngine.deviceLog()`).
+public struct DeviceEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case created, linked, revoked, forked, quarantined
+    }
+    /// Author time of the entry that made the change (ms); for a fork, the later of the two
+    /// entries; `Int64.max` for quarantined entries (a state, listed last).
+    public var time: Int64
+    public var kind: Kind
+    /// Who made the change (for a fork or quarantined entries: the device itself).
+    public var by: DevicePublicKey
+    /// The device (or recovery key) changed.
+    public var device: DevicePublicKey
+    /// A revoke's boundary, a fork's seq, or the first quarantined seq.
+    public var seq: Seq?
+    /// How many keys a revoke sealed the new data key to.
+    public var rotatedTo: Int?
+    /// How many entries are quarantined.
+    public var count: Int?
+    public var isRecovery = false
+
+    init(time: Int64, kind: Kind, by: DevicePublicKey, device: DevicePublicKey) {
+        (self.time, self.kind, self.by, self.device) = (time, kind, by, device)
+    }
+}
+
 /// Where a stored entry sits.
 public enum StoredEntryPlace: String, Sendable {
     /// In its author's log.
@@ -308,6 +334,53 @@ extension MergeEngine {
                     lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq, isRecovery: d.isRecovery)
             }
         }
+    }
+
+    /// Every change to who may write, in the order written (author time, then author and seq):
+    /// the identity made, devices and recovery keys linked, revocations with their boundary and
+    /// how many keys the new data key was sealed to, forks proven (when the later of the two
+    /// entries was written), and entries quarantined after a revocation.
+    public func deviceLog() throws(LedgerError) -> [DeviceEvent] {
+        try refresh()
+        let roster = cache.roster
+        var events: [DeviceEvent] = []
+        for record in roster.effective {
+            switch record.body {
+            case .genesis:
+                events.append(DeviceEvent(time: record.time, kind: .created, by: record.author, device: record.author))
+            case .link(let device, _, _, _):
+                var event = DeviceEvent(time: record.time, kind: .linked, by: record.author, device: device)
+                event.isRecovery = roster.devices[device]?.isRecovery ?? false
+                events.append(event)
+            case .revoke(let device, let boundary, let keyrings):
+                var event = DeviceEvent(time: record.time, kind: .revoked, by: record.author, device: device)
+                event.seq = boundary
+                event.rotatedTo = keyrings.count
+                event.isRecovery = roster.devices[device]?.isRecovery ?? false
+                events.append(event)
+            case .record:
+                break
+            }
+        }
+        try store.read { db in
+            for (author, seq) in cache.forkSeqs {
+                let proof = try LedgerStore.Forks.proofs(db, author: author).filter { $0.seq == seq }
+                var event = DeviceEvent(
+                    time: proof.map(\.time).max() ?? 0, kind: .forked, by: author, device: author)
+                event.seq = seq
+                events.append(event)
+            }
+        }
+        for device in roster.devices.values {
+            guard let boundary = device.boundary, let held = cache.authors[device.key]?.seq, held > boundary else {
+                continue
+            }
+            var event = DeviceEvent(time: Int64.max, kind: .quarantined, by: device.key, device: device.key)
+            event.seq = boundary + 1
+            event.count = Int(clamping: held - boundary)
+            events.append(event)
+        }
+        return events.sorted { ($0.time, $0.by, $0.seq ?? 0) < ($1.time, $1.by, $1.seq ?? 0) }
     }
 
     /// Devices this replica holds proof of a fork for (two signed entries at one seq), with
