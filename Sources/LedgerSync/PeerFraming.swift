@@ -11,7 +11,7 @@ package enum PeerFraming {
     package static let maxFrame = 1 << 20
 
     /// Adds the frame coder to a new channel and wraps it for async use. With `readTimeout`, a
-    /// connection that sends nothing for that long is closed (`PeerChannelError.timedOut`);
+    /// connection that sends nothing for that long is closed (`PeerChannelError.handshakeTimedOut`);
     /// the handler is named `idleHandlerName` so a session can remove it once it keeps time
     /// itself.
     static func wrap(_ channel: any Channel, readTimeout: TimeAmount?) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer>
@@ -76,7 +76,7 @@ final class CloseOnIdle: ChannelInboundHandler, Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.fireErrorCaught(PeerChannelError.timedOut)
+            context.fireErrorCaught(PeerChannelError.handshakeTimedOut)
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)

@@ -16,6 +16,8 @@ package enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertib
     case protocolViolation(String)
     /// The peer sent nothing for longer than the read timeout (missed heartbeats).
     case timedOut
+    /// The connection stayed silent before the handshake was done (its own deadline).
+    case handshakeTimedOut
     /// Another session with this device is already running and wins.
     case duplicate(DevicePublicKey)
     /// The other device refused this one after the handshake, and said why.
@@ -31,6 +33,7 @@ package enum PeerChannelError: Error, Equatable, Sendable, CustomStringConvertib
         case .closed: "the peer closed the connection"
         case .protocolViolation(let why): "the peer broke the protocol: \(why)"
         case .timedOut: "the peer went silent (missed heartbeats)"
+        case .handshakeTimedOut: "the peer did not finish the handshake in time"
         case .duplicate(let key): "already connected to device \(key.fingerprint)"
         case .refusedByPeer(.revoked):
             "the other device refused this one: this device was revoked and may no longer sync"

@@ -205,7 +205,7 @@ struct PeerAttackTests {
         let b = try await fixture.replica(device: 1)
         try await b.merge(Array(fixture.logs[0].prefix(2)))
         let failures = FailureLog()
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let bKey = fixture.devices[1]
         let patient = PeerSessionOptions(live: true, heartbeat: .seconds(30))
         let task = Task { try await listener.run(engine: b, keyPair: bKey, options: patient) { failures.record($0) } }
@@ -215,9 +215,10 @@ struct PeerAttackTests {
         defer { proxyTask.cancel() }
         // What this test needs is a whole session to record, not heartbeats: a long silence
         // limit keeps a full run (every test at once on two cores) from cutting it short.
+        var patientDialer = PeerSessionOptions(heartbeat: .seconds(30))
+        patientDialer.handshakeTimeout = .seconds(90)
         _ = try await PeerDialer.sync(
-            host: "127.0.0.1", port: proxy.port, engine: a, keyPair: fixture.devices[0],
-            options: PeerSessionOptions(heartbeat: .seconds(30)))
+            host: "127.0.0.1", port: proxy.port, engine: a, keyPair: fixture.devices[0], options: patientDialer)
         let recording = proxy.recorded(0)
         #expect(recording.count > 200)
 
