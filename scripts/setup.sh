@@ -24,3 +24,13 @@ for module in nacl:pynacl pycrdt:pycrdt; do
         python3 -m pip install --quiet --disable-pip-version-check "${module##*:}"
     fi
 done
+
+# The manual page (Resources/ledgerlink.1, made from the command definitions by
+# `bash scripts/manual.sh`), where man finds it for this user.
+manual="${XDG_DATA_HOME:-$HOME/.local/share}/man/man1"
+page="$(dirname "$0")/../Resources/ledgerlink.1"
+if [ -f "$page" ] && ! cmp -s "$page" "$manual/ledgerlink.1" 2>/dev/null; then
+    mkdir -p "$manual"
+    cp "$page" "$manual/ledgerlink.1"
+    echo "setup: installed the manual page in $manual (man ledgerlink)" >&2
+fi
