@@ -22,10 +22,12 @@ public struct HistoryLogs: Sendable, Equatable {
     public let decimals: UInt8
 }
 
-/// What the history filter matches: a piece of text found (case-insensitively) in the memo,
-/// the amount as shown, the device's name or fingerprint, or the date as shown.
+/// What the history filter matches: every criterion given, together. Free text is found
+/// (case-insensitively) in the memo, the amount as shown, the device's name or fingerprint, or
+/// the date as shown; amounts may be bounded, times limited to a range (local dates), and the
+/// kind and the devices chosen.
 public struct HistoryFilter: Sendable, Equatable {
-    /// The text as typed.
+    /// The text as typed (the TUI's `/`), or a description of the options.
     public let text: String
     private let needle: String
     /// The needle's bytes, lowercased, when it is all ASCII: memos are then searched byte by
@@ -35,17 +37,92 @@ public struct HistoryFilter: Sendable, Equatable {
     private let mayBeAmount: Bool
     /// Whether the needle could be part of a date as shown (`2026-11-24 09:59`).
     private let mayBeDate: Bool
+    /// Amount bounds in minor units, both inclusive.
+    public private(set) var minAmount: Int64?
+    public private(set) var maxAmount: Int64?
+    /// Author time from `since` (inclusive) to `until` (exclusive), in milliseconds.
+    public private(set) var since: Int64?
+    public private(set) var until: Int64?
+    public private(set) var kind: EntryKind?
+    /// Only these devices' entries (nil: every device's).
+    public private(set) var devices: Set<DevicePublicKey>?
 
-    public init(_ text: String) {
-        self.text = text
-        needle = text.lowercased()
-        asciiNeedle = needle.utf8.allSatisfy { $0 < 0x80 } ? Array(needle.utf8) : nil
-        let digits = text.contains(where: \.isASCIIDigit)
-        mayBeAmount = digits && text.allSatisfy { $0.isASCIIDigit || $0 == "." }
-        mayBeDate = digits && text.allSatisfy { $0.isASCIIDigit || $0 == "-" || $0 == ":" || $0 == " " }
+    /// A filter as typed in the TUI: `>100`, `>=100`, `<50` and `<=50` bound the amount,
+    /// `2026-11` or `2026-11-24` picks a month or a day (local time); the other words are text.
+    public init(_ text: String, decimals: UInt8 = 2) {
+        var words: [Substring] = []
+        var minAmount: Int64?
+        var maxAmount: Int64?
+        var range: (Int64, Int64)?
+        for word in text.split(separator: " ", omittingEmptySubsequences: true) {
+            if let bound = Self.amountBound(word, decimals: decimals) {
+                switch bound {
+                case .atLeast(let n): minAmount = max(minAmount ?? n, n)
+                case .atMost(let n): maxAmount = min(maxAmount ?? n, n)
+                }
+            } else if let dates = HistoryDate.range(String(word)) {
+                range = range.map { (max($0.0, dates.0), min($0.1, dates.1)) } ?? dates
+            } else {
+                words.append(word)
+            }
+        }
+        self.init(text: text, needle: words.joined(separator: " "))
+        self.minAmount = minAmount
+        self.maxAmount = maxAmount
+        (since, until) = (range?.0, range?.1)
     }
 
-    func matches(memo: String?, amount: Int64?, time: Int64, deviceMatches: Bool, decimals: UInt8) -> Bool {
+    /// A filter from separate criteria (`history --search --min --max --since --until --kind --device`).
+    public init(
+        search: String? = nil, minAmount: Int64? = nil, maxAmount: Int64? = nil, since: Int64? = nil,
+        until: Int64? = nil, kind: EntryKind? = nil, devices: Set<DevicePublicKey>? = nil
+    ) {
+        self.init(text: search ?? "", needle: search ?? "")
+        (self.minAmount, self.maxAmount, self.since, self.until) = (minAmount, maxAmount, since, until)
+        (self.kind, self.devices) = (kind, devices)
+    }
+
+    private init(text: String, needle: String) {
+        self.text = text
+        self.needle = needle.lowercased()
+        asciiNeedle = self.needle.utf8.allSatisfy { $0 < 0x80 } ? Array(self.needle.utf8) : nil
+        let digits = needle.contains(where: \.isASCIIDigit)
+        mayBeAmount = digits && needle.allSatisfy { $0.isASCIIDigit || $0 == "." }
+        mayBeDate = digits && needle.allSatisfy { $0.isASCIIDigit || $0 == "-" || $0 == ":" || $0 == " " }
+    }
+
+    enum Bound {
+        case atLeast(Int64)
+        case atMost(Int64)
+    }
+
+    /// `>N`, `>=N`, `<N` or `<=N` as an amount bound; nil for any other word.
+    static func amountBound(_ word: Substring, decimals: UInt8) -> Bound? {
+        for (prefix, make) in [
+            (">=", { (n: Int64) in Bound.atLeast(n) }), ("<=", { Bound.atMost($0) }),
+            (">", { Bound.atLeast($0 == .max ? $0 : $0 + 1) }), ("<", { Bound.atMost($0 - 1) }),
+        ] where word.hasPrefix(prefix) {
+            guard let value = try? AmountFormat.parse(String(word.dropFirst(prefix.count)), decimals: decimals) else {
+                return nil
+            }
+            return make(value)
+        }
+        return nil
+    }
+
+    /// Whether a device's entries can match at all (when devices are chosen).
+    func admits(_ author: DevicePublicKey) -> Bool { devices?.contains(author) ?? true }
+
+    func matches(
+        memo: String?, amount: Int64?, time: Int64, kind: EntryKind, deviceMatches: Bool, decimals: UInt8
+    ) -> Bool {
+        if let wanted = self.kind, wanted != kind { return false }
+        if minAmount != nil || maxAmount != nil {
+            guard let amount, amount >= minAmount ?? .min, amount <= maxAmount ?? .max else { return false }
+        }
+        if let since, time < since { return false }
+        if let until, time >= until { return false }
+        guard !needle.isEmpty else { return true }
         if deviceMatches { return true }
         if let memo, contains(memo) { return true }
         if mayBeAmount, let amount, AmountFormat.format(Int128(amount), decimals: decimals).contains(needle) {
@@ -54,9 +131,9 @@ public struct HistoryFilter: Sendable, Equatable {
         return mayBeDate && HistoryDate.format(time).contains(needle)
     }
 
-    /// Whether the needle is in a device's name or fingerprint (then all its entries match).
+    /// Whether the needle is in a device's name or fingerprint (then all its entries match it).
     func matchesDevice(name: String?, fingerprint: String) -> Bool {
-        name.map(contains) == true || fingerprint.contains(needle)
+        !needle.isEmpty && (name.map(contains) == true || fingerprint.contains(needle))
     }
 
     /// Whether `text` holds the needle, ignoring case.
@@ -99,6 +176,39 @@ public enum HistoryDate {
         ]
         let (year, index) = month.quotientAndRemainder(dividingBy: 12)
         return "\(names[max(0, index)]) \(year)"
+    }
+
+    /// The local-time span of `2026-11` (a month) or `2026-11-24` (a day) in milliseconds:
+    /// its start (inclusive) and the next one's (exclusive); nil for anything else.
+    public static func range(_ text: String) -> (Int64, Int64)? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (2...3).contains(parts.count), parts[0].count == 4, parts.dropFirst().allSatisfy({ $0.count == 2 }),
+            parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }), let year = Int(parts[0]), let month = Int(parts[1]),
+            (1...12).contains(month), (1970...9999).contains(year)
+        else { return nil }
+        let day = parts.count == 3 ? Int(parts[2]) ?? 0 : 1
+        guard (1...31).contains(day) else { return nil }
+        guard let start = localTime(year: year, month: month, day: day) else { return nil }
+        // The day after (mktime normalises the 32nd), or the month after.
+        let end =
+            parts.count == 3
+            ? localTime(year: year, month: month, day: day + 1) : localTime(year: year, month: month + 1, day: 1)
+        guard let end, end > start else { return nil }
+        // A day that does not exist (February 30) normalises to another: refuse it.
+        if parts.count == 3, format(start).prefix(10) != text { return nil }
+        return (start, end)
+    }
+
+    /// Midnight local time of a date (fields out of range roll over, as mktime does).
+    private static func localTime(year: Int, month: Int, day: Int) -> Int64? {
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_isdst = -1
+        let seconds = mktime(&parts)
+        guard seconds != -1 else { return nil }
+        return Int64(seconds) * 1000
     }
 
     private static func components(_ milliseconds: Int64) -> (

@@ -51,7 +51,7 @@ extension MergeEngine {
             // pages read once; a small cache keeps the screen's memory flat.
             LedgerStore.useSmallPageCache(db)
             defer { LedgerStore.restorePageCache(db) }
-            for log in logs.logs {
+            for log in logs.logs where filter?.admits(log.author) ?? true {
                 let start = from[log.author] ?? 1
                 guard start <= log.through, !stopped else { continue }
                 guard log.through <= HistoryIndex.maxSeq else {
@@ -59,7 +59,7 @@ extension MergeEngine {
                 }
                 let authorIndex = UInt64(try index.index(of: log.author))
                 let deviceMatches =
-                    filter?.matchesDevice(name: logs.names[log.author], fingerprint: log.author.fingerprint) ?? true
+                    filter?.matchesDevice(name: logs.names[log.author], fingerprint: log.author.fingerprint) ?? false
                 var seen = 0
                 try LogSegments.forEach(db, author: log.rowID, from: start, through: log.through) { row in
                     seen += 1
@@ -70,8 +70,8 @@ extension MergeEngine {
                     guard row.kind == .credit || row.kind == .debit else { return true }
                     if let filter,
                         !filter.matches(
-                            memo: row.label, amount: row.amount, time: row.time, deviceMatches: deviceMatches,
-                            decimals: decimals)
+                            memo: row.label, amount: row.amount, time: row.time, kind: row.kind,
+                            deviceMatches: deviceMatches, decimals: decimals)
                     {
                         return true
                     }

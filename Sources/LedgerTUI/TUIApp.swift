@@ -400,7 +400,8 @@ final class HistoryPager {
         let task = Task.detached(priority: .utility) {
             let result = Result { () throws(LedgerError) -> HistoryIndex? in
                 try engine.historyIndex(
-                    logs, filter: wanted.isEmpty ? nil : HistoryFilter(wanted), updating: earlier,
+                    logs, filter: wanted.isEmpty ? nil : HistoryFilter(wanted, decimals: logs.decimals),
+                    updating: earlier,
                     isCancelled: { Task.isCancelled })
             }
             finished.set((wanted, result))

@@ -54,6 +54,43 @@ struct HistoryIndexTests {
         #expect(try matches("no such thing").count == 0)
     }
 
+    @Test("amount bounds, dates, kinds and devices narrow the filter, typed (>100, 2026-11) or given apart")
+    func criteria() async throws {
+        let fixture = try Self.ledger()
+        let engine = try await fixture.replica()
+        try await engine.merge(fixture.allEntries)
+        let logs = try await engine.historyLogs()
+        func count(_ filter: HistoryFilter) throws -> Int {
+            try #require(try engine.historyIndex(logs, filter: filter)).count
+        }
+        // Amounts 1.00 to 21.15, and the salary of 2500.00.
+        #expect(try count(HistoryFilter(">2000")) == 1)
+        #expect(try count(HistoryFilter(">=21.15")) == 2)
+        #expect(try count(HistoryFilter("<1.01")) == 1)
+        #expect(try count(HistoryFilter("<=1.01 >=1.00")) == 2)
+        #expect(try count(HistoryFilter("item >=21")) == 16, "text and a bound together")
+        #expect(try count(HistoryFilter(minAmount: 100, maxAmount: 100)) == 1)
+        #expect(try count(HistoryFilter(kind: .credit)) == 505)
+        #expect(try count(HistoryFilter(kind: .debit)) == 1_512)
+        #expect(try count(HistoryFilter(devices: [fixture.devices[1].publicKey])) == 673)
+        #expect(try count(HistoryFilter(search: "salary", kind: .debit)) == 0)
+        // Dates in local time: the month and the day the entries were written, and the next.
+        let written = fixture.logs[1][0].time
+        let day = String(HistoryDate.format(written).prefix(10))
+        let month = String(day.prefix(7))
+        #expect(try count(HistoryFilter(day)) == 2_017)
+        #expect(try count(HistoryFilter(month)) == 2_017)
+        let range = try #require(HistoryDate.range(day))
+        #expect(range.0 <= written && written < range.1)
+        #expect(try count(HistoryFilter(since: range.1)) == 0)
+        #expect(try count(HistoryFilter(until: range.0)) == 0)
+        #expect(HistoryDate.range("2026-02-30") == nil)
+        #expect(HistoryDate.range("2026-13") == nil)
+        #expect(HistoryDate.range("26-11") == nil)
+        // What is not a bound or a date stays text.
+        #expect(try count(HistoryFilter(">lots")) == 0)
+    }
+
     @Test("the filter ignores case in ASCII and beyond, and matches amounts and dates only where they can")
     func filterCases() async throws {
         var fixture = try LedgerFixture(deviceCount: 1)

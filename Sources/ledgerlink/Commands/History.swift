@@ -11,18 +11,75 @@ struct History: AsyncParsableCommand {
         help: "List the quarantined entries instead: written by revoked devices after their revocation, never counted."
     )
     var quarantined = false
+    @Option(name: .long, help: "Only entries whose memo or device name holds this text (any case).")
+    var search: String?
+    @Option(name: .long, help: "Only amounts of at least this much.") var min: String?
+    @Option(name: .long, help: "Only amounts of at most this much.") var max: String?
+    @Option(name: .long, help: "Only entries from this local date on (2026-11-24, or 2026-11 for a month).")
+    var since: String?
+    @Option(name: .long, help: "Only entries up to the end of this local date (2026-11-30, or 2026-11).")
+    var until: String?
+    @Option(name: .long, help: "Only this device's entries (name, fingerprint or key); repeat for several.")
+    var device: [String] = []
+    @Option(name: .long, help: "Only credits or only debits.") var kind: RecordKind?
+
+    enum RecordKind: String, ExpressibleByArgument, CaseIterable {
+        case credit, debit
+    }
 
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be a positive number") }
+        for (name, value) in [("--since", since), ("--until", until)] {
+            if let value, HistoryDate.range(value) == nil {
+                throw ValidationError("\(name) must be a date like 2026-11-24, or a month like 2026-11, not \(value)")
+            }
+        }
+        if quarantined, isFiltered { throw ValidationError("--quarantined lists every quarantined entry; no filters") }
+    }
+
+    var isFiltered: Bool {
+        search != nil || min != nil || max != nil || since != nil || until != nil || !device.isEmpty || kind != nil
+    }
+
+    /// The filter the options ask for, with amounts in the ledger's unit.
+    func filter(_ context: DeviceContext, decimals: UInt8) async throws -> HistoryFilter {
+        func amount(_ text: String?, _ name: String) throws -> Int64? {
+            guard let text else { return nil }
+            do {
+                return try AmountFormat.parse(text, decimals: decimals)
+            } catch {
+                throw CLIError("\(name): \(error)")
+            }
+        }
+        let devices = try await context.engine.devices()
+        let chosen = try device.map { try Revoke.find($0, in: devices).key }
+        return HistoryFilter(
+            search: search, minAmount: try amount(min, "--min"), maxAmount: try amount(max, "--max"),
+            since: since.flatMap(HistoryDate.range)?.0, until: until.flatMap(HistoryDate.range)?.1,
+            kind: kind.map { $0 == .credit ? .credit : .debit }, devices: chosen.isEmpty ? nil : Set(chosen))
     }
 
     func run() async throws {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
-            let items =
-                quarantined
-                ? Array(try await context.engine.quarantined().prefix(limit))
-                : try await context.engine.history(limit: limit)
+            var summary: String?
+            let items: [HistoryItem]
+            if quarantined {
+                items = Array(try await context.engine.quarantined().prefix(limit))
+            } else if isFiltered {
+                let d = await context.decimals
+                let engine = context.engine
+                let logs = try await engine.historyLogs()
+                let filter = try await filter(context, decimals: d)
+                guard let index = try engine.historyIndex(logs, filter: filter) else { return }
+                items = try engine.historyItems(index, in: 0..<Swift.min(limit, index.count))
+                let shown = items.count < index.count ? "the newest \(items.count) of " : ""
+                summary =
+                    "\(shown)\(index.count) match\(index.count == 1 ? "" : "es") · in +\(index.totals.credits.formatted(d))"
+                    + " · out -\(index.totals.debits.formatted(d))"
+            } else {
+                items = try await context.engine.history(limit: limit)
+            }
             let names = try await context.deviceNames()
             let d = await context.decimals
             if json {
@@ -44,7 +101,9 @@ struct History: AsyncParsableCommand {
             }
             guard !items.isEmpty else {
                 return print(
-                    quarantined ? "No quarantined entries." : "No entries yet. Record one with `ledgerlink earn 10`.")
+                    quarantined
+                        ? "No quarantined entries."
+                        : isFiltered ? "No entries match." : "No entries yet. Record one with `ledgerlink earn 10`.")
             }
             if quarantined { print("Quarantined (written after their device was revoked; not counted):") }
             for item in items {
@@ -57,6 +116,7 @@ struct History: AsyncParsableCommand {
                     "\(TimeText.short(item.time))  \(pad(amount, 14))  \(pad(device, 16))  \(memo)"
                         .trimmingTrailingSpaces)
             }
+            if let summary { print(summary) }
         }
     }
 }
