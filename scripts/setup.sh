@@ -2,8 +2,9 @@
 # Installs what ledgerlink needs on Debian 12 (beyond Swift 6.3 itself), only what is missing.
 set -euo pipefail
 
-# postgresql: the store's tests start a private server from its binaries.
-packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql)
+# postgresql: the store's tests start a private server from its binaries; hledger reads the
+# journal `export --format hledger` writes, in a test.
+packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql hledger)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -7,13 +7,32 @@ import LedgerSync
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print every stored entry, for another device's `import` or for independent checks.")
+        abstract: "Print every stored entry, for another device's `import` or for independent checks.",
+        discussion: """
+            --format csv writes the counted credits and debits for a spreadsheet (date, device, kind, \
+            amount, memo, tags, entry), and --format hledger a journal that `hledger -f FILE balance` \
+            reads with the same totals; neither can be imported back.
+            """)
     @OptionGroup var homeOptions: HomeOptions
     @Flag(name: .long, help: "Print JSON with every field decoded (docs/PROTOCOL.md).") var json = false
+    @Option(name: .long, help: "ledgerlink (the default: for `import`), json, csv or hledger.")
+    var format: ExportFormat = .ledgerlink
+
+    enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+        case ledgerlink, json, csv, hledger
+    }
+
+    func validate() throws {
+        if json, format != .ledgerlink, format != .json {
+            throw ValidationError("--json is --format json; choose one format")
+        }
+    }
 
     func run() async throws {
         try await userFacing {
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: nil)
+            if format == .csv || format == .hledger { return try await writeRecords(context) }
+            let json = json || format == .json
             // The store heads this device kept travel with the entries, so the device that imports
             // the file compares them with its own (a store that showed them different histories
             // is caught even when they never meet).
@@ -22,6 +41,30 @@ struct Export: AsyncParsableCommand {
             try await context.engine.writeExport(
                 json: json, storeHeads: heads.map(\.json), to: FileHandle.standardOutput)
         }
+    }
+
+    /// CSV or an hledger journal, written in pages.
+    private func writeRecords(_ context: DeviceContext) async throws {
+        let names = try await context.deviceNames()
+        let decimals = await context.decimals
+        var buffer = format == .csv ? LedgerFormats.csvHeader + "\n" : "; ledgerlink \(context.engine.identity.hex)\n\n"
+        func flush(_ force: Bool) {
+            guard force || buffer.utf8.count > 1 << 16 else { return }
+            FileHandle.standardOutput.write(Data(buffer.utf8))
+            buffer = ""
+        }
+        try await LedgerFormats.forEachRecord(context.engine) { item in
+            let device = names[item.author] ?? item.author.fingerprint
+            if format == .csv {
+                buffer += LedgerFormats.csvRow(item, device: device, decimals: decimals) + "\n"
+            } else if let entry = LedgerFormats.journalEntry(item, device: device, decimals: decimals) {
+                buffer += entry
+            } else {
+                buffer += "; entry \(item.hash.hex.prefix(16)) of \(device) cannot be read on this device yet\n\n"
+            }
+            flush(false)
+        }
+        flush(true)
     }
 }
 
