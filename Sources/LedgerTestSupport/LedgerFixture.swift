@@ -11,7 +11,8 @@ package struct LedgerFixture: Sendable {
     /// Each device's log, in seq order.
     package private(set) var logs: [[Entry]]
     /// Author time for the next entry; advances by one millisecond per entry.
-    private var clock: Int64 = 1_700_000_000_000
+    /// The author time of the next entry (ms); each entry is one millisecond after the one before.
+    package var clock: Int64 = 1_700_000_000_000
 
     /// An identity whose genesis device links `deviceCount - 1` more devices.
     package init(deviceCount: Int, decimals: UInt8 = 2) throws {
