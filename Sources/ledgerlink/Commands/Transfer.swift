@@ -70,11 +70,41 @@ struct Export: AsyncParsableCommand {
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Merge an export from another device of this identity (FILE, or - for standard input).")
+        abstract: "Merge an export from another device of this identity (FILE, or - for standard input).",
+        discussion: """
+            --format csv records a bank's CSV statement as entries of this device instead: --map \
+            names the columns (date=1,amount=3,memo=2; a negative amount is money out), \
+            --date-order how its dates are written, --decimal-comma when amounts are written 12,50. \
+            A statement with rows already recorded (the same day, amount and memo) is refused, \
+            unless --allow-duplicates.
+            """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var keys: KeyOptions
     @Argument(help: "The export file.") var file: String
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Option(name: .long, help: "ledgerlink (an export; the default) or csv (a bank statement).")
+    var format: ImportFormat = .ledgerlink
+    @Option(name: .long, help: "With --format csv: the columns, like date=1,amount=3,memo=2.") var map: String?
+    @Option(name: .long, help: "With --format csv: ymd (2026-11-24, the default), dmy (24.11.2026) or mdy.")
+    var dateOrder: String = "ymd"
+    @Flag(name: .long, help: "With --format csv: amounts are written 1.234,50.") var decimalComma = false
+    @Flag(name: .long, help: "With --format csv: record rows already recorded again.") var allowDuplicates = false
+
+    enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
+        case ledgerlink, csv
+    }
+
+    func validate() throws {
+        if format == .csv, map == nil {
+            throw ValidationError("--format csv needs --map, like --map date=1,amount=3,memo=2")
+        }
+        if format != .csv, map != nil || decimalComma || allowDuplicates || dateOrder != "ymd" {
+            throw ValidationError("--map, --date-order, --decimal-comma and --allow-duplicates go with --format csv")
+        }
+        guard CSVStatement.DateOrder(rawValue: dateOrder) != nil else {
+            throw ValidationError("--date-order is ymd, dmy or mdy, not \(dateOrder)")
+        }
+    }
 
     func run() async throws {
         try await userFacing {
@@ -87,6 +117,7 @@ struct Import: AsyncParsableCommand {
                 }
                 data = contents
             }
+            if format == .csv { return try await importStatement(data) }
             let contents = try ExportDocument.contents(data)
             let entries = contents.entries
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
@@ -161,6 +192,60 @@ struct Verify: AsyncParsableCommand {
                     "the ledger holds proof that \(forks.count == 1 ? "a device" : "\(forks.count) devices") forked",
                     ExitStatus.fork)
             }
+        }
+    }
+}
+
+extension Import {
+    /// `import --format csv`: a bank statement's rows as credits and debits of this device, all
+    /// or none (a row that does not read, or rows already recorded, refuse the file).
+    func importStatement(_ data: Data) async throws {
+        guard data.count <= CSVStatement.maxBytes, let text = String(data: data, encoding: .utf8) else {
+            throw CLIError("\(file) is not UTF-8 text of at most 16 MiB")
+        }
+        var statement = try CSVStatement(map: map ?? "")
+        statement.dateOrder = CSVStatement.DateOrder(rawValue: dateOrder) ?? .ymd
+        statement.decimalComma = decimalComma
+        let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
+        let decimals = await context.decimals
+        let rows = try statement.rows(text, decimals: decimals)
+        guard !rows.isEmpty else { throw CLIError("\(file) holds no rows to record") }
+        for line in await CatchUp.beforeWriting(context) { print(line) }
+        // What this device recorded already, by day, kind, amount and memo.
+        var recorded: [String: Int] = [:]
+        let device = context.engine.device
+        func key(_ day: Substring, _ kind: EntryKind, _ amount: Int64, _ memo: String) -> String {
+            "\(day)\u{0}\(kind == .credit ? "+" : "-")\(amount)\u{0}\(memo)"
+        }
+        try await LedgerFormats.forEachRecord(context.engine) { item in
+            guard item.author == device, let amount = item.amount else { return }
+            recorded[key(HistoryDate.format(item.time).prefix(10), item.kind, amount, item.memo ?? ""), default: 0] += 1
+        }
+        let repeated = rows.filter { recorded[key($0.day[...], $0.kind, $0.amount, $0.memo)] != nil }
+        if !repeated.isEmpty, !allowDuplicates {
+            let lines = repeated.prefix(5).map { "line \($0.line)" }.joined(separator: ", ")
+            throw CLIError(
+                "\(repeated.count) of the \(rows.count) rows were recorded already (the same day, amount and memo: "
+                    + "\(lines)\(repeated.count > 5 ? ", …" : "")); nothing was recorded. Add --allow-duplicates to "
+                    + "record them again")
+        }
+        for row in rows {
+            try await context.engine.appendRecord(row.kind, amount: row.amount, memo: row.memo, time: row.time)
+        }
+        let totals = try await context.engine.totals()
+        let credits = rows.filter { $0.kind == .credit }.reduce(Int128(0)) { $0 + Int128($1.amount) }
+        let debits = rows.filter { $0.kind == .debit }.reduce(Int128(0)) { $0 + Int128($1.amount) }
+        if json {
+            printJSON(
+                .object([
+                    ("recorded", .integer(Int128(rows.count))), ("in", .string(credits.formatted(decimals))),
+                    ("out", .string(debits.formatted(decimals))),
+                    ("balance", .string(totals.balance.formatted(decimals))),
+                ]))
+        } else {
+            print(
+                "Recorded \(rows.count) rows of \(file) as this device's entries: in +\(credits.formatted(decimals)), "
+                    + "out -\(debits.formatted(decimals)). Balance: \(totals.balance.formatted(decimals))")
         }
     }
 }
