@@ -20,6 +20,19 @@ struct Bench {
                     entries: option("--entries", in: args) ?? 100_000, devices: option("--devices", in: args) ?? 4)
             case "tui":
                 try await tuiBenchmark(entries: option("--entries", in: args) ?? 1_000_000)
+            case "store" where args.contains("--url"):
+                let urls = (string("--url", in: args) ?? "").split(separator: ",").compactMap {
+                    URL(string: String($0))
+                }
+                try await StoreLoad.run(
+                    urls: urls, identities: option("--identities", in: args) ?? 1_000,
+                    devicesEach: option("--devices", in: args) ?? 2,
+                    seconds: Double(option("--seconds", in: args) ?? 10),
+                    addresses: option("--addresses", in: args) ?? 1,
+                    pollers: option("--pollers", in: args) ?? 1_000,
+                    serverPIDs: (string("--server-pids", in: args) ?? "").split(separator: ",").compactMap {
+                        Int32($0)
+                    })
             case "store":
                 try await StoreBench.run(
                     identities: option("--identities", in: args) ?? 20, devicesEach: option("--devices", in: args) ?? 5,
@@ -34,7 +47,9 @@ struct Bench {
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
                             + " | peer [--entries N] [--samples N]"
-                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]\n")
+                            + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]"
+                            + " | store --url URL[,URL] [--identities N] [--devices N] [--seconds N] [--addresses N] [--pollers N]"
+                            + " [--server-pids PID,PID]\n")
                             .utf8))
                 exit(64)
             }
@@ -42,6 +57,11 @@ struct Bench {
             FileHandle.standardError.write(Data("ledgerlink-bench: \(error)\n".utf8))
             exit(1)
         }
+    }
+
+    static func string(_ name: String, in args: [String]) -> String? {
+        guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+        return args[i + 1]
     }
 
     static func option(_ name: String, in args: [String]) -> Int? {

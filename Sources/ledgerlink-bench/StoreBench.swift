@@ -163,9 +163,15 @@ final class RawHTTP: @unchecked Sendable {
     }
 
     /// Connects, runs `body` with the connection, and closes it.
-    static func withConnection<T: Sendable>(port: Int, _ body: (RawHTTP) async throws -> T) async throws -> T {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    static func withConnection<T: Sendable>(port: Int, from source: String? = nil, _ body: (RawHTTP) async throws -> T)
+        async throws -> T
+    {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        // Another loopback address as the client's: the server sees many clients.
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel =
+            try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)

@@ -35,6 +35,10 @@ struct Serve: AsyncParsableCommand {
     var poolSize = PostgresBackend.defaultPoolSize
     @Option(name: .long, help: "Seconds one database call may take before the request is answered 503.")
     var databaseTimeout = 5
+    @Option(name: .long, help: "Requests per second from one client address (burst: twice as many).")
+    var addressRate: Double = 50
+    @Option(name: .long, help: "Requests per second for one identity or pairing mailbox (burst: three times).")
+    var identityRate: Double = 20
     @Option(name: .long, help: "Megabytes of memory for identities kept in memory (least recently used leave first).")
     var cacheMb = LedgerCache.defaultBudget >> 20
 
@@ -50,6 +54,11 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("--max-connections and --max-connections-per-address must be at least 1")
         }
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        guard (0.1...1_000_000).contains(addressRate), (0.1...1_000_000).contains(identityRate) else {
+            throw CLIError("--address-rate and --identity-rate must be between 0.1 and 1000000 requests per second")
+        }
+        configuration.addressRate = RateLimit(perSecond: addressRate, burst: addressRate * 2)
+        configuration.identityRate = RateLimit(perSecond: identityRate, burst: identityRate * 3)
         configuration.trustedProxies = TrustedProxies(
             try trustedProxy.map { text in
                 guard let network = CIDR(parsing: text) else {

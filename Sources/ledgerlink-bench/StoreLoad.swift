@@ -1,0 +1,137 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerSync
+import LedgerTestSupport
+import NIOCore
+import NIOPosix
+
+/// `ledgerlink-bench store --url URL[,URL…]`: the load generator against a real deployment (one
+/// or several `ledgerlink serve` on loopback, over SQLite or one PostgreSQL). It creates
+/// identities over the protocol, spreads their devices over the servers and over client
+/// addresses (127.0.0.2 and up, with `--addresses`), has every device poll for `seconds`, then
+/// checks that a sample of identities lost and duplicated nothing. With `--server-pids` it reads
+/// the servers' resident memory before and after, per identity.
+enum StoreLoad {
+    static func run(
+        urls: [URL], identities: Int, devicesEach: Int, seconds duration: Double, addresses: Int, pollers wanted: Int,
+        serverPIDs: [Int32]
+    ) async throws {
+        let ports = urls.compactMap(\.port)
+        guard ports.count == urls.count, urls.allSatisfy({ $0.host == "127.0.0.1" }) else {
+            throw LedgerError.invalidState(
+                "--url takes http://127.0.0.1:PORT addresses (the generator runs beside the servers)")
+        }
+        let rssBefore = serverPIDs.map(residentMiB)
+        print("setting up \(identities) identities x \(devicesEach) devices over \(urls.count) server(s) ...")
+        struct Poller: Sendable {
+            var identity: IdentityID
+            var token: String
+            var digest: String
+            var port: Int
+            var source: String
+        }
+        var pollers: [Poller] = []
+        var sample: [(fixture: LedgerFixture, count: Int)] = []
+        let started = ContinuousClock.now
+        for index in 0..<identities {
+            var fixture = try LedgerFixture(deviceCount: devicesEach)
+            for i in 0..<20 { try fixture.record(device: 0, .credit, amount: Int64(i + 1)) }
+            let root = try await fixture.replica(device: 0)
+            try await root.merge(fixture.allEntries)
+            let home = urls[index % urls.count]
+            let report = try await StoreClient(url: home, engine: root, keyPair: fixture.devices[0]).sync()
+            guard report.converged else { throw LedgerError.invalidState("identity \(index) did not reach the store") }
+            let digest = try await root.clock().digest.hex
+            for (d, device) in fixture.devices.enumerated() {
+                let port = ports[(index + d) % ports.count]
+                let source = "127.0.0.\(2 + (index * devicesEach + d) % max(1, addresses))"
+                let token = try await RawHTTP.withConnection(port: port, from: source) { connection in
+                    try await connection.token(identity: fixture.identity, keyPair: device, port: port)
+                }
+                pollers.append(
+                    Poller(identity: fixture.identity, token: token, digest: digest, port: port, source: source))
+            }
+            if index % max(1, identities / 20) == 0 { sample.append((fixture, fixture.allEntries.count)) }
+        }
+        print(String(format: "  %.1f s", StoreBench.seconds(started.duration(to: .now))))
+
+        // At most `wanted` devices poll at once (one connection each), picked evenly.
+        let step = max(1, pollers.count / max(1, wanted))
+        pollers = stride(from: 0, to: pollers.count, by: step).prefix(wanted).map { pollers[$0] }
+        print("polling for \(duration) s with \(pollers.count) devices ...")
+        let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
+        let outcome = try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
+            for poller in pollers {
+                group.addTask {
+                    try await RawHTTP.withConnection(port: poller.port, from: poller.source) { connection in
+                        let body = Data(#"{"digest":"\#(poller.digest)"}"#.utf8)
+                        var times: [Double] = []
+                        var errors = 0
+                        while ContinuousClock.now < deadline {
+                            let start = ContinuousClock.now
+                            let (status, answer) = try await connection.post(
+                                "/v1/identities/\(poller.identity.hex)/sync", body: body, bearer: poller.token,
+                                port: poller.port)
+                            if status == 200, answer.contains(poller.digest) {
+                                times.append(StoreBench.seconds(start.duration(to: .now)))
+                            } else {
+                                errors += 1
+                            }
+                        }
+                        return (times, errors)
+                    }
+                }
+            }
+            var all: [Double] = []
+            var errors = 0
+            for try await (times, failed) in group {
+                all += times
+                errors += failed
+            }
+            return (all.sorted(), errors)
+        }
+        let latencies = outcome.0
+        func percentile(_ p: Double) -> Double {
+            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+        }
+
+        // Nothing lost, nothing twice: a new device of each sampled identity pulls it from the
+        // last server and must hold exactly what was pushed.
+        var checked = 0
+        for (fixture, count) in sample {
+            let fresh = try await fixture.replica(device: devicesEach - 1)
+            let url = urls[urls.count - 1]
+            let report = try await StoreClient(url: url, engine: fresh, keyPair: fixture.devices[devicesEach - 1])
+                .sync()
+            let stored = try await fresh.storedEntryCount()
+            guard report.converged, stored == count else {
+                throw LedgerError.invalidState("identity \(fixture.identity.hex.prefix(8)) holds \(stored) of \(count)")
+            }
+            checked += 1
+        }
+        let rate = Double(latencies.count) / duration
+        print(
+            "nothing-changed polls, \(pollers.count) devices polling of \(identities) identities, \(urls.count) server(s), "
+                + "\(addresses) client address(es):")
+        print(
+            String(
+                format: "  %.0f polls/s; latency p50 %.2f ms, p99 %.2f ms; %d errors", rate, percentile(0.5) * 1000,
+                percentile(0.99) * 1000, outcome.1))
+        print("  \(checked) sampled identities pulled back whole: 0 lost, 0 duplicated")
+        for (pid, before) in zip(serverPIDs, rssBefore) {
+            let after = residentMiB(pid)
+            let per = identities > 0 ? Double(after - before) * 1024 / Double(identities) : 0
+            print(String(format: "  server %d: RSS %d -> %d MiB (%.1f KiB per identity)", pid, before, after, per))
+        }
+    }
+
+    static func residentMiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
+        return kb >> 10
+    }
+}
