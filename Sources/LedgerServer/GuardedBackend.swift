@@ -154,14 +154,14 @@ package final class GuardedBackend: StoreBackend {
     package func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
         try await call("a challenge write") { try await self.inner.saveChallenge(challenge, grant) }
     }
-    package func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
-        try await call("a challenge read") { try await self.inner.takeChallenge(challenge) }
+    package func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await call("a challenge read") { try await self.inner.takeChallenge(challenge, identity: identity) }
     }
     package func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws {
         try await call("a token write") { try await self.inner.saveToken(hash: hash, grant) }
     }
-    package func token(hash: [UInt8]) async throws -> AuthGrant? {
-        try await call("a token read") { try await self.inner.token(hash: hash) }
+    package func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await call("a token read") { try await self.inner.token(hash: hash, identity: identity) }
     }
     package func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
         -> Bool

@@ -229,11 +229,11 @@ package final class PostgresBackend: DiagnosableBackend {
         ).drain()
     }
 
-    package func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
+    package func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
         let rows = try await client.query(
             """
             DELETE FROM ledgerlink_challenges WHERE challenge = \(ByteBuffer(bytes: challenge))
-            RETURNING identity, device, expires
+            AND identity = \(ByteBuffer(bytes: identity)) RETURNING identity, device, expires
             """, logger: logger)
         for try await (identity, device, expires) in rows.decode((ByteBuffer, ByteBuffer, Int64).self) {
             return AuthGrant(
@@ -251,10 +251,12 @@ package final class PostgresBackend: DiagnosableBackend {
         ).drain()
     }
 
-    package func token(hash: [UInt8]) async throws -> AuthGrant? {
+    package func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
         let rows = try await client.query(
-            "SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = \(ByteBuffer(bytes: hash))",
-            logger: logger)
+            """
+            SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = \(ByteBuffer(bytes: hash))
+            AND identity = \(ByteBuffer(bytes: identity))
+            """, logger: logger)
         for try await (identity, device, expires) in rows.decode((ByteBuffer, ByteBuffer, Int64).self) {
             return AuthGrant(
                 identity: Array(identity.readableBytesView), device: Array(device.readableBytesView), expires: expires)

@@ -52,9 +52,9 @@ package protocol StoreBackend: Sendable {
     func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]]
     func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws
     /// Removes the challenge and returns what it was issued for (single use).
-    func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant?
+    func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant?
     func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws
-    func token(hash: [UInt8]) async throws -> AuthGrant?
+    func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant?
     /// Opens a pairing mailbox unless `identity` already has `maxOpen` open ones (false then).
     func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool
     func mailbox(_ id: [UInt8]) async throws -> MailboxRecord?
@@ -174,12 +174,14 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    package func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? {
+    package func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
         try await pool.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "DELETE FROM challenges WHERE challenge = ? RETURNING identity, device, expires",
-                    arguments: [Data(challenge)])
+                    db,
+                    sql: """
+                        DELETE FROM challenges WHERE challenge = ? AND identity = ? RETURNING identity, device, expires
+                        """, arguments: [Data(challenge), Data(identity)])
             else { return nil }
             return AuthGrant(
                 identity: Array(row["identity"] as Data), device: Array(row["device"] as Data), expires: row["expires"])
@@ -194,11 +196,12 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    package func token(hash: [UInt8]) async throws -> AuthGrant? {
+    package func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT identity, device, expires FROM tokens WHERE hash = ?", arguments: [Data(hash)])
+                    db, sql: "SELECT identity, device, expires FROM tokens WHERE hash = ? AND identity = ?",
+                    arguments: [Data(hash), Data(identity)])
             else { return nil }
             return AuthGrant(
                 identity: Array(row["identity"] as Data), device: Array(row["device"] as Data), expires: row["expires"])

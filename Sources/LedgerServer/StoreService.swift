@@ -17,7 +17,6 @@ package enum StoreErrorCode: String, CaseIterable, Sendable {
     case expiredChallenge = "expired_challenge"
     case wrongChallenge = "wrong_challenge"
     case badSignature = "bad_signature"
-    case wrongIdentity = "wrong_identity"
     case notAuthorised = "not_authorised"
     case unlinkedDevice = "unlinked_device"
     case revokedDevice = "revoked_device"
@@ -47,7 +46,7 @@ package enum StoreErrorCode: String, CaseIterable, Sendable {
         case .noToken, .unknownToken, .expiredToken, .unknownChallenge, .expiredChallenge, .wrongChallenge,
             .badSignature:
             401
-        case .wrongIdentity, .notAuthorised, .unlinkedDevice, .revokedDevice: 403
+        case .notAuthorised, .unlinkedDevice, .revokedDevice: 403
         case .unknownIdentity, .pairingNotFound: 404
         case .pairingTaken, .missingEntries: 409
         case .pairingClosed: 410
@@ -150,7 +149,7 @@ package final class StoreService: Sendable {
             let signatureBytes = base64Bytes(request.signature), let signature = try? Signature(bytes: signatureBytes)
         else { throw StoreError.badRequest("challenge and signature must be base64 of 32 and 64 bytes") }
         // Single use: taken (deleted) whatever happens next.
-        guard let grant = try await backend.takeChallenge(challenge) else {
+        guard let grant = try await backend.takeChallenge(challenge, identity: identity.bytes) else {
             throw StoreError(
                 .unknownChallenge, "the challenge is unknown or was already used; ask for a new one")
         }
@@ -195,18 +194,17 @@ package final class StoreService: Sendable {
             throw StoreError(.noToken, "send Authorization: Bearer TOKEN (from /token)")
         }
         let hash = Blake2b.hash(token).bytes
-        let known = tokens.grant(hash)
+        // Looked up by its hash and this identity (every statement names the identity, so
+        // the tables can be sharded on it): a token of another identity is unknown here.
+        let known = tokens.grant(hash).flatMap { $0.identity == identity.bytes ? $0 : nil }
         var stored: AuthGrant?
-        if known == nil { stored = try await backend.token(hash: hash) }
+        if known == nil { stored = try await backend.token(hash: hash, identity: identity.bytes) }
         guard let grant = known ?? stored else {
-            throw StoreError(.unknownToken, "the token is unknown; authenticate again")
+            throw StoreError(.unknownToken, "the token is unknown for this identity; authenticate again")
         }
         if known == nil { tokens.remember(hash, grant) }
         guard grant.expires >= now() else {
             throw StoreError(.expiredToken, "the token expired; authenticate again")
-        }
-        guard grant.identity == identity.bytes else {
-            throw StoreError(.wrongIdentity, "the token was issued for another identity")
         }
         let device = try DevicePublicKey(bytes: grant.device)
         // Revoked since the token was issued: refused from now on.

@@ -59,9 +59,13 @@ final class FaultyBackend: StoreBackend {
     func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
         try await inner.saveChallenge(challenge, grant)
     }
-    func takeChallenge(_ challenge: [UInt8]) async throws -> AuthGrant? { try await inner.takeChallenge(challenge) }
+    func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.takeChallenge(challenge, identity: identity)
+    }
     func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws { try await inner.saveToken(hash: hash, grant) }
-    func token(hash: [UInt8]) async throws -> AuthGrant? { try await inner.token(hash: hash) }
+    func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.token(hash: hash, identity: identity)
+    }
     func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool {
         try await inner.openMailbox(id, identity: identity, expires: expires, now: now, maxOpen: maxOpen)
     }

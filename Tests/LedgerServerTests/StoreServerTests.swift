@@ -133,8 +133,8 @@ struct StoreServerTests {
             let crossed = try await client.post(
                 "/v1/identities/\(fixture.identity.hex)/sync", ["digest": String(repeating: "0", count: 64)],
                 token: otherToken)
-            #expect(crossed.status == 403)
-            #expect(crossed.error == "wrong_identity")
+            #expect(crossed.status == 401)
+            #expect(crossed.error == "unknown_token")  // looked up by hash and identity: unknown here
             let unknown = try await client.post(
                 "/v1/identities/\(fixture.identity.hex)/sync", ["digest": "00"],
                 token: Data.base64(SecureRandom.bytes(32)))
