@@ -26,6 +26,10 @@ struct HistorySearchTests {
         #expect(Set(small.compactMap { $0["memo"] as? String }) == ["lunch", "coffee"])
         let fromPhone = try #require(try await laptop.json("history", "--device", "phone") as? [[String: Any]])
         #expect(fromPhone.compactMap { $0["memo"] as? String } == ["coffee"])
+        // Each entry's short id: the first 16 hex digits of its hash, as the CSV export names it.
+        let id = try #require(fromPhone.first?["id"] as? String)
+        #expect(id.count == 16 && (fromPhone.first?["hash"] as? String)?.hasPrefix(id) == true)
+        #expect(try await laptop.ok("export", "--format", "csv").contains(id))
         #expect(try await laptop.ok("history", "--search", "phone").contains("coffee"), "the device's name")
         let today = String(
             ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate]))

@@ -95,6 +95,7 @@ struct History: AsyncParsableCommand {
                                 ("device", .string(item.author.hex)),
                                 ("device_name", .optional(names[item.author])),
                                 ("seq", .integer(Int128(item.seq))), ("hash", .string(item.hash.hex)),
+                                ("id", .string(String(item.hash.hex.prefix(16)))),
                             ])
                         }))
                 return
