@@ -121,13 +121,7 @@ enum StoreBench {
     }
 
     /// This process's resident memory in MiB (Linux).
-    static func residentMiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kb >> 10
-    }
+    static func residentMiB() -> Int { StoreLoad.residentMiB(getpid()) }
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18

@@ -121,7 +121,7 @@ actor PeerSyncMonitor: SyncMonitor {
             nextProblemCheck = .now + .seconds(1)
             let recorded = (try? context.engine.store.storeProblems()) ?? []
             recordedStoreProblems = recorded.map {
-                "\(TextSafety.sanitised($0.message)) (found \(TimeText.short(Date(timeIntervalSince1970: Double($0.time) / 1000))))"
+                "\(TextSafety.sanitised($0.message)) (found \(TimeText.short($0.time)))"
             }
             recordedStoreProblem = recorded.last.map { "store: \($0.message) (press ! for every problem)" }
         }

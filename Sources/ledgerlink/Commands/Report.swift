@@ -127,6 +127,13 @@ struct Report: AsyncParsableCommand {
         }
     }
 
+    /// ISO weeks in local time, made once (a report may ask for a million entries' weeks).
+    static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = .current
+        return calendar
+    }()
+
     /// `2026-11`, `2026-W48` or `2026` for a time, in local time.
     static func periodKey(_ milliseconds: Int64, _ period: Period) -> String {
         let day = HistoryDate.format(milliseconds)
@@ -134,8 +141,6 @@ struct Report: AsyncParsableCommand {
         case .monthly: return String(day.prefix(7))
         case .yearly: return String(day.prefix(4))
         case .weekly:
-            var calendar = Calendar(identifier: .iso8601)
-            calendar.timeZone = .current
             let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
             let week = calendar.component(.weekOfYear, from: date)
             let year = calendar.component(.yearForWeekOfYear, from: date)

@@ -73,7 +73,7 @@ struct Status: AsyncParsableCommand {
                                         ("through_seq", .integer(Int128($0.through))),
                                         (
                                             "proven",
-                                            .string(TimeText.iso(Date(timeIntervalSince1970: Double($0.time) / 1000)))
+                                            .string(TimeText.iso($0.time))
                                         ),
                                     ])
                                 })
@@ -120,21 +120,18 @@ struct Status: AsyncParsableCommand {
                 "Last sync: peer \(lastPeerSync.map(TimeText.short) ?? "never"), store "
                     + "\(lastStoreSync.map(TimeText.short) ?? "never")")
             for proof in possession {
-                let when = TimeText.short(Date(timeIntervalSince1970: Double(proof.time) / 1000))
+                let when = TimeText.short(proof.time)
                 print(
                     "Store proof: \(TextSafety.sanitised(proof.origin)) proved it holds this device's entries "
                         + "(\(proof.sampled) picked at random up to #\(proof.through)) at \(when)")
             }
             // One line per kind of problem per store (the first found), with how many more.
-            var shown: [String: Int] = [:]
-            for problem in storeProblems {
-                let group = problem.origin + "\u{0}" + problem.kind
-                shown[group, default: 0] += 1
-                guard shown[group] == 1 else { continue }
-                let when = TimeText.short(Date(timeIntervalSince1970: Double(problem.time) / 1000))
-                let more = storeProblems.count { $0.origin + "\u{0}" + $0.kind == group } - 1
+            let groups = Dictionary(grouping: storeProblems) { $0.origin + "\u{0}" + $0.kind }
+            var shown: Set<String> = []
+            for problem in storeProblems where shown.insert(problem.origin + "\u{0}" + problem.kind).inserted {
+                let more = (groups[problem.origin + "\u{0}" + problem.kind]?.count ?? 1) - 1
                 print(
-                    "Store problem (\(when)): \(TextSafety.sanitised(problem.message))"
+                    "Store problem (\(TimeText.short(problem.time))): \(TextSafety.sanitised(problem.message))"
                         + (more > 0 ? " (and \(more) more like it)" : ""))
             }
             if !storeProblems.isEmpty {
@@ -146,11 +143,10 @@ struct Status: AsyncParsableCommand {
 }
 
 func storeProblemJSON(_ problem: StoreProblemRecord) -> JSONValue {
-    let found = Date(timeIntervalSince1970: Double(problem.time) / 1000)
     return .object([
         ("kind", .string(problem.kind)), ("store", .string(problem.origin)),
         ("store_key", .string(Hex.encode(problem.storeKey))),
-        ("message", .string(TextSafety.sanitised(problem.message))), ("found", .string(TimeText.iso(found))),
+        ("message", .string(TextSafety.sanitised(problem.message))), ("found", .string(TimeText.iso(problem.time))),
         ("proof", .string(String(decoding: problem.proof, as: UTF8.self))),
     ])
 }

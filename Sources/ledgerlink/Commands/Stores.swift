@@ -114,16 +114,16 @@ struct StoreSummary {
     func printLines() {
         print("Store \(TextSafety.sanitised(origin)): key \(Hex.encode(key))")
         if let head {
-            print("  newest signed head: version \(head.version), \(TimeText.short(date(head.time)))")
+            print("  newest signed head: version \(head.version), \(TimeText.short(head.time))")
         }
         if let possession {
             print(
                 "  proved it holds this device's entries (\(possession.sampled) picked at random up to "
-                    + "#\(possession.through)) at \(TimeText.short(date(possession.time)))")
+                    + "#\(possession.through)) at \(TimeText.short(possession.time))")
         }
         if problems.isEmpty { print("  no problems found") }
         for problem in problems {
-            print("  problem (\(TimeText.short(date(problem.time)))): \(TextSafety.sanitised(problem.message))")
+            print("  problem (\(TimeText.short(problem.time))): \(TextSafety.sanitised(problem.message))")
         }
         if !problems.isEmpty {
             print("  once you know what happened: `ledgerlink stores clear \(TextSafety.sanitised(origin))`")
@@ -135,7 +135,9 @@ struct StoreSummary {
             ("store", .string(TextSafety.sanitised(origin))), ("key", .string(Hex.encode(key))),
             (
                 "head",
-                head.map { .object([("version", .integer(Int128($0.version))), ("time", .string(iso($0.time)))]) }
+                head.map {
+                    .object([("version", .integer(Int128($0.version))), ("time", .string(TimeText.iso($0.time)))])
+                }
                     ?? .null
             ),
             (
@@ -143,7 +145,7 @@ struct StoreSummary {
                 possession.map {
                     .object([
                         ("sampled", .integer(Int128($0.sampled))), ("through", .integer(Int128($0.through))),
-                        ("time", .string(iso($0.time))),
+                        ("time", .string(TimeText.iso($0.time))),
                     ])
                 } ?? .null
             ),
@@ -151,6 +153,4 @@ struct StoreSummary {
         ])
     }
 
-    private func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
-    private func iso(_ milliseconds: Int64) -> String { TimeText.iso(date(milliseconds)) }
 }
