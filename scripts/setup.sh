@@ -3,8 +3,9 @@
 set -euo pipefail
 
 # postgresql: the store's tests start a private server from its binaries; hledger reads the
-# journal `export --format hledger` writes, in a test.
-packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql hledger)
+# journal `export --format hledger` writes, in a test; gdb lets a test that finds a command
+# hung print that command's threads before ending it.
+packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql hledger gdb)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

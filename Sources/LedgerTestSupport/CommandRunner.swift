@@ -91,14 +91,54 @@ package struct CommandRunner: Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
+                // Say where it stood, so a hang seen once (in CI) can be understood afterwards.
+                let threads = Self.threadDump(process.processIdentifier)
                 process.terminate()
-                throw CommandError("ledgerlink \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+                let (stdout, stderr) = (collected.waitForData(upTo: 0), collected.stderrSoFar)
+                throw CommandError(
+                    "ledgerlink \(arguments.joined(separator: " ")) did not finish in \(timeout) s\n"
+                        + "stdout so far: \(stdout.suffix(2000))\nstderr so far: \(stderr.suffix(2000))\n\(threads)")
             }
             _ = collected.waitForData(upTo: 0.05)
         }
         process.waitUntilExit()
         let (stdout, stderr) = collected.finish()
         return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+}
+
+extension CommandRunner {
+    /// What each thread of a running process is doing: every thread's state and kernel wait
+    /// channel from /proc, and its stack from gdb when gdb is installed (at most 30 s).
+    static func threadDump(_ pid: Int32) -> String {
+        var lines = ["threads of \(pid):"]
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        for task in tasks.sorted() {
+            func read(_ name: String) -> String {
+                ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/\(name)", encoding: .utf8)) ?? "?")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let state = read("status").split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: ?"
+            lines.append("  \(task) \(read("comm")) \(state) wchan=\(read("wchan"))")
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return lines.joined(separator: "\n") }
+        let gdb = Process()
+        gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+        gdb.arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt 12"]
+        let (out, err) = (Pipe(), Pipe())
+        gdb.standardOutput = out
+        gdb.standardError = err
+        gdb.standardInput = FileHandle.nullDevice
+        guard (try? gdb.run()) != nil else { return lines.joined(separator: "\n") }
+        let collected = PipeCollector(out: out, err: err)
+        let deadline = Date().addingTimeInterval(30)
+        while gdb.isRunning, Date() < deadline { _ = collected.waitForData(upTo: 0.1) }
+        if gdb.isRunning { gdb.terminate() }
+        lines.append(
+            collected.waitForData(upTo: 0).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }
+                .map { $0.prefix(200) }
+                .joined(separator: "\n"))
+        return lines.joined(separator: "\n")
     }
 }
 
