@@ -82,7 +82,7 @@ public enum PublicBody: Sendable, Equatable {
                     grants.append(KeyringGrant(recipient: recipient, box: try r.lengthPrefixed32(limit: bytes.count)))
                 }
                 self = .revoke(device: device, boundary: boundary, keyrings: grants)
-            case .credit, .debit:
+            case .credit, .debit, .correction:
                 self = .record
             }
         } catch let e as LedgerError {
@@ -130,6 +130,9 @@ public enum PrivateBody: Sendable, Equatable {
     case revoke
     /// Credit or debit: a positive amount in minor units and a memo.
     case record(amount: Int64, memo: String)
+    /// Correction: the entry it corrects (a credit, a debit or another correction), the amount
+    /// that counts from now on (0 voids the credit or debit), and a new memo, or nil to keep it.
+    case correction(target: EntryRef, amount: Int64, memo: String?)
 
     /// Longest device name in UTF-8 bytes.
     public static let maxNameBytes = 64
@@ -152,6 +155,13 @@ public enum PrivateBody: Sendable, Equatable {
         case .record(let amount, let memo):
             w.u64(UInt64(amount))
             w.lengthPrefixed16(Array(memo.utf8))
+        case .correction(let target, let amount, let memo):
+            w.raw(target.author.bytes)
+            w.u64(target.seq)
+            w.raw(target.hash.bytes)
+            w.u64(UInt64(amount))
+            w.u8(memo == nil ? 0 : 1)
+            w.lengthPrefixed16(Array((memo ?? "").utf8))
         }
         return w.bytes
     }
@@ -204,6 +214,26 @@ public enum PrivateBody: Sendable, Equatable {
             let amount = try u64()
             guard amount >= 1, amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
             self = .record(amount: Int64(amount), memo: try text(length: try u16(), limit: Self.maxMemoBytes))
+        case .correction:
+            func bytes(_ count: Int) throws(LedgerError) -> [UInt8] {
+                guard offset + count <= raw.count else { throw truncated }
+                defer { offset += count }
+                return Array(raw[offset..<offset + count])
+            }
+            let author = try bytes(32)
+            let seq = try u64()
+            let hash = try bytes(32)
+            guard seq >= 1, let key = try? DevicePublicKey(bytes: author), let entryHash = try? EntryHash(bytes: hash)
+            else { throw .malformed("a correction names no entry") }
+            let amount = try u64()
+            guard amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
+            let flag = try u8()
+            guard flag <= 1 else { throw .malformed("a correction's memo flag is \(flag)") }
+            let memo = try text(length: try u16(), limit: Self.maxMemoBytes)
+            guard flag == 1 || memo.isEmpty else { throw .malformed("a correction keeps its memo but carries one") }
+            self = .correction(
+                target: EntryRef(author: key, seq: seq, hash: entryHash), amount: Int64(amount),
+                memo: flag == 1 ? memo : nil)
         }
         guard offset == raw.count else { throw .malformed("trailing bytes in the sealed \(kind) body") }
     }

@@ -20,6 +20,8 @@ public struct HistoryLogs: Sendable, Equatable {
     public let names: [DevicePublicKey: String]
     /// Decimals of the ledger's unit, for matching typed amounts.
     public let decimals: UInt8
+    /// The corrections as resolved when the logs were taken.
+    public let corrections: Corrections
 }
 
 /// What the history filter matches: every criterion given, together. Free text is found
@@ -276,6 +278,38 @@ public struct HistoryIndex: Sendable {
 
     /// Entries in the index.
     public var count: Int { keys.count }
+
+    /// `months` and `totals` with corrections applied: a corrected credit or debit counts its
+    /// corrected amount in its own month (a void one, nothing), when the index includes it.
+    public var corrected: (months: [Int: PeriodTotals], totals: PeriodTotals) {
+        var months = self.months
+        var totals = self.totals
+        for effect in logs.corrections.effects.values {
+            let original = effect.original
+            if let filter {
+                let name = logs.names[original.ref.author]
+                guard filter.admits(original.ref.author),
+                    filter.matches(
+                        memo: original.memo, amount: original.amount, time: original.time, kind: original.kind,
+                        deviceMatches: filter.matchesDevice(name: name, fingerprint: original.ref.author.fingerprint),
+                        decimals: logs.decimals)
+                else { continue }
+            }
+            guard let before = original.amount, let after = effect.amount else { continue }
+            let change = Int128(after) - Int128(before)
+            let month = HistoryDate.month(original.time)
+            var period = months[month] ?? PeriodTotals()
+            if original.kind == .credit {
+                period.credits += change
+                totals.credits += change
+            } else {
+                period.debits += change
+                totals.debits += change
+            }
+            months[month] = period
+        }
+        return (months, totals)
+    }
 
     /// The entry at `index` of the history (0 is the newest).
     public func position(at index: Int) -> Position? {

@@ -185,4 +185,50 @@ extension LedgerStore {
             }
         }
     }
+
+    /// `corrections`: every correction this device could open, with what it names (the log
+    /// holds the entries; this table lets a replica resolve them without reading every log).
+    enum Corrections {
+        static func insert(_ db: Database, authorID: Int64, seq: Seq, hash: EntryHash, time: Int64, body: PrivateBody)
+            throws
+        {
+            guard case .correction(let target, let amount, let memo) = body else { return }
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO corrections
+                        (author, seq, hash, time, target_author, target_seq, target_hash, amount, memo)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                authorID, Int64(seq), Data(hash.bytes), time, Data(target.author.bytes), Int64(target.seq),
+                Data(target.hash.bytes), amount, memo,
+            ])
+        }
+
+        /// Forgets corrections at `seq` or later of `authorID` (a fork cut the log there).
+        static func delete(_ db: Database, authorID: Int64, from seq: Seq) throws {
+            try db.execute(
+                sql: "DELETE FROM corrections WHERE author = ? AND seq >= ?", arguments: [authorID, Int64(seq)])
+        }
+
+        /// Every stored correction, its author named by row id (`author` turns it into a key).
+        static func all(_ db: Database, author: (Int64) throws -> DevicePublicKey) throws
+            -> [(authorID: Int64, item: LedgerCore.Corrections.Item)]
+        {
+            try Row.fetchAll(db, sql: "SELECT * FROM corrections").map { row in
+                let authorID: Int64 = row["author"]
+                let item = LedgerCore.Corrections.Item(
+                    ref: EntryRef(
+                        author: try author(authorID), seq: Seq(row["seq"] as Int64),
+                        hash: try EntryHash(bytes: (row["hash"] as Data).bytes)),
+                    time: row["time"],
+                    target: EntryRef(
+                        author: try DevicePublicKey(bytes: (row["target_author"] as Data).bytes),
+                        seq: Seq(row["target_seq"] as Int64),
+                        hash: try EntryHash(bytes: (row["target_hash"] as Data).bytes)),
+                    amount: row["amount"], memo: row["memo"])
+                return (authorID, item)
+            }
+        }
+    }
 }

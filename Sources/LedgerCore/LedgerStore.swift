@@ -10,7 +10,7 @@ import LedgerCrypto
 public final class LedgerStore: Sendable {
     /// The schema this build writes. Schema 1 (one row per entry) is moved to segments when
     /// first opened by this build.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
     /// SQLite application_id marking a ledgerlink database ("LLNK").
     public static let applicationID: Int32 = 0x4C4C_4E4B
 
@@ -137,6 +137,7 @@ public final class LedgerStore: Sendable {
             let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? Self.schemaVersion
             if version < 2 { try LogSegments.migrateFromRows(db) }
             if version < 3 { try db.execute(sql: Self.storeWitnessSchema) }
+            if version < 4 { try db.execute(sql: LedgerCore.Corrections.schema) }
             try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
         }
     }
@@ -189,6 +190,7 @@ public final class LedgerStore: Sendable {
                     CREATE TABLE data_keys (
                         id BLOB PRIMARY KEY, generation INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;
                     \(Self.storeWitnessSchema)
+                    \(LedgerCore.Corrections.schema)
                     """)
             for (key, value) in [("identity", identity.bytes), ("root", root.bytes), ("device", device.bytes)] {
                 try db.execute(sql: "INSERT INTO local (key, value) VALUES (?, ?)", arguments: [key, Data(value)])

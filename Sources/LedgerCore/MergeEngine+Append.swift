@@ -40,6 +40,72 @@ extension MergeEngine {
             kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo), time: time)
     }
 
+    /// Appends a correction of the credit or debit `entry` (or of the correction deciding it,
+    /// named by either): from now on it counts `amount` (0 voids it), with `memo` when given.
+    /// The correction names the one deciding today, so it replaces what the person saw.
+    @discardableResult
+    public func appendCorrection(of entry: EntryRef, amount: Int64, memo: String?, time: Int64 = now())
+        throws(LedgerError) -> Entry
+    {
+        guard amount >= 0 else { throw .invalidState("a corrected amount cannot be negative") }
+        if let memo, let problem = TextSafety.problem(with: memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes) {
+            throw .invalidState(problem)
+        }
+        let corrections = try corrections()
+        guard let rootHash = corrections.root(of: entry.hash) else {
+            throw .invalidState("that correction does not reach a credit or debit yet; nothing to correct")
+        }
+        let root: EntryRef
+        if rootHash == entry.hash {
+            guard
+                let row = try store.read({ db in
+                    try LogSegments.row(db, author: try authorRowID(db, entry.author), seq: entry.seq)
+                }), row.kind.isRecord, entry.seq <= effectiveSeq(entry.author)
+            else {
+                throw .invalidState("only a counted credit or debit can be corrected")
+            }
+            root = entry
+        } else {
+            guard let effect = corrections.effects[rootHash] else {
+                throw .invalidState("that correction does not count; correct the entry it names instead")
+            }
+            root = effect.original.ref
+        }
+        let effect = corrections.effects[root.hash]
+        if amount == 0, effect?.isVoid == true { throw .invalidState("that entry is already void") }
+        let target = corrections.currentTarget(of: root)
+        return try appendLocal(
+            kind: .correction, publicBody: .record,
+            privateBody: .correction(target: target, amount: amount, memo: memo), time: time)
+    }
+
+    /// The counted credit, debit or correction whose id (hex digits of its hash, at least
+    /// eight, as `history` shows them) is `id`; nil when none, an error when several match.
+    public func entry(id: String) throws(LedgerError) -> EntryRef? {
+        let prefix = id.lowercased()
+        guard prefix.count >= 8, prefix.count <= 64, prefix.allSatisfy({ $0.isHexDigit }) else {
+            throw .invalidState("an entry id is 8 to 64 hex digits, as `history` shows it (16)")
+        }
+        try refresh()
+        var found: [EntryRef] = []
+        try store.read { db in
+            for (author, state) in cache.authors {
+                let through = min(state.seq, effectiveSeq(author))
+                guard through > 0, let authorID = cache.authorIDs[author] else { continue }
+                try LogSegments.forEach(db, author: authorID, from: 1, through: through) { row in
+                    guard row.kind.isRecord || row.kind == .correction else { return true }
+                    let hash = try row.entry(identity: identity, author: author).hash
+                    if hash.hex.hasPrefix(prefix) { found.append(EntryRef(author: author, seq: row.seq, hash: hash)) }
+                    return found.count < 2
+                }
+            }
+        }
+        guard found.count <= 1 else {
+            throw .invalidState("several entries have ids starting \(prefix); give more digits")
+        }
+        return found.first
+    }
+
     /// Appends a link certificate admitting `newDevice`, which proved possession of its key by
     /// signing the link transcript over `challenge`; seals every data key to it.
     @discardableResult

@@ -46,6 +46,7 @@ extension MergeEngine {
         let authorID = try authorRowID(db, author)
         if try LedgerStore.Controls.exists(db, authorID: authorID, from: fork) { controlsChanged = true }
         try LogSegments.truncate(db, author: authorID, from: fork)
+        try LedgerStore.Corrections.delete(db, authorID: authorID, from: fork)
         // Entries waiting beyond the fork can never be accepted now.
         _ = try LedgerStore.Held.delete(db, author: author, from: fork)
         (cache.heldCount, cache.heldBytes) = try LedgerStore.Held.size(db)

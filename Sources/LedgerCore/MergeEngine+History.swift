@@ -15,7 +15,9 @@ extension MergeEngine {
         }
         var names: [DevicePublicKey: String] = [:]
         for (key, device) in cache.roster.devices { names[key] = device.name }
-        return HistoryLogs(logs: logs.sorted { $0.author < $1.author }, names: names, decimals: cache.decimals ?? 2)
+        return HistoryLogs(
+            logs: logs.sorted { $0.author < $1.author }, names: names, decimals: cache.decimals ?? 2,
+            corrections: try corrections())
     }
 
     /// Indexes the history of `logs` (every entry, or those `filter` matches). Given the index
@@ -67,7 +69,7 @@ extension MergeEngine {
                         stopped = true
                         return false
                     }
-                    guard row.kind == .credit || row.kind == .debit else { return true }
+                    guard row.kind.isRecord || row.kind == .correction else { return true }
                     if let filter,
                         !filter.matches(
                             memo: row.label, amount: row.amount, time: row.time, kind: row.kind,
@@ -76,7 +78,9 @@ extension MergeEngine {
                         return true
                     }
                     keys.append(HistoryIndex.Key(time: row.time, ref: authorIndex << 44 | row.seq))
-                    HistoryIndex.count(time: row.time, kind: row.kind, amount: row.amount, into: &months, &totals)
+                    if row.kind.isRecord {
+                        HistoryIndex.count(time: row.time, kind: row.kind, amount: row.amount, into: &months, &totals)
+                    }
                     return true
                 }
             }
@@ -100,11 +104,12 @@ extension MergeEngine {
                     segments[rowID] = try LogSegments.segment(db, author: rowID, containing: position.seq)
                 }
                 guard let row = segments[rowID]?.row(position.seq) else { continue }
+                let hash = try row.entry(identity: identity, author: position.author).hash
                 out.append(
                     HistoryItem(
-                        author: position.author, seq: row.seq,
-                        hash: try row.entry(identity: identity, author: position.author).hash, kind: row.kind,
-                        time: row.time, amount: row.amount, memo: row.label))
+                        author: position.author, seq: row.seq, hash: hash, kind: row.kind, time: row.time,
+                        amount: row.amount, memo: row.label,
+                        note: CorrectionNote.of(hash, kind: row.kind, in: index.logs.corrections)))
             }
             return out
         }

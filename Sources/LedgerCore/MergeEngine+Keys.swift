@@ -87,6 +87,10 @@ extension MergeEngine {
                 {
                     (row.amount, row.label) = Self.columns(of: body)
                     if case .genesis(let d, _) = body { cache.decimals = d }
+                    if case .correction = body {
+                        try LedgerStore.Corrections.insert(
+                            db, authorID: authorID, seq: row.seq, hash: entry.hash, time: entry.time, body: body)
+                    }
                     row.opened = true
                     opened.append(row.seq)
                 }

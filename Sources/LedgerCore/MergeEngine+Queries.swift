@@ -13,6 +13,40 @@ public struct HistoryItem: Sendable, Equatable {
     public let amount: Int64?
     /// The memo (untrusted text: sanitise before showing); nil when unreadable.
     public let memo: String?
+    /// For a credit or debit that was corrected: what counts now. For a correction: how it
+    /// stands and what it corrects.
+    public var note: CorrectionNote? = nil
+
+    /// What this entry adds to the totals: a credit's or debit's amount as corrected (0 when
+    /// void), nil for a correction (its effect is on the entry it corrects) or when unreadable.
+    public var countedAmount: Int64? {
+        switch note {
+        case .corrected(let effect): effect.amount
+        case .correction: nil
+        case nil: kind.isRecord ? amount : nil
+        }
+    }
+
+    /// The short id `history` shows (the first 16 hex digits of the hash).
+    public var id: String { String(hash.hex.prefix(16)) }
+    public var ref: EntryRef { EntryRef(author: author, seq: seq, hash: hash) }
+}
+
+/// What a correction changed, on the history row it concerns.
+public enum CorrectionNote: Sendable, Equatable {
+    /// On a credit or debit: the amount and memo it counts with now (0: void).
+    case corrected(Corrections.Effect)
+    /// On a correction: how it stands, what it names, and the credit or debit it comes down to.
+    case correction(state: Corrections.State, target: EntryRef, original: EntryHash?)
+
+    /// The note for the entry `hash` of `kind`, if corrections concern it.
+    static func of(_ hash: EntryHash, kind: EntryKind, in corrections: Corrections) -> CorrectionNote? {
+        if kind == .correction, let item = corrections.items[hash] {
+            return .correction(
+                state: corrections.states[hash] ?? .waiting, target: item.target, original: corrections.roots[hash])
+        }
+        return corrections.effects[hash].map(CorrectionNote.corrected)
+    }
 }
 
 /// A device of the identity as the device list shows it.
@@ -153,8 +187,36 @@ extension MergeEngine {
                 }
             }
         }
+        let adjustment = try corrections().adjustment
+        totals.credits += adjustment.credits
+        totals.debits += adjustment.debits
+        totals.unreadable += adjustment.unreadable
         cachedTotals = totals
         return totals
+    }
+
+    /// The counted corrections, resolved (`Corrections`): which amount each corrected credit or
+    /// debit counts with, and how each correction stands.
+    public func corrections() throws(LedgerError) -> Corrections {
+        try refresh()
+        if let cachedCorrections { return cachedCorrections }
+        let resolved = try store.read { db in
+            let items = try LedgerStore.Corrections.all(db) { try authorKey($0) }
+                .filter { $0.item.ref.seq <= effectiveSeq($0.item.ref.author) }.map(\.item)
+            guard !items.isEmpty else { return Corrections.none }
+            return try Corrections(items) { target in
+                guard target.seq <= effectiveSeq(target.author), let authorID = cache.authorIDs[target.author],
+                    let row = try LogSegments.row(db, author: authorID, seq: target.seq)
+                else { return .absent }
+                guard row.kind.isRecord, try row.entry(identity: identity, author: target.author).hash == target.hash
+                else { return .unusable }
+                return .original(
+                    Corrections.Original(
+                        ref: target, kind: row.kind, time: row.time, amount: row.amount, memo: row.label))
+            }
+        }
+        cachedCorrections = resolved
+        return resolved
     }
 
     /// The vector clock with heads and its digest, over counted entries.
@@ -250,13 +312,14 @@ extension MergeEngine {
     public func history(limit: Int, offset: Int = 0) throws(LedgerError) -> [HistoryItem] {
         try refresh()
         let logs = cache.authors.keys.map { ($0, effectiveSeq($0)) }.filter { $0.1 > 0 }
+        let corrections = try corrections()
         return try store.read { db in
             // Each log read backwards, a segment at a time; the head of each is its newest
             // credit or debit not yet taken.
             var cursors: [(author: DevicePublicKey, reader: LogSegments.BackwardReader, head: StoredRow?)] = []
             func nextRecord(_ reader: inout LogSegments.BackwardReader) throws -> StoredRow? {
                 while let row = try reader.next(db) {
-                    if row.kind == .credit || row.kind == .debit { return row }
+                    if row.kind.isRecord || row.kind == .correction { return row }
                 }
                 return nil
             }
@@ -284,16 +347,19 @@ extension MergeEngine {
                     skipped += 1
                     continue
                 }
-                out.append(try historyItem(row, author: cursors[b].author))
+                out.append(try historyItem(row, author: cursors[b].author, corrections))
             }
             return out
         }
     }
 
-    private func historyItem(_ row: StoredRow, author: DevicePublicKey) throws -> HistoryItem {
-        HistoryItem(
-            author: author, seq: row.seq, hash: try row.entry(identity: identity, author: author).hash, kind: row.kind,
-            time: row.time, amount: row.amount, memo: row.label)
+    private func historyItem(_ row: StoredRow, author: DevicePublicKey, _ corrections: Corrections) throws
+        -> HistoryItem
+    {
+        let hash = try row.entry(identity: identity, author: author).hash
+        return HistoryItem(
+            author: author, seq: row.seq, hash: hash, kind: row.kind, time: row.time, amount: row.amount,
+            memo: row.label, note: CorrectionNote.of(hash, kind: row.kind, in: corrections))
     }
 
     /// Entries stored past their author's revocation: written after (or concurrently with) the
@@ -309,7 +375,7 @@ extension MergeEngine {
             for (author, limit, last) in cut {
                 try LogSegments.forEach(db, author: try authorRowID(db, author), from: limit + 1, through: last) {
                     row in
-                    out.append(try historyItem(row, author: author))
+                    out.append(try historyItem(row, author: author, .none))
                     return true
                 }
             }

@@ -35,6 +35,8 @@ public actor MergeEngine {
     /// Checkpoint once the write-ahead log holds this much.
     static let checkpointThreshold = 8 << 20
     var cachedTotals: Totals?
+    /// The corrections resolved over the counted entries, until the next change.
+    var cachedCorrections: Corrections?
     /// Decimals of the ledger's unit, from the genesis entry once it can be read.
     public var decimals: UInt8? { cache.decimals }
 
@@ -154,6 +156,7 @@ public actor MergeEngine {
         cache.forkSeqs = [:]
         cache.keys = [:]
         cachedTotals = nil
+        cachedCorrections = nil
         try loadState(db)
         cache.roster = Roster.compute(root: root, controls: try loadControls(db))
         if let decimals = try LedgerStore.Local.decimals(db) { cache.decimals = decimals }
@@ -227,6 +230,7 @@ public actor MergeEngine {
             // The transaction rolled back: forget in-memory changes too.
             cache = before
             cachedTotals = nil
+            cachedCorrections = nil
             pendingAccepted = []
             throw error
         }
@@ -241,6 +245,7 @@ public actor MergeEngine {
             report.released = max(0, newlyCounted - report.accepted.count)
         }
         cachedTotals = nil
+        cachedCorrections = nil
         scheduleCheckpointIfNeeded()
         if !report.accepted.isEmpty || !report.held.isEmpty {
             publish(.merged(accepted: report.accepted.count))
@@ -508,9 +513,11 @@ public actor MergeEngine {
         next.head = entry.hash
         next.totals.add(entry.kind, amount: amount)
         state = next
+        var correction: PrivateBody?
+        if case .opened(let body) = privateBody, case .correction = body { correction = body }
         return PreparedEntry(
             entry: entry, opened: opened, amount: amount, label: label, cumCredit: next.totals.credit,
-            cumDebit: next.totals.debit)
+            cumDebit: next.totals.debit, correction: correction)
     }
 
     static func columns(of body: PrivateBody) -> (amount: Int64?, label: String?) {
@@ -518,6 +525,7 @@ public actor MergeEngine {
         case .genesis(_, let name), .link(let name): (nil, name)
         case .revoke: (nil, nil)
         case .record(let amount, let memo): (amount, memo)
+        case .correction(_, let amount, let memo): (amount, memo)
         }
     }
 
@@ -533,7 +541,11 @@ public actor MergeEngine {
                 to: &blob, stored: p.entry.storedForm, opened: p.opened, amount: p.amount, label: p.label,
                 cumCredit: p.cumCredit, cumDebit: p.cumDebit)
         }
-        for p in prepared where p.entry.kind.isControl || !p.opened {
+        for p in prepared where p.entry.kind.isControl || !p.opened || p.correction != nil {
+            if let body = p.correction {
+                try LedgerStore.Corrections.insert(
+                    db, authorID: authorID, seq: p.entry.seq, hash: p.entry.hash, time: p.entry.time, body: body)
+            }
             if p.entry.kind.isControl {
                 try LedgerStore.Controls.insert(db, authorID: authorID, seq: p.entry.seq)
             }
@@ -596,4 +608,6 @@ struct PreparedEntry {
     let label: String?
     let cumCredit: Int64?
     let cumDebit: Int64?
+    /// The opened body of a correction (kept in the `corrections` table too).
+    var correction: PrivateBody? = nil
 }

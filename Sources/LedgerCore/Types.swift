@@ -54,9 +54,15 @@ public enum EntryKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case credit = 4
     /// Money out.
     case debit = 5
+    /// Changes the amount (or memo) of an earlier credit or debit, or voids it
+    /// (docs/PROTOCOL.md, "Corrections").
+    case correction = 6
 
     /// True for the kinds that change who may write (genesis, link, revoke).
     public var isControl: Bool { rawValue <= 3 }
+
+    /// True for credits and debits: the entries whose amounts count.
+    public var isRecord: Bool { self == .credit || self == .debit }
 
     /// The lowercase name used in JSON and the CLI.
     public var name: String {
@@ -66,6 +72,7 @@ public enum EntryKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .revoke: "revoke"
         case .credit: "credit"
         case .debit: "debit"
+        case .correction: "correction"
         }
     }
 

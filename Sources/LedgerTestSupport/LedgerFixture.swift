@@ -58,6 +58,19 @@ package struct LedgerFixture: Sendable {
         try append(device: index, kind: kind, publicBody: .record, privateBody: .record(amount: amount, memo: memo))
     }
 
+    /// Appends a correction by device `index` of `target` (a credit, debit or correction):
+    /// `amount` counts from then on (0 voids), with `memo` when given.
+    @discardableResult
+    package mutating func correct(device index: Int, _ target: Entry, amount: Int64, memo: String? = nil) throws
+        -> Entry
+    {
+        try append(
+            device: index, kind: .correction, publicBody: .record,
+            privateBody: .correction(
+                target: EntryRef(author: target.author, seq: target.seq, hash: target.hash), amount: amount, memo: memo)
+        )
+    }
+
     /// Appends a credit whose sealed part names the data key but does not open with it, as a
     /// faulty or hostile linked device could write.
     @discardableResult

@@ -24,6 +24,16 @@ struct CRDTPropertyTests {
             case 6 where !revoked:
                 try fixture.revoke(device: 2, by: Int.random(in: 0...1, using: &rng))
                 revoked = true
+            case 8...10:
+                // A correction of an earlier credit, debit or correction (sometimes voiding it),
+                // by any device: concurrent ones come from devices that had not seen each other's.
+                let candidates = fixture.allEntries.filter { $0.kind.isRecord || $0.kind == .correction }
+                guard let target = candidates.randomElement(using: &rng) else { continue }
+                let device = op % 3
+                if revoked, device == 2 { continue }
+                try fixture.correct(
+                    device: device, target, amount: op == 10 ? 0 : Int64.random(in: 1...10_000, using: &rng),
+                    memo: Bool.random(using: &rng) ? "fixed \(op)" : nil)
             case 7 where rival == nil:
                 // Device 1's key is used on two machines: its log splits here.
                 var copy = fixture
@@ -54,10 +64,14 @@ struct CRDTPropertyTests {
         let devices = try await replica.devices().map {
             "\($0.key) \($0.name ?? "-") \($0.state) \($0.boundary ?? 0) \($0.forkSeq ?? 0) \($0.entries)"
         }
-        return (try await replica.clock(), try await replica.totals(), devices)
+        // Every correction stays visible, standing the same way on every replica.
+        let corrections = try await replica.corrections()
+        let standing = corrections.items.keys.map { "\($0) \(corrections.states[$0].map { "\($0)" } ?? "-")" }.sorted()
+        let effects = corrections.effects.map { "\($0.key) \($0.value.amount ?? -1) \($0.value.memo ?? "-")" }.sorted()
+        return (try await replica.clock(), try await replica.totals(), devices + standing + effects)
     }
 
-    static let ops = Gen.int(in: 0...7).array(of: 4...24)
+    static let ops = Gen.int(in: 0...10).array(of: 4...24)
     static let seed = Gen.uint64()
 
     @Test("replicas converge to the same clock, digest, totals and devices whatever the delivery order")

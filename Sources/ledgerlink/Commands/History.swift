@@ -74,9 +74,10 @@ struct History: AsyncParsableCommand {
                 guard let index = try engine.historyIndex(logs, filter: filter) else { return }
                 items = try engine.historyItems(index, in: 0..<Swift.min(limit, index.count))
                 let shown = items.count < index.count ? "the newest \(items.count) of " : ""
+                let totals = index.corrected.totals
                 summary =
-                    "\(shown)\(index.count) match\(index.count == 1 ? "" : "es") · in +\(index.totals.credits.formatted(d))"
-                    + " · out -\(index.totals.debits.formatted(d))"
+                    "\(shown)\(index.count) match\(index.count == 1 ? "" : "es") · in +\(totals.credits.formatted(d))"
+                    + " · out -\(totals.debits.formatted(d))"
             } else {
                 items = try await context.engine.history(limit: limit)
             }
@@ -86,17 +87,19 @@ struct History: AsyncParsableCommand {
                 printJSON(
                     .array(
                         items.map { item in
-                            .object([
-                                ("time", .string(TimeText.iso(item.time))), ("time_ms", .integer(Int128(item.time))),
-                                ("kind", .string(item.kind.name)),
-                                ("amount", .optional(item.amount.map { Int128($0).formatted(d) })),
-                                ("amount_minor", .optional(item.amount)),
-                                ("memo", .optional(item.memo)),
-                                ("device", .string(item.author.hex)),
-                                ("device_name", .optional(names[item.author])),
-                                ("seq", .integer(Int128(item.seq))), ("hash", .string(item.hash.hex)),
-                                ("id", .string(String(item.hash.hex.prefix(16)))),
-                            ])
+                            .object(
+                                [
+                                    ("time", .string(TimeText.iso(item.time))),
+                                    ("time_ms", .integer(Int128(item.time))),
+                                    ("kind", .string(item.kind.name)),
+                                    ("amount", .optional(item.amount.map { Int128($0).formatted(d) })),
+                                    ("amount_minor", .optional(item.amount)),
+                                    ("memo", .optional(item.memo)),
+                                    ("device", .string(item.author.hex)),
+                                    ("device_name", .optional(names[item.author])),
+                                    ("seq", .integer(Int128(item.seq))), ("hash", .string(item.hash.hex)),
+                                    ("id", .string(item.id)),
+                                ] + Self.correctionFields(item, decimals: d))
                         }))
                 return
             }
@@ -108,14 +111,12 @@ struct History: AsyncParsableCommand {
             }
             if quarantined { print("Quarantined (written after their device was revoked; not counted):") }
             for item in items {
-                let sign = item.kind == .credit ? "+" : "-"
-                let amount = item.amount.map { sign + Int128($0).formatted(d) } ?? "(unreadable)"
-                let memo =
-                    TextSafety.sanitised(item.memo ?? "") + (quarantined ? "  [\(item.kind.name) seq \(item.seq)]" : "")
+                let (amount, memo) = Self.shown(item, decimals: d)
                 let device = names[item.author] ?? item.author.fingerprint
-                print(
-                    "\(TimeText.short(item.time))  \(pad(amount, 14))  \(pad(device, 16))  \(memo)"
-                        .trimmingTrailingSpaces)
+                let line =
+                    "\(TimeText.short(item.time))  \(item.id)  \(pad(amount, 14))  \(pad(device, 16))  \(memo)"
+                    + (quarantined ? "  [\(item.kind.name) seq \(item.seq)]" : "")
+                print(line.trimmingTrailingSpaces)
             }
             if let summary { print(summary) }
         }
@@ -132,5 +133,78 @@ extension String {
         var s = self
         while s.last == " " { s.removeLast() }
         return s
+    }
+}
+
+extension History {
+    /// The amount and memo columns of a history row: a corrected entry shows what counts now
+    /// and what it was; a correction shows what it names and how it stands.
+    static func shown(_ item: HistoryItem, decimals d: UInt8) -> (amount: String, memo: String) {
+        let memo = TextSafety.sanitised(item.memo ?? "")
+        let sign = item.kind == .credit ? "+" : "-"
+        switch item.note {
+        case .corrected(let effect):
+            let was = item.amount.map { sign + Int128($0).formatted(d) } ?? "(unreadable)"
+            let shownMemo = TextSafety.sanitised(effect.memo ?? "")
+            guard let now = effect.amount else { return ("(unreadable)", shownMemo) }
+            return effect.isVoid
+                ? ("void", "\(shownMemo)  [void; was \(was)]")
+                : (sign + Int128(now).formatted(d), "\(shownMemo)  [corrected; was \(was)]")
+        case .correction(let state, let target, _):
+            let amount = item.amount.map { $0 == 0 ? "void" : "→" + Int128($0).formatted(d) } ?? "(unreadable)"
+            let newMemo = item.memo.map { ": memo \"\(TextSafety.sanitised($0))\"" } ?? ""
+            return (amount, "corrects \(target.id)\(newMemo)  [\(stateWords(state))]")
+        case nil:
+            guard item.kind == .correction else {
+                return (item.amount.map { sign + Int128($0).formatted(d) } ?? "(unreadable)", memo)
+            }
+            return ("(unreadable)", "a correction this device cannot read")
+        }
+    }
+
+    static func stateWords(_ state: Corrections.State) -> String {
+        switch state {
+        case .counts: "counts"
+        case .replaced(let by): "replaced by \(by.id)"
+        case .overruled(let by): "overruled by \(by.id), made at the same time elsewhere"
+        case .waiting: "waiting for the entry it corrects"
+        case .unusable: "names no credit or debit; counts nothing"
+        }
+    }
+
+    static func stateName(_ state: Corrections.State) -> String {
+        switch state {
+        case .counts: "counts"
+        case .replaced: "replaced"
+        case .overruled: "overruled"
+        case .waiting: "waiting"
+        case .unusable: "unusable"
+        }
+    }
+
+    /// JSON fields about corrections: on a corrected entry its counted amount and status, on a
+    /// correction what it names and how it stands.
+    static func correctionFields(_ item: HistoryItem, decimals d: UInt8) -> [(String, JSONValue)] {
+        switch item.note {
+        case .corrected(let effect):
+            return [
+                ("status", .string(effect.isVoid ? "void" : "corrected")),
+                ("counted_amount", .optional(effect.amount.map { Int128($0).formatted(d) })),
+                ("counted_amount_minor", .optional(effect.amount)), ("counted_memo", .optional(effect.memo)),
+                ("decided_by", .string(effect.decidedBy.id)),
+            ]
+        case .correction(let state, let target, let original):
+            var fields: [(String, JSONValue)] = [
+                ("corrects", .string(target.id)), ("original", .optional(original.map { String($0.hex.prefix(16)) })),
+                ("state", .string(stateName(state))),
+            ]
+            switch state {
+            case .replaced(let by), .overruled(let by): fields.append(("by", .string(by.id)))
+            default: break
+            }
+            return fields
+        case nil:
+            return item.kind.isRecord ? [("status", .string("counted"))] : []
+        }
     }
 }
