@@ -51,7 +51,18 @@ package enum FuzzSeeds {
         return [
             "entry": [genesis.encoded, debit.encoded],
             "public-body": [[EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue]],
-            "private-body": [[EntryKind.debit.rawValue] + PrivateBody.record(amount: 1250, memo: "lunch").encoded],
+            "private-body": [
+                [EntryKind.debit.rawValue] + PrivateBody.record(amount: 1250, memo: "lunch").encoded,
+                [EntryKind.correction.rawValue]
+                    + PrivateBody.correction(
+                        target: EntryRef(author: genesis.author, seq: 1, hash: genesis.hash), amount: 0, memo: nil
+                    ).encoded,
+                [EntryKind.correction.rawValue]
+                    + PrivateBody.correction(
+                        target: EntryRef(author: debit.author, seq: debit.seq, hash: debit.hash), amount: 1200,
+                        memo: "lunch for two"
+                    ).encoded,
+            ],
             "clock": [VectorClock.encode(clock.entries), VectorClock.encode([])],
             "segment": [],
             "export": [

@@ -26,7 +26,7 @@ package enum FuzzTargets {
         switch name {
         case "entry": try entry(data)
         case "public-body": try publicBody(data)
-        case "private-body": privateBody(data)
+        case "private-body": try privateBody(data)
         case "clock": try clock(data)
         case "segment": segment(data)
         case "export": export(data)
@@ -63,9 +63,13 @@ package enum FuzzTargets {
     }
 
     /// Private body (the plaintext inside the seal): the first byte picks the kind.
-    static func privateBody(_ data: [UInt8]) {
+    /// A sealed part's plaintext (of any kind, corrections included): what decodes re-encodes
+    /// to the same bytes, so two replicas can never read one body two ways.
+    static func privateBody(_ data: [UInt8]) throws(PropertyFailure) {
         guard let first = data.first, let kind = EntryKind(rawValue: first % 8) else { return }
-        _ = try? PrivateBody(decoding: Array(data.dropFirst()), kind: kind)
+        let bytes = Array(data.dropFirst())
+        guard let body = try? PrivateBody(decoding: bytes, kind: kind) else { return }
+        try check(body.encoded == bytes, "a \(kind) body that does not re-encode to its bytes")
     }
 
     /// Clock: what decodes re-encodes to the same bytes (the decoder refuses what it would not write).

@@ -233,6 +233,19 @@ package final class TUIApp {
             } catch {
                 return "Not saved: \(error)"
             }
+        case .correct(let ref, let amount, let memo):
+            guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
+            do {
+                let note = await sync?.beforeWriting()
+                try await engine.appendCorrection(of: ref, amount: amount, memo: memo)
+                let d = await engine.decimals ?? 2
+                return (note.map { "\($0) " } ?? "")
+                    + (amount == 0
+                        ? "Voided \(ref.id)"
+                        : "Corrected \(ref.id) to \(AmountFormat.format(Int128(amount), decimals: d))")
+            } catch {
+                return "Not saved: \(error)"
+            }
         case .revoke(let hex):
             guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
             do {
@@ -296,8 +309,8 @@ extension LedgerSnapshot {
         // Walk back from today's balance through the newest entries.
         var balance = totals.balance
         var trend = [balance]
-        for item in history.prefix(60) {
-            guard let amount = item.amount else { continue }
+        for item in history.prefix(60) where item.kind.isRecord {
+            guard let amount = item.countedAmount else { continue }
             balance -= item.kind == .credit ? Int128(amount) : -Int128(amount)
             trend.append(balance)
         }
@@ -317,11 +330,53 @@ struct HistoryRowFormat: Sendable {
     let names: [DevicePublicKey: String]
     let decimals: UInt8
 
+    /// A corrected credit or debit shows the amount and memo it counts with now and what it
+    /// was; a correction shows what it names and how it stands, without a sign.
     func row(_ item: HistoryItem) -> LedgerSnapshot.HistoryRow {
-        LedgerSnapshot.HistoryRow(
+        let format = { (amount: Int64) in AmountFormat.format(Int128(amount), decimals: decimals) }
+        let device = names[item.author] ?? item.author.fingerprint
+        let sign = item.kind == .credit ? "+" : "-"
+        var row = LedgerSnapshot.HistoryRow(
             time: HistoryDate.format(item.time), isCredit: item.kind == .credit,
-            amount: item.amount.map { AmountFormat.format(Int128($0), decimals: decimals) } ?? "(unreadable)",
-            device: names[item.author] ?? item.author.fingerprint, memo: TextSafety.sanitised(item.memo ?? ""))
+            amount: item.amount.map(format) ?? "(unreadable)", device: device,
+            memo: TextSafety.sanitised(item.memo ?? ""), ref: item.kind.isRecord ? item.ref : nil)
+        switch item.note {
+        case .corrected(let effect):
+            let was = item.amount.map { sign + format($0) } ?? "?"
+            row.memo = TextSafety.sanitised(effect.memo ?? "")
+            if effect.isVoid {
+                (row.amount, row.unsigned) = ("void", true)
+                row.memo += "  [void; was \(was)]"
+            } else {
+                row.amount = effect.amount.map(format) ?? "(unreadable)"
+                row.memo += "  [corrected; was \(was)]"
+            }
+        case .correction(let state, let target, let original):
+            row.unsigned = true
+            row.amount = item.amount.map { $0 == 0 ? "void" : "→" + format($0) } ?? "(unreadable)"
+            let words: String
+            switch state {
+            case .counts: words = "counts"
+            case .replaced(let by): words = "replaced by \(by.id)"
+            case .overruled(let by): words = "overruled by \(by.id)"
+            case .waiting: words = "waiting for its entry"
+            case .unusable: words = "names no credit or debit"
+            }
+            row.memo =
+                "corrects \(target.id)" + (item.memo.map { ": \"\(TextSafety.sanitised($0))\"" } ?? "") + "  [\(words)]"
+            // Correcting a correction that counts corrects its credit or debit.
+            if case .counts = state, original != nil { row.ref = item.ref }
+        case nil:
+            if item.kind == .correction { (row.amount, row.unsigned) = ("(unreadable)", true) }
+        }
+        let counted = item.countedAmount ?? item.amount
+        row.countedAmount = counted.map(format) ?? ""
+        if case .corrected(let effect) = item.note {
+            row.countedMemo = effect.memo ?? ""
+        } else {
+            row.countedMemo = item.memo ?? ""
+        }
+        return row
     }
 }
 
@@ -435,13 +490,14 @@ final class HistoryPager {
     private func sums(of index: HistoryIndex) -> String? {
         guard index.filter != nil else { return nil }
         let d = format.decimals
-        return "+\(AmountFormat.format(index.totals.credits, decimals: d)) "
-            + "−\(AmountFormat.format(index.totals.debits, decimals: d))"
+        let totals = index.corrected.totals
+        return "+\(AmountFormat.format(totals.credits, decimals: d)) "
+            + "−\(AmountFormat.format(totals.debits, decimals: d))"
     }
 
     private func months(of index: HistoryIndex) -> [Int: MonthTotals] {
         let d = format.decimals
-        return index.months.mapValues { t in
+        return index.corrected.months.mapValues { t in
             let net = t.credits - t.debits
             return MonthTotals(
                 earned: AmountFormat.format(t.credits, decimals: d), spent: AmountFormat.format(t.debits, decimals: d),

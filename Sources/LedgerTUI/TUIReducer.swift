@@ -5,6 +5,8 @@ import LedgerIdentity
 package enum TUIEffect: Sendable, Equatable {
     /// Write a credit or debit of `amount` minor units.
     case record(EntryKind, amount: Int64, memo: String)
+    /// Correct an entry: `amount` minor units from now on (0 voids it), and `memo` when changed.
+    case correct(EntryRef, amount: Int64, memo: String?)
     /// Revoke the device with this key (hex).
     case revoke(deviceKey: String)
     /// Sync with every reachable device now.
@@ -85,6 +87,19 @@ package enum TUIReducer {
                 return [.revoke(deviceKey: device.key)]
             case .escape:
                 state.pendingRevoke = nil
+            default:
+                break
+            }
+            return []
+        }
+        if let row = state.pendingVoid {
+            switch key {
+            case .enter:
+                state.pendingVoid = nil
+                state.message = "Voiding \(row.id)…"
+                if let ref = row.ref { return [.correct(ref, amount: 0, memo: nil)] }
+            case .escape:
+                state.pendingVoid = nil
             default:
                 break
             }
@@ -372,6 +387,20 @@ package enum TUIReducer {
             } else {
                 state.pendingRevoke = device
             }
+        case .character("c") where pane == .history && count > 0, .character("v") where pane == .history && count > 0:
+            let index = max(0, min(selection, count - 1))
+            guard let row = state.history.row(index) else { break }
+            guard let ref = row.ref else {
+                state.message = "That row cannot be corrected: pick the credit or debit it concerns"
+                break
+            }
+            if key == .character("c") {
+                state.dialog = RecordDialog(correcting: row, ref: ref)
+            } else if row.amount == "void" {
+                state.message = "That entry is already void"
+            } else {
+                state.pendingVoid = row
+            }
         case .character("e"): state.dialog = RecordDialog(kind: .credit)
         case .character("x"): state.dialog = RecordDialog(kind: .debit)
         case .character("["): state.viewedMonth = (state.viewedMonth ?? state.currentMonth) - 1
@@ -442,7 +471,9 @@ package enum TUIReducer {
                 // Below the floor: said once, and a second Enter spends anyway (this device's
                 // view: another device spending offline is not seen until they sync).
                 let after = state.snapshot.balanceMinor - Int128(minor)
-                if dialog.kind == .debit, after < state.minBalance, !dialog.belowFloorConfirmed {
+                if dialog.kind == .debit, dialog.correcting == nil, after < state.minBalance,
+                    !dialog.belowFloorConfirmed
+                {
                     dialog.belowFloorConfirmed = true
                     dialog.error =
                         "This takes the balance to \(AmountFormat.format(after, decimals: state.decimals)), below "
@@ -451,6 +482,9 @@ package enum TUIReducer {
                 }
                 closes = true
                 state.message = "Saving…"
+                if let ref = dialog.correcting {
+                    return [.correct(ref, amount: minor, memo: dialog.memo == dialog.memoBefore ? nil : dialog.memo)]
+                }
                 return [.record(dialog.kind, amount: minor, memo: dialog.memo)]
             } catch {
                 dialog.error = error.description

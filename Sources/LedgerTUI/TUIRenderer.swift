@@ -32,6 +32,7 @@ package enum TUIRenderer {
         if let recovery = state.recovery { recoveryDialog(recovery, &grid) }
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
+        if let row = state.pendingVoid { voidDialog(row, &grid) }
         if let approval = state.approval { approvalDialog(approval, &grid) }
         if let dialog = state.pairingAddress { pairingAddressDialog(dialog, &grid) }
         return grid
@@ -231,12 +232,13 @@ package enum TUIRenderer {
                 grid.put("…", row: row, column: box.left + 2, style: .dim)
                 continue
             }
-            let signed = (h.isCredit ? "+" : "-") + h.amount
+            let signed = h.unsigned ? h.amount : (h.isCredit ? "+" : "-") + h.amount
             let amount = String(repeating: " ", count: max(0, amountWidth - ScreenGrid.columns(signed))) + signed
             let plain: CellStyle = isSelected ? .reverse : .normal
             var x = grid.put("\(h.time)  ", row: row, column: box.left + 2, style: plain, limit: box.innerWidth - 1)
             x = grid.put(
-                amount, row: row, column: x, style: isSelected ? .reverse : h.isCredit ? .credit : .debit,
+                amount, row: row, column: x,
+                style: isSelected ? .reverse : h.unsigned ? .dim : h.isCredit ? .credit : .debit,
                 limit: box.right - x)
             grid.put("  \(h.device)  \(h.memo)", row: row, column: x, style: plain, limit: box.right - x)
             if isSelected { grid.style(row: row, from: box.left + 1, to: box.right, .reverse) }
@@ -325,6 +327,19 @@ package enum TUIRenderer {
             column: box.left + 2, style: .dim, limit: box.innerWidth - 2)
     }
 
+    private static func voidDialog(_ row: LedgerSnapshot.HistoryRow, _ grid: inout ScreenGrid) {
+        let box = overlay(width: 58, height: 8, title: "Void an entry", &grid)
+        let limit = box.innerWidth - 2
+        let amount = (row.isCredit ? "+" : "-") + row.amount
+        grid.put(
+            "Void \(amount) of \(row.time) (\(row.id))?", row: box.top + 2, column: box.left + 2, style: .bold,
+            limit: limit)
+        grid.put(
+            "It stays in the history, marked void, and counts", row: box.top + 3, column: box.left + 2, limit: limit)
+        grid.put("nothing on every device once they sync.", row: box.top + 4, column: box.left + 2, limit: limit)
+        grid.put("Enter voids · Esc cancels", row: box.bottom - 1, column: box.left + 2, style: .dim)
+    }
+
     private static func revokeDialog(_ device: LedgerSnapshot.DeviceRow, _ grid: inout ScreenGrid) {
         let box = overlay(width: 58, height: 8, title: "Revoke a device", &grid)
         grid.put(
@@ -387,7 +402,9 @@ package enum TUIRenderer {
     }
 
     private static func recordDialog(_ dialog: RecordDialog, _ grid: inout ScreenGrid) {
-        let box = overlay(width: 58, height: 10, title: dialog.kind == .credit ? "Earn" : "Spend", &grid)
+        let title =
+            dialog.correcting.map { "Correct \($0.id)" } ?? (dialog.kind == .credit ? "Earn" : "Spend")
+        let box = overlay(width: 58, height: 10, title: title, &grid)
         let fieldWidth = box.innerWidth - 12
         for (i, (label, value, field)) in [
             ("Amount", dialog.amount, RecordDialog.Field.amount), ("Memo", dialog.memo, .memo),

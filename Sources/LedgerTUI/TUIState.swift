@@ -35,9 +35,23 @@ package struct LedgerSnapshot: Sendable, Equatable {
         package var amount: String
         package var device: String
         package var memo: String
-        package init(time: String, isCredit: Bool, amount: String, device: String, memo: String) {
+        /// The entry, for correcting or voiding it (nil: it cannot be, such as a correction
+        /// that does not count).
+        package var ref: EntryRef?
+        /// The amount shown has no sign: a correction's, or `void`.
+        package var unsigned = false
+        /// What a correction would start from: the amount (plain) and memo it counts with now.
+        package var countedAmount = ""
+        package var countedMemo = ""
+        package init(
+            time: String, isCredit: Bool, amount: String, device: String, memo: String, ref: EntryRef? = nil
+        ) {
             (self.time, self.isCredit, self.amount, self.device, self.memo) = (time, isCredit, amount, device, memo)
+            self.ref = ref
         }
+
+        /// The short id of the entry, as `history` shows it.
+        package var id: String { ref?.id ?? "" }
     }
 
     package var identity: String
@@ -177,7 +191,19 @@ package struct RecordDialog: Sendable, Equatable {
     package var error: String?
     /// The person was told this spend goes below the floor; Enter now spends anyway.
     package var belowFloorConfirmed = false
+    /// Set when the dialog corrects an entry: which, and the memo it had (kept unless changed).
+    package var correcting: EntryRef?
+    package var memoBefore = ""
     package init(kind: EntryKind) { self.kind = kind }
+
+    /// A dialog correcting `row`, starting from what it counts with now.
+    package init(correcting row: LedgerSnapshot.HistoryRow, ref: EntryRef) {
+        kind = row.isCredit ? .credit : .debit
+        amount = row.countedAmount
+        memo = row.countedMemo
+        memoBefore = row.countedMemo
+        correcting = ref
+    }
 }
 
 /// Everything the screen depends on; the reducer is the only thing that changes it.
@@ -200,6 +226,8 @@ package struct TUIState: Sendable, Equatable {
     package var dialog: RecordDialog?
     /// The device a revoke waits to be confirmed for (Enter confirms, Esc cancels).
     package var pendingRevoke: LedgerSnapshot.DeviceRow?
+    /// A history row the person asked to void, waiting for Enter.
+    package var pendingVoid: LedgerSnapshot.HistoryRow?
     package var showsHelp = false
     /// The recovery words being made (R).
     package var recovery: RecoveryDialog?

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerSync
 
 /// Polls `condition` every 10 ms until it holds (true) or `timeout` seconds pass (false):
 /// tests wait for conditions with a deadline, never for a fixed time. A condition that throws
@@ -20,5 +21,16 @@ package func eventually(timeout: Double = 60, _ condition: @Sendable () async th
 package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+extension PeerSessionOptions {
+    /// Default options, but with a minute and a half to finish the handshake: a full test run
+    /// starts every test at once on two cores, and the other end of an in-process session can
+    /// wait that long for a thread (the 15 s a real device allows is for one conversation).
+    package static var patient: PeerSessionOptions {
+        var options = PeerSessionOptions()
+        options.handshakeTimeout = .seconds(90)
+        return options
     }
 }

@@ -207,12 +207,12 @@ struct StoreGossipTests {
     func meet(
         _ fixture: LedgerFixture, _ dialer: MergeEngine, _ index: Int, _ other: MergeEngine, _ otherIndex: Int
     ) async throws -> PeerSyncReport {
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let otherKey = fixture.devices[otherIndex]
         let serving = Task { try await listener.run(engine: other, keyPair: otherKey) }
         defer { serving.cancel() }
         return try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: dialer, keyPair: fixture.devices[index])
+            host: "127.0.0.1", port: listener.port, engine: dialer, keyPair: fixture.devices[index], options: .patient)
     }
 
     @Test("a store that showed two devices different histories is caught by both when they meet")

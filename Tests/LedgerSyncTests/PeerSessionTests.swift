@@ -13,7 +13,7 @@ struct PeerSessionTests {
     func listen(_ engine: MergeEngine, _ keyPair: SigningKeyPair, failures: FailureLog = FailureLog()) async throws
         -> (PeerListener, Task<Void, any Error>)
     {
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let task = Task { try await listener.run(engine: engine, keyPair: keyPair) { failures.record($0) } }
         return (listener, task)
     }
@@ -30,7 +30,7 @@ struct PeerSessionTests {
         let (listener, task) = try await listen(b, fixture.devices[1])
         defer { task.cancel() }
         let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(report.peer == fixture.devices[1].publicKey)
         #expect(report.sent > 1_000)
         #expect(report.accepted > 1_000)
@@ -38,7 +38,7 @@ struct PeerSessionTests {
         #expect(try await a.clock() == (try await b.clock()))
         #expect(try await a.totals() == (try await b.totals()))
         let again = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(again.sent == 0)
         #expect(again.rounds == 1)
         #expect(again.converged)
@@ -58,7 +58,7 @@ struct PeerSessionTests {
         try await stranger.merge(other.allEntries)
         await #expect(throws: PeerChannelError.self) {
             try await PeerDialer.sync(
-                host: "127.0.0.1", port: listener.port, engine: stranger, keyPair: other.devices[0])
+                host: "127.0.0.1", port: listener.port, engine: stranger, keyPair: other.devices[0], options: .patient)
         }
         #expect(try await b.totals().credits == 0)
     }
@@ -76,7 +76,8 @@ struct PeerSessionTests {
         defer { task.cancel() }
         // The revoked device hears why, not that the connection broke.
         await #expect(throws: PeerChannelError.refusedByPeer(.revoked)) {
-            try await PeerDialer.sync(host: "127.0.0.1", port: listener.port, engine: c, keyPair: fixture.devices[2])
+            try await PeerDialer.sync(
+                host: "127.0.0.1", port: listener.port, engine: c, keyPair: fixture.devices[2], options: .patient)
         }
         #expect(
             PeerChannelError.refusedByPeer(.revoked).description
@@ -113,7 +114,7 @@ struct PeerSessionTests {
         }
         #expect(await failures.waitFor(count: 3, timeout: 10))
         let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(report.converged)
     }
 
@@ -125,7 +126,7 @@ struct PeerSessionTests {
         try await a.merge(fixture.allEntries)
         try await b.merge(fixture.allEntries)
         let (clockA, clockB) = (ManualClock(), ManualClock())
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let bKey = fixture.devices[1]
         let serving = Task {
             try await listener.run(
@@ -178,7 +179,7 @@ struct PeerAttackTests {
         try await b.merge(fixture.allEntries)
         try fixture.record(device: 0, .credit, amount: 1)
         let failures = FailureLog()
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0)
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let bKey = fixture.devices[1]
         let task = Task { try await listener.run(engine: b, keyPair: bKey) { failures.record($0) } }
         defer { task.cancel() }
@@ -189,7 +190,8 @@ struct PeerAttackTests {
         let engine = try await MergeEngine(store: store, keyPair: intruder)
         try await engine.merge(fixture.allEntries)
         await #expect(throws: (any Error).self) {
-            try await PeerDialer.sync(host: "127.0.0.1", port: listener.port, engine: engine, keyPair: intruder)
+            try await PeerDialer.sync(
+                host: "127.0.0.1", port: listener.port, engine: engine, keyPair: intruder, options: .patient)
         }
         #expect(await failures.waitFor(count: 1, timeout: 10))
         #expect(failures.contains(.handshake(.unauthorised(intruder.publicKey))))
@@ -226,7 +228,7 @@ struct PeerAttackTests {
         let fresh = try await fixture.replica(device: 1)
         try await fresh.merge(Array(fixture.logs[0].prefix(2)))
         let before = try await fresh.clock()
-        let second = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let second = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let replayFailures = FailureLog()
         let secondTask = Task {
             try await second.run(engine: fresh, keyPair: bKey) { replayFailures.record($0) }
@@ -277,7 +279,7 @@ struct PeerAttackTests {
         #expect(failures.successes == 0)
         #expect(await eventually { (try? openDescriptors()).map { $0 <= before } == true })
         let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(report.converged)
     }
 }
@@ -378,12 +380,12 @@ final class FailureLog: @unchecked Sendable {
         try await a.merge(fixture.allEntries)
         let b = try await fixture.replica(device: 1)
         try await b.merge(Array(fixture.logs[0].prefix(2)))
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(30))
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, readTimeout: .seconds(90))
         let bKey = fixture.devices[1]
         let task = Task { try await listener.run(engine: b, keyPair: bKey) }
         defer { task.cancel() }
         let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0])
+            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(report.converged)
         #expect(try await b.clock() == (try await a.clock()))
     }

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerCrypto
 import LedgerIdentity
 import LedgerTUI
 import Testing
@@ -308,12 +309,47 @@ struct TUIReducerTests {
         #expect(s.message == "phone is already revoked")
     }
 
+    @Test(
+        "c on a history row opens a correction starting from what it counts; v asks, then voids; other rows say why not"
+    )
+    func corrections() throws {
+        var s = state()
+        let ref = EntryRef(
+            author: SigningKeyPair.generate().publicKey, seq: 4,
+            hash: try EntryHash(bytes: Array(repeating: 7, count: 32)))
+        s.history.rows[0].ref = ref
+        s.history.rows[0].countedAmount = "12.50"
+        s.history.rows[0].countedMemo = "lunch"
+        _ = TUIReducer.reduce(&s, .character("3"))
+        _ = TUIReducer.reduce(&s, .character("c"))
+        #expect(s.dialog?.correcting == ref)
+        #expect(s.dialog?.amount == "12.50")
+        #expect(TUIRenderer.render(s).text.contains("Correct \(ref.id)"))
+        _ = TUIReducer.reduce(&s, .backspace)
+        _ = TUIReducer.reduce(&s, .backspace)
+        _ = TUIReducer.reduce(&s, .character("0"))
+        _ = TUIReducer.reduce(&s, .character("0"))
+        // The memo was not changed: the correction keeps it (nil).
+        #expect(TUIReducer.reduce(&s, .enter) == [.correct(ref, amount: 1200, memo: nil)])
+
+        _ = TUIReducer.reduce(&s, .character("v"))
+        #expect(s.pendingVoid?.ref == ref)
+        #expect(TUIRenderer.render(s).text.contains("Void an entry"))
+        #expect(TUIReducer.reduce(&s, .enter) == [.correct(ref, amount: 0, memo: nil)])
+        #expect(s.pendingVoid == nil)
+
+        s.history.rows[0].ref = nil
+        _ = TUIReducer.reduce(&s, .character("c"))
+        #expect(s.dialog == nil)
+        #expect(s.message?.contains("cannot be corrected") == true)
+    }
+
     @Test("? opens help built from the keymap; Esc or ? closes it")
     func help() {
         var s = state()
         _ = TUIReducer.reduce(&s, .character("?"))
         #expect(s.showsHelp)
-        #expect(TUIRenderer.render(s).text.contains("move within a pane"))
+        #expect(TUIRenderer.render(s).text.contains("move; first, last"))
         _ = TUIReducer.reduce(&s, .escape)
         #expect(!s.showsHelp)
         _ = TUIReducer.reduce(&s, .character("?"))

@@ -21,13 +21,14 @@ struct LedgerFormatTests {
         let laptop = try await ledger()
         let text = try await laptop.ok("export", "--format", "csv")
         let lines = text.split(separator: "\n").map(String.init)
-        #expect(lines.first == "date,device,kind,amount,memo,tags,entry")
+        #expect(lines.first == "date,device,kind,amount,memo,tags,entry,status")
         #expect(lines.count == 5)
         #expect(lines[1].contains(",laptop,credit,1200.00,Salary #work,work,"))
+        #expect(lines[1].hasSuffix(",counted"))
         // A cell with a comma or a quote is quoted, its quotes doubled.
         #expect(lines[2].contains(#",debit,12.50,"lunch; with ""Bob"", =1+1 #food #team-2",food team-2,"#))
         #expect(lines[4].contains(",debit,0.99,,,"))
-        let entry = try #require(lines[1].split(separator: ",").last)
+        let entry = try #require(lines[1].split(separator: ",").dropLast().last)
         #expect(entry.count == 16 && entry.allSatisfy(\.isHexDigit))
         let empty = try await Device(name: "empty").run("export", "--format", "csv")
         #expect(empty.status == 1)  // no ledger there: said, not an empty file
@@ -55,6 +56,32 @@ struct LedgerFormatTests {
         let food = try await runHledger(["-f", file.path, "balance", "--flat", "--no-total", "tag:food"])
         #expect(food.output.contains("12.50  expenses:ledgerlink"))
         #expect(try await laptop.ok("balance").contains("336.51"))
+    }
+
+    @Test("a corrected entry is exported with what it counts now, a void one as void; hledger agrees with balance")
+    func corrected() async throws {
+        let laptop = try await ledger()
+        let history = try #require(try await laptop.json("history") as? [[String: Any]])
+        func id(_ memo: String) throws -> String {
+            try #require(history.first { $0["memo"] as? String == memo }?["id"] as? String)
+        }
+        try await laptop.ok(
+            "correct", try id("Rent #home"), "--amount", "800", "--memo", "Rent, less the deposit #home")
+        try await laptop.ok("void", try id(""))
+        let lines = try await laptop.ok("export", "--format", "csv").split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "corrections are not rows of their own: \(lines)")
+        #expect(
+            lines[3].contains(",debit,800.00,\"Rent, less the deposit #home\",home,")
+                && lines[3].hasSuffix(",corrected"))
+        #expect(lines[4].contains(",debit,0.00,,,") && lines[4].hasSuffix(",void"))
+        #expect(try await laptop.ok("balance").contains("387.50"))
+        guard Self.hasHledger else { return }
+        let file = laptop.home.deletingLastPathComponent().appendingPathComponent("corrected.journal")
+        try await laptop.ok("export", "--format", "hledger").write(to: file, atomically: true, encoding: .utf8)
+        let (status, output) = try await runHledger(["-f", file.path, "balance", "--flat", "--no-total"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("387.50  assets:ledgerlink"))
+        #expect(output.contains("812.50  expenses:ledgerlink"))
     }
 
     func runHledger(_ arguments: [String]) async throws -> (status: Int32, output: String) {

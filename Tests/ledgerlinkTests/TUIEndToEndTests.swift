@@ -213,6 +213,38 @@ extension TUIEndToEndTests {
 }
 
 extension TUIEndToEndTests {
+    @Test("c corrects the selected history entry through the dialog, v then Enter voids one, as the CLI's do")
+    func correctFromTheTUI() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "12", "--memo", "lunch money")
+        try await laptop.ok("spend", "5", "--memo", "coffee")
+        let tmux = try open(laptop)
+        defer { tmux.close() }
+        #expect(try await tmux.waitFor("Balance 7.00"))
+        try tmux.send("3")
+        try tmux.send("Down")  // the older entry: lunch money
+        try tmux.send("c")
+        #expect(try await tmux.waitFor("Correct "))
+        #expect(try tmux.screen().contains("12.00"), "the dialog starts from the amount it counts now")
+        for _ in 0..<5 { try tmux.send("BSpace") }
+        try tmux.type("10")
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 5.00"))
+        #expect(try await tmux.waitFor("[corrected; was +12.00]"))
+        // The newest row is now the correction; the coffee is below it.
+        try tmux.send("g")
+        try tmux.send("Down")
+        try tmux.send("v")
+        #expect(try await tmux.waitFor("Void an entry"))
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 10.00"))
+        #expect(try await tmux.waitFor("[void; was -5.00]"))
+        #expect(try await laptop.balanceMinor() == 1000)
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+    }
+
     @Test("r then Enter revokes the selected device, as the CLI's revoke does")
     func revokeFromTheTUI() async throws {
         let laptop = try Device(name: "laptop")

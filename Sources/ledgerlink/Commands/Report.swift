@@ -56,7 +56,7 @@ struct Report: AsyncParsableCommand {
             var balance: Int128 = 0
             var unreadable = 0
             try await LedgerFormats.forEachRecord(context.engine) { item in
-                guard let amount = item.amount else {
+                guard let amount = item.countedAmount else {
                     unreadable += 1
                     return
                 }
@@ -68,7 +68,7 @@ struct Report: AsyncParsableCommand {
                 switch by {
                 case nil: groups = []
                 case .tag:
-                    let tags = LedgerFormats.tags(item.memo ?? "")
+                    let tags = LedgerFormats.tags(LedgerFormats.countedMemo(item) ?? "")
                     groups = tags.isEmpty ? ["(untagged)"] : tags.map { "#" + TextSafety.sanitised($0) }
                 case .device: groups = [names[item.author] ?? item.author.fingerprint]
                 }
