@@ -157,5 +157,11 @@ struct CorrectionVectorTests {
         #expect(corrections.states[entries[6].hash] == .counts)
         #expect(corrections.effects[entries[2].hash]?.memo == "salary (net)")
         #expect(corrections.effects[entries[3].hash]?.isVoid == true)
+
+        // An independent implementation, written from docs/PROTOCOL.md, resolves them the same way.
+        let script = Self.vectors.packageRoot.appendingPathComponent("Tests/interop/verify_export.py").path
+        let (status, output) = try await runPython([script, "corrections", Self.vectors.url.path])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("3 passed, 0 failed"), "\(output)")
     }
 }

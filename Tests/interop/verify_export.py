@@ -4,6 +4,9 @@
     verify_export.py export EXPORT.json     checks every entry of `ledgerlink export --json`
     verify_export.py vectors VECTORS.json   checks Resources/vectors/ledger-v1.json, opening
                                             every sealed part with the vector data key
+    verify_export.py corrections VECTORS.json  resolves Resources/vectors/corrections-v1.json
+                                            (PROTOCOL.md, "Corrections") and checks the
+                                            states, amounts and balance it states
 
 Prints one line per failed check and ends with "N passed, N failed"; exits 1 on any failure.
 """
@@ -16,7 +19,7 @@ from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-KINDS = {"genesis": 1, "link": 2, "revoke": 3, "credit": 4, "debit": 5}
+KINDS = {"genesis": 1, "link": 2, "revoke": 3, "credit": 4, "debit": 5, "correction": 6}
 passed, failed = 0, 0
 
 
@@ -112,7 +115,76 @@ def verify_vectors(path):
     check(b2b(clock).hex() == v["clock_digest"], "clock digest")
 
 
+def resolve_corrections(entries):
+    """PROTOCOL.md, "Corrections": every entry here counts (the vectors hold no revokes).
+    Returns (states by index, {original index: (amount, memo, deciding index)}, balance)."""
+    by_hash = {e["hash"]: i for i, e in enumerate(entries)}
+    records, items = {}, {}
+    for i, e in enumerate(entries):
+        body = bytes.fromhex(e["private_body"])
+        encoded = bytes.fromhex(e["encoded"])
+        time = struct.unpack(">q", encoded[106:114])[0]
+        if e["kind"] in ("credit", "debit"):
+            n = struct.unpack(">H", body[8:10])[0]
+            records[i] = (e["kind"], struct.unpack(">Q", body[:8])[0], body[10:10 + n].decode())
+        elif e["kind"] == "correction":
+            target = (body[:32].hex(), struct.unpack(">Q", body[32:40])[0], body[40:72].hex())
+            amount, flag = struct.unpack(">Q", body[72:80])[0], body[80]
+            n = struct.unpack(">H", body[81:83])[0]
+            memo = body[83:83 + n].decode() if flag == 1 else None
+            items[i] = dict(target=target, amount=amount, memo=memo, key=(time, bytes.fromhex(e["author"]), e["seq"]))
+    states, roots, children = {}, {}, {}
+
+    def root_of(i, depth=0):
+        author, seq, digest = items[i]["target"]
+        j = by_hash.get(digest)
+        if j is None or entries[j]["author"] != author or entries[j]["seq"] != seq:
+            return "waiting" if j is None else "unusable"
+        if j in items:
+            return root_of(j, depth + 1) if depth <= len(items) else "unusable"
+        return j if j in records else "unusable"
+
+    for i in items:
+        r = root_of(i)
+        if isinstance(r, int):
+            roots[i] = r
+            children.setdefault(by_hash[items[i]["target"][2]], []).append(i)
+        else:
+            states[i] = r
+    counted = {}
+    for original in set(roots.values()):
+        node, memo, decided = original, records[original][2], None
+        while children.get(node):
+            winner = max(children[node], key=lambda k: items[k]["key"])
+            stack = [k for k in children[node] if k != winner]
+            while stack:
+                k = stack.pop()
+                states[k] = "overruled by %d" % winner
+                stack += children.get(k, [])
+            if decided is not None:
+                states[decided] = "replaced by %d" % winner
+            if items[winner]["memo"] is not None:
+                memo = items[winner]["memo"]
+            decided, node = winner, winner
+        states[decided] = "counts"
+        counted[original] = (items[decided]["amount"], memo, decided)
+    balance = 0
+    for i, (kind, amount, _) in records.items():
+        amount = counted[i][0] if i in counted else amount
+        balance += amount if kind == "credit" else -amount
+    return states, counted, balance
+
+
+def verify_corrections(path):
+    v = json.load(open(path))
+    states, counted, balance = resolve_corrections(v["entries"])
+    check({str(k): s for k, s in states.items()} == v["states"], "correction states: %s" % states)
+    check(balance == v["balance_minor"], "balance %d" % balance)
+    stated = {c["entry"]: (c["amount_minor"], c["memo"], c["decided_by"]) for c in v["counted"]}
+    check(counted == stated, "counted amounts: %s" % counted)
+
+
 if __name__ == "__main__":
-    {"export": verify_export, "vectors": verify_vectors}[sys.argv[1]](sys.argv[2])
+    {"export": verify_export, "vectors": verify_vectors, "corrections": verify_corrections}[sys.argv[1]](sys.argv[2])
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

@@ -81,6 +81,9 @@ struct SyncByFileTests {
         try await laptop.ok("earn", "10", "--memo", "one")
         let phone = try await laptop.linkNewDevice(name: "phone")
         try await laptop.ok("spend", "3")
+        let history = try #require(try await laptop.json("history") as? [[String: Any]])
+        let spent = try #require(history.first?["id"] as? String)
+        try await laptop.ok("correct", spent, "--amount", "2.5")  // a correction is verified like any entry
         let folder = laptop.home.deletingLastPathComponent()
         let export = folder.appendingPathComponent("export.json")
         try await laptop.ok("export", "--json").write(to: export, atomically: true, encoding: .utf8)
