@@ -80,5 +80,17 @@ struct CorrectionCLITests {
         try await laptop.send(to: phone)
         #expect(try await phone.balanceMinor() == 9600)
         #expect(try await phone.ok("history").contains("refund, less fees  [corrected; was +100.00]"))
+
+        // Through a store, which checks corrections like any entry without reading them.
+        let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
+        let store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }
+        try await laptop.ok("sync", "--store", store.url)
+        try await phone.ok("sync", "--store", store.url)
+        try await phone.ok("void", refund)
+        try await phone.ok("sync")
+        try await laptop.ok("sync")
+        #expect(try await laptop.balanceMinor() == 0)
+        #expect(try await laptop.ok("history").contains("[void; was +100.00]"))
     }
 }
