@@ -93,6 +93,16 @@ package enum FuzzSeeds {
                         .utf8),
                 Array(RecoveryWords.generate().words.map { String($0.prefix(4)) }.joined(separator: "-").utf8),
             ],
+            // date=1,amount=3,memo=2, ymd order, a point for decimals (options byte 0b0001_1000 | 0).
+            "csv-statement": [
+                [0b0001_1000]
+                    + Array("Date,Memo,Amount\n2026-11-02,\"Salary, November\",1200.00\n2026-11-03,Rent,-850\n".utf8),
+                [0b1101_1000] + Array("Datum;Text;Betrag\r\n24.11.2026;Miete;-1.234,50\r\n".utf8),
+            ],
+            "forwarded-for": [
+                Array("203.0.113.7, 10.0.0.2".utf8), Array("2001:db8::1\n::ffff:198.51.100.4, fd00::1".utf8),
+                Array("10.0.0.0/8".utf8),
+            ],
         ]
     }
 }

@@ -13,7 +13,7 @@ package enum FuzzTargets {
     /// Target names, as `ledgerlink-fuzz --target=NAME` and the corpus folders spell them.
     package static let names = [
         "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
-        "pairing-messages", "peer-message", "announcement", "recovery-words",
+        "pairing-messages", "peer-message", "announcement", "recovery-words", "csv-statement", "forwarded-for",
     ]
 
     /// A broken property: the fuzzer reports it as a crash.
@@ -36,6 +36,8 @@ package enum FuzzTargets {
         case "peer-message": peerMessage(data)
         case "announcement": try announcement(data)
         case "recovery-words": try recoveryWords(data)
+        case "csv-statement": try csvStatement(data)
+        case "forwarded-for": try forwardedFor(data)
         default: throw PropertyFailure(description: "no fuzz target named \(name)")
         }
     }
@@ -232,5 +234,42 @@ package enum FuzzTargets {
         let now = data[18..<26].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let made = PeerAnnouncement.make(identity: identity, port: port, now: now, nonce: nonce)
         try check(PeerAnnouncement.open(made, identity: identity, now: now) == port, "an announcement did not open")
+    }
+
+    /// A bank's CSV statement as `import --format csv` reads it (the first byte picks the
+    /// columns, the date order and the decimal mark): every row read is a positive amount on a
+    /// real day, with a memo that is safe to store and within its length.
+    static func csvStatement(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let options = data.first, let text = String(validating: data.dropFirst(), as: UTF8.self) else { return }
+        let columns = [1 + Int(options & 3), 1 + Int(options >> 2 & 3), 1 + Int(options >> 4 & 3)]
+        guard var statement = try? CSVStatement(map: "date=\(columns[0]),amount=\(columns[1]),memo=\(columns[2])")
+        else { return }
+        statement.dateOrder = CSVStatement.DateOrder.allCases[Int(options >> 6) % 3]
+        statement.decimalComma = options & 0x80 != 0
+        guard let rows = try? statement.rows(text, decimals: 2) else { return }
+        try check(rows.count <= CSVStatement.maxRows, "more rows than the limit")
+        for row in rows {
+            try check(row.amount > 0, "a row with amount \(row.amount)")
+            try check(HistoryDate.range(row.day) != nil, "a row on no day: \(row.day)")
+            try check(
+                TextSafety.problem(with: row.memo, what: "memo", maxBytes: PrivateBody.maxMemoBytes) == nil,
+                "a memo that could not be stored")
+        }
+    }
+
+    /// `X-Forwarded-For` values from a trusted proxy (lines of the input are header values):
+    /// the client is the proxy itself or an address in its usual text that no trusted network
+    /// contains, and an address list (`serve --trusted-proxy`) parses or is refused.
+    static func forwardedFor(_ data: [UInt8]) throws(PropertyFailure) {
+        let text = String(decoding: data, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(8).map(String.init)
+        if let first = lines.first, let network = CIDR(parsing: first) {
+            try check(network.description == first, "a network that does not keep its text")
+        }
+        let proxies = TrustedProxies(
+            [CIDR(parsing: "10.0.0.0/8"), CIDR(parsing: "::1"), CIDR(parsing: "fd00::/8")].compactMap { $0 })
+        let client = proxies.client(peer: "10.0.0.1", forwardedFor: lines)
+        try check(client == "10.0.0.1" || !proxies.trusts(client), "a trusted proxy taken as the client")
+        try check(client == "10.0.0.1" || CIDR(parsing: client) != nil, "a client that is not an address: \(client)")
     }
 }

@@ -1,3 +1,4 @@
+import LedgerRemote
 import NIOCore
 import Synchronization
 

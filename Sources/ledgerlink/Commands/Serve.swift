@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import LedgerRemote
 import LedgerServer
 import Logging
 

@@ -203,12 +203,22 @@ extension Import {
         guard data.count <= CSVStatement.maxBytes, let text = String(data: data, encoding: .utf8) else {
             throw CLIError("\(file) is not UTF-8 text of at most 16 MiB")
         }
-        var statement = try CSVStatement(map: map ?? "")
+        var statement: CSVStatement
+        do {
+            statement = try CSVStatement(map: map ?? "")
+        } catch {
+            throw CLIError(error.description)
+        }
         statement.dateOrder = CSVStatement.DateOrder(rawValue: dateOrder) ?? .ymd
         statement.decimalComma = decimalComma
         let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
         let decimals = await context.decimals
-        let rows = try statement.rows(text, decimals: decimals)
+        let rows: [CSVStatement.Row]
+        do {
+            rows = try statement.rows(text, decimals: decimals)
+        } catch {
+            throw CLIError(error.description)
+        }
         guard !rows.isEmpty else { throw CLIError("\(file) holds no rows to record") }
         for line in await CatchUp.beforeWriting(context) { print(line) }
         // What this device recorded already, by day, kind, amount and memo.
