@@ -27,7 +27,7 @@ mkdir -p "$scratch/crashes"
 
 status=0
 for target in "${targets[@]}"; do
-    mkdir -p "$scratch/corpus/$target"
+    mkdir -p "$scratch/corpus/$target" Tests/LedgerFuzzTests/Corpus/"$target"  # git keeps no empty folder
     log="$scratch/$target.log"
     echo "fuzz: $target for $seconds s" >&2
     # Swift's backtracer would hold a crashing process for a minute; libFuzzer reports itself.

@@ -138,14 +138,18 @@ package final class GuardedBackend: StoreBackend {
     package func version(of identity: [UInt8]) async throws -> Int64? {
         try await call("a version read") { try await self.inner.version(of: identity) }
     }
+    package func head(of identity: [UInt8]) async throws -> StoredHead? {
+        try await call("a version read") { try await self.inner.head(of: identity) }
+    }
     package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
         try await call("a read of entries") { try await self.inner.rows(of: identity, after: n) }
     }
-    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]])
-        async throws -> Bool
-    {
+    package func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
         try await call("an append") {
-            try await self.inner.append(raws, to: identity, expected: expected, recoveryKeys: recoveryKeys)
+            try await self.inner.append(
+                raws, to: identity, expected: expected, recoveryKeys: recoveryKeys, summary: summary)
         }
     }
     package func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {

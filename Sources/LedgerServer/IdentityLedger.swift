@@ -14,10 +14,7 @@ actor IdentityLedger {
     /// What this ledger's memory counts for in the server's cache budget.
     nonisolated let footprint: Footprint
     private var engine: MergeEngine? {
-        didSet {
-            cached = nil
-            if engine == nil { storedBytes = 0 }
-        }
+        didSet { if engine == nil { storedBytes = 0 } }
     }
     /// Bytes of the entries the engine holds (0 without one), for the footprint.
     private var storedBytes = 0 {
@@ -26,12 +23,17 @@ actor IdentityLedger {
     /// An engine over an in-memory SQLite costs this much before its first entry.
     static let engineBase = 256 << 10
     /// Rows of the database the engine holds.
-    private var version: Int64 = 0 {
-        didSet { if version != oldValue { cached = nil } }
+    private var version: Int64 = 0
+    /// What polls need (the keys it authorises, and the clock digest) of the database's state
+    /// at `version`: from the summary an append stored beside the version, or from the engine
+    /// for an identity last written before summaries were kept. Needs no engine.
+    private var cached: Slim?
+
+    struct Slim {
+        let version: Int64
+        let authorised: Set<DevicePublicKey>
+        let digest: String
     }
-    /// The roster and digest of what the engine holds, until it changes; kept when the engine
-    /// is dropped to bound memory, so polls of an unchanged identity need no engine.
-    private var cached: (roster: Roster, digest: String)?
     /// When the database was last asked whether other servers wrote.
     private var checked: ContinuousClock.Instant?
     /// Reads (polls, token checks) accept an answer this fresh from the database; writes
@@ -45,27 +47,22 @@ actor IdentityLedger {
         self.footprint = footprint
     }
 
-    /// Forgets the engine (the cache is over its budget), keeping what polls need: the roster,
+    /// Forgets the engine (the cache is over its budget), keeping what polls need: the keys,
     /// digest and version of the state it held, and the last head signed.
     func dropEngine() async {
         try? await exclusively {
-            let kept = cached
             engine = nil
             hashes = []
-            cached = kept
         }
     }
 
+    /// Whether the store holds the identity (one read of its summary row).
     func exists() async throws -> Bool {
-        try await exclusively {
-            try await refresh()
-            return engine != nil
-        }
+        try await exclusively { try await slim() != nil }
     }
 
     func authorises(_ device: DevicePublicKey) async throws -> Bool {
-        guard let roster = try await current()?.roster else { return false }
-        return roster.authorises(device, seq: 1) && roster.devices[device]?.boundary == nil
+        try await current()?.authorised.contains(device) ?? false
     }
 
     /// The identity's clock digest and the version it is the digest of, read fresh from the
@@ -74,7 +71,7 @@ actor IdentityLedger {
     func head() async throws -> (digest: Digest32, version: Int64) {
         try await exclusively {
             guard let state = try await slim(), let bytes = Hex.decode(state.digest) else { throw Self.unknown }
-            return (try Digest32(bytes: bytes), version)
+            return (try Digest32(bytes: bytes), state.version)
         }
     }
 
@@ -128,30 +125,52 @@ actor IdentityLedger {
         return head
     }
 
-    /// Roster and digest for reads, from memory while nothing changed.
-    private func current() async throws -> (roster: Roster, digest: String)? {
+    /// Keys and digest for reads, from memory while nothing changed.
+    private func current() async throws -> Slim? {
         if let checked, checked.duration(to: .now) < Self.readFreshness, let cached { return cached }
         return try await exclusively { try await slim() }
     }
 
-    /// Roster and digest of what the database holds now: from memory when nothing was written
-    /// since (with or without the engine), else from the engine brought up to date. Call it
+    /// Keys and digest of what the database holds now, in one indexed read: from memory when
+    /// nothing was written since, else from the summary the last append stored, else (an
+    /// identity last written by an older server) from the engine brought up to date. Call it
     /// exclusively.
-    private func slim() async throws -> (roster: Roster, digest: String)? {
+    private func slim() async throws -> Slim? {
         checked = .now
-        guard let stored = try await backend.version(of: identity.bytes) else {
+        guard let head = try await backend.head(of: identity.bytes) else {
             engine = nil
             version = 0
             hashes = []
+            cached = nil
             return nil
         }
-        if stored == version, let cached { return cached }
-        try await refresh(known: stored)
+        if let cached, cached.version == head.version { return cached }
+        if let summary = head.summary {
+            let slim = Self.slim(summary, version: head.version)
+            cached = slim
+            return slim
+        }
+        try await refresh(known: head.version)
         guard let engine else { return nil }
-        if let cached { return cached }
-        let fresh = (try await engine.currentRoster(), try await engine.clock().digest.hex)
-        cached = fresh
-        return fresh
+        let slim = Self.slim(try await Self.summary(of: engine), version: version)
+        cached = slim
+        return slim
+    }
+
+    static func slim(_ summary: IdentitySummary, version: Int64) -> Slim {
+        var keys = Set<DevicePublicKey>()
+        for start in stride(from: 0, to: summary.devices.count, by: 32) {
+            if let key = try? DevicePublicKey(bytes: Array(summary.devices[start..<start + 32])) { keys.insert(key) }
+        }
+        return Slim(version: version, authorised: keys, digest: Hex.encode(summary.digest))
+    }
+
+    /// The summary of what `engine` holds: its clock digest and the keys its roster authorises
+    /// (linked and not revoked: devices and recovery keys).
+    static func summary(of engine: MergeEngine) async throws -> IdentitySummary {
+        let roster = try await engine.currentRoster()
+        let keys = roster.devices.values.filter { $0.boundary == nil }.map(\.key).sorted()
+        return IdentitySummary(digest: try await engine.clock().digest.bytes, devices: keys.flatMap(\.bytes))
     }
 
     /// Stores the identity's genesis entry, written and presented by its genesis device.
@@ -166,7 +185,8 @@ actor IdentityLedger {
         }
         // False when another request introduced it first: the same entry, or a rival that the
         // roster of the stored one decides about.
-        _ = try await backend.append([raw], to: identity.bytes, expected: nil)
+        _ = try await backend.append(
+            [raw], to: identity.bytes, expected: nil, recoveryKeys: [], summary: try await Self.summary(of: check))
         try await exclusively { try await refresh() }
     }
 
@@ -209,9 +229,13 @@ actor IdentityLedger {
                     else { return nil }
                     return key.bytes
                 }
+                // What polls will read beside the new version: this engine's state is exactly
+                // the database's rows plus these entries.
+                let summary = try await Self.summary(of: engine)
                 guard
                     try await backend.append(
-                        fresh.map(\.encoded), to: identity.bytes, expected: version, recoveryKeys: recoveryKeys)
+                        fresh.map(\.encoded), to: identity.bytes, expected: version, recoveryKeys: recoveryKeys,
+                        summary: summary)
                 else {
                     // Another server appended first. The engine keeps these entries (merging
                     // the other server's rows on top is a CRDT merge); try again after it.
@@ -219,6 +243,7 @@ actor IdentityLedger {
                     continue
                 }
                 version += Int64(fresh.count)
+                cached = Self.slim(summary, version: version)
                 hashes.formUnion(fresh.map(\.hash))
                 storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }

@@ -104,6 +104,9 @@ package final class PostgresBackend: DiagnosableBackend {
             try await connection.query("SELECT pg_advisory_xact_lock(4949494949)", logger: logger).drain()
             for statement: PostgresQuery in [
                 "CREATE TABLE IF NOT EXISTS ledgerlink_identities (id BYTEA PRIMARY KEY, version BIGINT NOT NULL)",
+                // Stores made before summaries were kept gain the columns (empty until the next append).
+                "ALTER TABLE ledgerlink_identities ADD COLUMN IF NOT EXISTS digest BYTEA",
+                "ALTER TABLE ledgerlink_identities ADD COLUMN IF NOT EXISTS devices BYTEA",
                 """
                 CREATE TABLE IF NOT EXISTS ledgerlink_entries (identity BYTEA NOT NULL, n BIGINT NOT NULL,
                     raw BYTEA NOT NULL, PRIMARY KEY (identity, n))
@@ -143,6 +146,21 @@ package final class PostgresBackend: DiagnosableBackend {
         return nil
     }
 
+    package func head(of identity: [UInt8]) async throws -> StoredHead? {
+        let rows = try await client.query(
+            "SELECT version, digest, devices FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))",
+            logger: logger)
+        for try await (version, digest, devices) in rows.decode((Int64, ByteBuffer?, ByteBuffer?).self) {
+            var summary: IdentitySummary?
+            if let digest, let devices {
+                summary = IdentitySummary(
+                    digest: Array(digest.readableBytesView), devices: Array(devices.readableBytesView))
+            }
+            return StoredHead(version: version, summary: summary?.isValid == true ? summary : nil)
+        }
+        return nil
+    }
+
     package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
         let rows = try await client.query(
             "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity)) AND n > \(n) ORDER BY n",
@@ -154,9 +172,9 @@ package final class PostgresBackend: DiagnosableBackend {
         return out
     }
 
-    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]])
-        async throws -> Bool
-    {
+    package func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
         let id = ByteBuffer(bytes: identity)
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -194,7 +212,11 @@ package final class PostgresBackend: DiagnosableBackend {
                 try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).drain()
             }
             try await connection.query(
-                "UPDATE ledgerlink_identities SET version = \(base + Int64(raws.count)) WHERE id = \(id)",
+                """
+                UPDATE ledgerlink_identities SET version = \(base + Int64(raws.count)),
+                    digest = \(summary.map { ByteBuffer(bytes: $0.digest) }),
+                    devices = \(summary.map { ByteBuffer(bytes: $0.devices) }) WHERE id = \(id)
+                """,
                 logger: logger
             ).drain()
             for key in recoveryKeys {

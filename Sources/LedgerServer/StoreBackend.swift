@@ -7,6 +7,35 @@ package struct StoredRow: Sendable {
     package let raw: [UInt8]
 }
 
+/// What a poll needs of an identity, written beside its version by each append: the clock
+/// digest of exactly that version and the devices (and recovery keys) it authorises, so a
+/// server answers "nothing changed" and checks a token with one indexed read and no replica.
+package struct IdentitySummary: Sendable, Equatable {
+    /// The clock digest (32 bytes).
+    package let digest: [UInt8]
+    /// The authorised, unrevoked keys, 32 bytes each, in key order.
+    package let devices: [UInt8]
+
+    package init(digest: [UInt8], devices: [UInt8]) { (self.digest, self.devices) = (digest, devices) }
+
+    /// Most keys a summary lists (far above any identity's devices).
+    package static let maxDevices = 4096
+
+    /// Whether it is well formed (a damaged row is read as no summary).
+    package var isValid: Bool {
+        digest.count == 32 && devices.count % 32 == 0 && devices.count / 32 <= Self.maxDevices
+    }
+}
+
+/// An identity's row: how many entries it holds, and their summary when an append wrote one
+/// (identities last written by an older server have none until their next append).
+package struct StoredHead: Sendable, Equatable {
+    package let version: Int64
+    package let summary: IdentitySummary?
+
+    package init(version: Int64, summary: IdentitySummary?) { (self.version, self.summary) = (version, summary) }
+}
+
 /// A challenge or token as stored.
 package struct AuthGrant: Sendable, Equatable {
     package let identity: [UInt8]
@@ -40,14 +69,18 @@ package protocol StoreBackend: Sendable {
     func prepare() async throws
     /// The number of entries stored for `identity`, or nil when the store does not know it.
     func version(of identity: [UInt8]) async throws -> Int64?
+    /// The identity's version and summary in one read, or nil when the store does not know it.
+    func head(of identity: [UInt8]) async throws -> StoredHead?
     /// Entries of `identity` stored after position `n`, in order.
     func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow]
     /// Appends `raws` to `identity` (creating it when `expected` is nil) if nothing was appended
     /// since `expected`; false when another writer got there first (nothing is written then).
     /// `recoveryKeys` (keys the appended entries link as recovery keys) are indexed in the same
-    /// transaction, for `identities(recoveryKey:)`.
-    func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]]) async throws
-        -> Bool
+    /// transaction, for `identities(recoveryKey:)`, and `summary` (of the state after the
+    /// append) is kept with the new version.
+    func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool
     /// The identities that linked `recoveryKey` as a recovery key.
     func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]]
     func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws
@@ -113,12 +146,33 @@ package final class SQLiteBackend: StoreBackend {
                         mailbox BLOB NOT NULL, side INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,
                         PRIMARY KEY (mailbox, side, idx)) WITHOUT ROWID;
                     """)
+            // Stores made before summaries were kept gain the columns (empty until the next append).
+            let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('identities')")
+            if !columns.contains("digest") {
+                try db.execute(
+                    sql: "ALTER TABLE identities ADD COLUMN digest BLOB; ALTER TABLE identities ADD COLUMN devices BLOB"
+                )
+            }
         }
     }
 
     package func version(of identity: [UInt8]) async throws -> Int64? {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT version FROM identities WHERE id = ?", arguments: [Data(identity)])
+        }
+    }
+
+    package func head(of identity: [UInt8]) async throws -> StoredHead? {
+        try await pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT version, digest, devices FROM identities WHERE id = ?", arguments: [Data(identity)]
+                )
+            else { return nil }
+            let digest = (row["digest"] as Data?).map(Array.init)
+            let devices = (row["devices"] as Data?).map(Array.init)
+            let summary = digest.flatMap { d in devices.map { IdentitySummary(digest: d, devices: $0) } }
+            return StoredHead(version: row["version"], summary: summary?.isValid == true ? summary : nil)
         }
     }
 
@@ -131,9 +185,9 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]])
-        async throws -> Bool
-    {
+    package func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
         try await pool.write { db in
             let id = Data(identity)
             let current = try Int64.fetchOne(db, sql: "SELECT version FROM identities WHERE id = ?", arguments: [id])
@@ -147,7 +201,10 @@ package final class SQLiteBackend: StoreBackend {
                 try insert.execute(arguments: [id, base + Int64(offset) + 1, Data(raw)])
             }
             try db.execute(
-                sql: "UPDATE identities SET version = ? WHERE id = ?", arguments: [base + Int64(raws.count), id])
+                sql: "UPDATE identities SET version = ?, digest = ?, devices = ? WHERE id = ?",
+                arguments: [
+                    base + Int64(raws.count), summary.map { Data($0.digest) }, summary.map { Data($0.devices) }, id,
+                ])
             for key in recoveryKeys {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO recovery_keys (key, identity) VALUES (?, ?)",
@@ -311,8 +368,8 @@ package final class SQLiteBackend: StoreBackend {
 }
 
 extension StoreBackend {
-    /// Appends entries that link no recovery key.
+    /// Appends entries that link no recovery key, without a summary.
     package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
-        try await append(raws, to: identity, expected: expected, recoveryKeys: [])
+        try await append(raws, to: identity, expected: expected, recoveryKeys: [], summary: nil)
     }
 }

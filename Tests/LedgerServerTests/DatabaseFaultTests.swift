@@ -43,15 +43,20 @@ final class FaultyBackend: StoreBackend {
         try await gate()
         return try await inner.version(of: identity)
     }
+    func head(of identity: [UInt8]) async throws -> StoredHead? {
+        try await gate()
+        return try await inner.head(of: identity)
+    }
     func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
         try await gate()
         return try await inner.rows(of: identity, after: n)
     }
-    func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]]) async throws
-        -> Bool
-    {
+    func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
         try await gate()
-        return try await inner.append(raws, to: identity, expected: expected, recoveryKeys: recoveryKeys)
+        return try await inner.append(
+            raws, to: identity, expected: expected, recoveryKeys: recoveryKeys, summary: summary)
     }
     func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
         try await inner.identities(recoveryKey: recoveryKey)

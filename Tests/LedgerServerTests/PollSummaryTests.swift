@@ -1,0 +1,141 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerSync
+import LedgerTestSupport
+import NIOCore
+import Testing
+
+/// A backend that counts reads of entries, around a real one.
+final class CountingBackend: StoreBackend {
+    let inner: any StoreBackend
+    let entryReads = Locked(0)
+
+    init(_ inner: any StoreBackend) { self.inner = inner }
+
+    func prepare() async throws { try await inner.prepare() }
+    func version(of identity: [UInt8]) async throws -> Int64? { try await inner.version(of: identity) }
+    func head(of identity: [UInt8]) async throws -> StoredHead? { try await inner.head(of: identity) }
+    func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+        entryReads.withLock { $0 += 1 }
+        return try await inner.rows(of: identity, after: n)
+    }
+    func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
+        try await inner.append(raws, to: identity, expected: expected, recoveryKeys: recoveryKeys, summary: summary)
+    }
+    func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
+        try await inner.identities(recoveryKey: recoveryKey)
+    }
+    func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
+        try await inner.saveChallenge(challenge, grant)
+    }
+    func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.takeChallenge(challenge, identity: identity)
+    }
+    func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws { try await inner.saveToken(hash: hash, grant) }
+    func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.token(hash: hash, identity: identity)
+    }
+    func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool {
+        try await inner.openMailbox(id, identity: identity, expires: expires, now: now, maxOpen: maxOpen)
+    }
+    func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? { try await inner.mailbox(id) }
+    func closeMailbox(_ id: [UInt8]) async throws { try await inner.closeMailbox(id) }
+    func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+        try await inner.putMessage(id, side: side, index: index, body: body, limit: limit)
+    }
+    func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+        try await inner.message(id, side: side, index: index)
+    }
+    func purge(before now: Int64) async throws { try await inner.purge(before: now) }
+    func counts() async throws -> (identities: Int64, entries: Int64) { try await inner.counts() }
+    func ping() async throws { try await inner.ping() }
+    func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8] { try await inner.storeKeySeed(proposed: proposed) }
+}
+
+@Suite("Polls read one summary row, not the identity's entries")
+struct PollSummaryTests {
+    @Test(
+        "each append keeps the digest and the authorised keys beside the version; a server that never held the identity answers polls and checks tokens from them",
+        arguments: BackendKind.allCases.filter { $0 == .sqlite || PostgresTestServer.isAvailable })
+    func pollFromSummary(_ kind: BackendKind) async throws {
+        var built = try LedgerFixture(deviceCount: 3)
+        for i in 0..<30 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        try built.revoke(device: 2, by: 0)
+        let fixture = built
+        let backend = try await kind.make()
+        let writer = try await TestStore(backend: backend, realTime: true)
+        let reader = CountingBackend(backend)
+        let fresh = try await TestStore(backend: reader, realTime: true)
+        try await writer.application(configure: { $0.publicURL = nil }).test(.live) { one in
+            try await fresh.application(configure: { $0.publicURL = nil }).test(.live) { two in
+                let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
+                let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
+                let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))
+                let laptop = try await fixture.replica(device: 0)
+                try await laptop.merge(fixture.allEntries)
+                #expect(
+                    try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
+
+                let head = try #require(try await backend.head(of: fixture.identity.bytes))
+                let summary = try #require(head.summary)
+                #expect(head.version == Int64(fixture.allEntries.count))
+                #expect(summary.digest == (try await laptop.clock().digest.bytes))
+                let keys = Set(
+                    stride(from: 0, to: summary.devices.count, by: 32).map { Array(summary.devices[$0..<$0 + 32]) })
+                #expect(keys == Set([fixture.devices[0], fixture.devices[1]].map(\.publicKey.bytes)))
+
+                // The other server logs the laptop in and answers its polls without reading one
+                // entry: the token from the summary's keys, the answer from its digest.
+                let client = StoreClient(url: urlTwo, engine: laptop, keyPair: fixture.devices[0])
+                let token = try await client.bearerToken()
+                let digest = try await laptop.clock().digest.hex
+                for _ in 0..<3 {
+                    let answer = try await two.execute(
+                        uri: "/v1/identities/\(fixture.identity.hex)/sync", method: .post,
+                        headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                        body: ByteBuffer(string: #"{"digest":"\#(digest)"}"#))
+                    #expect(answer.status == .ok)
+                    #expect(String(buffer: answer.body).contains(#""digest":"\#(digest)""#))
+                }
+                #expect(reader.entryReads.value == 0, "a login or a poll read the identity's entries")
+                // The revoked device is refused from the summary too.
+                let tablet = try await fixture.replica(device: 2)
+                await #expect(throws: StoreClientError.self) {
+                    try await StoreClient(url: urlTwo, engine: tablet, keyPair: fixture.devices[2]).bearerToken()
+                }
+                #expect(reader.entryReads.value == 0)
+                #expect(try await client.sync().converged)
+            }
+        }
+    }
+
+    @Test("an identity written before summaries were kept is still served, from its entries, until its next append")
+    func legacyRow() async throws {
+        var built = try LedgerFixture(deviceCount: 1)
+        try built.record(device: 0, .credit, amount: 5)
+        let fixture = built
+        let backend = try await BackendKind.sqlite.make()
+        // As an older server wrote it: rows and a version, no summary.
+        #expect(try await backend.append(fixture.allEntries.map(\.encoded), to: fixture.identity.bytes, expected: nil))
+        #expect(try await backend.head(of: fixture.identity.bytes)?.summary == nil)
+        let store = try await TestStore(backend: backend, realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
+            let port = try #require(server.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let client = StoreClient(url: url, engine: laptop, keyPair: fixture.root)
+            #expect(try await client.sync().converged)
+            try await laptop.appendRecord(.credit, amount: 1, memo: "after")
+            #expect(try await client.sync().converged)
+            #expect(
+                try await backend.head(of: fixture.identity.bytes)?.summary?.digest
+                    == (try await laptop.clock().digest.bytes))
+        }
+    }
+}
