@@ -11,6 +11,9 @@ public enum PublicBody: Sendable, Equatable {
     /// Revoke: the device whose authority ends after `boundary`, and the new data key sealed to
     /// each device that remains.
     case revoke(device: DevicePublicKey, boundary: Seq, keyrings: [KeyringGrant])
+    /// Settle: the forked `device` counts, from `forkSeq` on, the branch whose entry at
+    /// `forkSeq` hashes to `chosen`, through `through`; nothing of it after that.
+    case settle(device: DevicePublicKey, forkSeq: Seq, chosen: EntryHash, through: Seq)
     /// Credit and debit carry everything in the sealed part.
     case record
 
@@ -51,6 +54,11 @@ public enum PublicBody: Sendable, Equatable {
                 w.raw(grant.recipient.bytes)
                 w.lengthPrefixed32(grant.box)
             }
+        case .settle(let device, let forkSeq, let chosen, let through):
+            w.raw(device.bytes)
+            w.u64(forkSeq)
+            w.raw(chosen.bytes)
+            w.u64(through)
         case .record:
             break
         }
@@ -82,6 +90,15 @@ public enum PublicBody: Sendable, Equatable {
                     grants.append(KeyringGrant(recipient: recipient, box: try r.lengthPrefixed32(limit: bytes.count)))
                 }
                 self = .revoke(device: device, boundary: boundary, keyrings: grants)
+            case .settle:
+                let device = try DevicePublicKey(bytes: try r.raw(32))
+                let forkSeq = try r.u64()
+                let chosen = try EntryHash(bytes: try r.raw(32))
+                let through = try r.u64()
+                guard forkSeq >= 1, through >= forkSeq, through <= Seq(Int64.max) else {
+                    throw LedgerError.malformed("a settle names seqs out of order")
+                }
+                self = .settle(device: device, forkSeq: forkSeq, chosen: chosen, through: through)
             case .credit, .debit, .correction:
                 self = .record
             }
@@ -128,6 +145,8 @@ public enum PrivateBody: Sendable, Equatable {
     case link(deviceName: String)
     /// Revoke: nothing private.
     case revoke
+    /// Settle: nothing private.
+    case settle
     /// Credit or debit: a positive amount in minor units and a memo.
     case record(amount: Int64, memo: String)
     /// Correction: the entry it corrects (a credit, a debit or another correction), the amount
@@ -150,7 +169,7 @@ public enum PrivateBody: Sendable, Equatable {
             w.lengthPrefixed8(Array(name.utf8))
         case .link(let name):
             w.lengthPrefixed8(Array(name.utf8))
-        case .revoke:
+        case .revoke, .settle:
             break
         case .record(let amount, let memo):
             w.u64(UInt64(amount))
@@ -210,6 +229,8 @@ public enum PrivateBody: Sendable, Equatable {
             self = .link(deviceName: try text(length: Int(try u8()), limit: Self.maxNameBytes))
         case .revoke:
             self = .revoke
+        case .settle:
+            self = .settle
         case .credit, .debit:
             let amount = try u64()
             guard amount >= 1, amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }

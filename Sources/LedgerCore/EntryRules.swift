@@ -17,16 +17,18 @@ enum EntryRules {
             let message = PublicBody.linkProofMessage(
                 identity: identity, device: newDevice, approver: entry.author, challenge: challenge)
             guard newDevice.isValidSignature(proof, for: message) else { throw .invalidLinkProof }
+        case .settle(let device, _, _, _):
+            guard device != entry.author else { throw .malformed("a device cannot settle its own fork") }
         case .revoke, .record:
             break
         }
         if entry.author == root, entry.seq == 1, entry.kind != .genesis {
             throw .malformed("the identity's first device must begin its log with genesis")
         }
-        if entry.kind == .revoke, entry.sealedCount != 0 {
-            throw .malformed("a revoke entry carries no sealed part")
+        if entry.kind == .revoke || entry.kind == .settle, entry.sealedCount != 0 {
+            throw .malformed("a \(entry.kind) entry carries no sealed part")
         }
-        if entry.kind != .revoke, entry.sealedCount < BodySeal.overhead {
+        if entry.kind != .revoke, entry.kind != .settle, entry.sealedCount < BodySeal.overhead {
             throw .malformed("a \(entry.kind) entry needs a sealed part")
         }
     }

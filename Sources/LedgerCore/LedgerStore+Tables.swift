@@ -112,6 +112,13 @@ extension LedgerStore {
                 arguments: [Data(entry.author.bytes), Int64(seq), Data(entry.hash.bytes), Data(entry.encoded)])
         }
 
+        /// Every seq of `author` with a proof.
+        static func seqs(_ db: Database, author: DevicePublicKey) throws -> [Seq] {
+            try Int64.fetchAll(
+                db, sql: "SELECT DISTINCT seq FROM forks WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)]
+            ).map { Seq($0) }
+        }
+
         static func proofs(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
             try Data.fetchAll(
                 db, sql: "SELECT raw FROM forks WHERE author = ? ORDER BY seq, hash", arguments: [Data(author.bytes)]
@@ -124,6 +131,46 @@ extension LedgerStore {
 
         static func cursor(_ db: Database) throws -> RowCursor {
             try Row.fetchCursor(db, sql: "SELECT raw FROM forks ORDER BY author, seq, hash")
+        }
+    }
+
+    /// `branches`: every validly signed entry of a forked device at or after its fork that is
+    /// not in its log (the other branch, and whatever it wrote on after), kept so that a
+    /// settlement can choose a branch and so that nothing signed is lost.
+    enum Branches {
+        static let schema = """
+            CREATE TABLE branches (
+                author BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, raw BLOB NOT NULL,
+                PRIMARY KEY (author, hash)) WITHOUT ROWID;
+            """
+        /// Most entries kept per forked device (a stolen key could write without end).
+        static let maxPerDevice = 100_000
+
+        /// Keeps `entry`; false when it was kept already or the device's share is full.
+        static func insert(_ db: Database, _ entry: Entry) throws -> Bool {
+            let count =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM branches WHERE author = ?", arguments: [Data(entry.author.bytes)])
+                ?? 0
+            guard count < maxPerDevice else { return false }
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO branches (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
+                arguments: [Data(entry.author.bytes), Int64(entry.seq), Data(entry.hash.bytes), Data(entry.encoded)])
+            return db.changesCount > 0
+        }
+
+        static func contains(_ db: Database, _ entry: Entry) throws -> Bool {
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM branches WHERE author = ? AND hash = ?",
+                arguments: [Data(entry.author.bytes), Data(entry.hash.bytes)]) ?? false
+        }
+
+        /// The kept entries of `author` at `seq` or later, by seq.
+        static func entries(_ db: Database, author: DevicePublicKey, from seq: Seq) throws -> [Entry] {
+            try Data.fetchAll(
+                db, sql: "SELECT raw FROM branches WHERE author = ? AND seq >= ? ORDER BY seq, hash",
+                arguments: [Data(author.bytes), Int64(seq)]
+            ).map { try Entry(decoding: $0.bytes) }
         }
     }
 

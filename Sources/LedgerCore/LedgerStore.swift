@@ -10,7 +10,7 @@ import LedgerCrypto
 public final class LedgerStore: Sendable {
     /// The schema this build writes. Schema 1 (one row per entry) is moved to segments when
     /// first opened by this build.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
     /// SQLite application_id marking a ledgerlink database ("LLNK").
     public static let applicationID: Int32 = 0x4C4C_4E4B
 
@@ -138,6 +138,7 @@ public final class LedgerStore: Sendable {
             if version < 2 { try LogSegments.migrateFromRows(db) }
             if version < 3 { try db.execute(sql: Self.storeWitnessSchema) }
             if version < 4 { try db.execute(sql: LedgerCore.Corrections.schema) }
+            if version < 5 { try db.execute(sql: Branches.schema) }
             try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
         }
     }
@@ -191,6 +192,7 @@ public final class LedgerStore: Sendable {
                         id BLOB PRIMARY KEY, generation INTEGER NOT NULL, key BLOB NOT NULL) WITHOUT ROWID;
                     \(Self.storeWitnessSchema)
                     \(LedgerCore.Corrections.schema)
+                    \(Branches.schema)
                     """)
             for (key, value) in [("identity", identity.bytes), ("root", root.bytes), ("device", device.bytes)] {
                 try db.execute(sql: "INSERT INTO local (key, value) VALUES (?, ?)", arguments: [key, Data(value)])

@@ -199,7 +199,7 @@ extension MergeEngine {
             throw .invalidState("this device was revoked after seq \(limit); it can no longer write")
         }
         let sealed: [UInt8]
-        if case .revoke = privateBody {
+        if kind == .revoke || kind == .settle {
             sealed = []
         } else {
             sealed = try BodySeal.seal(

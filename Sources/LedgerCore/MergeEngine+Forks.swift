@@ -38,24 +38,19 @@ extension MergeEngine {
         cache.heldBytes = max(0, cache.heldBytes - length)
     }
 
-    /// Keeps both entries as proof and cuts the author's log before the fork.
+    /// Keeps both entries as proof and cuts the author's log before the fork; what the log held
+    /// from there on is kept with the branches, for a settlement to choose from.
     func recordFork(_ db: Database, author: DevicePublicKey, seq: Seq, proof: [Entry]) throws {
         for entry in proof { try LedgerStore.Forks.insert(db, entry, seq: seq) }
         let fork = min(cache.forkSeqs[author] ?? .max, seq)
         cache.forkSeqs[author] = fork
-        let authorID = try authorRowID(db, author)
-        if try LedgerStore.Controls.exists(db, authorID: authorID, from: fork) { controlsChanged = true }
-        try LogSegments.truncate(db, author: authorID, from: fork)
-        try LedgerStore.Corrections.delete(db, authorID: authorID, from: fork)
-        // Entries waiting beyond the fork can never be accepted now.
+        forksRecorded.insert(author)
+        try cutLog(db, author: author, from: fork)
+        // Entries waiting beyond the fork join the branches: only a settlement can take them now.
+        for entry in try LedgerStore.Held.entries(db, author: author) where entry.seq >= fork {
+            _ = try LedgerStore.Branches.insert(db, entry)
+        }
         _ = try LedgerStore.Held.delete(db, author: author, from: fork)
         (cache.heldCount, cache.heldBytes) = try LedgerStore.Held.size(db)
-        if let row = try LogSegments.last(db, author: authorID) {
-            cache.authors[author] = AuthorState(
-                seq: row.seq, head: try row.entry(identity: identity, author: author).hash, cumCredit: row.cumCredit,
-                cumDebit: row.cumDebit)
-        } else {
-            cache.authors[author] = nil
-        }
     }
 }

@@ -424,7 +424,7 @@ extension MergeEngine {
                 event.rotatedTo = keyrings.count
                 event.isRecovery = roster.devices[device]?.isRecovery ?? false
                 events.append(event)
-            case .record:
+            case .record, .settle:
                 break
             }
         }

@@ -111,6 +111,10 @@ public actor MergeEngine {
         var authors: [DevicePublicKey: AuthorState] = [:]
         /// Proven forks by author: the lowest forked seq.
         var forkSeqs: [DevicePublicKey: Seq] = [:]
+        /// The settlement that counts, by forked device (from the control entries).
+        var settlements: [DevicePublicKey: Settlement] = [:]
+        /// A later fork inside a settled branch, by device: the log ends before it.
+        var forkCuts: [DevicePublicKey: Seq] = [:]
         var roster: Roster
         var keys: [DataKeyID: DataKey] = [:]
         /// Keys granted to this device by control entries that took effect; new entries are
@@ -158,7 +162,10 @@ public actor MergeEngine {
         cachedTotals = nil
         cachedCorrections = nil
         try loadState(db)
-        cache.roster = Roster.compute(root: root, controls: try loadControls(db))
+        let controls = try loadControls(db)
+        cache.roster = Roster.compute(root: root, controls: controls)
+        cache.settlements = Self.settlements(controls, roster: cache.roster)
+        try loadCuts(db)
         if let decimals = try LedgerStore.Local.decimals(db) { cache.decimals = decimals }
         cache.dataVersion = try LedgerStore.Local.dataVersion(db)
     }
@@ -220,11 +227,32 @@ public actor MergeEngine {
             try store.write { db in
                 try reloadIfChanged(db)
                 controlsChanged = false
+                forksRecorded = []
                 try body(db, &report)
-                if controlsChanged {
-                    cache.roster = Roster.compute(root: root, controls: try loadControls(db))
-                    try refreshKeys(db)
+                // A settlement that starts or stops counting, or a fork it names coming to light,
+                // changes what a log holds, which can change the controls again: repeated until
+                // nothing changes (each round settles at least one device for good).
+                var changedAny = controlsChanged
+                for _ in 0...(cache.settlements.count + cache.forkSeqs.count + 1) {
+                    guard controlsChanged || !forksRecorded.isEmpty else { break }
+                    var settle = forksRecorded
+                    if controlsChanged {
+                        let controls = try loadControls(db)
+                        cache.roster = Roster.compute(root: root, controls: controls)
+                        let settlements = Self.settlements(controls, roster: cache.roster)
+                        for device in Set(settlements.keys).union(cache.settlements.keys)
+                        where settlements[device] != cache.settlements[device] {
+                            settle.insert(device)
+                        }
+                        cache.settlements = settlements
+                    }
+                    controlsChanged = false
+                    forksRecorded = []
+                    try applySettlements(db, settle.filter { cache.forkSeqs[$0] != nil }, &report)
+                    changedAny = changedAny || controlsChanged
                 }
+                controlsChanged = changedAny
+                if controlsChanged { try refreshKeys(db) }
             }
         } catch {
             // The transaction rolled back: forget in-memory changes too.
@@ -274,7 +302,13 @@ public actor MergeEngine {
             [(author: DevicePublicKey, held: Set<EntryHash>, sorted: [Entry], opened: BackgroundMap<OpenedBody>)] =
                 []
         for author in byAuthor.keys.sorted() {
-            let held = try heldEntries(db, author: author)
+            var held = try heldEntries(db, author: author)
+            // A settled log takes the entries of its chosen branch that arrived out of order
+            // from those kept with the branches (they wait there, not in `held`).
+            if settlement(of: author) != nil {
+                held += try LedgerStore.Branches.entries(
+                    db, author: author, from: (cache.authors[author]?.seq ?? 0) + 1)
+            }
             let sorted = Self.sortedBySeq(held + (byAuthor[author] ?? []))
             work.append(
                 (
@@ -334,6 +368,8 @@ public actor MergeEngine {
     private var pendingAccepted: [(hash: EntryHash, author: DevicePublicKey, seq: Seq)] = []
     /// Set during a transaction when a control entry was added or removed.
     var controlsChanged = false
+    /// Devices whose fork was first proven during the current transaction.
+    var forksRecorded: Set<DevicePublicKey> = []
 
     /// Merges one author's entries: `sorted` holds the held and incoming ones in seq order,
     /// `opened` their sealed bodies, opened (or being opened) in the same order.
@@ -351,13 +387,19 @@ public actor MergeEngine {
         // One pass over the entries in seq order: drop repeats, set aside what a fork froze,
         // extend the log with the run of linked entries, keep what lies beyond a gap.
         var index = 0
-        let forkSeq = cache.forkSeqs[author]  // changes only when a fork is recorded, below the loop
+        // These change only when a fork is recorded, below the loop. A forked log takes nothing
+        // from its fork on, unless a settlement chose a branch: then it takes that branch (the
+        // chosen entry at the fork seq, and what links to it) up to where the settlement says.
+        let forkSeq = cache.forkSeqs[author]
+        let frozen = frozenFrom(author)
+        let chosen = chosenEntry(author)
         run.reserveCapacity(sorted.count)
         runPositions.reserveCapacity(sorted.count)
         while index < sorted.count {
             let seq = sorted[index].seq
             // The common case first: one entry at this seq, and it extends the run.
-            if seq == next, sorted[index].prev == prev, forkSeq.map({ seq < $0 }) ?? true,
+            if seq == next, sorted[index].prev == prev, frozen.map({ seq < $0 }) ?? true,
+                chosen.map({ seq != $0.seq || sorted[index].hash == $0.hash }) ?? true,
                 index + 1 == sorted.count || sorted[index + 1].seq != seq
             {
                 run.append(sorted[index])
@@ -381,18 +423,20 @@ public actor MergeEngine {
                 }
                 group = distinct[...]
             }
-            if let fork = forkSeq, seq >= fork {
+            if let fork = forkSeq, let frozen, seq >= frozen {
                 for entry in group {
-                    if try LedgerStore.Forks.isProof(db, entry) {
-                        if !heldHashes.contains(entry.hash) { report.duplicates += 1 }
-                    } else {
+                    if try keepBranch(db, entry, heldHashes: heldHashes, report: &report) {
                         report.reject(entry, .forkedAuthor(seq: fork))
                     }
                     if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
                 }
             } else if seq <= state.seq {
                 older += group
-            } else if seq == next, let link = group.first(where: { $0.prev == prev }) {
+            } else if seq == next,
+                let link = group.first(where: { entry in
+                    entry.prev == prev && (chosen.map { seq != $0.seq || entry.hash == $0.hash } ?? true)
+                })
+            {
                 run.append(link)
                 runPositions.append(sorted[start..<index].firstIndex { $0 === link } ?? start)
                 prev = link.hash
@@ -400,7 +444,18 @@ public actor MergeEngine {
                 older += group.filter { $0 !== link }  // rivals: checked as forks below
             } else if seq == next {
                 for entry in group {
-                    report.reject(entry, .brokenChain(seq: seq))
+                    // Past a fork, an entry that does not extend the chosen branch is the other
+                    // branch's: kept, never counted.
+                    if let fork = forkSeq, seq >= fork {
+                        if try keepBranch(db, entry, heldHashes: heldHashes, report: &report) {
+                            report.reject(entry, .forkedAuthor(seq: fork))
+                        }
+                    } else {
+                        // It links to another entry at the seq before: a fork not proven here yet.
+                        // Kept, signed, for the branch a settlement may choose once it is.
+                        if entry.hasValidSignature { _ = try LedgerStore.Branches.insert(db, entry) }
+                        report.reject(entry, .brokenChain(seq: seq))
+                    }
                     if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
                 }
             } else {
@@ -455,8 +510,14 @@ public actor MergeEngine {
             cache.authors[author] = state
         }
 
-        // 4. Entries beyond a gap wait in `held`.
+        // 4. Entries beyond a gap wait in `held`; a forked device's wait with its branches.
         for entry in leftovers where !heldHashes.contains(entry.hash) {
+            if let fork = cache.forkSeqs[author], entry.seq >= fork {
+                if try keepBranch(db, entry, heldHashes: heldHashes, report: &report) {
+                    report.reject(entry, .forkedAuthor(seq: fork))
+                }
+                continue
+            }
             guard cache.heldCount < maxHeld, cache.heldBytes + entry.encoded.count <= maxHeldBytes else {
                 report.reject(entry, .holdLimitReached)
                 continue
@@ -483,6 +544,20 @@ public actor MergeEngine {
             }
             guard entry.hasValidSignature, stored.hasValidSignature else {
                 report.reject(entry, .invalidSignature)
+                continue
+            }
+            if let fork = cache.forkSeqs[author], entry.seq >= fork {
+                // A settled log past its fork: the other branch's entry (the rival at the fork
+                // seq, or one linking elsewhere) is kept; two entries on one parent in the chosen
+                // branch are a new fork, and the log ends before it.
+                if entry.seq == fork || entry.prev != stored.prev {
+                    if try keepBranch(db, entry, heldHashes: heldHashes, report: &report) {
+                        report.reject(entry, .forkedAuthor(seq: fork))
+                    }
+                } else {
+                    try recordCut(db, author: author, seq: entry.seq, proof: [stored, entry])
+                    report.forks.append(ClockEntry(author: author, seq: entry.seq, head: entry.hash, forkSeq: fork))
+                }
                 continue
             }
             try recordFork(db, author: author, seq: entry.seq, proof: [stored, entry])
@@ -523,7 +598,7 @@ public actor MergeEngine {
     static func columns(of body: PrivateBody) -> (amount: Int64?, label: String?) {
         switch body {
         case .genesis(_, let name), .link(let name): (nil, name)
-        case .revoke: (nil, nil)
+        case .revoke, .settle: (nil, nil)
         case .record(let amount, let memo): (amount, memo)
         case .correction(_, let amount, let memo): (amount, memo)
         }

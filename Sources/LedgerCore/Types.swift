@@ -57,9 +57,13 @@ public enum EntryKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Changes the amount (or memo) of an earlier credit or debit, or voids it
     /// (docs/PROTOCOL.md, "Corrections").
     case correction = 6
+    /// Settles a forked device's log: which branch counts, up to where (docs/PROTOCOL.md,
+    /// "Settling a fork").
+    case settle = 7
 
-    /// True for the kinds that change who may write (genesis, link, revoke).
-    public var isControl: Bool { rawValue <= 3 }
+    /// True for the kinds that change who may write or what a log holds (genesis, link,
+    /// revoke, settle).
+    public var isControl: Bool { rawValue <= 3 || self == .settle }
 
     /// True for credits and debits: the entries whose amounts count.
     public var isRecord: Bool { self == .credit || self == .debit }
@@ -73,6 +77,7 @@ public enum EntryKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .credit: "credit"
         case .debit: "debit"
         case .correction: "correction"
+        case .settle: "settle"
         }
     }
 

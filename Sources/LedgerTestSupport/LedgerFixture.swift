@@ -71,6 +71,18 @@ package struct LedgerFixture: Sendable {
         )
     }
 
+    /// Appends a settlement by device `index` of device `target`'s fork at `forkSeq`: the
+    /// branch whose entry there is `chosen` counts through `through`.
+    @discardableResult
+    package mutating func settle(device index: Int, target: Int, forkSeq: Seq, chosen: EntryHash, through: Seq)
+        throws -> Entry
+    {
+        try append(
+            device: index, kind: .settle,
+            publicBody: .settle(device: devices[target].publicKey, forkSeq: forkSeq, chosen: chosen, through: through),
+            privateBody: .settle)
+    }
+
     /// Appends a credit whose sealed part names the data key but does not open with it, as a
     /// faulty or hostile linked device could write.
     @discardableResult
@@ -112,7 +124,7 @@ package struct LedgerFixture: Sendable {
         let author = devices[index]
         let seq = Seq(logs[index].count + 1)
         let sealed: [UInt8] =
-            kind == .revoke
+            kind == .revoke || kind == .settle
             ? []
             : try BodySeal.seal(
                 privateBody, key: dataKey, identity: identity, author: author.publicKey, seq: seq, kind: kind)

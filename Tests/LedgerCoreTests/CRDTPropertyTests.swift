@@ -39,6 +39,16 @@ struct CRDTPropertyTests {
                 var copy = fixture
                 try copy.record(device: 1, .credit, amount: 777, memo: "rival")
                 rival = copy
+            case 11:
+                // Someone settles device 1's fork (if its log has split by now): either branch,
+                // through a seq that may lie beyond what either holds yet.
+                guard let rival, let split = rival.logs[1].last, fixture.logs[1].count >= split.seq,
+                    !(revoked && Bool.random(using: &rng))
+                else { continue }
+                let main = fixture.logs[1][Int(split.seq) - 1]
+                try fixture.settle(
+                    device: 0, target: 1, forkSeq: split.seq, chosen: Bool.random(using: &rng) ? main.hash : split.hash,
+                    through: split.seq + Seq.random(in: 0...3, using: &rng))
             default:
                 break
             }
@@ -71,7 +81,7 @@ struct CRDTPropertyTests {
         return (try await replica.clock(), try await replica.totals(), devices + standing + effects)
     }
 
-    static let ops = Gen.int(in: 0...10).array(of: 4...24)
+    static let ops = Gen.int(in: 0...11).array(of: 4...24)
     static let seed = Gen.uint64()
 
     @Test("replicas converge to the same clock, digest, totals and devices whatever the delivery order")

@@ -215,7 +215,7 @@ struct LogSegmentTests {
                         switch try BodySeal.open(entry, key: fixture.dataKey) {
                         case .record(let value, let memo): (amount, label) = (value, memo)
                         case .genesis(_, let name), .link(let name): label = name
-                        case .revoke, .correction: break
+                        case .revoke, .correction, .settle: break
                         }
                     }
                     if entry.kind == .credit { credit += amount ?? 0 }

@@ -171,8 +171,8 @@ struct DatabaseFaultTests {
             $0.publicURL = nil
             TestStore.unlimited(&$0)
             // The test client keeps one connection across stopping and starting PostgreSQL,
-            // which can take longer than the usual idle limit on a busy machine.
-            $0.idleTimeout = .seconds(600)
+            // which can take longer than the usual limits on a busy machine.
+            TestStore.patientConnections(&$0)
         }
         try await app.test(.live) { client in
             let port = try #require(client.port)

@@ -72,7 +72,10 @@ struct PollSummaryTests {
         let reader = CountingBackend(backend)
         let fresh = try await TestStore(backend: reader, realTime: true)
         try await writer.application(configure: { $0.publicURL = nil }).test(.live) { one in
-            try await fresh.application(configure: { $0.publicURL = nil }).test(.live) { two in
+            try await fresh.application(configure: {
+                $0.publicURL = nil
+                TestStore.patientConnections(&$0)
+            }).test(.live) { two in
                 let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
                 let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
                 let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))

@@ -91,6 +91,14 @@ struct TestStore {
     }
 
     /// No rate limits: for tests about consistency under load, not about limits.
+    /// For a test whose HummingbirdTesting client opens its one connection at the start and
+    /// may first use it much later (a busy machine): the server must not close it as idle or
+    /// as a slow request head meanwhile.
+    static func patientConnections(_ configuration: inout StoreServerConfiguration) {
+        configuration.idleTimeout = .seconds(600)
+        configuration.headerTimeout = .seconds(600)
+    }
+
     static func unlimited(_ configuration: inout StoreServerConfiguration) {
         let unlimited = RateLimit(perSecond: 10_000, burst: 10_000)
         configuration.identityRate = unlimited
