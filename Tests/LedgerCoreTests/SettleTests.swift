@@ -32,7 +32,8 @@ struct SettleTests {
                 var rotated = Array(entries[order...] + entries[..<order])
                 for entry in rotated { try await replica.merge([entry]) }
                 #expect(try await replica.totals() == expected, "choice \(choice), rotation \(order)")
-                #expect(try await replica.clock() == (try await reference.clock()), "choice \(choice), rotation \(order)")
+                #expect(
+                    try await replica.clock() == (try await reference.clock()), "choice \(choice), rotation \(order)")
                 rotated.reverse()
                 let reversed = try await fixture.replica(device: 2)
                 for entry in rotated { try await reversed.merge([entry]) }
