@@ -176,7 +176,7 @@ extension MergeEngine {
             written = entry
             try mergeBatch(db, [entry], &report)
         }
-        guard let entry = written, report.accepted == [entry.hash] else {
+        guard let entry = written, report.accepted.contains(entry.hash) else {
             throw report.rejected.first?.reason ?? report.held.first?.reason
                 ?? .invalidState("the entry was not accepted")
         }
@@ -190,7 +190,8 @@ extension MergeEngine {
         let seq = state.seq + 1
         if let fork = cache.forkSeqs[device] {
             throw .invalidState(
-                "this device's log is forked at seq \(fork) (was its key copied?); it can no longer write")
+                "this device's log is forked at seq \(fork) (its folder restored from a backup, or its key "
+                    + "copied); it can no longer write: join again with a new key (`ledgerlink join`, in a new folder)")
         }
         guard let limit = cache.roster.limit(of: device) else {
             throw .invalidState("this device is not linked to the identity yet")

@@ -44,7 +44,7 @@ struct Ledgerlink: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Earn.self, Spend.self, Correct.self, VoidEntry.self, Balance.self, History.self, Report.self,
-            Devices.self, Status.self,
+            Devices.self, ForkCommand.self, Status.self,
             Export.self, Import.self, Verify.self, Pair.self, Join.self, Revoke.self, RecoveryCommand.self,
             Recover.self, Sync.self, Listen.self,
             Peers.self, Stores.self, Serve.self,

@@ -180,6 +180,15 @@ struct Join: AsyncParsableCommand {
     func run() async throws {
         try await userFacing {
             let home = homeOptions.dataHome
+            if home.hasDevice, let context = try? await DeviceContext.open(home, keys: nil),
+                let fork = try await context.engine.provenForks()[context.engine.device]
+            {
+                throw CLIError(
+                    "this device's key is frozen: its log forked at seq \(fork) (a restored backup, or a copied "
+                        + "key), so nothing it writes counts. Another device settles which branch counts "
+                        + "(`ledgerlink fork settle`); to write again, move \(home.url.path) away and join with a "
+                        + "new key (this command, with --home for a new folder)")
+            }
             try home.requireNoDevice()
             let parsed = try PairingCode(parsing: code)
             let secret = try device.newPassphrase()
