@@ -69,6 +69,8 @@ public struct DeviceInfo: Sendable, Equatable {
     public let quarantined: Seq
     /// A recovery key (docs/PROTOCOL.md, "Recovery keys"), not a device.
     public var isRecovery = false
+    /// The settlement of its fork that applies, if any.
+    public var settlement: Settlement?
 
     /// "active", "revoked" or "forked".
     public var state: String { forkSeq != nil ? "forked" : boundary != nil ? "revoked" : "active" }
@@ -397,7 +399,8 @@ extension MergeEngine {
                 return DeviceInfo(
                     key: d.key, name: d.name, isThisDevice: d.key == device, linkedBy: d.linkedBy, linkedAt: d.linkedAt,
                     boundary: d.boundary, revokedBy: d.revokedBy, forkSeq: cache.forkSeqs[d.key], entries: seq,
-                    lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq, isRecovery: d.isRecovery)
+                    lastSeen: lastSeen, quarantined: (cache.authors[d.key]?.seq ?? 0) - seq, isRecovery: d.isRecovery,
+                    settlement: settlement(of: d.key))
             }
         }
     }

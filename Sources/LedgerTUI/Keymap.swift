@@ -37,7 +37,7 @@ package enum Keymap {
         Binding(keys: "?", action: "help", inFooter: true),
         Binding(keys: "q", action: "quit", inFooter: true),
         Binding(keys: "a d", action: "approve, deny a link request", inFooter: false),
-        Binding(keys: "r", action: "revoke the selected device", inFooter: false),
+        Binding(keys: "r f", action: "revoke, settle the selected device", inFooter: false),
         Binding(keys: "c v", action: "correct, void a history entry", inFooter: false),
         Binding(keys: "R", action: "make recovery words (shown once)", inFooter: false),
         Binding(keys: "Shift-Tab", action: "previous pane", inFooter: false),

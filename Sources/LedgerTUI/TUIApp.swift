@@ -40,6 +40,8 @@ package final class TUIApp {
     private var pendingRecovery: RecoveryWords?
     /// The dialog that shows them, for the screen's state once the effect returns.
     private var recoveryToShow: RecoveryDialog?
+    /// A forked device's branches read for the settle dialog, shown after the effect.
+    private var settleToShow: SettleDialog?
 
     /// `probe` is for the benchmark only (`ledgerlink-bench tui`): a file to write measurements
     /// to, after which the screen closes.
@@ -163,6 +165,10 @@ package final class TUIApp {
                     recoveryToShow = nil
                     TUIReducer.apply(&state, .recovery(dialog))
                 }
+                if let dialog = settleToShow {
+                    settleToShow = nil
+                    TUIReducer.apply(&state, .settle(dialog))
+                }
                 digest = try await reload(&state, history)
             }
             await history.update(&state)
@@ -246,6 +252,35 @@ package final class TUIApp {
             } catch {
                 return "Not saved: \(error)"
             }
+        case .loadBranches(let hex):
+            do {
+                guard let bytes = Hex.decode(hex), !bytes.isEmpty else { return "This screen does not know that key" }
+                let key = try DevicePublicKey(bytes: bytes)
+                guard let (fork, branches) = try await engine.branches(of: key), !branches.isEmpty else {
+                    return "That device is not forked"
+                }
+                let d = await engine.decimals ?? 2
+                let names = Dictionary(
+                    uniqueKeysWithValues: try await engine.devices().map {
+                        ($0.key, TextSafety.sanitised($0.name ?? ""))
+                    })
+                settleToShow = SettleDialog(
+                    device: names[key] ?? key.fingerprint, deviceKey: hex, forkSeq: fork,
+                    branches: branches.map { Self.settleBranch($0, decimals: d) })
+                return ""
+            } catch {
+                return "Cannot read the branches: \(error)"
+            }
+        case .settle(let hex, let chosen, let through):
+            guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
+            do {
+                guard let bytes = Hex.decode(hex), let hash = Hex.decode(chosen) else { return "Not settled: bad key" }
+                try await engine.appendSettle(
+                    device: try DevicePublicKey(bytes: bytes), chosen: try EntryHash(bytes: hash), through: through)
+                return "Settled: that branch counts through seq \(through). Sync so every device applies it"
+            } catch {
+                return "Not settled: \(error)"
+            }
         case .revoke(let hex):
             guard canWrite else { return "This device's key is locked: run `ledgerlink tui` with --passphrase-file" }
             do {
@@ -297,7 +332,8 @@ extension LedgerSnapshot {
                     device.linkedBy.map { "linked by \(names[$0] ?? $0.fingerprint)" } ?? "created the identity"
                 return DeviceRow(
                     name: names[device.key] ?? "", fingerprint: device.key.fingerprint,
-                    state: device.isRecovery && device.boundary == nil ? "recovery key" : device.state,
+                    state: device.isRecovery && device.boundary == nil
+                        ? "recovery key" : device.settlement != nil ? "forked, settled" : device.state,
                     entries: Int(clamping: device.entries), isThisDevice: device.isThisDevice, key: device.key.hex,
                     linked: "\(linked) \(HistoryDate.format(device.linkedAt))",
                     lastSeen: device.lastSeen.map { "last entry \(HistoryDate.format($0))" } ?? "no entries",
@@ -321,6 +357,30 @@ extension LedgerSnapshot {
                 + "\(AmountFormat.format(low, decimals: d)) to \(AmountFormat.format(high, decimals: d))"
         }
         return snapshot
+    }
+}
+
+extension TUIApp {
+    /// One branch as the settle dialog lists it: a summary, then its newest entries.
+    static func settleBranch(_ branch: ForkBranch, decimals d: UInt8) -> SettleDialog.Branch {
+        let records = branch.entries.filter(\.kind.isRecord)
+        let sum = { (kind: EntryKind) in
+            records.filter { $0.kind == kind }.compactMap(\.amount).reduce(Int128(0)) { $0 + Int128($1) }
+        }
+        let first = branch.entries.first?.seq ?? 0
+        let last = branch.entries.last?.seq ?? first
+        let count = branch.entries.count
+        let summary =
+            "seqs \(first)-\(last), \(count) entr\(count == 1 ? "y" : "ies"): in +\(AmountFormat.format(sum(.credit), decimals: d)), "
+            + "out -\(AmountFormat.format(sum(.debit), decimals: d))" + (branch.isChosen ? "  [counts now]" : "")
+        let lines = branch.entries.suffix(3).map { item in
+            let sign = item.kind == .credit ? "+" : item.kind == .debit ? "-" : ""
+            let amount = item.amount.map { sign + AmountFormat.format(Int128($0), decimals: d) } ?? item.kind.name
+            return
+                "seq \(item.seq)  \(HistoryDate.format(item.time))  \(amount)  \(TextSafety.sanitised(item.memo ?? ""))"
+        }
+        return SettleDialog.Branch(
+            summary: summary, lines: lines, first: branch.first?.hex ?? "", last: last, isChosen: branch.isChosen)
     }
 }
 

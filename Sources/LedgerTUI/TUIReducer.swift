@@ -9,6 +9,10 @@ package enum TUIEffect: Sendable, Equatable {
     case correct(EntryRef, amount: Int64, memo: String?)
     /// Revoke the device with this key (hex).
     case revoke(deviceKey: String)
+    /// Read the branches of the forked device with this key (hex), to settle it.
+    case loadBranches(deviceKey: String)
+    /// Settle the forked device: the branch starting with `chosen` (hex) counts through `through`.
+    case settle(deviceKey: String, chosen: String, through: UInt64)
     /// Sync with every reachable device now.
     case syncNow
     /// Open a pairing window whose code names `address`.
@@ -44,6 +48,8 @@ package enum TUIEvent: Sendable, Equatable {
     case pairingAddress(String)
     /// Recovery words to show, and the two positions to type back.
     case recovery(RecoveryDialog)
+    /// A forked device's branches, to choose from.
+    case settle(SettleDialog)
 }
 
 /// Pure key handling: every key changes the state in one way and may ask for an effect.
@@ -92,6 +98,26 @@ package enum TUIReducer {
             }
             return []
         }
+        if var dialog = state.settle {
+            switch key {
+            case .up, .character("k"): dialog.selected = max(0, dialog.selected - 1)
+            case .down, .character("j"): dialog.selected = min(dialog.branches.count - 1, dialog.selected + 1)
+            case .character(let c) where c.isNumber:
+                if let n = c.wholeNumberValue, (1...dialog.branches.count).contains(n) { dialog.selected = n - 1 }
+            case .enter:
+                state.settle = nil
+                let branch = dialog.branches[dialog.selected]
+                state.message = "Settling \(dialog.device)…"
+                return [.settle(deviceKey: dialog.deviceKey, chosen: branch.first, through: branch.last)]
+            case .escape:
+                state.settle = nil
+                return []
+            default:
+                break
+            }
+            state.settle = dialog
+            return []
+        }
         if let row = state.pendingVoid {
             switch key {
             case .enter:
@@ -138,6 +164,16 @@ package enum TUIReducer {
             return []
         }
         if let effects = requestKey(&state, key) { return effects }
+        if key == .character("f"), state.focus == .devices, !state.snapshot.devices.isEmpty {
+            let devices = state.snapshot.devices
+            let device = devices[max(0, min(state.selection[.devices] ?? 0, devices.count - 1))]
+            guard device.forkSeq != nil else {
+                state.message = "\(device.name) is not forked: nothing to settle"
+                return []
+            }
+            state.message = "Reading \(device.name)'s branches…"
+            return [.loadBranches(deviceKey: device.key)]
+        }
         mainKey(&state, key)
         return []
     }
@@ -161,7 +197,7 @@ package enum TUIReducer {
                 state.knownForks.insert(device.fingerprint)
                 state.message =
                     "⚠ Fork found: \(device.name) (\(device.fingerprint)) signed two different entries at seq "
-                    + "\(device.forkSeq ?? 0); its entries from there on do not count. Revoke it (r) and check that device."
+                    + "\(device.forkSeq ?? 0); its entries from there on do not count. Choose the branch that counts: f on its row."
             }
             clampSelections(&state)
         case .history(let view):
@@ -176,6 +212,9 @@ package enum TUIReducer {
             state.pairingDefaultAddress = address
         case .recovery(let dialog):
             state.recovery = dialog
+            state.message = nil
+        case .settle(let dialog):
+            state.settle = dialog
             state.message = nil
         case .pairing(let panel):
             state.pairing = panel

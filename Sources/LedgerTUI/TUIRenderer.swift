@@ -33,6 +33,7 @@ package enum TUIRenderer {
         if let dialog = state.dialog { recordDialog(dialog, &grid) }
         if let device = state.pendingRevoke { revokeDialog(device, &grid) }
         if let row = state.pendingVoid { voidDialog(row, &grid) }
+        if let dialog = state.settle { settleDialog(dialog, &grid) }
         if let approval = state.approval { approvalDialog(approval, &grid) }
         if let dialog = state.pairingAddress { pairingAddressDialog(dialog, &grid) }
         return grid
@@ -131,7 +132,9 @@ package enum TUIRenderer {
             let x = grid.put(
                 marker, row: row, column: box.left + 2, style: isSelected ? .reverse : well ? .good : .bad)
             var state = d.state
-            if let fork = d.forkSeq { state += " at seq \(fork)" }
+            if let fork = d.forkSeq {
+                state = "forked at seq \(fork)" + (d.state.contains("settled") ? ", settled" : "")
+            }
             var entries = "\(d.entries) entr\(d.entries == 1 ? "y" : "ies")"
             if d.quarantined > 0 { entries += ", \(d.quarantined) quarantined (not counted)" }
             let line =
@@ -305,8 +308,11 @@ package enum TUIRenderer {
     /// Every problem the ledger or a store's signed answers prove, in words.
     private static func problems(_ state: TUIState, _ grid: inout ScreenGrid) {
         var items = state.snapshot.devices.filter { $0.forkSeq != nil }.map {
-            "Fork: \($0.name) (\($0.fingerprint)) signed two different entries at seq \($0.forkSeq ?? 0); its "
-                + "entries from there on do not count. Revoke it (r in Devices) and check that device."
+            $0.state.contains("settled")
+                ? "Fork: \($0.name) (\($0.fingerprint)) signed two different entries at seq \($0.forkSeq ?? 0); "
+                    + "settled: one branch counts. Its key stays frozen: that device joins again with a new key."
+                : "Fork: \($0.name) (\($0.fingerprint)) signed two different entries at seq \($0.forkSeq ?? 0); its "
+                    + "entries from there on do not count. Choose the branch that counts (f in Devices)."
         }
         items += (state.sync?.storeProblems ?? []).map { "Store: \($0)" }
         if items.isEmpty { items = ["No problems found: no device forked, and no store's answers proved it lied."] }
@@ -325,6 +331,29 @@ package enum TUIRenderer {
         grid.put(
             "Esc or ! closes · `ledgerlink stores` shows each store's proof", row: box.bottom - 1,
             column: box.left + 2, style: .dim, limit: box.innerWidth - 2)
+    }
+
+    /// A forked device's branches: the one chosen with the arrows (or its number) counts.
+    private static func settleDialog(_ dialog: SettleDialog, _ grid: inout ScreenGrid) {
+        let shown = dialog.branches.prefix(3)
+        let box = overlay(width: 76, height: 6 + shown.count * 4, title: "Settle a forked device", &grid)
+        let limit = box.innerWidth - 2
+        grid.put(
+            "\(dialog.device) forked at seq \(dialog.forkSeq). Which branch counts?", row: box.top + 1,
+            column: box.left + 2, style: .bold, limit: limit)
+        for (index, branch) in shown.enumerated() {
+            let row = box.top + 3 + index * 4
+            let selected = index == dialog.selected
+            grid.put(
+                "\(selected ? "›" : " ") \(index + 1)) \(branch.summary)", row: row, column: box.left + 2,
+                style: selected ? .reverse : .normal, limit: limit)
+            for (offset, line) in branch.lines.enumerated() {
+                grid.put(line, row: row + 1 + offset, column: box.left + 6, style: .dim, limit: limit - 4)
+            }
+        }
+        grid.put(
+            "Enter settles: the branch counts again on every device · Esc cancels", row: box.bottom - 1,
+            column: box.left + 2, style: .dim, limit: limit)
     }
 
     private static func voidDialog(_ row: LedgerSnapshot.HistoryRow, _ grid: inout ScreenGrid) {

@@ -167,6 +167,33 @@ package struct ApprovalDialog: Sendable, Equatable {
     package init(request: LinkRequestRow) { self.request = request }
 }
 
+/// Settling a forked device: its branches as this device holds them, one chosen with the
+/// arrows (or its number) and Enter.
+package struct SettleDialog: Sendable, Equatable {
+    package struct Branch: Sendable, Equatable {
+        /// `seqs 2-3, 2 entries: in +3.00, out -1.00`
+        package var summary: String
+        /// Its newest entries, one line each.
+        package var lines: [String]
+        /// The hash (hex) of its entry at the fork seq, and its last seq.
+        package var first: String
+        package var last: UInt64
+        package var isChosen: Bool
+        package init(summary: String, lines: [String], first: String, last: UInt64, isChosen: Bool) {
+            (self.summary, self.lines, self.first, self.last, self.isChosen) = (summary, lines, first, last, isChosen)
+        }
+    }
+    package var device: String
+    package var deviceKey: String
+    package var forkSeq: UInt64
+    package var branches: [Branch]
+    package var selected = 0
+    package init(device: String, deviceKey: String, forkSeq: UInt64, branches: [Branch]) {
+        (self.device, self.deviceKey, self.forkSeq, self.branches) = (device, deviceKey, forkSeq, branches)
+        selected = branches.firstIndex(where: \.isChosen) ?? 0
+    }
+}
+
 /// Making recovery words: they are shown, then two of them are typed back.
 package struct RecoveryDialog: Sendable, Equatable {
     package var words: [String]
@@ -228,6 +255,8 @@ package struct TUIState: Sendable, Equatable {
     package var pendingRevoke: LedgerSnapshot.DeviceRow?
     /// A history row the person asked to void, waiting for Enter.
     package var pendingVoid: LedgerSnapshot.HistoryRow?
+    /// A forked device's branches, to choose the one that counts.
+    package var settle: SettleDialog?
     package var showsHelp = false
     /// The recovery words being made (R).
     package var recovery: RecoveryDialog?

@@ -344,6 +344,38 @@ struct TUIReducerTests {
         #expect(s.message?.contains("cannot be corrected") == true)
     }
 
+    @Test(
+        "f on a forked device reads its branches; the dialog chooses one with the arrows or its number, Enter settles")
+    func settle() {
+        var s = state()
+        _ = TUIReducer.reduce(&s, .character("f"))
+        #expect(s.message?.contains("is not forked") == true)
+        s.snapshot.devices[1].forkSeq = 2
+        s.snapshot.devices[1].state = "forked"
+        s.snapshot.devices[1].key = "ab"
+        s.selection[.devices] = 1
+        #expect(TUIReducer.reduce(&s, .character("f")) == [.loadBranches(deviceKey: "ab")])
+        TUIReducer.apply(
+            &s,
+            .settle(
+                SettleDialog(
+                    device: "phone", deviceKey: "ab", forkSeq: 2,
+                    branches: [
+                        .init(
+                            summary: "seqs 2-2, 1 entry: in +5.00", lines: ["seq 2  restored"], first: "01", last: 2,
+                            isChosen: false),
+                        .init(
+                            summary: "seqs 2-3, 2 entries: in +3.00, out -1.00", lines: ["seq 3  coffee"], first: "02",
+                            last: 3, isChosen: false),
+                    ])))
+        let screen = TUIRenderer.render(s).text
+        #expect(screen.contains("phone forked at seq 2. Which branch counts?"))
+        #expect(screen.contains("2) seqs 2-3, 2 entries"))
+        _ = TUIReducer.reduce(&s, .down)
+        #expect(TUIReducer.reduce(&s, .enter) == [.settle(deviceKey: "ab", chosen: "02", through: 3)])
+        #expect(s.settle == nil)
+    }
+
     @Test("? opens help built from the keymap; Esc or ? closes it")
     func help() {
         var s = state()

@@ -31,6 +31,15 @@ struct Devices: AsyncParsableCommand {
                                 ("last_seen", .optional(d.lastSeen.map(TimeText.iso))),
                                 ("quarantined", .integer(Int128(d.quarantined))),
                                 ("recovery_key", .bool(d.isRecovery)),
+                                (
+                                    "settled",
+                                    d.settlement.map { s in
+                                        .object([
+                                            ("by", .string(s.author.hex)), ("chosen", .string(s.chosen.hex)),
+                                            ("through_seq", .integer(Int128(s.through))),
+                                        ])
+                                    } ?? .null
+                                ),
                             ])
                         }))
                 return
@@ -41,6 +50,12 @@ struct Devices: AsyncParsableCommand {
                 var state = d.state
                 if let b = d.boundary { state += " after seq \(b)" }
                 if let f = d.forkSeq { state = "forked at seq \(f)" }
+                if let s = d.settlement {
+                    state +=
+                        ", settled by \(names[s.author] ?? s.author.fingerprint): its branch counts through seq \(s.through)"
+                } else if d.forkSeq != nil {
+                    state += " (`ledgerlink fork settle` chooses the branch that counts)"
+                }
                 let linked = d.linkedBy.map { "linked by \(names[$0] ?? $0.fingerprint)" } ?? "created the identity"
                 let seen = d.lastSeen.map { "last entry \(TimeText.short($0))" } ?? "no entries"
                 print(
