@@ -18,6 +18,75 @@ struct ForkSettleCLITests {
         return try await to.run("import", file.path).status
     }
 
+    /// A laptop holding a phone whose restored folder forked at seq 2: the synced branch
+    /// (+3.00, -1.00) and the restored one (+5.00). Balance 108.00 until settled, 110.00 after.
+    static func forkedPhone() async throws -> (laptop: Device, phone: Device) {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "100", "--memo", "start")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        try await laptop.send(to: phone)
+        try await phone.ok("earn", "8", "--memo", "before the backup", "--offline")
+        let backup = phone.home.deletingLastPathComponent().appendingPathComponent("phone-backup")
+        try copyFolder(phone.home, to: backup)
+        try await phone.ok("earn", "3", "--memo", "after the backup", "--offline")
+        try await phone.ok("spend", "1", "--memo", "coffee", "--offline")
+        try await phone.send(to: laptop)
+        try copyFolder(backup, to: phone.home)
+        try await phone.ok("earn", "5", "--memo", "on the restored phone", "--offline")
+        #expect(try await send(phone, to: laptop) == 5)
+        return (laptop, phone)
+    }
+
+    @Test("a settlement travels through a store: the store applies it too, and a device that pulls counts the branch")
+    func throughAStore() async throws {
+        let (laptop, _) = try await Self.forkedPhone()
+        let listed = try await laptop.run("fork", "settle", "phone")
+        let line = try #require(listed.stdout.split(separator: "\n").first { $0.contains("2 entries") })
+        let number = try #require(line.firstMatch(of: /(\d)\) starts/)?.1)
+        try await laptop.ok("fork", "settle", "phone", "--choose", String(number))
+        let tablet = try await laptop.linkNewDevice(name: "tablet")
+        let database = laptop.home.deletingLastPathComponent().appendingPathComponent("store.sqlite")
+        let store = try await StoreProcess.start(database: database)
+        defer { store.stopNow() }
+        let pushed = try await laptop.run("sync", "--store", store.url)
+        #expect(pushed.status == 0, "the store ends level with the laptop: \(pushed.stdout) \(pushed.stderr)")
+        let pulled = try await tablet.run("sync", "--store", store.url)
+        #expect([0, 5].contains(pulled.status), "\(pulled.stdout) \(pulled.stderr)")
+        #expect(try await tablet.balanceMinor() == 11_000)
+    }
+
+    @Test(
+        "the TUI settles a forked device: f on its row lists the branches, a number and Enter choose, and it counts",
+        .enabled(if: TmuxSession.isAvailable))
+    func settleInTheTUI() async throws {
+        let (laptop, _) = try await Self.forkedPhone()
+        #expect(try await laptop.balanceMinor() == 10_800)
+        let tmux = try TmuxSession(["sh"], width: 100, height: 30, environment: ["PS1": "$ ", "NO_COLOR": "1"])
+        defer { tmux.close() }
+        try tmux.type("\(laptop.cli.executable.path) tui --home \(laptop.home.path); echo \"exited with $?\"")
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 108.00"))
+        #expect(try await tmux.waitFor("forked at seq 2"))
+        try tmux.send("1")
+        let lines = try tmux.screen().split(separator: "\n")
+        let row = try #require(lines.firstIndex { $0.contains("⚠") }, "the forked phone's row")
+        let first = try #require(lines.firstIndex { $0.contains("●") || $0.contains("⚠") })
+        for _ in 0..<max(0, row - first) { try tmux.send("Down") }
+        try tmux.send("f")
+        #expect(try await tmux.waitFor("Which branch counts?"))
+        let line = try #require(
+            try tmux.screen().split(separator: "\n").first { $0.contains(") seqs") && $0.contains("2 entries") })
+        let number = try #require(line.firstMatch(of: /(\d)\) seqs/)?.1)
+        try tmux.type(String(number))
+        try tmux.send("Enter")
+        #expect(try await tmux.waitFor("Balance 110.00"))
+        #expect(try await tmux.waitFor("forked at seq 2, settled"))
+        try tmux.send("q")
+        #expect(try await tmux.waitFor("exited with 0"))
+        #expect(try await laptop.balanceMinor() == 11_000)
+    }
+
     @Test(
         "a phone restored from a backup forks; the laptop shows both branches, settles one, and its amounts count again"
     )
