@@ -9,18 +9,15 @@ import Testing
 
 /// A backend whose every call can be made to hang (ignoring cancellation, as a database
 /// client waiting for a connection may) or to fail, around a real SQLite backend.
-final class FaultyBackend: StoreBackend {
+final class FaultyBackend: InterceptingBackend, @unchecked Sendable {
     enum Mode: Sendable { case works, hangs, fails }
-    let inner: any StoreBackend
     let mode = Locked(Mode.works)
     let calls = Locked(0)
     private let stuck = Locked<[CheckedContinuation<Void, Never>]>([])
 
-    init(_ inner: any StoreBackend) { self.inner = inner }
-
     struct Refused: Error {}
 
-    private func gate() async throws {
+    override func intercept(_ call: BackendCall) async throws {
         calls.withLock { $0 += 1 }
         switch mode.value {
         case .works: return
@@ -37,58 +34,6 @@ final class FaultyBackend: StoreBackend {
             return list
         }) { continuation.resume() }
     }
-
-    func prepare() async throws { try await inner.prepare() }
-    func version(of identity: [UInt8]) async throws -> Int64? {
-        try await gate()
-        return try await inner.version(of: identity)
-    }
-    func head(of identity: [UInt8]) async throws -> StoredHead? {
-        try await gate()
-        return try await inner.head(of: identity)
-    }
-    func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
-        try await gate()
-        return try await inner.rows(of: identity, after: n)
-    }
-    func append(
-        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
-    ) async throws -> Bool {
-        try await gate()
-        return try await inner.append(
-            raws, to: identity, expected: expected, recoveryKeys: recoveryKeys, summary: summary)
-    }
-    func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
-        try await inner.identities(recoveryKey: recoveryKey)
-    }
-    func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
-        try await inner.saveChallenge(challenge, grant)
-    }
-    func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
-        try await inner.takeChallenge(challenge, identity: identity)
-    }
-    func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws { try await inner.saveToken(hash: hash, grant) }
-    func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
-        try await inner.token(hash: hash, identity: identity)
-    }
-    func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool {
-        try await inner.openMailbox(id, identity: identity, expires: expires, now: now, maxOpen: maxOpen)
-    }
-    func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? { try await inner.mailbox(id) }
-    func closeMailbox(_ id: [UInt8]) async throws { try await inner.closeMailbox(id) }
-    func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
-        try await inner.putMessage(id, side: side, index: index, body: body, limit: limit)
-    }
-    func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
-        try await inner.message(id, side: side, index: index)
-    }
-    func purge(before now: Int64) async throws { try await inner.purge(before: now) }
-    func counts() async throws -> (identities: Int64, entries: Int64) { try await inner.counts() }
-    func ping() async throws {
-        try await gate()
-        try await inner.ping()
-    }
-    func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8] { try await inner.storeKeySeed(proposed: proposed) }
 }
 
 @Suite("Database faults")

@@ -189,3 +189,70 @@ extension TestClientProtocol {
             ], token: token)
     }
 }
+
+/// The calls a test may intercept on their way to a real backend.
+enum BackendCall: Sendable { case version, head, rows, append, ping }
+
+/// A real backend behind a hook that sees the calls that reach an identity's entries or the
+/// database's health (`BackendCall`) before they are made; the rest pass straight through.
+/// Tests subclass it to make calls hang or fail, or to count them.
+class InterceptingBackend: StoreBackend, @unchecked Sendable {
+    let inner: any StoreBackend
+
+    init(_ inner: any StoreBackend) { self.inner = inner }
+
+    /// Runs before each intercepted call; throwing fails the call.
+    func intercept(_ call: BackendCall) async throws {}
+
+    func prepare() async throws { try await inner.prepare() }
+    func version(of identity: [UInt8]) async throws -> Int64? {
+        try await intercept(.version)
+        return try await inner.version(of: identity)
+    }
+    func head(of identity: [UInt8]) async throws -> StoredHead? {
+        try await intercept(.head)
+        return try await inner.head(of: identity)
+    }
+    func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+        try await intercept(.rows)
+        return try await inner.rows(of: identity, after: n)
+    }
+    func append(
+        _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
+    ) async throws -> Bool {
+        try await intercept(.append)
+        return try await inner.append(
+            raws, to: identity, expected: expected, recoveryKeys: recoveryKeys, summary: summary)
+    }
+    func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {
+        try await inner.identities(recoveryKey: recoveryKey)
+    }
+    func saveChallenge(_ challenge: [UInt8], _ grant: AuthGrant) async throws {
+        try await inner.saveChallenge(challenge, grant)
+    }
+    func takeChallenge(_ challenge: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.takeChallenge(challenge, identity: identity)
+    }
+    func saveToken(hash: [UInt8], _ grant: AuthGrant) async throws { try await inner.saveToken(hash: hash, grant) }
+    func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
+        try await inner.token(hash: hash, identity: identity)
+    }
+    func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws -> Bool {
+        try await inner.openMailbox(id, identity: identity, expires: expires, now: now, maxOpen: maxOpen)
+    }
+    func mailbox(_ id: [UInt8]) async throws -> MailboxRecord? { try await inner.mailbox(id) }
+    func closeMailbox(_ id: [UInt8]) async throws { try await inner.closeMailbox(id) }
+    func putMessage(_ id: [UInt8], side: Int, index: Int, body: [UInt8], limit: Int) async throws -> MailboxPut {
+        try await inner.putMessage(id, side: side, index: index, body: body, limit: limit)
+    }
+    func message(_ id: [UInt8], side: Int, index: Int) async throws -> [UInt8]? {
+        try await inner.message(id, side: side, index: index)
+    }
+    func purge(before now: Int64) async throws { try await inner.purge(before: now) }
+    func counts() async throws -> (identities: Int64, entries: Int64) { try await inner.counts() }
+    func ping() async throws {
+        try await intercept(.ping)
+        try await inner.ping()
+    }
+    func storeKeySeed(proposed: [UInt8]) async throws -> [UInt8] { try await inner.storeKeySeed(proposed: proposed) }
+}
