@@ -32,6 +32,9 @@ struct ForkSettleCLITests {
         try await phone.ok("earn", "3", "--memo", "after the backup", "--offline")
         try await phone.ok("spend", "1", "--memo", "coffee", "--offline")
         try await phone.send(to: laptop)
+        #expect(try await laptop.balanceMinor() == 11_000)
+        // The backup is restored and written to before any sync: the phone's log forks, and
+        // the import that brings the proof says so (exit 5).
         try copyFolder(backup, to: phone.home)
         try await phone.ok("earn", "5", "--memo", "on the restored phone", "--offline")
         #expect(try await send(phone, to: laptop) == 5)
@@ -91,26 +94,7 @@ struct ForkSettleCLITests {
         "a phone restored from a backup forks; the laptop shows both branches, settles one, and its amounts count again"
     )
     func restoredBackup() async throws {
-        let laptop = try Device(name: "laptop")
-        try await laptop.ok("init", "--name", "laptop")
-        try await laptop.ok("earn", "100", "--memo", "start")
-        let phone = try await laptop.linkNewDevice(name: "phone")
-        try await laptop.send(to: phone)
-        try await phone.ok("earn", "8", "--memo", "before the backup", "--offline")
-        let backup = phone.home.deletingLastPathComponent().appendingPathComponent("phone-backup")
-        try Self.copyFolder(phone.home, to: backup)
-        try await phone.ok("earn", "3", "--memo", "after the backup", "--offline")
-        try await phone.ok("spend", "1", "--memo", "coffee", "--offline")
-        try await phone.send(to: laptop)
-        #expect(try await laptop.balanceMinor() == 11_000)
-
-        // The backup is restored and written to before any sync: the phone's log forks.
-        try Self.copyFolder(backup, to: phone.home)
-        try await phone.ok("earn", "5", "--memo", "on the restored phone", "--offline")
-        let file = phone.home.deletingLastPathComponent().appendingPathComponent("restored-export")
-        try await phone.ok("export").write(to: file, atomically: true, encoding: .utf8)
-        let imported = try await laptop.run("import", file.path)
-        #expect(imported.status == 5, "the import brought proof of a fork: \(imported.stdout)")
+        let (laptop, phone) = try await Self.forkedPhone()
         // Everything from the fork on stops counting (as before settling existed)...
         #expect(try await laptop.balanceMinor() == 10_800)
         let listed = try await laptop.run("fork", "settle", "phone")
