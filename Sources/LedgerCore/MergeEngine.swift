@@ -534,10 +534,20 @@ public actor MergeEngine {
             report.hold(entry, .brokenChain(seq: entry.seq - 1))
         }
 
-        // 5. Entries at seqs already in the log: duplicates, or proof of a fork.
+        // 5. Entries at seqs already in the log: duplicates, or proof of a fork. They come in seq
+        // order (a whole file imported again is all repeats), so each segment is read once.
+        var segment: LogSegments.Segment?
+        let authorID = try authorRowID(db, author)
         for entry in older {
             if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }
-            guard let stored = try storedEntry(db, author: author, seq: entry.seq) else { continue }
+            if segment?.row(entry.seq) == nil {
+                segment = try LogSegments.segment(db, author: authorID, containing: entry.seq)
+            }
+            guard let stored = try segment?.row(entry.seq)?.entry(identity: identity, author: author) else {
+                continue
+            }
+            // What follows may cut the log: the segment read is then read again.
+            defer { if cache.forkSeqs[author] != nil { segment = nil } }
             if stored.hash == entry.hash {
                 report.duplicates += 1
                 continue

@@ -134,6 +134,17 @@ struct Bench {
         print(String(format: "background checkpoint:    %.3f s after the merge returned (not in the rate)", settleTime))
         print(String(format: "one-verify-per-entry:     %.0f entries/s (libsodium Ed25519, one core)", verifyRate))
         print(String(format: "speed-up over verifying:  %.1fx (target >= 10x)", mergeRate / verifyRate))
+
+        // The same entries again (a file imported twice, a peer resending): all repeats.
+        var again = MergeReport()
+        let againTime = try await seconds { again = try await engine.merge(try Entry.decodeAll(wire)) }
+        guard again.duplicates == count, again.accepted.isEmpty else {
+            throw LedgerError.invalidState("the second merge found \(again.duplicates) repeats of \(count)")
+        }
+        print(
+            String(
+                format: "the same entries again:   %.3f s (%.0f entries/s, all repeats)", againTime,
+                Double(count) / againTime))
     }
 
     /// Exec of `ledgerlink tui` (in tmux) to its first complete frame over a ledger of
