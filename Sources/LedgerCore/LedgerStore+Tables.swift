@@ -146,17 +146,21 @@ extension LedgerStore {
         /// Most entries kept per forked device (a stolen key could write without end).
         static let maxPerDevice = 100_000
 
-        /// Keeps `entry`; false when it was kept already or the device's share is full.
-        static func insert(_ db: Database, _ entry: Entry) throws -> Bool {
-            let count =
+        /// Keeps `entries` (of one device), as many as its share still holds; the device's count
+        /// is read once, so moving a long log here costs one query plus one insert per entry.
+        static func insert(_ db: Database, _ entries: [Entry]) throws {
+            guard let author = entries.first?.author else { return }
+            var count =
                 try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM branches WHERE author = ?", arguments: [Data(entry.author.bytes)])
-                ?? 0
-            guard count < maxPerDevice else { return false }
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO branches (author, seq, hash, raw) VALUES (?, ?, ?, ?)",
-                arguments: [Data(entry.author.bytes), Int64(entry.seq), Data(entry.hash.bytes), Data(entry.encoded)])
-            return db.changesCount > 0
+                    db, sql: "SELECT COUNT(*) FROM branches WHERE author = ?", arguments: [Data(author.bytes)]) ?? 0
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO branches (author, seq, hash, raw) VALUES (?, ?, ?, ?)")
+            for entry in entries where count < maxPerDevice {
+                try statement.execute(arguments: [
+                    Data(entry.author.bytes), Int64(entry.seq), Data(entry.hash.bytes), Data(entry.encoded),
+                ])
+                count += db.changesCount
+            }
         }
 
         static func contains(_ db: Database, _ entry: Entry) throws -> Bool {

@@ -47,9 +47,7 @@ extension MergeEngine {
         forksRecorded.insert(author)
         try cutLog(db, author: author, from: fork)
         // Entries waiting beyond the fork join the branches: only a settlement can take them now.
-        for entry in try LedgerStore.Held.entries(db, author: author) where entry.seq >= fork {
-            _ = try LedgerStore.Branches.insert(db, entry)
-        }
+        try LedgerStore.Branches.insert(db, try LedgerStore.Held.entries(db, author: author).filter { $0.seq >= fork })
         _ = try LedgerStore.Held.delete(db, author: author, from: fork)
         (cache.heldCount, cache.heldBytes) = try LedgerStore.Held.size(db)
     }

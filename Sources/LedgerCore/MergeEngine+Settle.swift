@@ -85,17 +85,19 @@ extension MergeEngine {
             return false
         }
         // Only what the device signed is kept: its own signature is checked here.
-        if entry.hasValidSignature { _ = try LedgerStore.Branches.insert(db, entry) }
+        if entry.hasValidSignature { try LedgerStore.Branches.insert(db, [entry]) }
         return true
     }
 
     /// Moves `author`'s log entries from `seq` on into the kept branches and cuts the log there.
     func cutLog(_ db: Database, author: DevicePublicKey, from seq: Seq) throws {
         let authorID = try authorRowID(db, author)
+        var moved: [Entry] = []
         try LogSegments.forEach(db, author: authorID, from: seq) { row in
-            _ = try LedgerStore.Branches.insert(db, try row.entry(identity: identity, author: author))
+            moved.append(try row.entry(identity: identity, author: author))
             return true
         }
+        try LedgerStore.Branches.insert(db, moved)
         if try LedgerStore.Controls.exists(db, authorID: authorID, from: seq) { controlsChanged = true }
         try LogSegments.truncate(db, author: authorID, from: seq)
         try LedgerStore.Corrections.delete(db, authorID: authorID, from: seq)

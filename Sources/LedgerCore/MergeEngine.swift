@@ -453,7 +453,7 @@ public actor MergeEngine {
                     } else {
                         // It links to another entry at the seq before: a fork not proven here yet.
                         // Kept, signed, for the branch a settlement may choose once it is.
-                        if entry.hasValidSignature { _ = try LedgerStore.Branches.insert(db, entry) }
+                        if entry.hasValidSignature { try LedgerStore.Branches.insert(db, [entry]) }
                         report.reject(entry, .brokenChain(seq: seq))
                     }
                     if heldHashes.contains(entry.hash) { try deleteHeld(db, entry.hash) }

@@ -18,18 +18,9 @@ struct CorrectionVectorTests {
     static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }
 
     static func build(boxes stored: [String: [UInt8]]?) async throws -> JSONValue {
-        let laptop = try SigningKeyPair(seed: SecureBytes(range(0x00, 32)))
-        let phone = try SigningKeyPair(seed: SecureBytes(range(0x20, 32)))
-        let nonce = range(0xA0, 16)
-        let identity = IdentityID.derive(rootDevice: laptop.publicKey, nonce: nonce)
+        let devices = try VectorDevices(boxes: stored)
+        let (laptop, phone, nonce, identity) = (devices.laptop, devices.phone, devices.nonce, devices.identity)
         let key = DataKey(generation: 0, key: try SymmetricKey(bytes: range(0x60, 32)))
-        var boxes = stored ?? [:]
-        func box(_ name: String, _ to: DevicePublicKey) throws -> [UInt8] {
-            if let existing = boxes[name] { return existing }
-            let sealed = try Keyring.seal([key], to: to)
-            boxes[name] = sealed
-            return sealed
-        }
         var entries: [Entry] = []
         var described: [JSONValue] = []
         var heads: [DevicePublicKey: Entry] = [:]
@@ -56,17 +47,11 @@ struct CorrectionVectorTests {
             EntryRef(author: entries[index].author, seq: entries[index].seq, hash: entries[index].hash)
         }
         try append(
-            laptop, .genesis, .genesis(nonce: nonce, keyring: try box("genesis", laptop.publicKey)),
+            laptop, .genesis, .genesis(nonce: nonce, keyring: try devices.box("genesis", [key], to: laptop.publicKey)),
             .genesis(decimals: 2, deviceName: "laptop"))
-        let challenge = range(0xB0, 32)
-        let proof = phone.sign(
-            PublicBody.linkProofMessage(
-                identity: identity, device: phone.publicKey, approver: laptop.publicKey, challenge: challenge))
         try append(
-            laptop, .link,
-            .link(
-                device: phone.publicKey, challenge: challenge, proof: proof,
-                keyring: try box("link_phone", phone.publicKey)), .link(deviceName: "phone"))
+            laptop, .link, try devices.link(phone, challenge: range(0xB0, 32), box: "link_phone", keys: [key]),
+            .link(deviceName: "phone"))
         try append(laptop, .credit, .record, .record(amount: 1000, memo: "salary"))  // 2
         try append(phone, .debit, .record, .record(amount: 250, memo: "groceries"))  // 3
         // 4 and 5 correct the salary without seeing each other: 5 is later, so it decides.
@@ -100,7 +85,7 @@ struct CorrectionVectorTests {
             ("description", .string("ledgerlink protocol v1 correction vectors; see docs/PROTOCOL.md")),
             ("laptop_seed", hex(range(0x00, 32))), ("phone_seed", hex(range(0x20, 32))),
             ("genesis_nonce", hex(nonce)), ("identity", hex(identity.bytes)), ("data_key", hex(key.key.copyBytes())),
-            ("boxes", .object(boxes.keys.sorted().map { ($0, hex(boxes[$0] ?? [])) })),
+            ("boxes", devices.boxesJSON),
             ("entries", .array(described)),
             (
                 "states",

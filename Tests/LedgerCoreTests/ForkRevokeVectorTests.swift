@@ -17,27 +17,16 @@ struct ForkRevokeVectorTests {
     static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }
 
     static func build(boxes stored: [String: [UInt8]]?) async throws -> JSONValue {
-        let laptop = try SigningKeyPair(seed: SecureBytes(range(0x00, 32)))
-        let phone = try SigningKeyPair(seed: SecureBytes(range(0x20, 32)))
-        let tablet = try SigningKeyPair(seed: SecureBytes(range(0x40, 32)))
-        let nonce = range(0xA0, 16)
-        let identity = IdentityID.derive(rootDevice: laptop.publicKey, nonce: nonce)
+        let vector = try VectorDevices(boxes: stored)
+        let (laptop, phone, tablet) = (vector.laptop, vector.phone, vector.tablet)
+        let (nonce, identity) = (vector.nonce, vector.identity)
         let key0 = DataKey(generation: 0, key: try SymmetricKey(bytes: range(0x60, 32)))
         let key1 = DataKey(generation: 1, key: try SymmetricKey(bytes: range(0x80, 32)))
-        var boxes = stored ?? [:]
         func box(_ name: String, _ keys: [DataKey], _ to: DevicePublicKey) throws -> [UInt8] {
-            if let existing = boxes[name] { return existing }
-            let sealed = try Keyring.seal(keys, to: to)
-            boxes[name] = sealed
-            return sealed
+            try vector.box(name, keys, to: to)
         }
         func link(_ device: SigningKeyPair, challenge: [UInt8], box name: String) throws -> PublicBody {
-            let proof = device.sign(
-                PublicBody.linkProofMessage(
-                    identity: identity, device: device.publicKey, approver: laptop.publicKey, challenge: challenge))
-            return .link(
-                device: device.publicKey, challenge: challenge, proof: proof,
-                keyring: try box(name, [key0], device.publicKey))
+            try vector.link(device, challenge: challenge, box: name, keys: [key0])
         }
         struct Step {
             let author: SigningKeyPair
@@ -119,7 +108,7 @@ struct ForkRevokeVectorTests {
             ("laptop_seed", hex(range(0x00, 32))), ("phone_seed", hex(range(0x20, 32))),
             ("tablet_seed", hex(range(0x40, 32))), ("genesis_nonce", hex(nonce)), ("identity", hex(identity.bytes)),
             ("data_key_0", hex(key0.key.copyBytes())), ("data_key_1", hex(key1.key.copyBytes())),
-            ("boxes", .object(boxes.keys.sorted().map { ($0, hex(boxes[$0] ?? [])) })),
+            ("boxes", vector.boxesJSON),
             ("entries", .array(described)),
             ("clock_encoding", hex(VectorClock.encode(clock.entries))), ("clock_digest", .string(clock.digest.hex)),
             ("balance_minor", .integer(try await replica.totals().balance)),

@@ -17,19 +17,10 @@ struct SettleVectorTests {
     static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }
 
     static func build(boxes stored: [String: [UInt8]]?) async throws -> (JSONValue, [Entry]) {
-        let laptop = try SigningKeyPair(seed: SecureBytes(range(0x00, 32)))
-        let phone = try SigningKeyPair(seed: SecureBytes(range(0x20, 32)))
-        let tablet = try SigningKeyPair(seed: SecureBytes(range(0x40, 32)))
-        let nonce = range(0xA0, 16)
-        let identity = IdentityID.derive(rootDevice: laptop.publicKey, nonce: nonce)
+        let devices = try VectorDevices(boxes: stored)
+        let (laptop, phone, tablet) = (devices.laptop, devices.phone, devices.tablet)
+        let (nonce, identity) = (devices.nonce, devices.identity)
         let key = DataKey(generation: 0, key: try SymmetricKey(bytes: range(0x60, 32)))
-        var boxes = stored ?? [:]
-        func box(_ name: String, _ to: DevicePublicKey) throws -> [UInt8] {
-            if let existing = boxes[name] { return existing }
-            let sealed = try Keyring.seal([key], to: to)
-            boxes[name] = sealed
-            return sealed
-        }
         var entries: [Entry] = []
         var described: [JSONValue] = []
         func append(
@@ -55,22 +46,18 @@ struct SettleVectorTests {
                 ]))
             return entry
         }
-        func link(_ device: SigningKeyPair, _ challenge: [UInt8], _ name: String) throws -> PublicBody {
-            let proof = device.sign(
-                PublicBody.linkProofMessage(
-                    identity: identity, device: device.publicKey, approver: laptop.publicKey, challenge: challenge))
-            return .link(
-                device: device.publicKey, challenge: challenge, proof: proof,
-                keyring: try box("link_\(name)", device.publicKey))
-        }
         let genesis = try append(
-            laptop, seq: 1, prev: nil, .genesis, .genesis(nonce: nonce, keyring: try box("genesis", laptop.publicKey)),
+            laptop, seq: 1, prev: nil, .genesis,
+            .genesis(nonce: nonce, keyring: try devices.box("genesis", [key], to: laptop.publicKey)),
             .genesis(decimals: 2, deviceName: "laptop"))
         let l2 = try append(
-            laptop, seq: 2, prev: genesis, .link, try link(phone, range(0xB0, 32), "phone"),
+            laptop, seq: 2, prev: genesis, .link,
+            try devices.link(phone, challenge: range(0xB0, 32), box: "link_phone", keys: [key]),
             .link(deviceName: "phone"))
         let l3 = try append(
-            laptop, seq: 3, prev: l2, .link, try link(tablet, range(0xD0, 32), "tablet"), .link(deviceName: "tablet"))
+            laptop, seq: 3, prev: l2, .link,
+            try devices.link(tablet, challenge: range(0xD0, 32), box: "link_tablet", keys: [key]),
+            .link(deviceName: "tablet"))
         let p1 = try append(phone, seq: 1, prev: nil, .credit, .record, .record(amount: 500, memo: "before"))
         let p2 = try append(phone, seq: 2, prev: p1, .credit, .record, .record(amount: 20, memo: "synced"))
         _ = try append(phone, seq: 3, prev: p2, .debit, .record, .record(amount: 5, memo: "synced too"))
@@ -92,7 +79,7 @@ struct SettleVectorTests {
             ("laptop_seed", hex(range(0x00, 32))), ("phone_seed", hex(range(0x20, 32))),
             ("tablet_seed", hex(range(0x40, 32))), ("genesis_nonce", hex(nonce)), ("identity", hex(identity.bytes)),
             ("data_key", hex(key.key.copyBytes())),
-            ("boxes", .object(boxes.keys.sorted().map { ($0, hex(boxes[$0] ?? [])) })),
+            ("boxes", devices.boxesJSON),
             ("entries", .array(described)),
             ("settled_by", settlement.map { hex($0.author.bytes) } ?? .null),
             ("clock_encoding", hex(VectorClock.encode(clock.entries))), ("clock_digest", .string(clock.digest.hex)),
