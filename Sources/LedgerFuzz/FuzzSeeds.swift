@@ -50,7 +50,11 @@ package enum FuzzSeeds {
         let textWithHeads = ExportDocument.text(entries: [(.log, genesis)], storeHeads: [head.json, head.json])
         return [
             "entry": [genesis.encoded, debit.encoded],
-            "public-body": [[EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue]],
+            "public-body": [
+                [EntryKind.genesis.rawValue] + genesis.publicBody, [EntryKind.debit.rawValue],
+                [EntryKind.settle.rawValue]
+                    + PublicBody.settle(device: debit.author, forkSeq: 2, chosen: debit.hash, through: 5).encoded,
+            ],
             "private-body": [
                 [EntryKind.debit.rawValue] + PrivateBody.record(amount: 1250, memo: "lunch").encoded,
                 [EntryKind.correction.rawValue]

@@ -64,9 +64,8 @@ package enum FuzzTargets {
         try check(body.encoded == bytes, "a \(kind) public body that does not re-encode to its bytes")
     }
 
-    /// Private body (the plaintext inside the seal): the first byte picks the kind.
-    /// A sealed part's plaintext (of any kind, corrections included): what decodes re-encodes
-    /// to the same bytes, so two replicas can never read one body two ways.
+    /// A sealed part's plaintext (the first byte picks the kind, corrections included): what
+    /// decodes re-encodes to the same bytes, so two replicas can never read one body two ways.
     static func privateBody(_ data: [UInt8]) throws(PropertyFailure) {
         guard let first = data.first, let kind = EntryKind(rawValue: first % 8) else { return }
         let bytes = Array(data.dropFirst())
