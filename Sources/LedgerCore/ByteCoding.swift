@@ -42,7 +42,8 @@ public struct ByteReader {
     /// Raised when the input ends early or a length is out of bounds.
     public struct Truncated: Error {}
 
-    private let bytes: [UInt8]
+    /// The whole input (read in place by decoders that rebuild from it, as `EntryRuns`).
+    let bytes: [UInt8]
     /// Offset of the next unread byte.
     public private(set) var offset: Int
 
@@ -65,6 +66,12 @@ public struct ByteReader {
     public mutating func u32() throws(Truncated) -> UInt32 { try integer() }
     public mutating func u64() throws(Truncated) -> UInt64 { try integer() }
     public mutating func i64() throws(Truncated) -> Int64 { Int64(bitPattern: try integer()) }
+
+    /// Steps over `count` bytes.
+    public mutating func skip(_ count: Int) throws(Truncated) {
+        guard count >= 0, remaining >= count else { throw Truncated() }
+        offset += count
+    }
 
     /// `count` raw bytes.
     public mutating func raw(_ count: Int) throws(Truncated) -> [UInt8] {

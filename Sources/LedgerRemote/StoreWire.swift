@@ -245,3 +245,63 @@ extension Data {
 
 /// Decodes base64 into bytes; nil when it is not base64.
 package func base64Bytes(_ text: String) -> [UInt8]? { Data(base64Encoded: text).map { Array($0) } }
+
+/// The binary form of a sync exchange (docs/PROTOCOL.md, "Binary sync bodies"): the control
+/// fields as the JSON object of `SyncRequest` or `SyncResponse` without `entries`, then the
+/// entries as runs (`EntryRuns`), not base64 inside JSON.
+///
+///     body = u32 n || control JSON (n bytes) || entry runs
+///
+/// A request in this form is answered in it; a JSON request is answered in JSON.
+package enum SyncBody {
+    package static let contentType = "application/vnd.ledgerlink.sync-v2"
+    /// Largest control object: clocks of many devices, head, fork list, with room to spare.
+    package static let maxControl = 1 << 20
+
+    /// Why a body did not decode.
+    package struct Malformed: Error, CustomStringConvertible {
+        package let description: String
+        /// More entries than the receiver takes in one body.
+        package var tooMany = false
+        package init(description: String, tooMany: Bool = false) {
+            self.description = description
+            self.tooMany = tooMany
+        }
+    }
+
+    package static func encode<Control: Encodable>(_ control: Control, entries: [Entry]) throws -> [UInt8] {
+        let json = Array(try JSONEncoder().encode(control))
+        var w = ByteWriter(capacity: 4 + json.count + EntryRuns.size(of: entries))
+        w.lengthPrefixed32(json)
+        EntryRuns.encode(entries, into: &w)
+        return w.bytes
+    }
+
+    /// The control object and the entries of a body with at most `maxEntries` entries.
+    package static func decode<Control: Decodable>(_ bytes: [UInt8], as type: Control.Type, maxEntries: Int)
+        throws(Malformed) -> (Control, [Entry])
+    {
+        let (json, entries) = try split(bytes, maxEntries: maxEntries)
+        do {
+            return (try JSONDecoder().decode(Control.self, from: Data(json)), entries)
+        } catch {
+            throw Malformed(description: "the control object is not the JSON this endpoint takes")
+        }
+    }
+
+    /// The control object's JSON bytes, and the entries.
+    package static func split(_ bytes: [UInt8], maxEntries: Int) throws(Malformed) -> ([UInt8], [Entry]) {
+        var r = ByteReader(bytes)
+        let json: [UInt8]
+        do { json = try r.lengthPrefixed32(limit: maxControl) } catch {
+            throw Malformed(description: "the body is shorter than its control object")
+        }
+        let entries: [Entry]
+        do { entries = try EntryRuns.decode(&r, maxCount: maxEntries) } catch {
+            if case .tooMany = error { throw Malformed(description: "\(error)", tooMany: true) }
+            throw Malformed(description: "its entries: \(error)")
+        }
+        guard r.isAtEnd else { throw Malformed(description: "bytes after the entries") }
+        return (json, entries)
+    }
+}

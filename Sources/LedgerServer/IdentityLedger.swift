@@ -191,11 +191,13 @@ actor IdentityLedger {
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
-    func sync(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, version: Int64) {
+    func sync(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, entries: [Entry], version: Int64) {
         try await exclusively { try await syncAlone(pushed: pushed, clock: clock) }
     }
 
-    private func syncAlone(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, version: Int64) {
+    private func syncAlone(pushed: [Entry], clock: VectorClock) async throws -> (
+        SyncResponse, entries: [Entry], version: Int64
+    ) {
         var accepted: Int?
         var forks: [String] = []
         for attempt in 0..<Self.appendAttempts {
@@ -247,10 +249,10 @@ actor IdentityLedger {
                 hashes.formUnion(fresh.map(\.hash))
                 storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }
-            var response = try await respond(engine, clock: clock.advanced(by: pushed))
+            var (response, entries) = try await respond(engine, clock: clock.advanced(by: pushed))
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
-            return (response, version)
+            return (response, entries, version)
         }
         engine = nil
         throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
@@ -262,17 +264,17 @@ actor IdentityLedger {
     static let answer = DeltaBatcher(
         maxEntries: StoreAPI.maxResponseEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
 
-    /// What a device with `clock` lacks, up to the response limits.
-    private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> SyncResponse {
+    /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
+    /// the entries it carries (in the body's form, JSON or binary, chosen by the caller).
+    private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> (SyncResponse, [Entry]) {
         let mine = try await engine.clock()
         var response = SyncResponse(digest: mine.digest.hex)
         response.clock = Data.base64(VectorClock.encode(mine.entries))
         guard clock.digest != mine.digest else {
-            response.entries = []
             response.more = false
             response.remaining = 0
             response.remainingBytes = 0
-            return response
+            return (response, [])
         }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
@@ -282,13 +284,12 @@ actor IdentityLedger {
                 guard batch.add(entry, Self.answer) else { break pages }
             }
         }
-        let out = batch.entries.map { Data.base64($0.encoded) }
+        let out = batch.entries
         let bytes = batch.bytes
-        response.entries = out
         response.more = out.count < total
         response.remaining = total
         response.remainingBytes = out.isEmpty ? 0 : bytes * total / out.count
-        return response
+        return (response, out)
     }
 
     /// Why a merge's outcome refuses the whole request, if it does.

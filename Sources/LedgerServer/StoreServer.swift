@@ -142,6 +142,17 @@ package enum StoreServer {
         let authorised = identities.group().add(middleware: TokenCheck(service: service))
         authorised.post("sync") { request, context -> Response in
             let identity = try context.admittedIdentity()
+            if request.headers[.contentType] == SyncBody.contentType {
+                let bytes = try await request.body.collect(upTo: context.maxUploadSize)
+                let (response, sent, body) = try await service.sync(
+                    identity: identity, binary: Array(bytes.readableBytesView))
+                metrics.count(response.clock == nil ? "poll" : "sync")
+                metrics.count("entries_received", by: response.accepted ?? 0)
+                metrics.count("entries_sent", by: sent)
+                return Response(
+                    status: .ok, headers: [.contentType: SyncBody.contentType],
+                    body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            }
             let body = try await request.decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)
             if body.clock == nil {

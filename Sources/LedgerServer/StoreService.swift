@@ -216,26 +216,8 @@ package final class StoreService: Sendable {
 
     // MARK: - Sync
 
+    /// A sync whose entries travel as base64 inside JSON (the first form of the protocol).
     package func sync(identity: IdentityID, request: SyncRequest) async throws -> SyncResponse {
-        let ledger = await ledgers.ledger(identity, backend: backend)
-        if request.clock == nil, request.entries == nil {
-            guard request.digest != nil else { throw StoreError.badRequest("send a digest, or a clock") }
-            let (digest, version) = try await ledger.head()
-            var response = SyncResponse(digest: digest.hex)
-            response.head = StoreHeadWire(
-                await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds())
-            )
-            return response
-        }
-        guard let clockBytes = request.clock.flatMap(base64Bytes) else {
-            throw StoreError.badRequest("clock must be base64 of a clock encoding")
-        }
-        let clock: VectorClock
-        do {
-            clock = try VectorClock(decoding: clockBytes)
-        } catch {
-            throw StoreError.badRequest("the clock is not valid: \(error.reason)")
-        }
         let raws = try (request.entries ?? []).map { text in
             guard let bytes = base64Bytes(text) else { throw StoreError.badRequest("entries must be base64") }
             return bytes
@@ -249,13 +231,59 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
-        var (response, version) = try await ledger.sync(pushed: entries, clock: clock)
+        var (response, out) = try await sync(identity: identity, request: request, entries: entries)
+        if request.clock != nil { response.entries = out.map { Data.base64($0.encoded) } }
+        return response
+    }
+
+    /// A sync in the binary form: `body` is a `SyncBody`, and so is the answer.
+    package func sync(identity: IdentityID, binary body: [UInt8]) async throws -> (
+        response: SyncResponse, sent: Int, body: [UInt8]
+    ) {
+        let request: SyncRequest
+        let entries: [Entry]
+        do {
+            (request, entries) = try SyncBody.decode(body, as: SyncRequest.self, maxEntries: StoreAPI.maxRequestEntries)
+        } catch  where error.tooMany {
+            throw StoreError(.tooManyEntries, "at most \(StoreAPI.maxRequestEntries) entries per request")
+        } catch {
+            throw StoreError.badRequest("the sync body is malformed: \(error)")
+        }
+        guard request.entries == nil else {
+            throw StoreError.badRequest("a binary sync body carries its entries as runs, not in its control object")
+        }
+        let (response, out) = try await sync(identity: identity, request: request, entries: entries)
+        return (response, out.count, try SyncBody.encode(response, entries: out))
+    }
+
+    /// Merges `entries` and answers with what the device lacks (the answer's fields, and its entries).
+    func sync(identity: IdentityID, request: SyncRequest, entries: [Entry]) async throws -> (SyncResponse, [Entry]) {
+        let ledger = await ledgers.ledger(identity, backend: backend)
+        if request.clock == nil, entries.isEmpty {
+            guard request.digest != nil else { throw StoreError.badRequest("send a digest, or a clock") }
+            let (digest, version) = try await ledger.head()
+            var response = SyncResponse(digest: digest.hex)
+            response.head = StoreHeadWire(
+                await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds())
+            )
+            return (response, [])
+        }
+        guard let clockBytes = request.clock.flatMap(base64Bytes) else {
+            throw StoreError.badRequest("clock must be base64 of a clock encoding")
+        }
+        let clock: VectorClock
+        do {
+            clock = try VectorClock(decoding: clockBytes)
+        } catch {
+            throw StoreError.badRequest("the clock is not valid: \(error.reason)")
+        }
+        var (response, out, version) = try await ledger.sync(pushed: entries, clock: clock)
         guard let digest = Hex.decode(response.digest).flatMap({ try? Digest32(bytes: $0) }) else {
             throw StoreError(.internal, "the store's digest is malformed")
         }
         response.head = StoreHeadWire(
             await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds()))
-        return response
+        return (response, out)
     }
 
     /// Proves the store holds the entries asked for (docs/PROTOCOL.md, "Proof of possession").

@@ -18,17 +18,31 @@ struct LyingTransport: StoreTransport {
     let requests = Locked(0)
     let rewrite: @Sendable (_ action: String, _ answer: inout [String: Any]) -> Void
 
-    func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
         requests.withLock { $0 += 1 }
-        let (status, headers, data) = try await inner.post(url, body: body, bearer: bearer)
-        guard status == 200, var json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        var (status, headers, data) = try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+        guard status == 200, var json = jsonObject(answer: data, headers: headers) else {
             return (status, headers, data)
         }
         rewrite(url.lastPathComponent, &json)
+        headers["content-type"] = "application/json"  // the lie is told in the first form, which devices read too
         return (status, headers, try JSONSerialization.data(withJSONObject: json))
     }
+}
+
+/// A store's answer as a JSON object, whichever form it came in (a binary sync answer's entries
+/// become the base64 list of the JSON form).
+func jsonObject(answer data: Data, headers: [String: String]) -> [String: Any]? {
+    guard headers["content-type"] == SyncBody.contentType else {
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+    guard let (control, entries) = try? SyncBody.split(Array(data), maxEntries: .max),
+        var object = (try? JSONSerialization.jsonObject(with: Data(control))) as? [String: Any]
+    else { return nil }
+    object["entries"] = entries.map { Data.base64($0.encoded) }
+    return object
 }
 
 /// A server that speaks just enough of the store's API to hand out a token, then misbehaves

@@ -12,20 +12,19 @@ import Testing
 struct BlackHoleTransport: StoreTransport {
     let inner = HTTPStoreTransport()
 
-    func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
-        guard url.lastPathComponent == "sync",
-            var request = try JSONSerialization.jsonObject(with: body) as? [String: Any]
-        else { return try await inner.post(url, body: body, bearer: bearer) }
-        let swallowed = (request["entries"] as? [Any])?.count ?? 0
-        request["entries"] = []
-        let (status, headers, data) = try await inner.post(
-            url, body: try JSONSerialization.data(withJSONObject: request), bearer: bearer)
-        guard status == 200, var answer = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard url.lastPathComponent == "sync", contentType == SyncBody.contentType,
+            let (request, pushed) = try? SyncBody.decode(Array(body), as: SyncRequest.self, maxEntries: .max)
+        else { return try await inner.post(url, body: body, bearer: bearer, contentType: contentType) }
+        var (status, headers, data) = try await inner.post(
+            url, body: Data(try SyncBody.encode(request, entries: [])), bearer: bearer, contentType: contentType)
+        guard status == 200, var answer = jsonObject(answer: data, headers: headers) else {
             return (status, headers, data)
         }
-        if answer["accepted"] != nil { answer["accepted"] = swallowed }
+        if answer["accepted"] != nil { answer["accepted"] = pushed.count }
+        headers["content-type"] = "application/json"
         return (status, headers, try JSONSerialization.data(withJSONObject: answer))
     }
 }

@@ -39,9 +39,19 @@ package enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertib
 
 /// One HTTP exchange, so tests can count or break requests.
 package protocol StoreTransport: Sendable {
-    func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+    /// Posts `body` of `contentType`; the answer's header names are lowercased.
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     )
+}
+
+extension StoreTransport {
+    /// Posts a JSON body.
+    package func post(_ url: URL, body: Data, bearer: String?) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        try await post(url, body: body, bearer: bearer, contentType: "application/json")
+    }
 }
 
 /// What one store sync moved.
@@ -150,11 +160,10 @@ package actor StoreClient {
                 push = try await firstBatch(plan)
             }
             let answer: SyncResponse
+            let received: [Entry]
             do {
-                answer = try await authorised(
-                    SyncRequest(
-                        clock: Data.base64(VectorClock.encode(clock.entries)),
-                        entries: push.map { Data.base64($0.encoded) }), &report)
+                (answer, received) = try await exchange(
+                    SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, &report)
             } catch StoreClientError.refused(409, _, _, _) where attempts < 2 {
                 attempts += 1
                 storeClock = nil  // the store lacks something it was thought to hold: ask its clock
@@ -167,12 +176,6 @@ package actor StoreClient {
                 introduced = false
             }
             if let forks = answer.forks { report.forks += forks.prefix(4096).map { String($0.prefix(64)) } }
-            let received = try (answer.entries ?? []).map { text -> Entry in
-                guard let bytes = base64Bytes(text), let entry = try? Entry(decoding: bytes) else {
-                    throw StoreClientError.transport("the store sent an entry that does not parse")
-                }
-                return entry
-            }
             if total == 0 {
                 total = answer.remaining ?? received.count
                 totalBytes = answer.remainingBytes ?? 0
@@ -298,26 +301,75 @@ package actor StoreClient {
         return batch.entries
     }
 
-    /// A push: at most the store's entries per request, and (as base64 in JSON, with quotes
-    /// and a comma) under half its largest request body.
+    /// A push: at most the store's entries per request, as runs under half its largest request
+    /// body (the control object takes the rest).
     static let batcher = DeltaBatcher(
-        maxEntries: StoreAPI.maxRequestEntries, maxBytes: StoreAPI.maxRequestBody / 2 - 1,
-        cost: { $0.encoded.count * 4 / 3 + 8 })
+        maxEntries: StoreAPI.maxRequestEntries, maxBytes: StoreAPI.maxRequestBody / 2, cost: EntryRuns.cost(of:))
 
-    /// Sends a sync request with a token, getting (or renewing) the token as needed.
+    /// Sends a poll (a digest alone, in JSON) with a token.
     private func authorised(_ request: SyncRequest, _ report: inout StoreSyncReport) async throws -> SyncResponse {
         report.requests += 1
         return try await authorised("sync", request)
+    }
+
+    /// Sends a sync in the binary form (docs/PROTOCOL.md, "Binary sync bodies") with `push`,
+    /// and returns the answer's fields and the entries it carries. A store answering in JSON
+    /// (the first form) is read too.
+    private func exchange(_ request: SyncRequest, push: [Entry], _ report: inout StoreSyncReport) async throws -> (
+        SyncResponse, [Entry]
+    ) {
+        report.requests += 1
+        let body = Data(try SyncBody.encode(request, entries: push))
+        let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
+        return try await withToken { bearer in
+            let (status, headers, data) = try await transport.post(
+                endpoint, body: body, bearer: bearer, contentType: SyncBody.contentType)
+            return try Self.syncAnswer(status, headers, data, from: url)
+        }
+    }
+
+    /// A sync answer in either form: its fields and its entries.
+    package static func syncAnswer(_ status: Int, _ headers: [String: String], _ data: Data, from url: URL) throws
+        -> (SyncResponse, [Entry])
+    {
+        if status == 200, headers["content-type"] == SyncBody.contentType {
+            do {
+                let (answer, entries) = try SyncBody.decode(
+                    Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+                guard answer.entries == nil else {
+                    throw SyncBody.Malformed(description: "entries inside its control object")
+                }
+                return (answer, entries)
+            } catch {
+                throw StoreClientError.transport("the store's answer is not the protocol (sync: \(error))")
+            }
+        }
+        let answer: SyncResponse = try Self.answer(status, headers, data, from: url, action: "sync")
+        let entries = try (answer.entries ?? []).map { text -> Entry in
+            guard let bytes = base64Bytes(text), let entry = try? Entry(decoding: bytes) else {
+                throw StoreClientError.transport("the store sent an entry that does not parse")
+            }
+            return entry
+        }
+        guard entries.count <= StoreAPI.maxResponseEntries else {
+            throw StoreClientError.protocolViolation("it sent \(entries.count) entries in one answer")
+        }
+        return (answer, entries)
     }
 
     /// Sends `request` to `action` with a token, getting (or renewing) the token as needed.
     private func authorised<Request: Encodable, Answer: Decodable>(_ action: String, _ request: Request)
         async throws -> Answer
     {
+        try await withToken { bearer in try await post(action, request, bearer: bearer) }
+    }
+
+    /// Runs `exchange` with a token, getting (or renewing) it once when the store refuses it.
+    private func withToken<T>(_ exchange: (String) async throws -> T) async throws -> T {
         for attempt in 0..<2 {
             let bearer = try await currentToken()
             do {
-                return try await post(action, request, bearer: bearer)
+                return try await exchange(bearer)
             } catch StoreClientError.refused(401, _, _, _) where attempt == 0 {
                 token = nil  // expired or forgotten by the store: authenticate again
             }

@@ -1,0 +1,192 @@
+import LedgerCrypto
+
+/// Entries in runs: the compact form every page of entries travels in (docs/PROTOCOL.md,
+/// "Entry runs").
+///
+/// Within a run of one author's consecutive entries, the identity, the author, each seq and
+/// each prev are implied: they are sent once per run, and every entry after the first links to
+/// the hash of the entry before it, which the receiver computes anyway. What arrives is rebuilt
+/// into the exact signed entries, so nothing about what is signed, stored or exported changes.
+///
+///     runs  = u32 entries || u32 runs || run × runs
+///     run   = identity(32) || author(32) || u64 first seq || prev of the first(32) || u16 n || item × n
+///     item  = u8 kind || i64 time || lp32 public body || lp32 sealed part || signature(64)
+///
+/// A run holds at most `maxRun` entries, so a receiver rebuilds runs on every core at once
+/// (each entry's prev is the hash of the one before it, so one run rebuilds in order).
+public enum EntryRuns {
+    /// Most entries in one run.
+    public static let maxRun = 256
+    /// Bytes of a run's header.
+    public static let runHeaderLength = 32 + 32 + 8 + 32 + 2
+    /// Bytes of an item besides its two parts.
+    public static let itemFixedLength = 1 + 8 + 4 + 4 + Signature.length
+    /// Bytes of the list's two counts.
+    public static let listHeaderLength = 8
+
+    /// Bytes `entry` takes as an item of a run.
+    public static func itemSize(of entry: Entry) -> Int { entry.encoded.count - itemOffset }
+
+    /// Where an entry's encoding reaches its kind: what comes before (version, identity,
+    /// author, seq, prev) is what a run implies.
+    static let itemOffset = 1 + 32 + 32 + 8 + 32
+
+    /// Most bytes one entry can add to a list: its item, and a run header of its own. A
+    /// batcher's budget counted with this is never exceeded by the encoding.
+    public static func cost(of entry: Entry) -> Int { itemSize(of: entry) + runHeaderLength }
+
+    /// Exact bytes `entries` take as a list of runs.
+    public static func size(of entries: [Entry]) -> Int {
+        var size = listHeaderLength
+        forEachRun(entries) { run in
+            size += runHeaderLength
+            for entry in run { size += itemSize(of: entry) }
+        }
+        return size
+    }
+
+    /// `entries`, in order, as runs.
+    public static func encoded(_ entries: [Entry]) -> [UInt8] {
+        var w = ByteWriter(capacity: size(of: entries))
+        encode(entries, into: &w)
+        return w.bytes
+    }
+
+    public static func encode(_ entries: [Entry], into w: inout ByteWriter) {
+        var runs: [ArraySlice<Entry>] = []
+        forEachRun(entries) { runs.append($0) }
+        w.u32(UInt32(entries.count))
+        w.u32(UInt32(runs.count))
+        for run in runs {
+            let first = run[run.startIndex]
+            w.raw(first.identity.bytes)
+            w.raw(first.author.bytes)
+            w.u64(first.seq)
+            w.raw(first.prev.bytes)
+            w.u16(UInt16(run.count))
+            // The item is the entry's encoding from its kind on: kind, time, both parts (with
+            // their length prefixes) and the signature.
+            for entry in run { w.raw(Array(entry.encoded[itemOffset...])) }
+        }
+    }
+
+    /// Calls `body` with each run of `entries`: consecutive entries of one identity and author
+    /// where each links to the one before it, at most `maxRun` long.
+    static func forEachRun(_ entries: [Entry], _ body: (ArraySlice<Entry>) -> Void) {
+        var start = entries.startIndex
+        for i in entries.indices.dropFirst() {
+            let previous = entries[i - 1]
+            let entry = entries[i]
+            let continues =
+                i - start < maxRun && entry.identity == previous.identity && entry.author == previous.author
+                && previous.seq < Seq.max && entry.seq == previous.seq + 1 && entry.prev == previous.hash
+            if !continues {
+                body(entries[start..<i])
+                start = i
+            }
+        }
+        if start < entries.endIndex { body(entries[start...]) }
+    }
+
+    /// Reads a list of at most `maxCount` entries and rebuilds them. Counts are checked against
+    /// `maxCount` and the bytes left before anything is reserved; every run's seqs stay in
+    /// range; each rebuilt entry is checked as any entry's encoding is.
+    public static func decode(_ r: inout ByteReader, maxCount: Int) throws(EntryList.Malformed) -> [Entry] {
+        let count: Int
+        let runCount: Int
+        do {
+            count = Int(try r.u32())
+            runCount = Int(try r.u32())
+        } catch { throw .truncated }
+        guard count <= maxCount, count <= r.remaining / itemFixedLength else { throw .tooMany(count) }
+        guard runCount <= count, runCount <= r.remaining / runHeaderLength else { throw .truncated }
+        // First find where every run lies (cheap), then rebuild the runs on every core.
+        var runs: [RunLayout] = []
+        runs.reserveCapacity(runCount)
+        var total = 0
+        for _ in 0..<runCount {
+            let run = try layout(&r)
+            total += run.items.count
+            guard total <= count else { throw .tooMany(total) }
+            runs.append(run)
+        }
+        guard total == count else { throw .truncated }
+        let bytes = r.bytes
+        let rebuilt: [Result<[Entry], EntryList.Malformed>]
+        if count < 2048 {
+            rebuilt = runs.map { run in Result { () throws(EntryList.Malformed) in try rebuild(run, from: bytes) } }
+        } else {
+            rebuilt = BackgroundMap(runs, minimumChunk: 4) { run in
+                Result { () throws(EntryList.Malformed) in try rebuild(run, from: bytes) }
+            }.values()
+        }
+        var entries: [Entry] = []
+        entries.reserveCapacity(count)
+        for run in rebuilt { entries.append(contentsOf: try run.get()) }
+        return entries
+    }
+
+    /// Where one run's header and items lie in the input.
+    struct RunLayout: Sendable {
+        var header: Int
+        var items: [Range<Int>]
+    }
+
+    private static func layout(_ r: inout ByteReader) throws(EntryList.Malformed) -> RunLayout {
+        let header = r.offset
+        let n: Int
+        do {
+            try r.skip(32 + 32)
+            let first = try r.u64()
+            try r.skip(32)
+            n = Int(try r.u16())
+            // Seqs run from the first through first + n - 1, within what an entry may carry.
+            guard first >= 1, n >= 1, n <= maxRun, first <= UInt64(Int64.max) - UInt64(n - 1) else {
+                throw ByteReader.Truncated()
+            }
+        } catch { throw .truncated }
+        var items: [Range<Int>] = []
+        items.reserveCapacity(n)
+        do {
+            for _ in 0..<n {
+                let start = r.offset
+                try r.skip(1 + 8)
+                let publicLength = Int(try r.u32())
+                guard publicLength <= Entry.maxPartLength else { throw ByteReader.Truncated() }
+                try r.skip(publicLength)
+                let sealedLength = Int(try r.u32())
+                guard sealedLength <= Entry.maxPartLength else { throw ByteReader.Truncated() }
+                try r.skip(sealedLength + Signature.length)
+                items.append(start..<r.offset)
+            }
+        } catch { throw .truncated }
+        return RunLayout(header: header, items: items)
+    }
+
+    /// The entries of one run, each rebuilt with its implied fields and decoded.
+    private static func rebuild(_ run: RunLayout, from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
+        let h = run.header
+        let identity = bytes[h..<h + 32]
+        let author = bytes[h + 32..<h + 64]
+        var seq = bytes[h + 64..<h + 72].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        var prev = Array(bytes[h + 72..<h + 104])
+        var entries: [Entry] = []
+        entries.reserveCapacity(run.items.count)
+        for item in run.items {
+            var encoded = [UInt8]()
+            encoded.reserveCapacity(itemOffset + item.count)
+            encoded.append(Entry.currentVersion)
+            encoded.append(contentsOf: identity)
+            encoded.append(contentsOf: author)
+            withUnsafeBytes(of: seq.bigEndian) { encoded.append(contentsOf: $0) }
+            encoded.append(contentsOf: prev)
+            encoded.append(contentsOf: bytes[item])
+            let entry: Entry
+            do { entry = try Entry(decoding: encoded) } catch { throw .badEntry }
+            entries.append(entry)
+            prev = entry.hash.bytes
+            seq += 1
+        }
+        return entries
+    }
+}

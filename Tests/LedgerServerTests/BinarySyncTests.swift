@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerTestSupport
+import NIOCore
+import Testing
+
+extension TestClientProtocol {
+    /// A sync in the binary form: the status, the answer's content type, and its bytes.
+    func binarySync(_ identity: IdentityID, token: String, clock: VectorClock, _ entries: [Entry], raw: [UInt8]? = nil)
+        async throws -> (status: Int, contentType: String?, body: [UInt8])
+    {
+        let body =
+            try raw
+            ?? SyncBody.encode(SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), entries: entries)
+        let response = try await executeRequest(
+            uri: "/v1/identities/\(identity.hex)/sync", method: .post,
+            headers: [.contentType: SyncBody.contentType, .authorization: "Bearer \(token)"],
+            body: ByteBuffer(bytes: body))
+        return (Int(response.status.code), response.headers[.contentType], Array(response.body.readableBytesView))
+    }
+}
+
+@Suite("Store: binary sync bodies beside the JSON form")
+struct BinarySyncTests {
+    @Test("a push and a pull in the binary form keep and return the same entries the JSON form does")
+    func sameAsJSON() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<300 { try built.record(device: i % 2, .credit, amount: Int64(i + 1), memo: "entry \(i)") }
+        let fixture = built
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            let pushed = try await client.binarySync(fixture.identity, token: root, clock: .empty, fixture.allEntries)
+            #expect(pushed.status == 200)
+            #expect(pushed.contentType == SyncBody.contentType)
+            let (answer, returned) = try SyncBody.decode(pushed.body, as: SyncResponse.self, maxEntries: .max)
+            #expect(answer.accepted == fixture.allEntries.count - 1)  // the genesis came with the token
+            #expect(returned.isEmpty)
+            #expect(answer.head != nil)
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == Int64(fixture.allEntries.count))
+
+            // A new device pulls everything: the binary answer carries exactly the JSON one's entries.
+            let other = try await client.token(fixture.identity, fixture.devices[1])
+            let binary = try await client.binarySync(fixture.identity, token: other, clock: .empty, [])
+            let (binaryAnswer, binaryEntries) = try SyncBody.decode(
+                binary.body, as: SyncResponse.self, maxEntries: .max)
+            let json = try await client.push(fixture.identity, token: other, [])
+            let jsonEntries = try #require(json["entries"] as? [String]).map { base64Bytes($0) ?? [] }
+            #expect(binaryEntries.map(\.encoded) == jsonEntries)
+            #expect(Set(binaryEntries.map(\.hash)) == Set(fixture.allEntries.map(\.hash)))
+            #expect(binaryAnswer.digest == json["digest"] as? String)
+            #expect(binaryAnswer.entries == nil)
+            // The same entries in fewer bytes: runs instead of base64 in JSON.
+            #expect(binary.body.count * 3 < json.bytes * 2)
+        }
+    }
+
+    @Test("malformed binary bodies are refused with their reason, nothing kept; too many entries is its own code")
+    func refusals() async throws {
+        var built = try LedgerFixture(deviceCount: 1)
+        for i in 0..<3 { try built.record(device: 0, .credit, amount: 1, memo: "entry \(i)") }
+        let fixture = built
+        let store = try await TestStore()
+        try await store.application().test(.router) { client in
+            let root = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            let good = try SyncBody.encode(
+                SyncRequest(clock: Data.base64(VectorClock.encode([]))), entries: Array(fixture.allEntries.dropFirst()))
+            func refused(_ raw: [UInt8]) async throws -> [String: Any] {
+                let answer = try await client.binarySync(fixture.identity, token: root, clock: .empty, [], raw: raw)
+                #expect(answer.status >= 400)
+                return (try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any]) ?? [:]
+            }
+            let cut = try await refused(Array(good.dropLast()))
+            #expect(cut["error"] as? String == "bad_request")
+            #expect((cut["message"] as? String)?.contains("a truncated list of entries") == true)
+            #expect(
+                try await refused(good + [0])["message"] as? String
+                    == "the sync body is malformed: bytes after the entries")
+            #expect(try await refused([0, 0, 0, 9, 1])["error"] as? String == "bad_request")
+            var many = good
+            let controlLength = Int(good[3]) | Int(good[2]) << 8
+            many.replaceSubrange(4 + controlLength..<4 + controlLength + 4, with: [0, 0, 0x13, 0x89])  // 5,001
+            #expect(try await refused(many)["error"] as? String == "too_many_entries")
+            let inside = try JSONSerialization.data(withJSONObject: ["clock": "", "entries": ["AAAA"]])
+            var w = ByteWriter()
+            w.lengthPrefixed32(Array(inside))
+            EntryRuns.encode([], into: &w)
+            #expect(
+                try await refused(w.bytes)["message"] as? String
+                    == "a binary sync body carries its entries as runs, not in its control object")
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == 1)
+            // The good body is taken.
+            let taken = try await client.binarySync(fixture.identity, token: root, clock: .empty, [], raw: good)
+            #expect(taken.status == 200)
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == 4)
+        }
+    }
+}
