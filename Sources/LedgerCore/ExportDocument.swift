@@ -96,32 +96,15 @@ public enum ExportDocument {
     /// Parses either form, with the store heads it carries (at most `maxStoreHeads`, each at
     /// most 1 KiB of JSON; their signatures are checked by whoever reads them).
     public static func contents(_ data: Data) throws(ReadError) -> Contents {
+        if var stream = TextStream(first: Array(data), read: { nil }) {
+            var entries: [Entry] = []
+            while let page = try stream.nextPage() { entries += page }
+            return Contents(entries: entries, storeHeads: stream.storeHeads)
+        }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ReadError(description: "the file is not UTF-8 text; it is not a ledgerlink export")
         }
         let trimmed = text.trimmingWhitespace
-        if trimmed.hasPrefix(textHeader) {
-            var entries: [Entry] = []
-            var heads: [[UInt8]] = []
-            for (number, line) in trimmed.split(separator: "\n").dropFirst().enumerated() {
-                let hex = line.trimmingWhitespace
-                guard !hex.isEmpty else { continue }
-                if hex.hasPrefix(storeHeadPrefix) {
-                    let json = Array(hex.utf8.dropFirst(storeHeadPrefix.utf8.count))
-                    guard heads.count < maxStoreHeads, json.count <= maxStoreHeadBytes, json.first == UInt8(ascii: "{")
-                    else { throw ReadError(description: "line \(number + 2): too many or too long store heads") }
-                    heads.append(json)
-                    continue
-                }
-                guard let bytes = Hex.decode(hex) else { throw ReadError(description: "line \(number + 2) is not hex") }
-                do {
-                    entries.append(try Entry(decoding: bytes))
-                } catch {
-                    throw ReadError(description: "line \(number + 2): \(error)")
-                }
-            }
-            return Contents(entries: entries, storeHeads: heads)
-        }
         guard trimmed.hasPrefix("{"), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
             object["format"] as? String == format
         else { throw ReadError(description: "the file is not a ledgerlink export") }
@@ -172,5 +155,122 @@ public enum ExportDocument {
             return entry
         }
         return Contents(entries: entries, storeHeads: heads)
+    }
+}
+
+extension ExportDocument {
+    /// The text form read a page at a time from a source of bytes: lines are found in the
+    /// bytes (no whole-file string), and each page's entries are decoded on every core. Memory
+    /// holds one chunk of the file and one page of entries, however large the file.
+    public struct TextStream: Sendable {
+        /// The next chunk of the file, or nil at its end.
+        private let read: @Sendable () throws -> [UInt8]?
+        private var buffer: [UInt8]
+        private var start = 0
+        private var atEnd = false
+        /// Lines read so far (the header is line 1).
+        public private(set) var lineNumber = 0
+        /// The store heads read so far (they come before the entries as the exporter writes them).
+        public private(set) var storeHeads: [[UInt8]] = []
+
+        /// Most entries in one page.
+        public static let defaultPageEntries = 16_384
+        private let pageEntries: Int
+        /// The longest line: an entry of the largest size in hex, with room for white space.
+        static let maxLine = 2 * Entry.maxEncodedLength + 64
+
+        /// A stream whose first bytes are `first` (what was read to tell the form), then what
+        /// `read` gives; nil when the bytes do not start with the text form's header.
+        public init?(
+            first: [UInt8], pageEntries: Int = defaultPageEntries, read: @escaping @Sendable () throws -> [UInt8]?
+        ) {
+            let header = Array(textHeader.utf8)
+            let skipped = first.drop { Self.isSpace($0) }
+            guard skipped.starts(with: header) else { return nil }
+            buffer = Array(skipped)
+            self.read = read
+            self.pageEntries = max(1, pageEntries)
+        }
+
+        static func isSpace(_ byte: UInt8) -> Bool {
+            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+                || byte == UInt8(ascii: "\t")
+        }
+
+        /// The next line without its surrounding white space, or nil at the end of the file.
+        private mutating func nextLine() throws(ReadError) -> ArraySlice<UInt8>? {
+            while true {
+                if let end = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    defer { start = end + 1 }
+                    lineNumber += 1
+                    return Self.trimmed(buffer[start..<end])
+                }
+                guard buffer.count - start <= Self.maxLine else {
+                    throw ReadError(description: "line \(lineNumber + 1) is longer than any entry")
+                }
+                if atEnd {
+                    guard start < buffer.count else { return nil }
+                    defer { start = buffer.count }
+                    lineNumber += 1
+                    return Self.trimmed(buffer[start...])
+                }
+                let chunk: [UInt8]?
+                do { chunk = try read() } catch {
+                    throw ReadError(description: "cannot read the file: \(error)")
+                }
+                buffer.removeSubrange(0..<start)
+                start = 0
+                if let chunk, !chunk.isEmpty { buffer += chunk } else { atEnd = true }
+            }
+        }
+
+        static func trimmed(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+            guard let first = line.firstIndex(where: { !isSpace($0) }),
+                let last = line.lastIndex(where: { !isSpace($0) })
+            else { return [] }
+            return line[first...last]
+        }
+
+        /// The next page of entries (at most the page size), or nil when the file has no more.
+        /// A line that is not hex, an entry that does not decode, or too many store heads ends
+        /// the read with the line's number.
+        public mutating func nextPage() throws(ReadError) -> [Entry]? {
+            if lineNumber == 0 { _ = try nextLine() }  // the header, checked when the stream was made
+            var hexLines: [ArraySlice<UInt8>] = []
+            var lines: [Int] = []
+            let prefix = Array(storeHeadPrefix.utf8)
+            while hexLines.count < pageEntries, let line = try nextLine() {
+                guard !line.isEmpty else { continue }
+                if line.starts(with: prefix) {
+                    let json = Array(line.dropFirst(prefix.count))
+                    guard storeHeads.count < maxStoreHeads, json.count <= maxStoreHeadBytes,
+                        json.first == UInt8(ascii: "{")
+                    else { throw ReadError(description: "line \(lineNumber): too many or too long store heads") }
+                    storeHeads.append(json)
+                    continue
+                }
+                hexLines.append(line)
+                lines.append(lineNumber)
+            }
+            guard !hexLines.isEmpty else { return nil }
+            // Hex and entries decoded on every core; the first bad line by position is reported.
+            let decoded = BackgroundMap(hexLines, minimumChunk: 512) { line -> Result<Entry, ReadError> in
+                guard let bytes = Hex.decode(utf8: line) else { return .failure(ReadError(description: "is not hex")) }
+                do { return .success(try Entry(decoding: bytes)) } catch {
+                    return .failure(ReadError(description: "\(error)"))
+                }
+            }.values()
+            var entries: [Entry] = []
+            entries.reserveCapacity(decoded.count)
+            for (index, result) in decoded.enumerated() {
+                switch result {
+                case .success(let entry): entries.append(entry)
+                case .failure(let error) where error.description == "is not hex":
+                    throw ReadError(description: "line \(lines[index]) is not hex")
+                case .failure(let error): throw ReadError(description: "line \(lines[index]): \(error)")
+                }
+            }
+            return entries
+        }
     }
 }

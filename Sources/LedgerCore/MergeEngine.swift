@@ -217,6 +217,23 @@ public actor MergeEngine {
         return report
     }
 
+    /// Merges pages as `next` gives them, in one transaction: memory holds one page at a time,
+    /// and when `next` throws (a file found corrupt half-way) nothing of any page is kept.
+    public func merge(pages next: @Sendable () throws(LedgerError) -> [Entry]?) throws(LedgerError) -> MergeReport {
+        var ownHashes = Set<EntryHash>()
+        var report = try transaction { db, report in
+            while let page = try next() {
+                try mergeBatch(db, page, &report)
+                for entry in page where entry.author == device { ownHashes.insert(entry.hash) }
+            }
+        }
+        if !ownHashes.isEmpty {
+            report.caughtUp = ownHashes.intersection(report.accepted).count
+            if report.caughtUp > 0 { publish(.caughtUp(entries: report.caughtUp)) }
+        }
+        return report
+    }
+
     /// Runs `body` in one write transaction, with in-memory state brought up to date first and
     /// the roster, keys and totals brought up to date after; on failure nothing changes.
     func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {

@@ -14,13 +14,15 @@ public enum Hex {
     }
 
     /// Decodes hex (either case); nil when the text is not an even run of hex digits.
-    public static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
+    public static func decode(_ text: String) -> [UInt8]? { decode(utf8: Array(text.utf8)[...]) }
+
+    /// Decodes hex given as ASCII bytes (a line of a file, read without making a string).
+    public static func decode(utf8 chars: ArraySlice<UInt8>) -> [UInt8]? {
         guard chars.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(chars.count / 2)
-        var i = 0
-        while i < chars.count {
+        var i = chars.startIndex
+        while i < chars.endIndex {
             guard let hi = value(chars[i]), let lo = value(chars[i + 1]) else { return nil }
             out.append(hi << 4 | lo)
             i += 2

@@ -11,10 +11,10 @@ package enum StoreAPI {
     /// Seconds a token lasts.
     package static let tokenLifetime: Int64 = 15 * 60
     /// Most entries in one response, and most bytes of entries in it.
-    package static let maxResponseEntries = 5_000
+    package static let maxResponseEntries = 20_000
     package static let maxResponseBytes = 4 << 20
     /// Most entries a client sends in one request (the body limit is what the server enforces).
-    package static let maxRequestEntries = 5_000
+    package static let maxRequestEntries = 20_000
     /// Largest request body the server reads.
     package static let maxRequestBody = 8 << 20
     /// Largest answer body a device reads: a full page of entries in base64 with its JSON fits

@@ -191,11 +191,13 @@ actor IdentityLedger {
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
-    func sync(pushed: [Entry], clock: VectorClock) async throws -> (SyncResponse, entries: [Entry], version: Int64) {
-        try await exclusively { try await syncAlone(pushed: pushed, clock: clock) }
+    func sync(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
+        SyncResponse, entries: [Entry], version: Int64
+    ) {
+        try await exclusively { try await syncAlone(pushed: pushed, clock: clock, pageEntries: pageEntries) }
     }
 
-    private func syncAlone(pushed: [Entry], clock: VectorClock) async throws -> (
+    private func syncAlone(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
         SyncResponse, entries: [Entry], version: Int64
     ) {
         var accepted: Int?
@@ -203,8 +205,9 @@ actor IdentityLedger {
         for attempt in 0..<Self.appendAttempts {
             try await refresh()
             guard let engine else { throw Self.unknown }
-            var seen = hashes
-            let fresh = pushed.filter { seen.insert($0.hash).inserted }
+            // New to the store, once each (`hashes` is read, never copied: it holds every entry).
+            var repeated = Set<EntryHash>()
+            let fresh = pushed.filter { !hashes.contains($0.hash) && repeated.insert($0.hash).inserted }
             if let foreign = fresh.first(where: { $0.identity != identity }) {
                 throw StoreError(
                     .foreignEntry, "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
@@ -249,7 +252,8 @@ actor IdentityLedger {
                 hashes.formUnion(fresh.map(\.hash))
                 storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }
-            var (response, entries) = try await respond(engine, clock: clock.advanced(by: pushed))
+            var (response, entries) = try await respond(
+                engine, clock: clock.advanced(by: pushed), pageEntries: pageEntries)
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
             return (response, entries, version)
@@ -260,13 +264,14 @@ actor IdentityLedger {
 
     static let appendAttempts = 40
 
-    /// A sync answer: at most the protocol's entries and entry bytes.
-    static let answer = DeltaBatcher(
-        maxEntries: StoreAPI.maxResponseEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
-
     /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
     /// the entries it carries (in the body's form, JSON or binary, chosen by the caller).
-    private func respond(_ engine: MergeEngine, clock: VectorClock) async throws -> (SyncResponse, [Entry]) {
+    private func respond(_ engine: MergeEngine, clock: VectorClock, pageEntries: Int) async throws -> (
+        SyncResponse, [Entry]
+    ) {
+        // At most `pageEntries` and the protocol's bytes of entries.
+        let answer = DeltaBatcher(
+            maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
         let mine = try await engine.clock()
         var response = SyncResponse(digest: mine.digest.hex)
         response.clock = Data.base64(VectorClock.encode(mine.entries))
@@ -281,7 +286,7 @@ actor IdentityLedger {
         var batch = DeltaBatcher.Batch()
         pages: for try await page in plan.pages(from: engine) {
             for entry in page {
-                guard batch.add(entry, Self.answer) else { break pages }
+                guard batch.add(entry, answer) else { break pages }
             }
         }
         let out = batch.entries

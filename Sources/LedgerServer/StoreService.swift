@@ -100,12 +100,16 @@ package final class StoreService: Sendable {
     private let tokens = TokenCache()
     private let key = Mutex<SigningKeyPair?>(nil)
 
+    /// Most entries in one sync answer (the protocol's limit; tests page smaller ledgers).
+    let pageEntries: Int
+
     /// `cacheBytes` bounds the memory identities take (`serve --cache-mb`).
     package init(
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) },
-        cacheBytes: Int = LedgerCache.defaultBudget
+        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries
     ) {
+        self.pageEntries = min(max(1, pageEntries), StoreAPI.maxResponseEntries)
         self.backend = backend
         self.now = now
         self.nowMilliseconds = nowMilliseconds
@@ -277,7 +281,7 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError.badRequest("the clock is not valid: \(error.reason)")
         }
-        var (response, out, version) = try await ledger.sync(pushed: entries, clock: clock)
+        var (response, out, version) = try await ledger.sync(pushed: entries, clock: clock, pageEntries: pageEntries)
         guard let digest = Hex.decode(response.digest).flatMap({ try? Digest32(bytes: $0) }) else {
             throw StoreError(.internal, "the store's digest is malformed")
         }

@@ -39,6 +39,8 @@ struct Bench {
                     seconds: Double(option("--seconds", in: args) ?? 5),
                     entries: option("--entries", in: args) ?? 10_000,
                     cacheMB: option("--cache-mb", in: args) ?? (LedgerCache.defaultBudget >> 20))
+            case "paths":
+                try await PathsBench.run(entries: option("--entries", in: args) ?? 100_000)
             case "peer":
                 try await peerBenchmark(
                     entries: option("--entries", in: args) ?? 100_000, samples: option("--samples", in: args) ?? 500)
@@ -46,7 +48,7 @@ struct Bench {
                 FileHandle.standardError.write(
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
-                            + " | peer [--entries N] [--samples N]"
+                            + " | peer [--entries N] [--samples N] | paths [--entries N]"
                             + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]"
                             + " | store --url URL[,URL] [--identities N] [--devices N] [--seconds N] [--addresses N] [--pollers N]"
                             + " [--server-pids PID,PID]\n")

@@ -69,14 +69,14 @@ struct TestStore {
     /// Another server on the same database.
     init(
         backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false,
-        cacheBytes: Int = LedgerCache.defaultBudget
+        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries
     ) async throws {
         self.backend = backend
         self.clock = clock
         service =
             realTime
-            ? StoreService(backend: backend, cacheBytes: cacheBytes)
-            : StoreService(backend: backend, now: { clock.now }, cacheBytes: cacheBytes)
+            ? StoreService(backend: backend, cacheBytes: cacheBytes, pageEntries: pageEntries)
+            : StoreService(backend: backend, now: { clock.now }, cacheBytes: cacheBytes, pageEntries: pageEntries)
     }
 
     func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {

@@ -149,21 +149,29 @@ package actor StoreClient {
         var receivedBytes = 0
         var attempts = 0
         var lastLeft = Int.max
+        // The next page of a pull, asked for while this one merges.
+        var prefetched: Task<(SyncResponse, [Entry]), any Error>?
+        defer { prefetched?.cancel() }
         while true {
             let clock = try await engine.clock()
             // What the store lacks as far as this device knows, a batch at a time. Without the
             // store's clock (the first sync, or after it lost something) the first request
             // only asks for it.
             var push: [Entry] = []
-            if let storeClock {
+            if prefetched == nil, let storeClock {
                 let plan = try await engine.deltaPlan(for: storeClock)
                 push = try await firstBatch(plan)
             }
             let answer: SyncResponse
             let received: [Entry]
             do {
-                (answer, received) = try await exchange(
-                    SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, &report)
+                if let next = prefetched {
+                    prefetched = nil
+                    (answer, received) = try await next.value
+                } else {
+                    (answer, received) = try await exchange(
+                        SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, &report)
+                }
             } catch StoreClientError.refused(409, _, _, _) where attempts < 2 {
                 attempts += 1
                 storeClock = nil  // the store lacks something it was thought to hold: ask its clock
@@ -179,6 +187,13 @@ package actor StoreClient {
             if total == 0 {
                 total = answer.remaining ?? received.count
                 totalBytes = answer.remainingBytes ?? 0
+            }
+            // A pull of many pages: the next is asked for now, with the clock this page makes, so
+            // the store reads it while this one merges (as the peer channel streams).
+            if answer.more == true, push.isEmpty, !received.isEmpty {
+                let expected = Data.base64(VectorClock.encode(clock.advanced(by: received).entries))
+                report.requests += 1
+                prefetched = Task { try await self.exchange(SyncRequest(clock: expected), push: []) }
             }
             var merged = MergeReport()
             if !received.isEmpty {
@@ -319,6 +334,10 @@ package actor StoreClient {
         SyncResponse, [Entry]
     ) {
         report.requests += 1
+        return try await exchange(request, push: push)
+    }
+
+    private func exchange(_ request: SyncRequest, push: [Entry]) async throws -> (SyncResponse, [Entry]) {
         let body = Data(try SyncBody.encode(request, entries: push))
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
         return try await withToken { bearer in

@@ -4,6 +4,7 @@ import LedgerCore
 import LedgerCrypto
 import LedgerRemote
 import LedgerSync
+import Synchronization
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -108,29 +109,57 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         try await userFacing {
-            let data: Data
+            let handle: FileHandle
             if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
+                handle = FileHandle.standardInput
             } else {
-                guard let contents = FileManager.default.contents(atPath: file) else {
-                    throw CLIError("cannot read \(file)")
-                }
-                data = contents
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
+                    let opened = FileHandle(forReadingAtPath: file)
+                else { throw CLIError("cannot read \(file)") }
+                handle = opened
             }
-            if format == .csv { return try await importStatement(data) }
-            let contents = try ExportDocument.contents(data)
-            let entries = contents.entries
+            defer { try? handle.close() }
+            let read = { @Sendable () throws -> [UInt8]? in try handle.read(upToCount: 1 << 20).map { Array($0) } }
+            let first: [UInt8]
+            do { first = try read() ?? [] } catch {
+                throw CLIError("cannot read \(file): \(error.localizedDescription)")
+            }
+            if format == .csv {
+                return try await importStatement(Data(first) + (try handle.readToEnd() ?? Data()))
+            }
             let context = try await DeviceContext.open(homeOptions.dataHome, keys: keys)
-            if let foreign = entries.first(where: { $0.identity != context.engine.identity }) {
-                throw CLIError(
-                    "\(file) is an export of another identity (\(foreign.identity.hex.prefix(16))…); nothing was imported"
-                )
-            }
+            let identity = context.engine.identity
             let forksBefore = try await context.engine.provenForks()
-            let report = try await context.engine.merge(entries)
+            let report: MergeReport
+            let storeHeads: [[UInt8]]
+            var foreign: Entry?
+            do {
+                if let stream = ExportDocument.TextStream(first: first, read: read) {
+                    // The text form streams: a page of entries at a time, all in one transaction,
+                    // so a file found corrupt half-way leaves nothing imported.
+                    let pages = ExportPages(stream, identity: identity)
+                    defer { foreign = pages.foreign }
+                    report = try await context.engine.merge(pages: { () throws(LedgerError) in try pages.next() })
+                    storeHeads = pages.storeHeads
+                } else {
+                    // The JSON form is for independent verifiers; it is read whole.
+                    let contents = try ExportDocument.contents(Data(first) + (try handle.readToEnd() ?? Data()))
+                    foreign = contents.entries.first { $0.identity != identity }
+                    if foreign != nil { throw ExportPages.refusedForeign }
+                    report = try await context.engine.merge(contents.entries)
+                    storeHeads = contents.storeHeads
+                }
+            } catch let error as LedgerError where error == ExportPages.refusedForeign {
+                throw CLIError(
+                    "\(file) is an export of another identity (\((foreign?.identity.hex ?? "").prefix(16))…); "
+                        + "nothing was imported")
+            } catch LedgerError.malformed(let why) {
+                throw CLIError("\(file): \(why); nothing was imported")
+            }
             let newForks = try await context.engine.provenForks().filter { forksBefore[$0.key] == nil }
             // Store heads that do not decode or verify prove nothing and are passed over.
-            let heads = contents.storeHeads.compactMap { try? JSONDecoder().decode(StoreHead.self, from: Data($0)) }
+            let heads = storeHeads.compactMap { try? JSONDecoder().decode(StoreHead.self, from: Data($0)) }
             let storeProblems = try StoreGossip(ledger: context.engine.store, identity: context.engine.identity)
                 .compare(
                     heads,
@@ -256,6 +285,37 @@ extension Import {
             print(
                 "Recorded \(rows.count) rows of \(file) as this device's entries: in +\(credits.formatted(decimals)), "
                     + "out -\(debits.formatted(decimals)). Balance: \(totals.balance.formatted(decimals))")
+        }
+    }
+}
+
+/// An export's pages for the engine's one transaction (read on the engine's thread, behind a
+/// lock): each page checked to be of this identity before it is merged.
+final class ExportPages: Sendable {
+    static let refusedForeign = LedgerError.invalidState("an export of another identity")
+    private let state: Mutex<(stream: ExportDocument.TextStream, foreign: Entry?)>
+    private let identity: IdentityID
+
+    init(_ stream: ExportDocument.TextStream, identity: IdentityID) {
+        state = Mutex((stream, nil))
+        self.identity = identity
+    }
+
+    /// The first entry of another identity, once one was found.
+    var foreign: Entry? { state.withLock { $0.foreign } }
+    var storeHeads: [[UInt8]] { state.withLock { $0.stream.storeHeads } }
+
+    func next() throws(LedgerError) -> [Entry]? {
+        try state.withLock { (state) throws(LedgerError) -> [Entry]? in
+            let page: [Entry]?
+            do throws(ExportDocument.ReadError) { page = try state.stream.nextPage() } catch {
+                throw .malformed(error.description)
+            }
+            if let other = page?.first(where: { $0.identity != identity }) {
+                state.foreign = other
+                throw Self.refusedForeign
+            }
+            return page
         }
     }
 }

@@ -1,0 +1,223 @@
+import Foundation
+import LedgerCore
+import LedgerCrypto
+import LedgerIdentity
+import LedgerRemote
+import LedgerTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ledgerlink-bench paths`: every way entries travel, in one run, beside the merge engine:
+/// the release `ledgerlink` binary pushing to and pulling from a real `ledgerlink serve` on
+/// loopback (through a counting proxy, for the bytes on the wire), exporting, importing into a
+/// new device and importing the same file again.
+enum PathsBench {
+    static func run(entries total: Int) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer {
+            // LEDGERLINK_BENCH_KEEP=1 keeps the data folders, the export and the store for a closer look.
+            if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] == nil {
+                try? FileManager.default.removeItem(at: folder)
+            } else {
+                print("kept \(folder.path)")
+            }
+        }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("ledgerlink")
+
+        print("building \(total) entries of one device (credits and debits with short memos) ...")
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<total {
+            try fixture.record(
+                device: 0, i % 4 == 0 ? .debit : .credit, amount: Int64(100 + i % 1000), memo: "coffee \(i % 1000)")
+        }
+        let all = fixture.allEntries
+        let joined = Array(all.prefix(2))  // genesis and the second device's link
+        let source = try await makeHome(folder.appendingPathComponent("source"), fixture, device: 0, entries: all)
+        let puller = try await makeHome(folder.appendingPathComponent("pull"), fixture, device: 1, entries: joined)
+        let importer = try await makeHome(folder.appendingPathComponent("import"), fixture, device: 1, entries: joined)
+
+        // The merge engine alone, in this run: the speed every path is held to.
+        let mergeStore = try LedgerStore.create(
+            at: folder.appendingPathComponent("merge.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let mergeEngine = try await MergeEngine(store: mergeStore, keyPair: fixture.devices[1])
+        let wire = all.map(\.encoded)
+        let mergeTime = try await Bench.seconds { _ = try await mergeEngine.merge(try Entry.decodeAll(wire)) }
+
+        // A real store, behind a proxy that counts bytes (devices sign for the proxy's address).
+        let port = try freePort(udp: false)
+        let proxy = try await FaultProxy.start(targetPort: port) { _ in .pass }
+        let proxyTask = Task { try await proxy.run() }
+        defer { proxyTask.cancel() }
+        let url = "http://127.0.0.1:\(proxy.port)"
+        let serve = try Spawned.start(
+            binary,
+            [
+                "serve", "--port", "\(port)", "--public-url", url, "--db",
+                folder.appendingPathComponent("store.sqlite").path,
+            ], output: folder.appendingPathComponent("serve.log"))
+        defer { serve.stop() }
+        _ = try await serve.waitForPort()
+
+        let push = try Spawned.measure(binary, ["sync", "--store", url, "--home", source.path])
+        let pushTraffic = traffic(proxy)
+        let pull = try Spawned.measure(binary, ["sync", "--store", url, "--home", puller.path])
+        let bothTraffic = traffic(proxy)
+        let pullTraffic = (
+            fromDialler: bothTraffic.fromDialler - pushTraffic.fromDialler,
+            toDialler: bothTraffic.toDialler - pushTraffic.toDialler
+        )
+
+        let exportFile = folder.appendingPathComponent("ledger.export")
+        let export = try Spawned.measure(binary, ["export", "--home", source.path], stdout: exportFile)
+        let exportSize = (try FileManager.default.attributesOfItem(atPath: exportFile.path)[.size] as? Int) ?? 0
+        let firstImport = try Spawned.measure(binary, ["import", "--home", importer.path, exportFile.path])
+        let again = try Spawned.measure(binary, ["import", "--home", importer.path, exportFile.path])
+
+        let n = Double(all.count)
+        let credit = all[all.count - 2]
+        print(
+            "every path with \(all.count) entries (release binary, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores):"
+        )
+        print("| path | time | rate | peak RSS |")
+        print("| --- | --- | --- | --- |")
+        func row(_ name: String, _ seconds: Double, _ rss: Int?) {
+            let memory = rss.map { "\($0 >> 10) MB" } ?? "-"
+            print(String(format: "| %@ | %.3f s | %.0f entries/s | %@ |", name, seconds, n / seconds, memory))
+        }
+        row("merge engine (decode and merge, in process)", mergeTime, nil)
+        row("`sync --store` push", push.seconds, push.maxRSS)
+        row("`sync --store` pull into a new device", pull.seconds, pull.maxRSS)
+        row("`export` (\(exportSize >> 20) MB)", export.seconds, export.maxRSS)
+        row("`import` into a new device", firstImport.seconds, firstImport.maxRSS)
+        row("`import` of the same file again", again.seconds, again.maxRSS)
+        print("bytes per entry on the wire (HTTP included):")
+        print(
+            String(
+                format: "  store push %.1f, store pull %.1f (device to store %d, store to device %d bytes)",
+                Double(pushTraffic.fromDialler) / n, Double(pullTraffic.toDialler) / n, pushTraffic.fromDialler,
+                pullTraffic.toDialler))
+        print(
+            "  one credit with a short memo: \(credit.encoded.count) bytes signed and stored, "
+                + "\(EntryRuns.itemSize(of: credit)) in a run; a whole page of runs: "
+                + String(format: "%.1f per entry", Double(EntryRuns.size(of: all)) / n))
+        for (name, result) in [("push", push), ("pull", pull), ("import", firstImport), ("re-import", again)]
+        where result.status != 0 {
+            print("warning: \(name) exited with \(result.status)")
+        }
+    }
+
+    /// Bytes through the proxy so far, both ways (every connection).
+    private static func traffic(_ proxy: FaultProxy) -> (fromDialler: Int, toDialler: Int) {
+        var total = (fromDialler: 0, toDialler: 0)
+        for i in 0..<proxy.connections {
+            let t = proxy.traffic(i)
+            total.fromDialler += t.fromDialler
+            total.toDialler += t.toDialler
+        }
+        return total
+    }
+
+    /// A data folder as `init` or `join` leaves it: the device's key, and a ledger holding `entries`.
+    static func makeHome(_ home: URL, _ fixture: LedgerFixture, device: Int, entries: [Entry]) async throws -> URL {
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let store = try LedgerStore.create(
+            at: home.appendingPathComponent("ledger.sqlite").path, identity: fixture.identity,
+            root: fixture.root.publicKey, device: fixture.devices[device].publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: fixture.devices[device])
+        for start in stride(from: 0, to: entries.count, by: 50_000) {
+            try await engine.merge(Array(entries[start..<min(start + 50_000, entries.count)]))
+        }
+        await engine.settle()
+        try DeviceKeyFile.write(fixture.devices[device], to: home.appendingPathComponent("device.key"), passphrase: nil)
+        return home
+    }
+}
+
+/// A child process started with posix_spawn, so its own resource use can be read with wait4.
+struct Spawned {
+    let pid: pid_t
+    let output: URL
+
+    struct Result {
+        let status: Int32
+        let seconds: Double
+        /// Peak resident memory in KiB, sampled every few milliseconds.
+        let maxRSS: Int
+    }
+
+    static func start(_ binary: URL, _ arguments: [String], output: URL, stdout: URL? = nil) throws -> Spawned {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, (stdout ?? output).path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, output.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let argv = ([binary.path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LEDGERLINK_") }
+        environment["LANG"] = "C.UTF-8"
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, binary.path, &actions, nil, argv, envp)
+        guard status == 0 else { throw LedgerError.invalidState("cannot start \(binary.path): \(status)") }
+        return Spawned(pid: pid, output: output)
+    }
+
+    /// Runs to the end: its exit status, wall time and peak memory.
+    static func measure(_ binary: URL, _ arguments: [String], stdout: URL? = nil) throws -> Result {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid()).log")
+        let started = ContinuousClock.now
+        let child = try start(binary, arguments, output: log, stdout: stdout)
+        // The child's own high-water mark, read until it exits: what wait4 reports would include
+        // this process's memory (a spawned child's peak starts from its parent's).
+        var status: Int32 = 0
+        var peak = 0
+        while true {
+            if let text = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
+                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+            {
+                peak = max(peak, kib)
+            }
+            let done = waitpid(child.pid, &status, WNOHANG)
+            if done == child.pid { break }
+            guard done == 0 else {
+                throw LedgerError.invalidState("lost \(binary.lastPathComponent) \(arguments.first ?? "")")
+            }
+            usleep(2_000)
+        }
+        let seconds = StoreBench.seconds(started.duration(to: .now))
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        if exit != 0 {
+            print("\(arguments.first ?? "") exited with \(exit):")
+            print((try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        }
+        return Result(status: exit, seconds: seconds, maxRSS: peak)
+    }
+
+    /// The port `serve` says it listens on.
+    func waitForPort() async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let match = text.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/), let port = Int(match.1) {
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw LedgerError.invalidState(
+            "serve did not start: \((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
+    }
+
+    func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
