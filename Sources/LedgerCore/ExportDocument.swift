@@ -96,7 +96,7 @@ public enum ExportDocument {
     /// Parses either form, with the store heads it carries (at most `maxStoreHeads`, each at
     /// most 1 KiB of JSON; their signatures are checked by whoever reads them).
     public static func contents(_ data: Data) throws(ReadError) -> Contents {
-        if var stream = TextStream(first: Array(data), read: { nil }) {
+        if var stream = try TextStream(first: Array(data), read: { nil }) {
             var entries: [Entry] = []
             while let page = try stream.nextPage() { entries += page }
             return Contents(entries: entries, storeHeads: stream.storeHeads)
@@ -183,9 +183,17 @@ extension ExportDocument {
         /// `read` gives; nil when the bytes do not start with the text form's header.
         public init?(
             first: [UInt8], pageEntries: Int = defaultPageEntries, read: @escaping @Sendable () throws -> [UInt8]?
-        ) {
+        ) throws(ReadError) {
             let header = Array(textHeader.utf8)
-            let skipped = first.drop { Self.isSpace($0) }
+            var start = first
+            // Enough of the file to tell: white space is skipped, up to a chunk of it.
+            while start.drop(while: Self.isSpace).count < header.count, start.count < 1 << 20 {
+                let more: [UInt8]?
+                do { more = try read() } catch { throw ReadError(description: "cannot read the file: \(error)") }
+                guard let more, !more.isEmpty else { break }
+                start += more
+            }
+            let skipped = start.drop(while: Self.isSpace)
             guard skipped.starts(with: header) else { return nil }
             buffer = Array(skipped)
             self.read = read

@@ -12,5 +12,7 @@ package final class Locked<Value: Sendable>: Sendable {
 
     /// Reads and changes the value in one step.
     @discardableResult
-    package func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    package func withLock<R: Sendable, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try mutex.withLock { (value) throws(E) -> R in try body(&value) }
+    }
 }

@@ -58,3 +58,96 @@ struct ExportTests {
         #expect(throws: ExportDocument.ReadError.self) { try ExportDocument.contents(Data(json.utf8)) }
     }
 }
+
+@Suite("Export read as a stream")
+struct ExportStreamTests {
+    /// A text export of 40 entries of two devices, with one store head.
+    static func exportText() throws -> (fixture: LedgerFixture, text: String) {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<38 { try fixture.record(device: i % 2, .credit, amount: Int64(i + 1), memo: "m\(i)") }
+        let entries = fixture.allEntries.map { (StoredEntryPlace.log, $0) }
+        return (fixture, ExportDocument.text(entries: entries, storeHeads: [.object([("store", "ab")])]))
+    }
+
+    /// `bytes` given `chunk` bytes at a time.
+    static func stream(_ bytes: [UInt8], chunk: Int, pageEntries: Int) throws -> ExportDocument.TextStream? {
+        let rest = Locked(Array(bytes.dropFirst(chunk)))
+        return try ExportDocument.TextStream(first: Array(bytes.prefix(chunk)), pageEntries: pageEntries) {
+            rest.withLock { rest in
+                guard !rest.isEmpty else { return nil }
+                defer { rest.removeFirst(min(chunk, rest.count)) }
+                return Array(rest.prefix(chunk))
+            }
+        }
+    }
+
+    @Test(
+        "any chunk and page size reads the same entries in order, with CRLF and blank lines", arguments: [1, 7, 4096])
+    func chunks(chunk: Int) throws {
+        let (fixture, text) = try Self.exportText()
+        let messy = "\n  " + text.replacingOccurrences(of: "\n", with: "\r\n\n")
+        var stream = try #require(try Self.stream(Array(messy.utf8), chunk: chunk, pageEntries: 3))
+        var pages: [[Entry]] = []
+        while let page = try stream.nextPage() { pages.append(page) }
+        #expect(pages.allSatisfy { $0.count <= 3 })
+        #expect(pages.flatMap { $0 }.map(\.encoded) == fixture.allEntries.map(\.encoded))
+        #expect(stream.storeHeads == [Array(#"{"store":"ab"}"#.utf8)])
+        #expect(try Self.stream(Array("ledgerlink-exprt v1\n".utf8), chunk: chunk, pageEntries: 3) == nil)
+    }
+
+    @Test("a bad line is named by its number, wherever it falls; a line longer than any entry is refused")
+    func refusals() throws {
+        let (_, text) = try Self.exportText()
+        var lines = text.split(separator: "\n").map(String.init)
+        lines[30] = String(lines[30].dropLast(3)) + "zzz"
+        var stream = try #require(
+            try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 100, pageEntries: 4))
+        var read = 0
+        let error = #expect(throws: ExportDocument.ReadError.self) {
+            while let page = try stream.nextPage() { read += page.count }
+        }
+        #expect(error?.description == "line 31 is not hex")
+        #expect(read == 28)  // the seven pages before the bad line's
+        // Cut in the middle of the last entry.
+        let cut = String(text.dropLast(41))
+        var truncated = try #require(try Self.stream(Array(cut.utf8), chunk: 64, pageEntries: 100))
+        let short = #expect(throws: ExportDocument.ReadError.self) { while try truncated.nextPage() != nil {} }
+        #expect(short?.description.hasPrefix("line 42: ") == true)
+        let long = ExportDocument.textHeader + "\n" + String(repeating: "ab", count: Entry.maxEncodedLength + 100)
+        var endless = try #require(try Self.stream(Array(long.utf8), chunk: 1 << 16, pageEntries: 100))
+        let tooLong = #expect(throws: ExportDocument.ReadError.self) { while try endless.nextPage() != nil {} }
+        #expect(tooLong?.description == "line 2 is longer than any entry")
+    }
+
+    @Test("pages merged in one transaction: a page that fails leaves nothing of the pages before it")
+    func oneTransaction() async throws {
+        let (fixture, text) = try Self.exportText()
+        let replica = try await fixture.replica(device: 1)
+        let before = try await replica.clock().digest
+        var lines = text.split(separator: "\n").map(String.init)
+        lines[35] = "00"
+        let stream = Locked(
+            try #require(try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 512, pageEntries: 5)))
+        let pages = Locked(0)
+        await #expect(throws: LedgerError.self) {
+            try await replica.merge(pages: { () throws(LedgerError) -> [Entry]? in
+                do throws(ExportDocument.ReadError) {
+                    let page = try stream.withLock { (s) throws(ExportDocument.ReadError) in try s.nextPage() }
+                    if page != nil { pages.withLock { $0 += 1 } }
+                    return page
+                } catch { throw .malformed(error.description) }
+            })
+        }
+        #expect(pages.value >= 6)  // pages were merged before the bad one was read
+        #expect(try await replica.clock().digest == before)
+        #expect(try await replica.storedEntryCount() == 0)
+        // Whole, the same file merges every entry.
+        let whole = Locked(try #require(try Self.stream(Array(text.utf8), chunk: 512, pageEntries: 5)))
+        let report = try await replica.merge(pages: { () throws(LedgerError) -> [Entry]? in
+            do throws(ExportDocument.ReadError) {
+                return try whole.withLock { (s) throws(ExportDocument.ReadError) in try s.nextPage() }
+            } catch { throw .malformed(error.description) }
+        })
+        #expect(report.accepted.count == fixture.allEntries.count)
+    }
+}

@@ -41,6 +41,41 @@ struct SyncByFileTests {
         #expect(viaStdin.status == 0)
     }
 
+    @Test("a text export cut short or damaged on a late line is refused by its line, and nothing of it is imported")
+    func damagedText() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let folder = laptop.home.deletingLastPathComponent()
+        let link = folder.appendingPathComponent("link.export")
+        try await laptop.ok("export").write(to: link, atomically: true, encoding: .utf8)
+        try await phone.ok("import", link.path)
+        for amount in ["1", "2", "3", "4"] { try await phone.ok("earn", amount) }
+        let text = try await phone.ok("export")
+        try #require(text.split(separator: "\n").count == 7)  // the header, the genesis, the link, four earns
+        var lines = text.split(separator: "\n").map(String.init)
+        let count = lines.count
+        lines[count - 2] = String(lines[count - 2].dropLast(2)) + "zz"
+        let damaged = folder.appendingPathComponent("damaged.export")
+        try (lines.joined(separator: "\n") + "\n").write(to: damaged, atomically: true, encoding: .utf8)
+        let cut = folder.appendingPathComponent("cut.export")
+        try String(text.dropLast(41)).write(to: cut, atomically: true, encoding: .utf8)
+        let before = try await laptop.balanceMinor()
+        for (file, message) in [
+            (damaged, "damaged.export: line \(count - 1) is not hex; nothing was imported"),
+            (cut, "cut.export: line \(count): malformed entry: entry is truncated"),
+        ] {
+            let result = try await laptop.run("import", file.path)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(result.stderr.contains("nothing was imported"))
+            #expect(try await laptop.balanceMinor() == before)
+        }
+        let whole = folder.appendingPathComponent("whole.export")
+        try text.write(to: whole, atomically: true, encoding: .utf8)
+        #expect(try await laptop.ok("import", whole.path).contains("Balance: 10.00"))
+    }
+
     @Test("an unreadable, foreign, damaged or tampered export is refused and nothing is imported")
     func refusals() async throws {
         let laptop = try Device(name: "laptop")

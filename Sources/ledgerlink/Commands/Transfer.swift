@@ -135,7 +135,7 @@ struct Import: AsyncParsableCommand {
             let storeHeads: [[UInt8]]
             var foreign: Entry?
             do {
-                if let stream = ExportDocument.TextStream(first: first, read: read) {
+                if let stream = try ExportDocument.TextStream(first: first, read: read) {
                     // The text form streams: a page of entries at a time, all in one transaction,
                     // so a file found corrupt half-way leaves nothing imported.
                     let pages = ExportPages(stream, identity: identity)
