@@ -68,6 +68,11 @@ package enum FuzzSeeds {
                     ).encoded,
             ],
             "clock": [VectorClock.encode(clock.entries), VectorClock.encode([])],
+            "entry-runs": [
+                EntryRuns.encoded([genesis, debit]), EntryRuns.encoded([debit, genesis]),
+                try SyncBody.encode(signed, entries: [genesis, debit]),
+                try SyncBody.encode(SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), entries: []),
+            ],
             "segment": [],
             "export": [
                 Array(json.text.utf8), Array(text.utf8), Array(withHeads.text.utf8), Array(textWithHeads.utf8),

@@ -14,6 +14,7 @@ package enum FuzzTargets {
     package static let names = [
         "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
         "pairing-messages", "peer-message", "announcement", "recovery-words", "csv-statement", "forwarded-for",
+        "entry-runs",
     ]
 
     /// A broken property: the fuzzer reports it as a crash.
@@ -38,6 +39,7 @@ package enum FuzzTargets {
         case "recovery-words": try recoveryWords(data)
         case "csv-statement": try csvStatement(data)
         case "forwarded-for": try forwardedFor(data)
+        case "entry-runs": try entryRuns(data)
         default: throw PropertyFailure(description: "no fuzz target named \(name)")
         }
     }
@@ -94,6 +96,22 @@ package enum FuzzTargets {
         for json in contents.storeHeads {
             _ = (try? JSONDecoder().decode(StoreHead.self, from: Data(json)))?.isValid
         }
+    }
+
+    /// Entries as runs (peer RUNS, pairing pages, the store's binary sync bodies): what decodes
+    /// rebuilds entries that survive being sent as runs again, byte for byte, in the size the
+    /// encoder says; a binary sync body reads its control object and its runs.
+    static func entryRuns(_ data: [UInt8]) throws(PropertyFailure) {
+        var reader = ByteReader(data)
+        if let entries = try? EntryRuns.decode(&reader, maxCount: 20_000) {
+            let again = EntryRuns.encoded(entries)
+            try check(EntryRuns.size(of: entries) == again.count, "size(of:) is not the encoding's size")
+            var second = ByteReader(again)
+            let back = try? EntryRuns.decode(&second, maxCount: 20_000)
+            try check(back?.map(\.encoded) == entries.map(\.encoded), "entries changed when sent as runs again")
+        }
+        _ = try? SyncBody.decode(data, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+        _ = try? SyncBody.decode(data, as: SyncRequest.self, maxEntries: StoreAPI.maxRequestEntries)
     }
 
     // MARK: - Store

@@ -218,7 +218,7 @@ package struct PairingHost: Sendable {
 
     /// Ledger pages: a thousand entries, or half the largest pairing message, whichever is less.
     static let ledgerPages = DeltaBatcher(
-        maxEntries: 1000, maxBytes: PairingProtocol.maxMessage / 2, cost: EntryList.cost(of:))
+        maxEntries: 1000, maxBytes: PairingProtocol.maxMessage / 2, cost: EntryRuns.cost(of:))
 
     /// Every entry this device holds, in the order a new replica can count them (approvers'
     /// logs first), in pages under the message limit.

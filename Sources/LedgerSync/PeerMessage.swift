@@ -33,6 +33,9 @@ package enum PeerMessage: Sendable, Equatable {
         case bye = 5
         case refused = 6
         case heads = 7
+        /// Entries as runs (`EntryRuns`): what `.entries` is sent as. ENTRIES (2), the list of
+        /// whole encodings earlier versions send, is still read.
+        case runs = 8
     }
 
     /// Most heads in one HEADS message, and the bytes of each.
@@ -42,18 +45,20 @@ package enum PeerMessage: Sendable, Equatable {
     /// Most entries in one ENTRIES message.
     package static let maxEntries = 1000
 
-    /// ENTRIES messages: at most `maxEntries` entries, and small enough that the sealed frame
-    /// stays within `PeerFraming.maxFrame` (a type byte and a count, a length before each entry,
-    /// the stream's 17-byte tag). Counting entries alone let a thousand large ones (revokes
-    /// carrying many keyrings) make a frame the other end refuses, and the sync never finished.
+    /// RUNS messages: at most `maxEntries` entries, and small enough that the sealed frame
+    /// stays within `PeerFraming.maxFrame` (a type byte and two counts, each entry's item with
+    /// room for a run header of its own, the stream's 17-byte tag). Counting entries alone let
+    /// a thousand large ones (revokes carrying many keyrings) make a frame the other end
+    /// refuses, and the sync never finished.
     package static let batcher = DeltaBatcher(
-        maxEntries: maxEntries, maxBytes: PeerFraming.maxFrame - 5 - SecretStream.overhead,
-        cost: EntryList.cost(of:))
+        maxEntries: maxEntries,
+        maxBytes: PeerFraming.maxFrame - 1 - EntryRuns.listHeaderLength - SecretStream.overhead,
+        cost: EntryRuns.cost(of:))
 
     package var kind: Kind {
         switch self {
         case .clock: .clock
-        case .entries: .entries
+        case .entries: .runs
         case .done: .done
         case .ping: .ping
         case .bye: .bye
@@ -68,9 +73,9 @@ package enum PeerMessage: Sendable, Equatable {
         case .clock(let clock):
             return [Kind.clock.rawValue] + VectorClock.encode(clock.entries)
         case .entries(let entries):
-            var w = ByteWriter(capacity: 1 + EntryList.size(of: entries))
-            w.u8(Kind.entries.rawValue)
-            EntryList.encode(entries, into: &w)
+            var w = ByteWriter(capacity: 1 + EntryRuns.size(of: entries))
+            w.u8(Kind.runs.rawValue)
+            EntryRuns.encode(entries, into: &w)
             return w.bytes
         case .done(let digest), .ping(let digest):
             return [kind.rawValue] + digest.bytes
@@ -107,11 +112,14 @@ package enum PeerMessage: Sendable, Equatable {
             } catch {
                 throw .protocolViolation("bad clock: \(error.reason)")
             }
-        case .entries:
+        case .entries, .runs:
             var r = ByteReader(message, offset: 1)
             let entries: [Entry]
             do {
-                entries = try EntryList.decode(&r, maxCount: Self.maxEntries)
+                entries =
+                    kind == .runs
+                    ? try EntryRuns.decode(&r, maxCount: Self.maxEntries)
+                    : try EntryList.decode(&r, maxCount: Self.maxEntries)
             } catch .tooMany {
                 throw .protocolViolation("too many entries in one message")
             } catch {

@@ -330,3 +330,25 @@ struct JoinSetupTests {
         #expect(written.author == x.newDevice.publicKey)
     }
 }
+
+@Suite("Pairing pages carry entries as runs")
+struct PairingRunsTests {
+    @Test("WELCOME and LEDGER pages read as runs, and as the whole encodings an earlier version sends")
+    func bothForms() throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<20 { try fixture.record(device: 0, .credit, amount: 1, memo: "m\(i)") }
+        let entries = fixture.allEntries
+        var runs = ByteWriter()
+        EntryRuns.encode(entries, into: &runs)
+        var list = ByteWriter()
+        EntryList.encode(entries, into: &list)
+        #expect(runs.bytes.count < list.bytes.count)
+        for bytes in [runs.bytes, list.bytes] {
+            var reader = ByteReader(bytes)
+            #expect(try PairingProtocol.decodeEntries(&reader).map(\.encoded) == entries.map(\.encoded))
+            #expect(reader.isAtEnd)
+        }
+        var cut = ByteReader(Array(runs.bytes.dropLast()))
+        #expect(throws: PairingError.self) { try PairingProtocol.decodeEntries(&cut) }
+    }
+}

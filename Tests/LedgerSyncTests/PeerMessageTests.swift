@@ -1,5 +1,6 @@
 import LedgerCore
 import LedgerCrypto
+import LedgerTestSupport
 import Testing
 
 @testable import LedgerSync
@@ -20,5 +21,38 @@ struct PeerMessageTests {
             return
         }
         #expect(clock[author] == 3)
+    }
+}
+
+@Suite("Peer messages carry entries as runs")
+struct PeerRunsTests {
+    @Test("entries are sent as RUNS, smaller than ENTRIES; ENTRIES from an earlier version still reads")
+    func runsAndEntries() throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<50 { try fixture.record(device: i % 2, .credit, amount: 1, memo: "coffee \(i)") }
+        let entries = fixture.allEntries
+        let sent = PeerMessage.entries(entries).encoded
+        #expect(sent.first == PeerMessage.Kind.runs.rawValue)
+        var w = ByteWriter()
+        w.u8(PeerMessage.Kind.entries.rawValue)
+        EntryList.encode(entries, into: &w)
+        let earlier = w.bytes
+        #expect(sent.count * 3 < earlier.count * 2)
+        for bytes in [sent, earlier] {
+            guard case .entries(let read) = try PeerMessage(decoding: bytes) else {
+                Issue.record("not read as entries")
+                continue
+            }
+            #expect(read.map(\.encoded) == entries.map(\.encoded))
+        }
+        // Over the message's count, in either form: refused before anything is built.
+        let many = Array(repeating: entries[3], count: PeerMessage.maxEntries + 1)
+        #expect(throws: PeerChannelError.protocolViolation("too many entries in one message")) {
+            try PeerMessage(decoding: PeerMessage.entries(many).encoded)
+        }
+        // A batch the batcher made fits a frame, whatever its entries.
+        for batch in PeerMessage.batcher.batches(entries) {
+            #expect(PeerMessage.entries(batch).encoded.count + SecretStream.overhead <= PeerFraming.maxFrame)
+        }
     }
 }

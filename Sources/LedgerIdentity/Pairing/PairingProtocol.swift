@@ -87,11 +87,17 @@ package enum PairingProtocol {
         Blake2b.hash(commitLabel + device.bytes + ephemeral + [UInt8(name.count)] + name).bytes
     }
 
+    /// Entries of WELCOME and LEDGER: runs (`EntryRuns`), or the list of whole encodings an
+    /// earlier version sends.
     static func decodeEntries(_ r: inout ByteReader) throws(PairingError) -> [Entry] {
+        let start = r
         do {
-            return try EntryList.decode(&r, maxCount: .max)
+            return try EntryRuns.decode(&r, maxCount: .max)
         } catch {
-            throw .tampered(error.description)
+            r = start
+            do { return try EntryList.decode(&r, maxCount: .max) } catch let earlier {
+                throw .tampered(earlier == .truncated ? error.description : earlier.description)
+            }
         }
     }
 }
@@ -372,14 +378,14 @@ package struct PairingInviter: Sendable {
     /// the identity id the code names.
     package mutating func welcome(link: Entry, genesis: Entry) -> [UInt8] {
         var w = ByteWriter()
-        EntryList.encode([link, genesis], into: &w)
+        EntryRuns.encode([link, genesis], into: &w)
         return channel.sealed(.welcome, w.bytes)
     }
 
     /// One LEDGER page of entries.
     package mutating func ledger(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter()
-        EntryList.encode(entries, into: &w)
+        EntryRuns.encode(entries, into: &w)
         return channel.sealed(.ledger, w.bytes)
     }
 
