@@ -12,7 +12,7 @@ shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
     targets=(entry public-body private-body clock segment export store-wire pairing-code pairing-messages
-        peer-message announcement recovery-words csv-statement forwarded-for)
+        peer-message announcement recovery-words csv-statement forwarded-for entry-runs)
 fi
 
 scratch=.build-fuzz

@@ -72,7 +72,7 @@ public enum EntryRuns {
 
     /// Calls `body` with each run of `entries`: consecutive entries of one identity and author
     /// where each links to the one before it, at most `maxRun` long.
-    static func forEachRun(_ entries: [Entry], _ body: (ArraySlice<Entry>) -> Void) {
+    public static func forEachRun(_ entries: [Entry], _ body: (ArraySlice<Entry>) -> Void) {
         var start = entries.startIndex
         for i in entries.indices.dropFirst() {
             let previous = entries[i - 1]

@@ -22,6 +22,9 @@ package struct VectorFile: Sendable {
     /// True when the run was asked to write the vector files anew.
     package static var isWriting: Bool { ProcessInfo.processInfo.environment["LEDGERLINK_WRITE_VECTORS"] != nil }
 
+    /// The file's text as it is (for vectors built from another file's).
+    package func read() throws -> String { try String(contentsOf: url, encoding: .utf8) }
+
     /// The file's text, after writing `document` to it when the run asks for that.
     package func text(writingIfAsked document: () throws -> String) throws -> String {
         if Self.isWriting { try document().write(to: url, atomically: true, encoding: .utf8) }

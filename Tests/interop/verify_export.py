@@ -7,6 +7,9 @@
     verify_export.py corrections VECTORS.json  resolves Resources/vectors/corrections-v1.json
                                             (PROTOCOL.md, "Corrections") and checks the
                                             states, amounts and balance it states
+    verify_export.py runs VECTORS.json      rebuilds the entries of Resources/vectors/entry-runs-v1.json
+                                            (PROTOCOL.md, "Entry runs") and checks them against the
+                                            entries of the file it names
 
 Prints one line per failed check and ends with "N passed, N failed"; exits 1 on any failure.
 """
@@ -184,7 +187,47 @@ def verify_corrections(path):
     check(counted == stated, "counted amounts: %s" % counted)
 
 
+def decode_runs(data):
+    """Rebuilds every entry of a list of runs (PROTOCOL.md, "Entry runs"); returns the encodings
+    and the number of runs."""
+    entries, runs = struct.unpack(">II", data[:8])
+    at, out = 8, []
+    for _ in range(runs):
+        identity, author = data[at:at + 32], data[at + 32:at + 64]
+        (seq,) = struct.unpack(">Q", data[at + 64:at + 72])
+        prev = data[at + 72:at + 104]
+        (n,) = struct.unpack(">H", data[at + 104:at + 106])
+        check(1 <= n <= 256, "a run of %d entries" % n)
+        at += 106
+        for _ in range(n):
+            start = at
+            at += 9
+            (public_length,) = struct.unpack(">I", data[at:at + 4])
+            at += 4 + public_length
+            (sealed_length,) = struct.unpack(">I", data[at:at + 4])
+            at += 4 + sealed_length + 64
+            encoded = bytes([1]) + identity + author + struct.pack(">Q", seq) + prev + data[start:at]
+            out.append(encoded)
+            prev = b2b(b"ledgerlink-entry-hash-v1" + encoded)
+            seq += 1
+    check(at == len(data), "nothing after the last run")
+    check(len(out) == entries, "the runs hold the %d entries they announce" % entries)
+    return out, runs
+
+
+def verify_runs(path):
+    v = json.load(open(path))
+    source = json.load(open(path.rsplit("/", 1)[0] + "/" + v["entries_from"]))
+    expected = [source["entries"][i]["encoded"] for i in v["order"]]
+    rebuilt, runs = decode_runs(bytes.fromhex(v["runs"]))
+    check(runs == v["run_count"], "%d runs" % runs)
+    check([e.hex() for e in rebuilt] == expected, "the runs rebuild the entries byte for byte")
+    for e, stated in zip(rebuilt, [source["entries"][i] for i in v["order"]]):
+        check(b2b(b"ledgerlink-entry-hash-v1" + e).hex() == stated["hash"], "hash of %s" % stated["hash"][:16])
+
+
 if __name__ == "__main__":
-    {"export": verify_export, "vectors": verify_vectors, "corrections": verify_corrections}[sys.argv[1]](sys.argv[2])
+    {"export": verify_export, "vectors": verify_vectors, "corrections": verify_corrections,
+     "runs": verify_runs}[sys.argv[1]](sys.argv[2])
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
