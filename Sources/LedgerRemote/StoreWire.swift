@@ -23,6 +23,10 @@ package enum StoreAPI {
 
     static let authLabel = Array("ledgerlink-store-auth-v1".utf8)
 
+    /// The message of the 400 a store answers a body it cannot read as JSON with (a store of an
+    /// earlier version answers a binary sync body so).
+    package static let notJSONMessage = "the body is not the JSON this endpoint takes"
+
     /// The bytes a device signs to get a token: label, the server's origin as the device
     /// addressed it, identity, device, challenge and its expiry.
     package static func authTranscript(

@@ -287,7 +287,7 @@ struct ErrorMiddleware: RouterMiddleware {
             response = Self.response(
                 StoreError(.tooLarge, "the request body is larger than \(StoreAPI.maxRequestBody) bytes"))
         } catch is DecodingError {
-            response = Self.response(StoreError.badRequest("the body is not the JSON this endpoint takes"))
+            response = Self.response(StoreError.badRequest(StoreAPI.notJSONMessage))
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             response = Self.response(StoreError(.internal, "the server failed; it was logged"))

@@ -5,6 +5,7 @@ import LedgerCore
 import LedgerCrypto
 import LedgerRemote
 import LedgerServer
+import LedgerSync
 import LedgerTestSupport
 import NIOCore
 import Testing
@@ -98,6 +99,62 @@ struct BinarySyncTests {
             let taken = try await client.binarySync(fixture.identity, token: root, clock: .empty, [], raw: good)
             #expect(taken.status == 200)
             #expect(try await store.backend.version(of: fixture.identity.bytes) == 4)
+        }
+    }
+}
+
+/// In front of a real store, a store of an earlier version: binary bodies are answered as it
+/// answered them (400, not JSON), JSON ones pass.
+struct FirstFormOnlyTransport: StoreTransport {
+    let inner = HTTPStoreTransport()
+    let binaryRefused = Locked(0)
+
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        guard contentType != SyncBody.contentType else {
+            binaryRefused.withLock { $0 += 1 }
+            let refusal = try JSONEncoder().encode(
+                StoreErrorBody(error: "bad_request", message: StoreAPI.notJSONMessage))
+            return (400, ["content-type": "application/json"], refusal)
+        }
+        return try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+    }
+}
+
+extension BinarySyncTests {
+    @Test("a store of an earlier version (JSON bodies only) is spoken to in JSON, in batches it takes")
+    func earlierStore() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<5_100 { try built.record(device: 0, .credit, amount: 1, memo: "m\(i)") }
+        let fixture = built
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: {
+            $0.publicURL = nil
+            TestStore.patientConnections(&$0)
+        }).test(.live) {
+            client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let old = FirstFormOnlyTransport()
+            let pusher = StoreClient(url: url, engine: laptop, keyPair: fixture.devices[0], transport: old)
+            let pushed = try await pusher.sync()
+            #expect(pushed.converged)
+            #expect(pushed.sent == fixture.allEntries.count)
+            #expect(pushed.storeProblems.isEmpty)
+            #expect(old.binaryRefused.value == 1)  // asked once, then JSON from then on
+            try await laptop.appendRecord(.credit, amount: 7, memo: "later")
+            #expect(try await pusher.sync().converged)
+            #expect(old.binaryRefused.value == 1)
+
+            let phone = try await fixture.replica(device: 1)
+            let puller = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1], transport: old)
+            let pulled = try await puller.sync()
+            #expect(pulled.converged)
+            #expect(pulled.received == fixture.allEntries.count + 1)
+            #expect(try await phone.totals() == (try await laptop.totals()))
         }
     }
 }

@@ -172,6 +172,13 @@ package actor StoreClient {
                     (answer, received) = try await exchange(
                         SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, &report)
                 }
+            } catch StoreClientError.refused(400, "bad_request", let message, _)
+                where !firstFormOnly && message == StoreAPI.notJSONMessage
+            {
+                // A store of an earlier version reads JSON bodies only: this device speaks the
+                // first form to it from now on (the batch is cut again to that form's limits).
+                firstFormOnly = true
+                continue
             } catch StoreClientError.refused(409, _, _, _) where attempts < 2 {
                 attempts += 1
                 storeClock = nil  // the store lacks something it was thought to hold: ask its clock
@@ -310,7 +317,9 @@ package actor StoreClient {
         var batch = DeltaBatcher.Batch()
         for try await page in plan.pages(from: engine) {
             for entry in page {
-                guard batch.add(entry, Self.batcher) else { return batch.entries }
+                guard batch.add(entry, firstFormOnly ? Self.firstFormBatcher : Self.batcher) else {
+                    return batch.entries
+                }
             }
         }
         return batch.entries
@@ -320,6 +329,14 @@ package actor StoreClient {
     /// body (the control object takes the rest).
     static let batcher = DeltaBatcher(
         maxEntries: StoreAPI.maxRequestEntries, maxBytes: StoreAPI.maxRequestBody / 2, cost: EntryRuns.cost(of:))
+
+    /// A push to a store that reads JSON bodies only: at most the 5,000 entries such a store
+    /// takes, as base64 in JSON (with quotes and a comma) under half its largest request body.
+    static let firstFormBatcher = DeltaBatcher(
+        maxEntries: 5_000, maxBytes: StoreAPI.maxRequestBody / 2 - 1, cost: { $0.encoded.count * 4 / 3 + 8 })
+
+    /// Set once the store turned out to read JSON bodies only.
+    private var firstFormOnly = false
 
     /// Sends a poll (a digest alone, in JSON) with a token.
     private func authorised(_ request: SyncRequest, _ report: inout StoreSyncReport) async throws -> SyncResponse {
@@ -338,11 +355,21 @@ package actor StoreClient {
     }
 
     private func exchange(_ request: SyncRequest, push: [Entry]) async throws -> (SyncResponse, [Entry]) {
-        let body = Data(try SyncBody.encode(request, entries: push))
+        let body: Data
+        let contentType: String
+        if firstFormOnly {
+            var json = request
+            json.entries = push.map { Data.base64($0.encoded) }
+            body = try JSONEncoder().encode(json)
+            contentType = "application/json"
+        } else {
+            body = Data(try SyncBody.encode(request, entries: push))
+            contentType = SyncBody.contentType
+        }
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
         return try await withToken { bearer in
             let (status, headers, data) = try await transport.post(
-                endpoint, body: body, bearer: bearer, contentType: SyncBody.contentType)
+                endpoint, body: body, bearer: bearer, contentType: contentType)
             return try Self.syncAnswer(status, headers, data, from: url)
         }
     }
