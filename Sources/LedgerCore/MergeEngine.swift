@@ -18,6 +18,9 @@ public actor MergeEngine {
     public nonisolated let maxHeld: Int
     /// Most bytes of such entries (their encoded size), for the same reason.
     public nonisolated let maxHeldBytes: Int
+    /// False for a replica that can never read sealed parts (a store, which holds no data
+    /// key): it keeps no list of entries waiting to be opened, a row per credit and debit.
+    public nonisolated let readsBodies: Bool
 
     public nonisolated let identity: IdentityID
     /// The genesis device of the identity.
@@ -48,9 +51,10 @@ public actor MergeEngine {
     /// and to open data keys sealed to this device.
     public init(
         store: LedgerStore, keyPair: SigningKeyPair?, maxHeld: Int = defaultMaxHeld,
-        maxHeldBytes: Int = defaultMaxHeldBytes
+        maxHeldBytes: Int = defaultMaxHeldBytes, readsBodies: Bool = true
     ) async throws(LedgerError) {
         self.store = store
+        self.readsBodies = readsBodies
         self.maxHeld = maxHeld
         self.maxHeldBytes = maxHeldBytes
         self.keyPair = keyPair
@@ -643,7 +647,7 @@ public actor MergeEngine {
                 to: &blob, stored: p.entry.storedForm, opened: p.opened, amount: p.amount, label: p.label,
                 cumCredit: p.cumCredit, cumDebit: p.cumDebit)
         }
-        for p in prepared where p.entry.kind.isControl || !p.opened || p.correction != nil {
+        for p in prepared where p.entry.kind.isControl || (!p.opened && readsBodies) || p.correction != nil {
             if let body = p.correction {
                 try LedgerStore.Corrections.insert(
                     db, authorID: authorID, seq: p.entry.seq, hash: p.entry.hash, time: p.entry.time, body: body)
@@ -651,7 +655,7 @@ public actor MergeEngine {
             if p.entry.kind.isControl {
                 try LedgerStore.Controls.insert(db, authorID: authorID, seq: p.entry.seq)
             }
-            if !p.opened {
+            if !p.opened, readsBodies {
                 try LedgerStore.Unopened.insert(db, authorID: authorID, seq: p.entry.seq)
             }
         }

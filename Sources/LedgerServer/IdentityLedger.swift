@@ -350,7 +350,7 @@ actor IdentityLedger {
             throw StoreError(.corruptStore, "the stored identity has no readable genesis entry")
         }
         let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
-        engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max)
+        engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max, readsBodies: false)
         version = 0
         hashes = []
         try await apply(rows)

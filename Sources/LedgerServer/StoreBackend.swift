@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// One stored entry of an identity: its place in arrival order and its encoding.
 package struct StoredRow: Sendable {
@@ -196,10 +197,7 @@ package final class SQLiteBackend: StoreBackend {
             if current == nil {
                 try db.execute(sql: "INSERT INTO identities (id, version) VALUES (?, 0)", arguments: [id])
             }
-            let insert = try db.makeStatement(sql: "INSERT INTO entries (identity, n, raw) VALUES (?, ?, ?)")
-            for (offset, raw) in raws.enumerated() {
-                try insert.execute(arguments: [id, base + Int64(offset) + 1, Data(raw)])
-            }
+            try Self.insertEntries(db, raws, identity: identity, after: base)
             try db.execute(
                 sql: "UPDATE identities SET version = ?, digest = ?, devices = ? WHERE id = ?",
                 arguments: [
@@ -211,6 +209,35 @@ package final class SQLiteBackend: StoreBackend {
                     arguments: [Data(key), id])
             }
             return true
+        }
+    }
+
+    /// Inserts `raws` as entries `after + 1`, `after + 2`, … of `identity`, bound straight from
+    /// their bytes: one statement stepped per row, without building arguments per row (a page
+    /// of 20,000 entries spent most of its append doing that).
+    static func insertEntries(_ db: Database, _ raws: [[UInt8]], identity: [UInt8], after base: Int64) throws {
+        let insert = try db.makeStatement(sql: "INSERT INTO entries (identity, n, raw) VALUES (?, ?, ?)")
+        let handle = insert.sqliteStatement
+        try identity.withUnsafeBytes { id in
+            for (offset, raw) in raws.enumerated() {
+                sqlite3_reset(handle)
+                sqlite3_bind_blob(handle, 1, id.baseAddress, Int32(id.count), nil)
+                sqlite3_bind_int64(handle, 2, base + Int64(offset) + 1)
+                let code = raw.withUnsafeBytes { bytes in
+                    sqlite3_bind_blob(
+                        handle, 3, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), nil)
+                    return sqlite3_step(handle)
+                }
+                guard code == SQLITE_DONE else {
+                    let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+                    sqlite3_reset(handle)
+                    sqlite3_clear_bindings(handle)
+                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message)
+                }
+            }
+            // The bytes bound last go out of scope here: the statement keeps none of them.
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
         }
     }
 
