@@ -174,7 +174,7 @@ extension ExportDocument {
         public private(set) var storeHeads: [[UInt8]] = []
 
         /// Most entries in one page.
-        public static let defaultPageEntries = 16_384
+        public static let defaultPageEntries = 8_192
         private let pageEntries: Int
         /// The longest line: an entry of the largest size in hex, with room for white space.
         static let maxLine = 2 * Entry.maxEncodedLength + 64
@@ -280,5 +280,70 @@ extension ExportDocument {
             }
             return entries
         }
+    }
+}
+
+extension ExportDocument {
+    /// A text stream read one page ahead on a thread of its own: while the consumer merges a
+    /// page, the next is read and decoded. At most one page waits, so memory holds two.
+    public final class PrefetchedPages: @unchecked Sendable {
+        // Everything below is guarded by `condition`.
+        private let condition = NSCondition()
+        private var waiting: Result<[Entry]?, ReadError>?
+        private var stopped = false
+        private var heads: [[UInt8]] = []
+
+        public init(_ stream: TextStream) {
+            let thread = Thread { [self] in self.produce(stream) }
+            thread.name = "ledgerlink-import-read"
+            thread.start()
+        }
+
+        private func produce(_ stream: TextStream) {
+            var stream = stream
+            while true {
+                let page = Result { () throws(ReadError) in try stream.nextPage() }
+                condition.lock()
+                while waiting != nil, !stopped { condition.wait() }
+                if stopped {
+                    condition.unlock()
+                    return
+                }
+                waiting = page
+                heads = stream.storeHeads
+                condition.broadcast()
+                condition.unlock()
+                if case .success(let entries) = page, entries != nil { continue }
+                return  // the end of the file, or an error: nothing more to read
+            }
+        }
+
+        /// The next page, waiting for it when it is still being read; nil at the end.
+        public func next() throws(ReadError) -> [Entry]? {
+            condition.lock()
+            while waiting == nil, !stopped { condition.wait() }
+            let page = stopped ? .success(nil) : waiting ?? .success(nil)
+            if case .success(let entries) = page, entries != nil { waiting = nil }  // the end stays
+            condition.broadcast()
+            condition.unlock()
+            return try page.get()
+        }
+
+        /// The store heads read so far (all of them once `next` returned nil).
+        public var storeHeads: [[UInt8]] {
+            condition.lock()
+            defer { condition.unlock() }
+            return heads
+        }
+
+        /// Stops reading (the consumer gave up): the reading thread ends at its next page.
+        public func stop() {
+            condition.lock()
+            stopped = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        deinit { stop() }
     }
 }

@@ -331,10 +331,15 @@ public actor MergeEngine {
                     db, author: author, from: (cache.authors[author]?.seq ?? 0) + 1)
             }
             let sorted = Self.sortedBySeq(held + (byAuthor[author] ?? []))
+            // Entries at or below the log's head are repeats or rivals: `mergeAuthor` adds none
+            // of them to the log, so none is opened (an import read twice opened every entry).
+            let head = cache.authors[author]?.seq ?? 0
             work.append(
                 (
                     author, Set(held.map(\.hash)), sorted,
-                    BackgroundMap(sorted, minimumChunk: 1024) { Self.openSealedPart($0, keys: keys) }
+                    BackgroundMap(sorted, minimumChunk: 1024) {
+                        $0.seq <= head ? .noKey : Self.openSealedPart($0, keys: keys)
+                    }
                 ))
         }
         for job in work {

@@ -19,16 +19,29 @@ public enum Hex {
     /// Decodes hex given as ASCII bytes (a line of a file, read without making a string).
     public static func decode(utf8 chars: ArraySlice<UInt8>) -> [UInt8]? {
         guard chars.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 2)
-        var i = chars.startIndex
-        while i < chars.endIndex {
-            guard let hi = value(chars[i]), let lo = value(chars[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
+        let count = chars.count / 2
+        var valid = true
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            chars.withUnsafeBufferPointer { text in
+                // Each digit's value, or 0xFF: one table look-up per character, and one check
+                // per pair (the high bits of either value say it was not a digit).
+                for i in 0..<count {
+                    let hi = digitValues[Int(text[2 * i])]
+                    let lo = digitValues[Int(text[2 * i + 1])]
+                    if (hi | lo) & 0xF0 != 0 {
+                        valid = false
+                        break
+                    }
+                    buffer[i] = hi << 4 | lo
+                }
+            }
+            initialized = valid ? count : 0
         }
-        return out
+        return valid ? out : nil
     }
+
+    /// The value of each byte as a hex digit, 0xFF for a byte that is not one.
+    private static let digitValues: [UInt8] = (0..<256).map { value(UInt8($0)) ?? 0xFF }
 
     private static func value(_ c: UInt8) -> UInt8? {
         switch c {

@@ -119,6 +119,32 @@ struct ExportStreamTests {
         #expect(tooLong?.description == "line 2 is longer than any entry")
     }
 
+    @Test(
+        "read a page ahead on another thread: the same pages and heads, the same refusal, and a reader may stop early")
+    func prefetched() throws {
+        let (fixture, text) = try Self.exportText()
+        let pages = ExportDocument.PrefetchedPages(
+            try #require(try Self.stream(Array(text.utf8), chunk: 100, pageEntries: 3)))
+        var read: [Entry] = []
+        while let page = try pages.next() { read += page }
+        #expect(read.map(\.encoded) == fixture.allEntries.map(\.encoded))
+        #expect(try pages.next() == nil)  // the end stays the end
+        #expect(pages.storeHeads == [Array(#"{"store":"ab"}"#.utf8)])
+
+        var lines = text.split(separator: "\n").map(String.init)
+        lines[20] = "zz"
+        let bad = ExportDocument.PrefetchedPages(
+            try #require(try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 100, pageEntries: 3)))
+        let error = #expect(throws: ExportDocument.ReadError.self) { while try bad.next() != nil {} }
+        #expect(error?.description == "line 21 is not hex")
+
+        let abandoned = ExportDocument.PrefetchedPages(
+            try #require(try Self.stream(Array(text.utf8), chunk: 100, pageEntries: 3)))
+        #expect(try abandoned.next()?.count == 3)
+        abandoned.stop()
+        #expect(try abandoned.next() == nil)  // stopped: nothing more, and nothing waits
+    }
+
     @Test("pages merged in one transaction: a page that fails leaves nothing of the pages before it")
     func oneTransaction() async throws {
         let (fixture, text) = try Self.exportText()

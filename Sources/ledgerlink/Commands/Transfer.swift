@@ -289,33 +289,35 @@ extension Import {
     }
 }
 
-/// An export's pages for the engine's one transaction (read on the engine's thread, behind a
-/// lock): each page checked to be of this identity before it is merged.
+/// An export's pages for the engine's one transaction (read a page ahead on another thread):
+/// each page checked to be of this identity before it is merged.
 final class ExportPages: Sendable {
     static let refusedForeign = LedgerError.invalidState("an export of another identity")
-    private let state: Mutex<(stream: ExportDocument.TextStream, foreign: Entry?)>
+    private let pages: ExportDocument.PrefetchedPages
+    private let found = Mutex<Entry?>(nil)
     private let identity: IdentityID
 
     init(_ stream: ExportDocument.TextStream, identity: IdentityID) {
-        state = Mutex((stream, nil))
+        pages = ExportDocument.PrefetchedPages(stream)
         self.identity = identity
     }
 
+    deinit { pages.stop() }
+
     /// The first entry of another identity, once one was found.
-    var foreign: Entry? { state.withLock { $0.foreign } }
-    var storeHeads: [[UInt8]] { state.withLock { $0.stream.storeHeads } }
+    var foreign: Entry? { found.withLock { $0 } }
+    var storeHeads: [[UInt8]] { pages.storeHeads }
 
     func next() throws(LedgerError) -> [Entry]? {
-        try state.withLock { (state) throws(LedgerError) -> [Entry]? in
-            let page: [Entry]?
-            do throws(ExportDocument.ReadError) { page = try state.stream.nextPage() } catch {
-                throw .malformed(error.description)
-            }
-            if let other = page?.first(where: { $0.identity != identity }) {
-                state.foreign = other
-                throw Self.refusedForeign
-            }
-            return page
+        let page: [Entry]?
+        do throws(ExportDocument.ReadError) { page = try pages.next() } catch {
+            throw .malformed(error.description)
         }
+        if let other = page?.first(where: { $0.identity != identity }) {
+            found.withLock { $0 = other }
+            pages.stop()
+            throw Self.refusedForeign
+        }
+        return page
     }
 }
