@@ -141,8 +141,8 @@ package final class GuardedBackend: StoreBackend {
     package func head(of identity: [UInt8]) async throws -> StoredHead? {
         try await call("a version read") { try await self.inner.head(of: identity) }
     }
-    package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
-        try await call("a read of entries") { try await self.inner.rows(of: identity, after: n) }
+    package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
+        try await call("a read of entries") { try await self.inner.rows(of: identity, after: n, limit: limit) }
     }
     package func append(
         _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?

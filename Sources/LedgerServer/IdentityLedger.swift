@@ -41,10 +41,19 @@ actor IdentityLedger {
     static let readFreshness: Duration = .milliseconds(50)
     private var hashes: Set<EntryHash> = []
 
-    init(identity: IdentityID, backend: any StoreBackend, footprint: Footprint = Footprint()) {
+    /// Rows read from the database at a time: a large identity is merged page by page, never
+    /// held whole in memory beside its replica.
+    let rowsPerRead: Int
+    package static let defaultRowsPerRead = 20_000
+
+    init(
+        identity: IdentityID, backend: any StoreBackend, footprint: Footprint = Footprint(),
+        rowsPerRead: Int = defaultRowsPerRead
+    ) {
         self.identity = identity
         self.backend = backend
         self.footprint = footprint
+        self.rowsPerRead = max(1, rowsPerRead)
     }
 
     /// Forgets the engine (the cache is over its budget), keeping what polls need: the keys,
@@ -340,20 +349,29 @@ actor IdentityLedger {
         if engine == nil || stored < version {
             try await rebuild()
         } else if stored > version {
-            try await apply(try await backend.rows(of: identity.bytes, after: version))
+            try await applyAll(through: stored)
         }
     }
 
     private func rebuild() async throws {
-        let rows = try await backend.rows(of: identity.bytes, after: 0)
-        guard let first = rows.first, let genesis = try? Entry(decoding: first.raw) else {
-            throw StoreError(.corruptStore, "the stored identity has no readable genesis entry")
-        }
+        guard let stored = try await backend.version(of: identity.bytes),
+            let first = try await backend.rows(of: identity.bytes, after: 0, limit: 1).first,
+            let genesis = try? Entry(decoding: first.raw)
+        else { throw StoreError(.corruptStore, "the stored identity has no readable genesis entry") }
         let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
         engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max, readsBodies: false)
         version = 0
         hashes = []
-        try await apply(rows)
+        try await applyAll(through: stored)
+    }
+
+    /// Merges the stored rows after `version` up to `stored`, a page at a time.
+    private func applyAll(through stored: Int64) async throws {
+        while version < stored {
+            let rows = try await backend.rows(of: identity.bytes, after: version, limit: rowsPerRead)
+            guard !rows.isEmpty else { return }
+            try await apply(rows)
+        }
     }
 
     private func apply(_ rows: [StoredRow]) async throws {

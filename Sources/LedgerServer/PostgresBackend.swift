@@ -161,9 +161,10 @@ package final class PostgresBackend: DiagnosableBackend {
         return nil
     }
 
-    package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+    package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
+        let id = ByteBuffer(bytes: identity)
         let rows = try await client.query(
-            "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity)) AND n > \(n) ORDER BY n",
+            "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(id) AND n > \(n) ORDER BY n LIMIT \(Int64(limit))",
             logger: logger)
         var out: [StoredRow] = []
         for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {

@@ -72,8 +72,8 @@ package protocol StoreBackend: Sendable {
     func version(of identity: [UInt8]) async throws -> Int64?
     /// The identity's version and summary in one read, or nil when the store does not know it.
     func head(of identity: [UInt8]) async throws -> StoredHead?
-    /// Entries of `identity` stored after position `n`, in order.
-    func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow]
+    /// Entries of `identity` stored after position `n`, in order, at most `limit` of them.
+    func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow]
     /// Appends `raws` to `identity` (creating it when `expected` is nil) if nothing was appended
     /// since `expected`; false when another writer got there first (nothing is written then).
     /// `recoveryKeys` (keys the appended entries link as recovery keys) are indexed in the same
@@ -177,11 +177,11 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    package func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+    package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n",
-                arguments: [Data(identity), n]
+                db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n LIMIT ?",
+                arguments: [Data(identity), n, limit]
             ).map { StoredRow(n: $0["n"], raw: Array($0["raw"] as Data)) }
         }
     }

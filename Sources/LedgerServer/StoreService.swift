@@ -107,13 +107,14 @@ package final class StoreService: Sendable {
     package init(
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) },
-        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries
+        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries,
+        rowsPerRead: Int = IdentityLedger.defaultRowsPerRead
     ) {
         self.pageEntries = min(max(1, pageEntries), StoreAPI.maxResponseEntries)
         self.backend = backend
         self.now = now
         self.nowMilliseconds = nowMilliseconds
-        ledgers = LedgerCache(budget: cacheBytes)
+        ledgers = LedgerCache(budget: cacheBytes, rowsPerRead: rowsPerRead)
     }
 
     /// What the identity cache holds (for metrics and tests): identities, engines, bytes.
@@ -312,7 +313,7 @@ package final class StoreService: Sendable {
         for identity in try await backend.identities(recoveryKey: key.bytes).prefix(
             RecoveryLookupResponse.maxIdentities)
         {
-            guard let genesis = try await backend.rows(of: identity, after: 0).first else { continue }
+            guard let genesis = try await backend.rows(of: identity, after: 0, limit: 1).first else { continue }
             found.append(
                 RecoveryIdentity(identity: Hex.encode(identity), genesis: Data(genesis.raw).base64EncodedString()))
         }
@@ -460,7 +461,13 @@ package actor LedgerCache {
     let budget: Int
     static let shellBytes = 8 << 10
 
-    init(budget: Int = LedgerCache.defaultBudget) { self.budget = max(1 << 20, budget) }
+    /// Rows an identity's replica reads from the database at a time.
+    let rowsPerRead: Int
+
+    init(budget: Int = LedgerCache.defaultBudget, rowsPerRead: Int = IdentityLedger.defaultRowsPerRead) {
+        self.budget = max(1 << 20, budget)
+        self.rowsPerRead = rowsPerRead
+    }
 
     package static let defaultBudget = 256 << 20
 
@@ -483,7 +490,8 @@ package actor LedgerCache {
             checkBudget(sparing: identity)
             return held.ledger
         }
-        let ledger = IdentityLedger(identity: identity, backend: backend, footprint: Footprint(total: engines))
+        let ledger = IdentityLedger(
+            identity: identity, backend: backend, footprint: Footprint(total: engines), rowsPerRead: rowsPerRead)
         ledgers[identity] = Held(ledger: ledger, lastUse: tick)
         checkBudget(sparing: identity)
         return ledger

@@ -102,3 +102,39 @@ struct PollSummaryTests {
         }
     }
 }
+
+@Suite("A server reads an identity's entries a page at a time")
+struct PagedReadTests {
+    @Test("a server that never held an identity builds its replica from pages of rows, and serves it whole")
+    func pagedRebuild() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<50 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
+        let fixture = built
+        let backend = try await BackendKind.sqlite.make()
+        let writer = try await TestStore(backend: backend, realTime: true)
+        let reader = CountingBackend(backend)
+        let other = try await TestStore(backend: reader, realTime: true, rowsPerRead: 8)
+        try await writer.application(configure: { $0.publicURL = nil }).test(.live) { one in
+            try await other.application(configure: {
+                $0.publicURL = nil
+                TestStore.patientConnections(&$0)
+            }).test(.live) { two in
+                let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
+                let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
+                let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))
+                let laptop = try await fixture.replica(device: 0)
+                try await laptop.merge(fixture.allEntries)
+                #expect(
+                    try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
+                // The other server builds the identity's replica to answer a new device's pull:
+                // 52 rows, 8 a read.
+                let phone = try await fixture.replica(device: 1)
+                let pulled = try await StoreClient(url: urlTwo, engine: phone, keyPair: fixture.devices[1]).sync()
+                #expect(pulled.converged)
+                #expect(pulled.received == fixture.allEntries.count)
+                #expect(try await phone.totals() == (try await laptop.totals()))
+                #expect(reader.entryReads.value >= 7)
+            }
+        }
+    }
+}

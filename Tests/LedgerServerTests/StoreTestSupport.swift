@@ -69,14 +69,17 @@ struct TestStore {
     /// Another server on the same database.
     init(
         backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false,
-        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries
+        cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries,
+        rowsPerRead: Int = 20_000
     ) async throws {
         self.backend = backend
         self.clock = clock
         service =
             realTime
-            ? StoreService(backend: backend, cacheBytes: cacheBytes, pageEntries: pageEntries)
-            : StoreService(backend: backend, now: { clock.now }, cacheBytes: cacheBytes, pageEntries: pageEntries)
+            ? StoreService(backend: backend, cacheBytes: cacheBytes, pageEntries: pageEntries, rowsPerRead: rowsPerRead)
+            : StoreService(
+                backend: backend, now: { clock.now }, cacheBytes: cacheBytes, pageEntries: pageEntries,
+                rowsPerRead: rowsPerRead)
     }
 
     func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
@@ -213,9 +216,9 @@ class InterceptingBackend: StoreBackend, @unchecked Sendable {
         try await intercept(.head)
         return try await inner.head(of: identity)
     }
-    func rows(of identity: [UInt8], after n: Int64) async throws -> [StoredRow] {
+    func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await intercept(.rows)
-        return try await inner.rows(of: identity, after: n)
+        return try await inner.rows(of: identity, after: n, limit: limit)
     }
     func append(
         _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?

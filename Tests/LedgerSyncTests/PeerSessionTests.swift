@@ -143,8 +143,12 @@ struct PeerSessionTests {
                 options: PeerSessionOptions(live: true, heartbeat: .seconds(1), clock: clockA))
         }
         // Each side's heartbeat is armed from now when its earliest wake is one interval away
-        // (a write's deadline, if one is pending, is three).
-        func armed(_ clock: ManualClock) async -> Bool { await eventually { clock.nextWake == .seconds(1) } }
+        // and nothing else sleeps on its clock: a write still going out has a deadline three
+        // intervals away, and advancing past it would end the session (on a busy machine a
+        // ping can take longer than the test takes to tick three times).
+        func armed(_ clock: ManualClock) async -> Bool {
+            await eventually { clock.nextWake == .seconds(1) && clock.sleepers == 1 }
+        }
         #expect(await armed(clockA))
         #expect(await armed(clockB))
         for _ in 0..<6 {
@@ -158,7 +162,7 @@ struct PeerSessionTests {
         // the third ends the session (a ping of the other's last tick may still arrive first).
         var ticks = 0
         while !ended.value, ticks < 8 {
-            #expect(await eventually { clockA.nextWake == .seconds(1) || ended.value })
+            #expect(await eventually { (clockA.nextWake == .seconds(1) && clockA.sleepers == 1) || ended.value })
             if ended.value { break }
             clockA.advance(by: .seconds(1))
             ticks += 1
