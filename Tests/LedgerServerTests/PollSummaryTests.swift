@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import LedgerCore
 import LedgerCrypto
 import LedgerRemote
@@ -17,6 +18,24 @@ final class CountingBackend: InterceptingBackend, @unchecked Sendable {
     }
 }
 
+/// Two live servers on one database (the second with patient connections: the test reaches it
+/// late); `body` gets their addresses and the second one's test client.
+func withTwoServers(
+    _ one: TestStore, _ two: TestStore, _ body: @Sendable (URL, URL, any TestClientProtocol) async throws -> Void
+) async throws {
+    try await one.application(configure: { $0.publicURL = nil }).test(.live) { first in
+        try await two.application(configure: {
+            $0.publicURL = nil
+            TestStore.patientConnections(&$0)
+        }).test(.live) { second in
+            let (portOne, portTwo) = (try #require(first.port), try #require(second.port))
+            try await body(
+                try #require(URL(string: "http://127.0.0.1:\(portOne)")),
+                try #require(URL(string: "http://127.0.0.1:\(portTwo)")), second)
+        }
+    }
+}
+
 @Suite("Polls read one summary row, not the identity's entries")
 struct PollSummaryTests {
     @Test(
@@ -31,49 +50,41 @@ struct PollSummaryTests {
         let writer = try await TestStore(backend: backend, realTime: true)
         let reader = CountingBackend(backend)
         let fresh = try await TestStore(backend: reader, realTime: true)
-        try await writer.application(configure: { $0.publicURL = nil }).test(.live) { one in
-            try await fresh.application(configure: {
-                $0.publicURL = nil
-                TestStore.patientConnections(&$0)
-            }).test(.live) { two in
-                let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
-                let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
-                let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))
-                let laptop = try await fixture.replica(device: 0)
-                try await laptop.merge(fixture.allEntries)
-                #expect(
-                    try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
+        try await withTwoServers(writer, fresh) { urlOne, urlTwo, two in
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            #expect(
+                try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
 
-                let head = try #require(try await backend.head(of: fixture.identity.bytes))
-                let summary = try #require(head.summary)
-                #expect(head.version == Int64(fixture.allEntries.count))
-                #expect(summary.digest == (try await laptop.clock().digest.bytes))
-                let keys = Set(
-                    stride(from: 0, to: summary.devices.count, by: 32).map { Array(summary.devices[$0..<$0 + 32]) })
-                #expect(keys == Set([fixture.devices[0], fixture.devices[1]].map(\.publicKey.bytes)))
+            let head = try #require(try await backend.head(of: fixture.identity.bytes))
+            let summary = try #require(head.summary)
+            #expect(head.version == Int64(fixture.allEntries.count))
+            #expect(summary.digest == (try await laptop.clock().digest.bytes))
+            let keys = Set(
+                stride(from: 0, to: summary.devices.count, by: 32).map { Array(summary.devices[$0..<$0 + 32]) })
+            #expect(keys == Set([fixture.devices[0], fixture.devices[1]].map(\.publicKey.bytes)))
 
-                // The other server logs the laptop in and answers its polls without reading one
-                // entry: the token from the summary's keys, the answer from its digest.
-                let client = StoreClient(url: urlTwo, engine: laptop, keyPair: fixture.devices[0])
-                let token = try await client.bearerToken()
-                let digest = try await laptop.clock().digest.hex
-                for _ in 0..<3 {
-                    let answer = try await two.execute(
-                        uri: "/v1/identities/\(fixture.identity.hex)/sync", method: .post,
-                        headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
-                        body: ByteBuffer(string: #"{"digest":"\#(digest)"}"#))
-                    #expect(answer.status == .ok)
-                    #expect(String(buffer: answer.body).contains(#""digest":"\#(digest)""#))
-                }
-                #expect(reader.entryReads.value == 0, "a login or a poll read the identity's entries")
-                // The revoked device is refused from the summary too.
-                let tablet = try await fixture.replica(device: 2)
-                await #expect(throws: StoreClientError.self) {
-                    try await StoreClient(url: urlTwo, engine: tablet, keyPair: fixture.devices[2]).bearerToken()
-                }
-                #expect(reader.entryReads.value == 0)
-                #expect(try await client.sync().converged)
+            // The other server logs the laptop in and answers its polls without reading one
+            // entry: the token from the summary's keys, the answer from its digest.
+            let client = StoreClient(url: urlTwo, engine: laptop, keyPair: fixture.devices[0])
+            let token = try await client.bearerToken()
+            let digest = try await laptop.clock().digest.hex
+            for _ in 0..<3 {
+                let answer = try await two.execute(
+                    uri: "/v1/identities/\(fixture.identity.hex)/sync", method: .post,
+                    headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"digest":"\#(digest)"}"#))
+                #expect(answer.status == .ok)
+                #expect(String(buffer: answer.body).contains(#""digest":"\#(digest)""#))
             }
+            #expect(reader.entryReads.value == 0, "a login or a poll read the identity's entries")
+            // The revoked device is refused from the summary too.
+            let tablet = try await fixture.replica(device: 2)
+            await #expect(throws: StoreClientError.self) {
+                try await StoreClient(url: urlTwo, engine: tablet, keyPair: fixture.devices[2]).bearerToken()
+            }
+            #expect(reader.entryReads.value == 0)
+            #expect(try await client.sync().converged)
         }
     }
 
@@ -114,27 +125,19 @@ struct PagedReadTests {
         let writer = try await TestStore(backend: backend, realTime: true)
         let reader = CountingBackend(backend)
         let other = try await TestStore(backend: reader, realTime: true, rowsPerRead: 8)
-        try await writer.application(configure: { $0.publicURL = nil }).test(.live) { one in
-            try await other.application(configure: {
-                $0.publicURL = nil
-                TestStore.patientConnections(&$0)
-            }).test(.live) { two in
-                let (portOne, portTwo) = (try #require(one.port), try #require(two.port))
-                let urlOne = try #require(URL(string: "http://127.0.0.1:\(portOne)"))
-                let urlTwo = try #require(URL(string: "http://127.0.0.1:\(portTwo)"))
-                let laptop = try await fixture.replica(device: 0)
-                try await laptop.merge(fixture.allEntries)
-                #expect(
-                    try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
-                // The other server builds the identity's replica to answer a new device's pull:
-                // 52 rows, 8 a read.
-                let phone = try await fixture.replica(device: 1)
-                let pulled = try await StoreClient(url: urlTwo, engine: phone, keyPair: fixture.devices[1]).sync()
-                #expect(pulled.converged)
-                #expect(pulled.received == fixture.allEntries.count)
-                #expect(try await phone.totals() == (try await laptop.totals()))
-                #expect(reader.entryReads.value >= 7)
-            }
+        try await withTwoServers(writer, other) { urlOne, urlTwo, _ in
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            #expect(
+                try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.devices[0]).sync().converged)
+            // The other server builds the identity's replica to answer a new device's pull:
+            // 52 rows, 8 a read.
+            let phone = try await fixture.replica(device: 1)
+            let pulled = try await StoreClient(url: urlTwo, engine: phone, keyPair: fixture.devices[1]).sync()
+            #expect(pulled.converged)
+            #expect(pulled.received == fixture.allEntries.count)
+            #expect(try await phone.totals() == (try await laptop.totals()))
+            #expect(reader.entryReads.value >= 7)
         }
     }
 }
