@@ -39,6 +39,10 @@ enum PathsBench {
         let source = try await makeHome(folder.appendingPathComponent("source"), fixture, device: 0, entries: all)
         let puller = try await makeHome(folder.appendingPathComponent("pull"), fixture, device: 1, entries: joined)
         let importer = try await makeHome(folder.appendingPathComponent("import"), fixture, device: 1, entries: joined)
+        if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] != nil {
+            // Untouched copies, to run a path again by hand (under perf, say).
+            try FileManager.default.copyItem(at: puller, to: folder.appendingPathComponent("fresh"))
+        }
 
         // The merge engine alone, in this run: the speed every path is held to.
         let mergeStore = try LedgerStore.create(
