@@ -15,6 +15,8 @@ public struct ByteWriter: Sendable {
     public mutating func i64(_ v: Int64) { append(UInt64(bitPattern: v)) }
     /// Raw bytes with no length prefix (fixed-size fields).
     public mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
+    /// Raw bytes from part of a buffer, without copying them into an array of their own first.
+    public mutating func raw(_ v: ArraySlice<UInt8>) { bytes.append(contentsOf: v) }
     /// Bytes with a u32 length prefix.
     public mutating func lengthPrefixed32(_ v: [UInt8]) {
         u32(UInt32(v.count))

@@ -66,7 +66,7 @@ public enum EntryRuns {
             w.u16(UInt16(run.count))
             // The item is the entry's encoding from its kind on: kind, time, both parts (with
             // their length prefixes) and the signature.
-            for entry in run { w.raw(Array(entry.encoded[itemOffset...])) }
+            for entry in run { w.raw(entry.encoded[itemOffset...]) }
         }
     }
 
