@@ -140,8 +140,8 @@ extension MergeEngine {
             let kept =
                 try LedgerStore.Branches.entries(db, author: author, from: fork)
                 + LedgerStore.Forks.proofs(db, author: author).filter { $0.seq >= fork }
+            // What the branch adds to the log is counted with the rest at the transaction's end.
             try mergeBatch(db, kept, &scratch)
-            report.accepted += scratch.accepted
             report.forks += scratch.forks
         }
     }

@@ -280,7 +280,7 @@ public actor MergeEngine {
             cache = before
             cachedTotals = nil
             cachedCorrections = nil
-            pendingAccepted = []
+            pendingRuns = []
             throw error
         }
         classify(&report)
@@ -367,31 +367,34 @@ public actor MergeEngine {
     /// (waiting for a certificate, or quarantined after a revoke), not counted.
     private func classify(_ report: inout MergeReport) {
         var counted: [EntryHash] = []
-        counted.reserveCapacity(pendingAccepted.count)
-        // Entries arrive in runs of one author: look its authority up once per run.
-        var current: (author: DevicePublicKey, limit: Seq?)?
-        for outcome in pendingAccepted {
-            if current?.author != outcome.author { current = (outcome.author, cache.roster.limit(of: outcome.author)) }
-            guard let limit = current?.limit else {
-                report.held.append(
-                    .init(hash: outcome.hash, author: outcome.author, seq: outcome.seq, reason: .unknownAuthor))
-                continue
-            }
-            if outcome.seq <= limit {
-                counted.append(outcome.hash)
-            } else {
-                report.held.append(
-                    .init(
-                        hash: outcome.hash, author: outcome.author, seq: outcome.seq,
-                        reason: .revokedAuthor(boundary: limit)))
+        counted.reserveCapacity(pendingRuns.reduce(0) { $0 + $1.entries.count })
+        // Entries were added in runs of one author: its authority is looked up once per run.
+        for run in pendingRuns {
+            let limit = cache.roster.limit(of: run.author)
+            for added in run.entries {
+                guard let limit else {
+                    report.held.append(
+                        .init(hash: added.hash, author: run.author, seq: added.seq, reason: .unknownAuthor))
+                    continue
+                }
+                if added.seq <= limit {
+                    counted.append(added.hash)
+                } else {
+                    report.held.append(
+                        .init(
+                            hash: added.hash, author: run.author, seq: added.seq,
+                            reason: .revokedAuthor(boundary: limit)))
+                }
             }
         }
         report.accepted = counted
-        pendingAccepted = []
+        pendingRuns = []
     }
 
-    /// Entries added to logs in the current transaction, classified once the roster is known.
-    private var pendingAccepted: [(hash: EntryHash, author: DevicePublicKey, seq: Seq)] = []
+    /// Entries added to logs in the current transaction, a run of one author at a time,
+    /// classified (and counted in the report) once the roster is known. A transaction that
+    /// imports a large file holds 40 bytes here per entry.
+    private var pendingRuns: [(author: DevicePublicKey, entries: [(hash: EntryHash, seq: Seq)])] = []
     /// Set during a transaction when a control entry was added or removed.
     var controlsChanged = false
     /// Devices whose fork was first proven during the current transaction.
@@ -525,14 +528,15 @@ public actor MergeEngine {
                 return
             }
             try insert(db, prepared)
-            report.accepted.reserveCapacity(report.accepted.count + prepared.count)
-            pendingAccepted.reserveCapacity(pendingAccepted.count + prepared.count)
+            // What counts of these is decided at the end of the transaction (`classify`).
+            var added: [(hash: EntryHash, seq: Seq)] = []
+            added.reserveCapacity(prepared.count)
             for p in prepared {
                 if heldHashes.contains(p.entry.hash) { try deleteHeld(db, p.entry.hash) }
-                report.accepted.append(p.entry.hash)
-                pendingAccepted.append((p.entry.hash, author, p.entry.seq))
+                added.append((p.entry.hash, p.entry.seq))
                 if p.entry.kind.isControl { controlsChanged = true }
             }
+            pendingRuns.append((author, added))
             cache.authors[author] = state
         }
 
