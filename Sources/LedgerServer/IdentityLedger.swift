@@ -347,21 +347,24 @@ actor IdentityLedger {
     /// The same, with the database's version already read.
     private func refresh(known stored: Int64) async throws {
         if engine == nil || stored < version {
-            try await rebuild()
+            try await rebuild(through: stored)
         } else if stored > version {
             try await applyAll(through: stored)
         }
     }
 
-    private func rebuild() async throws {
-        guard let stored = try await backend.version(of: identity.bytes),
-            let first = try await backend.rows(of: identity.bytes, after: 0, limit: 1).first,
-            let genesis = try? Entry(decoding: first.raw)
-        else { throw StoreError(.corruptStore, "the stored identity has no readable genesis entry") }
+    /// A new replica from the database's rows up to version `stored`: the first page names the
+    /// genesis device the replica is made for, and is merged first.
+    private func rebuild(through stored: Int64) async throws {
+        let firstPage = try await backend.rows(of: identity.bytes, after: 0, limit: rowsPerRead)
+        guard let first = firstPage.first, let genesis = try? Entry(decoding: first.raw) else {
+            throw StoreError(.corruptStore, "the stored identity has no readable genesis entry")
+        }
         let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
         engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max, readsBodies: false)
         version = 0
         hashes = []
+        try await apply(firstPage)
         try await applyAll(through: stored)
     }
 
