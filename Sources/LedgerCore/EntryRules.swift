@@ -6,7 +6,9 @@ import LedgerCrypto
 /// without the data key: whether an entry counts must never depend on which keys a replica
 /// holds.
 enum EntryRules {
-    static func check(_ entry: Entry, identity: IdentityID, root: DevicePublicKey) throws(LedgerError) {
+    /// `root` is the identity's genesis device; nil where it is not known (a store checking a
+    /// record that continues a log it holds, which can never be the genesis device's first).
+    static func check(_ entry: Entry, identity: IdentityID, root: DevicePublicKey?) throws(LedgerError) {
         switch try PublicBody(decoding: entry.publicBody, kind: entry.kind) {
         case .genesis(let nonce, _):
             guard entry.author == root, entry.seq == 1,

@@ -129,10 +129,27 @@ package final class GuardedBackend: StoreBackend {
     /// Creating the schema at start may wait for the first connection and for another server
     /// starting at once: a minute, not a request's deadline.
     package func prepare() async throws {
+        try await prepareSchema()
+        // An older store's rows gain their author and seq a thousand at a time, each batch
+        // under the schema's deadline: a large store takes as long as it takes, once.
+        while try await fillPositions(limit: 1000) == 1000 {}
+    }
+
+    package func prepareSchema() async throws {
         do {
-            try await withHardDeadline(.seconds(60), sleep: sleep) { try await self.inner.prepare() }
+            try await withHardDeadline(.seconds(60), sleep: sleep) { try await self.inner.prepareSchema() }
         } catch is DeadlineExceeded {
             throw unavailable("it did not answer within 60 s while the schema was prepared")
+        }
+    }
+
+    package func fillPositions(limit: Int) async throws -> Int {
+        do {
+            return try await withHardDeadline(.seconds(60), sleep: sleep) {
+                try await self.inner.fillPositions(limit: limit)
+            }
+        } catch is DeadlineExceeded {
+            throw unavailable("it did not answer within 60 s while older rows were given their author and seq")
         }
     }
     package func version(of identity: [UInt8]) async throws -> Int64? {
@@ -143,6 +160,13 @@ package final class GuardedBackend: StoreBackend {
     }
     package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await call("a read of entries") { try await self.inner.rows(of: identity, after: n, limit: limit) }
+    }
+    package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
+        -> [StoredRow]
+    {
+        try await call("a read of entries") {
+            try await self.inner.rows(of: identity, author: author, seqs: seqs, limit: limit)
+        }
     }
     package func append(
         _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?

@@ -4,10 +4,16 @@ import LedgerCrypto
 import LedgerRemote
 import Synchronization
 
-/// One identity as the store sees it: the entries in the database, and a merge engine over
-/// them in memory (no device key: it checks signatures, chains and authority, and cannot read
-/// amounts or memos). The engine is a cache: it is rebuilt from the database whenever another
-/// server wrote, or a refused request left it in doubt.
+/// One identity as the store sees it: the entries in the database, and what it takes to check
+/// and answer a sync. Nearly always that is the identity's row alone: its version, authorised
+/// keys and heads (the clock, kept by every append while no log is forked): a push of records
+/// continuing authorised logs is checked against those heads (`PlainPush`) and appended, and a
+/// pull is answered from the rows by author and seq, a few thousand at a time, so a server's
+/// memory does not grow with the identities it serves nor with the size of a pull. Anything
+/// else (control entries, repeats, forks, gaps, an identity with a fork) goes through a merge
+/// engine over the rows in memory (no device key: it checks signatures, chains and authority,
+/// and cannot read amounts or memos). That engine is a cache: rebuilt from the database
+/// whenever another server wrote, or a refused request left it in doubt.
 actor IdentityLedger {
     let identity: IdentityID
     let backend: any StoreBackend
@@ -42,7 +48,7 @@ actor IdentityLedger {
     private var hashes: Set<EntryHash> = []
 
     /// Rows read from the database at a time: a large identity is merged page by page, never
-    /// held whole in memory beside its replica.
+    /// held whole in memory beside its replica, and an answer is read in reads of this many.
     let rowsPerRead: Int
     package static let defaultRowsPerRead = 20_000
 
@@ -87,6 +93,20 @@ actor IdentityLedger {
     /// The stored entries at these (device, seq) positions; nil for each one not held.
     func entries(_ positions: [(DevicePublicKey, UInt64)]) async throws -> [Entry?] {
         try await exclusively {
+            if try await backend.head(of: identity.bytes)?.summary?.heads != nil {
+                // No log is forked: one row at each place, read by its index.
+                var out: [Entry?] = []
+                for (device, seq) in positions {
+                    guard seq >= 1, seq <= UInt64(Int64.max) else {
+                        out.append(nil)
+                        continue
+                    }
+                    let rows = try await backend.rows(
+                        of: identity.bytes, author: device.bytes, seqs: Int64(seq)...Int64(seq), limit: 1)
+                    out.append(try rows.first.map { try Self.decode($0) })
+                }
+                return out
+            }
             try await refresh()
             guard let engine else { throw Self.unknown }
             var out: [Entry?] = []
@@ -179,7 +199,9 @@ actor IdentityLedger {
     static func summary(of engine: MergeEngine) async throws -> IdentitySummary {
         let roster = try await engine.currentRoster()
         let keys = roster.devices.values.filter { $0.boundary == nil }.map(\.key).sorted()
-        return IdentitySummary(digest: try await engine.clock().digest.bytes, devices: keys.flatMap(\.bytes))
+        return IdentitySummary(
+            digest: try await engine.clock().digest.bytes, devices: keys.flatMap(\.bytes),
+            heads: try await engine.plainClock().map { VectorClock.encode($0.entries) })
     }
 
     /// Stores the identity's genesis entry, written and presented by its genesis device.
@@ -209,6 +231,7 @@ actor IdentityLedger {
     private func syncAlone(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
         SyncResponse, entries: [Entry], version: Int64
     ) {
+        if let answer = try await plainSync(pushed: pushed, clock: clock, pageEntries: pageEntries) { return answer }
         var accepted: Int?
         var forks: [String] = []
         for attempt in 0..<Self.appendAttempts {
@@ -272,6 +295,143 @@ actor IdentityLedger {
     }
 
     static let appendAttempts = 40
+
+    /// A sync checked and answered from the identity's row and its rows by author and seq, with
+    /// no replica: nil when the identity has a fork (no heads kept) or the push needs the merge
+    /// engine (`PlainPush`), which then decides it. The heads are read fresh for every sync and
+    /// the append only happens at the version they were read at: another server's append in
+    /// between means reading again.
+    private func plainSync(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
+        SyncResponse, entries: [Entry], version: Int64
+    )? {
+        for attempt in 0..<Self.appendAttempts {
+            checked = .now
+            guard let head = try await backend.head(of: identity.bytes) else { throw Self.unknown }
+            guard let summary = head.summary, let bytes = summary.heads,
+                let heads = try? VectorClock(decoding: bytes, maxEntries: IdentitySummary.maxDevices),
+                heads.digest.bytes == summary.digest
+            else { return nil }
+            let state = Self.slim(summary, version: head.version)
+            cached = state
+            guard
+                let (fresh, after) = PlainPush.extend(
+                    heads, with: pushed, identity: identity, authorised: state.authorised)
+            else { return nil }
+            var version = head.version
+            if !fresh.isEmpty {
+                let next = IdentitySummary(
+                    digest: after.digest.bytes, devices: summary.devices, heads: VectorClock.encode(after.entries))
+                guard
+                    try await backend.append(
+                        fresh.map(\.encoded), to: identity.bytes, expected: head.version, recoveryKeys: [],
+                        summary: next)
+                else {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
+                    continue
+                }
+                version += Int64(fresh.count)
+                cached = Self.slim(next, version: version)
+            }
+            var (response, entries) = try await respondFromRows(
+                after, to: clock.advanced(by: pushed), pageEntries: pageEntries)
+            response.accepted = fresh.count
+            return (response, entries, version)
+        }
+        throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
+    }
+
+    /// What a device with `theirs` lacks, read from the rows by author and seq up to the response
+    /// limits: the same answer the merge engine gives (`MergeEngine.deltaPlan`), a log at a time,
+    /// the logs in the order their first entry to send was stored (so a certificate comes before
+    /// the entries of the device it links), then each head the device holds another version of.
+    private func respondFromRows(_ mine: VectorClock, to theirs: VectorClock, pageEntries: Int) async throws -> (
+        SyncResponse, [Entry]
+    ) {
+        var response = SyncResponse(digest: mine.digest.hex)
+        response.clock = Data.base64(VectorClock.encode(mine.entries))
+        guard theirs.digest != mine.digest else {
+            response.more = false
+            response.remaining = 0
+            response.remainingBytes = 0
+            return (response, [])
+        }
+        let known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
+        var runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)] = []
+        var extra: [Entry] = []
+        for entry in mine.entries {
+            let their = known[entry.author]
+            // Seqs in a decoded clock are at most Int64.max: none of this can trap.
+            let theirSeq = Int64(their?.seq ?? 0)
+            let seq = Int64(entry.seq)
+            if seq > theirSeq {
+                // From the device's own head when the two differ, so a fork comes to light.
+                let start = max(1, theirSeq)
+                let rows = try await backend.rows(
+                    of: identity.bytes, author: entry.author.bytes, seqs: start...min(seq, start + 1), limit: 2)
+                var from = theirSeq + 1
+                var first = rows.count == 2 ? rows[1].n : rows.first?.n
+                if let their, theirSeq > 0, let row = rows.first, try Self.decode(row).hash != their.head {
+                    from = theirSeq
+                    first = row.n
+                }
+                guard let first else { throw Self.missingRows(entry.author) }
+                runs.append((entry.author, from, seq, first))
+            } else if seq == theirSeq, seq > 0, entry.head != their?.head {
+                let rows = try await backend.rows(
+                    of: identity.bytes, author: entry.author.bytes, seqs: seq...seq, limit: 1)
+                guard let row = rows.first else { throw Self.missingRows(entry.author) }
+                extra.append(try Self.decode(row))
+            }
+        }
+        runs.sort { $0.first < $1.first }
+        let total = runs.reduce(0) { $0 + Int($1.through - $1.from + 1) } + extra.count
+        let answer = DeltaBatcher(
+            maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
+        var batch = DeltaBatcher.Batch()
+        logs: for run in runs {
+            var from = run.from
+            while from <= run.through {
+                let limit = min(rowsPerRead, pageEntries - batch.entries.count + 1)
+                let rows = try await backend.rows(
+                    of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
+                let entries: [Entry]
+                do {
+                    entries = try Entry.decodeAll(rows.map(\.raw))
+                } catch {
+                    throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
+                }
+                // Each read moves past what it read, or the log ends here.
+                guard let last = entries.last, Int64(last.seq) >= from else { throw Self.missingRows(run.author) }
+                for entry in entries {
+                    guard batch.add(entry, answer) else { break logs }
+                }
+                guard Int64(last.seq) < run.through else { break }
+                from = Int64(last.seq) + 1
+            }
+        }
+        if batch.entries.count == total - extra.count {
+            for entry in extra {
+                guard batch.add(entry, answer) else { break }
+            }
+        }
+        let out = batch.entries
+        response.more = out.count < total
+        response.remaining = total
+        response.remainingBytes = out.isEmpty ? 0 : batch.bytes * total / out.count
+        return (response, out)
+    }
+
+    static func decode(_ row: StoredRow) throws -> Entry {
+        do {
+            return try Entry(decoding: row.raw)
+        } catch {
+            throw StoreError(.corruptStore, "stored entry \(row.n) does not parse: \(error.reason)")
+        }
+    }
+
+    static func missingRows(_ author: DevicePublicKey) -> StoreError {
+        StoreError(.corruptStore, "the store's heads name entries of \(author.fingerprint) its rows do not hold")
+    }
 
     /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
     /// the entries it carries (in the body's form, JSON or binary, chosen by the caller).

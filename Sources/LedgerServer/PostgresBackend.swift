@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCore
 import Logging
 import NIOCore
 import PostgresNIO
@@ -97,7 +98,7 @@ package final class PostgresBackend: DiagnosableBackend {
         runner.cancel()
     }
 
-    package func prepare() async throws {
+    package func prepareSchema() async throws {
         await ready()
         try await client.withTransaction(logger: logger) { connection in
             // Two servers starting at once must not both create the tables.
@@ -107,9 +108,16 @@ package final class PostgresBackend: DiagnosableBackend {
                 // Stores made before summaries were kept gain the columns (empty until the next append).
                 "ALTER TABLE ledgerlink_identities ADD COLUMN IF NOT EXISTS digest BYTEA",
                 "ALTER TABLE ledgerlink_identities ADD COLUMN IF NOT EXISTS devices BYTEA",
+                "ALTER TABLE ledgerlink_identities ADD COLUMN IF NOT EXISTS heads BYTEA",
                 """
                 CREATE TABLE IF NOT EXISTS ledgerlink_entries (identity BYTEA NOT NULL, n BIGINT NOT NULL,
                     raw BYTEA NOT NULL, PRIMARY KEY (identity, n))
+                """,
+                // Rows name their author and seq, so a pull reads what a device lacks by index.
+                "ALTER TABLE ledgerlink_entries ADD COLUMN IF NOT EXISTS author BYTEA",
+                "ALTER TABLE ledgerlink_entries ADD COLUMN IF NOT EXISTS seq BIGINT",
+                """
+                CREATE INDEX IF NOT EXISTS ledgerlink_entries_author ON ledgerlink_entries (identity, author, seq)
                 """,
                 """
                 CREATE TABLE IF NOT EXISTS ledgerlink_challenges (challenge BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
@@ -139,6 +147,34 @@ package final class PostgresBackend: DiagnosableBackend {
         }
     }
 
+    /// Servers starting together each take rows the others have not locked.
+    package func fillPositions(limit: Int) async throws -> Int {
+        await ready()
+        let logger = self.logger
+        return try await client.withTransaction(logger: logger) { connection in
+            var rows: [(ByteBuffer, Int64, [UInt8])] = []
+            for try await (identity, n, raw) in try await connection.query(
+                """
+                SELECT identity, n, raw FROM ledgerlink_entries WHERE author IS NULL LIMIT \(Int64(limit))
+                FOR UPDATE SKIP LOCKED
+                """, logger: logger
+            ).decode((ByteBuffer, Int64, ByteBuffer).self) {
+                rows.append((identity, n, Array(raw.readableBytesView)))
+            }
+            for (identity, n, raw) in rows {
+                // A row too damaged to name them gets an empty author, which no device has.
+                let position = Entry.position(in: raw)
+                try await connection.query(
+                    """
+                    UPDATE ledgerlink_entries SET author = \(ByteBuffer(bytes: position?.author ?? [])),
+                        seq = \(position?.seq ?? 0) WHERE identity = \(identity) AND n = \(n)
+                    """, logger: logger
+                ).drain()
+            }
+            return rows.count
+        }
+    }
+
     package func version(of identity: [UInt8]) async throws -> Int64? {
         let rows = try await client.query(
             "SELECT version FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))", logger: logger)
@@ -148,13 +184,17 @@ package final class PostgresBackend: DiagnosableBackend {
 
     package func head(of identity: [UInt8]) async throws -> StoredHead? {
         let rows = try await client.query(
-            "SELECT version, digest, devices FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))",
-            logger: logger)
-        for try await (version, digest, devices) in rows.decode((Int64, ByteBuffer?, ByteBuffer?).self) {
+            """
+            SELECT version, digest, devices, heads FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))
+            """, logger: logger)
+        for try await (version, digest, devices, heads) in rows.decode(
+            (Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?).self)
+        {
             var summary: IdentitySummary?
             if let digest, let devices {
                 summary = IdentitySummary(
-                    digest: Array(digest.readableBytesView), devices: Array(devices.readableBytesView))
+                    digest: Array(digest.readableBytesView), devices: Array(devices.readableBytesView),
+                    heads: heads.map { Array($0.readableBytesView) })
             }
             return StoredHead(version: version, summary: summary?.isValid == true ? summary : nil)
         }
@@ -166,6 +206,22 @@ package final class PostgresBackend: DiagnosableBackend {
         let rows = try await client.query(
             "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(id) AND n > \(n) ORDER BY n LIMIT \(Int64(limit))",
             logger: logger)
+        var out: [StoredRow] = []
+        for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {
+            out.append(StoredRow(n: position, raw: Array(raw.readableBytesView)))
+        }
+        return out
+    }
+
+    package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
+        -> [StoredRow]
+    {
+        let rows = try await client.query(
+            """
+            SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
+            AND author = \(ByteBuffer(bytes: author)) AND seq BETWEEN \(seqs.lowerBound) AND \(seqs.upperBound)
+            ORDER BY seq, n LIMIT \(Int64(limit))
+            """, logger: logger)
         var out: [StoredRow] = []
         for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {
             out.append(StoredRow(n: position, raw: Array(raw.readableBytesView)))
@@ -197,26 +253,33 @@ package final class PostgresBackend: DiagnosableBackend {
                 }
                 guard created else { return false }  // another server introduced it first
             }
-            // Rows go in batches of at most 1,000 (3 parameters each, well under the limit of 65,535).
+            // Rows go in batches of at most 1,000 (5 parameters each, well under the limit of 65,535),
+            // each with the author and seq it names (an empty author and 0 for bytes too short).
             for start in stride(from: 0, to: raws.count, by: 1_000) {
                 let batch = raws[start..<min(start + 1_000, raws.count)]
-                var bindings = PostgresBindings(capacity: batch.count * 3)
+                var bindings = PostgresBindings(capacity: batch.count * 5)
                 var values: [String] = []
                 for (offset, raw) in batch.enumerated() {
-                    let p = offset * 3
-                    values.append("($\(p + 1), $\(p + 2), $\(p + 3))")
+                    let p = offset * 5
+                    values.append("($\(p + 1), $\(p + 2), $\(p + 3), $\(p + 4), $\(p + 5))")
                     bindings.append(id)
                     bindings.append(base + Int64(start + offset) + 1)
                     bindings.append(ByteBuffer(bytes: raw))
+                    let position = Entry.position(in: raw)
+                    bindings.append(ByteBuffer(bytes: position?.author ?? []))
+                    bindings.append(position?.seq ?? 0)
                 }
-                let sql = "INSERT INTO ledgerlink_entries (identity, n, raw) VALUES " + values.joined(separator: ", ")
+                let sql =
+                    "INSERT INTO ledgerlink_entries (identity, n, raw, author, seq) VALUES "
+                    + values.joined(separator: ", ")
                 try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).drain()
             }
             try await connection.query(
                 """
                 UPDATE ledgerlink_identities SET version = \(base + Int64(raws.count)),
                     digest = \(summary.map { ByteBuffer(bytes: $0.digest) }),
-                    devices = \(summary.map { ByteBuffer(bytes: $0.devices) }) WHERE id = \(id)
+                    devices = \(summary.map { ByteBuffer(bytes: $0.devices) }),
+                    heads = \(summary?.heads.map { ByteBuffer(bytes: $0) }) WHERE id = \(id)
                 """,
                 logger: logger
             ).drain()

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import LedgerCore
 
 /// One stored entry of an identity: its place in arrival order and its encoding.
 package struct StoredRow: Sendable {
@@ -16,8 +17,14 @@ package struct IdentitySummary: Sendable, Equatable {
     package let digest: [UInt8]
     /// The authorised, unrevoked keys, 32 bytes each, in key order.
     package let devices: [UInt8]
+    /// The clock itself (its canonical encoding) when no log is forked: a push is then checked
+    /// and a pull answered from it and the rows, without a replica (`PlainPush`). Nil for a
+    /// forked identity, and for one last written before heads were kept.
+    package let heads: [UInt8]?
 
-    package init(digest: [UInt8], devices: [UInt8]) { (self.digest, self.devices) = (digest, devices) }
+    package init(digest: [UInt8], devices: [UInt8], heads: [UInt8]? = nil) {
+        (self.digest, self.devices, self.heads) = (digest, devices, heads)
+    }
 
     /// Most keys a summary lists (far above any identity's devices).
     package static let maxDevices = 4096
@@ -66,14 +73,23 @@ package enum MailboxPut: Sendable, Equatable {
 /// challenges and tokens. A server holds nothing else that matters, so several servers on one
 /// database serve the same identities consistently.
 package protocol StoreBackend: Sendable {
-    /// Creates the schema when missing.
+    /// Creates the schema when missing, and brings an older store's rows up to it (below).
     func prepare() async throws
+    /// Creates the schema when missing (tables, and columns older stores lack).
+    func prepareSchema() async throws
+    /// Gives up to `limit` rows stored before rows named their author and seq those columns, in
+    /// one transaction; the number given (fewer than `limit` when none are left).
+    func fillPositions(limit: Int) async throws -> Int
     /// The number of entries stored for `identity`, or nil when the store does not know it.
     func version(of identity: [UInt8]) async throws -> Int64?
     /// The identity's version and summary in one read, or nil when the store does not know it.
     func head(of identity: [UInt8]) async throws -> StoredHead?
     /// Entries of `identity` stored after position `n`, in order, at most `limit` of them.
     func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow]
+    /// Entries of `identity` by `author` with a seq in `seqs`, in seq order (then arrival order),
+    /// at most `limit` of them: one range of an index on (identity, author, seq).
+    func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
+        -> [StoredRow]
     /// Appends `raws` to `identity` (creating it when `expected` is nil) if nothing was appended
     /// since `expected`; false when another writer got there first (nothing is written then).
     /// `recoveryKeys` (keys the appended entries link as recovery keys) are indexed in the same
@@ -122,7 +138,7 @@ package final class SQLiteBackend: StoreBackend {
         pool = try DatabasePool(path: path, configuration: configuration)
     }
 
-    package func prepare() async throws {
+    package func prepareSchema() async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
@@ -154,6 +170,32 @@ package final class SQLiteBackend: StoreBackend {
                     sql: "ALTER TABLE identities ADD COLUMN digest BLOB; ALTER TABLE identities ADD COLUMN devices BLOB"
                 )
             }
+            if !columns.contains("heads") { try db.execute(sql: "ALTER TABLE identities ADD COLUMN heads BLOB") }
+            // Rows name their author and seq, so a pull reads what a device lacks by index.
+            let entryColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('entries')")
+            if !entryColumns.contains("author") {
+                try db.execute(
+                    sql: "ALTER TABLE entries ADD COLUMN author BLOB; ALTER TABLE entries ADD COLUMN seq INTEGER")
+            }
+            try db.execute(sql: "CREATE INDEX IF NOT EXISTS entries_author ON entries (identity, author, seq)")
+        }
+    }
+
+    package func fillPositions(limit: Int) async throws -> Int {
+        try await pool.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT identity, n, raw FROM entries WHERE author IS NULL LIMIT ?", arguments: [limit])
+            for row in rows {
+                let raw = Array(row["raw"] as Data)
+                // A row too damaged to name them gets an empty author, which no device has.
+                let position = Entry.position(in: raw)
+                try db.execute(
+                    sql: "UPDATE entries SET author = ?, seq = ? WHERE identity = ? AND n = ?",
+                    arguments: [
+                        Data(position?.author ?? []), position?.seq ?? 0, row["identity"] as Data, row["n"] as Int64,
+                    ])
+            }
+            return rows.count
         }
     }
 
@@ -167,12 +209,13 @@ package final class SQLiteBackend: StoreBackend {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT version, digest, devices FROM identities WHERE id = ?", arguments: [Data(identity)]
-                )
+                    db, sql: "SELECT version, digest, devices, heads FROM identities WHERE id = ?",
+                    arguments: [Data(identity)])
             else { return nil }
             let digest = (row["digest"] as Data?).map(Array.init)
             let devices = (row["devices"] as Data?).map(Array.init)
-            let summary = digest.flatMap { d in devices.map { IdentitySummary(digest: d, devices: $0) } }
+            let heads = (row["heads"] as Data?).map(Array.init)
+            let summary = digest.flatMap { d in devices.map { IdentitySummary(digest: d, devices: $0, heads: heads) } }
             return StoredHead(version: row["version"], summary: summary?.isValid == true ? summary : nil)
         }
     }
@@ -182,6 +225,21 @@ package final class SQLiteBackend: StoreBackend {
             try Row.fetchAll(
                 db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n LIMIT ?",
                 arguments: [Data(identity), n, limit]
+            ).map { StoredRow(n: $0["n"], raw: Array($0["raw"] as Data)) }
+        }
+    }
+
+    package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
+        -> [StoredRow]
+    {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT n, raw FROM entries WHERE identity = ? AND author = ? AND seq BETWEEN ? AND ?
+                    ORDER BY seq, n LIMIT ?
+                    """,
+                arguments: [Data(identity), Data(author), seqs.lowerBound, seqs.upperBound, limit]
             ).map { StoredRow(n: $0["n"], raw: Array($0["raw"] as Data)) }
         }
     }
@@ -199,9 +257,10 @@ package final class SQLiteBackend: StoreBackend {
             }
             try Self.insertEntries(db, raws, identity: identity, after: base)
             try db.execute(
-                sql: "UPDATE identities SET version = ?, digest = ?, devices = ? WHERE id = ?",
+                sql: "UPDATE identities SET version = ?, digest = ?, devices = ?, heads = ? WHERE id = ?",
                 arguments: [
-                    base + Int64(raws.count), summary.map { Data($0.digest) }, summary.map { Data($0.devices) }, id,
+                    base + Int64(raws.count), summary.map { Data($0.digest) }, summary.map { Data($0.devices) },
+                    summary?.heads.map { Data($0) }, id,
                 ])
             for key in recoveryKeys {
                 try db.execute(
@@ -212,11 +271,12 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    /// Inserts `raws` as entries `after + 1`, `after + 2`, … of `identity`, bound straight from
-    /// their bytes: one statement stepped per row, without building arguments per row (a page
-    /// of 20,000 entries spent most of its append doing that).
+    /// Inserts `raws` as entries `after + 1`, `after + 2`, … of `identity`, with the author and
+    /// seq each names, bound straight from their bytes: one statement stepped per row, without
+    /// building arguments per row (a page of 20,000 entries spent most of its append doing that).
     static func insertEntries(_ db: Database, _ raws: [[UInt8]], identity: [UInt8], after base: Int64) throws {
-        let insert = try db.makeStatement(sql: "INSERT INTO entries (identity, n, raw) VALUES (?, ?, ?)")
+        let insert = try db.makeStatement(
+            sql: "INSERT INTO entries (identity, n, raw, author, seq) VALUES (?, ?, ?, ?, ?)")
         let handle = insert.sqliteStatement
         try identity.withUnsafeBytes { id in
             for (offset, raw) in raws.enumerated() {
@@ -224,8 +284,17 @@ package final class SQLiteBackend: StoreBackend {
                 sqlite3_bind_blob(handle, 1, id.baseAddress, Int32(id.count), nil)
                 sqlite3_bind_int64(handle, 2, base + Int64(offset) + 1)
                 let code = raw.withUnsafeBytes { bytes in
-                    sqlite3_bind_blob(
-                        handle, 3, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), nil)
+                    let start = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
+                    sqlite3_bind_blob(handle, 3, start, Int32(bytes.count), nil)
+                    // What every appended entry names (it was decoded before it got here); an
+                    // empty author and seq 0 for bytes too short, which no read asks for.
+                    if let position = Entry.position(in: raw), let start {
+                        sqlite3_bind_blob(handle, 4, start + 33, 32, nil)
+                        sqlite3_bind_int64(handle, 5, position.seq)
+                    } else {
+                        sqlite3_bind_zeroblob(handle, 4, 0)
+                        sqlite3_bind_int64(handle, 5, 0)
+                    }
                     return sqlite3_step(handle)
                 }
                 guard code == SQLITE_DONE else {
@@ -395,6 +464,13 @@ package final class SQLiteBackend: StoreBackend {
 }
 
 extension StoreBackend {
+    /// The schema, then every older row given its author and seq, a thousand at a time (a large
+    /// store upgraded from an older version takes a while, once).
+    package func prepare() async throws {
+        try await prepareSchema()
+        while try await fillPositions(limit: 1000) == 1000 {}
+    }
+
     /// Appends entries that link no recovery key, without a summary.
     package func append(_ raws: [[UInt8]], to identity: [UInt8], expected: Int64?) async throws -> Bool {
         try await append(raws, to: identity, expected: expected, recoveryKeys: [], summary: nil)

@@ -16,6 +16,8 @@ struct ShardingRuleTests {
         ("sum(version)", "the /metrics entry count"),
         ("FROM recovery_keys WHERE key", "the recovery lookup, by the key (that table is sharded on it)"),
         ("FROM ledgerlink_recovery_keys WHERE key", "the same on PostgreSQL"),
+        ("pragma_table_info", "SQLite's schema check when a server starts"),
+        ("WHERE author IS NULL", "the one-time fill of author and seq on rows stored before they were kept"),
     ]
 
     /// The tables keyed by identity, and the column that names it.

@@ -208,6 +208,8 @@ class InterceptingBackend: StoreBackend, @unchecked Sendable {
     func intercept(_ call: BackendCall) async throws {}
 
     func prepare() async throws { try await inner.prepare() }
+    func prepareSchema() async throws { try await inner.prepareSchema() }
+    func fillPositions(limit: Int) async throws -> Int { try await inner.fillPositions(limit: limit) }
     func version(of identity: [UInt8]) async throws -> Int64? {
         try await intercept(.version)
         return try await inner.version(of: identity)
@@ -219,6 +221,12 @@ class InterceptingBackend: StoreBackend, @unchecked Sendable {
     func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await intercept(.rows)
         return try await inner.rows(of: identity, after: n, limit: limit)
+    }
+    func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
+        -> [StoredRow]
+    {
+        try await intercept(.rows)
+        return try await inner.rows(of: identity, author: author, seqs: seqs, limit: limit)
     }
     func append(
         _ raws: [[UInt8]], to identity: [UInt8], expected: Int64?, recoveryKeys: [[UInt8]], summary: IdentitySummary?
