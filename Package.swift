@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "LedgerServer", "LedgerSync", "LedgerRemote", "LedgerCore", "LedgerCrypto", "LedgerIdentity",
                 "LedgerTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

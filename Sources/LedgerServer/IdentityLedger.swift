@@ -400,9 +400,14 @@ actor IdentityLedger {
                 } catch {
                     throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
                 }
-                // Each read moves past what it read, or the log ends here.
-                guard let last = entries.last, Int64(last.seq) >= from else { throw Self.missingRows(run.author) }
-                for entry in entries {
+                // Each read continues the log where the last one ended, or the rows lack what
+                // the heads name (read progress is checked, so this loop always ends).
+                guard let last = entries.last else { throw Self.missingRows(run.author) }
+                for (offset, entry) in entries.enumerated() {
+                    // Both at least 1 and at most Int64.max: the difference cannot trap.
+                    guard Int64(entry.seq) >= from, Int64(entry.seq) - from == Int64(offset) else {
+                        throw Self.missingRows(run.author)
+                    }
                     guard batch.add(entry, answer) else { break logs }
                 }
                 guard Int64(last.seq) < run.through else { break }

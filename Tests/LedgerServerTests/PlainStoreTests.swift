@@ -1,0 +1,228 @@
+import Foundation
+import GRDB
+import LedgerCore
+import LedgerCrypto
+import LedgerRemote
+import LedgerServer
+import LedgerSync
+import LedgerTestSupport
+import Testing
+
+/// A store checks pushes against the heads an identity's row keeps and answers pulls from its
+/// rows by author and seq, without a replica, whenever no log is forked; the merge engine
+/// decides the rest. These hold it to the engine's answers, and to its memory.
+@Suite("A store answers from heads and rows, without a replica")
+struct PlainStoreTests {
+    /// A laptop (the genesis device) that linked two more devices and wrote records on each.
+    static func ledger() throws -> LedgerFixture {
+        var built = try LedgerFixture(deviceCount: 3)
+        for i in 0..<40 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "laptop \(i)") }
+        for i in 0..<30 { try built.record(device: 1, .debit, amount: Int64(i + 1), memo: "phone \(i)") }
+        for i in 0..<20 { try built.record(device: 2, .credit, amount: 3, memo: "tablet \(i)") }
+        return built
+    }
+
+    @Test(
+        "a server that never held the identity answers pulls and takes pushes without building a replica, in pages, certificates first",
+        arguments: BackendKind.testable)
+    func noReplica(_ kind: BackendKind) async throws {
+        let fixture = try Self.ledger()
+        let backend = try await kind.make()
+        let writer = try await TestStore(backend: backend, realTime: true)
+        let reader = try await TestStore(backend: backend, realTime: true, pageEntries: 25, rowsPerRead: 7)
+        try await withTwoServers(writer, reader) { urlOne, urlTwo, _ in
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            #expect(try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.root).sync().converged)
+            #expect(try await backend.head(of: fixture.identity.bytes)?.summary?.heads != nil)
+
+            // A new device pulls 93 entries, 25 a page, from the other server: each page is
+            // merged whole (every device's certificate came before its entries).
+            let tablet = try await fixture.replica(device: 2)
+            let client = StoreClient(url: urlTwo, engine: tablet, keyPair: fixture.devices[2])
+            let pulled = try await client.sync()
+            #expect(pulled.converged)
+            #expect(pulled.received == fixture.allEntries.count)
+            #expect(try await tablet.status().held == 0)
+            #expect(try await tablet.clock() == (try await laptop.clock()))
+            // It writes, pushes through that server, and the laptop pulls through the first.
+            for i in 0..<12 { try await tablet.appendRecord(.debit, amount: Int64(i + 100), memo: "later \(i)") }
+            #expect(try await client.sync().converged)
+            #expect(try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.root).sync().converged)
+            #expect(try await laptop.totals() == (try await tablet.totals()))
+            #expect(await reader.service.cacheState().engines == 0, "the second server built no replica")
+        }
+    }
+
+    @Test(
+        "what a pull answers from rows is what the merge engine's delta holds, for devices at any point and with heads that differ"
+    )
+    func sameAnswerAsTheEngine() async throws {
+        let fixture = try Self.ledger()
+        let store = try await TestStore(.sqlite, realTime: true)
+        let full = try await fixture.replica(device: 0)
+        try await full.merge(fixture.allEntries)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
+            let port = try #require(server.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            #expect(try await StoreClient(url: url, engine: full, keyPair: fixture.root).sync().converged)
+        }
+        // Asked of a server that never held the identity (the first built a replica for the
+        // certificates in the laptop's push).
+        let other = try await TestStore(backend: store.backend, realTime: true)
+        let mine = try await full.clock()
+        var random = SeededRandom(seed: 11)
+        var clocks: [VectorClock] = [.empty, mine]
+        for _ in 0..<30 {
+            var entries: [ClockEntry] = []
+            for (index, log) in fixture.logs.enumerated() where random.next() % 4 != 0 {
+                let seq = Int(random.next() % UInt64(log.count + 1))
+                guard seq > 0 else { continue }
+                // Now and then the device holds another entry at that seq (a fork the store
+                // does not know): the answer starts at that seq, or carries the store's head.
+                let head = random.next() % 5 == 0 ? try EntryHash(bytes: SecureRandom.bytes(32)) : log[seq - 1].hash
+                entries.append(ClockEntry(author: fixture.devices[index].publicKey, seq: Seq(seq), head: head))
+            }
+            clocks.append(VectorClock(entries))
+        }
+        for clock in clocks {
+            let response = try await other.service.sync(
+                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))))
+            let answered = try (response.entries ?? []).map { try Entry(decoding: try #require(base64Bytes($0))) }
+            let expected = try await full.delta(for: clock)
+            #expect(Set(answered.map(\.hash)) == Set(expected.map(\.hash)))
+            #expect(answered.count == expected.count)
+            #expect(response.remaining == expected.count)
+            #expect(response.more == false)
+            #expect(response.digest == mine.digest.hex)
+        }
+        #expect(await other.service.cacheState().engines == 0)
+    }
+
+    @Test("a fork sends the identity to the merge engine: its row keeps no heads, and a new device learns the fork")
+    func forkGoesToTheEngine() async throws {
+        var built = try Self.ledger()
+        var rivalLedger = built
+        let original = try built.record(device: 1, .credit, amount: 5)
+        let rival = try rivalLedger.record(device: 1, .credit, amount: 6)
+        let fixture = built
+        let store = try await TestStore(.sqlite, realTime: true)
+        let laptop = try await fixture.replica(device: 0)
+        try await laptop.merge(fixture.allEntries)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
+            let port = try #require(server.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            #expect(try await StoreClient(url: url, engine: laptop, keyPair: fixture.root).sync().converged)
+        }
+        #expect(try await store.backend.head(of: fixture.identity.bytes)?.summary?.heads != nil)
+        let clock = try await laptop.clock()
+        let response = try await store.service.sync(
+            identity: fixture.identity,
+            request: SyncRequest(
+                clock: Data.base64(VectorClock.encode(clock.entries)), entries: [Data.base64(rival.encoded)]))
+        #expect(response.forks == [fixture.devices[1].publicKey.hex])
+        #expect(try await store.backend.head(of: fixture.identity.bytes)?.summary?.heads == nil)
+        // A device starting empty gets every entry and the proof of the fork.
+        let fresh = try await store.service.sync(
+            identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
+        let hashes = Set(try (fresh.entries ?? []).map { try Entry(decoding: try #require(base64Bytes($0))).hash })
+        #expect(hashes.contains(original.hash) && hashes.contains(rival.hash))
+        #expect(hashes.count == fixture.allEntries.count + 1)
+    }
+
+    @Test("an identity last written before heads were kept gains them on its next push")
+    func oldSummaryGainsHeads() async throws {
+        var built = try Self.ledger()
+        let store = try await TestStore(.sqlite, realTime: true)
+        // Written as an older server did: rows, and no summary.
+        #expect(
+            try await store.backend.append(
+                built.allEntries.map(\.encoded), to: built.identity.bytes, expected: nil))
+        #expect(try await store.backend.head(of: built.identity.bytes)?.summary == nil)
+        let more = try built.record(device: 1, .credit, amount: 77)
+        let laptop = try await built.replica(device: 0)
+        try await laptop.merge(built.allEntries.filter { $0.hash != more.hash })
+        let response = try await store.service.sync(
+            identity: built.identity,
+            request: SyncRequest(
+                clock: Data.base64(VectorClock.encode(try await laptop.clock().entries)),
+                entries: [Data.base64(more.encoded)]))
+        #expect(response.accepted == 1)
+        let heads = try #require(try await store.backend.head(of: built.identity.bytes)?.summary?.heads)
+        try await laptop.merge([more])
+        #expect(try VectorClock(decoding: heads) == (try await laptop.clock()))
+    }
+
+    @Test("a store from before rows named their author and seq gets them when a server starts, and serves the identity")
+    func olderStoreFilled() async throws {
+        let fixture = try Self.ledger()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-old-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("store.sqlite").path
+        // The schema and rows as an older server left them (2,500 rows: more than one batch).
+        do {
+            let old = try DatabaseQueue(path: path)
+            try await old.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE identities (id BLOB PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
+                        CREATE TABLE entries (identity BLOB NOT NULL, n INTEGER NOT NULL, raw BLOB NOT NULL,
+                            PRIMARY KEY (identity, n)) WITHOUT ROWID;
+                        """)
+                let id = Data(fixture.identity.bytes)
+                try db.execute(
+                    sql: "INSERT INTO identities (id, version) VALUES (?, ?)",
+                    arguments: [id, fixture.allEntries.count])
+                for (offset, entry) in fixture.allEntries.enumerated() {
+                    try db.execute(
+                        sql: "INSERT INTO entries (identity, n, raw) VALUES (?, ?, ?)",
+                        arguments: [id, offset + 1, Data(entry.encoded)])
+                }
+                for n in 0..<2_500 {
+                    try db.execute(
+                        sql: "INSERT INTO entries (identity, n, raw) VALUES (?, ?, ?)",
+                        arguments: [Data(SecureRandom.bytes(32)), n, Data(fixture.allEntries[n % 90].encoded)])
+                }
+            }
+        }
+        let backend = try SQLiteBackend(path: path)
+        try await backend.prepare()
+        #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
+        for (index, log) in fixture.logs.enumerated() {
+            let rows = try await backend.rows(
+                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
+                limit: 1000)
+            #expect(rows.map(\.raw) == log.map(\.encoded))
+        }
+        let store = try await TestStore(backend: backend, realTime: true)
+        let response = try await store.service.sync(
+            identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
+        #expect(response.entries?.count == fixture.allEntries.count)
+    }
+
+    @Test("heads that name entries the rows do not hold are a corrupt store, said so, never an answer cut short")
+    func headsBeyondRows() async throws {
+        let fixture = try Self.ledger()
+        let store = try await TestStore(.sqlite, realTime: true)
+        let laptop = try await fixture.replica(device: 0)
+        try await laptop.merge(fixture.allEntries)
+        let clock = try await laptop.clock()
+        let stored = Array(fixture.allEntries.dropLast(5))
+        let summary = IdentitySummary(
+            digest: clock.digest.bytes, devices: fixture.devices.map(\.publicKey).sorted().flatMap(\.bytes),
+            heads: VectorClock.encode(clock.entries))
+        #expect(
+            try await store.backend.append(
+                stored.map(\.encoded), to: fixture.identity.bytes, expected: nil, recoveryKeys: [], summary: summary))
+        await #expect(throws: StoreError.self) {
+            _ = try await store.service.sync(
+                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
+        }
+        do {
+            _ = try await store.service.sync(
+                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
+        } catch let error as StoreError {
+            #expect(error.code == "corrupt_store")
+        }
+    }
+}
