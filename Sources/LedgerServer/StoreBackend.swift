@@ -222,10 +222,9 @@ package final class SQLiteBackend: StoreBackend {
 
     package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await pool.read { db in
-            try Row.fetchAll(
+            try Self.storedRows(
                 db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n LIMIT ?",
-                arguments: [Data(identity), n, limit]
-            ).map { StoredRow(n: $0["n"], raw: Array($0["raw"] as Data)) }
+                blobs: [identity], integers: [n, Int64(limit)])
         }
     }
 
@@ -233,14 +232,55 @@ package final class SQLiteBackend: StoreBackend {
         -> [StoredRow]
     {
         try await pool.read { db in
-            try Row.fetchAll(
+            try Self.storedRows(
                 db,
                 sql: """
                     SELECT n, raw FROM entries WHERE identity = ? AND author = ? AND seq BETWEEN ? AND ?
                     ORDER BY seq, n LIMIT ?
                     """,
-                arguments: [Data(identity), Data(author), seqs.lowerBound, seqs.upperBound, limit]
-            ).map { StoredRow(n: $0["n"], raw: Array($0["raw"] as Data)) }
+                blobs: [identity, author], integers: [seqs.lowerBound, seqs.upperBound, Int64(limit)])
+        }
+    }
+
+    /// Rows `(n, raw)` of a statement whose parameters are `blobs` then `integers`, read through
+    /// SQLite's own calls: a pull reads a hundred thousand rows, and a row object with its
+    /// columns looked up by name and its blob copied twice cost a quarter of the server's time.
+    static func storedRows(_ db: Database, sql: String, blobs: [[UInt8]], integers: [Int64]) throws -> [StoredRow] {
+        let statement = try db.makeStatement(sql: sql)
+        let handle = statement.sqliteStatement
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
+        var out: [StoredRow] = []
+        // SQLITE_TRANSIENT: SQLite copies each blob, so none need outlive the binding.
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        for (index, blob) in blobs.enumerated() {
+            blob.withUnsafeBytes { bytes in
+                _ = sqlite3_bind_blob(
+                    handle, Int32(index + 1), bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count),
+                    transient)
+            }
+        }
+        for (index, value) in integers.enumerated() {
+            sqlite3_bind_int64(handle, Int32(blobs.count + index + 1), value)
+        }
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return out }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            let count = Int(sqlite3_column_bytes(handle, 1))
+            let raw: [UInt8]
+            if count > 0, let start = sqlite3_column_blob(handle, 1) {
+                raw = Array(UnsafeRawBufferPointer(start: start, count: count))
+            } else {
+                raw = []
+            }
+            out.append(StoredRow(n: sqlite3_column_int64(handle, 0), raw: raw))
         }
     }
 
