@@ -269,9 +269,13 @@ actor IdentityLedger {
                 // What polls will read beside the new version: this engine's state is exactly
                 // the database's rows plus these entries.
                 let summary = try await Self.summary(of: engine)
+                // Stored logs in the roster's rank order: a plain answer sends logs in the order
+                // their first entry to send was stored, which then meets every certificate
+                // before the entries it admits, whatever order the device pushed them in.
+                let stored = Self.inRankOrder(fresh, roster: try await engine.currentRoster())
                 guard
                     try await backend.append(
-                        fresh.map(\.encoded), to: identity.bytes, expected: version, recoveryKeys: recoveryKeys,
+                        stored.map(\.encoded), to: identity.bytes, expected: version, recoveryKeys: recoveryKeys,
                         summary: summary)
                 else {
                     // Another server appended first. The engine keeps these entries (merging
@@ -295,6 +299,20 @@ actor IdentityLedger {
     }
 
     static let appendAttempts = 40
+
+    /// `entries` by their author's rank in `roster` (devices it does not rank last, by key),
+    /// each author's in seq order.
+    static func inRankOrder(_ entries: [Entry], roster: Roster) -> [Entry] {
+        entries.sorted { a, b in
+            guard a.author != b.author else { return a.seq < b.seq }
+            switch (roster.devices[a.author]?.rank, roster.devices[b.author]?.rank) {
+            case (let x?, let y?) where x != y: return x.lexicographicallyPrecedes(y)
+            case (.some, nil): return true
+            case (nil, .some): return false
+            default: return a.author < b.author
+            }
+        }
+    }
 
     /// A sync checked and answered from the identity's row and its rows by author and seq, with
     /// no replica: nil when the identity has a fork (no heads kept) or the push needs the merge
@@ -333,20 +351,23 @@ actor IdentityLedger {
                 cached = Self.slim(next, version: version)
             }
             var (response, entries) = try await respondFromRows(
-                after, to: clock.advanced(by: pushed), pageEntries: pageEntries)
+                after, version: version, to: clock.advanced(by: pushed), pageEntries: pageEntries)
             response.accepted = fresh.count
             return (response, entries, version)
         }
         throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
     }
 
-    /// What a device with `theirs` lacks, read from the rows by author and seq up to the response
-    /// limits: the same answer the merge engine gives (`MergeEngine.deltaPlan`), a log at a time,
-    /// the logs in the order their first entry to send was stored (so a certificate comes before
-    /// the entries of the device it links), then each head the device holds another version of.
-    private func respondFromRows(_ mine: VectorClock, to theirs: VectorClock, pageEntries: Int) async throws -> (
-        SyncResponse, [Entry]
-    ) {
+    /// What a device with `theirs` lacks, read from the rows up to the response limits: the
+    /// entries the merge engine's delta holds (`MergeEngine.deltaPlan`), in the order they were
+    /// stored or a log at a time with the logs in the order their first entry to send was stored
+    /// (either way a certificate comes before the entries of the device it links: appends store
+    /// logs in rank order), then each head the device holds another version of.
+    private func respondFromRows(_ mine: VectorClock, version: Int64, to theirs: VectorClock, pageEntries: Int)
+        async throws -> (
+            SyncResponse, [Entry]
+        )
+    {
         var response = SyncResponse(digest: mine.digest.hex)
         response.clock = Data.base64(VectorClock.encode(mine.entries))
         guard theirs.digest != mine.digest else {
@@ -369,7 +390,8 @@ actor IdentityLedger {
                 let rows = try await backend.rows(
                     of: identity.bytes, author: entry.author.bytes, seqs: start...min(seq, start + 1), limit: 2)
                 var from = theirSeq + 1
-                var first = rows.count == 2 ? rows[1].n : rows.first?.n
+                // The row at the device's own seq comes first when it has one; then the first to send.
+                var first = theirSeq == 0 ? rows.first?.n : (rows.count == 2 ? rows[1].n : nil)
                 if let their, theirSeq > 0, let row = rows.first, try Self.decode(row).hash != their.head {
                     from = theirSeq
                     first = row.n
@@ -388,10 +410,69 @@ actor IdentityLedger {
         let answer = DeltaBatcher(
             maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
         var batch = DeltaBatcher.Batch()
-        logs: for run in runs {
+        // When what is sent makes up at least half the rows from the first one to send (a new
+        // device, a device that was away), the rows are read in the order they were stored,
+        // along the primary key; otherwise log by log along the author index.
+        if let start = runs.first?.first, version - start < 2 * Int64(total - extra.count) {
+            try await scan(runs, from: start, through: version, into: &batch, answer)
+        } else {
+            try await readLogs(runs, into: &batch, answer)
+        }
+        if batch.entries.count == total - extra.count {
+            for entry in extra {
+                guard batch.add(entry, answer) else { break }
+            }
+        }
+        let out = batch.entries
+        response.more = out.count < total
+        response.remaining = total
+        response.remainingBytes = out.isEmpty ? 0 : batch.bytes * total / out.count
+        return (response, out)
+    }
+
+    /// Fills `batch` with the entries of `runs`, reading rows `start...version` in stored order
+    /// and keeping those in a run. Each log's entries must come in seq order without a gap.
+    private func scan(
+        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)], from start: Int64,
+        through version: Int64, into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
+    ) async throws {
+        var next = Dictionary(uniqueKeysWithValues: runs.map { ($0.author, (seq: $0.from, through: $0.through)) })
+        var wanted = runs.reduce(0) { $0 + Int($1.through - $1.from + 1) }
+        var cursor = start - 1
+        while wanted > 0 {
+            let rows = try await backend.rows(of: identity.bytes, after: cursor, limit: rowsPerRead)
+            // Every read moves on, or the rows end before the heads say they do.
+            guard let last = rows.last, last.n > cursor, cursor < version else {
+                throw Self.missingRows(runs.first { next[$0.author].map { $0.seq <= $0.through } ?? false }?.author)
+            }
+            cursor = last.n
+            let entries: [Entry]
+            do {
+                entries = try Entry.decodeAll(rows.map(\.raw))
+            } catch {
+                throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
+            }
+            for entry in entries {
+                guard let place = next[entry.author], Int64(entry.seq) >= place.seq, place.seq <= place.through else {
+                    continue
+                }
+                guard Int64(entry.seq) == place.seq else { throw Self.missingRows(entry.author) }
+                guard batch.add(entry, answer) else { return }
+                next[entry.author] = (place.seq + 1, place.through)
+                wanted -= 1
+            }
+        }
+    }
+
+    /// Fills `batch` with the entries of `runs`, a log at a time along the author index.
+    private func readLogs(
+        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)],
+        into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
+    ) async throws {
+        for run in runs {
             var from = run.from
             while from <= run.through {
-                let limit = min(rowsPerRead, pageEntries - batch.entries.count + 1)
+                let limit = min(rowsPerRead, answer.maxEntries - batch.entries.count + 1)
                 let rows = try await backend.rows(
                     of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
                 let entries: [Entry]
@@ -408,22 +489,12 @@ actor IdentityLedger {
                     guard Int64(entry.seq) >= from, Int64(entry.seq) - from == Int64(offset) else {
                         throw Self.missingRows(run.author)
                     }
-                    guard batch.add(entry, answer) else { break logs }
+                    guard batch.add(entry, answer) else { return }
                 }
                 guard Int64(last.seq) < run.through else { break }
                 from = Int64(last.seq) + 1
             }
         }
-        if batch.entries.count == total - extra.count {
-            for entry in extra {
-                guard batch.add(entry, answer) else { break }
-            }
-        }
-        let out = batch.entries
-        response.more = out.count < total
-        response.remaining = total
-        response.remainingBytes = out.isEmpty ? 0 : batch.bytes * total / out.count
-        return (response, out)
     }
 
     static func decode(_ row: StoredRow) throws -> Entry {
@@ -434,8 +505,10 @@ actor IdentityLedger {
         }
     }
 
-    static func missingRows(_ author: DevicePublicKey) -> StoreError {
-        StoreError(.corruptStore, "the store's heads name entries of \(author.fingerprint) its rows do not hold")
+    static func missingRows(_ author: DevicePublicKey?) -> StoreError {
+        StoreError(
+            .corruptStore,
+            "the store's heads name entries of \(author?.fingerprint ?? "a device") its rows do not hold")
     }
 
     /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
