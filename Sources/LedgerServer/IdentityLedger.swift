@@ -39,6 +39,8 @@ actor IdentityLedger {
         let version: Int64
         let authorised: Set<DevicePublicKey>
         let digest: String
+        /// Whether the row keeps the heads (no log is forked): no replica is needed then.
+        var plain = false
     }
     /// When the database was last asked whether other servers wrote.
     private var checked: ContinuousClock.Instant?
@@ -191,7 +193,8 @@ actor IdentityLedger {
         for start in stride(from: 0, to: summary.devices.count, by: 32) {
             if let key = try? DevicePublicKey(bytes: Array(summary.devices[start..<start + 32])) { keys.insert(key) }
         }
-        return Slim(version: version, authorised: keys, digest: Hex.encode(summary.digest))
+        return Slim(
+            version: version, authorised: keys, digest: Hex.encode(summary.digest), plain: summary.heads != nil)
     }
 
     /// The summary of what `engine` holds: its clock digest and the keys its roster authorises
@@ -218,7 +221,8 @@ actor IdentityLedger {
         // roster of the stored one decides about.
         _ = try await backend.append(
             [raw], to: identity.bytes, expected: nil, recoveryKeys: [], summary: try await Self.summary(of: check))
-        try await exclusively { try await refresh() }
+        // What polls read is in the identity's row now; nothing else is kept in memory.
+        try await exclusively { _ = try await slim() }
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
@@ -292,6 +296,9 @@ actor IdentityLedger {
                 engine, clock: clock.advanced(by: pushed), pageEntries: pageEntries)
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
+            // An identity with no fork is served from its row and rows from now on: the replica
+            // is not kept (a server's memory stays what its identities' rows take).
+            if cached?.plain == true { self.engine = nil }
             return (response, entries, version)
         }
         engine = nil

@@ -42,6 +42,7 @@ enum PathsBench {
         if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] != nil {
             // Untouched copies, to run a path again by hand (under perf, say).
             try FileManager.default.copyItem(at: puller, to: folder.appendingPathComponent("fresh"))
+            try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent("fresh-source"))
         }
 
         // The merge engine alone, in this run: the speed every path is held to.

@@ -51,6 +51,9 @@ struct PlainStoreTests {
             #expect(try await StoreClient(url: urlOne, engine: laptop, keyPair: fixture.root).sync().converged)
             #expect(try await laptop.totals() == (try await tablet.totals()))
             #expect(await reader.service.cacheState().engines == 0, "the second server built no replica")
+            #expect(
+                await writer.service.cacheState().engines == 0,
+                "the first server kept no replica after checking the certificates in the laptop's push")
         }
     }
 
