@@ -50,10 +50,15 @@ package enum FuzzTargets {
 
     // MARK: - Ledger
 
-    /// Entry: what decodes re-encodes to the same bytes; checking its signature never traps.
+    /// Entry: what decodes re-encodes to the same bytes; checking its signature never traps;
+    /// the author and seq a store reads in place (any bytes at all) are the decoded ones.
     static func entry(_ data: [UInt8]) throws(PropertyFailure) {
+        let position = Entry.position(in: data)
         guard let entry = try? Entry(decoding: data) else { return }
         try check(entry.encoded == data, "an entry decoded from bytes it does not re-encode to")
+        try check(
+            position.map { Array($0.author) == entry.author.bytes && $0.seq == Int64(entry.seq) } == true,
+            "the author and seq read in place differ from the decoded entry's")
         _ = entry.hasValidSignature
         _ = try? PublicBody(decoding: entry.publicBody, kind: entry.kind)
     }

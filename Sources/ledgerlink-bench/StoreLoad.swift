@@ -60,13 +60,17 @@ enum StoreLoad {
         // At most `wanted` devices poll at once (one connection each), picked evenly.
         let step = max(1, pollers.count / max(1, wanted))
         pollers = stride(from: 0, to: pollers.count, by: step).prefix(wanted).map { pollers[$0] }
+        // Spread over the client addresses by their place among the pollers (picking every
+        // `step`-th device would put them all on a few addresses, past the server's cap of
+        // connections per address, and measure that cap instead).
+        for index in pollers.indices { pollers[index].source = "127.0.0.\(2 + index % max(1, addresses))" }
         print("polling for \(duration) s with \(pollers.count) devices ...")
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
-        let outcome = try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
+        let outcome = try await withThrowingTaskGroup(of: ([Double], [String: Int]).self) { group in
             for poller in pollers {
                 group.addTask {
                     var times: [Double] = []
-                    var errors = 0
+                    var errors: [String: Int] = [:]
                     // A connection the server closed (its header deadline, while the generator
                     // was busy opening a thousand others) counts as an error and is opened again.
                     while ContinuousClock.now < deadline {
@@ -81,22 +85,22 @@ enum StoreLoad {
                                     if status == 200, answer.contains(poller.digest) {
                                         times.append(StoreBench.seconds(start.duration(to: .now)))
                                     } else {
-                                        errors += 1
+                                        errors["HTTP \(status)", default: 0] += 1
                                     }
                                 }
                             }
                         } catch {
-                            errors += 1
+                            errors["connection: \(error)".prefix(80).description, default: 0] += 1
                         }
                     }
                     return (times, errors)
                 }
             }
             var all: [Double] = []
-            var errors = 0
+            var errors: [String: Int] = [:]
             for try await (times, failed) in group {
                 all += times
-                errors += failed
+                errors.merge(failed, uniquingKeysWith: +)
             }
             return (all.sorted(), errors)
         }
@@ -126,7 +130,11 @@ enum StoreLoad {
         print(
             String(
                 format: "  %.0f polls/s; latency p50 %.2f ms, p99 %.2f ms; %d errors", rate, percentile(0.5) * 1000,
-                percentile(0.99) * 1000, outcome.1))
+                percentile(0.99) * 1000, outcome.1.values.reduce(0, +)))
+        // Which errors, so a run says what went wrong (limits, deadlines, a server closing).
+        for (what, count) in outcome.1.sorted(by: { $0.value > $1.value }).prefix(4) {
+            print("    \(count) x \(what)")
+        }
         print("  \(checked) sampled identities pulled back whole: 0 lost, 0 duplicated")
         for (pid, before) in zip(serverPIDs, rssBefore) {
             let after = residentMiB(pid)
