@@ -28,6 +28,12 @@ package actor PostgresTestServer {
         return base + "/" + name
     }
 
+    /// Runs `sql` on the database at `url` through `psql` (a test's way to put a database in a
+    /// state no server writes, such as an older version's rows).
+    package func psql(_ url: String, _ sql: String) async throws {
+        try await run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+    }
+
     private func start() async throws -> String {
         // One launch however many tests ask at once (the actor is re-entered while it awaits).
         if let launching { return try await launching.value }

@@ -58,11 +58,11 @@ struct PlainStoreTests {
     }
 
     @Test(
-        "what a pull answers from rows is what the merge engine's delta holds, for devices at any point and with heads that differ"
-    )
-    func sameAnswerAsTheEngine() async throws {
+        "what a pull answers from rows is what the merge engine's delta holds, for devices at any point and with heads that differ",
+        arguments: BackendKind.testable)
+    func sameAnswerAsTheEngine(_ kind: BackendKind) async throws {
         let fixture = try Self.ledger()
-        let store = try await TestStore(.sqlite, realTime: true)
+        let store = try await TestStore(kind, realTime: true)
         let full = try await fixture.replica(device: 0)
         try await full.merge(fixture.allEntries)
         try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
@@ -102,14 +102,16 @@ struct PlainStoreTests {
         #expect(await other.service.cacheState().engines == 0)
     }
 
-    @Test("a fork sends the identity to the merge engine: its row keeps no heads, and a new device learns the fork")
-    func forkGoesToTheEngine() async throws {
+    @Test(
+        "a fork sends the identity to the merge engine: its row keeps no heads, and a new device learns the fork",
+        arguments: BackendKind.testable)
+    func forkGoesToTheEngine(_ kind: BackendKind) async throws {
         var built = try Self.ledger()
         var rivalLedger = built
         let original = try built.record(device: 1, .credit, amount: 5)
         let rival = try rivalLedger.record(device: 1, .credit, amount: 6)
         let fixture = built
-        let store = try await TestStore(.sqlite, realTime: true)
+        let store = try await TestStore(kind, realTime: true)
         let laptop = try await fixture.replica(device: 0)
         try await laptop.merge(fixture.allEntries)
         try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
@@ -201,6 +203,30 @@ struct PlainStoreTests {
         let response = try await store.service.sync(
             identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
         #expect(response.entries?.count == fixture.allEntries.count)
+    }
+
+    @Test(
+        "PostgreSQL rows stored before rows named their author and seq get them when a server starts",
+        .enabled(if: PostgresTestServer.isAvailable))
+    func olderPostgresFilled() async throws {
+        let fixture = try Self.ledger()
+        let url = try await PostgresTestServer.shared.freshDatabase()
+        let first = try PostgresBackend(url: url)
+        try await first.prepare()
+        #expect(try await first.append(fixture.allEntries.map(\.encoded), to: fixture.identity.bytes, expected: nil))
+        first.shutdown()
+        // As an older server left them: no author, no seq.
+        try await PostgresTestServer.shared.psql(url, "UPDATE ledgerlink_entries SET author = NULL, seq = NULL")
+        let backend = try PostgresBackend(url: url)
+        defer { backend.shutdown() }
+        try await backend.prepare()
+        #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
+        for (index, log) in fixture.logs.enumerated() {
+            let rows = try await backend.rows(
+                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
+                limit: 1000)
+            #expect(rows.map(\.raw) == log.map(\.encoded))
+        }
     }
 
     @Test("heads that name entries the rows do not hold are a corrupt store, said so, never an answer cut short")
