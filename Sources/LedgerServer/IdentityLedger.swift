@@ -284,7 +284,7 @@ actor IdentityLedger {
                 else {
                     // Another server appended first. The engine keeps these entries (merging
                     // the other server's rows on top is a CRDT merge); try again after it.
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
+                    try await Self.backOff(attempt)
                     continue
                 }
                 version += Int64(fresh.count)
@@ -306,6 +306,12 @@ actor IdentityLedger {
     }
 
     static let appendAttempts = 40
+
+    /// A random wait before append attempt `attempt + 1`, growing to 80 ms, so servers racing
+    /// for one identity do not collide again in step.
+    static func backOff(_ attempt: Int) async throws {
+        try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
+    }
 
     /// `entries` by their author's rank in `roster` (devices it does not rank last, by key),
     /// each author's in seq order.
@@ -351,7 +357,7 @@ actor IdentityLedger {
                         fresh.map(\.encoded), to: identity.bytes, expected: head.version, recoveryKeys: [],
                         summary: next)
                 else {
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
+                    try await Self.backOff(attempt)  // another server appended since the row was read
                     continue
                 }
                 version += Int64(fresh.count)
@@ -375,14 +381,8 @@ actor IdentityLedger {
             SyncResponse, [Entry]
         )
     {
-        var response = SyncResponse(digest: mine.digest.hex)
-        response.clock = Data.base64(VectorClock.encode(mine.entries))
-        guard theirs.digest != mine.digest else {
-            response.more = false
-            response.remaining = 0
-            response.remainingBytes = 0
-            return (response, [])
-        }
+        var response = Self.answer(mine)
+        guard theirs.digest != mine.digest else { return (response, []) }
         let known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
         var runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)] = []
         var extra: [Entry] = []
@@ -504,6 +504,17 @@ actor IdentityLedger {
         }
     }
 
+    /// An answer with the store's clock `mine` and nothing for the device (yet): the fields a
+    /// caller fills when it sends entries.
+    static func answer(_ mine: VectorClock) -> SyncResponse {
+        var response = SyncResponse(digest: mine.digest.hex)
+        response.clock = Data.base64(VectorClock.encode(mine.entries))
+        response.more = false
+        response.remaining = 0
+        response.remainingBytes = 0
+        return response
+    }
+
     static func decode(_ row: StoredRow) throws -> Entry {
         do {
             return try Entry(decoding: row.raw)
@@ -527,14 +538,8 @@ actor IdentityLedger {
         let answer = DeltaBatcher(
             maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
         let mine = try await engine.clock()
-        var response = SyncResponse(digest: mine.digest.hex)
-        response.clock = Data.base64(VectorClock.encode(mine.entries))
-        guard clock.digest != mine.digest else {
-            response.more = false
-            response.remaining = 0
-            response.remainingBytes = 0
-            return (response, [])
-        }
+        var response = Self.answer(mine)
+        guard clock.digest != mine.digest else { return (response, []) }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
         var batch = DeltaBatcher.Batch()

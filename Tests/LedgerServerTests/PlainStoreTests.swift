@@ -22,6 +22,30 @@ struct PlainStoreTests {
         return built
     }
 
+    /// The genesis device's replica holding every entry of `fixture`, synced through a live
+    /// server of `store`.
+    static func laptopSynced(_ fixture: LedgerFixture, through store: TestStore) async throws -> MergeEngine {
+        let laptop = try await fixture.replica(device: 0)
+        try await laptop.merge(fixture.allEntries)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
+            let port = try #require(server.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            #expect(try await StoreClient(url: url, engine: laptop, keyPair: fixture.root).sync().converged)
+        }
+        return laptop
+    }
+
+    /// Every row of `fixture` is found by its author and seq, in seq order.
+    static func expectPositions(_ fixture: LedgerFixture, in backend: any StoreBackend) async throws {
+        #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
+        for (index, log) in fixture.logs.enumerated() {
+            let rows = try await backend.rows(
+                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
+                limit: 1000)
+            #expect(rows.map(\.raw) == log.map(\.encoded))
+        }
+    }
+
     @Test(
         "a server that never held the identity answers pulls and takes pushes without building a replica, in pages, certificates first",
         arguments: BackendKind.testable)
@@ -63,13 +87,7 @@ struct PlainStoreTests {
     func sameAnswerAsTheEngine(_ kind: BackendKind) async throws {
         let fixture = try Self.ledger()
         let store = try await TestStore(kind, realTime: true)
-        let full = try await fixture.replica(device: 0)
-        try await full.merge(fixture.allEntries)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
-            let port = try #require(server.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            #expect(try await StoreClient(url: url, engine: full, keyPair: fixture.root).sync().converged)
-        }
+        let full = try await Self.laptopSynced(fixture, through: store)
         // Asked of a server that never held the identity (the first built a replica for the
         // certificates in the laptop's push).
         let other = try await TestStore(backend: store.backend, realTime: true)
@@ -112,13 +130,7 @@ struct PlainStoreTests {
         let rival = try rivalLedger.record(device: 1, .credit, amount: 6)
         let fixture = built
         let store = try await TestStore(kind, realTime: true)
-        let laptop = try await fixture.replica(device: 0)
-        try await laptop.merge(fixture.allEntries)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { server in
-            let port = try #require(server.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            #expect(try await StoreClient(url: url, engine: laptop, keyPair: fixture.root).sync().converged)
-        }
+        let laptop = try await Self.laptopSynced(fixture, through: store)
         #expect(try await store.backend.head(of: fixture.identity.bytes)?.summary?.heads != nil)
         let clock = try await laptop.clock()
         let response = try await store.service.sync(
@@ -192,13 +204,7 @@ struct PlainStoreTests {
         }
         let backend = try SQLiteBackend(path: path)
         try await backend.prepare()
-        #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
-        for (index, log) in fixture.logs.enumerated() {
-            let rows = try await backend.rows(
-                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
-                limit: 1000)
-            #expect(rows.map(\.raw) == log.map(\.encoded))
-        }
+        try await Self.expectPositions(fixture, in: backend)
         let store = try await TestStore(backend: backend, realTime: true)
         let response = try await store.service.sync(
             identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
@@ -220,13 +226,7 @@ struct PlainStoreTests {
         let backend = try PostgresBackend(url: url)
         defer { backend.shutdown() }
         try await backend.prepare()
-        #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
-        for (index, log) in fixture.logs.enumerated() {
-            let rows = try await backend.rows(
-                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
-                limit: 1000)
-            #expect(rows.map(\.raw) == log.map(\.encoded))
-        }
+        try await Self.expectPositions(fixture, in: backend)
     }
 
     @Test("heads that name entries the rows do not hold are a corrupt store, said so, never an answer cut short")
