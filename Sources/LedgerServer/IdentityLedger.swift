@@ -413,15 +413,23 @@ actor IdentityLedger {
             }
         }
         runs.sort { $0.first < $1.first }
-        let total = runs.reduce(0) { $0 + Int($1.through - $1.from + 1) } + extra.count
+        // At most the rows stored (each seq sent has its row, or the reads below say the rows
+        // lack it): heads claiming more, however large, are a corrupt store, never a trap.
+        var wanted: Int64 = 0
+        for run in runs {
+            let (sum, overflow) = wanted.addingReportingOverflow(run.through - run.from + 1)
+            guard !overflow, sum <= version else { throw Self.missingRows(run.author) }
+            wanted = sum
+        }
+        let total = Int(wanted) + extra.count
         let answer = DeltaBatcher(
             maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
         var batch = DeltaBatcher.Batch()
         // When what is sent makes up at least half the rows from the first one to send (a new
         // device, a device that was away), the rows are read in the order they were stored,
         // along the primary key; otherwise log by log along the author index.
-        if let start = runs.first?.first, version - start < 2 * Int64(total - extra.count) {
-            try await scan(runs, from: start, through: version, into: &batch, answer)
+        if let start = runs.first?.first, start <= version, (version - start) / 2 < wanted {
+            try await scan(runs, wanted: wanted, from: start, through: version, into: &batch, answer)
         } else {
             try await readLogs(runs, into: &batch, answer)
         }
@@ -440,11 +448,11 @@ actor IdentityLedger {
     /// Fills `batch` with the entries of `runs`, reading rows `start...version` in stored order
     /// and keeping those in a run. Each log's entries must come in seq order without a gap.
     private func scan(
-        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)], from start: Int64,
-        through version: Int64, into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
+        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)], wanted: Int64,
+        from start: Int64, through version: Int64, into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
     ) async throws {
         var next = Dictionary(uniqueKeysWithValues: runs.map { ($0.author, (seq: $0.from, through: $0.through)) })
-        var wanted = runs.reduce(0) { $0 + Int($1.through - $1.from + 1) }
+        var wanted = wanted
         var cursor = start - 1
         while wanted > 0 {
             let rows = try await backend.rows(of: identity.bytes, after: cursor, limit: rowsPerRead)

@@ -232,26 +232,34 @@ struct PlainStoreTests {
     @Test("heads that name entries the rows do not hold are a corrupt store, said so, never an answer cut short")
     func headsBeyondRows() async throws {
         let fixture = try Self.ledger()
-        let store = try await TestStore(.sqlite, realTime: true)
         let laptop = try await fixture.replica(device: 0)
         try await laptop.merge(fixture.allEntries)
         let clock = try await laptop.clock()
-        let stored = Array(fixture.allEntries.dropLast(5))
-        let summary = IdentitySummary(
-            digest: clock.digest.bytes, devices: fixture.devices.map(\.publicKey).sorted().flatMap(\.bytes),
-            heads: VectorClock.encode(clock.entries))
-        #expect(
-            try await store.backend.append(
-                stored.map(\.encoded), to: fixture.identity.bytes, expected: nil, recoveryKeys: [], summary: summary))
-        await #expect(throws: StoreError.self) {
-            _ = try await store.service.sync(
-                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
-        }
-        do {
-            _ = try await store.service.sync(
-                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
-        } catch let error as StoreError {
-            #expect(error.code == "corrupt_store")
+        // Five entries short of the heads; and heads claiming the largest seq for every device
+        // (sums of such seqs must not trap).
+        let huge = VectorClock(
+            clock.entries.map { ClockEntry(author: $0.author, seq: VectorClock.maxSeq, head: $0.head) })
+        let cases = [
+            (clock, Array(fixture.allEntries.dropLast(5)), [VectorClock.empty]),
+            (huge, fixture.allEntries, [.empty, clock]),
+        ]
+        for (heads, stored, askers) in cases {
+            let store = try await TestStore(.sqlite, realTime: true)
+            let summary = IdentitySummary(
+                digest: heads.digest.bytes, devices: fixture.devices.map(\.publicKey).sorted().flatMap(\.bytes),
+                heads: VectorClock.encode(heads.entries))
+            #expect(
+                try await store.backend.append(
+                    stored.map(\.encoded), to: fixture.identity.bytes, expected: nil, recoveryKeys: [],
+                    summary: summary))
+            for theirs in askers {
+                let error = await #expect(throws: StoreError.self) {
+                    _ = try await store.service.sync(
+                        identity: fixture.identity,
+                        request: SyncRequest(clock: Data.base64(VectorClock.encode(theirs.entries))))
+                }
+                #expect(error?.code == "corrupt_store")
+            }
         }
     }
 }
