@@ -4,8 +4,9 @@ import LedgerCrypto
 /// pushed entry is a credit, debit or correction that continues the log of a device the roster
 /// authorises, from the head the store holds, the outcome of a full merge is known without one
 /// (each such entry counts; nothing else changes but those heads). Anything else (a control
-/// entry, a repeat, a rival, a gap, a device not linked, a bad signature) is left to the merge
-/// engine, which decides it and names the reason. Only an identity without forks has such a
+/// entry, an entry at or below its log's head, a gap, a device not linked, a bad signature)
+/// is left to the merge engine, which decides it and names the reason; a store removes the
+/// repeats it can match byte for byte with its rows first. Only an identity without forks has such a
 /// plain clock (see `MergeEngine.plainClock()`).
 public enum PlainPush {
     /// The entries `pushed` adds to the logs of `clock` (each author's in seq order, authors in

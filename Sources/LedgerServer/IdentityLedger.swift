@@ -344,9 +344,9 @@ actor IdentityLedger {
             else { return nil }
             let state = Self.slim(summary, version: head.version)
             cached = state
-            guard
+            guard let newer = try await withoutRepeats(pushed, heads: heads),
                 let (fresh, after) = PlainPush.extend(
-                    heads, with: pushed, identity: identity, authorised: state.authorised)
+                    heads, with: newer, identity: identity, authorised: state.authorised)
             else { return nil }
             var version = head.version
             if !fresh.isEmpty {
@@ -369,6 +369,38 @@ actor IdentityLedger {
             return (response, entries, version)
         }
         throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
+    }
+
+    /// `pushed` without the entries the store already holds (a push retried after its answer
+    /// was lost): an entry at or below its log's head is compared with the stored row at its
+    /// seq, read a range per log. Nil when one differs (a rival: the merge engine proves the
+    /// fork) or the seqs are too scattered to read as ranges.
+    private func withoutRepeats(_ pushed: [Entry], heads: VectorClock) async throws -> [Entry]? {
+        let held = heads.seqs
+        var older: [DevicePublicKey: [Entry]] = [:]
+        var newer: [Entry] = []
+        for entry in pushed {
+            if let seq = held[entry.author], entry.seq <= seq, entry.identity == identity {
+                older[entry.author, default: []].append(entry)
+            } else {
+                newer.append(entry)
+            }
+        }
+        for (author, entries) in older {
+            // Seqs of held entries: at least 1, at most the head's, so the span cannot trap.
+            guard let low = entries.map(\.seq).min(), let high = entries.map(\.seq).max(),
+                high - low < UInt64(4 * entries.count + 64)
+            else { return nil }
+            let rows = try await backend.rows(
+                of: identity.bytes, author: author.bytes, seqs: Int64(low)...Int64(high), limit: Int(high - low) + 1)
+            var stored: [Seq: EntryHash] = [:]
+            for row in rows {
+                let entry = try Self.decode(row)
+                stored[entry.seq] = entry.hash
+            }
+            guard entries.allSatisfy({ stored[$0.seq] == $0.hash }) else { return nil }
+        }
+        return newer
     }
 
     /// What a device with `theirs` lacks, read from the rows up to the response limits: the

@@ -147,6 +147,37 @@ struct PlainStoreTests {
         #expect(hashes.count == fixture.allEntries.count + 1)
     }
 
+    @Test(
+        "a push retried after its answer was lost is matched with the rows, nothing twice and no replica; a rival among it is a fork",
+        arguments: BackendKind.testable)
+    func retriedPush(_ kind: BackendKind) async throws {
+        var built = try Self.ledger()
+        let store = try await TestStore(kind, realTime: true)
+        _ = try await Self.laptopSynced(built, through: store)
+        let other = try await TestStore(backend: store.backend, realTime: true)
+        let before = try await store.backend.version(of: built.identity.bytes)
+        let storeClock = try await built.replica(device: 0)
+        try await storeClock.merge(built.allEntries)
+        let clock = Data.base64(VectorClock.encode(try await storeClock.clock().entries))
+        var rival = built
+        var page: [Entry] = []
+        for i in 0..<30 { page.append(try built.record(device: 1, .credit, amount: Int64(i + 1))) }
+        let request = SyncRequest(clock: clock, entries: page.map { Data.base64($0.encoded) })
+        #expect(try await other.service.sync(identity: built.identity, request: request).accepted == 30)
+        // The same page again, and again with one more entry after it.
+        #expect(try await other.service.sync(identity: built.identity, request: request).accepted == 0)
+        let next = try built.record(device: 1, .debit, amount: 7)
+        let longer = SyncRequest(clock: clock, entries: (page + [next]).map { Data.base64($0.encoded) })
+        #expect(try await other.service.sync(identity: built.identity, request: longer).accepted == 1)
+        #expect(try await store.backend.version(of: built.identity.bytes) == before.map { $0 + 31 })
+        #expect(await other.service.cacheState().engines == 0)
+        // A different entry at a seq the store holds: the merge engine proves the fork.
+        let fork = try rival.record(device: 1, .credit, amount: 999)
+        let forked = try await other.service.sync(
+            identity: built.identity, request: SyncRequest(clock: clock, entries: [Data.base64(fork.encoded)]))
+        #expect(forked.forks == [built.devices[1].publicKey.hex])
+    }
+
     @Test("an identity last written before heads were kept gains them on its next push")
     func oldSummaryGainsHeads() async throws {
         var built = try Self.ledger()
