@@ -32,6 +32,9 @@ struct Bench {
                     pollers: option("--pollers", in: args) ?? 1_000,
                     serverPIDs: (string("--server-pids", in: args) ?? "").split(separator: ",").compactMap {
                         Int32($0)
+                    },
+                    databasePIDs: (string("--database-pids", in: args) ?? "").split(separator: ",").compactMap {
+                        Int32($0)
                     })
             case "store":
                 try await StoreBench.run(
@@ -51,7 +54,7 @@ struct Bench {
                             + " | peer [--entries N] [--samples N] | paths [--entries N]"
                             + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]"
                             + " | store --url URL[,URL] [--identities N] [--devices N] [--seconds N] [--addresses N] [--pollers N]"
-                            + " [--server-pids PID,PID]\n")
+                            + " [--server-pids PID,PID] [--database-pids PID,…]\n")
                             .utf8))
                 exit(64)
             }

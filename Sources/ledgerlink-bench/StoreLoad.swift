@@ -12,11 +12,13 @@ import NIOPosix
 /// identities over the protocol, spreads their devices over the servers and over client
 /// addresses (127.0.0.2 and up, with `--addresses`), has every device poll for `seconds`, then
 /// checks that a sample of identities lost and duplicated nothing. With `--server-pids` it reads
-/// the servers' resident memory before and after, per identity.
+/// the servers' resident memory before and after, per identity, and their CPU time while the
+/// devices poll, per poll answered; with `--database-pids` (PostgreSQL's processes) the
+/// database's CPU time per poll too.
 enum StoreLoad {
     static func run(
         urls: [URL], identities: Int, devicesEach: Int, seconds duration: Double, addresses: Int, pollers wanted: Int,
-        serverPIDs: [Int32]
+        serverPIDs: [Int32], databasePIDs: [Int32] = []
     ) async throws {
         let ports = urls.compactMap(\.port)
         guard ports.count == urls.count, urls.allSatisfy({ $0.host == "127.0.0.1" }) else {
@@ -65,6 +67,7 @@ enum StoreLoad {
         // connections per address, and measure that cap instead).
         for index in pollers.indices { pollers[index].source = "127.0.0.\(2 + index % max(1, addresses))" }
         print("polling for \(duration) s with \(pollers.count) devices ...")
+        let cpuBefore = (serverPIDs.map(cpuSeconds), databasePIDs.map(cpuSeconds))
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
         let outcome = try await withThrowingTaskGroup(of: ([Double], [String: Int]).self) { group in
             for poller in pollers {
@@ -104,6 +107,7 @@ enum StoreLoad {
             }
             return (all.sorted(), errors)
         }
+        let cpuAfter = (serverPIDs.map(cpuSeconds), databasePIDs.map(cpuSeconds))
         let latencies = outcome.0
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
@@ -136,11 +140,38 @@ enum StoreLoad {
             print("    \(count) x \(what)")
         }
         print("  \(checked) sampled identities pulled back whole: 0 lost, 0 duplicated")
+        // CPU while the devices polled, per poll answered (every process's share summed).
+        let answered = Double(max(1, latencies.count))
+        let serverCPU = zip(cpuAfter.0, cpuBefore.0).reduce(0) { $0 + $1.0 - $1.1 }
+        let databaseCPU = zip(cpuAfter.1, cpuBefore.1).reduce(0) { $0 + $1.0 - $1.1 }
+        if !serverPIDs.isEmpty {
+            let database =
+                databasePIDs.isEmpty
+                ? "" : String(format: ", database %.2f s (%.0f µs a poll)", databaseCPU, databaseCPU / answered * 1e6)
+            print(
+                String(
+                    format: "  CPU while polling: servers %.2f s (%.0f µs a poll)", serverCPU,
+                    serverCPU / answered * 1e6)
+                    + database)
+        }
         for (pid, before) in zip(serverPIDs, rssBefore) {
             let after = residentMiB(pid)
             let per = identities > 0 ? Double(after - before) * 1024 / Double(identities) : 0
             print(String(format: "  server %d: RSS %d -> %d MiB (%.1f KiB per identity)", pid, before, after, per))
         }
+    }
+
+    /// User and system CPU time a process has used, in seconds (`/proc/PID/stat`); 0 when it
+    /// cannot be read.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the command name, which may hold spaces: utime and stime are the 12th
+        // and 13th of them, in clock ticks.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     static func residentMiB(_ pid: Int32) -> Int {
