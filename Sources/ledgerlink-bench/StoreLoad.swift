@@ -13,8 +13,8 @@ import NIOPosix
 /// addresses (127.0.0.2 and up, with `--addresses`), has every device poll for `seconds`, then
 /// checks that a sample of identities lost and duplicated nothing. With `--server-pids` it reads
 /// the servers' resident memory before and after, per identity, and their CPU time while the
-/// devices poll, per poll answered; with `--database-pids` (PostgreSQL's processes) the
-/// database's CPU time per poll too.
+/// devices poll, per poll answered; with `--database-pids` (PostgreSQL's postmaster: it and
+/// the backends it started) the database's CPU time per poll too.
 enum StoreLoad {
     static func run(
         urls: [URL], identities: Int, devicesEach: Int, seconds duration: Double, addresses: Int, pollers wanted: Int,
@@ -67,7 +67,7 @@ enum StoreLoad {
         // connections per address, and measure that cap instead).
         for index in pollers.indices { pollers[index].source = "127.0.0.\(2 + index % max(1, addresses))" }
         print("polling for \(duration) s with \(pollers.count) devices ...")
-        let cpuBefore = (serverPIDs.map(cpuSeconds), databasePIDs.map(cpuSeconds))
+        let cpuBefore = (serverPIDs.map(cpuSeconds), databasePIDs.map(treeCPUSeconds))
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
         let outcome = try await withThrowingTaskGroup(of: ([Double], [String: Int]).self) { group in
             for poller in pollers {
@@ -107,7 +107,7 @@ enum StoreLoad {
             }
             return (all.sorted(), errors)
         }
-        let cpuAfter = (serverPIDs.map(cpuSeconds), databasePIDs.map(cpuSeconds))
+        let cpuAfter = (serverPIDs.map(cpuSeconds), databasePIDs.map(treeCPUSeconds))
         let latencies = outcome.0
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
@@ -172,6 +172,21 @@ enum StoreLoad {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// CPU time of `pid` and of its children (PostgreSQL runs a process per connection under
+    /// its postmaster).
+    static func treeCPUSeconds(_ pid: Int32) -> Double {
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
+            Int32(name).flatMap { child -> Int32? in
+                guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return nil }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+            }
+        }
+        return children.reduce(cpuSeconds(pid)) { $0 + cpuSeconds($1) }
     }
 
     static func residentMiB(_ pid: Int32) -> Int {
