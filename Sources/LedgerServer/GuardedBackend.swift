@@ -132,7 +132,7 @@ package final class GuardedBackend: StoreBackend {
         try await prepareSchema()
         // An older store's rows gain their author and seq a thousand at a time, each batch
         // under the schema's deadline: a large store takes as long as it takes, once.
-        while try await fillPositions(limit: 1000) == 1000 {}
+        while try await fillPositions(limit: 1000) > 0 {}
     }
 
     package func prepareSchema() async throws {

@@ -147,7 +147,9 @@ package final class PostgresBackend: DiagnosableBackend {
         }
     }
 
-    /// Servers starting together each take rows the others have not locked.
+    /// Servers starting together each take rows the others have not locked. When none is left
+    /// to take, it waits for the rows other servers are filling (a plain lock on one waits for
+    /// their transactions): no server starts serving while rows still lack their author.
     package func fillPositions(limit: Int) async throws -> Int {
         await ready()
         let logger = self.logger
@@ -170,6 +172,15 @@ package final class PostgresBackend: DiagnosableBackend {
                         seq = \(position?.seq ?? 0) WHERE identity = \(identity) AND n = \(n)
                     """, logger: logger
                 ).drain()
+            }
+            if rows.isEmpty {
+                // Rows another server is filling: waited for; once it commits they no longer
+                // match. A row still found (its filler gave up) is taken on the next call.
+                for try await _ in try await connection.query(
+                    "SELECT n FROM ledgerlink_entries WHERE author IS NULL LIMIT 1 FOR UPDATE", logger: logger
+                ).decode(Int64.self) {
+                    return 1
+                }
             }
             return rows.count
         }

@@ -78,7 +78,7 @@ package protocol StoreBackend: Sendable {
     /// Creates the schema when missing (tables, and columns older stores lack).
     func prepareSchema() async throws
     /// Gives up to `limit` rows stored before rows named their author and seq those columns, in
-    /// one transaction; the number given (fewer than `limit` when none are left).
+    /// one transaction; the number given, 0 once none is left (called until it says 0).
     func fillPositions(limit: Int) async throws -> Int
     /// The number of entries stored for `identity`, or nil when the store does not know it.
     func version(of identity: [UInt8]) async throws -> Int64?
@@ -508,7 +508,7 @@ extension StoreBackend {
     /// store upgraded from an older version takes a while, once).
     package func prepare() async throws {
         try await prepareSchema()
-        while try await fillPositions(limit: 1000) == 1000 {}
+        while try await fillPositions(limit: 1000) > 0 {}
     }
 
     /// Appends entries that link no recovery key, without a summary.

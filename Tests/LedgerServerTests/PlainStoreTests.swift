@@ -35,13 +35,26 @@ struct PlainStoreTests {
         return laptop
     }
 
+    /// Prepares `backend`, then says whether every row of `fixture` is found by its author and
+    /// seq at that moment.
+    static func startedWhole(_ backend: any StoreBackend, _ fixture: LedgerFixture) async throws -> Bool {
+        try await backend.prepare()
+        for (index, log) in fixture.logs.enumerated() {
+            let rows = try await backend.rows(
+                of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
+                limit: 10_000)
+            guard rows.count == log.count else { return false }
+        }
+        return true
+    }
+
     /// Every row of `fixture` is found by its author and seq, in seq order.
     static func expectPositions(_ fixture: LedgerFixture, in backend: any StoreBackend) async throws {
         #expect(try await backend.fillPositions(limit: 1000) == 0, "every row was given its author and seq")
         for (index, log) in fixture.logs.enumerated() {
             let rows = try await backend.rows(
                 of: fixture.identity.bytes, author: fixture.devices[index].publicKey.bytes, seqs: 1...Int64.max,
-                limit: 1000)
+                limit: 10_000)
             #expect(rows.map(\.raw) == log.map(\.encoded))
         }
     }
@@ -246,17 +259,29 @@ struct PlainStoreTests {
         "PostgreSQL rows stored before rows named their author and seq get them when a server starts",
         .enabled(if: PostgresTestServer.isAvailable))
     func olderPostgresFilled() async throws {
-        let fixture = try Self.ledger()
+        // 3,093 rows: batches of a thousand, for two servers to share.
+        var built = try Self.ledger()
+        for i in 0..<3_000 { try built.record(device: 2, .credit, amount: Int64(i + 1)) }
+        let fixture = built
         let url = try await PostgresTestServer.shared.freshDatabase()
         let first = try PostgresBackend(url: url)
         try await first.prepare()
         #expect(try await first.append(fixture.allEntries.map(\.encoded), to: fixture.identity.bytes, expected: nil))
         first.shutdown()
-        // As an older server left them: no author, no seq.
+        // As an older server left them: no author, no seq. Two servers start on it at once:
+        // each is done only when every row is (neither serves rows the other is still filling).
         try await PostgresTestServer.shared.psql(url, "UPDATE ledgerlink_entries SET author = NULL, seq = NULL")
         let backend = try PostgresBackend(url: url)
-        defer { backend.shutdown() }
-        try await backend.prepare()
+        let other = try PostgresBackend(url: url)
+        defer {
+            backend.shutdown()
+            other.shutdown()
+        }
+        // Each looks the moment its own start is over, while the other may still be working.
+        async let otherDone = Self.startedWhole(other, fixture)
+        let done = try await Self.startedWhole(backend, fixture)
+        let alsoDone = try await otherDone
+        #expect(done && alsoDone, "a server started while rows still lacked their author")
         try await Self.expectPositions(fixture, in: backend)
     }
 
