@@ -29,6 +29,7 @@ enum StoreLoad {
         print("setting up \(identities) identities x \(devicesEach) devices over \(urls.count) server(s) ...")
         struct Poller: Sendable {
             var identity: IdentityID
+            var keyPair: SigningKeyPair
             var token: String
             var digest: String
             var port: Int
@@ -48,12 +49,10 @@ enum StoreLoad {
             let digest = try await root.clock().digest.hex
             for (d, device) in fixture.devices.enumerated() {
                 let port = ports[(index + d) % ports.count]
-                let source = "127.0.0.\(2 + (index * devicesEach + d) % max(1, addresses))"
-                let token = try await RawHTTP.withConnection(port: port, from: source) { connection in
-                    try await connection.token(identity: fixture.identity, keyPair: device, port: port)
-                }
                 pollers.append(
-                    Poller(identity: fixture.identity, token: token, digest: digest, port: port, source: source))
+                    Poller(
+                        identity: fixture.identity, keyPair: device, token: "", digest: digest, port: port,
+                        source: "127.0.0.2"))
             }
             if index % max(1, identities / 20) == 0 { sample.append((fixture, fixture.allEntries.count)) }
         }
@@ -66,6 +65,15 @@ enum StoreLoad {
         // `step`-th device would put them all on a few addresses, past the server's cap of
         // connections per address, and measure that cap instead).
         for index in pollers.indices { pollers[index].source = "127.0.0.\(2 + index % max(1, addresses))" }
+        // Each poller logs in now, not during the set-up: a set-up longer than a token's 15
+        // minutes would otherwise leave the first identities' devices polling with expired ones.
+        for index in pollers.indices {
+            let poller = pollers[index]
+            pollers[index].token = try await RawHTTP.withConnection(port: poller.port, from: poller.source) {
+                connection in
+                try await connection.token(identity: poller.identity, keyPair: poller.keyPair, port: poller.port)
+            }
+        }
         print("polling for \(duration) s with \(pollers.count) devices ...")
         let cpuBefore = (serverPIDs.map(cpuSeconds), databasePIDs.map(treeCPUSeconds))
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
