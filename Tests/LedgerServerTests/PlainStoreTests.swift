@@ -191,6 +191,44 @@ struct PlainStoreTests {
         #expect(forked.forks == [built.devices[1].publicKey.hex])
     }
 
+    @Test(
+        "a push in any order is stored in rank order: a new device's first page holds no entry before its certificate")
+    func storedInRankOrder() async throws {
+        let fixture = try Self.ledger()
+        let store = try await TestStore(.sqlite, realTime: true)
+        // The genesis entry first (the identity must exist), then the linked devices' entries
+        // before the certificates that admit them, in one push.
+        _ = try await store.backend.append(
+            [fixture.logs[0][0].encoded], to: fixture.identity.bytes, expected: nil, recoveryKeys: [],
+            summary: IdentitySummary?.none)
+        let reversed = Array(fixture.logs.reversed().joined()).filter {
+            $0.seq > 1 || $0.author != fixture.root.publicKey
+        }
+        let genesisOnly = try await fixture.replica(device: 0)
+        try await genesisOnly.merge([fixture.logs[0][0]])
+        let pushed = try await store.service.sync(
+            identity: fixture.identity,
+            request: SyncRequest(
+                clock: Data.base64(VectorClock.encode(try await genesisOnly.clock().entries)),
+                entries: reversed.map { Data.base64($0.encoded) }))
+        #expect(pushed.accepted == reversed.count)
+        let other = try await TestStore(backend: store.backend, realTime: true, pageEntries: 25)
+        let phone = try await fixture.replica(device: 1)
+        var pages = 0
+        while true {
+            let answer = try await other.service.sync(
+                identity: fixture.identity,
+                request: SyncRequest(clock: Data.base64(VectorClock.encode(try await phone.clock().entries))))
+            let entries = try (answer.entries ?? []).map { try Entry(decoding: try #require(base64Bytes($0))) }
+            let report = try await phone.merge(entries)
+            #expect(report.held.isEmpty, "page \(pages) held \(report.held.count) entries")
+            pages += 1
+            guard answer.more == true, pages < 10 else { break }
+        }
+        #expect(pages == 4)
+        #expect(try await phone.storedEntryCount() == fixture.allEntries.count)
+    }
+
     @Test("an identity last written before heads were kept gains them on its next push")
     func oldSummaryGainsHeads() async throws {
         var built = try Self.ledger()
