@@ -259,15 +259,8 @@ extension MergeEngine {
         let theirs = Dictionary(uniqueKeysWithValues: peer.entries.map { ($0.author, $0) })
         // Approvers' logs first (the roster's rank order), so a replica that starts empty meets
         // each device's certificate before that device's entries and never has to hold them.
-        let devices = cache.roster.devices
-        let ordered = mine.entries.sorted { a, b in
-            switch (devices[a.author]?.rank, devices[b.author]?.rank) {
-            case (let x?, let y?): x != y ? x.lexicographicallyPrecedes(y) : a.author < b.author
-            case (.some, nil): true
-            case (nil, .some): false
-            case (nil, nil): a.author < b.author
-            }
-        }
+        let roster = cache.roster
+        let ordered = mine.entries.sorted { roster.precedes($0.author, $1.author) }
         return try store.read { db in
             var plan = DeltaPlan()
             for entry in ordered {

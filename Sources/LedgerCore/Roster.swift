@@ -64,6 +64,18 @@ public struct Roster: Sendable, Equatable {
         return seq <= (device.boundary ?? .max)
     }
 
+    /// Whether `a`'s log goes before `b`'s in the roster's rank order (the genesis device first,
+    /// then each device after the device that linked it; devices never linked last; ties by
+    /// key): sending logs in this order meets every certificate before the entries it admits.
+    public func precedes(_ a: DevicePublicKey, _ b: DevicePublicKey) -> Bool {
+        switch (devices[a]?.rank, devices[b]?.rank) {
+        case (let x?, let y?): x != y ? x.lexicographicallyPrecedes(y) : a < b
+        case (.some, nil): true
+        case (nil, .some): false
+        case (nil, nil): a < b
+        }
+    }
+
     /// The highest seq `author` may write: `.max` when unrevoked, nil when never authorised.
     public func limit(of author: DevicePublicKey) -> Seq? {
         guard let device = devices[author] else { return nil }

@@ -313,19 +313,13 @@ actor IdentityLedger {
         try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
     }
 
-    /// `entries` by their author's rank in `roster` (devices it does not rank last, by key),
-    /// each author's in seq order.
+    /// `entries` by their author's place in the roster's rank order, each author's in seq order.
     static func inRankOrder(_ entries: [Entry], roster: Roster) -> [Entry] {
-        entries.sorted { a, b in
-            guard a.author != b.author else { return a.seq < b.seq }
-            switch (roster.devices[a.author]?.rank, roster.devices[b.author]?.rank) {
-            case (let x?, let y?) where x != y: return x.lexicographicallyPrecedes(y)
-            case (.some, nil): return true
-            case (nil, .some): return false
-            default: return a.author < b.author
-            }
-        }
+        entries.sorted { a, b in a.author == b.author ? a.seq < b.seq : roster.precedes(a.author, b.author) }
     }
+
+    /// A stretch `from...through` of one author's log to send, and where its first row is stored.
+    typealias Run = (author: DevicePublicKey, from: Int64, through: Int64, first: Int64)
 
     /// A sync checked and answered from the identity's row and its rows by author and seq, with
     /// no replica: nil when the identity has a fork (no heads kept) or the push needs the merge
@@ -416,7 +410,7 @@ actor IdentityLedger {
         var response = Self.answer(mine)
         guard theirs.digest != mine.digest else { return (response, []) }
         let known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
-        var runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)] = []
+        var runs: [Run] = []
         var extra: [Entry] = []
         for entry in mine.entries {
             let their = known[entry.author]
@@ -480,7 +474,7 @@ actor IdentityLedger {
     /// Fills `batch` with the entries of `runs`, reading rows `start...version` in stored order
     /// and keeping those in a run. Each log's entries must come in seq order without a gap.
     private func scan(
-        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)], wanted: Int64,
+        _ runs: [Run], wanted: Int64,
         from start: Int64, through version: Int64, into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
     ) async throws {
         var next = Dictionary(uniqueKeysWithValues: runs.map { ($0.author, (seq: $0.from, through: $0.through)) })
@@ -493,12 +487,7 @@ actor IdentityLedger {
                 throw Self.missingRows(runs.first { next[$0.author].map { $0.seq <= $0.through } ?? false }?.author)
             }
             cursor = last.n
-            let entries: [Entry]
-            do {
-                entries = try Entry.decodeAll(rows.map(\.raw))
-            } catch {
-                throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
-            }
+            let entries = try Self.decodeAll(rows)
             for entry in entries {
                 guard let place = next[entry.author], Int64(entry.seq) >= place.seq, place.seq <= place.through else {
                     continue
@@ -513,8 +502,7 @@ actor IdentityLedger {
 
     /// Fills `batch` with the entries of `runs`, a log at a time along the author index.
     private func readLogs(
-        _ runs: [(author: DevicePublicKey, from: Int64, through: Int64, first: Int64)],
-        into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
+        _ runs: [Run], into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
     ) async throws {
         for run in runs {
             var from = run.from
@@ -522,12 +510,7 @@ actor IdentityLedger {
                 let limit = min(rowsPerRead, answer.maxEntries - batch.entries.count + 1)
                 let rows = try await backend.rows(
                     of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
-                let entries: [Entry]
-                do {
-                    entries = try Entry.decodeAll(rows.map(\.raw))
-                } catch {
-                    throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
-                }
+                let entries = try Self.decodeAll(rows)
                 // Each read continues the log where the last one ended, or the rows lack what
                 // the heads name (read progress is checked, so this loop always ends).
                 guard let last = entries.last else { throw Self.missingRows(run.author) }
@@ -553,6 +536,15 @@ actor IdentityLedger {
         response.remaining = 0
         response.remainingBytes = 0
         return response
+    }
+
+    /// Stored rows' entries, decoded on every core; a row that does not parse is a corrupt store.
+    static func decodeAll(_ rows: [StoredRow]) throws -> [Entry] {
+        do {
+            return try Entry.decodeAll(rows.map(\.raw))
+        } catch {
+            throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
+        }
     }
 
     static func decode(_ row: StoredRow) throws -> Entry {
