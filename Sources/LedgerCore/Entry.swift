@@ -45,6 +45,9 @@ public final class Entry: Sendable, Hashable {
 
     /// Offset of the public body's length prefix: version, identity, author, seq, prev, kind, time.
     static let headerLength = 1 + 32 + 32 + 8 + 32 + 1 + 8
+    /// Offset of the public body's length prefix (the sealed part's follows the public body):
+    /// with the two lengths, where an encoding ends can be found without decoding it.
+    public static let publicLengthOffset = headerLength
 
     /// Builds and signs an entry with `keyPair`, which must be the author's.
     public convenience init(

@@ -116,8 +116,11 @@ package final class PostgresBackend: DiagnosableBackend {
                 // Rows name their author and seq, so a pull reads what a device lacks by index.
                 "ALTER TABLE ledgerlink_entries ADD COLUMN IF NOT EXISTS author BYTEA",
                 "ALTER TABLE ledgerlink_entries ADD COLUMN IF NOT EXISTS seq BIGINT",
+                // Rows hold runs of entries (`StoreSegments`); every older row holds one.
+                "ALTER TABLE ledgerlink_entries ADD COLUMN IF NOT EXISTS span BIGINT NOT NULL DEFAULT 1",
+                "DROP INDEX IF EXISTS ledgerlink_entries_author",
                 """
-                CREATE INDEX IF NOT EXISTS ledgerlink_entries_author ON ledgerlink_entries (identity, author, seq)
+                CREATE INDEX IF NOT EXISTS ledgerlink_entries_runs ON ledgerlink_entries (identity, author, seq, span)
                 """,
                 """
                 CREATE TABLE IF NOT EXISTS ledgerlink_challenges (challenge BYTEA PRIMARY KEY, identity BYTEA NOT NULL,
@@ -213,31 +216,40 @@ package final class PostgresBackend: DiagnosableBackend {
     }
 
     package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
-        let id = ByteBuffer(bytes: identity)
-        let rows = try await client.query(
-            "SELECT n, raw FROM ledgerlink_entries WHERE identity = \(id) AND n > \(n) ORDER BY n LIMIT \(Int64(limit))",
-            logger: logger)
-        var out: [StoredRow] = []
-        for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {
-            out.append(StoredRow(n: position, raw: Array(raw.readableBytesView)))
-        }
-        return out
+        let bounds = StoreSegments.places(after: n, limit: limit)
+        return try await storedRows(
+            """
+            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
+            AND n >= \(bounds.lowerBound) AND n <= \(bounds.upperBound) AND n + span - 1 > \(n) ORDER BY n
+            """, after: n, seqs: nil, limit: limit)
     }
 
     package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
         -> [StoredRow]
     {
-        let rows = try await client.query(
+        let (bounds, wanted) = StoreSegments.seqs(seqs, limit: limit)
+        return try await storedRows(
             """
-            SELECT n, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
-            AND author = \(ByteBuffer(bytes: author)) AND seq BETWEEN \(seqs.lowerBound) AND \(seqs.upperBound)
-            ORDER BY seq, n LIMIT \(Int64(limit))
-            """, logger: logger)
+            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
+            AND author = \(ByteBuffer(bytes: author)) AND seq >= \(bounds.lowerBound) AND seq <= \(bounds.upperBound)
+            AND seq + span - 1 >= \(wanted.lowerBound) ORDER BY seq, n
+            """, after: 0, seqs: wanted, limit: limit)
+    }
+
+    /// The entries of the rows `(n, span, seq, raw)` that `query` reads (bounded by its key
+    /// ranges), placed after `after` and within `seqs`, at most `limit` of them.
+    private func storedRows(_ query: PostgresQuery, after: Int64, seqs: ClosedRange<Int64>?, limit: Int)
+        async throws -> [StoredRow]
+    {
         var out: [StoredRow] = []
-        for try await (position, raw) in rows.decode((Int64, ByteBuffer).self) {
-            out.append(StoredRow(n: position, raw: Array(raw.readableBytesView)))
+        for try await (n, span, seq, raw) in try await client.query(query, logger: logger).decode(
+            (Int64, Int64, Int64, ByteBuffer).self)
+        {
+            try raw.withUnsafeReadableBytes { bytes in
+                try StoreSegments.split(bytes, n: n, span: span, seq: seq, after: after, seqs: seqs, into: &out)
+            }
         }
-        return out
+        return StoreSegments.ordered(out, bySeq: seqs != nil, limit: limit)
     }
 
     package func append(
@@ -264,24 +276,23 @@ package final class PostgresBackend: DiagnosableBackend {
                 }
                 guard created else { return false }  // another server introduced it first
             }
-            // Rows go in batches of at most 1,000 (5 parameters each, well under the limit of 65,535),
-            // each with the author and seq it names (an empty author and 0 for bytes too short).
-            for start in stride(from: 0, to: raws.count, by: 1_000) {
-                let batch = raws[start..<min(start + 1_000, raws.count)]
-                var bindings = PostgresBindings(capacity: batch.count * 5)
+            // A row per run of one author's entries (`StoreSegments`), in statements of at most
+            // 1,000 rows (6 parameters each, well under the limit of 65,535) and about 8 MiB.
+            for batch in Self.batches(StoreSegments.plan(raws), raws: raws) {
+                var bindings = PostgresBindings(capacity: batch.count * 6)
                 var values: [String] = []
-                for (offset, raw) in batch.enumerated() {
-                    let p = offset * 5
-                    values.append("($\(p + 1), $\(p + 2), $\(p + 3), $\(p + 4), $\(p + 5))")
+                for (offset, row) in batch.enumerated() {
+                    let p = offset * 6
+                    values.append("($\(p + 1), $\(p + 2), $\(p + 3), $\(p + 4), $\(p + 5), $\(p + 6))")
                     bindings.append(id)
-                    bindings.append(base + Int64(start + offset) + 1)
-                    bindings.append(ByteBuffer(bytes: raw))
-                    let position = Entry.position(in: raw)
-                    bindings.append(ByteBuffer(bytes: position?.author ?? []))
-                    bindings.append(position?.seq ?? 0)
+                    bindings.append(base + Int64(row.range.lowerBound) + 1)
+                    bindings.append(ByteBuffer(bytes: StoreSegments.joined(raws[row.range])))
+                    bindings.append(ByteBuffer(bytes: row.author))
+                    bindings.append(row.seq)
+                    bindings.append(row.span)
                 }
                 let sql =
-                    "INSERT INTO ledgerlink_entries (identity, n, raw, author, seq) VALUES "
+                    "INSERT INTO ledgerlink_entries (identity, n, raw, author, seq, span) VALUES "
                     + values.joined(separator: ", ")
                 try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).drain()
             }
@@ -304,6 +315,22 @@ package final class PostgresBackend: DiagnosableBackend {
             }
             return true
         }
+    }
+
+    /// `planned` cut into statements of at most 1,000 rows and about 8 MiB of entries.
+    static func batches(_ planned: [StoreSegments.Planned], raws: [[UInt8]]) -> [ArraySlice<StoreSegments.Planned>] {
+        var batches: [ArraySlice<StoreSegments.Planned>] = []
+        var start = 0
+        var bytes = 0
+        for (index, row) in planned.enumerated() {
+            if index > start, index - start == 1_000 || bytes >= 8 << 20 {
+                batches.append(planned[start..<index])
+                (start, bytes) = (index, 0)
+            }
+            bytes += raws[row.range].reduce(0) { $0 + $1.count }
+        }
+        if planned.count > start { batches.append(planned[start...]) }
+        return batches
     }
 
     package func identities(recoveryKey: [UInt8]) async throws -> [[UInt8]] {

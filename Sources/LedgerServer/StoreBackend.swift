@@ -177,7 +177,15 @@ package final class SQLiteBackend: StoreBackend {
                 try db.execute(
                     sql: "ALTER TABLE entries ADD COLUMN author BLOB; ALTER TABLE entries ADD COLUMN seq INTEGER")
             }
-            try db.execute(sql: "CREATE INDEX IF NOT EXISTS entries_author ON entries (identity, author, seq)")
+            // Rows hold runs of entries (`StoreSegments`); every older row holds one.
+            if !entryColumns.contains("span") {
+                try db.execute(sql: "ALTER TABLE entries ADD COLUMN span INTEGER NOT NULL DEFAULT 1")
+            }
+            try db.execute(
+                sql: """
+                    DROP INDEX IF EXISTS entries_author;
+                    CREATE INDEX IF NOT EXISTS entries_runs ON entries (identity, author, seq, span);
+                    """)
         }
     }
 
@@ -221,31 +229,44 @@ package final class SQLiteBackend: StoreBackend {
     }
 
     package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
-        try await pool.read { db in
+        let bounds = StoreSegments.places(after: n, limit: limit)
+        return try await pool.read { db in
             try Self.storedRows(
-                db, sql: "SELECT n, raw FROM entries WHERE identity = ? AND n > ? ORDER BY n LIMIT ?",
-                blobs: [identity], integers: [n, Int64(limit)])
+                db,
+                sql: """
+                    SELECT n, span, seq, raw FROM entries WHERE identity = ? AND n >= ? AND n <= ? AND n + span - 1 > ?
+                    ORDER BY n
+                    """,
+                blobs: [identity], integers: [bounds.lowerBound, bounds.upperBound, n], after: n, seqs: nil,
+                limit: limit)
         }
     }
 
     package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
         -> [StoredRow]
     {
-        try await pool.read { db in
+        let (bounds, wanted) = StoreSegments.seqs(seqs, limit: limit)
+        return try await pool.read { db in
             try Self.storedRows(
                 db,
                 sql: """
-                    SELECT n, raw FROM entries WHERE identity = ? AND author = ? AND seq BETWEEN ? AND ?
-                    ORDER BY seq, n LIMIT ?
+                    SELECT n, span, seq, raw FROM entries WHERE identity = ? AND author = ? AND seq >= ? AND seq <= ?
+                    AND seq + span - 1 >= ? ORDER BY seq, n
                     """,
-                blobs: [identity, author], integers: [seqs.lowerBound, seqs.upperBound, Int64(limit)])
+                blobs: [identity, author], integers: [bounds.lowerBound, bounds.upperBound, wanted.lowerBound],
+                after: 0, seqs: wanted, limit: limit)
         }
     }
 
-    /// Rows `(n, raw)` of a statement whose parameters are `blobs` then `integers`, read through
-    /// SQLite's own calls: a pull reads a hundred thousand rows, and a row object with its
-    /// columns looked up by name and its blob copied twice cost a quarter of the server's time.
-    static func storedRows(_ db: Database, sql: String, blobs: [[UInt8]], integers: [Int64]) throws -> [StoredRow] {
+    /// The entries of the rows `(n, span, seq, raw)` a statement reads (its parameters are
+    /// `blobs` then `integers`) placed after `after` and within `seqs`, at most `limit` of them
+    /// in (seq, place) order when `seqs` is given, else in place order. Read through SQLite's own calls: a
+    /// pull reads a hundred thousand entries, and a row object with its columns looked up by
+    /// name and its blob copied twice cost a quarter of the server's time.
+    static func storedRows(
+        _ db: Database, sql: String, blobs: [[UInt8]], integers: [Int64], after: Int64, seqs: ClosedRange<Int64>?,
+        limit: Int
+    ) throws -> [StoredRow] {
         let statement = try db.makeStatement(sql: sql)
         let handle = statement.sqliteStatement
         defer {
@@ -265,23 +286,24 @@ package final class SQLiteBackend: StoreBackend {
         for (index, value) in integers.enumerated() {
             sqlite3_bind_int64(handle, Int32(blobs.count + index + 1), value)
         }
-        while true {
+        // The key ranges bound what is read; in place order, stepping stops once `limit`
+        // entries are in hand (in seq order a forked log's rival may still come).
+        while seqs != nil || out.count < limit {
             let code = sqlite3_step(handle)
-            if code == SQLITE_DONE { return out }
+            if code == SQLITE_DONE { break }
             guard code == SQLITE_ROW else {
                 throw DatabaseError(
                     resultCode: ResultCode(rawValue: code),
                     message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
-            let count = Int(sqlite3_column_bytes(handle, 1))
-            let raw: [UInt8]
-            if count > 0, let start = sqlite3_column_blob(handle, 1) {
-                raw = Array(UnsafeRawBufferPointer(start: start, count: count))
-            } else {
-                raw = []
-            }
-            out.append(StoredRow(n: sqlite3_column_int64(handle, 0), raw: raw))
+            let count = Int(sqlite3_column_bytes(handle, 3))
+            let start = sqlite3_column_blob(handle, 3)
+            try StoreSegments.split(
+                UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count > 0 && start != nil ? count : 0),
+                n: sqlite3_column_int64(handle, 0), span: sqlite3_column_int64(handle, 1),
+                seq: sqlite3_column_int64(handle, 2), after: after, seqs: seqs, into: &out)
         }
+        return StoreSegments.ordered(out, bySeq: seqs != nil, limit: limit)
     }
 
     package func append(
@@ -311,31 +333,29 @@ package final class SQLiteBackend: StoreBackend {
         }
     }
 
-    /// Inserts `raws` as entries `after + 1`, `after + 2`, … of `identity`, with the author and
-    /// seq each names, bound straight from their bytes: one statement stepped per row, without
-    /// building arguments per row (a page of 20,000 entries spent most of its append doing that).
+    /// Inserts `raws` as entries `after + 1`, `after + 2`, … of `identity`, a row per run of
+    /// one author's entries (`StoreSegments`), with the author and seq of its first: one
+    /// statement stepped per row, without building arguments per row.
     static func insertEntries(_ db: Database, _ raws: [[UInt8]], identity: [UInt8], after base: Int64) throws {
         let insert = try db.makeStatement(
-            sql: "INSERT INTO entries (identity, n, raw, author, seq) VALUES (?, ?, ?, ?, ?)")
+            sql: "INSERT INTO entries (identity, n, raw, author, seq, span) VALUES (?, ?, ?, ?, ?, ?)")
         let handle = insert.sqliteStatement
         try identity.withUnsafeBytes { id in
-            for (offset, raw) in raws.enumerated() {
+            for row in StoreSegments.plan(raws) {
                 sqlite3_reset(handle)
                 sqlite3_bind_blob(handle, 1, id.baseAddress, Int32(id.count), nil)
-                sqlite3_bind_int64(handle, 2, base + Int64(offset) + 1)
+                sqlite3_bind_int64(handle, 2, base + Int64(row.range.lowerBound) + 1)
+                let raw = StoreSegments.joined(raws[row.range])
                 let code = raw.withUnsafeBytes { bytes in
-                    let start = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
-                    sqlite3_bind_blob(handle, 3, start, Int32(bytes.count), nil)
-                    // What every appended entry names (it was decoded before it got here); an
-                    // empty author and seq 0 for bytes too short, which no read asks for.
-                    if let position = Entry.position(in: raw), let start {
-                        sqlite3_bind_blob(handle, 4, start + 33, 32, nil)
-                        sqlite3_bind_int64(handle, 5, position.seq)
-                    } else {
-                        sqlite3_bind_zeroblob(handle, 4, 0)
-                        sqlite3_bind_int64(handle, 5, 0)
+                    row.author.withUnsafeBytes { author in
+                        let start = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
+                        sqlite3_bind_blob(handle, 3, start, Int32(bytes.count), nil)
+                        sqlite3_bind_blob(
+                            handle, 4, author.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(author.count), nil)
+                        sqlite3_bind_int64(handle, 5, row.seq)
+                        sqlite3_bind_int64(handle, 6, row.span)
+                        return sqlite3_step(handle)
                     }
-                    return sqlite3_step(handle)
                 }
                 guard code == SQLITE_DONE else {
                     let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -343,10 +363,10 @@ package final class SQLiteBackend: StoreBackend {
                     sqlite3_clear_bindings(handle)
                     throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message)
                 }
+                // The bytes bound go out of scope after each row: the statement keeps none of them.
+                sqlite3_reset(handle)
+                sqlite3_clear_bindings(handle)
             }
-            // The bytes bound last go out of scope here: the statement keeps none of them.
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
         }
     }
 

@@ -34,6 +34,13 @@ package actor PostgresTestServer {
         try await run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
     }
 
+    /// What `sql` (one query of one value) answers on the database at `url`, as text.
+    package func psqlValue(_ url: String, _ sql: String) async throws -> String {
+        let arguments = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
+        let output = try await offThePool { try Self.runBlocking(arguments, capturing: true) }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     private func start() async throws -> String {
         // One launch however many tests ask at once (the actor is re-entered while it awaits).
         if let launching { return try await launching.value }
@@ -97,23 +104,28 @@ package actor PostgresTestServer {
 
     /// Runs a command to completion, off the cooperative pool; throws with its error output.
     static func command(_ arguments: [String]) async throws {
-        try await offThePool { try Self.runBlocking(arguments) }
+        _ = try await offThePool { try Self.runBlocking(arguments) }
     }
 
-    private static func runBlocking(_ arguments: [String]) throws {
+    /// Runs a command to completion; its output when `capturing` (small: it is read after
+    /// the error output), else it goes nowhere.
+    @discardableResult
+    private static func runBlocking(_ arguments: [String], capturing: Bool = false) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let sink = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardOutput = sink
+        let output = Pipe()
+        process.standardOutput = capturing ? output : FileHandle(forWritingAtPath: "/dev/null")
         let errors = Pipe()
         process.standardError = errors
         try process.run()
         let message = errors.fileHandleForReading.readDataToEndOfFile()
+        let answer = capturing ? output.fileHandleForReading.readDataToEndOfFile() : Data()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw PostgresTestError("\(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
         }
+        return String(decoding: answer, as: UTF8.self)
     }
 }
 
