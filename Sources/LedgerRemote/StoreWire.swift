@@ -281,6 +281,23 @@ package enum SyncBody {
         return w.bytes
     }
 
+    /// A body whose entries were encoded before (`runs(_:)`), while the control object was
+    /// not yet known: a push reads and encodes its next batch while the last one travels.
+    package static func encode<Control: Encodable>(_ control: Control, runs: [UInt8]) throws -> [UInt8] {
+        let json = Array(try JSONEncoder().encode(control))
+        var w = ByteWriter(capacity: 4 + json.count + runs.count)
+        w.lengthPrefixed32(json)
+        w.raw(runs)
+        return w.bytes
+    }
+
+    /// `entries` encoded as the runs a body carries after its control object.
+    package static func runs(_ entries: [Entry]) -> [UInt8] {
+        var w = ByteWriter(capacity: EntryRuns.size(of: entries))
+        EntryRuns.encode(entries, into: &w)
+        return w.bytes
+    }
+
     /// The control object and the entries of a body with at most `maxEntries` entries.
     package static func decode<Control: Decodable>(_ bytes: [UInt8], as type: Control.Type, maxEntries: Int)
         throws(Malformed) -> (Control, [Entry])

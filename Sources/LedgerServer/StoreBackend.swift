@@ -132,6 +132,10 @@ package final class SQLiteBackend: StoreBackend {
     package init(path: String) throws {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
+            // 16 KiB pages for a new file: a row of entries is tens of kilobytes, and SQLite
+            // writes and syncs its write-ahead log a page at a time (a page of 16,000 entries
+            // took 24 ms with 4 KiB pages, 10 ms with these). An existing file keeps its size.
+            try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
         }

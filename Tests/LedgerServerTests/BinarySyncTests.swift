@@ -158,3 +158,66 @@ extension BinarySyncTests {
         }
     }
 }
+
+/// In front of a real store: before the push request numbered `before` (counting pushes that
+/// carry entries), runs `meanwhile` (another device writing to the store).
+struct InterleavingTransport: StoreTransport {
+    let inner = HTTPStoreTransport()
+    let before: Int
+    let meanwhile: @Sendable () async throws -> Void
+    let pushes = Locked(0)
+
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        if contentType == SyncBody.contentType, body.count > 4_096 {
+            let count = pushes.withLock {
+                $0 += 1
+                return $0
+            }
+            if count == before { try await meanwhile() }
+        }
+        return try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+    }
+}
+
+extension BinarySyncTests {
+    @Test(
+        "a push of several batches, each read while the last travels, sends every entry once when another device writes between them"
+    )
+    func pushAheadDiscarded() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
+        let fixture = built
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            // The phone has its own records, and pushes them just before the laptop's third batch:
+            // the batch read ahead for the store the laptop expected is for a store that never was.
+            let phone = try await fixture.replica(device: 1)
+            try await phone.merge(Array(fixture.allEntries.prefix(3)))
+            for i in 0..<30 { try await phone.appendRecord(.debit, amount: Int64(i + 1), memo: "phone \(i)") }
+            let phoneClient = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1])
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let transport = InterleavingTransport(before: 3) {
+                let sent = try await phoneClient.sync().sent
+                #expect(sent == 30)
+            }
+            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
+            let pusher = StoreClient(
+                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+            let pushed = try await pusher.sync()
+            #expect(pushed.converged)
+            #expect(pushed.sent == fixture.allEntries.count)
+            #expect(pushed.received == 30)
+            #expect(pushed.storeProblems.isEmpty)
+            #expect(transport.pushes.value >= 5)  // batches of 40 (the last, of 3, is not counted)
+            // Each entry stored once: the store's count is both devices' entries.
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == Int64(fixture.allEntries.count + 30))
+            #expect(try await phoneClient.sync().converged)
+            #expect(try await phone.totals() == (try await laptop.totals()))
+        }
+    }
+}

@@ -112,14 +112,17 @@ package actor StoreClient {
     private var storeClock: VectorClock?
     /// Digest of both after the last sync that ended level.
     private var levelDigest: Digest32?
+    /// The limits of a push batch in the binary form (tests push in small batches).
+    let pushBatcher: DeltaBatcher
     /// Set when this device's genesis entry introduced the identity to the store.
     private var introduced = false
 
     package init(
         url: URL, engine: MergeEngine, keyPair: SigningKeyPair, transport: any StoreTransport = HTTPStoreTransport(),
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
-        acceptedStoreKey: PublicSigningKey? = nil
+        acceptedStoreKey: PublicSigningKey? = nil, pushBatcher: DeltaBatcher = StoreClient.batcher
     ) {
+        self.pushBatcher = pushBatcher
         self.url = url
         self.engine = engine
         self.keyPair = keyPair
@@ -151,16 +154,41 @@ package actor StoreClient {
         var lastLeft = Int.max
         // The next page of a pull, asked for while this one merges.
         var prefetched: Task<(SyncResponse, [Entry]), any Error>?
-        defer { prefetched?.cancel() }
+        // The next batch of a push, read while this one travels and is stored.
+        var nextPush: PreparedPush?
+        defer {
+            prefetched?.cancel()
+            nextPush?.batch.cancel()
+        }
         while true {
             let clock = try await engine.clock()
             // What the store lacks as far as this device knows, a batch at a time. Without the
             // store's clock (the first sync, or after it lost something) the first request
             // only asks for it.
             var push: [Entry] = []
+            var pushRuns: [UInt8]?
             if prefetched == nil, let storeClock {
-                let plan = try await engine.deltaPlan(for: storeClock)
-                push = try await firstBatch(plan)
+                let batcher = firstFormOnly ? Self.firstFormBatcher : pushBatcher
+                if let ready = nextPush, ready.storeDigest == storeClock.digest, ready.binary == !firstFormOnly {
+                    (push, pushRuns) = try await ready.batch.value
+                } else {
+                    nextPush?.batch.cancel()
+                    push = try await Self.batch(of: try await engine.deltaPlan(for: storeClock), from: engine, batcher)
+                }
+                nextPush = nil
+                if !push.isEmpty {
+                    // The next batch, read and encoded while this one travels and is stored:
+                    // used only if the store answers with exactly the clock this batch makes.
+                    let after = storeClock.advanced(by: push)
+                    let (engine, binary) = (self.engine, !firstFormOnly)
+                    nextPush = PreparedPush(
+                        storeDigest: after.digest, binary: binary,
+                        batch: Task.detached {
+                            let entries = try await Self.batch(
+                                of: try await engine.deltaPlan(for: after), from: engine, batcher)
+                            return (entries, binary ? SyncBody.runs(entries) : nil)
+                        })
+                }
             }
             let answer: SyncResponse
             let received: [Entry]
@@ -170,7 +198,8 @@ package actor StoreClient {
                     (answer, received) = try await next.value
                 } else {
                     (answer, received) = try await exchange(
-                        SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, &report)
+                        SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, runs: pushRuns,
+                        &report)
                 }
             } catch StoreClientError.refused(400, "bad_request", let message, _)
                 where !firstFormOnly && message == StoreAPI.notJSONMessage
@@ -312,14 +341,22 @@ package actor StoreClient {
         }
     }
 
-    /// The first batch of a delta plan, up to the request limits.
-    private func firstBatch(_ plan: DeltaPlan) async throws -> [Entry] {
+    /// A push batch read ahead: what a store whose clock has `storeDigest` lacks, and its
+    /// runs when it is for the binary form.
+    private struct PreparedPush {
+        let storeDigest: Digest32
+        let binary: Bool
+        let batch: Task<([Entry], [UInt8]?), any Error>
+    }
+
+    /// The first batch of a delta plan, up to `batcher`'s limits.
+    private static func batch(of plan: DeltaPlan, from engine: MergeEngine, _ batcher: DeltaBatcher) async throws
+        -> [Entry]
+    {
         var batch = DeltaBatcher.Batch()
         for try await page in plan.pages(from: engine) {
             for entry in page {
-                guard batch.add(entry, firstFormOnly ? Self.firstFormBatcher : Self.batcher) else {
-                    return batch.entries
-                }
+                guard batch.add(entry, batcher) else { return batch.entries }
             }
         }
         return batch.entries
@@ -347,14 +384,17 @@ package actor StoreClient {
     /// Sends a sync in the binary form (docs/PROTOCOL.md, "Binary sync bodies") with `push`,
     /// and returns the answer's fields and the entries it carries. A store answering in JSON
     /// (the first form) is read too.
-    private func exchange(_ request: SyncRequest, push: [Entry], _ report: inout StoreSyncReport) async throws -> (
-        SyncResponse, [Entry]
-    ) {
+    private func exchange(
+        _ request: SyncRequest, push: [Entry], runs: [UInt8]? = nil, _ report: inout StoreSyncReport
+    ) async throws -> (SyncResponse, [Entry]) {
         report.requests += 1
-        return try await exchange(request, push: push)
+        return try await exchange(request, push: push, runs: runs)
     }
 
-    private func exchange(_ request: SyncRequest, push: [Entry]) async throws -> (SyncResponse, [Entry]) {
+    /// `runs`, when given, are `push` already encoded as runs.
+    private func exchange(_ request: SyncRequest, push: [Entry], runs: [UInt8]? = nil) async throws -> (
+        SyncResponse, [Entry]
+    ) {
         let body: Data
         let contentType: String
         if firstFormOnly {
@@ -363,7 +403,8 @@ package actor StoreClient {
             body = try JSONEncoder().encode(json)
             contentType = "application/json"
         } else {
-            body = Data(try SyncBody.encode(request, entries: push))
+            body = Data(
+                try runs.map { try SyncBody.encode(request, runs: $0) } ?? SyncBody.encode(request, entries: push))
             contentType = SyncBody.contentType
         }
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
