@@ -229,6 +229,51 @@ struct PlainStoreTests {
         #expect(try await phone.storedEntryCount() == fixture.allEntries.count)
     }
 
+    @Test(
+        "records after a push's links are checked against the heads the links leave and stored with them, the push whole: a forged record refuses all of it",
+        arguments: BackendKind.testable)
+    func linksThenRecords(_ kind: BackendKind) async throws {
+        let fixture = try Self.ledger()
+        // The laptop's links and records, then the phone's and the tablet's records.
+        let pushed = Array(fixture.allEntries.dropFirst())
+        var forgedBytes = try #require(pushed.last).encoded
+        forgedBytes[forgedBytes.count - 1] ^= 1
+        let forged = Array(pushed.dropLast()) + [try Entry(decoding: forgedBytes)]
+        let genesisOnly = try await fixture.replica(device: 0)
+        try await genesisOnly.merge([fixture.logs[0][0]])
+        let clock = Data.base64(VectorClock.encode(try await genesisOnly.clock().entries))
+        for (entries, whole) in [(forged, false), (pushed, true)] {
+            let store = try await TestStore(backend: try await kind.make(), realTime: true)
+            #expect(
+                try await store.backend.append(
+                    [fixture.logs[0][0].encoded], to: fixture.identity.bytes, expected: nil, recoveryKeys: [],
+                    summary: IdentitySummary?.none))
+            let request = SyncRequest(clock: clock, entries: entries.map { Data.base64($0.encoded) })
+            guard whole else {
+                let error = await #expect(throws: StoreError.self) {
+                    _ = try await store.service.sync(identity: fixture.identity, request: request)
+                }
+                #expect(error?.code == "invalid_entry")
+                #expect(try await store.backend.version(of: fixture.identity.bytes) == 1, "nothing of it stored")
+                continue
+            }
+            let answer = try await store.service.sync(identity: fixture.identity, request: request)
+            #expect(answer.accepted == pushed.count)
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            #expect(answer.digest == (try await laptop.clock()).digest.hex)
+            let heads = try #require(try await store.backend.head(of: fixture.identity.bytes)?.summary?.heads)
+            #expect(try VectorClock(decoding: heads) == (try await laptop.clock()))
+            #expect(await store.service.cacheState().engines == 0)
+            let phone = try await fixture.replica(device: 1)
+            let pulled = try await store.service.sync(
+                identity: fixture.identity, request: SyncRequest(clock: Data.base64(VectorClock.encode([]))))
+            let entries = try (pulled.entries ?? []).map { try Entry(decoding: try #require(base64Bytes($0))) }
+            #expect(try await phone.merge(entries).held.isEmpty)
+            #expect(try await phone.totals() == (try await laptop.totals()))
+        }
+    }
+
     @Test("an identity last written before heads were kept gains them on its next push")
     func oldSummaryGainsHeads() async throws {
         var built = try Self.ledger()
