@@ -379,7 +379,11 @@ actor IdentityLedger {
             else { return nil }
             let state = Self.slim(summary, version: head.version)
             cached = state
-            guard let newer = try await withoutRepeats(pushed, heads: heads),
+            guard let newer = try await withoutRepeats(pushed, heads: heads) else { return nil }
+            if let gap = Self.gap(in: newer, heads: heads, identity: identity, authorised: state.authorised) {
+                throw gap
+            }
+            guard
                 let (fresh, after) = PlainPush.extend(
                     heads, with: newer, identity: identity, authorised: state.authorised)
             else { return nil }
@@ -404,6 +408,33 @@ actor IdentityLedger {
             return (response, entries, version)
         }
         throw StoreError(.busy, "other servers are writing this identity; try again", retryAfter: 1)
+    }
+
+    /// The refusal of a push that continues an authorised device's log past a seq neither the
+    /// store nor the push holds, in the merge engine's words, found from the heads alone: a
+    /// replica built to find it would cost a read of the identity's whole history, for
+    /// nothing stored. (A device sending its next batch before the last one is stored is told
+    /// so and sends it again.)
+    static func gap(
+        in pushed: [Entry], heads: VectorClock, identity: IdentityID, authorised: Set<DevicePublicKey>
+    ) -> StoreError? {
+        var seqs: [DevicePublicKey: [Seq]] = [:]
+        for entry in pushed where entry.identity == identity && authorised.contains(entry.author) {
+            seqs[entry.author, default: []].append(entry.seq)
+        }
+        for (author, list) in seqs.sorted(by: { $0.key < $1.key }) {
+            // A head's seq is at most Int64.max: the next one cannot trap.
+            var next = heads[author] + 1
+            for seq in list.sorted() {
+                if seq > next {
+                    return StoreError(
+                        .missingEntries,
+                        "the store lacks entries before \(author.fingerprint) #\(seq); sync from the store's clock")
+                }
+                if seq == next { next += 1 }
+            }
+        }
+        return nil
     }
 
     /// `pushed` without the entries the store already holds (a push retried after its answer

@@ -274,6 +274,39 @@ struct PlainStoreTests {
         }
     }
 
+    @Test(
+        "a push that starts past its log's head is refused as missing entries at once, without reading the identity's rows",
+        arguments: BackendKind.testable)
+    func gapRefusedAtOnce(_ kind: BackendKind) async throws {
+        var built = try Self.ledger()
+        let held = built.allEntries
+        let later = try (0..<3).map { try built.record(device: 1, .credit, amount: Int64($0 + 1)) }
+        let reader = CountingBackend(try await kind.make())
+        let store = try await TestStore(backend: reader, realTime: true)
+        #expect(
+            try await reader.append(
+                [held[0].encoded], to: built.identity.bytes, expected: nil, recoveryKeys: [],
+                summary: IdentitySummary?.none))
+        let phone = try await built.replica(device: 1)
+        try await phone.merge(built.allEntries)
+        let clock = Data.base64(VectorClock.encode(try await phone.clock().entries))
+        let first = try await store.service.sync(
+            identity: built.identity,
+            request: SyncRequest(clock: clock, entries: held.dropFirst().map { Data.base64($0.encoded) }))
+        #expect(first.accepted == held.count - 1)
+        reader.entryReads.withLock { $0 = 0 }
+        // The phone's first new record is not sent: the other two start past its log's head.
+        let error = await #expect(throws: StoreError.self) {
+            _ = try await store.service.sync(
+                identity: built.identity,
+                request: SyncRequest(clock: clock, entries: later.dropFirst().map { Data.base64($0.encoded) }))
+        }
+        #expect(error?.code == "missing_entries")
+        #expect(error?.message.contains("#\(later[1].seq)") == true)
+        #expect(reader.entryReads.value == 0, "no replica was built to find the gap")
+        #expect(try await reader.version(of: built.identity.bytes) == Int64(held.count))
+    }
+
     @Test("an identity last written before heads were kept gains them on its next push")
     func oldSummaryGainsHeads() async throws {
         var built = try Self.ledger()
