@@ -221,3 +221,65 @@ extension BinarySyncTests {
         }
     }
 }
+
+/// In front of a real store: holds the first push that carries entries until the second one
+/// (sent ahead of its answer) has been answered, so the second reaches the store first.
+final class ReorderingTransport: StoreTransport, @unchecked Sendable {
+    let inner = HTTPStoreTransport()
+    let pushes = Locked(0)
+    /// The statuses of the second push's answers.
+    let secondStatuses = Locked<[Int]>([])
+    private let (secondAnswered, signal) = AsyncStream<Void>.makeStream()
+
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        guard contentType == SyncBody.contentType, body.count > 4_096 else {
+            return try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+        }
+        let count = pushes.withLock {
+            $0 += 1
+            return $0
+        }
+        if count == 1 {
+            // Waits for the second push's answer, for 30 s at most (a client that sends nothing
+            // ahead fails the test's expectations, not by hanging).
+            _ = try? await withDeadline(.seconds(30), clock: ContinuousClock()) { [secondAnswered] in
+                for await _ in secondAnswered { return true }
+                return false
+            }
+        }
+        let answer = try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+        if count == 2 {
+            secondStatuses.withLock { $0.append(answer.status) }
+            signal.yield()
+        }
+        return answer
+    }
+}
+
+extension BinarySyncTests {
+    @Test("a batch sent ahead that reaches the store before the one before it is refused as missing entries, and sent again")
+    func pushAheadOvertakes() async throws {
+        var built = try LedgerFixture(deviceCount: 1)
+        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
+        let fixture = built
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let transport = ReorderingTransport()
+            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
+            let pusher = StoreClient(
+                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+            let pushed = try await pusher.sync()
+            #expect(transport.secondStatuses.value == [409], "the batch sent ahead arrived first and was refused")
+            #expect(pushed.converged)
+            #expect(pushed.sent == fixture.allEntries.count)
+            #expect(pushed.storeProblems.isEmpty)
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == Int64(fixture.allEntries.count))
+        }
+    }
+}

@@ -156,40 +156,19 @@ package actor StoreClient {
         var prefetched: Task<(SyncResponse, [Entry]), any Error>?
         // The next batch of a push, read while this one travels and is stored.
         var nextPush: PreparedPush?
+        // Push requests sent and not yet answered, in the order sent: the next batch goes
+        // before the last one is answered, so the store reads one while it stores the other.
+        var inFlight: [InFlight] = []
         defer {
             prefetched?.cancel()
             nextPush?.batch.cancel()
+            for sent in inFlight { sent.answer.cancel() }
         }
         while true {
             let clock = try await engine.clock()
-            // What the store lacks as far as this device knows, a batch at a time. Without the
-            // store's clock (the first sync, or after it lost something) the first request
-            // only asks for it.
+            let request = SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries)))
             var push: [Entry] = []
-            var pushRuns: [UInt8]?
-            if prefetched == nil, let storeClock {
-                let batcher = firstFormOnly ? Self.firstFormBatcher : pushBatcher
-                if let ready = nextPush, ready.storeDigest == storeClock.digest, ready.binary == !firstFormOnly {
-                    (push, pushRuns) = try await ready.batch.value
-                } else {
-                    nextPush?.batch.cancel()
-                    push = try await Self.batch(of: try await engine.deltaPlan(for: storeClock), from: engine, batcher)
-                }
-                nextPush = nil
-                if !push.isEmpty {
-                    // The next batch, read and encoded while this one travels and is stored:
-                    // used only if the store answers with exactly the clock this batch makes.
-                    let after = storeClock.advanced(by: push)
-                    let (engine, binary) = (self.engine, !firstFormOnly)
-                    nextPush = PreparedPush(
-                        storeDigest: after.digest, binary: binary,
-                        batch: Task.detached {
-                            let entries = try await Self.batch(
-                                of: try await engine.deltaPlan(for: after), from: engine, batcher)
-                            return (entries, binary ? SyncBody.runs(entries) : nil)
-                        })
-                }
-            }
+            var sentAhead = false
             let answer: SyncResponse
             let received: [Entry]
             do {
@@ -197,18 +176,46 @@ package actor StoreClient {
                     prefetched = nil
                     (answer, received) = try await next.value
                 } else {
-                    (answer, received) = try await exchange(
-                        SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), push: push, runs: pushRuns,
-                        &report)
+                    // What the store lacks as far as this device knows, a batch at a time.
+                    // Without the store's clock (the first sync, or after it lost something)
+                    // the first request only asks for it.
+                    if inFlight.isEmpty, let storeClock {
+                        let batch = try await pushBatch(for: storeClock, &nextPush)
+                        report.requests += 1
+                        inFlight.append(send(request, batch, after: storeClock, ahead: false))
+                    }
+                    // In the binary form, the next batch sets out while the last is stored (a
+                    // store of an earlier version is spoken to a request at a time).
+                    if !firstFormOnly, inFlight.count == 1, let last = inFlight.first, last.continuesLogs {
+                        let batch = try await pushBatch(for: last.after, &nextPush)
+                        if !batch.entries.isEmpty {
+                            report.requests += 1
+                            inFlight.append(send(request, batch, after: last.after, ahead: true))
+                        }
+                    }
+                    if !inFlight.isEmpty {
+                        let first = inFlight.removeFirst()
+                        (push, sentAhead) = (first.push, first.ahead)
+                        (answer, received) = try await first.answer.value
+                    } else {
+                        (answer, received) = try await exchange(request, push: [], &report)
+                    }
                 }
+            } catch StoreClientError.refused(409, "missing_entries", _, _) where sentAhead {
+                // It reached the store before the batch ahead of it was stored: sent again,
+                // from what the store answered it holds.
+                Self.cancel(&inFlight)
+                continue
             } catch StoreClientError.refused(400, "bad_request", let message, _)
                 where !firstFormOnly && message == StoreAPI.notJSONMessage
             {
                 // A store of an earlier version reads JSON bodies only: this device speaks the
                 // first form to it from now on (the batch is cut again to that form's limits).
+                Self.cancel(&inFlight)
                 firstFormOnly = true
                 continue
             } catch StoreClientError.refused(409, _, _, _) where attempts < 2 {
+                Self.cancel(&inFlight)
                 attempts += 1
                 storeClock = nil  // the store lacks something it was thought to hold: ask its clock
                 continue
@@ -270,6 +277,8 @@ package actor StoreClient {
                 }
                 continue
             }
+            // The answers to batches already sent come first.
+            if !inFlight.isEmpty { continue }
             // Push again while the store lacks something and the last push made progress.
             if let storeClock {
                 let plan = try await engine.deltaPlan(for: storeClock)
@@ -339,6 +348,68 @@ package actor StoreClient {
         } else {
             report.storeProblems += try witness.unproven(missing, of: asked.count, head: head)
         }
+    }
+
+    /// A push request sent and not yet answered.
+    private struct InFlight {
+        let push: [Entry]
+        /// The store's clock once it stores `push` (the clock the next batch is read for).
+        let after: VectorClock
+        /// Sent before the batch ahead of it was answered.
+        let ahead: Bool
+        let answer: Task<(SyncResponse, [Entry]), any Error>
+        /// Every entry of `push` continues a log of the store's: only then is the batch after
+        /// it known before the store answers (an entry the store holds another version of,
+        /// say, leaves the next batch the same one).
+        let continuesLogs: Bool
+    }
+
+    /// Sends `batch`, read for a store whose clock is `storeClock`, as a sync of `request`.
+    private func send(
+        _ request: SyncRequest, _ batch: (entries: [Entry], runs: [UInt8]?), after storeClock: VectorClock, ahead: Bool
+    ) -> InFlight {
+        let after = storeClock.advanced(by: batch.entries)
+        let (before, moved) = (storeClock.seqs, after.seqs)
+        return InFlight(
+            push: batch.entries, after: after, ahead: ahead,
+            answer: Task { try await self.exchange(request, push: batch.entries, runs: batch.runs) },
+            continuesLogs: !batch.entries.isEmpty
+                && batch.entries.allSatisfy {
+                    $0.seq > before[$0.author] ?? 0 && $0.seq <= moved[$0.author] ?? 0
+                })
+    }
+
+    private static func cancel(_ inFlight: inout [InFlight]) {
+        for sent in inFlight { sent.answer.cancel() }
+        inFlight = []
+    }
+
+    /// The batch a store whose clock is `storeClock` lacks: the one read ahead when it was read
+    /// for that clock, else read now. The batch after it starts being read at once, for the
+    /// clock that storing this one makes.
+    private func pushBatch(for storeClock: VectorClock, _ nextPush: inout PreparedPush?) async throws -> (
+        entries: [Entry], runs: [UInt8]?
+    ) {
+        let batcher = firstFormOnly ? Self.firstFormBatcher : pushBatcher
+        var batch: (entries: [Entry], runs: [UInt8]?) = ([], nil)
+        if let ready = nextPush, ready.storeDigest == storeClock.digest, ready.binary == !firstFormOnly {
+            batch = try await ready.batch.value
+        } else {
+            nextPush?.batch.cancel()
+            batch.entries = try await Self.batch(of: try await engine.deltaPlan(for: storeClock), from: engine, batcher)
+        }
+        nextPush = nil
+        if !batch.entries.isEmpty {
+            let after = storeClock.advanced(by: batch.entries)
+            let (engine, binary) = (self.engine, !firstFormOnly)
+            nextPush = PreparedPush(
+                storeDigest: after.digest, binary: binary,
+                batch: Task.detached {
+                    let entries = try await Self.batch(of: try await engine.deltaPlan(for: after), from: engine, batcher)
+                    return (entries, binary ? SyncBody.runs(entries) : nil)
+                })
+        }
+        return batch
     }
 
     /// A push batch read ahead: what a store whose clock has `storeDigest` lacks, and its
