@@ -109,15 +109,47 @@ extension VectorClock {
     /// and then received them holds the result); entries that do not continue a log are ignored.
     public func advanced(by entries: [Entry]) -> VectorClock {
         var known = Dictionary(uniqueKeysWithValues: self.entries.map { ($0.author, $0) })
-        for entry in entries.sorted(by: { $0.seq < $1.seq }) {
-            let current = known[entry.author]
-            // `entry.seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on a
-            // clock that came from outside.
-            if entry.seq - 1 == current?.seq ?? 0 {
-                known[entry.author] = ClockEntry(
-                    author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
+        // A batch lists each log's entries in seq order, one log after another (a push, a page
+        // of a delta): taken as it is, a log at a time. Any other order is sorted first.
+        var ascending = true
+        var lastSeq: [DevicePublicKey: Seq] = [:]
+        for run in Self.runs(of: entries) {
+            guard lastSeq[run.author].map({ $0 < run.first }) ?? true else {
+                ascending = false
+                break
             }
+            lastSeq[run.author] = run.last
+        }
+        let ordered = ascending ? entries : entries.sorted(by: { $0.seq < $1.seq })
+        for run in Self.runs(of: ordered) {
+            var current = known[run.author]
+            for entry in ordered[run.range] {
+                // `entry.seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on
+                // a clock that came from outside.
+                if entry.seq - 1 == current?.seq ?? 0 {
+                    current = ClockEntry(
+                        author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
+                }
+            }
+            known[run.author] = current
         }
         return VectorClock(Array(known.values))
+    }
+
+    /// Stretches of one author's entries with rising seqs, in order.
+    private static func runs(of entries: [Entry]) -> [(
+        author: DevicePublicKey, range: Range<Int>, first: Seq, last: Seq
+    )] {
+        var runs: [(author: DevicePublicKey, range: Range<Int>, first: Seq, last: Seq)] = []
+        var start = 0
+        for index in entries.indices.dropFirst()
+        where entries[index].author != entries[index - 1].author || entries[index].seq <= entries[index - 1].seq {
+            runs.append((entries[start].author, start..<index, entries[start].seq, entries[index - 1].seq))
+            start = index
+        }
+        if let last = entries.last {
+            runs.append((last.author, start..<entries.count, entries[start].seq, last.seq))
+        }
+        return runs
     }
 }

@@ -53,4 +53,35 @@ struct VectorClockTests {
         let fromEmpty = VectorClock.empty.advanced(by: [genesis])
         #expect(fromEmpty[genesis.author] == 1)
     }
+
+    @Test(
+        "a clock moved over entries in any order (logs in turn, shuffled, repeated, with gaps) is the clock the replica holding them has"
+    )
+    func advancedInAnyOrder() async throws {
+        var built = try LedgerFixture(deviceCount: 3)
+        for i in 0..<60 { try built.record(device: i % 3, .credit, amount: Int64(i + 1)) }
+        let fixture = built
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<60 {
+            // A replica holding a random prefix of each log (the laptop's with its two links, so
+            // nothing of the others' waits for them), then entries of the rest.
+            let held = fixture.logs.enumerated().map { index, log in
+                log.prefix(Int.random(in: (index == 0 ? 3 : 0)...log.count, using: &generator))
+            }
+            let rest = zip(fixture.logs, held).flatMap { log, prefix in log.dropFirst(prefix.count) }
+            var batch: [Entry]
+            switch round % 4 {
+            case 0: batch = rest  // logs in turn, each in seq order
+            case 1: batch = rest.shuffled(using: &generator)
+            case 2: batch = rest + rest.prefix(5)  // some twice
+            default: batch = rest.filter { _ in Bool.random(using: &generator) }  // gaps
+            }
+            let replica = try await fixture.replica(device: 0)
+            try await replica.merge(held.flatMap { $0 })
+            let before = try await replica.clock()
+            try await replica.merge(batch)
+            let expected = try await replica.clock()
+            #expect(before.advanced(by: batch) == expected, "round \(round)")
+        }
+    }
 }

@@ -259,7 +259,9 @@ final class ReorderingTransport: StoreTransport, @unchecked Sendable {
 }
 
 extension BinarySyncTests {
-    @Test("a batch sent ahead that reaches the store before the one before it is refused as missing entries, and sent again")
+    @Test(
+        "a batch sent ahead that reaches the store before the one before it is refused as missing entries, and sent again"
+    )
     func pushAheadOvertakes() async throws {
         var built = try LedgerFixture(deviceCount: 1)
         for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }

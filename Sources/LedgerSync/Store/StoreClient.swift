@@ -405,7 +405,8 @@ package actor StoreClient {
             nextPush = PreparedPush(
                 storeDigest: after.digest, binary: binary,
                 batch: Task.detached {
-                    let entries = try await Self.batch(of: try await engine.deltaPlan(for: after), from: engine, batcher)
+                    let entries = try await Self.batch(
+                        of: try await engine.deltaPlan(for: after), from: engine, batcher)
                     return (entries, binary ? SyncBody.runs(entries) : nil)
                 })
         }
