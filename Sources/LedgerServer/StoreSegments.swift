@@ -1,3 +1,4 @@
+import Foundation
 import LedgerCore
 
 /// How a store keeps an identity's entries: each row of its entries table holds a segment,
@@ -35,9 +36,8 @@ package enum StoreSegments {
         var bytes = 0
         for (index, raw) in raws.enumerated() {
             let position = Entry.position(in: raw)
-            if let open = first, let position, position.author == open.author,
-                position.seq - open.seq == Int64(index - start), index - start < maxEntries,
-                bytes + raw.count <= maxBytes
+            if let open = first, let position, index - start < maxEntries, bytes + raw.count <= maxBytes,
+                position.seq - open.seq == Int64(index - start), Self.same(position.author, open.author)
             {
                 bytes += raw.count
                 continue
@@ -51,6 +51,18 @@ package enum StoreSegments {
             rows.append(Planned(range: start..<raws.count, author: Array(first?.author ?? []), seq: first?.seq ?? 0))
         }
         return rows
+    }
+
+    /// Whether two keys' bytes are equal (compared as memory: a slice's `==` goes element by
+    /// element, and a push compares one per entry).
+    static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return x.count == 0 }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
     }
 
     /// The bytes of a row: its entries' encodings one after another.
