@@ -69,7 +69,8 @@ public final class Entry: Sendable, Hashable {
 
     private init(
         identity: IdentityID, author: DevicePublicKey, seq: Seq, prev: EntryHash, kind: EntryKind, time: Int64,
-        publicRange: Range<Int>, sealedRange: Range<Int>, signature: Signature, encoded: [UInt8]
+        publicRange: Range<Int>, sealedRange: Range<Int>, signature: Signature, encoded: [UInt8],
+        knownHash: EntryHash? = nil
     ) {
         self.identity = identity
         self.author = author
@@ -81,7 +82,7 @@ public final class Entry: Sendable, Hashable {
         self.sealedRange = sealedRange
         self.signature = signature
         self.encoded = encoded
-        self.hash = Self.hash(encoded: encoded)
+        self.hash = knownHash ?? Self.hash(encoded: encoded)
     }
 
     /// Parses wire bytes, checking structure only (not the signature, chain or authority).
@@ -89,6 +90,11 @@ public final class Entry: Sendable, Hashable {
     /// Fixed-size fields are read in place and held inline, so decoding allocates nothing but
     /// the entry itself: a first sync decodes hundreds of thousands of these.
     public convenience init(decoding bytes: [UInt8]) throws(LedgerError) {
+        try self.init(decoding: bytes, knownHash: nil)
+    }
+
+    /// Parses bytes whose hash is already known (`knownHash`, when not nil, is taken as it is).
+    private convenience init(decoding bytes: [UInt8], knownHash: EntryHash?) throws(LedgerError) {
         guard bytes.count >= Self.fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
         guard bytes.count <= Self.maxEncodedLength else {
             throw .malformed("entry is larger than \(Self.maxEncodedLength) bytes")
@@ -98,7 +104,7 @@ public final class Entry: Sendable, Hashable {
         self.init(
             identity: fields.identity, author: fields.author, seq: fields.seq, prev: fields.prev, kind: fields.kind,
             time: fields.time, publicRange: fields.publicRange, sealedRange: fields.sealedRange,
-            signature: fields.signature, encoded: bytes)
+            signature: fields.signature, encoded: bytes, knownHash: knownHash)
     }
 
     private struct Fields {
@@ -165,13 +171,21 @@ public final class Entry: Sendable, Hashable {
     public convenience init<Bytes: Collection<UInt8>>(stored: Bytes, identity: IdentityID, author: DevicePublicKey)
         throws(LedgerError)
     {
+        try self.init(stored: stored, identity: identity, author: author, hash: nil)
+    }
+
+    /// Rebuilds an entry from its stored form; `hash`, when known (the `prev` of the entry after
+    /// it in a log this device verified and stored), is taken instead of computed again.
+    convenience init<Bytes: Collection<UInt8>>(
+        stored: Bytes, identity: IdentityID, author: DevicePublicKey, hash: EntryHash?
+    ) throws(LedgerError) {
         var bytes = [UInt8]()
         bytes.reserveCapacity(stored.count + Self.storedFormOffset)
         bytes.append(Self.currentVersion)
         bytes.append(contentsOf: identity.bytes)
         bytes.append(contentsOf: author.bytes)
         bytes.append(contentsOf: stored)
-        try self.init(decoding: bytes)
+        try self.init(decoding: bytes, knownHash: hash)
     }
 
     /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.

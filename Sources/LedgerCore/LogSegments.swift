@@ -29,6 +29,30 @@ struct StoredRow: Sendable {
     func entry(identity: IdentityID, author: DevicePublicKey) throws(LedgerError) -> Entry {
         try Entry(stored: stored, identity: identity, author: author)
     }
+
+    /// The hash of the entry before this one in its log, which this entry names.
+    var prev: EntryHash {
+        stored.withUnsafeBytes {
+            EntryHash(storage: InlineBytes32(copying: UnsafeRawBufferPointer(rebasing: $0[8..<40])))
+        }
+    }
+
+    /// The entries of `rows` (one log's, in seq order), each hash taken from the `prev` of the
+    /// entry after it when that one is its successor (a stored log's links were checked when it
+    /// was merged), so only the last of each stretch is hashed: reading a log to send it
+    /// hashed every entry again (a tenth of a push's time on the device).
+    static func entries(_ rows: [StoredRow], identity: IdentityID, author: DevicePublicKey) throws(LedgerError)
+        -> [Entry]
+    {
+        var out: [Entry] = []
+        out.reserveCapacity(rows.count)
+        for (index, row) in rows.enumerated() {
+            let next = index + 1 < rows.count ? rows[index + 1] : nil
+            let known = next.flatMap { $0.seq == row.seq + 1 ? $0.prev : nil }
+            out.append(try Entry(stored: row.stored, identity: identity, author: author, hash: known))
+        }
+        return out
+    }
 }
 
 /// Device logs stored in segments: one database row holds a run of up to `maxEntries`

@@ -293,12 +293,12 @@ extension MergeEngine {
     }
 
     private func entries(_ db: Database, author: DevicePublicKey, from: Seq, through: Seq) throws -> [Entry] {
-        var out: [Entry] = []
+        var rows: [StoredRow] = []
         try LogSegments.forEach(db, author: try authorRowID(db, author), from: max(1, from), through: through) { row in
-            out.append(try row.entry(identity: identity, author: author))
+            rows.append(row)
             return true
         }
-        return out
+        return try StoredRow.entries(rows, identity: identity, author: author)
     }
 
     /// Counted credits and debits, newest first: the devices' logs are merged by author time,

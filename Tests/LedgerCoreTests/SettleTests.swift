@@ -67,4 +67,28 @@ struct SettleTests {
             }
         }
     }
+
+    @Test("entries read back from a log, forked, settled either way or not, carry the hash of their bytes")
+    func readBackHashes() async throws {
+        for choice in 0..<3 {
+            var (fixture, main, rival) = try Self.forked()
+            try fixture.record(device: 1, .credit, amount: 30, memo: "after main")
+            if choice < 2 {
+                try fixture.settle(
+                    device: 0, target: 1, forkSeq: 2, chosen: choice == 0 ? main.hash : rival.hash, through: 3)
+            }
+            for order in [fixture.allEntries + [rival], [rival] + fixture.allEntries] {
+                let replica = try await fixture.replica(device: 2)
+                try await replica.merge(order)
+                var read: [Entry] = []
+                for device in fixture.devices.map(\.publicKey) {
+                    read += try await replica.entries(of: device, from: 1, through: 100)
+                }
+                #expect(read.count >= 4)
+                for entry in read {
+                    #expect(entry.hash == (try Entry(decoding: entry.encoded)).hash, "choice \(choice) #\(entry.seq)")
+                }
+            }
+        }
+    }
 }
