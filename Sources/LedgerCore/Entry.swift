@@ -189,7 +189,43 @@ public final class Entry: Sendable, Hashable {
     }
 
     /// Decodes many wire entries, spreading the work over every core; fails on the first bad one.
+    ///
+    /// - Parameter linksChecked: the bytes are ones this process stored after checking each
+    ///   entry's link to the one before it: an entry followed by its successor in the same log
+    ///   takes its hash from that successor's `prev` instead of hashing its bytes again (a store
+    ///   answering a pull; whoever receives the entries hashes them).
+    public static func decodeAll(_ wires: [[UInt8]], linksChecked: Bool) throws(LedgerError) -> [Entry] {
+        guard linksChecked else { return try decodeAll(wires) }
+        var known = [EntryHash?](repeating: nil, count: wires.count)
+        for index in wires.indices.dropLast() {
+            let (this, next) = (wires[index], wires[index + 1])
+            guard this.count >= headerLength, next.count >= headerLength,
+                let a = position(in: this), let b = position(in: next), b.seq == a.seq + 1,
+                sameIdentityAndAuthor(this, next)
+            else { continue }
+            known[index] = next.withUnsafeBytes {
+                EntryHash(storage: InlineBytes32(copying: UnsafeRawBufferPointer(rebasing: $0[73..<105])))
+            }
+        }
+        return try decodeAll(wires, known: known)
+    }
+
     public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
+        try decodeAll(wires, known: nil)
+    }
+
+    /// Whether two encodings (each at least a header long) name the same identity and author,
+    /// compared as memory.
+    private static func sameIdentityAndAuthor(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return false }
+                return memcmp(p + 1, q + 1, 64) == 0
+            }
+        }
+    }
+
+    private static func decodeAll(_ wires: [[UInt8]], known: [EntryHash?]?) throws(LedgerError) -> [Entry] {
         // Each part decodes into its own array (no per-entry wrapping); the first error by
         // position wins, as in a serial decode.
         let parts = max(1, min(ProcessInfo.activeCores * 4, wires.count / 1024))
@@ -197,7 +233,7 @@ public final class Entry: Sendable, Hashable {
             var entries: [Entry] = []
             for i in (wires.count * part / parts)..<(wires.count * (part + 1) / parts) {
                 do throws(LedgerError) {
-                    entries.append(try Entry(decoding: wires[i]))
+                    entries.append(try Entry(decoding: wires[i], knownHash: known?[i]))
                 } catch {
                     return Result<[Entry], LedgerError>.failure(error)
                 }

@@ -610,10 +610,12 @@ actor IdentityLedger {
         return response
     }
 
-    /// Stored rows' entries, decoded on every core; a row that does not parse is a corrupt store.
+    /// Stored rows' entries for an answer, decoded on every core (each hash taken from its
+    /// successor's link where the rows hold one: the device hashes what it receives); a row
+    /// that does not parse is a corrupt store.
     static func decodeAll(_ rows: [StoredRow]) throws -> [Entry] {
         do {
-            return try Entry.decodeAll(rows.map(\.raw))
+            return try Entry.decodeAll(rows.map(\.raw), linksChecked: true)
         } catch {
             throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
         }

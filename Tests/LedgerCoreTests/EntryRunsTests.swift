@@ -133,6 +133,19 @@ struct EntryRunsTests {
         badKind[8 + EntryRuns.runHeaderLength] = 0xEE
         #expect(refusal(badKind) == .badEntry)
     }
+
+    @Test("entries decoded with their links already checked carry the hashes of their bytes, in any order of logs")
+    func decodedWithCheckedLinks() throws {
+        var built = try LedgerFixture(deviceCount: 3)
+        for i in 0..<90 { try built.record(device: i % 3, .credit, amount: Int64(i + 1)) }
+        let byLog = built.allEntries
+        let interleaved = built.allEntries.sorted { ($0.seq, $0.author) < ($1.seq, $1.author) }
+        let gapped = byLog.enumerated().filter { $0.offset % 7 != 3 }.map(\.element)
+        for list in [byLog, interleaved, gapped, Array(byLog.reversed())] {
+            let decoded = try Entry.decodeAll(list.map(\.encoded), linksChecked: true)
+            #expect(decoded.map(\.hash) == list.map(\.hash))
+        }
+    }
 }
 
 extension Array where Element == Entry {
