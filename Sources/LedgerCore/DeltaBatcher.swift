@@ -17,20 +17,42 @@ public struct DeltaBatcher: Sendable {
 
     /// A batch being filled.
     public struct Batch: Sendable {
+        /// The entries added (none kept when the batch writes runs).
         public private(set) var entries: [Entry] = []
         public private(set) var bytes = 0
+        /// How many entries were added.
+        public private(set) var count = 0
+        /// The entries added, as runs, when the batch was made to write them: a page read a few
+        /// rows at a time then holds its bytes, not its entries.
+        public private(set) var runs: EntryRuns.Writer?
+
         public init() {}
+
+        public init(writingRuns: Bool) {
+            if writingRuns { runs = EntryRuns.Writer() }
+        }
 
         /// Adds `entry` when it fits `batcher`'s budget (an empty batch takes any entry); false
         /// when the batch is full, and the entry is not added.
         public mutating func add(_ entry: Entry, _ batcher: DeltaBatcher) -> Bool {
             let cost = batcher.cost(entry)
-            guard entries.count < batcher.maxEntries, entries.isEmpty || bytes + cost <= batcher.maxBytes else {
+            guard count < batcher.maxEntries, count == 0 || bytes + cost <= batcher.maxBytes else {
                 return false
             }
-            entries.append(entry)
+            if runs != nil {
+                runs?.append(entry)
+            } else {
+                entries.append(entry)
+            }
             bytes += cost
+            count += 1
             return true
+        }
+
+        /// The runs' bytes, counts written (nil when the batch keeps entries instead).
+        public mutating func finishedRuns() -> [UInt8]? {
+            runs?.finish()
+            return runs?.bytes
         }
     }
 

@@ -70,6 +70,75 @@ public enum EntryRuns {
         }
     }
 
+    /// A list of runs written an entry at a time, for a page read a few rows at a time: the
+    /// entries are not kept, only their bytes. The same bytes `encode` writes for the same
+    /// entries in the same order.
+    public struct Writer: Sendable {
+        /// The list so far; its counts are right once `finish()` has been called.
+        public private(set) var bytes: [UInt8]
+        /// Entries written.
+        public private(set) var count = 0
+        private var runs = 0
+        /// Where the current run's `n` is, and how many entries it holds.
+        private var runCountAt = 0
+        private var runLength = 0
+        /// What the next entry must continue to join the current run.
+        private var last: (identity: IdentityID, author: DevicePublicKey, seq: Seq, hash: EntryHash)?
+
+        public init(capacity: Int = 0) {
+            bytes = []
+            bytes.reserveCapacity(max(capacity, listHeaderLength))
+            bytes.append(contentsOf: [UInt8](repeating: 0, count: listHeaderLength))
+        }
+
+        public mutating func append(_ entry: Entry) {
+            let continues =
+                runLength > 0 && runLength < maxRun
+                && last.map {
+                    entry.identity == $0.identity && entry.author == $0.author && $0.seq < Seq.max
+                        && entry.seq == $0.seq + 1 && entry.prev == $0.hash
+                } ?? false
+            if !continues {
+                finishRun()
+                bytes.append(contentsOf: entry.identity.bytes)
+                bytes.append(contentsOf: entry.author.bytes)
+                Self.put(entry.seq, count: 8, into: &bytes)
+                bytes.append(contentsOf: entry.prev.bytes)
+                runCountAt = bytes.count
+                bytes.append(contentsOf: [0, 0])
+                runs += 1
+                runLength = 0
+            }
+            bytes.append(contentsOf: entry.encoded[itemOffset...])
+            runLength += 1
+            count += 1
+            last = (entry.identity, entry.author, entry.seq, entry.hash)
+        }
+
+        /// Writes the counts: the list's, and the last run's.
+        public mutating func finish() {
+            finishRun()
+            Self.patch(UInt64(count), count: 4, at: 0, in: &bytes)
+            Self.patch(UInt64(runs), count: 4, at: 4, in: &bytes)
+        }
+
+        private mutating func finishRun() {
+            if runLength > 0 { Self.patch(UInt64(runLength), count: 2, at: runCountAt, in: &bytes) }
+        }
+
+        private static func put(_ value: UInt64, count: Int, into bytes: inout [UInt8]) {
+            for shift in stride(from: (count - 1) * 8, through: 0, by: -8) {
+                bytes.append(UInt8(truncatingIfNeeded: value >> shift))
+            }
+        }
+
+        private static func patch(_ value: UInt64, count: Int, at offset: Int, in bytes: inout [UInt8]) {
+            for index in 0..<count {
+                bytes[offset + index] = UInt8(truncatingIfNeeded: value >> ((count - 1 - index) * 8))
+            }
+        }
+    }
+
     /// Calls `body` with each run of `entries`: consecutive entries of one identity and author
     /// where each links to the one before it, at most `maxRun` long.
     public static func forEachRun(_ entries: [Entry], _ body: (ArraySlice<Entry>) -> Void) {

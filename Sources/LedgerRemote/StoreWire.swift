@@ -291,6 +291,13 @@ package enum SyncBody {
         return w.bytes
     }
 
+    /// What comes before a body's runs: the control object, length-prefixed.
+    package static func prefix<Control: Encodable>(_ control: Control) throws -> [UInt8] {
+        var w = ByteWriter()
+        w.lengthPrefixed32(Array(try JSONEncoder().encode(control)))
+        return w.bytes
+    }
+
     /// `entries` encoded as the runs a body carries after its control object.
     package static func runs(_ entries: [Entry]) -> [UInt8] {
         var w = ByteWriter(capacity: EntryRuns.size(of: entries))

@@ -52,6 +52,9 @@ actor IdentityLedger {
     /// Rows read from the database at a time: a large identity is merged page by page, never
     /// held whole in memory beside its replica, and an answer is read in reads of this many.
     let rowsPerRead: Int
+    /// Rows read at a time for an answer (written as runs as they are read, then let go).
+    let answerRowsPerRead: Int
+    static let answerChunk = 2_048
     package static let defaultRowsPerRead = 20_000
 
     init(
@@ -62,6 +65,7 @@ actor IdentityLedger {
         self.backend = backend
         self.footprint = footprint
         self.rowsPerRead = max(1, rowsPerRead)
+        self.answerRowsPerRead = min(self.rowsPerRead, Self.answerChunk)
     }
 
     /// Forgets the engine (the cache is over its budget), keeping what polls need: the keys,
@@ -226,16 +230,16 @@ actor IdentityLedger {
     }
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
-    func sync(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
-        SyncResponse, entries: [Entry], version: Int64
+    func sync(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
+        SyncResponse, page: DeltaBatcher.Batch, version: Int64
     ) {
-        try await exclusively { try await syncAlone(pushed: pushed, clock: clock, pageEntries: pageEntries) }
+        try await exclusively { try await syncAlone(pushed: pushed, clock: clock, page: page) }
     }
 
-    private func syncAlone(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
-        SyncResponse, entries: [Entry], version: Int64
+    private func syncAlone(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
+        SyncResponse, page: DeltaBatcher.Batch, version: Int64
     ) {
-        if let answer = try await plainSync(pushed: pushed, clock: clock, pageEntries: pageEntries) { return answer }
+        if let answer = try await plainSync(pushed: pushed, clock: clock, page: page) { return answer }
         var accepted: Int?
         var forks: [String] = []
         for attempt in 0..<Self.appendAttempts {
@@ -288,17 +292,16 @@ actor IdentityLedger {
                 hashes.formUnion(fresh.map(\.hash))
                 storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }
-            var (response, entries): (SyncResponse, [Entry])
+            var (response, entries): (SyncResponse, DeltaBatcher.Batch)
             if let plainHeads {
                 // The engine lacks the records stored beside what it merged: the answer comes
                 // from the rows, and the engine goes.
                 self.engine = nil
                 hashes = []
                 (response, entries) = try await respondFromRows(
-                    plainHeads, version: version, to: clock.advanced(by: pushed), pageEntries: pageEntries)
+                    plainHeads, version: version, to: clock.advanced(by: pushed), page: page)
             } else {
-                (response, entries) = try await respond(
-                    engine, clock: clock.advanced(by: pushed), pageEntries: pageEntries)
+                (response, entries) = try await respond(engine, clock: clock.advanced(by: pushed), page: page)
             }
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
@@ -367,8 +370,8 @@ actor IdentityLedger {
     /// engine (`PlainPush`), which then decides it. The heads are read fresh for every sync and
     /// the append only happens at the version they were read at: another server's append in
     /// between means reading again.
-    private func plainSync(pushed: [Entry], clock: VectorClock, pageEntries: Int) async throws -> (
-        SyncResponse, entries: [Entry], version: Int64
+    private func plainSync(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
+        SyncResponse, page: DeltaBatcher.Batch, version: Int64
     )? {
         for attempt in 0..<Self.appendAttempts {
             checked = .now
@@ -403,7 +406,7 @@ actor IdentityLedger {
                 cached = Self.slim(next, version: version)
             }
             var (response, entries) = try await respondFromRows(
-                after, version: version, to: clock.advanced(by: pushed), pageEntries: pageEntries)
+                after, version: version, to: clock.advanced(by: pushed), page: page)
             response.accepted = fresh.count
             return (response, entries, version)
         }
@@ -474,13 +477,12 @@ actor IdentityLedger {
     /// stored or a log at a time with the logs in the order their first entry to send was stored
     /// (either way a certificate comes before the entries of the device it links: appends store
     /// logs in rank order), then each head the device holds another version of.
-    private func respondFromRows(_ mine: VectorClock, version: Int64, to theirs: VectorClock, pageEntries: Int)
-        async throws -> (
-            SyncResponse, [Entry]
-        )
+    private func respondFromRows(_ mine: VectorClock, version: Int64, to theirs: VectorClock, page: AnswerShape)
+        async throws -> (SyncResponse, DeltaBatcher.Batch)
     {
         var response = Self.answer(mine)
-        guard theirs.digest != mine.digest else { return (response, []) }
+        var batch = DeltaBatcher.Batch(writingRuns: page.runs)
+        guard theirs.digest != mine.digest else { return (response, batch) }
         let known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
         var runs: [Run] = []
         var extra: [Entry] = []
@@ -520,9 +522,7 @@ actor IdentityLedger {
             wanted = sum
         }
         let total = Int(wanted) + extra.count
-        let answer = DeltaBatcher(
-            maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
-        var batch = DeltaBatcher.Batch()
+        let answer = page.batcher
         // When what is sent makes up at least half the rows from the first one to send (a new
         // device, a device that was away), the rows are read in the order they were stored,
         // along the primary key; otherwise log by log along the author index.
@@ -531,16 +531,15 @@ actor IdentityLedger {
         } else {
             try await readLogs(runs, into: &batch, answer)
         }
-        if batch.entries.count == total - extra.count {
+        if batch.count == total - extra.count {
             for entry in extra {
                 guard batch.add(entry, answer) else { break }
             }
         }
-        let out = batch.entries
-        response.more = out.count < total
+        response.more = batch.count < total
         response.remaining = total
-        response.remainingBytes = out.isEmpty ? 0 : batch.bytes * total / out.count
-        return (response, out)
+        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
+        return (response, batch)
     }
 
     /// Fills `batch` with the entries of `runs`, reading rows `start...version` in stored order
@@ -553,7 +552,7 @@ actor IdentityLedger {
         var wanted = wanted
         var cursor = start - 1
         while wanted > 0 {
-            let rows = try await backend.rows(of: identity.bytes, after: cursor, limit: rowsPerRead)
+            let rows = try await backend.rows(of: identity.bytes, after: cursor, limit: answerRowsPerRead)
             // Every read moves on, or the rows end before the heads say they do.
             guard let last = rows.last, last.n > cursor, cursor < version else {
                 throw Self.missingRows(runs.first { next[$0.author].map { $0.seq <= $0.through } ?? false }?.author)
@@ -579,7 +578,7 @@ actor IdentityLedger {
         for run in runs {
             var from = run.from
             while from <= run.through {
-                let limit = min(rowsPerRead, answer.maxEntries - batch.entries.count + 1)
+                let limit = min(answerRowsPerRead, answer.maxEntries - batch.count + 1)
                 let rows = try await backend.rows(
                     of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
                 let entries = try Self.decodeAll(rows)
@@ -637,29 +636,25 @@ actor IdentityLedger {
 
     /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
     /// the entries it carries (in the body's form, JSON or binary, chosen by the caller).
-    private func respond(_ engine: MergeEngine, clock: VectorClock, pageEntries: Int) async throws -> (
-        SyncResponse, [Entry]
+    private func respond(_ engine: MergeEngine, clock: VectorClock, page: AnswerShape) async throws -> (
+        SyncResponse, DeltaBatcher.Batch
     ) {
-        // At most `pageEntries` and the protocol's bytes of entries.
-        let answer = DeltaBatcher(
-            maxEntries: pageEntries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
+        let answer = page.batcher
         let mine = try await engine.clock()
         var response = Self.answer(mine)
-        guard clock.digest != mine.digest else { return (response, []) }
+        var batch = DeltaBatcher.Batch(writingRuns: page.runs)
+        guard clock.digest != mine.digest else { return (response, batch) }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
-        var batch = DeltaBatcher.Batch()
-        pages: for try await page in plan.pages(from: engine) {
-            for entry in page {
+        pages: for try await read in plan.pages(from: engine) {
+            for entry in read {
                 guard batch.add(entry, answer) else { break pages }
             }
         }
-        let out = batch.entries
-        let bytes = batch.bytes
-        response.more = out.count < total
+        response.more = batch.count < total
         response.remaining = total
-        response.remainingBytes = out.isEmpty ? 0 : bytes * total / out.count
-        return (response, out)
+        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
+        return (response, batch)
     }
 
     /// Why a merge's outcome refuses the whole request, if it does.
@@ -740,6 +735,18 @@ actor IdentityLedger {
         hashes.formUnion(entries.map(\.hash))
         version = last.n
         storedBytes += rows.reduce(0) { $0 + $1.raw.count }
+    }
+}
+
+/// What an answer may carry: at most `entries` entries and the protocol's bytes of them, kept
+/// as entries (for the JSON form) or written as runs as they are read (the binary form: a page
+/// read a few thousand rows at a time then holds its bytes, not its entries).
+struct AnswerShape: Sendable {
+    let entries: Int
+    let runs: Bool
+
+    var batcher: DeltaBatcher {
+        DeltaBatcher(maxEntries: entries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
     }
 }
 

@@ -144,14 +144,17 @@ package enum StoreServer {
             let identity = try context.admittedIdentity()
             if request.headers[.contentType] == SyncBody.contentType {
                 let bytes = try await request.body.collect(upTo: context.maxUploadSize)
-                let (response, sent, body) = try await service.sync(
+                let (response, sent, prefix, runs) = try await service.sync(
                     identity: identity, binary: Array(bytes.readableBytesView))
                 metrics.count(response.clock == nil ? "poll" : "sync")
                 metrics.count("entries_received", by: response.accepted ?? 0)
                 metrics.count("entries_sent", by: sent)
+                var body = ByteBuffer()
+                body.reserveCapacity(prefix.count + runs.count)
+                body.writeBytes(prefix)
+                body.writeBytes(runs)
                 return Response(
-                    status: .ok, headers: [.contentType: SyncBody.contentType],
-                    body: .init(byteBuffer: ByteBuffer(bytes: body)))
+                    status: .ok, headers: [.contentType: SyncBody.contentType], body: .init(byteBuffer: body))
             }
             let body = try await request.decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)

@@ -236,14 +236,14 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
-        var (response, out) = try await sync(identity: identity, request: request, entries: entries)
-        if request.clock != nil { response.entries = out.map { Data.base64($0.encoded) } }
+        var (response, out) = try await sync(identity: identity, request: request, entries: entries, runs: false)
+        if request.clock != nil { response.entries = out.entries.map { Data.base64($0.encoded) } }
         return response
     }
 
     /// A sync in the binary form: `body` is a `SyncBody`, and so is the answer.
     package func sync(identity: IdentityID, binary body: [UInt8]) async throws -> (
-        response: SyncResponse, sent: Int, body: [UInt8]
+        response: SyncResponse, sent: Int, prefix: [UInt8], runs: [UInt8]
     ) {
         let request: SyncRequest
         let entries: [Entry]
@@ -257,12 +257,15 @@ package final class StoreService: Sendable {
         guard request.entries == nil else {
             throw StoreError.badRequest("a binary sync body carries its entries as runs, not in its control object")
         }
-        let (response, out) = try await sync(identity: identity, request: request, entries: entries)
-        return (response, out.count, try SyncBody.encode(response, entries: out))
+        var (response, out) = try await sync(identity: identity, request: request, entries: entries, runs: true)
+        // The body's two parts: the control object, then the runs written as the rows were read.
+        return (response, out.count, try SyncBody.prefix(response), out.finishedRuns() ?? SyncBody.runs(out.entries))
     }
 
     /// Merges `entries` and answers with what the device lacks (the answer's fields, and its entries).
-    func sync(identity: IdentityID, request: SyncRequest, entries: [Entry]) async throws -> (SyncResponse, [Entry]) {
+    func sync(identity: IdentityID, request: SyncRequest, entries: [Entry], runs: Bool) async throws -> (
+        SyncResponse, DeltaBatcher.Batch
+    ) {
         let ledger = await ledgers.ledger(identity, backend: backend)
         if request.clock == nil, entries.isEmpty {
             guard request.digest != nil else { throw StoreError.badRequest("send a digest, or a clock") }
@@ -271,7 +274,7 @@ package final class StoreService: Sendable {
             response.head = StoreHeadWire(
                 await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds())
             )
-            return (response, [])
+            return (response, DeltaBatcher.Batch(writingRuns: runs))
         }
         guard let clockBytes = request.clock.flatMap(base64Bytes) else {
             throw StoreError.badRequest("clock must be base64 of a clock encoding")
@@ -282,7 +285,8 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError.badRequest("the clock is not valid: \(error.reason)")
         }
-        var (response, out, version) = try await ledger.sync(pushed: entries, clock: clock, pageEntries: pageEntries)
+        var (response, out, version) = try await ledger.sync(
+            pushed: entries, clock: clock, page: AnswerShape(entries: pageEntries, runs: runs))
         guard let digest = Hex.decode(response.digest).flatMap({ try? Digest32(bytes: $0) }) else {
             throw StoreError(.internal, "the store's digest is malformed")
         }

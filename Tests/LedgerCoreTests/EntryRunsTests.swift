@@ -146,6 +146,29 @@ struct EntryRunsTests {
             #expect(decoded.map(\.hash) == list.map(\.hash))
         }
     }
+
+    @Test("runs written an entry at a time are the bytes of the list encoded at once, and decode to the same entries")
+    func writtenAnEntryAtATime() throws {
+        for seed in UInt64(1)...12 {
+            let entries = try Self.interleaved(
+                devices: 1 + Int(seed % 3), entries: Int(seed * 37 % 400) + 1, seed: seed)
+            for list in [entries, [], Array(entries.prefix(1)), entries + entries.prefix(3)] {
+                var writer = EntryRuns.Writer()
+                for entry in list { writer.append(entry) }
+                writer.finish()
+                #expect(writer.bytes == EntryRuns.encoded(list), "seed \(seed), \(list.count) entries")
+                #expect(writer.count == list.count)
+                var reader = ByteReader(writer.bytes)
+                #expect(try EntryRuns.decode(&reader, maxCount: 10_000).map(\.encoded) == list.map(\.encoded))
+            }
+        }
+        // Entries whose hash was taken from the next one's link (as a store reads its rows).
+        let entries = try Self.interleaved(devices: 2, entries: 300, seed: 99)
+        var writer = EntryRuns.Writer()
+        for entry in try Entry.decodeAll(entries.map(\.encoded), linksChecked: true) { writer.append(entry) }
+        writer.finish()
+        #expect(writer.bytes == EntryRuns.encoded(entries))
+    }
 }
 
 extension Array where Element == Entry {
