@@ -49,6 +49,9 @@ public struct DeltaBatcher: Sendable {
             return true
         }
 
+        /// Makes room for about `bytes` of runs, when the batch writes them.
+        public mutating func reserveRuns(_ bytes: Int) { runs?.reserve(bytes) }
+
         /// The runs' bytes, counts written (nil when the batch keeps entries instead).
         public mutating func finishedRuns() -> [UInt8]? {
             runs?.finish()

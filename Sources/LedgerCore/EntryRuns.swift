@@ -115,6 +115,10 @@ public enum EntryRuns {
             last = (entry.identity, entry.author, entry.seq, entry.hash)
         }
 
+        /// Makes room for `capacity` bytes in all (growing a page of megabytes by doubling
+        /// holds the old and the new buffer at once).
+        public mutating func reserve(_ capacity: Int) { bytes.reserveCapacity(capacity) }
+
         /// Writes the counts: the list's, and the last run's.
         public mutating func finish() {
             finishRun()

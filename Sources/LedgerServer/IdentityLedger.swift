@@ -523,6 +523,8 @@ actor IdentityLedger {
         }
         let total = Int(wanted) + extra.count
         let answer = page.batcher
+        // Room for the page at a credit's size in a run (150 bytes; larger entries grow it).
+        batch.reserveRuns(min(StoreAPI.maxResponseBytes, min(total, page.entries) * 160 + EntryRuns.listHeaderLength))
         // When what is sent makes up at least half the rows from the first one to send (a new
         // device, a device that was away), the rows are read in the order they were stored,
         // along the primary key; otherwise log by log along the author index.

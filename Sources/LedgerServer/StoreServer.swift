@@ -49,6 +49,9 @@ package struct StoreServerConfiguration: Sendable {
 
 /// The store's HTTP server (Hummingbird): routes, limits, errors as JSON, metrics.
 package enum StoreServer {
+    /// Bytes of a sync answer's runs handed to the connection at a time.
+    static let bodySlice = 64 * 1024
+
     /// The request context: the client's address, and the request body limit.
     package struct Context: RequestContext {
         package var coreContext: CoreRequestContextStorage
@@ -149,12 +152,17 @@ package enum StoreServer {
                 metrics.count(response.clock == nil ? "poll" : "sync")
                 metrics.count("entries_received", by: response.accepted ?? 0)
                 metrics.count("entries_sent", by: sent)
-                var body = ByteBuffer()
-                body.reserveCapacity(prefix.count + runs.count)
-                body.writeBytes(prefix)
-                body.writeBytes(runs)
-                return Response(
-                    status: .ok, headers: [.contentType: SyncBody.contentType], body: .init(byteBuffer: body))
+                // Written in slices as the connection takes them: the runs are not copied whole
+                // into a second buffer (a page is megabytes, and a device asks for the next one
+                // while it merges the last).
+                let body = ResponseBody(contentLength: prefix.count + runs.count) { writer in
+                    try await writer.write(ByteBuffer(bytes: prefix))
+                    for start in stride(from: 0, to: runs.count, by: Self.bodySlice) {
+                        try await writer.write(ByteBuffer(bytes: runs[start..<min(start + Self.bodySlice, runs.count)]))
+                    }
+                    try await writer.finish(nil)
+                }
+                return Response(status: .ok, headers: [.contentType: SyncBody.contentType], body: body)
             }
             let body = try await request.decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)
