@@ -12,7 +12,7 @@ shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
     targets=(entry public-body private-body clock segment export store-wire pairing-code pairing-messages
-        peer-message announcement recovery-words csv-statement forwarded-for entry-runs)
+        peer-message announcement recovery-words csv-statement forwarded-for entry-runs stored-run)
 fi
 
 scratch=.build-fuzz

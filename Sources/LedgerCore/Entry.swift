@@ -45,9 +45,6 @@ public final class Entry: Sendable, Hashable {
 
     /// Offset of the public body's length prefix: version, identity, author, seq, prev, kind, time.
     static let headerLength = 1 + 32 + 32 + 8 + 32 + 1 + 8
-    /// Offset of the public body's length prefix (the sealed part's follows the public body):
-    /// with the two lengths, where an encoding ends can be found without decoding it.
-    public static let publicLengthOffset = headerLength
 
     /// Builds and signs an entry with `keyPair`, which must be the author's.
     public convenience init(
@@ -212,6 +209,33 @@ public final class Entry: Sendable, Hashable {
 
     public static func decodeAll(_ wires: [[UInt8]]) throws(LedgerError) -> [Entry] {
         try decodeAll(wires, known: nil)
+    }
+
+    /// Where each of `count` entries written one after another lies in `bytes` (a store's row
+    /// holding a run), found from the two length prefixes inside each encoding; nil unless the
+    /// bytes are exactly `count` encodings' worth, each within the fixed and maximum lengths.
+    /// Whether each is an entry is for decoding to say.
+    public static func ranges(in bytes: UnsafeRawBufferPointer, count: Int) -> [Range<Int>]? {
+        guard count >= 1, count <= bytes.count / fixedLength else { return nil }
+        func length(_ at: Int) -> Int? {
+            guard at >= 0, at <= bytes.count - 4 else { return nil }
+            let value = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+            return value <= maxPartLength ? value : nil
+        }
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(count)
+        var offset = 0
+        for _ in 0..<count {
+            // Each part is at most 64 KiB and the offset within the bytes: no sum can overflow.
+            guard let publicLength = length(offset + headerLength),
+                let sealedLength = length(offset + headerLength + 4 + publicLength)
+            else { return nil }
+            let total = fixedLength + publicLength + sealedLength
+            guard total <= bytes.count - offset else { return nil }
+            ranges.append(offset..<offset + total)
+            offset += total
+        }
+        return offset == bytes.count ? ranges : nil
     }
 
     /// Whether two encodings (each at least a header long) name the same identity and author,

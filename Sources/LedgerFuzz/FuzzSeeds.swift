@@ -74,6 +74,7 @@ package enum FuzzSeeds {
                 try SyncBody.encode(SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), entries: []),
             ],
             "segment": [],
+            "stored-run": [[1] + genesis.encoded, [2] + genesis.encoded + debit.encoded],
             "export": [
                 Array(json.text.utf8), Array(text.utf8), Array(withHeads.text.utf8), Array(textWithHeads.utf8),
             ],

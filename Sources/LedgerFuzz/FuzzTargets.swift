@@ -14,7 +14,7 @@ package enum FuzzTargets {
     package static let names = [
         "entry", "public-body", "private-body", "clock", "segment", "export", "store-wire", "pairing-code",
         "pairing-messages", "peer-message", "announcement", "recovery-words", "csv-statement", "forwarded-for",
-        "entry-runs",
+        "entry-runs", "stored-run",
     ]
 
     /// A broken property: the fuzzer reports it as a crash.
@@ -40,6 +40,7 @@ package enum FuzzTargets {
         case "csv-statement": try csvStatement(data)
         case "forwarded-for": try forwardedFor(data)
         case "entry-runs": try entryRuns(data)
+        case "stored-run": try storedRun(data)
         default: throw PropertyFailure(description: "no fuzz target named \(name)")
         }
     }
@@ -117,6 +118,26 @@ package enum FuzzTargets {
         }
         _ = try? SyncBody.decode(data, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
         _ = try? SyncBody.decode(data, as: SyncRequest.self, maxEntries: StoreAPI.maxRequestEntries)
+    }
+
+    /// A store's row holding a run (a damaged or hostile store database): the first byte says
+    /// how many entries the rest claims to be. Where they lie must cover the bytes exactly, in
+    /// order; what they hold decodes, hashes taken from links, without a trap.
+    static func storedRun(_ data: [UInt8]) throws(PropertyFailure) {
+        guard let claimed = data.first else { return }
+        let bytes = Array(data.dropFirst())
+        let ranges = bytes.withUnsafeBytes { Entry.ranges(in: $0, count: Int(claimed)) }
+        guard let ranges else { return }
+        try check(ranges.count == Int(claimed), "a row split into another number of entries than it claims")
+        try check(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == bytes.count, "bytes left out")
+        try check(
+            zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
+                && ranges.allSatisfy { $0.count >= Entry.fixedLength && $0.count <= Entry.maxEncodedLength },
+            "entries that overlap, leave gaps or break the length limits")
+        let pieces = ranges.map { Array(bytes[$0]) }
+        if let entries = try? Entry.decodeAll(pieces, linksChecked: true) {
+            try check(entries.map(\.encoded) == pieces, "entries that do not re-encode to their bytes")
+        }
     }
 
     // MARK: - Store

@@ -92,19 +92,13 @@ package enum StoreSegments {
             if n > after, seqs?.contains(seq) ?? true { out.append(StoredRow(n: n, raw: Array(bytes))) }
             return
         }
-        var offset = 0
-        for index in 0..<span {
-            guard let length = encodedLength(in: bytes, at: offset) else {
-                throw StoreError(
-                    .corruptStore, "stored row \(n) does not hold the \(span) entries it claims (entry \(index + 1))")
-            }
-            if n + index > after, seqs?.contains(seq + index) ?? true {
-                out.append(StoredRow(n: n + index, raw: Array(bytes[offset..<offset + length])))
-            }
-            offset += length
+        guard let ranges = Entry.ranges(in: bytes, count: Int(span)) else {
+            throw StoreError(.corruptStore, "stored row \(n) does not hold exactly the \(span) entries it claims")
         }
-        guard offset == bytes.count else {
-            throw StoreError(.corruptStore, "stored row \(n) has bytes after the \(span) entries it claims")
+        for (index, range) in ranges.enumerated() where n + Int64(index) > after {
+            if seqs?.contains(seq + Int64(index)) ?? true {
+                out.append(StoredRow(n: n + Int64(index), raw: Array(bytes[range])))
+            }
         }
     }
 
@@ -139,21 +133,5 @@ package enum StoreSegments {
             }
         }
         return rows.count > limit ? Array(rows.prefix(max(limit, 0))) : rows
-    }
-
-    /// The length of the entry encoded at `offset`, read from its two length prefixes; nil when
-    /// they are out of range or run past the bytes.
-    static func encodedLength(in bytes: UnsafeRawBufferPointer, at offset: Int) -> Int? {
-        func length(_ at: Int) -> Int? {
-            guard at >= 0, at <= bytes.count - 4 else { return nil }
-            let value = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-            return value <= Entry.maxPartLength ? value : nil
-        }
-        // Each part is at most 64 KiB, so these sums stay far from overflow.
-        guard let publicLength = length(offset + Entry.publicLengthOffset),
-            let sealedLength = length(offset + Entry.publicLengthOffset + 4 + publicLength)
-        else { return nil }
-        let total = Entry.fixedLength + publicLength + sealedLength
-        return total <= bytes.count - offset ? total : nil
     }
 }
