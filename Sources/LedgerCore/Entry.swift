@@ -197,7 +197,8 @@ public final class Entry: Sendable, Hashable {
         for index in wires.indices.dropLast() {
             let (this, next) = (wires[index], wires[index + 1])
             guard this.count >= headerLength, next.count >= headerLength,
-                let a = position(in: this), let b = position(in: next), b.seq == a.seq + 1,
+                // A seq read in place is at most Int64.max: the next one is checked, not computed blindly.
+                let a = position(in: this), let b = position(in: next), a.seq < Int64.max, b.seq == a.seq + 1,
                 sameIdentityAndAuthor(this, next)
             else { continue }
             known[index] = next.withUnsafeBytes {

@@ -48,7 +48,8 @@ struct StoredRow: Sendable {
         out.reserveCapacity(rows.count)
         for (index, row) in rows.enumerated() {
             let next = index + 1 < rows.count ? rows[index + 1] : nil
-            let known = next.flatMap { $0.seq == row.seq + 1 ? $0.prev : nil }
+            // A damaged file may hold any seq: the successor's is compared without a sum that traps.
+            let known = next.flatMap { row.seq < Seq.max && $0.seq == row.seq + 1 ? $0.prev : nil }
             out.append(try Entry(stored: row.stored, identity: identity, author: author, hash: known))
         }
         return out

@@ -285,3 +285,58 @@ extension BinarySyncTests {
         }
     }
 }
+
+/// In front of a real store, a store that takes no entry: each push reaches it without its
+/// entries (it answers honestly that it lacks them), and a batch sent ahead of the one the
+/// store should take next is refused 409 `missing_entries`.
+struct SwallowingTransport: StoreTransport {
+    let inner = HTTPStoreTransport()
+    let refusedAhead = Locked(0)
+
+    func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: Data
+    ) {
+        guard contentType == SyncBody.contentType,
+            let (request, entries) = try? SyncBody.decode(Array(body), as: SyncRequest.self, maxEntries: 20_000),
+            let first = entries.first
+        else {
+            return try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
+        }
+        // The store holds the genesis entry only: a batch not starting at seq 2 is ahead.
+        guard first.seq == 2 else {
+            refusedAhead.withLock { $0 += 1 }
+            let refusal = try JSONEncoder().encode(
+                StoreErrorBody(error: "missing_entries", message: "the store lacks entries before this batch"))
+            return (409, ["content-type": "application/json"], refusal)
+        }
+        return try await inner.post(
+            url, body: Data(try SyncBody.encode(request, entries: [])), bearer: bearer, contentType: contentType)
+    }
+}
+
+extension BinarySyncTests {
+    @Test("a store that refuses every batch sent ahead and takes none leaves the sync after a few rounds, said so")
+    func overtakenForever() async throws {
+        var built = try LedgerFixture(deviceCount: 1)
+        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        let fixture = built
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let transport = SwallowingTransport()
+            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
+            let pusher = StoreClient(
+                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+            // A deadline only so that a sync that never ends fails here instead of hanging.
+            let report = try await withDeadline(.seconds(60), clock: ContinuousClock()) { try await pusher.sync() }
+            #expect(!report.converged)
+            #expect(report.sent == 1)  // the genesis entry, which introduced the identity
+            #expect(!report.storeProblems.isEmpty, "the pushes the store did not keep are said")
+            // Each overtaken round may have sent one more ahead before it was called off.
+            #expect((1...2 * StoreClient.maxOvertaken).contains(transport.refusedAhead.value))
+        }
+    }
+}

@@ -151,6 +151,10 @@ package actor StoreClient {
         var totalBytes = 0
         var receivedBytes = 0
         var attempts = 0
+        // Batches sent ahead and refused for arriving first: past a few, this sync sends one
+        // request at a time (a store refusing every one would otherwise keep the loop from
+        // ever checking that its pushes make progress).
+        var overtaken = 0
         var lastLeft = Int.max
         // The next page of a pull, asked for while this one merges.
         var prefetched: Task<(SyncResponse, [Entry]), any Error>?
@@ -186,7 +190,9 @@ package actor StoreClient {
                     }
                     // In the binary form, the next batch sets out while the last is stored (a
                     // store of an earlier version is spoken to a request at a time).
-                    if !firstFormOnly, inFlight.count == 1, let last = inFlight.first, last.continuesLogs {
+                    if !firstFormOnly, overtaken < Self.maxOvertaken, inFlight.count == 1, let last = inFlight.first,
+                        last.continuesLogs
+                    {
                         let batch = try await pushBatch(for: last.after, &nextPush)
                         if !batch.entries.isEmpty {
                             report.requests += 1
@@ -205,6 +211,7 @@ package actor StoreClient {
                 // It reached the store before the batch ahead of it was stored: sent again,
                 // from what the store answered it holds.
                 Self.cancel(&inFlight)
+                overtaken += 1
                 continue
             } catch StoreClientError.refused(400, "bad_request", let message, _)
                 where !firstFormOnly && message == StoreAPI.notJSONMessage
@@ -349,6 +356,10 @@ package actor StoreClient {
             report.storeProblems += try witness.unproven(missing, of: asked.count, head: head)
         }
     }
+
+    /// Batches sent ahead that may be refused for arriving first, in one sync, before it sends
+    /// one request at a time.
+    package static let maxOvertaken = 4
 
     /// A push request sent and not yet answered.
     private struct InFlight {
