@@ -186,28 +186,19 @@ extension BinarySyncTests {
         "a push of several batches, each read while the last travels, sends every entry once when another device writes between them"
     )
     func pushAheadDiscarded() async throws {
-        var built = try LedgerFixture(deviceCount: 2)
-        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
-        let fixture = built
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            // The phone has its own records, and pushes them just before the laptop's third batch:
-            // the batch read ahead for the store the laptop expected is for a store that never was.
-            let phone = try await fixture.replica(device: 1)
-            try await phone.merge(Array(fixture.allEntries.prefix(3)))
-            for i in 0..<30 { try await phone.appendRecord(.debit, amount: Int64(i + 1), memo: "phone \(i)") }
-            let phoneClient = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1])
-            let laptop = try await fixture.replica(device: 0)
-            try await laptop.merge(fixture.allEntries)
-            let transport = InterleavingTransport(before: 3) {
-                let sent = try await phoneClient.sync().sent
-                #expect(sent == 30)
-            }
-            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
-            let pusher = StoreClient(
-                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+        let fixture = try Self.records(200, devices: 2)
+        let phone = try await fixture.replica(device: 1)
+        try await phone.merge(Array(fixture.allEntries.prefix(3)))
+        for i in 0..<30 { try await phone.appendRecord(.debit, amount: Int64(i + 1), memo: "phone \(i)") }
+        let phoneClient = Locked<StoreClient?>(nil)
+        // The phone pushes its own records just before the laptop's third batch: the batch read
+        // ahead for the store the laptop expected is for a store that never was.
+        let transport = InterleavingTransport(before: 3) {
+            let sent = try await phoneClient.value?.sync().sent
+            #expect(sent == 30)
+        }
+        try await Self.pushing(fixture, through: transport) { pusher, laptop, store, url in
+            phoneClient.withLock { $0 = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1]) }
             let pushed = try await pusher.sync()
             #expect(pushed.converged)
             #expect(pushed.sent == fixture.allEntries.count)
@@ -216,7 +207,7 @@ extension BinarySyncTests {
             #expect(transport.pushes.value >= 5)  // batches of 40 (the last, of 3, is not counted)
             // Each entry stored once: the store's count is both devices' entries.
             #expect(try await store.backend.version(of: fixture.identity.bytes) == Int64(fixture.allEntries.count + 30))
-            #expect(try await phoneClient.sync().converged)
+            #expect(try await phoneClient.value?.sync().converged == true)
             #expect(try await phone.totals() == (try await laptop.totals()))
         }
     }
@@ -263,19 +254,9 @@ extension BinarySyncTests {
         "a batch sent ahead that reaches the store before the one before it is refused as missing entries, and sent again"
     )
     func pushAheadOvertakes() async throws {
-        var built = try LedgerFixture(deviceCount: 1)
-        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
-        let fixture = built
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            let laptop = try await fixture.replica(device: 0)
-            try await laptop.merge(fixture.allEntries)
-            let transport = ReorderingTransport()
-            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
-            let pusher = StoreClient(
-                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+        let fixture = try Self.records(200, devices: 1)
+        let transport = ReorderingTransport()
+        try await Self.pushing(fixture, through: transport) { pusher, _, store, _ in
             let pushed = try await pusher.sync()
             #expect(transport.secondStatuses.value == [409], "the batch sent ahead arrived first and was refused")
             #expect(pushed.converged)
@@ -317,19 +298,9 @@ struct SwallowingTransport: StoreTransport {
 extension BinarySyncTests {
     @Test("a store that refuses every batch sent ahead and takes none leaves the sync after a few rounds, said so")
     func overtakenForever() async throws {
-        var built = try LedgerFixture(deviceCount: 1)
-        for i in 0..<200 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
-        let fixture = built
-        let store = try await TestStore(realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            let laptop = try await fixture.replica(device: 0)
-            try await laptop.merge(fixture.allEntries)
-            let transport = SwallowingTransport()
-            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
-            let pusher = StoreClient(
-                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+        let fixture = try Self.records(200, devices: 1)
+        let transport = SwallowingTransport()
+        try await Self.pushing(fixture, through: transport) { pusher, _, _, _ in
             // A deadline only so that a sync that never ends fails here instead of hanging.
             let report = try await withDeadline(.seconds(60), clock: ContinuousClock()) { try await pusher.sync() }
             #expect(!report.converged)
@@ -337,6 +308,32 @@ extension BinarySyncTests {
             #expect(!report.storeProblems.isEmpty, "the pushes the store did not keep are said")
             // Each overtaken round may have sent one more ahead before it was called off.
             #expect((1...2 * StoreClient.maxOvertaken).contains(transport.refusedAhead.value))
+        }
+    }
+
+    /// `count` records of the laptop (device 0) in a ledger of `devices` devices.
+    static func records(_ count: Int, devices: Int) throws -> LedgerFixture {
+        var built = try LedgerFixture(deviceCount: devices)
+        for i in 0..<count { try built.record(device: 0, .credit, amount: Int64(i + 1), memo: "m\(i)") }
+        return built
+    }
+
+    /// Runs `body` against a live store with the laptop holding every entry of `fixture` and a
+    /// client that pushes it in batches of 40 through `transport` (so a push takes several).
+    static func pushing(
+        _ fixture: LedgerFixture, through transport: any StoreTransport,
+        _ body: @Sendable (StoreClient, MergeEngine, TestStore, URL) async throws -> Void
+    ) async throws {
+        let store = try await TestStore(realTime: true)
+        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
+            let port = try #require(client.port)
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
+            let laptop = try await fixture.replica(device: 0)
+            try await laptop.merge(fixture.allEntries)
+            let small = DeltaBatcher(maxEntries: 40, maxBytes: 1 << 20, cost: EntryRuns.cost(of:))
+            let pusher = StoreClient(
+                url: url, engine: laptop, keyPair: fixture.devices[0], transport: transport, pushBatcher: small)
+            try await body(pusher, laptop, store, url)
         }
     }
 }
