@@ -168,6 +168,9 @@ package actor StoreClient {
             nextPush?.batch.cancel()
             for sent in inFlight { sent.answer.cancel() }
         }
+        // Without the store's clock, the first request only asks for it: the first batch is
+        // read meanwhile for the clock the store most likely has (used only if it has it).
+        if storeClock == nil, let likely = try await likelyStoreClock() { nextPush = prepare(for: likely) }
         while true {
             let clock = try await engine.clock()
             let request = SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries)))
@@ -409,19 +412,32 @@ package actor StoreClient {
             nextPush?.batch.cancel()
             batch.entries = try await Self.batch(of: try await engine.deltaPlan(for: storeClock), from: engine, batcher)
         }
-        nextPush = nil
-        if !batch.entries.isEmpty {
-            let after = storeClock.advanced(by: batch.entries)
-            let (engine, binary) = (self.engine, !firstFormOnly)
-            nextPush = PreparedPush(
-                storeDigest: after.digest, binary: binary,
-                batch: Task.detached {
-                    let entries = try await Self.batch(
-                        of: try await engine.deltaPlan(for: after), from: engine, batcher)
-                    return (entries, binary ? SyncBody.runs(entries) : nil)
-                })
-        }
+        nextPush = batch.entries.isEmpty ? nil : prepare(for: storeClock.advanced(by: batch.entries))
         return batch
+    }
+
+    /// Starts reading (and, in the binary form, encoding) the batch a store whose clock is
+    /// `storeClock` lacks, off this actor.
+    private func prepare(for storeClock: VectorClock) -> PreparedPush {
+        let batcher = firstFormOnly ? Self.firstFormBatcher : pushBatcher
+        let (engine, binary) = (self.engine, !firstFormOnly)
+        return PreparedPush(
+            storeDigest: storeClock.digest, binary: binary,
+            batch: Task.detached {
+                let entries = try await Self.batch(
+                    of: try await engine.deltaPlan(for: storeClock), from: engine, batcher)
+                return (entries, binary ? SyncBody.runs(entries) : nil)
+            })
+    }
+
+    /// The clock the store most likely has before this device's first request of a sync: the
+    /// one it last answered (kept by the witness), or, for a store this device never synced
+    /// with, the identity's genesis entry alone (what a store holds once a genesis device's
+    /// login introduced the identity).
+    private func likelyStoreClock() async throws -> VectorClock? {
+        if let kept = try witness.lastClock() { return kept }
+        guard let genesis = try await engine.entries(of: engine.root, from: 1, through: 1).first else { return nil }
+        return VectorClock([ClockEntry(author: genesis.author, seq: 1, head: genesis.hash)])
     }
 
     /// A push batch read ahead: what a store whose clock has `storeDigest` lacks, and its

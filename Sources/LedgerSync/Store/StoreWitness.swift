@@ -158,6 +158,14 @@ package struct StoreWitness: Sendable {
         throw StoreClientError.misbehaved(problem)
     }
 
+    /// The clock the store at this origin answered last, as kept with its signed head.
+    package func lastClock() throws -> VectorClock? {
+        guard let key = try ledger.pinnedStoreKey(origin: origin), let (_, clock) = try ledger.storeHead(key: key),
+            let clock
+        else { return nil }
+        return try? VectorClock(decoding: clock)
+    }
+
     private func kept(_ key: PublicSigningKey) throws -> (StoreHead, VectorClock?)? {
         guard let (json, clock) = try ledger.storeHead(key: key.bytes),
             let head = try? JSONDecoder().decode(StoreHead.self, from: Data(json))
