@@ -89,7 +89,18 @@ package struct CommandRunner: Sendable {
         // Read both pipes while the process runs so a full pipe can never stall it.
         let collected = PipeCollector(out: out, err: err)
         let deadline = Date().addingTimeInterval(timeout)
+        var exitedAt: Date?
         while process.isRunning {
+            // Foundation learns of a child's exit from a signal handler of its own, which under
+            // a full test run's load once missed four exits for a minute (CI: each process a
+            // zombie whose output was complete). An exit the kernel reports is taken from it.
+            if let status = Self.exitStatus(process.processIdentifier) {
+                if let exitedAt, Date().timeIntervalSince(exitedAt) > 1 {
+                    let (stdout, stderr) = collected.finish()
+                    return Result(status: status, stdout: stdout, stderr: stderr)
+                }
+                exitedAt = exitedAt ?? Date()
+            }
             if Date() > deadline {
                 // Say where it stood, so a hang seen once (in CI) can be understood afterwards.
                 let threads = Self.threadDump(process.processIdentifier)
@@ -108,6 +119,21 @@ package struct CommandRunner: Sendable {
 }
 
 extension CommandRunner {
+    /// The exit status of a child that has exited and not been reaped yet (a zombie), read from
+    /// /proc (its last field is the status as `waitpid` reports it): the exit code, or 128 plus
+    /// the signal that ended it. Nil while it runs, or when /proc cannot say.
+    package static func exitStatus(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.first == "Z",
+            let last = fields.last.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        else { return nil }
+        let signal = last & 0x7F
+        return signal == 0 ? (last >> 8) & 0xFF : 128 + signal
+    }
+
     /// What each thread of a running process is doing: every thread's state and kernel wait
     /// channel from /proc, and its stack from gdb when gdb is installed (at most 30 s).
     static func threadDump(_ pid: Int32) -> String {
