@@ -35,7 +35,7 @@ struct HungCommandTests {
             var pid: pid_t = 0
             let words: [String] = ["/bin/sh", "-c", script]
             let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-            defer { arguments.forEach { free($0) } }
+            defer { for argument in arguments { free(argument) } }
             #expect(posix_spawn(&pid, "/bin/sh", nil, nil, arguments, environ) == 0)
             #expect(CommandRunner.exitStatus(pid) == nil || CommandRunner.exitStatus(pid) == expected)
             let deadline = Date().addingTimeInterval(30)
