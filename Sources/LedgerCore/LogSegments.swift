@@ -40,7 +40,7 @@ struct StoredRow: Sendable {
     /// The entries of `rows` (one log's, in seq order), each hash taken from the `prev` of the
     /// entry after it when that one is its successor (a stored log's links were checked when it
     /// was merged), so only the last of each stretch is hashed: reading a log to send it
-    /// hashed every entry again (a tenth of a push's time on the device).
+    /// hashed every entry again (about 85 ms of a push of 100,000 on the device).
     static func entries(_ rows: [StoredRow], identity: IdentityID, author: DevicePublicKey) throws(LedgerError)
         -> [Entry]
     {

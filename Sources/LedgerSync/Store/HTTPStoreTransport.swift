@@ -48,6 +48,9 @@ package struct HTTPStoreTransport: StoreTransport {
     package func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
+        // A request called off before it goes out is not sent (a push batch sent ahead and called
+        // off would otherwise reach the store after the device had sent it again).
+        try Task.checkCancellation()
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
