@@ -47,32 +47,19 @@ public enum EntryRuns {
 
     /// `entries`, in order, as runs.
     public static func encoded(_ entries: [Entry]) -> [UInt8] {
-        var w = ByteWriter(capacity: size(of: entries))
-        encode(entries, into: &w)
-        return w.bytes
+        var writer = Writer(capacity: size(of: entries))
+        for entry in entries { writer.append(entry) }
+        writer.finish()
+        return writer.bytes
     }
 
+    /// Appends `entries`, in order, as runs: the bytes `Writer` writes for them.
     public static func encode(_ entries: [Entry], into w: inout ByteWriter) {
-        var runs: [ArraySlice<Entry>] = []
-        forEachRun(entries) { runs.append($0) }
-        w.u32(UInt32(entries.count))
-        w.u32(UInt32(runs.count))
-        for run in runs {
-            let first = run[run.startIndex]
-            w.raw(first.identity.bytes)
-            w.raw(first.author.bytes)
-            w.u64(first.seq)
-            w.raw(first.prev.bytes)
-            w.u16(UInt16(run.count))
-            // The item is the entry's encoding from its kind on: kind, time, both parts (with
-            // their length prefixes) and the signature.
-            for entry in run { w.raw(entry.encoded[itemOffset...]) }
-        }
+        w.raw(encoded(entries))
     }
 
-    /// A list of runs written an entry at a time, for a page read a few rows at a time: the
-    /// entries are not kept, only their bytes. The same bytes `encode` writes for the same
-    /// entries in the same order.
+    /// A list of runs written an entry at a time (a page read a few rows at a time keeps only
+    /// its bytes, not its entries): the one writer of the format, which `encoded` uses too.
     public struct Writer: Sendable {
         /// The list so far; its counts are right once `finish()` has been called.
         public private(set) var bytes: [UInt8]

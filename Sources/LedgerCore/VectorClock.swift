@@ -111,17 +111,18 @@ extension VectorClock {
         var known = Dictionary(uniqueKeysWithValues: self.entries.map { ($0.author, $0) })
         // A batch lists each log's entries in seq order, one log after another (a push, a page
         // of a delta): taken as it is, a log at a time. Any other order is sorted first.
-        var ascending = true
+        var ordered = entries
+        var runs = Self.runs(of: entries)
         var lastSeq: [DevicePublicKey: Seq] = [:]
-        for run in Self.runs(of: entries) {
+        for run in runs {
             guard lastSeq[run.author].map({ $0 < run.first }) ?? true else {
-                ascending = false
+                ordered = entries.sorted(by: { $0.seq < $1.seq })
+                runs = Self.runs(of: ordered)
                 break
             }
             lastSeq[run.author] = run.last
         }
-        let ordered = ascending ? entries : entries.sorted(by: { $0.seq < $1.seq })
-        for run in Self.runs(of: ordered) {
+        for run in runs {
             var current = known[run.author]
             for entry in ordered[run.range] {
                 // `entry.seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on

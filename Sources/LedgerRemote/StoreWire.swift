@@ -284,11 +284,7 @@ package enum SyncBody {
     /// A body whose entries were encoded before (`runs(_:)`), while the control object was
     /// not yet known: a push reads and encodes its next batch while the last one travels.
     package static func encode<Control: Encodable>(_ control: Control, runs: [UInt8]) throws -> [UInt8] {
-        let json = Array(try JSONEncoder().encode(control))
-        var w = ByteWriter(capacity: 4 + json.count + runs.count)
-        w.lengthPrefixed32(json)
-        w.raw(runs)
-        return w.bytes
+        try prefix(control) + runs
     }
 
     /// What comes before a body's runs: the control object, length-prefixed.

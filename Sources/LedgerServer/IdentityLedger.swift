@@ -53,7 +53,7 @@ actor IdentityLedger {
     /// held whole in memory beside its replica, and an answer is read in reads of this many.
     let rowsPerRead: Int
     /// Rows read at a time for an answer (written as runs as they are read, then let go).
-    let answerRowsPerRead: Int
+    var answerRowsPerRead: Int { min(rowsPerRead, Self.answerChunk) }
     static let answerChunk = 2_048
     package static let defaultRowsPerRead = 20_000
 
@@ -65,7 +65,6 @@ actor IdentityLedger {
         self.backend = backend
         self.footprint = footprint
         self.rowsPerRead = max(1, rowsPerRead)
-        self.answerRowsPerRead = min(self.rowsPerRead, Self.answerChunk)
     }
 
     /// Forgets the engine (the cache is over its budget), keeping what polls need: the keys,
