@@ -174,7 +174,7 @@ extension ExportDocument {
         public private(set) var storeHeads: [[UInt8]] = []
 
         /// Most entries in one page.
-        public static let defaultPageEntries = 8_192
+        public static let defaultPageEntries = 4_096
         private let pageEntries: Int
         /// The longest line: an entry of the largest size in hex, with room for white space.
         static let maxLine = 2 * Entry.maxEncodedLength + 64
@@ -252,13 +252,16 @@ extension ExportDocument {
 
         /// The next page of entries (at most the page size), or nil when the file has no more.
         /// A line that is not hex, an entry that does not decode, or too many store heads ends
-        /// the read with the line's number.
+        /// the read with the line's number (the first bad line of the page is the one named).
         public mutating func nextPage() throws(ReadError) -> [Entry]? {
             if lineNumber == 0 { _ = try nextLine() }  // the header, checked when the stream was made
-            var hexLines: [ArraySlice<UInt8>] = []
+            // Each line is turned into bytes as it is read, so the page's text is never held
+            // whole: only the chunk being read, and the bytes the entries keep.
+            var encoded: [[UInt8]] = []
             var lines: [Int] = []
+            var notHex: Int?
             let prefix = Array(storeHeadPrefix.utf8)
-            while hexLines.count < pageEntries, let line = try nextLine() {
+            while encoded.count < pageEntries, let line = try nextLine() {
                 guard !line.isEmpty else { continue }
                 if line.starts(with: prefix) {
                     let json = Array(line.dropFirst(prefix.count))
@@ -268,27 +271,29 @@ extension ExportDocument {
                     storeHeads.append(json)
                     continue
                 }
-                hexLines.append(line)
+                guard let bytes = Hex.decode(utf8: line) else {
+                    notHex = lineNumber
+                    break
+                }
+                encoded.append(bytes)
                 lines.append(lineNumber)
             }
-            guard !hexLines.isEmpty else { return nil }
-            // Hex and entries decoded on every core; the first bad line by position is reported.
-            let decoded = BackgroundMap(hexLines, minimumChunk: 512) { line -> Result<Entry, ReadError> in
-                guard let bytes = Hex.decode(utf8: line) else { return .failure(ReadError(description: "is not hex")) }
-                do { return .success(try Entry(decoding: bytes)) } catch {
-                    return .failure(ReadError(description: "\(error)"))
-                }
+            guard !encoded.isEmpty || notHex != nil else { return nil }
+            // Entries decoded on every core; an entry before the line that is not hex that does
+            // not decode is named first.
+            let decoded = BackgroundMap(encoded, minimumChunk: 512) { bytes -> Result<Entry, LedgerError> in
+                Result { () throws(LedgerError) in try Entry(decoding: bytes) }
             }.values()
+            encoded = []
             var entries: [Entry] = []
             entries.reserveCapacity(decoded.count)
             for (index, result) in decoded.enumerated() {
                 switch result {
                 case .success(let entry): entries.append(entry)
-                case .failure(let error) where error.description == "is not hex":
-                    throw ReadError(description: "line \(lines[index]) is not hex")
                 case .failure(let error): throw ReadError(description: "line \(lines[index]): \(error)")
                 }
             }
+            if let notHex { throw ReadError(description: "line \(notHex) is not hex") }
             return entries
         }
     }
@@ -296,7 +301,7 @@ extension ExportDocument {
 
 extension ExportDocument {
     /// A text stream read one page ahead on a thread of its own: while the consumer merges a
-    /// page, the next is read and decoded. At most one page waits, so memory holds two.
+    /// page, the next is read and decoded. Memory holds two pages, never more.
     public final class PrefetchedPages: @unchecked Sendable {
         // Everything below is guarded by `condition`.
         private let condition = NSCondition()
@@ -313,13 +318,15 @@ extension ExportDocument {
         private func produce(_ stream: TextStream) {
             var stream = stream
             while true {
-                let page = Result { () throws(ReadError) in try stream.nextPage() }
+                // The next page is read only once the consumer took the last one: memory holds the
+                // page being merged and the page being read, never a third waiting between them.
                 condition.lock()
                 while waiting != nil, !stopped { condition.wait() }
-                if stopped {
-                    condition.unlock()
-                    return
-                }
+                let stop = stopped
+                condition.unlock()
+                if stop { return }
+                let page = Result { () throws(ReadError) in try stream.nextPage() }
+                condition.lock()
                 waiting = page
                 heads = stream.storeHeads
                 condition.broadcast()

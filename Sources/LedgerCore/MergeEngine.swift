@@ -210,38 +210,36 @@ public actor MergeEngine {
     /// Order of arrival never changes the result.
     @discardableResult
     public func merge(_ incoming: [Entry]) throws(LedgerError) -> MergeReport {
-        var report = try transaction { db, report in try mergeBatch(db, incoming, &report) }
-        // This device's own entries only arrive from elsewhere when its folder is older than its
-        // log: they are its own signed entries, so they are adopted, and that is said.
-        let own = incoming.filter { $0.author == device }
-        if !own.isEmpty {
-            report.caughtUp = Set(own.map(\.hash)).intersection(report.accepted).count
-            if report.caughtUp > 0 { publish(.caughtUp(entries: report.caughtUp)) }
-        }
-        return report
+        sayCaughtUp(try transaction { db, report in try mergeBatch(db, incoming, &report) })
     }
 
-    /// Merges pages as `next` gives them, in one transaction: memory holds one page at a time,
-    /// and when `next` throws (a file found corrupt half-way) nothing of any page is kept.
+    /// Merges pages as `next` gives them, in one transaction: memory holds one page at a time
+    /// (the report counts entries without listing them, and SQLite's page cache is kept small,
+    /// its changes spilling to the write-ahead log), and when `next` throws (a file found
+    /// corrupt half-way) nothing of any page is kept.
     public func merge(pages next: @Sendable () throws(LedgerError) -> [Entry]?) throws(LedgerError) -> MergeReport {
-        var ownHashes = Set<EntryHash>()
-        var report = try transaction { db, report in
-            while let page = try next() {
-                try mergeBatch(db, page, &report)
-                for entry in page where entry.author == device { ownHashes.insert(entry.hash) }
-            }
+        let report = try transaction(listsEntries: false) { db, report in
+            LedgerStore.useSmallPageCache(db)
+            defer { LedgerStore.restorePageCache(db) }
+            while let page = try next() { try mergeBatch(db, page, &report) }
         }
-        if !ownHashes.isEmpty {
-            report.caughtUp = ownHashes.intersection(report.accepted).count
-            if report.caughtUp > 0 { publish(.caughtUp(entries: report.caughtUp)) }
-        }
+        return sayCaughtUp(report)
+    }
+
+    /// This device's own entries only arrive from elsewhere when its folder is older than its
+    /// log: they are its own signed entries, so they are adopted (`transaction` counts them in
+    /// `caughtUp`), and that is said.
+    private func sayCaughtUp(_ report: MergeReport) -> MergeReport {
+        if report.caughtUp > 0 { publish(.caughtUp(entries: report.caughtUp)) }
         return report
     }
 
     /// Runs `body` in one write transaction, with in-memory state brought up to date first and
     /// the roster, keys and totals brought up to date after; on failure nothing changes.
-    func transaction(_ body: (Database, inout MergeReport) throws -> Void) throws(LedgerError) -> MergeReport {
-        var report = MergeReport()
+    func transaction(listsEntries: Bool = true, _ body: (Database, inout MergeReport) throws -> Void)
+        throws(LedgerError) -> MergeReport
+    {
+        var report = MergeReport(listsEntries: listsEntries)
         let before = cache
         let countedBefore = cache.authors.keys.reduce(into: [DevicePublicKey: Seq]()) { $0[$1] = effectiveSeq($1) }
         do {
@@ -283,7 +281,9 @@ public actor MergeEngine {
             pendingRuns = []
             throw error
         }
-        classify(&report)
+        // Own entries a merge adds to this device's log are caught up with (`sayCaughtUp`); an
+        // append's own entry is not.
+        report.caughtUp = classify(&report)
         if controlsChanged {
             // A certificate that arrived may make entries stored earlier count now.
             var newlyCounted = 0
@@ -291,14 +291,12 @@ public actor MergeEngine {
                 let before = countedBefore[author] ?? 0
                 newlyCounted += max(0, Int(effectiveSeq(author)) - Int(before))
             }
-            report.released = max(0, newlyCounted - report.accepted.count)
+            report.released = max(0, newlyCounted - report.acceptedCount)
         }
         cachedTotals = nil
         cachedCorrections = nil
         scheduleCheckpointIfNeeded()
-        if !report.accepted.isEmpty || !report.held.isEmpty {
-            publish(.merged(accepted: report.accepted.count))
-        }
+        if report.acceptedCount > 0 || report.heldCount > 0 { publish(.merged(accepted: report.acceptedCount)) }
         if controlsChanged { publish(.rosterChanged) }
         for fork in report.forks { publish(.forkDetected(author: fork.author, seq: fork.seq)) }
         return report
@@ -364,37 +362,50 @@ public actor MergeEngine {
     }
 
     /// Entries added to a candidate log whose author is not authorised at that seq are held
-    /// (waiting for a certificate, or quarantined after a revoke), not counted.
-    private func classify(_ report: inout MergeReport) {
-        var counted: [EntryHash] = []
-        counted.reserveCapacity(pendingRuns.reduce(0) { $0 + $1.entries.count })
-        // Entries were added in runs of one author: its authority is looked up once per run.
+    /// (waiting for a certificate, or quarantined after a revoke), not counted. Returns how many
+    /// of the counted ones are this device's own.
+    private func classify(_ report: inout MergeReport) -> Int {
+        var own = 0
+        if report.listsEntries { report.accepted.reserveCapacity(pendingRuns.reduce(0) { $0 + $1.count }) }
+        // Entries were added in runs of consecutive seqs of one author: its authority is looked
+        // up once per run, and the run splits at most once, where that authority ends.
         for run in pendingRuns {
             let limit = cache.roster.limit(of: run.author)
-            for added in run.entries {
-                guard let limit else {
-                    report.held.append(
-                        .init(hash: added.hash, author: run.author, seq: added.seq, reason: .unknownAuthor))
-                    continue
-                }
-                if added.seq <= limit {
-                    counted.append(added.hash)
-                } else {
-                    report.held.append(
-                        .init(
-                            hash: added.hash, author: run.author, seq: added.seq,
-                            reason: .revokedAuthor(boundary: limit)))
-                }
+            // The run counts up to its author's limit (seq arithmetic that cannot overflow).
+            let counted =
+                limit.map { limit in
+                    limit < run.first ? 0 : limit - run.first < Seq(run.count) ? Int(limit - run.first) + 1 : run.count
+                } ?? 0
+            report.acceptedCount += counted
+            if run.author == device { own += counted }
+            guard report.listsEntries else {
+                report.heldCount += run.count - counted
+                continue
+            }
+            report.accepted += run.hashes[..<counted]
+            report.heldCount += run.count - counted
+            for index in counted..<run.count {
+                report.held.append(
+                    .init(
+                        hash: run.hashes[index], author: run.author, seq: run.first + Seq(index),
+                        reason: limit.map { .revokedAuthor(boundary: $0) } ?? .unknownAuthor))
             }
         }
-        report.accepted = counted
         pendingRuns = []
+        return own
     }
 
-    /// Entries added to logs in the current transaction, a run of one author at a time,
-    /// classified (and counted in the report) once the roster is known. A transaction that
-    /// imports a large file holds 40 bytes here per entry.
-    private var pendingRuns: [(author: DevicePublicKey, entries: [(hash: EntryHash, seq: Seq)])] = []
+    /// Entries added to a log in the current transaction: `count` consecutive seqs of `author`
+    /// from `first`, classified (and counted in the report) once the roster is known. Their
+    /// hashes are kept only when the report lists entries (a transaction that imports a large
+    /// file keeps a few bytes here per page, not per entry).
+    private struct PendingRun {
+        let author: DevicePublicKey
+        let first: Seq
+        let count: Int
+        let hashes: [EntryHash]
+    }
+    private var pendingRuns: [PendingRun] = []
     /// Set during a transaction when a control entry was added or removed.
     var controlsChanged = false
     /// Devices whose fork was first proven during the current transaction.
@@ -529,14 +540,14 @@ public actor MergeEngine {
             }
             try insert(db, prepared)
             // What counts of these is decided at the end of the transaction (`classify`).
-            var added: [(hash: EntryHash, seq: Seq)] = []
-            added.reserveCapacity(prepared.count)
             for p in prepared {
                 if heldHashes.contains(p.entry.hash) { try deleteHeld(db, p.entry.hash) }
-                added.append((p.entry.hash, p.entry.seq))
                 if p.entry.kind.isControl { controlsChanged = true }
             }
-            pendingRuns.append((author, added))
+            pendingRuns.append(
+                PendingRun(
+                    author: author, first: prepared[0].entry.seq, count: prepared.count,
+                    hashes: report.listsEntries ? prepared.map(\.entry.hash) : []))
             cache.authors[author] = state
         }
 

@@ -8,8 +8,11 @@ public struct MergeReport: Sendable, Equatable {
         public let reason: LedgerError
     }
 
-    /// Entries newly added to a log and counted.
+    /// Entries newly added to a log and counted (empty when the report keeps counts only:
+    /// `acceptedCount` has how many).
     public internal(set) var accepted: [EntryHash] = []
+    /// How many entries were newly added to a log and counted.
+    public internal(set) var acceptedCount = 0
     /// Entries stored by earlier merges that count from this merge on (their author's
     /// certificate arrived in it).
     public internal(set) var released = 0
@@ -18,6 +21,9 @@ public struct MergeReport: Sendable, Equatable {
     /// Entries stored but not counted yet: a gap before them, their author's certificate has
     /// not arrived, or their author was revoked before them (quarantined).
     public internal(set) var held: [Outcome] = []
+    /// How many entries were stored but not counted (`held` lists them unless the report keeps
+    /// counts only).
+    public internal(set) var heldCount = 0
     /// Entries refused and not stored.
     public internal(set) var rejected: [Outcome] = []
     /// Forks proven by this merge: (author, seq).
@@ -26,17 +32,22 @@ public struct MergeReport: Sendable, Equatable {
     /// this device's folder was older than its log (restored from a backup), and it caught up.
     public internal(set) var caughtUp = 0
 
-    public init() {}
+    /// Whether `accepted` and `held` list their entries. A merge of a whole file in one
+    /// transaction keeps counts only, so its memory does not grow with the file.
+    public let listsEntries: Bool
+
+    public init(listsEntries: Bool = true) { self.listsEntries = listsEntries }
 
     /// Entries that count from this merge on: accepted ones and released ones.
-    public var newlyCounted: Int { accepted.count + released }
+    public var newlyCounted: Int { acceptedCount + released }
 
     mutating func reject(_ entry: Entry, _ reason: LedgerError) {
         rejected.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason))
     }
 
     mutating func hold(_ entry: Entry, _ reason: LedgerError) {
-        held.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason))
+        heldCount += 1
+        if listsEntries { held.append(Outcome(hash: entry.hash, author: entry.author, seq: entry.seq, reason: reason)) }
     }
 }
 

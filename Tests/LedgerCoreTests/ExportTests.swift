@@ -108,6 +108,11 @@ struct ExportStreamTests {
         }
         #expect(error?.description == "line 31 is not hex")
         #expect(read == 28)  // the seven pages before the bad line's
+        // In one page, an entry that does not decode before a line that is not hex is named first.
+        lines[28] = "00"
+        var both = try #require(try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 100, pageEntries: 100))
+        let first = #expect(throws: ExportDocument.ReadError.self) { while try both.nextPage() != nil {} }
+        #expect(first?.description.hasPrefix("line 29: ") == true)
         // Cut in the middle of the last entry.
         let cut = String(text.dropLast(41))
         var truncated = try #require(try Self.stream(Array(cut.utf8), chunk: 64, pageEntries: 100))
@@ -174,6 +179,30 @@ struct ExportStreamTests {
                 return try whole.withLock { (s) throws(ExportDocument.ReadError) in try s.nextPage() }
             } catch { throw .malformed(error.description) }
         })
-        #expect(report.accepted.count == fixture.allEntries.count)
+        #expect(report.acceptedCount == fixture.allEntries.count)
+        #expect(report.accepted.isEmpty)  // counted, not listed: memory does not grow with the file
+    }
+
+    @Test("a merge of pages counts what one merge of the same entries lists: counted, held, caught up")
+    func pagesCountWhatAMergeLists() async throws {
+        var fixture = try LedgerFixture(deviceCount: 3)
+        for i in 0..<20 { try fixture.record(device: i % 3, .credit, amount: Int64(i + 1)) }
+        try fixture.revoke(device: 2, by: 0)
+        for _ in 0..<4 { try fixture.record(device: 2, .debit, amount: 5) }  // past the boundary: quarantined
+        let all = fixture.allEntries
+        let listed = try await fixture.replica(device: 1)
+        let whole = try await listed.merge(all)
+        let counted = try await fixture.replica(device: 1)
+        let pages = Locked(stride(from: 0, to: all.count, by: 3).map { Array(all[$0..<min($0 + 3, all.count)]) }.makeIterator())
+        let report = try await counted.merge(pages: { () throws(LedgerError) -> [Entry]? in pages.withLock { $0.next() } })
+        #expect(whole.held.count == 4 && whole.heldCount == 4)
+        #expect(whole.accepted.count == all.count - 4 && whole.acceptedCount == whole.accepted.count)
+        #expect(whole.caughtUp > 0)  // device 1's own entries, adopted
+        #expect(report.accepted.isEmpty && report.held.isEmpty)
+        #expect(report.acceptedCount == whole.acceptedCount)
+        #expect(report.heldCount == whole.heldCount)
+        #expect(report.caughtUp == whole.caughtUp)
+        #expect(try await counted.clock() == (try await listed.clock()))
+        #expect(try await counted.totals() == (try await listed.totals()))
     }
 }

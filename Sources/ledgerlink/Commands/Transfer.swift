@@ -171,9 +171,9 @@ struct Import: AsyncParsableCommand {
             if json {
                 printJSON(
                     .object([
-                        ("accepted", .integer(Int128(report.accepted.count))),
+                        ("accepted", .integer(Int128(report.acceptedCount))),
                         ("duplicates", .integer(Int128(report.duplicates))),
-                        ("held", .integer(Int128(report.held.count))),
+                        ("held", .integer(Int128(report.heldCount))),
                         ("rejected", .integer(Int128(report.rejected.count))),
                         ("forks", .integer(Int128(report.forks.count))),
                         ("caught_up", .integer(Int128(report.caughtUp))),
@@ -183,8 +183,8 @@ struct Import: AsyncParsableCommand {
                     ]))
             } else {
                 print(
-                    "Imported \(report.accepted.count) new entries (\(report.duplicates) already here, "
-                        + "\(report.held.count) waiting, \(report.rejected.count) refused).")
+                    "Imported \(report.acceptedCount) new entries (\(report.duplicates) already here, "
+                        + "\(report.heldCount) waiting, \(report.rejected.count) refused).")
                 if report.caughtUp > 0 { print(CatchUp.caughtUpLine(report.caughtUp)) }
                 for line in try await context.refusalLines(report.rejected) { print(line) }
                 for line in try await context.forkLines(newForks) { print(line) }
