@@ -52,7 +52,10 @@ package final class StoreMetrics: Sendable {
         let named: [(String, String)] = [
             ("poll", "Nothing-changed polls answered."), ("sync", "Full syncs answered."),
             ("entries_received", "Entries devices pushed that were new to the store."),
-            ("entries_sent", "Entries sent to devices."), ("challenge", "Challenges issued."),
+            ("entries_sent", "Entries sent to devices."),
+            ("sync_bytes_received", "Bytes of /sync request bodies (polls included)."),
+            ("sync_bytes_sent", "Bytes of /sync response bodies (polls included)."),
+            ("challenge", "Challenges issued."),
             ("token_issued", "Tokens issued."), ("token_refused", "Token requests refused."),
         ]
         for (key, help) in named {

@@ -152,6 +152,8 @@ package enum StoreServer {
                 metrics.count(response.clock == nil ? "poll" : "sync")
                 metrics.count("entries_received", by: response.accepted ?? 0)
                 metrics.count("entries_sent", by: sent)
+                metrics.count("sync_bytes_received", by: bytes.readableBytes)
+                metrics.count("sync_bytes_sent", by: prefix.count + runs.count)
                 // Written in slices as the connection takes them: the runs are not copied whole
                 // into a second buffer (a page is megabytes, and a device asks for the next one
                 // while it merges the last).
@@ -164,7 +166,9 @@ package enum StoreServer {
                 }
                 return Response(status: .ok, headers: [.contentType: SyncBody.contentType], body: body)
             }
-            let body = try await request.decode(as: SyncRequest.self, context: context)
+            let bytes = try await request.body.collect(upTo: context.maxUploadSize)
+            let body = try await Request(head: request.head, body: .init(buffer: bytes))
+                .decode(as: SyncRequest.self, context: context)
             let response = try await service.sync(identity: identity, request: body)
             if body.clock == nil {
                 metrics.count("poll")
@@ -173,7 +177,10 @@ package enum StoreServer {
                 metrics.count("entries_received", by: response.accepted ?? 0)
                 metrics.count("entries_sent", by: response.entries?.count ?? 0)
             }
-            return try encode(response)
+            let encoded = try encode(response)
+            metrics.count("sync_bytes_received", by: bytes.readableBytes)
+            metrics.count("sync_bytes_sent", by: encoded.body.contentLength ?? 0)
+            return encoded
         }
         authorised.post("prove") { request, context -> Response in
             let identity = try context.admittedIdentity()

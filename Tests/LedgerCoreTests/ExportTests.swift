@@ -110,7 +110,8 @@ struct ExportStreamTests {
         #expect(read == 28)  // the seven pages before the bad line's
         // In one page, an entry that does not decode before a line that is not hex is named first.
         lines[28] = "00"
-        var both = try #require(try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 100, pageEntries: 100))
+        var both = try #require(
+            try Self.stream(Array(lines.joined(separator: "\n").utf8), chunk: 100, pageEntries: 100))
         let first = #expect(throws: ExportDocument.ReadError.self) { while try both.nextPage() != nil {} }
         #expect(first?.description.hasPrefix("line 29: ") == true)
         // Cut in the middle of the last entry.
@@ -193,8 +194,10 @@ struct ExportStreamTests {
         let listed = try await fixture.replica(device: 1)
         let whole = try await listed.merge(all)
         let counted = try await fixture.replica(device: 1)
-        let pages = Locked(stride(from: 0, to: all.count, by: 3).map { Array(all[$0..<min($0 + 3, all.count)]) }.makeIterator())
-        let report = try await counted.merge(pages: { () throws(LedgerError) -> [Entry]? in pages.withLock { $0.next() } })
+        let pages = Locked(
+            stride(from: 0, to: all.count, by: 3).map { Array(all[$0..<min($0 + 3, all.count)]) }.makeIterator())
+        let report = try await counted.merge(pages: { () throws(LedgerError) -> [Entry]? in pages.withLock { $0.next() }
+            })
         #expect(whole.held.count == 4 && whole.heldCount == 4)
         #expect(whole.accepted.count == all.count - 4 && whole.acceptedCount == whole.accepted.count)
         #expect(whole.caughtUp > 0)  // device 1's own entries, adopted

@@ -11,6 +11,16 @@ import NIOCore
 import Testing
 
 extension TestClientProtocol {
+    /// The values of `ledgerlink_store_NAME_total` counters on /metrics, in the order named.
+    func counters(_ names: [String]) async throws -> [Int] {
+        let metrics = try await executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil)
+        let lines = String(buffer: metrics.body).split(separator: "\n")
+        return names.map { name in
+            lines.first { $0.hasPrefix("ledgerlink_store_\(name)_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
+                ?? -1
+        }
+    }
+
     /// A sync in the binary form: the status, the answer's content type, and its bytes.
     func binarySync(_ identity: IdentityID, token: String, clock: VectorClock, _ entries: [Entry], raw: [UInt8]? = nil)
         async throws -> (status: Int, contentType: String?, body: [UInt8])
@@ -47,7 +57,13 @@ struct BinarySyncTests {
 
             // A new device pulls everything: the binary answer carries exactly the JSON one's entries.
             let other = try await client.token(fixture.identity, fixture.devices[1])
+            let before = try await client.counters(["sync_bytes_received", "sync_bytes_sent"])
             let binary = try await client.binarySync(fixture.identity, token: other, clock: .empty, [])
+            // /metrics counts the bodies' bytes, both ways.
+            let request = try SyncBody.encode(SyncRequest(clock: Data.base64(VectorClock.encode([]))), entries: [])
+            #expect(
+                try await client.counters(["sync_bytes_received", "sync_bytes_sent"])
+                    == [before[0] + request.count, before[1] + binary.body.count])
             let (binaryAnswer, binaryEntries) = try SyncBody.decode(
                 binary.body, as: SyncResponse.self, maxEntries: .max)
             let json = try await client.push(fixture.identity, token: other, [])
