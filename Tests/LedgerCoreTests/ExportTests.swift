@@ -196,8 +196,8 @@ struct ExportStreamTests {
         let counted = try await fixture.replica(device: 1)
         let pages = Locked(
             stride(from: 0, to: all.count, by: 3).map { Array(all[$0..<min($0 + 3, all.count)]) }.makeIterator())
-        let report = try await counted.merge(pages: { () throws(LedgerError) -> [Entry]? in pages.withLock { $0.next() }
-            })
+        let next = { @Sendable () throws(LedgerError) -> [Entry]? in pages.withLock { $0.next() } }
+        let report = try await counted.merge(pages: next)
         #expect(whole.held.count == 4 && whole.heldCount == 4)
         #expect(whole.accepted.count == all.count - 4 && whole.acceptedCount == whole.accepted.count)
         #expect(whole.caughtUp > 0)  // device 1's own entries, adopted
