@@ -6,11 +6,16 @@ import LedgerCrypto
 /// LedgerStore.swift; the logs' packed segments are LogSegments.swift). The engine decides
 /// what to keep; these only read and write, inside the engine's transactions.
 extension LedgerStore {
-    /// Shrinks the connection's page cache to 2 MB for a scan that reads each page once.
-    static func useSmallPageCache(_ db: Database) { try? db.execute(sql: "PRAGMA cache_size = -2048") }
+    /// Shrinks the connection's page cache to at most 2 MB (a scan that reads each page once, a
+    /// transaction that writes a whole file); returns the size to give back.
+    static func useSmallPageCache(_ db: Database) -> Int {
+        let size = (try? Int.fetchOne(db, sql: "PRAGMA cache_size")) ?? cacheSize
+        if size < -2048 { try? db.execute(sql: "PRAGMA cache_size = -2048") }
+        return size
+    }
 
-    /// Gives the connection its usual page cache back.
-    static func restorePageCache(_ db: Database) { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+    /// Gives the connection the page cache `useSmallPageCache` found back.
+    static func restorePageCache(_ db: Database, to size: Int) { try? db.execute(sql: "PRAGMA cache_size = \(size)") }
 
     /// `local`: this replica's identity record and the unit's decimals.
     enum Local {
@@ -52,6 +57,10 @@ extension LedgerStore {
 
     /// `held`: entries waiting for an earlier one of their log.
     enum Held {
+        static func contains(_ db: Database, _ hash: EntryHash) throws -> Bool {
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM held WHERE hash = ?", arguments: [Data(hash.bytes)]) ?? false
+        }
+
         static func entries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
             try Data.fetchAll(
                 db, sql: "SELECT raw FROM held WHERE author = ? ORDER BY seq", arguments: [Data(author.bytes)]

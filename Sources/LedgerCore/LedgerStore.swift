@@ -152,6 +152,23 @@ public final class LedgerStore: Sendable {
         return store
     }
 
+    /// A ledger in a private temporary file that SQLite deletes when it is closed (or at once,
+    /// on systems that allow it, so that nothing is left behind by a crash): what it holds is on
+    /// disk, and memory holds its page cache (2 MiB) only. Nothing in it needs to survive the
+    /// process, so nothing is synced. A store's replicas of identities are made this way: a
+    /// server's memory does not grow with the size of the identities it checks.
+    public static func scratch(identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey)
+        throws(LedgerError) -> LedgerStore
+    {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048")
+        }
+        let store = try wrap(nil) { LedgerStore(writer: try DatabaseQueue(path: "", configuration: config), path: nil) }
+        try store.initialise(identity: identity, root: root, device: device)
+        return store
+    }
+
     /// Page cache of each connection, in SQLite's negative-KiB form: 32 MiB.
     static let cacheSize = -32768
 

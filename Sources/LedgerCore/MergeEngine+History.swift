@@ -51,8 +51,8 @@ extension MergeEngine {
         try store.read { db in
             // A scan of the whole ledger would fill this connection's page cache (32 MB) with
             // pages read once; a small cache keeps the screen's memory flat.
-            LedgerStore.useSmallPageCache(db)
-            defer { LedgerStore.restorePageCache(db) }
+            let cacheSize = LedgerStore.useSmallPageCache(db)
+            defer { LedgerStore.restorePageCache(db, to: cacheSize) }
             for log in logs.logs where filter?.admits(log.author) ?? true {
                 let start = from[log.author] ?? 1
                 guard start <= log.through, !stopped else { continue }

@@ -287,6 +287,38 @@ extension MergeEngine {
         }
     }
 
+    /// Which of `entries` this replica already holds, in its logs, waiting, or kept as a fork's
+    /// proof or branch: one read of each device's log over the seqs named, then a look-up per
+    /// entry not found there. (A store asks this instead of keeping every hash it stored.)
+    public func holds(_ entries: [Entry]) throws(LedgerError) -> Set<EntryHash> {
+        try refresh()
+        return try store.read { db in
+            var held = Set<EntryHash>()
+            for (author, list) in Dictionary(grouping: entries, by: \.author) {
+                var logged: [Seq: ArraySlice<UInt8>] = [:]
+                if let authorID = cache.authorIDs[author], let low = list.lazy.map(\.seq).min(),
+                    let high = list.lazy.map(\.seq).max()
+                {
+                    let wanted = Set(list.map(\.seq))
+                    try LogSegments.forEach(db, author: authorID, from: low, through: high) { row in
+                        if wanted.contains(row.seq) { logged[row.seq] = row.stored }
+                        return true
+                    }
+                }
+                for entry in list {
+                    if let stored = logged[entry.seq], stored.elementsEqual(entry.storedForm) {
+                        held.insert(entry.hash)
+                    } else if try LedgerStore.Held.contains(db, entry.hash) || LedgerStore.Forks.isProof(db, entry)
+                        || LedgerStore.Branches.contains(db, entry)
+                    {
+                        held.insert(entry.hash)
+                    }
+                }
+            }
+            return held
+        }
+    }
+
     /// Stored entries `from...through` of `author`'s log, in seq order.
     public func entries(of author: DevicePublicKey, from: Seq, through: Seq) throws(LedgerError) -> [Entry] {
         try store.read { db in try entries(db, author: author, from: from, through: through) }

@@ -219,8 +219,8 @@ public actor MergeEngine {
     /// corrupt half-way) nothing of any page is kept.
     public func merge(pages next: @Sendable () throws(LedgerError) -> [Entry]?) throws(LedgerError) -> MergeReport {
         let report = try transaction(listsEntries: false) { db, report in
-            LedgerStore.useSmallPageCache(db)
-            defer { LedgerStore.restorePageCache(db) }
+            let cacheSize = LedgerStore.useSmallPageCache(db)
+            defer { LedgerStore.restorePageCache(db, to: cacheSize) }
             while let page = try next() { try mergeBatch(db, page, &report) }
         }
         return sayCaughtUp(report)

@@ -11,23 +11,22 @@ import Synchronization
 /// pull is answered from the rows by author and seq, a few thousand at a time, so a server's
 /// memory does not grow with the identities it serves nor with the size of a pull. Anything
 /// else (control entries, repeats, forks, gaps, an identity with a fork) goes through a merge
-/// engine over the rows in memory (no device key: it checks signatures, chains and authority,
-/// and cannot read amounts or memos). That engine is a cache: rebuilt from the database
-/// whenever another server wrote, or a refused request left it in doubt.
+/// engine over the rows, kept in a temporary file (`LedgerStore.scratch`: memory holds its page
+/// cache, whatever the identity's size), with no device key: it checks signatures, chains and
+/// authority, and cannot read amounts or memos. That engine is a cache: rebuilt from the
+/// database whenever another server wrote, or a refused request left it in doubt.
 actor IdentityLedger {
     let identity: IdentityID
     let backend: any StoreBackend
     /// What this ledger's memory counts for in the server's cache budget.
     nonisolated let footprint: Footprint
     private var engine: MergeEngine? {
-        didSet { if engine == nil { storedBytes = 0 } }
+        didSet { footprint.set(engine == nil ? 0 : Self.engineBytes) }
     }
-    /// Bytes of the entries the engine holds (0 without one), for the footprint.
-    private var storedBytes = 0 {
-        didSet { footprint.set(engine == nil ? 0 : IdentityLedger.engineBase + 3 * storedBytes) }
-    }
-    /// An engine over an in-memory SQLite costs this much before its first entry.
-    static let engineBase = 256 << 10
+    /// What an engine costs in memory, whatever the identity's size: its entries are in a
+    /// temporary file (`LedgerStore.scratch`), and memory holds that file's page cache (2 MiB)
+    /// and the engine's state (its roster, keys and each device's head).
+    static let engineBytes = (256 << 10) + (2 << 20)
     /// Rows of the database the engine holds.
     private var version: Int64 = 0
     /// What polls need (the keys it authorises, and the clock digest) of the database's state
@@ -47,7 +46,6 @@ actor IdentityLedger {
     /// Reads (polls, token checks) accept an answer this fresh from the database; writes
     /// always look. Only writes by *other* servers can be this late to show.
     static let readFreshness: Duration = .milliseconds(50)
-    private var hashes: Set<EntryHash> = []
 
     /// Rows read from the database at a time: a large identity is merged page by page, never
     /// held whole in memory beside its replica, and an answer is read in reads of this many.
@@ -55,7 +53,7 @@ actor IdentityLedger {
     /// Rows read at a time for an answer (written as runs as they are read, then let go).
     var answerRowsPerRead: Int { min(rowsPerRead, Self.answerChunk) }
     static let answerChunk = 2_048
-    package static let defaultRowsPerRead = 20_000
+    package static let defaultRowsPerRead = 4_096
 
     init(
         identity: IdentityID, backend: any StoreBackend, footprint: Footprint = Footprint(),
@@ -72,7 +70,6 @@ actor IdentityLedger {
     func dropEngine() async {
         try? await exclusively {
             engine = nil
-            hashes = []
         }
     }
 
@@ -174,7 +171,6 @@ actor IdentityLedger {
         guard let head = try await backend.head(of: identity.bytes) else {
             engine = nil
             version = 0
-            hashes = []
             cached = nil
             return nil
         }
@@ -244,9 +240,10 @@ actor IdentityLedger {
         for attempt in 0..<Self.appendAttempts {
             try await refresh()
             guard let engine else { throw Self.unknown }
-            // New to the store, once each (`hashes` is read, never copied: it holds every entry).
+            // New to the store, once each (asked of the engine, which holds every stored entry).
+            let known = try await engine.holds(pushed)
             var repeated = Set<EntryHash>()
-            let fresh = pushed.filter { !hashes.contains($0.hash) && repeated.insert($0.hash).inserted }
+            let fresh = pushed.filter { !known.contains($0.hash) && repeated.insert($0.hash).inserted }
             if let foreign = fresh.first(where: { $0.identity != identity }) {
                 throw StoreError(
                     .foreignEntry, "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
@@ -288,15 +285,12 @@ actor IdentityLedger {
                 }
                 version += Int64(fresh.count)
                 cached = Self.slim(summary, version: version)
-                hashes.formUnion(fresh.map(\.hash))
-                storedBytes += fresh.reduce(0) { $0 + $1.encoded.count }
             }
             var (response, entries): (SyncResponse, DeltaBatcher.Batch)
             if let plainHeads {
                 // The engine lacks the records stored beside what it merged: the answer comes
                 // from the rows, and the engine goes.
                 self.engine = nil
-                hashes = []
                 (response, entries) = try await respondFromRows(
                     plainHeads, version: version, to: clock.advanced(by: pushed), page: page)
             } else {
@@ -690,7 +684,6 @@ actor IdentityLedger {
         guard let stored = try await backend.version(of: identity.bytes) else {
             engine = nil
             version = 0
-            hashes = []
             return
         }
         try await refresh(known: stored)
@@ -712,10 +705,9 @@ actor IdentityLedger {
         guard let first = firstPage.first, let genesis = try? Entry(decoding: first.raw) else {
             throw StoreError(.corruptStore, "the stored identity has no readable genesis entry")
         }
-        let store = try LedgerStore.inMemory(identity: identity, root: genesis.author, device: genesis.author)
+        let store = try LedgerStore.scratch(identity: identity, root: genesis.author, device: genesis.author)
         engine = try await MergeEngine(store: store, keyPair: nil, maxHeld: .max, readsBodies: false)
         version = 0
-        hashes = []
         try await apply(firstPage)
         try await applyAll(through: stored)
     }
@@ -733,9 +725,7 @@ actor IdentityLedger {
         guard let engine, let last = rows.last else { return }
         let entries = try rows.map { try Entry(decoding: $0.raw) }
         try await engine.merge(entries)
-        hashes.formUnion(entries.map(\.hash))
         version = last.n
-        storedBytes += rows.reduce(0) { $0 + $1.raw.count }
     }
 }
 

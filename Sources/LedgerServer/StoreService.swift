@@ -503,17 +503,24 @@ package actor LedgerCache {
 
     /// Past the budget (checked on every request: the total is kept as footprints change),
     /// least recently used engines are dropped, then identities forgotten, down to 90% of it.
-    /// `spared` (the identity being served) is never chosen.
+    /// Engines are also kept to `maxEngines` (each holds a temporary file open). `spared` (the
+    /// identity being served) is never chosen.
     private func checkBudget(sparing spared: IdentityID) {
         // Engines whose drop is under way count as gone already.
-        var total = bytes - dropping.reduce(0) { $0 + (ledgers[$1]?.ledger.footprint.value ?? 0) }
-        guard total > budget else { return }
+        let droppingBytes = dropping.reduce(0) { $0 + (ledgers[$1]?.ledger.footprint.value ?? 0) }
+        var total = bytes - droppingBytes
+        // Every engine counts the same (`IdentityLedger.engineBytes`).
+        var engineCount = (engines.value - droppingBytes) / IdentityLedger.engineBytes
+        guard total > budget || engineCount > Self.maxEngines else { return }
         let goal = budget / 10 * 9
+        let engineGoal = Self.maxEngines / 10 * 9
         let oldest = ledgers.filter { $0.key != spared }.sorted { $0.value.lastUse < $1.value.lastUse }
-        for (identity, held) in oldest where total > goal && !dropping.contains(identity) {
+        for (identity, held) in oldest where (total > goal || engineCount > engineGoal) && !dropping.contains(identity)
+        {
             let engine = held.ledger.footprint.value
             if engine > 0 {
                 total -= engine
+                engineCount -= 1
                 dropping.insert(identity)
                 let ledger = held.ledger
                 Task {
@@ -528,6 +535,9 @@ package actor LedgerCache {
             total -= Self.shellBytes
         }
     }
+
+    /// Engines kept at most, whatever the budget.
+    static let maxEngines = 256
 
     /// Identities whose engine is being dropped.
     private var dropping: Set<IdentityID> = []

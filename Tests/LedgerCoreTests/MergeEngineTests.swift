@@ -88,6 +88,26 @@ struct MergeEngineTests {
         // Others' entries are not "caught up", nor are entries merged again.
         #expect(try await restored.merge(fixture.allEntries).caughtUp == 0)
     }
+
+    @Test("what a replica holds: its logs, entries waiting for a gap, a fork's proofs and branches; nothing else")
+    func holds() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<5 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        var other = built
+        try built.record(device: 1, .credit, amount: 5, memo: "main")
+        try built.record(device: 1, .credit, amount: 6, memo: "after main")  // kept with its branch
+        let rival = try other.record(device: 1, .credit, amount: 7, memo: "rival")
+        let missing = try built.record(device: 0, .credit, amount: 8)
+        let waiting = try built.record(device: 0, .credit, amount: 9)  // waits for `missing`
+        let never = try built.record(device: 0, .credit, amount: 10)
+        let stored = built.allEntries.filter { $0 != missing && $0 != waiting && $0 != never }
+        let replica = try await built.replica(device: 0)
+        try await replica.merge(stored + [rival, waiting])
+        #expect(try await replica.provenForks()[built.devices[1].publicKey] != nil)
+        let held = try await replica.holds(built.allEntries + [rival])
+        #expect(held == Set(stored.map(\.hash) + [rival.hash, waiting.hash]))
+        #expect(try await replica.holds([]).isEmpty)
+    }
 }
 
 @Suite("Delta pages")
