@@ -52,10 +52,28 @@ public struct DeltaBatcher: Sendable {
         /// Makes room for about `bytes` of runs, when the batch writes them.
         public mutating func reserveRuns(_ bytes: Int) { runs?.reserve(bytes) }
 
+        /// Runs set aside as the batch was written (`setAsideRuns`), in order.
+        private var setAside: [[UInt8]] = []
+
+        /// Moves the runs finished so far out of the writer: a page written a few thousand
+        /// entries at a time is then held in parts, each let go as it is sent.
+        public mutating func setAsideRuns() {
+            guard let part = runs?.takeFinishedRuns(), !part.isEmpty else { return }
+            setAside.append(part)
+        }
+
+        /// The runs' bytes in parts, counts written, that together are the list: its header, the
+        /// parts set aside, the rest (nil when the batch keeps entries instead).
+        public mutating func finishedRunParts() -> [[UInt8]]? {
+            runs?.finish()
+            guard let all = runs?.bytes else { return nil }
+            let header = EntryRuns.listHeaderLength
+            return [Array(all[..<header])] + setAside + [Array(all[header...])]
+        }
+
         /// The runs' bytes, counts written (nil when the batch keeps entries instead).
         public mutating func finishedRuns() -> [UInt8]? {
-            runs?.finish()
-            return runs?.bytes
+            finishedRunParts().map { Array($0.joined()) }
         }
     }
 

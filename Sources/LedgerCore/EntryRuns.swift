@@ -66,7 +66,8 @@ public enum EntryRuns {
         /// Entries written.
         public private(set) var count = 0
         private var runs = 0
-        /// Where the current run's `n` is, and how many entries it holds.
+        /// Where the current run starts, where its `n` is, and how many entries it holds.
+        private var runStart = 0
         private var runCountAt = 0
         private var runLength = 0
         /// What the next entry must continue to join the current run.
@@ -87,6 +88,7 @@ public enum EntryRuns {
                 } ?? false
             if !continues {
                 finishRun()
+                runStart = bytes.count
                 bytes.append(contentsOf: entry.identity.bytes)
                 bytes.append(contentsOf: entry.author.bytes)
                 Self.put(entry.seq, count: 8, into: &bytes)
@@ -105,6 +107,20 @@ public enum EntryRuns {
         /// Makes room for `capacity` bytes in all (growing a page of megabytes by doubling
         /// holds the old and the new buffer at once).
         public mutating func reserve(_ capacity: Int) { bytes.reserveCapacity(capacity) }
+
+        /// Hands out the runs finished so far, keeping the list's header and the run being
+        /// written (its count is written when it ends): the header, what was handed out in
+        /// order, then the rest, are exactly the bytes of the whole list. A page written this
+        /// way, a part at a time, is never held in one buffer of its full size.
+        public mutating func takeFinishedRuns() -> [UInt8] {
+            let end = runLength > 0 ? runStart : bytes.count
+            guard end > listHeaderLength else { return [] }
+            let taken = Array(bytes[listHeaderLength..<end])
+            bytes.removeSubrange(listHeaderLength..<end)
+            runStart -= end - listHeaderLength
+            runCountAt -= end - listHeaderLength
+            return taken
+        }
 
         /// Writes the counts: the list's, and the last run's.
         public mutating func finish() {

@@ -516,8 +516,12 @@ actor IdentityLedger {
         }
         let total = Int(wanted) + extra.count
         let answer = page.batcher
-        // Room for the page at a credit's size in a run (150 bytes; larger entries grow it).
-        batch.reserveRuns(min(StoreAPI.maxResponseBytes, min(total, page.entries) * 160 + EntryRuns.listHeaderLength))
+        // Room for one read's entries at a credit's size in a run (150 bytes; larger entries grow
+        // it): the runs are set aside after each read, so the page is never one buffer.
+        batch.reserveRuns(
+            min(
+                StoreAPI.maxResponseBytes,
+                min(total, page.entries, answerRowsPerRead) * 160 + EntryRuns.listHeaderLength))
         // When what is sent makes up at least half the rows from the first one to send (a new
         // device, a device that was away), the rows are read in the order they were stored,
         // along the primary key; otherwise log by log along the author index.
@@ -563,6 +567,7 @@ actor IdentityLedger {
                 next[entry.author] = (place.seq + 1, place.through)
                 wanted -= 1
             }
+            batch.setAsideRuns()
         }
     }
 
@@ -587,6 +592,7 @@ actor IdentityLedger {
                     }
                     guard batch.add(entry, answer) else { return }
                 }
+                batch.setAsideRuns()
                 guard Int64(last.seq) < run.through else { break }
                 from = Int64(last.seq) + 1
             }

@@ -7,6 +7,7 @@ import LedgerCrypto
 import LedgerRemote
 import Logging
 import NIOCore
+import Synchronization
 
 /// How `ledgerlink serve` runs.
 package struct StoreServerConfiguration: Sendable {
@@ -152,15 +153,20 @@ package enum StoreServer {
                 metrics.count(response.clock == nil ? "poll" : "sync")
                 metrics.count("entries_received", by: response.accepted ?? 0)
                 metrics.count("entries_sent", by: sent)
+                // Written in slices, each part of the runs let go once it is handed to the
+                // connection: a page is megabytes, a device asks for the next one while it merges
+                // the last, and the connection holds what the device has not read yet.
+                let length = runs.reduce(prefix.count) { $0 + $1.count }
                 metrics.count("sync_bytes_received", by: bytes.readableBytes)
-                metrics.count("sync_bytes_sent", by: prefix.count + runs.count)
-                // Written in slices as the connection takes them: the runs are not copied whole
-                // into a second buffer (a page is megabytes, and a device asks for the next one
-                // while it merges the last).
-                let body = ResponseBody(contentLength: prefix.count + runs.count) { writer in
+                metrics.count("sync_bytes_sent", by: length)
+                let parts = AnswerParts(runs)
+                let body = ResponseBody(contentLength: length) { writer in
                     try await writer.write(ByteBuffer(bytes: prefix))
-                    for start in stride(from: 0, to: runs.count, by: Self.bodySlice) {
-                        try await writer.write(ByteBuffer(bytes: runs[start..<min(start + Self.bodySlice, runs.count)]))
+                    while let part = parts.next() {
+                        for start in stride(from: 0, to: part.count, by: Self.bodySlice) {
+                            try await writer.write(
+                                ByteBuffer(bytes: part[start..<min(start + Self.bodySlice, part.count)]))
+                        }
                     }
                     try await writer.finish(nil)
                 }
@@ -408,4 +414,13 @@ actor CountsCache {
         cached = try? await backend.counts()
         return cached
     }
+}
+
+/// The parts of an answer's body, each handed out once and then no longer held.
+final class AnswerParts: Sendable {
+    private let parts: Mutex<[[UInt8]]>
+
+    init(_ parts: [[UInt8]]) { self.parts = Mutex(parts.reversed()) }
+
+    func next() -> [UInt8]? { parts.withLock { $0.popLast() } }
 }

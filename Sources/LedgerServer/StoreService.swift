@@ -243,7 +243,7 @@ package final class StoreService: Sendable {
 
     /// A sync in the binary form: `body` is a `SyncBody`, and so is the answer.
     package func sync(identity: IdentityID, binary body: [UInt8]) async throws -> (
-        response: SyncResponse, sent: Int, prefix: [UInt8], runs: [UInt8]
+        response: SyncResponse, sent: Int, prefix: [UInt8], runs: [[UInt8]]
     ) {
         let request: SyncRequest
         let entries: [Entry]
@@ -258,8 +258,10 @@ package final class StoreService: Sendable {
             throw StoreError.badRequest("a binary sync body carries its entries as runs, not in its control object")
         }
         var (response, out) = try await sync(identity: identity, request: request, entries: entries, runs: true)
-        // The body's two parts: the control object, then the runs written as the rows were read.
-        return (response, out.count, try SyncBody.prefix(response), out.finishedRuns() ?? SyncBody.runs(out.entries))
+        // The body: the control object, then the runs written as the rows were read, in parts.
+        return (
+            response, out.count, try SyncBody.prefix(response), out.finishedRunParts() ?? [SyncBody.runs(out.entries)]
+        )
     }
 
     /// Merges `entries` and answers with what the device lacks (the answer's fields, and its entries).

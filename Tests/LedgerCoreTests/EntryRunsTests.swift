@@ -169,6 +169,37 @@ struct EntryRunsTests {
         writer.finish()
         #expect(writer.bytes == EntryRuns.encoded(entries))
     }
+
+    @Test(
+        "runs set aside while they are written, then the rest: the header, the parts and the rest are the list's bytes")
+    func setAsideInParts() throws {
+        for seed in UInt64(1)...12 {
+            let entries = try Self.interleaved(
+                devices: 1 + Int(seed % 3), entries: Int(seed * 53 % 700) + 1, seed: seed)
+            for every in [1, 7, 100, 256, 257, 1000] {
+                var batch = DeltaBatcher.Batch(writingRuns: true)
+                let batcher = DeltaBatcher(maxEntries: .max, maxBytes: .max, cost: { $0.encoded.count })
+                for (index, entry) in entries.enumerated() {
+                    let added = batch.add(entry, batcher)
+                    #expect(added)
+                    if index % every == every - 1 { batch.setAsideRuns() }
+                }
+                let finished = batch.finishedRunParts()
+                let parts = try #require(finished)
+                #expect(parts.count >= 2)
+                #expect(Array(parts.joined()) == EntryRuns.encoded(entries), "seed \(seed), every \(every)")
+                // A part set aside holds whole runs only: the run being written stays behind.
+                #expect(parts.dropFirst().dropLast().allSatisfy { !$0.isEmpty })
+            }
+        }
+        var empty = DeltaBatcher.Batch(writingRuns: true)
+        empty.setAsideRuns()
+        let none = empty.finishedRunParts()
+        #expect(Array(try #require(none).joined()) == EntryRuns.encoded([]))
+        var kept = DeltaBatcher.Batch()
+        let entries = kept.finishedRunParts()
+        #expect(entries == nil)
+    }
 }
 
 extension Array where Element == Entry {
