@@ -57,8 +57,15 @@ extension LedgerStore {
 
     /// `held`: entries waiting for an earlier one of their log.
     enum Held {
-        static func contains(_ db: Database, _ hash: EntryHash) throws -> Bool {
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM held WHERE hash = ?", arguments: [Data(hash.bytes)]) ?? false
+        /// The hashes of `author`'s waiting entries at `seqs`.
+        static func hashes(_ db: Database, author: DevicePublicKey, seqs: ClosedRange<Seq>) throws -> Set<EntryHash> {
+            guard seqs.lowerBound <= Seq(Int64.max) else { return [] }
+            let rows = try Data.fetchAll(
+                db, sql: "SELECT hash FROM held WHERE author = ? AND seq >= ? AND seq <= ?",
+                arguments: [
+                    Data(author.bytes), Int64(seqs.lowerBound), Int64(min(seqs.upperBound, Seq(Int64.max))),
+                ])
+            return Set(rows.compactMap { try? EntryHash(bytes: $0.bytes) })
         }
 
         static func entries(_ db: Database, author: DevicePublicKey) throws -> [Entry] {
@@ -107,6 +114,11 @@ extension LedgerStore {
             try Row.fetchAll(db, sql: "SELECT author, MIN(seq) AS seq FROM forks GROUP BY author").reduce(into: [:]) {
                 $0[try DevicePublicKey(bytes: ($1["author"] as Data).bytes)] = Seq($1["seq"] as Int64)
             }
+        }
+
+        static func any(_ db: Database, author: DevicePublicKey) throws -> Bool {
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM forks WHERE author = ? LIMIT 1", arguments: [Data(author.bytes)])
+                ?? false
         }
 
         static func isProof(_ db: Database, _ entry: Entry) throws -> Bool {
@@ -170,6 +182,11 @@ extension LedgerStore {
                 ])
                 count += db.changesCount
             }
+        }
+
+        static func any(_ db: Database, author: DevicePublicKey) throws -> Bool {
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM branches WHERE author = ? LIMIT 1", arguments: [Data(author.bytes)]) ?? false
         }
 
         static func contains(_ db: Database, _ entry: Entry) throws -> Bool {

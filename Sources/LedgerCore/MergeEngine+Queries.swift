@@ -288,28 +288,31 @@ extension MergeEngine {
     }
 
     /// Which of `entries` this replica already holds, in its logs, waiting, or kept as a fork's
-    /// proof or branch: one read of each device's log over the seqs named, then a look-up per
-    /// entry not found there. (A store asks this instead of keeping every hash it stored.)
+    /// proof or branch: per device, one read of its log and one of its waiting entries over the
+    /// seqs named, and a look-up per entry only for a device with proofs or branches kept. (A
+    /// store asks this instead of keeping every hash it stored.)
     public func holds(_ entries: [Entry]) throws(LedgerError) -> Set<EntryHash> {
         try refresh()
         return try store.read { db in
             var held = Set<EntryHash>()
             for (author, list) in Dictionary(grouping: entries, by: \.author) {
+                guard let low = list.lazy.map(\.seq).min(), let high = list.lazy.map(\.seq).max() else { continue }
                 var logged: [Seq: ArraySlice<UInt8>] = [:]
-                if let authorID = cache.authorIDs[author], let low = list.lazy.map(\.seq).min(),
-                    let high = list.lazy.map(\.seq).max()
-                {
+                if let authorID = cache.authorIDs[author] {
                     let wanted = Set(list.map(\.seq))
                     try LogSegments.forEach(db, author: authorID, from: low, through: high) { row in
                         if wanted.contains(row.seq) { logged[row.seq] = row.stored }
                         return true
                     }
                 }
+                let waiting = try LedgerStore.Held.hashes(db, author: author, seqs: low...high)
+                let kept = try LedgerStore.Forks.any(db, author: author) || LedgerStore.Branches.any(db, author: author)
                 for entry in list {
                     if let stored = logged[entry.seq], stored.elementsEqual(entry.storedForm) {
                         held.insert(entry.hash)
-                    } else if try LedgerStore.Held.contains(db, entry.hash) || LedgerStore.Forks.isProof(db, entry)
-                        || LedgerStore.Branches.contains(db, entry)
+                    } else if waiting.contains(entry.hash) {
+                        held.insert(entry.hash)
+                    } else if kept, try LedgerStore.Forks.isProof(db, entry) || LedgerStore.Branches.contains(db, entry)
                     {
                         held.insert(entry.hash)
                     }
