@@ -220,6 +220,12 @@ struct StoreServerTests {
             #expect(forked.status == 200)
             #expect(forked["forks"] as? [String] == [fixture.devices[1].publicKey.hex])
             #expect(try await store.backend.version(of: fixture.identity.bytes) == before + 1)
+            // Sent again, every entry is known to the replica (both proofs among them): nothing
+            // is stored twice.
+            let again = try await client.push(fixture.identity, token: root, linked + [first, second])
+            #expect(again.status == 200)
+            #expect(again["accepted"] as? Int == 0)
+            #expect(try await store.backend.version(of: fixture.identity.bytes) == before + 1)
             // A new device gets the proof: both entries.
             let fresh = try await client.push(fixture.identity, token: root, [])
             let sent = Set((fresh["entries"] as? [String]) ?? [])
