@@ -136,7 +136,7 @@ extension MergeEngine {
             try cutLog(db, author: author, from: fork)
             try loadCuts(db)
             guard settlement(of: author) != nil else { continue }
-            var scratch = MergeReport()
+            var scratch = MergeReport(listsEntries: report.listsEntries)
             let kept =
                 try LedgerStore.Branches.entries(db, author: author, from: fork)
                 + LedgerStore.Forks.proofs(db, author: author).filter { $0.seq >= fork }
