@@ -32,6 +32,35 @@ struct LedgerStoreTests {
         #expect(try await engine.history(limit: 5).map(\.memo) == ["mine", "kept"])
     }
 
+    @Test("a scratch ledger (a store's replica) holds more than its page cache and reads back as one in memory does")
+    func scratch() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        // About 3.6 MB of entries, nearly twice the scratch ledger's page cache: pages go to its file.
+        for i in 0..<12_000 { try fixture.record(device: i % 2, .credit, amount: Int64(i % 97 + 1), memo: "m \(i)") }
+        let entries = fixture.allEntries
+        let scratch = try await MergeEngine(
+            store: try LedgerStore.scratch(
+                identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey),
+            keyPair: nil, maxHeld: .max, readsBodies: false)
+        let memory = try await MergeEngine(
+            store: try LedgerStore.inMemory(
+                identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey),
+            keyPair: nil, maxHeld: .max, readsBodies: false)
+        for start in stride(from: 0, to: entries.count, by: 4_096) {
+            let page = Array(entries[start..<min(start + 4_096, entries.count)])
+            try await scratch.merge(page)
+            try await memory.merge(page)
+        }
+        #expect(try await scratch.clock() == (try await memory.clock()))
+        #expect(try await scratch.storedEntryCount() == entries.count)
+        #expect(try await scratch.holds(entries) == Set(entries.map(\.hash)))
+        let device = fixture.devices[1].publicKey
+        #expect(
+            try await scratch.entries(of: device, from: 1, through: 6_001).map(\.encoded)
+                == (try await memory.entries(of: device, from: 1, through: 6_001)).map(\.encoded))
+        #expect(try await scratch.verifyAll().isEmpty)
+    }
+
     @Test("a corrupt file is refused with a clear message and left exactly as it was")
     func corrupt() throws {
         let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
