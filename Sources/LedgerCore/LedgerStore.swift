@@ -169,6 +169,22 @@ public final class LedgerStore: Sendable {
         return store
     }
 
+    /// Checks that scratch ledgers can be made: writes more than a page cache of one page holds,
+    /// so SQLite must create its temporary file. Throws SQLite's reason when it cannot (the
+    /// folder is `SQLITE_TMPDIR`, else `TMPDIR`, else `/var/tmp`, else `/usr/tmp`, else `/tmp`).
+    public static func checkScratch() throws(LedgerError) {
+        try wrap(nil) {
+            var config = Configuration()
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = 1") }
+            let queue = try DatabaseQueue(path: "", configuration: config)
+            try queue.write { db in
+                try db.execute(sql: "CREATE TABLE probe (data BLOB NOT NULL)")
+                for _ in 0..<8 { try db.execute(sql: "INSERT INTO probe (data) VALUES (zeroblob(65536))") }
+            }
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM probe") }
+        }
+    }
+
     /// Page cache of each connection, in SQLite's negative-KiB form: 32 MiB.
     static let cacheSize = -32768
 

@@ -38,6 +38,7 @@ struct LedgerStoreTests {
         // About 3.6 MB of entries, nearly twice the scratch ledger's page cache: pages go to its file.
         for i in 0..<12_000 { try fixture.record(device: i % 2, .credit, amount: Int64(i % 97 + 1), memo: "m \(i)") }
         let entries = fixture.allEntries
+        try LedgerStore.checkScratch()  // what `serve` checks at start
         let scratch = try await MergeEngine(
             store: try LedgerStore.scratch(
                 identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import LedgerCore
 import LedgerRemote
 import LedgerServer
 import Logging
@@ -116,6 +117,14 @@ struct Serve: AsyncParsableCommand {
                 throw CLIError("cannot open the store database \(path): \(error)")
             }
             described = "SQLite \(path)"
+        }
+        do {
+            try LedgerStore.checkScratch()
+        } catch {
+            let folder = ["SQLITE_TMPDIR", "TMPDIR"].lazy.compactMap { ProcessInfo.processInfo.environment[$0] }.first
+            throw CLIError(
+                "cannot write temporary files in \(folder ?? "/var/tmp") (replicas of identities are kept there; "
+                    + "set SQLITE_TMPDIR to a writable folder): \(describe(error))")
         }
         let service = StoreService(backend: backend, cacheBytes: cacheMb << 20)
         let storeKey: String
