@@ -62,6 +62,27 @@ struct LedgerStoreTests {
         #expect(try await scratch.verifyAll().isEmpty)
     }
 
+    @Test("a checkpoint copies the write-ahead log into the database file, on a connection of its own")
+    func checkpoint() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<3_000 { try fixture.record(device: 1, .credit, amount: Int64(i + 1), memo: "entry \(i)") }
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let store = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
+        try await engine.merge(fixture.allEntries)
+        func size(_ file: String) -> Int {
+            (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        }
+        let before = size(path)
+        #expect(store.writeAheadLogSize > 500_000)  // the entries are in the log, not yet in the file
+        store.checkpoint()
+        #expect(size(path) > before + 500_000)
+        // The engine goes on writing and reading as before.
+        try await engine.appendRecord(.debit, amount: 1, memo: "after")
+        #expect(try await engine.storedEntryCount() == fixture.allEntries.count + 1)
+    }
+
     @Test("a corrupt file is refused with a clear message and left exactly as it was")
     func corrupt() throws {
         let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
