@@ -288,9 +288,9 @@ extension MergeEngine {
     }
 
     /// Which of `entries` this replica already holds, in its logs, waiting, or kept as a fork's
-    /// proof or branch: per device, one read of its log and one of its waiting entries over the
-    /// seqs named, and a look-up per entry only for a device with proofs or branches kept. (A
-    /// store asks this instead of keeping every hash it stored.)
+    /// proof or branch: per device, a read of its log over each stretch of seqs named, one of its
+    /// waiting entries, and a look-up per entry only for a device with proofs or branches kept.
+    /// (A store asks this instead of keeping every hash it stored.)
     public func holds(_ entries: [Entry]) throws(LedgerError) -> Set<EntryHash> {
         try refresh()
         return try store.read { db in
@@ -299,10 +299,16 @@ extension MergeEngine {
                 guard let low = list.lazy.map(\.seq).min(), let high = list.lazy.map(\.seq).max() else { continue }
                 var logged: [Seq: ArraySlice<UInt8>] = [:]
                 if let authorID = cache.authorIDs[author] {
-                    let wanted = Set(list.map(\.seq))
-                    try LogSegments.forEach(db, author: authorID, from: low, through: high) { row in
-                        if wanted.contains(row.seq) { logged[row.seq] = row.stored }
-                        return true
+                    // Each stretch of consecutive seqs named is read on its own: seqs far apart
+                    // never make this read the log between them.
+                    let seqs = Set(list.map(\.seq)).sorted()
+                    var start = 0
+                    for index in seqs.indices where index + 1 == seqs.count || seqs[index + 1] != seqs[index] + 1 {
+                        try LogSegments.forEach(db, author: authorID, from: seqs[start], through: seqs[index]) { row in
+                            logged[row.seq] = row.stored
+                            return true
+                        }
+                        start = index + 1
                     }
                 }
                 let waiting = try LedgerStore.Held.hashes(db, author: author, seqs: low...high)

@@ -107,6 +107,10 @@ struct MergeEngineTests {
         let held = try await replica.holds(built.allEntries + [rival])
         #expect(held == Set(stored.map(\.hash) + [rival.hash, waiting.hash]))
         #expect(try await replica.holds([]).isEmpty)
+        // Seqs far apart in one log, read a stretch at a time.
+        let log = built.logs[0]
+        let apart = [log[0], log[2], log[3], log[log.count - 4], never]
+        #expect(try await replica.holds(apart) == Set(apart.dropLast().map(\.hash)))
     }
 }
 
