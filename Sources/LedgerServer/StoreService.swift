@@ -108,13 +108,13 @@ package final class StoreService: Sendable {
         backend: any StoreBackend, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         nowMilliseconds: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) },
         cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries,
-        rowsPerRead: Int = IdentityLedger.defaultRowsPerRead
+        rowsPerRead: Int = IdentityLedger.defaultRowsPerRead, maxEngines: Int = LedgerCache.defaultMaxEngines
     ) {
         self.pageEntries = min(max(1, pageEntries), StoreAPI.maxResponseEntries)
         self.backend = backend
         self.now = now
         self.nowMilliseconds = nowMilliseconds
-        ledgers = LedgerCache(budget: cacheBytes, rowsPerRead: rowsPerRead)
+        ledgers = LedgerCache(budget: cacheBytes, rowsPerRead: rowsPerRead, maxEngines: maxEngines)
     }
 
     /// What the identity cache holds (for metrics and tests): identities, engines, bytes.
@@ -470,9 +470,13 @@ package actor LedgerCache {
     /// Rows an identity's replica reads from the database at a time.
     let rowsPerRead: Int
 
-    init(budget: Int = LedgerCache.defaultBudget, rowsPerRead: Int = IdentityLedger.defaultRowsPerRead) {
+    init(
+        budget: Int = LedgerCache.defaultBudget, rowsPerRead: Int = IdentityLedger.defaultRowsPerRead,
+        maxEngines: Int = LedgerCache.defaultMaxEngines
+    ) {
         self.budget = max(1 << 20, budget)
         self.rowsPerRead = rowsPerRead
+        self.maxEngines = max(1, maxEngines)
     }
 
     package static let defaultBudget = 256 << 20
@@ -513,9 +517,9 @@ package actor LedgerCache {
         var total = bytes - droppingBytes
         // Every engine counts the same (`IdentityLedger.engineBytes`).
         var engineCount = (engines.value - droppingBytes) / IdentityLedger.engineBytes
-        guard total > budget || engineCount > Self.maxEngines else { return }
+        guard total > budget || engineCount > maxEngines else { return }
         let goal = budget / 10 * 9
-        let engineGoal = Self.maxEngines / 10 * 9
+        let engineGoal = maxEngines - (maxEngines + 9) / 10
         let oldest = ledgers.filter { $0.key != spared }.sorted { $0.value.lastUse < $1.value.lastUse }
         for (identity, held) in oldest where (total > goal || engineCount > engineGoal) && !dropping.contains(identity)
         {
@@ -539,7 +543,8 @@ package actor LedgerCache {
     }
 
     /// Engines kept at most, whatever the budget.
-    static let maxEngines = 256
+    let maxEngines: Int
+    package static let defaultMaxEngines = 256
 
     /// Identities whose engine is being dropped.
     private var dropping: Set<IdentityID> = []

@@ -379,4 +379,41 @@ struct StoreMemoryTests {
             #expect(state.engines <= 4)
         }
     }
+
+    @Test("replicas kept are bounded in number as well as in bytes; an identity whose replica went answers the same")
+    func replicasBounded() async throws {
+        // Forked identities keep their replica: each device signed two entries at one seq.
+        let forked = try (0..<4).map { index -> (fixture: LedgerFixture, entries: [Entry]) in
+            var fixture = try LedgerFixture(deviceCount: 2)
+            for i in 0..<5 { try fixture.record(device: 0, .credit, amount: Int64(index * 10 + i + 1)) }
+            var rival = fixture
+            let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
+            try fixture.record(device: 1, .credit, amount: 98, memo: "main")
+            return (fixture, fixture.allEntries + [rivalEntry])
+        }
+        let store = try await TestStore(backend: try await BackendKind.sqlite.make(), maxEngines: 2)
+        try await store.application(configure: TestStore.unlimited).test(.router) { client in
+            var tokens: [String] = []
+            var first: [[String]] = []
+            for (fixture, entries) in forked {
+                let token = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+                tokens.append(token)
+                let pushed = try await client.push(fixture.identity, token: token, entries)
+                #expect(pushed["forks"] as? [String] == [fixture.devices[1].publicKey.hex])
+                let pulled = try await client.post(
+                    "/v1/identities/\(fixture.identity.hex)/sync", ["clock": Data.base64(VectorClock.encode([]))],
+                    token: token)
+                first.append((pulled["entries"] as? [String]) ?? [])
+            }
+            #expect(await eventually { await store.service.cacheState().engines <= 2 })
+            for (index, (fixture, entries)) in forked.enumerated() {
+                let again = try await client.post(
+                    "/v1/identities/\(fixture.identity.hex)/sync", ["clock": Data.base64(VectorClock.encode([]))],
+                    token: tokens[index])
+                #expect((again["entries"] as? [String]).map(Set.init) == Set(first[index]))
+                #expect(first[index].count == entries.count)
+            }
+            #expect(await eventually { await store.service.cacheState().engines <= 2 })
+        }
+    }
 }

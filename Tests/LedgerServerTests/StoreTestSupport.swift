@@ -70,16 +70,18 @@ struct TestStore {
     init(
         backend: any StoreBackend, clock: TestClock = TestClock(), realTime: Bool = false,
         cacheBytes: Int = LedgerCache.defaultBudget, pageEntries: Int = StoreAPI.maxResponseEntries,
-        rowsPerRead: Int = 20_000
+        rowsPerRead: Int = 20_000, maxEngines: Int = LedgerCache.defaultMaxEngines
     ) async throws {
         self.backend = backend
         self.clock = clock
         service =
             realTime
-            ? StoreService(backend: backend, cacheBytes: cacheBytes, pageEntries: pageEntries, rowsPerRead: rowsPerRead)
+            ? StoreService(
+                backend: backend, cacheBytes: cacheBytes, pageEntries: pageEntries, rowsPerRead: rowsPerRead,
+                maxEngines: maxEngines)
             : StoreService(
                 backend: backend, now: { clock.now }, cacheBytes: cacheBytes, pageEntries: pageEntries,
-                rowsPerRead: rowsPerRead)
+                rowsPerRead: rowsPerRead, maxEngines: maxEngines)
     }
 
     func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
