@@ -71,10 +71,6 @@ public struct DeltaBatcher: Sendable {
             return [Array(all[..<header])] + setAside + [Array(all[header...])]
         }
 
-        /// The runs' bytes, counts written (nil when the batch keeps entries instead).
-        public mutating func finishedRuns() -> [UInt8]? {
-            finishedRunParts().map { Array($0.joined()) }
-        }
     }
 
     /// `entries` in batches, in order.

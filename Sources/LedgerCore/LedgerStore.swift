@@ -160,13 +160,19 @@ public final class LedgerStore: Sendable {
     public static func scratch(identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey)
         throws(LedgerError) -> LedgerStore
     {
-        var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048")
-        }
-        let store = try wrap(nil) { LedgerStore(writer: try DatabaseQueue(path: "", configuration: config), path: nil) }
+        let store = try wrap(nil) { LedgerStore(writer: try temporaryQueue(cacheSize: -2048), path: nil) }
         try store.initialise(identity: identity, root: root, device: device)
         return store
+    }
+
+    /// A connection to a private temporary database, not synced, with this page cache.
+    private static func temporaryQueue(cacheSize: Int) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(
+                sql: "PRAGMA page_size = 16384; PRAGMA synchronous = OFF; PRAGMA cache_size = \(cacheSize)")
+        }
+        return try DatabaseQueue(path: "", configuration: config)
     }
 
     /// Checks that scratch ledgers can be made: writes more than a page cache of one page holds,
@@ -174,9 +180,7 @@ public final class LedgerStore: Sendable {
     /// folder is `SQLITE_TMPDIR`, else `TMPDIR`, else `/var/tmp`, else `/usr/tmp`, else `/tmp`).
     public static func checkScratch() throws(LedgerError) {
         try wrap(nil) {
-            var config = Configuration()
-            config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = 1") }
-            let queue = try DatabaseQueue(path: "", configuration: config)
+            let queue = try temporaryQueue(cacheSize: 1)
             try queue.write { db in
                 try db.execute(sql: "CREATE TABLE probe (data BLOB NOT NULL)")
                 for _ in 0..<8 { try db.execute(sql: "INSERT INTO probe (data) VALUES (zeroblob(65536))") }

@@ -296,12 +296,12 @@ extension MergeEngine {
         return try store.read { db in
             var held = Set<EntryHash>()
             for (author, list) in Dictionary(grouping: entries, by: \.author) {
-                guard let low = list.lazy.map(\.seq).min(), let high = list.lazy.map(\.seq).max() else { continue }
+                let seqs = Set(list.map(\.seq)).sorted()
+                guard let low = seqs.first, let high = seqs.last else { continue }
                 var logged: [Seq: ArraySlice<UInt8>] = [:]
                 if let authorID = cache.authorIDs[author] {
                     // Each stretch of consecutive seqs named is read on its own: seqs far apart
                     // never make this read the log between them.
-                    let seqs = Set(list.map(\.seq)).sorted()
                     var start = 0
                     for index in seqs.indices where index + 1 == seqs.count || seqs[index + 1] != seqs[index] + 1 {
                         try LogSegments.forEach(db, author: authorID, from: seqs[start], through: seqs[index]) { row in

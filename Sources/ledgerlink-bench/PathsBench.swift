@@ -68,11 +68,11 @@ enum PathsBench {
         _ = try await serve.waitForPort()
 
         let counters = ["sync_bytes_received", "sync_bytes_sent"]
-        let atStart = try Self.metrics(port: port, counters)
+        let atStart = try await Self.metrics(port: port, counters)
         let push = try Spawned.measure(binary, ["sync", "--store", url, "--home", source.path])
-        let afterPush = try Self.metrics(port: port, counters)
+        let afterPush = try await Self.metrics(port: port, counters)
         let pull = try Spawned.measure(binary, ["sync", "--store", url, "--home", puller.path])
-        let afterPull = try Self.metrics(port: port, counters)
+        let afterPull = try await Self.metrics(port: port, counters)
         let pushTraffic = (fromDevice: afterPush[0] - atStart[0], toDevice: afterPush[1] - atStart[1])
         let pullTraffic = (fromDevice: afterPull[0] - afterPush[0], toDevice: afterPull[1] - afterPush[1])
 
@@ -115,35 +115,11 @@ enum PathsBench {
         }
     }
 
-    /// Counters of a store's /metrics (`ledgerlink_store_NAME_total`), by a plain HTTP GET on
-    /// loopback that gives up after ten seconds.
-    static func metrics(port: Int, _ names: [String]) throws -> [Int] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw LedgerError.invalidState("no socket for /metrics") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        guard connected == 0, write(fd, request, request.count) == request.count else {
-            throw LedgerError.invalidState("cannot ask the store for /metrics")
-        }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while response.count < 1 << 22 {
-            let count = read(fd, &chunk, chunk.count)
-            guard count > 0 else { break }
-            response += chunk[..<count]
-        }
-        let lines = String(decoding: response, as: UTF8.self).split(separator: "\n")
+    /// Counters of a store's /metrics (`ledgerlink_store_NAME_total`).
+    static func metrics(port: Int, _ names: [String]) async throws -> [Int] {
+        let (status, text) = try await RawHTTP.withConnection(port: port) { try await $0.get("/metrics", port: port) }
+        guard status == 200 else { throw LedgerError.invalidState("/metrics answered \(status)") }
+        let lines = text.split(separator: "\n")
         return try names.map { name in
             guard let line = lines.first(where: { $0.hasPrefix("ledgerlink_store_\(name)_total ") }),
                 let value = Int(line.split(separator: " ").last ?? "")

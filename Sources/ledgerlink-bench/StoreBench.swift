@@ -177,7 +177,17 @@ final class RawHTTP: @unchecked Sendable {
     }
 
     func post(_ path: String, body: Data, bearer: String?, port: Int) async throws -> (Int, String) {
-        var head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\n"
+        try await send("POST", path, body: body, bearer: bearer, port: port)
+    }
+
+    func get(_ path: String, port: Int) async throws -> (Int, String) {
+        try await send("GET", path, body: Data(), bearer: nil, port: port)
+    }
+
+    private func send(_ method: String, _ path: String, body: Data, bearer: String?, port: Int) async throws -> (
+        Int, String
+    ) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\n"
         if let bearer { head += "Authorization: Bearer \(bearer)\r\n" }
         head += "Content-Length: \(body.count)\r\n\r\n"
         var request = ByteBuffer(string: head)
