@@ -6,8 +6,9 @@ import Foundation
 
 /// A private PostgreSQL for tests, started once per test process from Debian's packages
 /// (`initdb` and `postgres` under /usr/lib/postgresql/*/bin) on a free loopback port, owned by
-/// the `postgres` user when tests run as root (PostgreSQL refuses root). It is stopped when the
-/// test process exits. With $LEDGERLINK_TEST_POSTGRES_URL set, that server is used instead.
+/// the `postgres` user when tests run as root (PostgreSQL refuses root). It is stopped, and its
+/// files removed, when the test process exits (`TestFolder`). With $LEDGERLINK_TEST_POSTGRES_URL
+/// set, that server is used instead.
 package actor PostgresTestServer {
     package static let shared = PostgresTestServer()
 
@@ -54,8 +55,7 @@ package actor PostgresTestServer {
             return url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         guard let bin = Self.binaries() else { throw PostgresTestError("PostgreSQL is not installed") }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-pg-\(getpid())")
-        try? FileManager.default.removeItem(at: folder)
+        let folder = TestFolder.root.appendingPathComponent("postgres")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
         if asRoot { try await run(["chown", "-R", "postgres:postgres", folder.path]) }
@@ -75,10 +75,7 @@ package actor PostgresTestServer {
         server.standardOutput = log
         server.standardError = log
         try server.run()
-        PostgresTestProcess.pid = server.processIdentifier
-        atexit {
-            if PostgresTestProcess.pid > 0 { kill(PostgresTestProcess.pid, SIGINT) }
-        }
+        TestProcessExit.postgres = server.processIdentifier
         let base = "postgres://ledgerlink@127.0.0.1:\(port)"
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -129,11 +126,6 @@ package actor PostgresTestServer {
     }
 }
 
-/// The test server's process id, for the exit handler (which cannot capture).
-enum PostgresTestProcess {
-    nonisolated(unsafe) static var pid: Int32 = 0
-}
-
 package struct PostgresTestError: Error, CustomStringConvertible {
     package let description: String
     init(_ description: String) { self.description = description }
@@ -156,7 +148,7 @@ package final class DedicatedPostgres: @unchecked Sendable {
     /// Creates a cluster with one database, `ledgerlink`, and starts it.
     package static func start() async throws -> DedicatedPostgres {
         guard let bin = PostgresTestServer.binaries() else { throw PostgresTestError("PostgreSQL is not installed") }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-pg-own-\(UUID().uuidString)")
+        let folder = TestFolder.url("postgres")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
         if asRoot { try await PostgresTestServer.command(["chown", "-R", "postgres:postgres", folder.path]) }

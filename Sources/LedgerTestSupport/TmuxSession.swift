@@ -12,7 +12,7 @@ package final class TmuxSession: @unchecked Sendable {
 
     /// Starts `command` (argv) in a detached session of the given size.
     package init(_ command: [String], width: Int = 80, height: Int = 24, environment: [String: String] = [:]) throws {
-        socketDir = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID().uuidString)")
+        socketDir = TestFolder.url("tmux")
         try FileManager.default.createDirectory(at: socketDir, withIntermediateDirectories: true)
         var args = ["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)"]
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) { args += ["-e", "\(key)=\(value)"] }

@@ -12,7 +12,7 @@ struct ExportTests {
         let replica = try await fixture.replica(device: 1)
         try await replica.merge(fixture.allEntries)
         let entries = try await replica.storedEntries()
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)")
+        let url = TestFolder.url("export")
         // Store heads are carried as they are; their signatures are checked by whoever reads them.
         let heads: [JSONValue] = [.object([("store", "ab"), ("version", 7)]), .object([("store", "cd")])]
         for json in [true, false] {

@@ -8,7 +8,7 @@ import Testing
 @Suite("Ledger store")
 struct LedgerStoreTests {
     static func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-store-\(UUID().uuidString)")
+        let url = TestFolder.url("ledgerlink-store")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

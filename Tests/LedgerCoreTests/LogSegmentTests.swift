@@ -10,8 +10,7 @@ import Testing
 @Suite("Log segments")
 struct LogSegmentTests {
     static func path() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ledgerlink-segments-\(UUID().uuidString)")
+        let url = TestFolder.url("ledgerlink-segments")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url.appendingPathComponent("ledger.sqlite").path
     }

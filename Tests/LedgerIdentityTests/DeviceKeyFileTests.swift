@@ -1,12 +1,13 @@
 import Foundation
 import LedgerCrypto
 import LedgerIdentity
+import LedgerTestSupport
 import Testing
 
 @Suite("Device key files")
 struct DeviceKeyFileTests {
     static func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-keys-\(UUID().uuidString)")
+        let url = TestFolder.url("ledgerlink-keys")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

@@ -282,7 +282,7 @@ struct PairingProtocolTests {
 struct JoinSetupTests {
     static func home() -> DataHome {
         DataHome(
-            url: FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-join-\(UUID().uuidString)"))
+            url: TestFolder.url("ledgerlink-join"))
     }
 
     @Test("a genesis of another identity is refused and nothing is written")

@@ -80,7 +80,7 @@ struct PairingVectorTests {
     @Test("an independent implementation (PyNaCl, from docs/PROTOCOL.md) reproduces every pairing message")
     func independentImplementation() async throws {
         let root = Self.vectors.packageRoot
-        let list = FileManager.default.temporaryDirectory.appendingPathComponent("bip39-\(UUID().uuidString).txt")
+        let list = TestFolder.url("bip39").appendingPathExtension("txt")
         try (Wordlist.words.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: list) }
         let script = root.appendingPathComponent("Tests/interop/verify_pairing.py").path

@@ -161,7 +161,7 @@ struct PairingMailboxTests {
                 }
             }
             let home = DataHome(
-                url: FileManager.default.temporaryDirectory.appendingPathComponent("ll-join-\(UUID().uuidString)"))
+                url: TestFolder.url("ll-join"))
             let joined = try await PairingGuest.joinThroughStore(
                 code: window.code, url: url, name: "tablet", home: home, passphrase: nil,
                 showSAS: { words.set($0.description) })

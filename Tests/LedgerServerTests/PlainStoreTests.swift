@@ -333,7 +333,7 @@ struct PlainStoreTests {
     @Test("a store from before rows named their author and seq gets them when a server starts, and serves the identity")
     func olderStoreFilled() async throws {
         let fixture = try Self.ledger()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-old-\(UUID().uuidString)")
+        let folder = TestFolder.url("ll-old")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("store.sqlite").path
         // The schema and rows as an older server left them (2,500 rows: more than one batch).

@@ -120,7 +120,7 @@ struct StoreAccountabilityTests {
     @Test("two heads of one version with different digests, or a clock that lost entries, are proofs kept on disk")
     func contradictionsSurviveRestart() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("witness-\(UUID().uuidString)")
+        let folder = TestFolder.url("witness")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("ledger.sqlite").path
@@ -187,7 +187,7 @@ struct StoreGossipTests {
 
     /// A folder for the devices' ledgers, removed by the caller.
     func folder() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gossip-\(UUID().uuidString)")
+        let folder = TestFolder.url("gossip")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         return folder
     }

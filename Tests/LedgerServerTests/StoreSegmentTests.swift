@@ -35,7 +35,7 @@ struct StoreSegmentTests {
         let stored: Stored
         switch kind {
         case .sqlite:
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-seg-\(UUID().uuidString)")
+            let folder = TestFolder.url("ll-seg")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let path = folder.appendingPathComponent("store.sqlite").path
             stored = Stored(

@@ -193,8 +193,7 @@ struct StorePollerTests {
         try await laptop.merge(fixture.allEntries)
         let phone = try await fixture.replica(device: 1)
         let schedule = StoreSchedule(interval: .milliseconds(200), cap: .seconds(1), debounce: .milliseconds(50))
-        let statusFile = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ll-poll-\(UUID().uuidString).json")
+        let statusFile = TestFolder.url("ll-poll").appendingPathExtension("json")
         let phonePoller: StorePoller? = try await store.application(configure: { $0.publicURL = nil }).test(.live) {
             client in
             let port = try #require(client.port)

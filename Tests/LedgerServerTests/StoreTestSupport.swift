@@ -45,7 +45,7 @@ enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let backend: any StoreBackend
         switch self {
         case .sqlite:
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-store-\(UUID().uuidString)")
+            let folder = TestFolder.url("ll-store")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
         case .postgres:

@@ -9,7 +9,7 @@ import Testing
 @Suite("Pairing over the peer channel")
 struct PairingWindowTests {
     static func home() -> DataHome {
-        DataHome(url: FileManager.default.temporaryDirectory.appendingPathComponent("ll-pair-\(UUID().uuidString)"))
+        DataHome(url: TestFolder.url("ll-pair"))
     }
 
     /// A pairing device with `entries` credits, listening on loopback with a window of `length`.

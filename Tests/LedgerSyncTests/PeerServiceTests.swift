@@ -175,7 +175,7 @@ struct PeerServiceTests {
     func statusFile() async throws {
         let fixture = try LedgerFixture(deviceCount: 2)
         let engines = try await replicas(fixture)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ll-status-\(UUID().uuidString)")
+        let folder = TestFolder.url("ll-status")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("peer-status.json")

@@ -11,8 +11,7 @@ struct Device {
     let cli: CommandRunner
 
     init(name: String = "device") throws {
-        home = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ledgerlink-cli-\(UUID().uuidString)").appendingPathComponent(name)
+        home = TestFolder.url("ledgerlink-cli").appendingPathComponent(name)
         cli = try CommandRunner()
         try Self.isolate(home)
     }

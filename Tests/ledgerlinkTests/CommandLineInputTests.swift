@@ -52,7 +52,7 @@ struct SmallDisk {
     }
 
     static func mount() throws -> SmallDisk {
-        let point = FileManager.default.temporaryDirectory.appendingPathComponent("ll-disk-\(UUID().uuidString)")
+        let point = TestFolder.url("ll-disk")
         try FileManager.default.createDirectory(at: point, withIntermediateDirectories: true)
         try Self.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", point.path])
         return SmallDisk(mountPoint: point)
@@ -75,7 +75,7 @@ struct SmallDisk {
 
     /// `folder` again at a new place, read-only (a bind mount).
     static func readOnlyView(of folder: URL) throws -> SmallDisk {
-        let point = FileManager.default.temporaryDirectory.appendingPathComponent("ll-ro-\(UUID().uuidString)")
+        let point = TestFolder.url("ll-ro")
         try FileManager.default.createDirectory(at: point, withIntermediateDirectories: true)
         try Self.run("/usr/bin/mount", ["--bind", folder.path, point.path])
         try Self.run("/usr/bin/mount", ["-o", "remount,ro,bind", point.path])

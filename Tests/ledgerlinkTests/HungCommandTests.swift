@@ -10,7 +10,7 @@ import Testing
 struct HungCommandTests {
     @Test("is ended at its deadline and reported with what it printed and what each of its threads was doing")
     func reportedWithThreads() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hung-\(UUID().uuidString)")
+        let folder = TestFolder.url("hung")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cli = try CommandRunner()
         // `serve` runs until stopped: a stand-in for a command that never finishes.
