@@ -180,6 +180,7 @@ struct Spawned {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid()).log")
         let started = ContinuousClock.now
         let child = try start(binary, arguments, output: log, stdout: stdout)
+        defer { try? FileManager.default.removeItem(at: log) }
         // The child's own high-water mark, read until it exits: what wait4 reports would include
         // this process's memory (a spawned child's peak starts from its parent's).
         var status: Int32 = 0
