@@ -3,10 +3,6 @@ import LedgerCore
 import LedgerCrypto
 import LedgerRemote
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Why a store sync failed.
 package enum StoreClientError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The store answered with an error status.
