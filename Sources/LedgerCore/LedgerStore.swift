@@ -39,7 +39,7 @@ public final class LedgerStore: Sendable {
             throw .database("cannot create \(path)")
         }
         let store = try wrap(path) {
-            LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
+            LedgerStore(writer: try durablePool(path), path: path)
         }
         try store.initialise(identity: identity, root: root, device: device)
         return store
@@ -73,12 +73,22 @@ public final class LedgerStore: Sendable {
             try checkedVersion(try DatabaseQueue(path: path, configuration: readOnlyConfiguration()), path)
         }
         let store = try wrap(path) {
-            LedgerStore(writer: try DatabasePool(path: path, configuration: configuration()), path: path)
+            LedgerStore(writer: try durablePool(path), path: path)
         }
         // Only an older file takes the write lock here: reading commands open without waiting
         // for a process that is writing.
         if version < schemaVersion { try store.migrate() }
         return store
+    }
+
+    /// The pool every writing command uses, its writer committing with synchronous=FULL.
+    /// GRDB's pool switches a database to WAL after the configuration's own set-up and sets
+    /// synchronous=NORMAL as it does, which leaves commits in the OS's cache until the next
+    /// checkpoint: a power cut could take entries this device had already shown and sent.
+    private static func durablePool(_ path: String) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration())
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        return pool
     }
 
     private static func readOnlyConfiguration() -> Configuration {
@@ -195,7 +205,8 @@ public final class LedgerStore: Sendable {
     private static func configuration() -> Configuration {
         var config = Configuration()
         config.prepareDatabase { db in
-            // Commits are durable in the WAL (synchronous=FULL). Copying the WAL back into the
+            // Commits are durable in the WAL (synchronous=FULL; for a pool's writer GRDB
+            // overrides this, and `durablePool` sets it again). Copying the WAL back into the
             // database is maintenance, done off the merge path by `checkpoint()`. A new database
             // gets 16 KiB pages (entries are a few hundred bytes; larger pages mean fewer B-tree
             // splits per merge); an existing one keeps the size it has.
@@ -323,6 +334,17 @@ public final class LedgerStore: Sendable {
         config.busyMode = .timeout(10)
         _ = try? DatabaseQueue(path: path, configuration: config).writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)")
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL: a commit returns once its
+    /// write-ahead log frames are on disk), for tests and diagnostics.
+    package var commitSyncLevel: Int {
+        get throws(LedgerError) {
+            try Self.wrap(path) {
+                try writer.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+            }
+                ?? 0
         }
     }
 

@@ -136,10 +136,17 @@ package final class SQLiteBackend: StoreBackend {
             // writes and syncs its write-ahead log a page at a time (a page of 16,000 entries
             // took 24 ms with 4 KiB pages, 10 ms with these). An existing file keeps its size.
             try db.execute(sql: "PRAGMA page_size = 16384")
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // After the pool is open: GRDB sets synchronous=NORMAL as it turns the file to WAL,
+        // after the configuration's set-up. A push is answered once it is on disk.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL), for tests and diagnostics.
+    package func commitSyncLevel() async throws -> Int {
+        try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? 0
     }
 
     package func prepareSchema() async throws {

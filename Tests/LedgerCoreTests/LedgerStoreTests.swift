@@ -32,6 +32,19 @@ struct LedgerStoreTests {
         #expect(try await engine.history(limit: 5).map(\.memo) == ["mine", "kept"])
     }
 
+    @Test("every commit waits for the disk (synchronous=FULL), in a new ledger and a reopened one")
+    func commitsAreDurable() async throws {
+        // GRDB's pool turns a WAL database to synchronous=NORMAL after the configuration's own
+        // set-up: commits then returned before their log frames reached the disk, and a power
+        // cut could take entries already shown as recorded (and pushed) with it.
+        let fixture = try LedgerFixture(deviceCount: 1)
+        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let created = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        #expect(try created.commitSyncLevel == 2)
+        #expect(try LedgerStore.open(at: path).commitSyncLevel == 2)
+    }
+
     @Test("a scratch ledger (a store's replica) holds more than its page cache and reads back as one in memory does")
     func scratch() async throws {
         var fixture = try LedgerFixture(deviceCount: 2)

@@ -42,6 +42,18 @@ struct DatabaseFaultTests {
         (error as? StoreError)?.code == "database_unavailable" && (error as? StoreError)?.retryAfter != nil
     }
 
+    @Test("the SQLite store's commits wait for the disk (synchronous=FULL) before a push is answered")
+    func sqliteCommitsAreDurable() async throws {
+        // GRDB's pool sets synchronous=NORMAL after the configuration's own set-up: a store
+        // answered pushes as stored while a power cut could still take them, and devices
+        // would then rightly report it for dropping entries it had signed for.
+        let path = TestFolder.url("ll-sync").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let backend = try SQLiteBackend(path: path + "/store.sqlite")
+        try await backend.prepare()
+        #expect(try await backend.commitSyncLevel() == 2)
+    }
+
     @Test("a call the database never answers ends at its deadline with 503; then calls fail at once until it answers")
     func hangingDatabase() async throws {
         let faulty = FaultyBackend(try await BackendKind.sqlite.make())
