@@ -92,6 +92,9 @@ package struct DeviceConfig: Codable, Sendable, Equatable {
         do {
             try home.create()
             try encoder.encode(self).write(to: home.configFile, options: .atomic)
+            // Foundation syncs the new file before renaming it into place, not the folder:
+            // without this a power cut could bring back the settings from before the rename.
+            SecureFile.syncDirectory(home.configFile.deletingLastPathComponent())
         } catch let error as IdentityError {
             throw error
         } catch {
