@@ -75,7 +75,7 @@ package actor PostgresTestServer {
         server.standardOutput = log
         server.standardError = log
         try server.run()
-        TestProcessExit.postgres = server.processIdentifier
+        TestProcessExit.started(server.processIdentifier)
         let base = "postgres://ledgerlink@127.0.0.1:\(port)"
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -190,6 +190,7 @@ package final class DedicatedPostgres: @unchecked Sendable {
         process.standardError = sink
         try process.run()
         lock.withLock { server = process }
+        TestProcessExit.started(process.processIdentifier)
         let ready = await eventually(timeout: 30) {
             (try? await PostgresTestServer.command([
                 "psql", "-X", "-q", "-d", self.base + "/postgres", "-c", "SELECT 1",
@@ -205,6 +206,7 @@ package final class DedicatedPostgres: @unchecked Sendable {
         kill(process.processIdentifier, SIGINT)
         try await offThePool { process.waitUntilExit() }
         lock.withLock { server = nil }
+        TestProcessExit.stopped(process.processIdentifier)
     }
 
     /// Stops it and removes its files.

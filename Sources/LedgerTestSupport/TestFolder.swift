@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -55,21 +56,29 @@ package enum TestFolder {
     }
 }
 
-/// What the exit handler (which cannot capture) needs: the test PostgreSQL's pid, stopped and
-/// waited for first, then the test folder to remove.
+/// What the exit handler (which cannot capture) needs: the PostgreSQL servers still running
+/// (the shared one, and any a test started and did not stop), stopped and waited for first,
+/// then the test folder to remove.
 enum TestProcessExit {
-    nonisolated(unsafe) static var postgres: pid_t = 0
+    private static let servers = Mutex<Set<pid_t>>([])
     nonisolated(unsafe) static var folder: UnsafeMutablePointer<CChar>?
 
+    /// A server to stop at exit if it still runs then.
+    static func started(_ pid: pid_t) { servers.withLock { _ = $0.insert(pid) } }
+
+    /// A server that was stopped.
+    static func stopped(_ pid: pid_t) { servers.withLock { _ = $0.remove(pid) } }
+
     static func run() {
-        if postgres > 0 { stop(postgres) }
+        let running = servers.withLock { $0 }
+        for pid in running { kill(pid, SIGINT) }
+        for pid in running { waitForEnd(pid) }
         if let folder { try? FileManager.default.removeItem(atPath: String(cString: folder)) }
     }
 
-    /// Fast shutdown (SIGINT), then up to 10 s for the process to end, so its files are not
+    /// Up to 10 s for a server sent SIGINT (fast shutdown) to end, so its files are not
     /// removed under it.
-    private static func stop(_ pid: pid_t) {
-        kill(pid, SIGINT)
+    private static func waitForEnd(_ pid: pid_t) {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             var status: Int32 = 0
