@@ -13,15 +13,24 @@ struct LedgerStoreTests {
         return url
     }
 
+    /// A new ledger file of `fixture`'s identity for its device `device` (the root when nil),
+    /// in a folder of its own, and its path.
+    static func newLedger(_ fixture: LedgerFixture, device: Int? = nil) throws -> (store: LedgerStore, path: String) {
+        let path = try folder().appendingPathComponent("ledger.sqlite").path
+        let key = device.map { fixture.devices[$0].publicKey } ?? fixture.root.publicKey
+        let store = try LedgerStore.create(
+            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: key)
+        return (store, path)
+    }
+
     @Test("a ledger survives closing and reopening, with the same clock and totals")
     func reopen() async throws {
         var fixture = try LedgerFixture(deviceCount: 2)
         try fixture.record(device: 1, .credit, amount: 300, memo: "kept")
-        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
+        let path: String
         do {
-            let store = try LedgerStore.create(
-                at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey
-            )
+            let store: LedgerStore
+            (store, path) = try Self.newLedger(fixture, device: 1)
             let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
             try await engine.merge(fixture.allEntries)
             try await engine.appendRecord(.debit, amount: 100, memo: "mine")
@@ -37,10 +46,7 @@ struct LedgerStoreTests {
         // GRDB's pool turns a WAL database to synchronous=NORMAL after the configuration's own
         // set-up: commits then returned before their log frames reached the disk, and a power
         // cut could take entries already shown as recorded (and pushed) with it.
-        let fixture = try LedgerFixture(deviceCount: 1)
-        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
-        let created = try LedgerStore.create(
-            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let (created, path) = try Self.newLedger(try LedgerFixture(deviceCount: 1))
         #expect(try created.commitSyncLevel == 2)
         #expect(try LedgerStore.open(at: path).commitSyncLevel == 2)
     }
@@ -79,9 +85,7 @@ struct LedgerStoreTests {
     func checkpoint() async throws {
         var fixture = try LedgerFixture(deviceCount: 2)
         for i in 0..<3_000 { try fixture.record(device: 1, .credit, amount: Int64(i + 1), memo: "entry \(i)") }
-        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
-        let store = try LedgerStore.create(
-            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.devices[1].publicKey)
+        let (store, path) = try Self.newLedger(fixture, device: 1)
         let engine = try await MergeEngine(store: store, keyPair: fixture.devices[1])
         try await engine.merge(fixture.allEntries)
         func size(_ file: String) -> Int {
@@ -111,10 +115,7 @@ struct LedgerStoreTests {
 
     @Test("a database written by a newer version is refused and not modified")
     func newerSchema() throws {
-        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
-        let fixture = try LedgerFixture(deviceCount: 1)
-        _ = try LedgerStore.create(
-            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let path = try Self.newLedger(try LedgerFixture(deviceCount: 1)).path
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "PRAGMA user_version = 99") }
         try queue.close()
@@ -143,9 +144,7 @@ struct LedgerStoreTests {
     @Test("two engines on one file (two processes) never make the device fork itself")
     func twoWriters() async throws {
         let fixture = try LedgerFixture(deviceCount: 1)
-        let path = try Self.folder().appendingPathComponent("ledger.sqlite").path
-        let store = try LedgerStore.create(
-            at: path, identity: fixture.identity, root: fixture.root.publicKey, device: fixture.root.publicKey)
+        let (store, path) = try Self.newLedger(fixture)
         let first = try await MergeEngine(store: store, keyPair: fixture.root)
         try await first.merge(fixture.allEntries)
         let second = try await MergeEngine(store: try LedgerStore.open(at: path), keyPair: fixture.root)
