@@ -39,7 +39,7 @@ public final class LedgerStore: Sendable {
             throw .database("cannot create \(path)")
         }
         let store = try wrap(path) {
-            LedgerStore(writer: try durablePool(path), path: path)
+            LedgerStore(writer: try durablePool(path, configuration: configuration()), path: path)
         }
         try store.initialise(identity: identity, root: root, device: device)
         return store
@@ -73,7 +73,7 @@ public final class LedgerStore: Sendable {
             try checkedVersion(try DatabaseQueue(path: path, configuration: readOnlyConfiguration()), path)
         }
         let store = try wrap(path) {
-            LedgerStore(writer: try durablePool(path), path: path)
+            LedgerStore(writer: try durablePool(path, configuration: configuration()), path: path)
         }
         // Only an older file takes the write lock here: reading commands open without waiting
         // for a process that is writing.
@@ -81,12 +81,12 @@ public final class LedgerStore: Sendable {
         return store
     }
 
-    /// The pool every writing command uses, its writer committing with synchronous=FULL.
-    /// GRDB's pool switches a database to WAL after the configuration's own set-up and sets
-    /// synchronous=NORMAL as it does, which leaves commits in the OS's cache until the next
-    /// checkpoint: a power cut could take entries this device had already shown and sent.
-    private static func durablePool(_ path: String) throws -> DatabasePool {
-        let pool = try DatabasePool(path: path, configuration: configuration())
+    /// A pool whose writer commits with synchronous=FULL (the device's ledger, the store's
+    /// SQLite file). GRDB's pool switches a database to WAL after the configuration's own
+    /// set-up and sets synchronous=NORMAL as it does, which leaves commits in the OS's cache
+    /// until the next checkpoint: a power cut could take entries already shown and sent.
+    package static func durablePool(_ path: String, configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
         return pool
     }

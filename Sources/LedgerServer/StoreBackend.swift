@@ -138,10 +138,8 @@ package final class SQLiteBackend: StoreBackend {
             try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA busy_timeout = 5000")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        // After the pool is open: GRDB sets synchronous=NORMAL as it turns the file to WAL,
-        // after the configuration's set-up. A push is answered once it is on disk.
-        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        // A push is answered once it is on disk.
+        pool = try LedgerStore.durablePool(path, configuration: configuration)
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 is FULL), for tests and diagnostics.

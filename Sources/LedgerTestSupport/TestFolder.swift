@@ -22,7 +22,6 @@ package enum TestFolder {
         removeEnded(in: temporary)
         let folder = temporary.appendingPathComponent("\(prefix)\(getpid())")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        TestProcessExit.folder = strdup(folder.path)
         atexit { TestProcessExit.run() }
         return folder
     }()
@@ -61,7 +60,6 @@ package enum TestFolder {
 /// then the test folder to remove.
 enum TestProcessExit {
     private static let servers = Mutex<Set<pid_t>>([])
-    nonisolated(unsafe) static var folder: UnsafeMutablePointer<CChar>?
 
     /// A server to stop at exit if it still runs then.
     static func started(_ pid: pid_t) { servers.withLock { _ = $0.insert(pid) } }
@@ -73,7 +71,7 @@ enum TestProcessExit {
         let running = servers.withLock { $0 }
         for pid in running { kill(pid, SIGINT) }
         for pid in running { waitForEnd(pid) }
-        if let folder { try? FileManager.default.removeItem(atPath: String(cString: folder)) }
+        try? FileManager.default.removeItem(at: TestFolder.root)  // set before this was registered
     }
 
     /// Up to 10 s for a server sent SIGINT (fast shutdown) to end, so its files are not
