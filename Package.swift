@@ -30,6 +30,8 @@ let package = Package(
         // No pkgConfig: SwiftPM would drop its -D flags with a warning; the shim header sets
         // NCURSES_WIDECHAR itself and the module map links ncursesw and tinfo.
         .systemLibrary(name: "CNCursesw", providers: [.apt(["libncurses-dev"])]),
+        // glibc's malloc.h (part of libc6-dev, which the Swift toolchain needs anyway).
+        .systemLibrary(name: "CMalloc"),
         .target(name: "LedgerCrypto", dependencies: ["CSodium"]),
         .target(
             name: "LedgerCore",
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "LedgerServer",
             dependencies: [
-                "LedgerCore", "LedgerCrypto", "LedgerIdentity", "LedgerRemote",
+                "LedgerCore", "LedgerCrypto", "LedgerIdentity", "LedgerRemote", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -76,7 +76,7 @@ package enum StoreServer {
     /// The application, ready for `runService()` (or HummingbirdTesting).
     package static func application(
         service: StoreService, configuration: StoreServerConfiguration, metrics: StoreMetrics = StoreMetrics(),
-        logger: Logger = Logger(label: "ledgerlink.store"),
+        logger: Logger = Logger(label: "ledgerlink.store"), heap: HeapReturn = HeapReturn(),
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: Context.self)
@@ -157,7 +157,8 @@ package enum StoreServer {
                 // connection: a page is megabytes, a device asks for the next one while it merges
                 // the last, and the connection holds what the device has not read yet.
                 let length = runs.reduce(prefix.count) { $0 + $1.count }
-                metrics.count("sync_bytes_received", by: bytes.readableBytes)
+                let received = bytes.readableBytes
+                metrics.count("sync_bytes_received", by: received)
                 metrics.count("sync_bytes_sent", by: length)
                 let parts = AnswerParts(runs)
                 let body = ResponseBody(contentLength: length) { writer in
@@ -169,6 +170,7 @@ package enum StoreServer {
                         }
                     }
                     try await writer.finish(nil)
+                    heap.answered(bytes: received + length)
                 }
                 return Response(status: .ok, headers: [.contentType: SyncBody.contentType], body: body)
             }
@@ -186,6 +188,8 @@ package enum StoreServer {
             let encoded = try encode(response)
             metrics.count("sync_bytes_received", by: bytes.readableBytes)
             metrics.count("sync_bytes_sent", by: encoded.body.contentLength ?? 0)
+            // The JSON form's answer is one buffer: what was decoded and merged is freed by now.
+            heap.answered(bytes: bytes.readableBytes + (encoded.body.contentLength ?? 0))
             return encoded
         }
         authorised.post("prove") { request, context -> Response in

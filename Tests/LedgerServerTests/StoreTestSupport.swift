@@ -84,7 +84,9 @@ struct TestStore {
                 rowsPerRead: rowsPerRead, maxEngines: maxEngines)
     }
 
-    func application(configure: (inout StoreServerConfiguration) -> Void = { _ in }) -> some ApplicationProtocol {
+    func application(
+        heap: HeapReturn = HeapReturn(), configure: (inout StoreServerConfiguration) -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         var configuration = StoreServerConfiguration()
         configuration.port = 0
         configuration.publicURL = URL(string: "http://store.test")
@@ -92,7 +94,7 @@ struct TestStore {
         // The server's own log lines (start, stop) are noise in test output.
         var logger = Logger(label: "ledgerlink.store.test")
         logger.logLevel = .critical
-        return StoreServer.application(service: service, configuration: configuration, logger: logger)
+        return StoreServer.application(service: service, configuration: configuration, logger: logger, heap: heap)
     }
 
     /// No rate limits: for tests about consistency under load, not about limits.
