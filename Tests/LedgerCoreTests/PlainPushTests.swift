@@ -11,6 +11,8 @@ struct PlainPushTests {
     /// What a random push is made of.
     enum Shape: CaseIterable {
         case clean, gap, repeated, control, badSignature, unauthorised, brokenLink
+        /// Clean, in any order: logs interleaved and each log's entries out of seq order.
+        case shuffled
     }
 
     @Test("a clean push of records is accepted exactly as a merge accepts it; any other push is left to the engine")
@@ -43,6 +45,8 @@ struct PlainPushTests {
                 switch shape {
                 case .clean:
                     break
+                case .shuffled:
+                    for index in push.indices.reversed() { push.swapAt(index, random.next(index + 1)) }
                 case .gap:
                     // The first new entry of a log with more after it.
                     guard
@@ -75,7 +79,7 @@ struct PlainPushTests {
                         kind: .credit, time: 1, publicBody: first.publicBody, sealed: first.sealed)
                 }
                 let outcome = PlainPush.extend(heads, with: push, identity: fixture.identity, authorised: authorised)
-                guard shape == .clean else {
+                guard shape == .clean || shape == .shuffled else {
                     #expect(outcome == nil, "a \(shape) push is left to the engine")
                     leftAlone += 1
                     continue
@@ -86,10 +90,18 @@ struct PlainPushTests {
                 #expect(report.accepted.count == fresh.count)
                 #expect(report.rejected.isEmpty && report.held.isEmpty && report.forks.isEmpty)
                 #expect(try await engine.clock() == after)
+                // Each log's entries in seq order, the logs in the order they first appear.
+                var firsts: [DevicePublicKey] = []
+                for entry in push where !firsts.contains(entry.author) { firsts.append(entry.author) }
+                #expect(
+                    fresh.map(\.hash)
+                        == firsts.flatMap { author in
+                            push.filter { $0.author == author }.sorted { $0.seq < $1.seq }.map(\.hash)
+                        })
                 plain += 1
             }
         }
-        #expect(plain >= 10 && leftAlone >= 30, "both kinds of push were tried (\(plain), \(leftAlone))")
+        #expect(plain >= 15 && leftAlone >= 30, "both kinds of push were tried (\(plain), \(leftAlone))")
     }
 
     @Test("a forked log has no plain heads, and a push onto one is left to the engine")
