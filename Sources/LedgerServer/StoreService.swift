@@ -479,7 +479,10 @@ package actor LedgerCache {
         self.maxEngines = max(1, maxEngines)
     }
 
-    package static let defaultBudget = 256 << 20
+    /// 64 MiB: 8,192 identities' states (counted at 8 KiB, about 1 KiB real) or 28 replicas.
+    /// With 100,000 identities a server stayed 92 MiB above its empty self with it, and 116 MiB
+    /// with 256 (docs/BENCHMARKS.md): the store-scale target is 100 MB at any number served.
+    package static let defaultBudget = 64 << 20
 
     /// The engines' bytes, summed as they change.
     private let engines = Tally()
