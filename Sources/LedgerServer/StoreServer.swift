@@ -39,6 +39,9 @@ package struct StoreServerConfiguration: Sendable {
     /// Proxies whose X-Forwarded-For is believed: limits key on the client's address behind
     /// them, and their own connections are not capped per address.
     package var trustedProxies = TrustedProxies()
+    /// Bytes of sync bodies handled at once (`BodyBudget`): handling one takes about 15 times
+    /// its size in memory, so this bounds what concurrent pushes can take.
+    package var syncBodyBytes = BodyBudget.defaultCapacity
 
     /// True when `host` names this machine only (loopback), so no other machine can reach it.
     package static func isLoopback(_ host: String) -> Bool {
@@ -77,9 +80,10 @@ package enum StoreServer {
     package static func application(
         service: StoreService, configuration: StoreServerConfiguration, metrics: StoreMetrics = StoreMetrics(),
         logger: Logger = Logger(label: "ledgerlink.store"), heap: HeapReturn = HeapReturn(),
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        bodies: BodyBudget? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: Context.self)
+        let bodies = bodies ?? BodyBudget(capacity: configuration.syncBodyBytes)
         let addressLimiter = RateLimiter(configuration.addressRate)
         let identityLimiter = RateLimiter(configuration.identityRate)
         router.add(middleware: ErrorMiddleware(metrics: metrics, logger: logger))
@@ -146,6 +150,10 @@ package enum StoreServer {
         let authorised = identities.group().add(middleware: TokenCheck(service: service))
         authorised.post("sync") { request, context -> Response in
             let identity = try context.admittedIdentity()
+            // The body is read once its declared length fits beside the bodies being handled.
+            let declared = request.headers[.contentLength].flatMap { Int($0) } ?? context.maxUploadSize
+            let admitted = try await bodies.admit(min(declared, context.maxUploadSize))
+            defer { bodies.release(admitted) }
             if request.headers[.contentType] == SyncBody.contentType {
                 let bytes = try await request.body.collect(upTo: context.maxUploadSize)
                 let (response, sent, prefix, runs) = try await service.sync(

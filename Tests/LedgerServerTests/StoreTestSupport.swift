@@ -85,7 +85,8 @@ struct TestStore {
     }
 
     func application(
-        heap: HeapReturn = HeapReturn(), configure: (inout StoreServerConfiguration) -> Void = { _ in }
+        heap: HeapReturn = HeapReturn(), bodies: BodyBudget? = nil,
+        configure: (inout StoreServerConfiguration) -> Void = { _ in }
     ) -> some ApplicationProtocol {
         var configuration = StoreServerConfiguration()
         configuration.port = 0
@@ -94,7 +95,8 @@ struct TestStore {
         // The server's own log lines (start, stop) are noise in test output.
         var logger = Logger(label: "ledgerlink.store.test")
         logger.logLevel = .critical
-        return StoreServer.application(service: service, configuration: configuration, logger: logger, heap: heap)
+        return StoreServer.application(
+            service: service, configuration: configuration, logger: logger, heap: heap, bodies: bodies)
     }
 
     /// No rate limits: for tests about consistency under load, not about limits.

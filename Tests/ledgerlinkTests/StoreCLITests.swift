@@ -138,6 +138,18 @@ struct StoreCLITests {
         #expect(bad.stderr.contains("postgres://USER"))
     }
 
+    @Test("serve refuses memory limits it cannot work with, naming the limit and its range")
+    func memoryLimits() async throws {
+        let laptop = try Device(name: "laptop")
+        for (flag, value, range) in [
+            ("--sync-bodies-mb", "4", "must be 8 to 1048576"), ("--cache-mb", "1", "must be 16 to 1048576"),
+        ] {
+            let bad = try await laptop.cli.run(["serve", "--port", "0", flag, value])
+            #expect(bad.status == 1)
+            #expect(bad.stderr.contains("\(flag) \(range)"), "\(bad.stderr)")
+        }
+    }
+
     @Test("the store killed with SIGKILL mid-sync loses nothing it acknowledged, and devices resume after a restart")
     func killedStore() async throws {
         let laptop = try Device(name: "laptop")

@@ -43,6 +43,12 @@ struct Serve: AsyncParsableCommand {
     var identityRate: Double = 20
     @Option(name: .long, help: "Megabytes of memory for identities kept in memory (least recently used leave first).")
     var cacheMb = LedgerCache.defaultBudget >> 20
+    @Option(
+        name: .long,
+        help:
+            "Megabytes of sync bodies handled at once; others wait, then are told to retry (each takes about 15 times its size)."
+    )
+    var syncBodiesMb = BodyBudget.defaultCapacity >> 20
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -87,6 +93,11 @@ struct Serve: AsyncParsableCommand {
         guard db == nil || postgres == nil else { throw CLIError("choose --db or --postgres, not both") }
         guard (1...600).contains(databaseTimeout) else { throw CLIError("--database-timeout must be 1 to 600 seconds") }
         guard (16...1_048_576).contains(cacheMb) else { throw CLIError("--cache-mb must be 16 to 1048576") }
+        // At least one full body (8 MiB) must fit, or the largest pushes could never be handled.
+        guard (StoreAPI.maxRequestBody >> 20...1_048_576).contains(syncBodiesMb) else {
+            throw CLIError("--sync-bodies-mb must be \(StoreAPI.maxRequestBody >> 20) to 1048576")
+        }
+        configuration.syncBodyBytes = syncBodiesMb << 20
         let backend: any StoreBackend
         let described: String
         if let postgres {
