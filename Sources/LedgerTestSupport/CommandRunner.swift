@@ -104,7 +104,9 @@ package struct CommandRunner: Sendable {
             if Date() > deadline {
                 // Say where it stood, so a hang seen once (in CI) can be understood afterwards.
                 let threads = Self.threadDump(process.processIdentifier)
-                process.terminate()
+                // SIGKILL, not SIGTERM: a process gdb left stopped (gdb ended at its own deadline
+                // while attached) never acts on SIGTERM, and outlived a CI run stopped so.
+                kill(process.processIdentifier, SIGKILL)
                 let (stdout, stderr) = (collected.waitForData(upTo: 0), collected.stderrSoFar)
                 throw CommandError(
                     "ledgerlink \(arguments.joined(separator: " ")) did not finish in \(timeout) s\n"
