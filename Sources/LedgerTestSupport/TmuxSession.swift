@@ -50,25 +50,21 @@ package final class TmuxSession: @unchecked Sendable {
     package func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
 
     /// Polls the screen every 50 ms until it contains `text`; false at the deadline. It
-    /// suspends between polls rather than blocking a thread, so in-process network tests
-    /// running beside it keep their share of the (two-thread) cooperative pool.
+    /// suspends between polls rather than blocking a thread, and reads the screen on a thread
+    /// of its own (a tmux client waited for with waitpid), so in-process network tests running
+    /// beside it keep the (two-thread) cooperative pool.
     package func waitFor(_ text: String, timeout: Double = 20) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try screen().contains(text) { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try screen().contains(text)
+        try await waitFor(timeout: timeout) { $0.contains(text) }
     }
 
     /// Polls the screen every 50 ms until `condition` holds for it; false at the deadline.
     package func waitFor(timeout: Double = 20, _ condition: (String) -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if condition(try screen()) { return true }
+            if condition(try await offThePool { try self.screen() }) { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return condition(try screen())
+        return condition(try await offThePool { try self.screen() })
     }
 
     /// Runs tmux with posix_spawn and waitpid: Foundation's Process never sees the client of

@@ -13,7 +13,9 @@ struct PairingWindowTests {
     }
 
     /// A pairing device with `entries` credits, listening on loopback with a window of `length`.
-    static func open(entries: Int = 0, length: Duration = .seconds(60)) async throws -> (
+    /// A window of ten minutes unless a test is about its end: the length is a deadline, and a
+    /// full run on two cores once kept a first attempt from being answered for over a minute.
+    static func open(entries: Int = 0, length: Duration = .seconds(600)) async throws -> (
         LedgerFixture, MergeEngine, PairingListener, PairingWindow
     ) {
         var fixture = try LedgerFixture(deviceCount: 1)
