@@ -278,7 +278,7 @@ struct PeerAttackTests {
         // Warm up, so descriptors the event loops open once are counted before.
         for payload in payloads { try await sendRaw(payload, to: listener.port) }
         #expect(await failures.waitFor(count: payloads.count, timeout: 10))
-        let before = try openDescriptors()
+        let before = try openSockets(port: listener.port)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<8 {
                 group.addTask {
@@ -291,7 +291,7 @@ struct PeerAttackTests {
         }
         #expect(await failures.waitFor(count: payloads.count + 1_000, timeout: 30))
         #expect(failures.successes == 0)
-        #expect(await eventually { (try? openDescriptors()).map { $0 <= before } == true })
+        #expect(await eventually { (try? openSockets(port: listener.port)).map { $0 <= before } == true })
         let report = try await PeerDialer.sync(
             host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
         #expect(report.converged)
@@ -317,8 +317,26 @@ func sendRaw(_ bytes: [UInt8], to port: Int, halfClose: Bool = true) async throw
 }
 
 /// Descriptors this process has open.
-func openDescriptors() throws -> Int {
-    try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+/// Descriptors of this process open on TCP sockets to or from `port` on either end (the
+/// listener, the connections it accepted, and the test's own ends of them). Only these: the
+/// rest of a full test run opens and closes descriptors of its own all the while.
+func openSockets(port: Int) throws -> Int {
+    var inodes: Set<Substring> = []
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 9 else { continue }
+            let ports = fields[1...2].compactMap { $0.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+            if ports.contains(port) { inodes.insert(fields[9]) }
+        }
+    }
+    return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count { fd in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+            target.hasPrefix("socket:[")
+        else { return false }
+        return inodes.contains(target.dropFirst("socket:[".count).dropLast())
+    }
 }
 
 /// Failures reported by a listener, waited for with a deadline.
