@@ -138,7 +138,7 @@ extension CommandRunner {
 
     /// What each thread of a running process is doing: every thread's state and kernel wait
     /// channel from /proc, and its stack from gdb when gdb is installed (at most 30 s).
-    static func threadDump(_ pid: Int32) -> String {
+    package static func threadDump(_ pid: Int32, frames: Int = 12) -> String {
         var lines = ["threads of \(pid):"]
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         for task in tasks.sorted() {
@@ -150,20 +150,27 @@ extension CommandRunner {
             lines.append("  \(task) \(read("comm")) \(state) wchan=\(read("wchan"))")
         }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return lines.joined(separator: "\n") }
+        // gdb writes to a file, not a pipe: when the process dumped is this one, gdb stops the
+        // threads that would read a pipe, and a full pipe would then stop gdb.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gdb-\(UUID().uuidString).txt")
+        defer { try? FileManager.default.removeItem(at: file) }
+        guard FileManager.default.createFile(atPath: file.path, contents: nil),
+            let output = try? FileHandle(forWritingTo: file)
+        else { return lines.joined(separator: "\n") }
+        defer { try? output.close() }
         let gdb = Process()
         gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
-        gdb.arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt 12"]
-        let (out, err) = (Pipe(), Pipe())
-        gdb.standardOutput = out
-        gdb.standardError = err
+        gdb.arguments = ["-p", "\(pid)", "-batch", "-nx", "-ex", "thread apply all bt \(frames)"]
+        gdb.standardOutput = output
+        gdb.standardError = FileHandle.nullDevice
         gdb.standardInput = FileHandle.nullDevice
         guard (try? gdb.run()) != nil else { return lines.joined(separator: "\n") }
-        let collected = PipeCollector(out: out, err: err)
         let deadline = Date().addingTimeInterval(30)
-        while gdb.isRunning, Date() < deadline { _ = collected.waitForData(upTo: 0.1) }
-        if gdb.isRunning { gdb.terminate() }
+        while exitStatus(gdb.processIdentifier) == nil, gdb.isRunning, Date() < deadline { usleep(20_000) }
+        if exitStatus(gdb.processIdentifier) == nil, gdb.isRunning { kill(gdb.processIdentifier, SIGKILL) }
+        let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
         lines.append(
-            collected.waitForData(upTo: 0).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }
+            text.split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }
                 .map { $0.prefix(200) }
                 .joined(separator: "\n"))
         return lines.joined(separator: "\n")

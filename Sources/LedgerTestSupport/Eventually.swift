@@ -1,16 +1,21 @@
 import Foundation
 import LedgerSync
 
-/// Polls `condition` every 10 ms until it holds (true) or `timeout` seconds pass (false):
-/// tests wait for conditions with a deadline, never for a fixed time. A condition that throws
-/// counts as not yet. The default deadline is generous: a full run starts every test at once
-/// on this machine's two cores, so a step that takes milliseconds alone can take many seconds
-/// there, and a deadline is only ever waited out when something is wrong.
+/// Polls `condition` until it holds (true) or `timeout` seconds pass (false): tests wait for
+/// conditions with a deadline, never for a fixed time. A condition that throws counts as not
+/// yet. The first checks follow each other by 10 ms, later ones by up to 100 ms: dozens of
+/// tests wait at once in a full run, and each check is work for the same two threads the code
+/// under test needs. The default deadline is generous: a step that takes milliseconds alone
+/// can take many seconds in a full run, and a deadline is only ever waited out when something
+/// is wrong.
 package func eventually(timeout: Double = 60, _ condition: @Sendable () async throws -> Bool) async -> Bool {
+    StallWatch.start()
     let deadline = Date().addingTimeInterval(timeout)
+    var pause = 10
     while Date() < deadline {
         if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(10))
+        try? await Task.sleep(for: .milliseconds(pause))
+        pause = min(pause * 3 / 2, 100)
     }
     return (try? await condition()) == true
 }

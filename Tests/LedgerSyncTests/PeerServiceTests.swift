@@ -92,7 +92,9 @@ struct PeerServiceTests {
         let second = try await RunningService.start(b, fixture.devices[1], configure: discovering(ports[1], ports))
         let third = try await RunningService.start(
             strangerEngine, stranger.devices[0], configure: discovering(ports[2], ports))
-        #expect(await eventually { try await sameLedger([a, b]) })
+        #expect(
+            await eventually { try await sameLedger([a, b]) },
+            "first: \(first.log.all.joined(separator: "\n"))\nsecond: \(second.log.all.joined(separator: "\n"))")
         #expect(try await a.totals().credits == 18)
         #expect(
             await eventually {
@@ -161,7 +163,9 @@ struct PeerServiceTests {
             try await a.appendRecord(.credit, amount: 1, memo: "a\(i)")
             try await b.appendRecord(.debit, amount: 1, memo: "b\(i)")
         }
-        #expect(await eventually { try await sameLedger([a, b]) })
+        #expect(
+            await eventually { try await sameLedger([a, b]) },
+            "first: \(first.log.all.joined(separator: "\n"))\nsecond: \(second.log.all.joined(separator: "\n"))")
         #expect(proxy.connections >= plan.count)
         let expected = Int128((1...400).reduce(0, +) + 20)
         #expect(try await a.totals().credits == expected)
