@@ -52,7 +52,12 @@ actor IdentityLedger {
     let rowsPerRead: Int
     /// Rows read at a time for an answer (written as runs as they are read, then let go).
     var answerRowsPerRead: Int { min(rowsPerRead, Self.answerChunk) }
-    static let answerChunk = 2_048
+    /// 1,024, not more: a read this size is decoded on the request's own thread (Entry.decodeAll
+    /// spreads 2,048 or more over other threads). A server's parallelism is its requests, and
+    /// reads of 2,048 decoded on two threads left a pull's garbage in two threads' heaps: a
+    /// pull of 100,000 entries took a new server 7.4-8.8 MB of anonymous memory above idle,
+    /// 6.5-6.8 MB with these reads (docs/BENCHMARKS.md), for the same server CPU.
+    static let answerChunk = 1_024
     package static let defaultRowsPerRead = 4_096
 
     init(

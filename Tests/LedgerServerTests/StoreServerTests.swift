@@ -334,6 +334,16 @@ struct StoreServerTests {
 
 @Suite("The store's memory")
 struct StoreMemoryTests {
+    @Test("the SQLite store's reader connections keep a small page cache")
+    func readerPageCache() async throws {
+        let path = TestFolder.url("ll-cache").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let backend = try SQLiteBackend(path: path + "/store.sqlite")
+        try await backend.prepare()
+        #expect(try await backend.readerCacheSize() == -SQLiteBackend.readerCacheKiB)
+        #expect(SQLiteBackend.readerCacheKiB < 2_000)
+    }
+
     @Test("past --cache-mb the least recently used identities leave memory; every answer stays the same")
     func eviction() async throws {
         let fixtures = try (0..<10).map { index in
