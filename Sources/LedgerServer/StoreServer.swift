@@ -178,7 +178,7 @@ package enum StoreServer {
                         }
                     }
                     try await writer.finish(nil)
-                    heap.answered(bytes: received + length)
+                    heap.answered(received: received, sent: length)
                 }
                 return Response(status: .ok, headers: [.contentType: SyncBody.contentType], body: body)
             }
@@ -197,7 +197,7 @@ package enum StoreServer {
             metrics.count("sync_bytes_received", by: bytes.readableBytes)
             metrics.count("sync_bytes_sent", by: encoded.body.contentLength ?? 0)
             // The JSON form's answer is one buffer: what was decoded and merged is freed by now.
-            heap.answered(bytes: bytes.readableBytes + (encoded.body.contentLength ?? 0))
+            heap.answered(received: bytes.readableBytes, sent: encoded.body.contentLength ?? 0)
             return encoded
         }
         authorised.post("prove") { request, context -> Response in

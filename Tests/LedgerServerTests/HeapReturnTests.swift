@@ -45,12 +45,12 @@ struct HeapReturnTests {
     func afterQuiet() {
         let time = ManualTime()
         let heap = time.heap(threshold: 1 << 20)
-        heap.answered(bytes: (1 << 20) - 1)  // a small sync: no timer at all
+        heap.answered(received: (1 << 20) - 101, sent: 100)  // a small sync: no timer at all
         #expect(time.timers == 0)
 
-        heap.answered(bytes: 1 << 20)
+        heap.answered(received: (1 << 20) - 100, sent: 100)
         time.advance(by: .milliseconds(150))
-        heap.answered(bytes: 4 << 20)  // the next batch of a push, 150 ms later
+        heap.answered(received: 4 << 20, sent: 300)  // the next batch of a push, 150 ms later
         #expect(time.timers == 1)
         time.advance(by: .milliseconds(100))
         // 250 ms after the first, 100 ms after the second: waits for the rest.
@@ -63,9 +63,29 @@ struct HeapReturnTests {
         #expect(time.timers == 0)
 
         // A later push starts it all again.
-        heap.answered(bytes: 2 << 20)
+        heap.answered(received: 2 << 20, sent: 0)
         time.advance(by: .milliseconds(250))
         #expect(time.releases == 2)
+    }
+
+    @Test("a page sent (an answer as large as the threshold) is handed back at once, however often")
+    func afterEachPage() {
+        let time = ManualTime()
+        let heap = time.heap(threshold: 1 << 20)
+        heap.answered(received: 200, sent: 4 << 20)
+        time.advance(by: .zero)
+        #expect(time.releases == 1)
+        heap.answered(received: 200, sent: 1 << 20)  // the next page, at once
+        time.advance(by: .zero)
+        #expect(time.releases == 2)
+        #expect(time.timers == 0)
+        // A last page under the threshold, with its request: a large sync in all, handed back
+        // once the syncs stop for a moment.
+        heap.answered(received: 200, sent: (1 << 20) - 100)
+        time.advance(by: .zero)
+        #expect(time.releases == 2)
+        time.advance(by: .milliseconds(250))
+        #expect(time.releases == 3)
     }
 
     @Test("the server counts a sync's body and answer: a large push or pull starts the wait, a poll does not")
@@ -98,12 +118,13 @@ struct HeapReturnTests {
             #expect(poll.status == 200)
             #expect(time.timers == 0)
 
-            // A new device's pull in the JSON form: the entries go the other way.
+            // A new device's pull in the JSON form: the entries go the other way, a page that
+            // is handed back as soon as it is sent.
             let other = try await client.token(fixture.identity, fixture.devices[1])
             let pulled = try await client.push(fixture.identity, token: other, [])
             #expect((pulled["entries"] as? [String])?.count == fixture.allEntries.count)
             #expect(time.timers == 1)
-            time.advance(by: .milliseconds(250))
+            time.advance(by: .zero)
             #expect(time.releases == 2)
         }
     }
