@@ -38,6 +38,8 @@ enum PathsBench {
         let joined = Array(all.prefix(2))  // genesis and the second device's link
         let source = try await makeHome(folder.appendingPathComponent("source"), fixture, device: 0, entries: all)
         let puller = try await makeHome(folder.appendingPathComponent("pull"), fixture, device: 1, entries: joined)
+        let secondPuller = try await makeHome(
+            folder.appendingPathComponent("pull-again"), fixture, device: 1, entries: joined)
         let importer = try await makeHome(folder.appendingPathComponent("import"), fixture, device: 1, entries: joined)
         if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] != nil {
             // Untouched copies, to run a path again by hand (under perf, say).
@@ -69,10 +71,18 @@ enum PathsBench {
 
         let counters = ["sync_bytes_received", "sync_bytes_sent"]
         let atStart = try await Self.metrics(port: port, counters)
-        let push = try Spawned.measure(binary, ["sync", "--store", url, "--home", source.path])
+        let push = try Spawned.measure(binary, ["sync", "--store", url, "--home", source.path], watching: serve.pid)
         let afterPush = try await Self.metrics(port: port, counters)
-        let pull = try Spawned.measure(binary, ["sync", "--store", url, "--home", puller.path])
+        // The store hands its free heap back a quarter second after a large sync: each pull is
+        // measured from the level it settles at, not from the push's garbage.
+        await Spawned.settle(serve.pid)
+        let pull = try Spawned.measure(binary, ["sync", "--store", url, "--home", puller.path], watching: serve.pid)
         let afterPull = try await Self.metrics(port: port, counters)
+        // The same pull once more, into another new device: the store's memory for a pull once
+        // its threads, heaps and database connections are warm.
+        await Spawned.settle(serve.pid)
+        let pullAgain = try Spawned.measure(
+            binary, ["sync", "--store", url, "--home", secondPuller.path], watching: serve.pid)
         let pushTraffic = (fromDevice: afterPush[0] - atStart[0], toDevice: afterPush[1] - atStart[1])
         let pullTraffic = (fromDevice: afterPull[0] - afterPush[0], toDevice: afterPull[1] - afterPush[1])
 
@@ -109,7 +119,24 @@ enum PathsBench {
             "  one credit with a short memo: \(credit.encoded.count) bytes signed and stored, "
                 + "\(EntryRuns.itemSize(of: credit)) in a run; a whole page of runs: "
                 + String(format: "%.1f per entry", Double(EntryRuns.size(of: all)) / n))
-        for (name, result) in [("push", push), ("pull", pull), ("import", firstImport), ("re-import", again)]
+        // A pull's page is at most StoreAPI.maxResponseBytes; the store is held to 1.5 of them.
+        let page = Double(StoreAPI.maxResponseBytes) / 1_048_576
+        print(
+            String(
+                format:
+                    "the store's anonymous memory above its level before each sync (a pull's page is at most %.0f MiB):",
+                page))
+        for (name, result) in [("push", push), ("pull", pull), ("pull again", pullAgain)] {
+            guard let watched = result.watched else { continue }
+            let above = Double(watched.peak - watched.start) / 1024
+            print(
+                String(
+                    format: "  %@: %.1f MiB before, at most +%.1f MiB (%.2f pages)", name, Double(watched.start) / 1024,
+                    above, above / page))
+        }
+        for (name, result) in [
+            ("push", push), ("pull", pull), ("pull again", pullAgain), ("import", firstImport), ("re-import", again),
+        ]
         where result.status != 0 {
             print("warning: \(name) exited with \(result.status)")
         }
@@ -154,6 +181,9 @@ struct Spawned {
         let seconds: Double
         /// Peak resident memory in KiB, sampled every few milliseconds.
         let maxRSS: Int
+        /// The watched process's anonymous memory (KiB) when the run started, and the most it
+        /// held while the run lasted (sampled with the peak above).
+        var watched: (start: Int, peak: Int)?
     }
 
     static func start(_ binary: URL, _ arguments: [String], output: URL, stdout: URL? = nil) throws -> Spawned {
@@ -175,8 +205,36 @@ struct Spawned {
         return Spawned(pid: pid, output: output)
     }
 
-    /// Runs to the end: its exit status, wall time and peak memory.
-    static func measure(_ binary: URL, _ arguments: [String], stdout: URL? = nil) throws -> Result {
+    /// A process's anonymous resident memory in KiB (`RssAnon`: its heaps and stacks, not the
+    /// pages of its binary and libraries, which a first call of a code path maps in and which
+    /// any process may share).
+    static func anonymousKiB(_ pid: pid_t) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// Waits until `pid`'s anonymous memory holds still (within 64 KiB for 300 ms), at most 5 s.
+    static func settle(_ pid: pid_t) async {
+        let deadline = ContinuousClock.now + .seconds(5)
+        var last = anonymousKiB(pid) ?? 0
+        var still = ContinuousClock.now
+        while ContinuousClock.now < deadline, still.duration(to: .now) < .milliseconds(300) {
+            try? await Task.sleep(for: .milliseconds(20))
+            let now = anonymousKiB(pid) ?? 0
+            if abs(now - last) > 64 { still = .now }
+            last = now
+        }
+    }
+
+    /// Runs to the end: its exit status, wall time and peak memory; with `watching`, also that
+    /// process's anonymous memory meanwhile (the store's, while a device pulls from it).
+    static func measure(_ binary: URL, _ arguments: [String], stdout: URL? = nil, watching: pid_t? = nil) throws
+        -> Result
+    {
+        let watchedStart = watching.flatMap(anonymousKiB)
+        var watchedPeak = watchedStart ?? 0
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid()).log")
         let started = ContinuousClock.now
         let child = try start(binary, arguments, output: log, stdout: stdout)
@@ -192,6 +250,7 @@ struct Spawned {
             {
                 peak = max(peak, kib)
             }
+            if let watching, let kib = anonymousKiB(watching) { watchedPeak = max(watchedPeak, kib) }
             let done = waitpid(child.pid, &status, WNOHANG)
             if done == child.pid { break }
             guard done == 0 else {
@@ -205,7 +264,8 @@ struct Spawned {
             print("\(arguments.first ?? "") exited with \(exit):")
             print((try? String(contentsOf: log, encoding: .utf8)) ?? "")
         }
-        return Result(status: exit, seconds: seconds, maxRSS: peak)
+        return Result(
+            status: exit, seconds: seconds, maxRSS: peak, watched: watchedStart.map { ($0, watchedPeak) })
     }
 
     /// The port `serve` says it listens on.
