@@ -47,10 +47,7 @@ struct DatabaseFaultTests {
         // GRDB's pool sets synchronous=NORMAL after the configuration's own set-up: a store
         // answered pushes as stored while a power cut could still take them, and devices
         // would then rightly report it for dropping entries it had signed for.
-        let path = TestFolder.url("ll-sync").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let backend = try SQLiteBackend(path: path + "/store.sqlite")
-        try await backend.prepare()
+        let backend = try #require(try await BackendKind.sqlite.make() as? SQLiteBackend)
         #expect(try await backend.commitSyncLevel() == 2)
     }
 

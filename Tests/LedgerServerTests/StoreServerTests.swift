@@ -336,10 +336,7 @@ struct StoreServerTests {
 struct StoreMemoryTests {
     @Test("the SQLite store's reader connections keep a small page cache")
     func readerPageCache() async throws {
-        let path = TestFolder.url("ll-cache").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let backend = try SQLiteBackend(path: path + "/store.sqlite")
-        try await backend.prepare()
+        let backend = try #require(try await BackendKind.sqlite.make() as? SQLiteBackend)
         #expect(try await backend.readerCacheSize() == -SQLiteBackend.readerCacheKiB)
         #expect(SQLiteBackend.readerCacheKiB < 2_000)
     }
