@@ -14,8 +14,8 @@ import Synchronization
 /// server gives it back once it is done. A pull is different: the next page is megabytes more,
 /// read and written on other threads, and the heap the last one left behind would add to it (a
 /// pull of 100,000 entries took the store 6.6-7.5 MiB above its level, 1.7-1.9 pages of 4 MiB;
-/// trimmed after each page sent, 5.3-6.5 MiB, for the same pull time). Trimming all arenas takes
-/// 1-8 ms, on a queue of its own, never on the threads that answer requests.
+/// trimmed after each page sent, 5.3-6.5 MiB, for about 15% more server CPU per pull). Trimming
+/// all arenas takes 1-8 ms, on a queue of its own, never on the threads that answer requests.
 package final class HeapReturn: Sendable {
     /// Bytes of a sync (its body and its answer) from which it counts as large: polls and small
     /// syncs leave the allocator alone.
