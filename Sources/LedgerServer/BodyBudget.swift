@@ -51,10 +51,7 @@ package final class BodyBudget: Sendable {
     package func admit(_ declared: Int) async throws -> Int {
         let bytes = min(max(declared, 0), capacity)
         let id = state.withLock { state -> UInt64? in
-            if state.waiters.isEmpty, bytes <= capacity - state.held {
-                state.held += bytes
-                return nil
-            }
+            if Self.take(bytes, &state, capacity: capacity) { return nil }
             state.nextID += 1
             return state.nextID
         }
@@ -64,10 +61,7 @@ package final class BodyBudget: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let admitted = state.withLock { state -> Bool in
-                    if state.waiters.isEmpty, bytes <= capacity - state.held {
-                        state.held += bytes
-                        return true
-                    }
+                    if Self.take(bytes, &state, capacity: capacity) { return true }
                     state.waiters.append(Waiter(id: id, bytes: bytes, continuation: continuation))
                     return false
                 }
@@ -110,6 +104,13 @@ package final class BodyBudget: Sendable {
         }
         refused?.continuation.resume(throwing: error)
         for continuation in woken { continuation.resume() }
+    }
+
+    /// Takes `bytes` when nobody waits ahead and they fit beside what is held.
+    private static func take(_ bytes: Int, _ state: inout State, capacity: Int) -> Bool {
+        guard state.waiters.isEmpty, bytes <= capacity - state.held else { return false }
+        state.held += bytes
+        return true
     }
 
     private static func admitWaiting(_ state: inout State, capacity: Int) -> [CheckedContinuation<Void, any Error>] {

@@ -208,12 +208,7 @@ struct Spawned {
     /// A process's anonymous resident memory in KiB (`RssAnon`: its heaps and stacks, not the
     /// pages of its binary and libraries, which a first call of a code path maps in and which
     /// any process may share).
-    static func anonymousKiB(_ pid: pid_t) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") })
-        else { return nil }
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-    }
+    static func anonymousKiB(_ pid: pid_t) -> Int? { ProcStatus.kib(pid, "RssAnon") }
 
     /// Waits until `pid`'s anonymous memory holds still (within 64 KiB for 300 ms), at most 5 s.
     static func settle(_ pid: pid_t) async {
@@ -244,12 +239,7 @@ struct Spawned {
         var status: Int32 = 0
         var peak = 0
         while true {
-            if let text = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
-                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-                let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-            {
-                peak = max(peak, kib)
-            }
+            if let kib = ProcStatus.kib(child.pid, "VmHWM") { peak = max(peak, kib) }
             if let watching, let kib = anonymousKiB(watching) { watchedPeak = max(watchedPeak, kib) }
             let done = waitpid(child.pid, &status, WNOHANG)
             if done == child.pid { break }

@@ -197,11 +197,17 @@ enum StoreLoad {
         return children.reduce(cpuSeconds(pid)) { $0 + cpuSeconds($1) }
     }
 
-    static func residentMiB(_ pid: Int32) -> Int {
+    static func residentMiB(_ pid: Int32) -> Int { ProcStatus.kib(pid, "VmRSS").map { $0 >> 10 } ?? -1 }
+}
+
+/// Fields of a process's /proc/PID/status.
+enum ProcStatus {
+    /// The field `name` (a size in kB, such as VmRSS, VmHWM or RssAnon) of process `pid`; nil
+    /// when the process is gone or the field missing.
+    static func kib(_ pid: Int32, _ name: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kb >> 10
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
 }
