@@ -101,3 +101,62 @@ public struct ByteReader {
         return v
     }
 }
+
+/// Writes big-endian fields front to back into memory already sized for them: a record
+/// packed in place on a hot path. The offset is the struct's own, so no closure captures a
+/// variable whose every access the runtime would have to check.
+struct RawCursor {
+    let out: UnsafeMutableRawBufferPointer
+    private(set) var offset: Int
+
+    init(_ out: UnsafeMutableRawBufferPointer, at offset: Int = 0) {
+        self.out = out
+        self.offset = offset
+    }
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        out.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: bytes)
+        offset += bytes.count
+    }
+}
+
+/// Reads big-endian fields front to back from memory, in place: nil where the input ends
+/// early (the caller names what was truncated, only when it is).
+struct RawReader {
+    let raw: UnsafeRawBufferPointer
+    private(set) var offset = 0
+
+    init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+
+    var isAtEnd: Bool { offset == raw.count }
+
+    mutating func u8() -> UInt8? {
+        guard offset < raw.count else { return nil }
+        defer { offset += 1 }
+        return raw[offset]
+    }
+
+    mutating func u16() -> UInt16? {
+        guard raw.count - offset >= 2 else { return nil }
+        defer { offset += 2 }
+        return UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    mutating func u64() -> UInt64? {
+        guard raw.count - offset >= 8 else { return nil }
+        defer { offset += 8 }
+        return UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// The next `count` bytes, in place.
+    mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
+        guard count >= 0, raw.count - offset >= count else { return nil }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count])
+    }
+}

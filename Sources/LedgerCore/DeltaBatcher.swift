@@ -36,9 +36,7 @@ public struct DeltaBatcher: Sendable {
         /// when the batch is full, and the entry is not added.
         public mutating func add(_ entry: Entry, _ batcher: DeltaBatcher) -> Bool {
             let cost = batcher.cost(entry)
-            guard count < batcher.maxEntries, count == 0 || bytes + cost <= batcher.maxBytes else {
-                return false
-            }
+            guard fits(cost, batcher) else { return false }
             if runs != nil {
                 runs?.append(entry)
             } else {
@@ -47,6 +45,28 @@ public struct DeltaBatcher: Sendable {
             bytes += cost
             count += 1
             return true
+        }
+
+        /// Adds an entry by its checked encoding (a store's row), at `cost`: what `batcher`'s
+        /// cost gives for that entry. A batch that writes runs copies the bytes and builds no
+        /// entry; one that keeps entries builds it.
+        public mutating func add(_ entry: CheckedEncoding, cost: Int, _ batcher: DeltaBatcher) throws(LedgerError)
+            -> Bool
+        {
+            guard fits(cost, batcher) else { return false }
+            if runs != nil {
+                runs?.append(entry)
+            } else {
+                entries.append(try Entry(checked: entry))
+            }
+            bytes += cost
+            count += 1
+            return true
+        }
+
+        /// Whether an entry costing `cost` fits (an empty batch takes any entry).
+        private func fits(_ cost: Int, _ batcher: DeltaBatcher) -> Bool {
+            count < batcher.maxEntries && (count == 0 || bytes + cost <= batcher.maxBytes)
         }
 
         /// Makes room for about `bytes` of runs, when the batch writes them.

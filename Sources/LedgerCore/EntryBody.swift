@@ -193,70 +193,58 @@ public enum PrivateBody: Sendable, Equatable {
         .get()
     }
 
-    /// Parses opened bytes in a buffer (the merge's path: no copy of the plaintext).
+    /// Parses opened bytes in a buffer (the merge's path: no copy of the plaintext, and no
+    /// allocation for a short memo: this runs for every entry a first sync brings).
     public init(decoding raw: UnsafeRawBufferPointer, kind: EntryKind) throws(LedgerError) {
-        var offset = 0
-        let truncated = LedgerError.malformed("the sealed \(kind) body is truncated")
-        func u8() throws(LedgerError) -> UInt8 {
-            guard offset + 1 <= raw.count else { throw truncated }
-            defer { offset += 1 }
-            return raw[offset]
-        }
-        func u16() throws(LedgerError) -> Int {
-            guard offset + 2 <= raw.count else { throw truncated }
-            defer { offset += 2 }
-            return Int(raw[offset]) << 8 | Int(raw[offset + 1])
-        }
-        func u64() throws(LedgerError) -> UInt64 {
-            guard offset + 8 <= raw.count else { throw truncated }
-            defer { offset += 8 }
-            return UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-        }
-        func text(length: Int, limit: Int) throws(LedgerError) -> String {
-            guard offset + length <= raw.count else { throw truncated }
+        var r = RawReader(raw)
+        func truncated() -> LedgerError { .malformed("the sealed \(kind) body is truncated") }
+        func text(length: Int?, limit: Int) throws(LedgerError) -> String {
+            guard let length, let units = r.bytes(length) else { throw truncated() }
             guard length <= limit else { throw .malformed("text longer than \(limit) bytes") }
-            defer { offset += length }
-            let units = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length]).bindMemory(to: UInt8.self)
-            guard let s = String(validating: units, as: UTF8.self) else { throw .malformed("text is not UTF-8") }
-            return s
+            guard let text = Self.text(units) else { throw .malformed("text is not UTF-8") }
+            return text
         }
         switch kind {
         case .genesis:
-            let decimals = try u8()
+            guard let decimals = r.u8() else { throw truncated() }
             guard decimals <= Self.maxDecimals else { throw .malformed("too many decimals") }
-            self = .genesis(decimals: decimals, deviceName: try text(length: Int(try u8()), limit: Self.maxNameBytes))
+            self = .genesis(
+                decimals: decimals, deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes))
         case .link:
-            self = .link(deviceName: try text(length: Int(try u8()), limit: Self.maxNameBytes))
+            self = .link(deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes))
         case .revoke:
             self = .revoke
         case .settle:
             self = .settle
         case .credit, .debit:
-            let amount = try u64()
+            guard let amount = r.u64() else { throw truncated() }
             guard amount >= 1, amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
-            self = .record(amount: Int64(amount), memo: try text(length: try u16(), limit: Self.maxMemoBytes))
+            self = .record(
+                amount: Int64(amount), memo: try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes))
         case .correction:
-            func bytes(_ count: Int) throws(LedgerError) -> [UInt8] {
-                guard offset + count <= raw.count else { throw truncated }
-                defer { offset += count }
-                return Array(raw[offset..<offset + count])
-            }
-            let author = try bytes(32)
-            let seq = try u64()
-            let hash = try bytes(32)
-            guard seq >= 1, let key = try? DevicePublicKey(bytes: author), let entryHash = try? EntryHash(bytes: hash)
+            guard let author = r.bytes(32), let seq = r.u64(), let hash = r.bytes(32) else { throw truncated() }
+            guard seq >= 1, let key = try? DevicePublicKey(bytes: Array(author)),
+                let entryHash = try? EntryHash(bytes: Array(hash))
             else { throw .malformed("a correction names no entry") }
-            let amount = try u64()
+            guard let amount = r.u64() else { throw truncated() }
             guard amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
-            let flag = try u8()
+            guard let flag = r.u8() else { throw truncated() }
             guard flag <= 1 else { throw .malformed("a correction's memo flag is \(flag)") }
-            let memo = try text(length: try u16(), limit: Self.maxMemoBytes)
+            let memo = try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes)
             guard flag == 1 || memo.isEmpty else { throw .malformed("a correction keeps its memo but carries one") }
             self = .correction(
                 target: EntryRef(author: key, seq: seq, hash: entryHash), amount: Int64(amount),
                 memo: flag == 1 ? memo : nil)
         }
-        guard offset == raw.count else { throw .malformed("trailing bytes in the sealed \(kind) body") }
+        guard r.isAtEnd else { throw .malformed("trailing bytes in the sealed \(kind) body") }
+    }
+
+    /// UTF-8 text, or nil when the bytes are not UTF-8. ASCII, as nearly every memo is, is
+    /// taken without the general validation (which looks up generic metadata on every call).
+    static func text(_ units: UnsafeRawBufferPointer) -> String? {
+        let bytes = units.bindMemory(to: UInt8.self)
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 }
 
@@ -281,16 +269,12 @@ public enum BodySeal {
     private static func writeAssociatedData(
         _ out: UnsafeMutableRawBufferPointer, identity: IdentityID, author: DevicePublicKey, seq: Seq, kind: EntryKind
     ) {
-        var offset = 0
-        func put(_ raw: UnsafeRawBufferPointer) {
-            UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + raw.count]).copyMemory(from: raw)
-            offset += raw.count
-        }
-        sealLabel.withUnsafeBytes { put($0) }
-        identity.storage.withUnsafeBytes { put($0) }
-        author.storage.withUnsafeBytes { put($0) }
-        withUnsafeBytes(of: seq.bigEndian) { put($0) }
-        withUnsafeBytes(of: kind.rawValue) { put($0) }
+        var cursor = RawCursor(out)
+        sealLabel.withUnsafeBytes { cursor.put($0) }
+        identity.storage.withUnsafeBytes { cursor.put($0) }
+        author.storage.withUnsafeBytes { cursor.put($0) }
+        cursor.put(seq)
+        cursor.put(kind.rawValue)
     }
 
     /// Seals `body` for the entry at (`author`, `seq`) with `key`.

@@ -1,3 +1,4 @@
+import Foundation
 import LedgerCrypto
 
 /// Entries in runs: the compact form every page of entries travels in (docs/PROTOCOL.md,
@@ -70,8 +71,9 @@ public enum EntryRuns {
         private var runStart = 0
         private var runCountAt = 0
         private var runLength = 0
-        /// What the next entry must continue to join the current run.
-        private var last: (identity: IdentityID, author: DevicePublicKey, seq: Seq, hash: EntryHash)?
+        /// The last entry written (its encoding, seq and hash): what the next entry must
+        /// continue to join the current run.
+        private var last: (encoded: [UInt8], seq: Seq, hash: EntryHash)?
 
         public init(capacity: Int = 0) {
             bytes = []
@@ -79,29 +81,48 @@ public enum EntryRuns {
             bytes.append(contentsOf: [UInt8](repeating: 0, count: listHeaderLength))
         }
 
-        public mutating func append(_ entry: Entry) {
+        public mutating func append(_ entry: Entry) { append(encoded: entry.encoded, seq: entry.seq, hash: entry.hash) }
+
+        public mutating func append(_ entry: CheckedEncoding) {
+            append(encoded: entry.encoded, seq: entry.seq, hash: entry.hash)
+        }
+
+        /// Appends an entry given by its checked encoding (at least `Entry.fixedLength` bytes),
+        /// its seq and its hash.
+        private mutating func append(encoded: [UInt8], seq: Seq, hash: EntryHash) {
             let continues =
                 runLength > 0 && runLength < maxRun
-                && last.map {
-                    entry.identity == $0.identity && entry.author == $0.author && $0.seq < Seq.max
-                        && entry.seq == $0.seq + 1 && entry.prev == $0.hash
+                && last.map { last in
+                    last.seq < Seq.max && seq == last.seq + 1 && Self.continues(encoded, last.encoded, last.hash)
                 } ?? false
             if !continues {
                 finishRun()
                 runStart = bytes.count
-                bytes.append(contentsOf: entry.identity.bytes)
-                bytes.append(contentsOf: entry.author.bytes)
-                Self.put(entry.seq, count: 8, into: &bytes)
-                bytes.append(contentsOf: entry.prev.bytes)
+                // The run's header is the identity, author, seq and prev of its first entry, as
+                // they lie in its encoding, then the count.
+                bytes.append(contentsOf: encoded[1..<itemOffset])
                 runCountAt = bytes.count
                 bytes.append(contentsOf: [0, 0])
                 runs += 1
                 runLength = 0
             }
-            bytes.append(contentsOf: entry.encoded[itemOffset...])
+            bytes.append(contentsOf: encoded[itemOffset...])
             runLength += 1
             count += 1
-            last = (entry.identity, entry.author, entry.seq, entry.hash)
+            last = (encoded, seq, hash)
+        }
+
+        /// Whether `encoded` names the same identity and author as `previous` and links to
+        /// `previousHash`, compared as memory.
+        private static func continues(_ encoded: [UInt8], _ previous: [UInt8], _ previousHash: EntryHash) -> Bool {
+            encoded.withUnsafeBytes { x in
+                previous.withUnsafeBytes { y in
+                    previousHash.storage.withUnsafeBytes { h in
+                        guard let p = x.baseAddress, let q = y.baseAddress, let r = h.baseAddress else { return false }
+                        return memcmp(p + 1, q + 1, 64) == 0 && memcmp(p + 73, r, 32) == 0
+                    }
+                }
+            }
         }
 
         /// Makes room for `capacity` bytes in all (growing a page of megabytes by doubling
@@ -131,12 +152,6 @@ public enum EntryRuns {
 
         private mutating func finishRun() {
             if runLength > 0 { Self.patch(UInt64(runLength), count: 2, at: runCountAt, in: &bytes) }
-        }
-
-        private static func put(_ value: UInt64, count: Int, into bytes: inout [UInt8]) {
-            for shift in stride(from: (count - 1) * 8, through: 0, by: -8) {
-                bytes.append(UInt8(truncatingIfNeeded: value >> shift))
-            }
         }
 
         private static func patch(_ value: UInt64, count: Int, at offset: Int, in bytes: inout [UInt8]) {

@@ -104,28 +104,23 @@ package enum LogSegments {
         let size =
             4 + stored.count + 1 + (amount != nil ? 8 : 0) + (totals != nil ? 16 : 0)
             + (label != nil ? 2 + labelLength : 0)
-        var offset = blob.count
+        let start = blob.count
         blob.append(contentsOf: repeatElement(0, count: size))
         blob.withUnsafeMutableBytes { out in
-            func put<T: FixedWidthInteger>(_ value: T) {
-                out.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-                offset += MemoryLayout<T>.size
-            }
-            func put(_ bytes: UnsafeRawBufferPointer) {
-                UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: bytes)
-                offset += bytes.count
-            }
-            put(UInt32(stored.count))
-            stored.withUnsafeBytes { put($0) }
-            put(flags)
-            if let amount { put(amount) }
+            var cursor = RawCursor(out, at: start)
+            cursor.put(UInt32(stored.count))
+            stored.withUnsafeBytes { cursor.put($0) }
+            cursor.put(flags)
+            if let amount { cursor.put(amount) }
             if let totals {
-                put(totals.0)
-                put(totals.1)
+                cursor.put(totals.0)
+                cursor.put(totals.1)
             }
             if label != nil {
-                put(UInt16(labelLength))
-                label?.withUTF8 { put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[0..<labelLength])) }
+                cursor.put(UInt16(labelLength))
+                label?.withUTF8 {
+                    cursor.put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[0..<labelLength]))
+                }
             }
         }
     }

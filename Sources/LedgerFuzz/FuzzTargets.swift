@@ -135,8 +135,19 @@ package enum FuzzTargets {
                 && ranges.allSatisfy { $0.count >= Entry.fixedLength && $0.count <= Entry.maxEncodedLength },
             "entries that overlap, leave gaps or break the length limits")
         let pieces = ranges.map { Array(bytes[$0]) }
-        if let entries = try? Entry.decodeAll(pieces, linksChecked: true) {
+        let entries = try? Entry.decodeAll(pieces, linksChecked: true)
+        if let entries {
             try check(entries.map(\.encoded) == pieces, "entries that do not re-encode to their bytes")
+        }
+        // Checked without building entries (as a store writes its rows into runs): refused
+        // exactly where decoding refuses, and otherwise the same hashes, authors and seqs.
+        let checked = try? Entry.checkedAll(pieces)
+        try check((checked == nil) == (entries == nil), "rows checked and decoded disagree on what is an entry")
+        if let checked, let entries {
+            try check(
+                checked.map(\.hash) == entries.map(\.hash) && checked.map(\.author) == entries.map(\.author)
+                    && checked.map(\.seq) == entries.map(\.seq),
+                "rows checked carry other hashes, authors or seqs than their entries")
         }
     }
 

@@ -562,13 +562,13 @@ actor IdentityLedger {
                 throw Self.missingRows(runs.first { next[$0.author].map { $0.seq <= $0.through } ?? false }?.author)
             }
             cursor = last.n
-            let entries = try Self.decodeAll(rows)
+            let entries = try Self.checkedAll(rows)
             for entry in entries {
                 guard let place = next[entry.author], Int64(entry.seq) >= place.seq, place.seq <= place.through else {
                     continue
                 }
                 guard Int64(entry.seq) == place.seq else { throw Self.missingRows(entry.author) }
-                guard batch.add(entry, answer) else { return }
+                guard try batch.add(entry, cost: AnswerShape.cost(entry.encoded), answer) else { return }
                 next[entry.author] = (place.seq + 1, place.through)
                 wanted -= 1
             }
@@ -586,16 +586,18 @@ actor IdentityLedger {
                 let limit = min(answerRowsPerRead, answer.maxEntries - batch.count + 1)
                 let rows = try await backend.rows(
                     of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
-                let entries = try Self.decodeAll(rows)
+                let entries = try Self.checkedAll(rows)
                 // Each read continues the log where the last one ended, or the rows lack what
                 // the heads name (read progress is checked, so this loop always ends).
                 guard let last = entries.last else { throw Self.missingRows(run.author) }
                 for (offset, entry) in entries.enumerated() {
                     // Both at least 1 and at most Int64.max: the difference cannot trap.
-                    guard Int64(entry.seq) >= from, Int64(entry.seq) - from == Int64(offset) else {
+                    guard entry.author == run.author, Int64(entry.seq) >= from,
+                        Int64(entry.seq) - from == Int64(offset)
+                    else {
                         throw Self.missingRows(run.author)
                     }
-                    guard batch.add(entry, answer) else { return }
+                    guard try batch.add(entry, cost: AnswerShape.cost(entry.encoded), answer) else { return }
                 }
                 batch.setAsideRuns()
                 guard Int64(last.seq) < run.through else { break }
@@ -615,12 +617,13 @@ actor IdentityLedger {
         return response
     }
 
-    /// Stored rows' entries for an answer, decoded on every core (each hash taken from its
-    /// successor's link where the rows hold one: the device hashes what it receives); a row
-    /// that does not parse is a corrupt store.
-    static func decodeAll(_ rows: [StoredRow]) throws -> [Entry] {
+    /// Stored rows for an answer, each checked as an entry's encoding and with its hash (taken
+    /// from its successor's link where the rows hold one: the device hashes what it receives),
+    /// written into runs as they are, never parsed into entries; a row that does not parse is
+    /// a corrupt store.
+    static func checkedAll(_ rows: [StoredRow]) throws -> [CheckedEncoding] {
         do {
-            return try Entry.decodeAll(rows.map(\.raw), linksChecked: true)
+            return try Entry.checkedAll(rows.map(\.raw))
         } catch {
             throw StoreError(.corruptStore, "a stored entry does not parse: \(error.reason)")
         }
@@ -748,8 +751,12 @@ struct AnswerShape: Sendable {
     let runs: Bool
 
     var batcher: DeltaBatcher {
-        DeltaBatcher(maxEntries: entries, maxBytes: StoreAPI.maxResponseBytes, cost: { $0.encoded.count })
+        DeltaBatcher(maxEntries: entries, maxBytes: StoreAPI.maxResponseBytes, cost: { Self.cost($0.encoded) })
     }
+
+    /// What an entry costs in an answer: its encoding's bytes (a page is at most
+    /// `StoreAPI.maxResponseBytes` of them).
+    static func cost(_ encoded: [UInt8]) -> Int { encoded.count }
 }
 
 /// The bytes one identity's cached state counts for, readable without awaiting its actor,

@@ -40,4 +40,27 @@ struct DeltaBatcherTests {
         #expect(DeltaBatcher(maxEntries: 0, maxBytes: 1 << 20, cost: { _ in 1 }).batches(all).count == all.count)
         #expect(exact.batches([]).isEmpty)
     }
+
+    @Test("a store's rows added by their checked encodings fill a batch as their entries do, in runs or as entries")
+    func checkedEncodings() throws {
+        let all = try Self.entries(60)
+        let batcher = DeltaBatcher(maxEntries: 25, maxBytes: 6_000, cost: { $0.encoded.count })
+        let checked = try Entry.checkedAll(all.map(\.encoded))
+        for writingRuns in [true, false] {
+            var byEntry = DeltaBatcher.Batch(writingRuns: writingRuns)
+            var byEncoding = DeltaBatcher.Batch(writingRuns: writingRuns)
+            for (entry, row) in zip(all, checked) {
+                let added = byEntry.add(entry, batcher)
+                #expect(try byEncoding.add(row, cost: row.encoded.count, batcher) == added)
+                if !added { break }
+            }
+            #expect(byEncoding.count == byEntry.count)
+            #expect(byEncoding.bytes == byEntry.bytes)
+            #expect(byEncoding.entries.map(\.encoded) == byEntry.entries.map(\.encoded))
+            #expect(byEncoding.entries.map(\.hash) == byEntry.entries.map(\.hash))
+            #expect(
+                byEncoding.finishedRunParts().map { Array($0.joined()) }
+                    == byEntry.finishedRunParts().map { Array($0.joined()) })
+        }
+    }
 }

@@ -144,7 +144,19 @@ struct EntryRunsTests {
         for list in [byLog, interleaved, gapped, Array(byLog.reversed())] {
             let decoded = try Entry.decodeAll(list.map(\.encoded), linksChecked: true)
             #expect(decoded.map(\.hash) == list.map(\.hash))
+            // Checked without building entries (a store's rows): the same hashes, authors and seqs.
+            let checked = try Entry.checkedAll(list.map(\.encoded))
+            #expect(checked.map(\.hash) == list.map(\.hash))
+            #expect(checked.map(\.author) == list.map(\.author))
+            #expect(checked.map(\.seq) == list.map(\.seq))
         }
+        // A row that is not an entry's encoding is refused as decoding refuses it.
+        var broken = byLog.map(\.encoded)
+        broken[5][0] = 9  // an unknown version
+        #expect(throws: LedgerError.self) { try Entry.checkedAll(broken) }
+        broken = byLog.map(\.encoded)
+        broken[7].removeLast()
+        #expect(throws: LedgerError.self) { try Entry.checkedAll(broken) }
     }
 
     @Test("runs written an entry at a time are the bytes of the list encoded at once, and decode to the same entries")
@@ -168,6 +180,13 @@ struct EntryRunsTests {
         for entry in try Entry.decodeAll(entries.map(\.encoded), linksChecked: true) { writer.append(entry) }
         writer.finish()
         #expect(writer.bytes == EntryRuns.encoded(entries))
+        // And written from checked encodings, as a store writes its rows, in any order of logs.
+        for list in [entries, entries.sorted { ($0.seq, $0.author) < ($1.seq, $1.author) }] {
+            var fromRows = EntryRuns.Writer()
+            for entry in try Entry.checkedAll(list.map(\.encoded)) { fromRows.append(entry) }
+            fromRows.finish()
+            #expect(fromRows.bytes == EntryRuns.encoded(list))
+        }
     }
 
     @Test(
