@@ -2,7 +2,8 @@ import ArgumentParser
 import LedgerCore
 
 struct Balance: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the balance, earned and spent totals.")
+    static let configuration = CommandConfiguration(
+        commandName: "balance", abstract: "Show the balance, earned and spent totals.")
     @OptionGroup var homeOptions: HomeOptions
     @Flag(name: .long, help: "Print JSON.") var json = false
 

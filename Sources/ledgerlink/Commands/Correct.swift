@@ -43,6 +43,7 @@ struct CorrectionOptions: ParsableArguments {
 
 struct Correct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "correct",
         abstract: "Correct the amount (and memo) of an earlier credit or debit.",
         discussion: """
             Appends a signed correction that names the entry; the original stays in the history, \

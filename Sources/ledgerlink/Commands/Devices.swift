@@ -3,7 +3,8 @@ import LedgerCore
 import LedgerCrypto
 
 struct Devices: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the devices linked to this identity.")
+    static let configuration = CommandConfiguration(
+        commandName: "devices", abstract: "List the devices linked to this identity.")
     @OptionGroup var homeOptions: HomeOptions
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Every change to the devices in order: linked, revoked, forked, quarantined.")

@@ -14,6 +14,7 @@ struct ForkCommand: AsyncParsableCommand {
 
     struct Settle: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "settle",
             abstract: "Show both branches of a forked device's log and choose the one that counts.",
             discussion: """
                 A device whose key wrote two different entries at one seq (its folder restored from \

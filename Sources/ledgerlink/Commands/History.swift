@@ -2,7 +2,8 @@ import ArgumentParser
 import LedgerCore
 
 struct History: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List credits and debits, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "List credits and debits, newest first.")
     @OptionGroup var homeOptions: HomeOptions
     @Option(name: .long, help: "Show at most this many entries.") var limit: Int = 20
     @Flag(name: .long, help: "Print JSON.") var json = false

@@ -6,6 +6,7 @@ import LedgerIdentity
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Create a new identity with this device as its first device.")
 
     @OptionGroup var homeOptions: HomeOptions

@@ -7,6 +7,7 @@ import LedgerSync
 
 struct Pair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pair",
         abstract: "Open a pairing window so a new device can join this identity.",
         discussion: """
             Prints a one-time pairing code to type on the new device (`ledgerlink join CODE --name NAME`). \
@@ -166,6 +167,7 @@ struct Pair: AsyncParsableCommand {
 
 struct Join: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "join",
         abstract: "Join an identity with the pairing code another device of it shows.",
         discussion: """
             Creates this device's key in its data folder (--home) and asks the pairing device to \

@@ -12,6 +12,7 @@ import Synchronization
 
 struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "listen",
         abstract: "Keep this device in step, live: the peer channel to its other devices, and the saved store.",
         discussion: """
             Runs until Ctrl-C or SIGTERM. Static peers come from `ledgerlink peers add` and --peer; \
@@ -107,6 +108,7 @@ struct Listen: AsyncParsableCommand {
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sync",
         abstract:
             "Sync now with another device (--peer) or the store (--store, else the saved one) and report what moved.",
         discussion: """
@@ -354,11 +356,13 @@ final class ProgressLine: Sendable {
 
 struct Peers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "peers",
         abstract: "List or change the peers this device dials, and LAN discovery.",
         subcommands: [List.self, Add.self, Remove.self, Discovery.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show static peers and whether discovery is on.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "Show static peers and whether discovery is on.")
         @OptionGroup var homeOptions: HomeOptions
         @Flag(name: .long, help: "Print JSON.") var json = false
 
@@ -385,7 +389,8 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Dial this peer (HOST:PORT) whenever listening.")
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Dial this peer (HOST:PORT) whenever listening.")
         @OptionGroup var homeOptions: HomeOptions
         @Argument(help: "HOST:PORT of the other device's listener.") var peer: String
 
@@ -405,7 +410,7 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop dialling this peer.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop dialling this peer.")
         @OptionGroup var homeOptions: HomeOptions
         @Argument(help: "HOST:PORT as listed.") var peer: String
 
@@ -422,7 +427,8 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct Discovery: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Turn LAN discovery on or off.")
+        static let configuration = CommandConfiguration(
+            commandName: "discovery", abstract: "Turn LAN discovery on or off.")
         @OptionGroup var homeOptions: HomeOptions
         @Argument(help: "on or off.") var state: String
 

@@ -88,13 +88,13 @@ extension RecordOptions {
 }
 
 struct Earn: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Record money in (a credit).")
+    static let configuration = CommandConfiguration(commandName: "earn", abstract: "Record money in (a credit).")
     @OptionGroup var options: RecordOptions
     func run() async throws { try await options.run(.credit) }
 }
 
 struct Spend: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Record money out (a debit).")
+    static let configuration = CommandConfiguration(commandName: "spend", abstract: "Record money out (a debit).")
     @OptionGroup var options: RecordOptions
     func run() async throws { try await options.run(.debit) }
 }

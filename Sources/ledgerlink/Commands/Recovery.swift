@@ -18,6 +18,7 @@ struct RecoveryCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Make a recovery key, show it once as 24 words, and link it to the identity.",
             discussion: """
                 Write the words on paper and keep them where you would keep a spare house key: \
@@ -80,7 +81,8 @@ struct RecoveryCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List this identity's recovery keys.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List this identity's recovery keys.")
         @OptionGroup var homeOptions: HomeOptions
         @Flag(name: .long, help: "Print JSON.") var json = false
 
@@ -123,6 +125,7 @@ struct RecoveryCommand: AsyncParsableCommand {
 
 struct Recover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "recover",
         abstract: "Make this machine a device of an identity from its recovery words, when no linked device is left.",
         discussion: """
             The words are read from --words-file, else typed (or piped) on standard input. The \

@@ -4,6 +4,7 @@ import LedgerCore
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Totals in, out and net per month (or week, or year), with the balance at each period's end.",
         discussion: """
             Periods are in local time; weeks are ISO weeks (Monday first). --by tag splits each \\

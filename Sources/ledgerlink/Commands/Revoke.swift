@@ -5,6 +5,7 @@ import LedgerIdentity
 
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "revoke",
         abstract: "Revoke another device of this identity: it can write nothing more, and the data key rotates.",
         discussion: """
             DEVICE is the device's name, its fingerprint (as `devices` shows it) or its key in hex. \\

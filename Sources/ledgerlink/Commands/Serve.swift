@@ -8,6 +8,7 @@ import Logging
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run a store server that devices sync through when they are not online together.",
         discussion: """
             The store keeps every identity's entries in a database and checks every signature, \

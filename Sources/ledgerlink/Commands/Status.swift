@@ -7,6 +7,7 @@ import LedgerSync
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show this device, the ledger's state and its vector clock.")
     @OptionGroup var homeOptions: HomeOptions
     @Flag(name: .long, help: "Print JSON.") var json = false

@@ -7,6 +7,7 @@ import LedgerSync
 
 struct Stores: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stores",
         abstract: "Show what this device holds of the stores it syncs with, or clear a store's problems.",
         discussion: """
             For each store: the key pinned for its address, the newest head it signed, what it \
@@ -17,6 +18,7 @@ struct Stores: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "Show each store's pinned key, newest signed head, proof of possession and problems.")
         @OptionGroup var homeOptions: HomeOptions
         @Flag(name: .long, help: "Print JSON, with each problem's proof.") var json = false
@@ -43,6 +45,7 @@ struct Stores: AsyncParsableCommand {
 
     struct Clear: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "clear",
             abstract: "Forget a store's recorded problems and take its next answer as the new starting point.",
             discussion: """
                 Do this only once you know what happened (the store's operator restored a backup on \

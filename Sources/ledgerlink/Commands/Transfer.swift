@@ -8,6 +8,7 @@ import Synchronization
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract: "Print every stored entry, for another device's `import` or for independent checks.",
         discussion: """
             --format csv writes the counted credits and debits for a spreadsheet (date, device, kind, \
@@ -71,6 +72,7 @@ struct Export: AsyncParsableCommand {
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Merge an export from another device of this identity (FILE, or - for standard input).",
         discussion: """
             --format csv records a bank's CSV statement as entries of this device instead: --map \
@@ -200,6 +202,7 @@ struct Import: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Re-check every stored entry: signatures, hash links, kinds and totals.")
     @OptionGroup var homeOptions: HomeOptions
 
