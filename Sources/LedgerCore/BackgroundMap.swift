@@ -61,6 +61,8 @@ final class BackgroundMap<R: Sendable>: Sendable {
 /// threads would be a simultaneous access (and could trigger a copy on write).
 private final class ResultBuffer<R>: @unchecked Sendable {
     private let slots: UnsafeMutableBufferPointer<R?>
+    /// Set once `values()` moved the results out (the slots are then uninitialised).
+    private var taken = false
 
     init(count: Int) {
         slots = .allocate(capacity: count)
@@ -68,12 +70,26 @@ private final class ResultBuffer<R>: @unchecked Sendable {
     }
 
     deinit {
-        slots.deinitialize()
+        if !taken { slots.deinitialize() }
         slots.deallocate()
     }
 
     func set(_ index: Int, _ value: R) { slots[index] = value }
-    func values() -> [R] { slots.compactMap { $0 } }
+
+    /// The results, moved out in order (a copy would retain and release each one); called
+    /// once, when every slot is set.
+    func values() -> [R] {
+        precondition(!taken, "a map's results are taken once")
+        taken = true
+        guard let base = slots.baseAddress else { return [] }
+        return [R](unsafeUninitializedCapacity: slots.count) { out, count in
+            for index in 0..<slots.count {
+                guard let value = (base + index).move() else { preconditionFailure("a slot of the map was never set") }
+                (out.baseAddress! + index).initialize(to: value)
+                count = index + 1
+            }
+        }
+    }
 }
 
 extension ProcessInfo {

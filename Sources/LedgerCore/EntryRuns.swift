@@ -254,29 +254,32 @@ public enum EntryRuns {
         return RunLayout(header: header, items: items)
     }
 
-    /// The entries of one run, each rebuilt with its implied fields and decoded.
+    /// The entries of one run, each rebuilt with its implied fields and decoded. The input is
+    /// read in place: each entry's bytes are written once, in an array of their exact size.
     private static func rebuild(_ run: RunLayout, from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
         let h = run.header
-        let identity = bytes[h..<h + 32]
-        let author = bytes[h + 32..<h + 64]
         var seq = bytes[h + 64..<h + 72].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        var prev = Array(bytes[h + 72..<h + 104])
+        var prev = InlineBytes32(bytes[h + 72..<h + 104])
         var entries: [Entry] = []
         entries.reserveCapacity(run.items.count)
         for item in run.items {
-            var encoded = [UInt8]()
-            encoded.reserveCapacity(itemOffset + item.count)
-            encoded.append(Entry.currentVersion)
-            encoded.append(contentsOf: identity)
-            encoded.append(contentsOf: author)
-            withUnsafeBytes(of: seq.bigEndian) { encoded.append(contentsOf: $0) }
-            encoded.append(contentsOf: prev)
-            encoded.append(contentsOf: bytes[item])
+            let encoded = bytes.withUnsafeBytes { input in
+                [UInt8](unsafeUninitializedCapacity: itemOffset + item.count) { out, count in
+                    let raw = UnsafeMutableRawBufferPointer(out)
+                    var cursor = RawCursor(raw)
+                    cursor.put(Entry.currentVersion)
+                    cursor.put(UnsafeRawBufferPointer(rebasing: input[h..<h + 64]))  // identity, author
+                    cursor.put(seq)
+                    prev.withUnsafeBytes { cursor.put($0) }
+                    cursor.put(UnsafeRawBufferPointer(rebasing: input[item]))
+                    count = cursor.offset
+                }
+            }
             let entry: Entry
             do { entry = try Entry(decoding: encoded) } catch { throw .badEntry }
             entries.append(entry)
-            prev = entry.hash.bytes
-            seq += 1
+            prev = entry.hash.storage
+            seq &+= 1
         }
         return entries
     }

@@ -661,11 +661,14 @@ public actor MergeEngine {
     private func insert(_ db: Database, _ prepared: [PreparedEntry]) throws {
         guard let first = prepared.first?.entry else { return }
         let authorID = try authorRowID(db, first.author, create: true)
-        try LogSegments.append(db, author: authorID, firstSeq: first.seq, count: prepared.count) { i, blob in
-            let p = prepared[i]
-            LogSegments.append(
-                to: &blob, stored: p.entry.storedForm, opened: p.opened, amount: p.amount, label: p.label,
-                cumCredit: p.cumCredit, cumDebit: p.cumDebit)
+        try prepared.withUnsafeBufferPointer { prepared in
+            try LogSegments.append(db, author: authorID, firstSeq: first.seq, count: prepared.count) { i, blob in
+                // Read in place: a copy of each prepared entry retained and released its parts.
+                LogSegments.append(
+                    to: &blob, stored: prepared[i].entry.storedForm, opened: prepared[i].opened,
+                    amount: prepared[i].amount, label: prepared[i].label, cumCredit: prepared[i].cumCredit,
+                    cumDebit: prepared[i].cumDebit)
+            }
         }
         for p in prepared where p.entry.kind.isControl || (!p.opened && readsBodies) || p.correction != nil {
             if let body = p.correction {
