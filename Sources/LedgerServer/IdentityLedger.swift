@@ -58,7 +58,11 @@ actor IdentityLedger {
     /// pull of 100,000 entries took a new server 7.4-8.8 MB of anonymous memory above idle,
     /// 6.5-6.8 MB with these reads (docs/BENCHMARKS.md), for the same server CPU.
     static let answerChunk = 1_024
-    package static let defaultRowsPerRead = 4_096
+    /// A replica is rebuilt a read at a time, each read decoded and merged before the next: a
+    /// forked identity of 100,000 entries, rebuilt 4,096 rows a read for its first pull after a
+    /// restart, took the store 4.5 pages of anonymous memory; 1,024 a read, 1.8-2.4, in the
+    /// same time (docs/BENCHMARKS.md).
+    package static let defaultRowsPerRead = 1_024
 
     init(
         identity: IdentityID, backend: any StoreBackend, footprint: Footprint = Footprint(),
@@ -655,10 +659,16 @@ actor IdentityLedger {
         guard clock.digest != mine.digest else { return (response, batch) }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
-        pages: for try await read in plan.pages(from: engine) {
-            for entry in read {
+        // As an answer from the rows: room for one read's runs, set aside after each read, so
+        // the page is never one buffer grown by doubling (which held it about three times).
+        let read = 1_000
+        batch.reserveRuns(
+            min(StoreAPI.maxResponseBytes, min(total, page.entries, read) * 160 + EntryRuns.listHeaderLength))
+        pages: for try await entries in plan.pages(from: engine, size: read) {
+            for entry in entries {
                 guard batch.add(entry, answer) else { break pages }
             }
+            batch.setAsideRuns()
         }
         response.more = batch.count < total
         response.remaining = total

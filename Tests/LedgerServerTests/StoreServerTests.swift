@@ -423,4 +423,29 @@ struct StoreMemoryTests {
             #expect(await eventually { await store.service.cacheState().engines <= 2 })
         }
     }
+
+    @Test("a forked identity's answer, read from its replica, is held in parts as it is read, not as one buffer")
+    func forkedAnswerInParts() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<2_400 { try fixture.record(device: 0, .credit, amount: Int64(i + 1)) }
+        var rival = fixture
+        let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
+        try fixture.record(device: 1, .credit, amount: 98, memo: "main")
+        let entries = fixture.allEntries + [rivalEntry]
+        let built = fixture
+        let store = try await TestStore(backend: try await BackendKind.sqlite.make())
+        try await store.application(configure: TestStore.unlimited).test(.router) { client in
+            let token = try await client.token(built.identity, built.root, genesis: built.logs[0][0])
+            let pushed = try await client.push(built.identity, token: token, entries)
+            #expect(pushed["forks"] as? [String] == [built.devices[1].publicKey.hex])
+        }
+        let request = SyncRequest(clock: Data.base64(VectorClock.encode([])))
+        let answer = try await store.service.sync(
+            identity: fixture.identity, binary: try SyncBody.encode(request, entries: []))
+        // The list's header, the runs set aside after each read of 1,000, then the rest.
+        #expect(answer.runs.count >= 4, "\(answer.runs.count) parts")
+        var reader = ByteReader(Array(answer.runs.joined()))
+        let sent = try EntryRuns.decode(&reader, maxCount: 10_000)
+        #expect(Set(sent.map(\.hash)) == Set(entries.map(\.hash)))
+    }
 }
