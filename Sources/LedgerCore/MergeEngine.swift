@@ -210,8 +210,18 @@ public actor MergeEngine {
     /// Order of arrival never changes the result.
     @discardableResult
     public func merge(_ incoming: [Entry]) throws(LedgerError) -> MergeReport {
-        sayCaughtUp(try transaction { db, report in try mergeBatch(db, incoming, &report) })
+        sayCaughtUp(
+            try transaction { db, report in
+                // A page of thousands (a pull's) writes megabytes nothing reads again soon: it
+                // goes through a small page cache, not into the one kept for reading.
+                let cacheSize = incoming.count >= Self.largeMerge ? LedgerStore.useSmallPageCache(db) : nil
+                defer { if let cacheSize { LedgerStore.restorePageCache(db, to: cacheSize) } }
+                try mergeBatch(db, incoming, &report)
+            })
     }
+
+    /// Entries from which a merge writes through a small page cache.
+    static let largeMerge = 4_096
 
     /// Merges pages as `next` gives them, in one transaction: memory holds one page at a time
     /// (the report counts entries without listing them, and SQLite's page cache is kept small,
