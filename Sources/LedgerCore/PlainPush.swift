@@ -18,20 +18,28 @@ public enum PlainPush {
         guard !pushed.isEmpty else { return ([], clock) }
         var order: [DevicePublicKey] = []
         var byAuthor: [DevicePublicKey: [Entry]] = [:]
-        for entry in pushed {
-            guard entry.identity == identity, !entry.kind.isControl, authorised.contains(entry.author) else {
-                return nil
-            }
-            if byAuthor[entry.author] == nil { order.append(entry.author) }
-            byAuthor[entry.author, default: []].append(entry)
+        // A push is a log at a time: authority and the author's list are looked up once per
+        // stretch of one author's entries, not per entry.
+        var start = 0
+        for index in pushed.indices {
+            let entry = pushed[index]
+            guard entry.identity == identity, !entry.kind.isControl else { return nil }
+            let author = entry.author
+            guard index == 0 || author != pushed[index - 1].author else { continue }
+            guard authorised.contains(author) else { return nil }
+            if index > 0 { Self.add(pushed[start..<index], to: &byAuthor, &order) }
+            start = index
         }
+        Self.add(pushed[start...], to: &byAuthor, &order)
         var heads = Dictionary(uniqueKeysWithValues: clock.entries.map { ($0.author, $0) })
         var fresh: [Entry] = []
         fresh.reserveCapacity(pushed.count)
         for author in order {
-            guard let entries = byAuthor[author]?.sorted(by: { $0.seq < $1.seq }), let last = entries.last else {
-                continue
-            }
+            // Nearly always already in seq order: then not sorted again.
+            let list = byAuthor[author] ?? []
+            let entries =
+                zip(list, list.dropFirst()).allSatisfy { $0.seq <= $1.seq } ? list : list.sorted { $0.seq < $1.seq }
+            guard let last = entries.last else { continue }
             let head = heads[author]
             guard head?.forkSeq ?? 0 == 0 else { return nil }
             var seq = head?.seq ?? 0
@@ -53,6 +61,18 @@ public enum PlainPush {
             fresh += entries
         }
         return (fresh, VectorClock(Array(heads.values)))
+    }
+}
+
+extension PlainPush {
+    /// Adds one author's stretch of a push to that author's entries, noting the author's first
+    /// appearance.
+    fileprivate static func add(
+        _ stretch: ArraySlice<Entry>, to byAuthor: inout [DevicePublicKey: [Entry]], _ order: inout [DevicePublicKey]
+    ) {
+        guard let author = stretch.first?.author else { return }
+        if byAuthor[author] == nil { order.append(author) }
+        byAuthor[author, default: []].append(contentsOf: stretch)
     }
 }
 

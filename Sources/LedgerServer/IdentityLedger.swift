@@ -424,13 +424,17 @@ actor IdentityLedger {
         in pushed: [Entry], heads: VectorClock, identity: IdentityID, authorised: Set<DevicePublicKey>
     ) -> StoreError? {
         var seqs: [DevicePublicKey: [Seq]] = [:]
-        for entry in pushed where entry.identity == identity && authorised.contains(entry.author) {
+        // Authority is looked up once per stretch of one author's entries.
+        var stretch: (author: DevicePublicKey, authorised: Bool)?
+        for entry in pushed where entry.identity == identity {
+            if stretch?.author != entry.author { stretch = (entry.author, authorised.contains(entry.author)) }
+            guard stretch?.authorised == true else { continue }
             seqs[entry.author, default: []].append(entry.seq)
         }
         for (author, list) in seqs.sorted(by: { $0.key < $1.key }) {
             // A head's seq is at most Int64.max: the next one cannot trap.
             var next = heads[author] + 1
-            for seq in list.sorted() {
+            for seq in Self.ascending(list) {
                 if seq > next {
                     return StoreError(
                         .missingEntries,
@@ -442,16 +446,29 @@ actor IdentityLedger {
         return nil
     }
 
+    /// `seqs` in ascending order (a push's usually are already: then they are not sorted again).
+    static func ascending(_ seqs: [Seq]) -> [Seq] {
+        zip(seqs, seqs.dropFirst()).allSatisfy { $0 <= $1 } ? seqs : seqs.sorted()
+    }
+
     /// `pushed` without the entries the store already holds (a push retried after its answer
     /// was lost): an entry at or below its log's head is compared with the stored row at its
     /// seq, read a range per log. Nil when one differs (a rival: the merge engine proves the
     /// fork) or the seqs are too scattered to read as ranges.
     private func withoutRepeats(_ pushed: [Entry], heads: VectorClock) async throws -> [Entry]? {
         let held = heads.seqs
+        // A head is looked up once per stretch of one author's entries (a push is a log at a
+        // time); nearly always nothing is at or below its head, and the push is taken as it is.
+        var stretch: (author: DevicePublicKey, seq: Seq?)?
+        func isRepeat(_ entry: Entry) -> Bool {
+            if stretch?.author != entry.author { stretch = (entry.author, held[entry.author]) }
+            return stretch?.seq.map { entry.seq <= $0 } == true && entry.identity == identity
+        }
+        guard let firstRepeat = pushed.firstIndex(where: isRepeat) else { return pushed }
         var older: [DevicePublicKey: [Entry]] = [:]
-        var newer: [Entry] = []
-        for entry in pushed {
-            if let seq = held[entry.author], entry.seq <= seq, entry.identity == identity {
+        var newer = Array(pushed[..<firstRepeat])
+        for entry in pushed[firstRepeat...] {
+            if isRepeat(entry) {
                 older[entry.author, default: []].append(entry)
             } else {
                 newer.append(entry)
