@@ -97,12 +97,7 @@ public final class Entry: Sendable, Hashable {
 
     /// Parses bytes whose hash is already known (`knownHash`, when not nil, is taken as it is).
     private convenience init(decoding bytes: [UInt8], knownHash: EntryHash?) throws(LedgerError) {
-        guard bytes.count >= Self.fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
-        guard bytes.count <= Self.maxEncodedLength else {
-            throw .malformed("entry is larger than \(Self.maxEncodedLength) bytes")
-        }
-        let fields = try bytes.withUnsafeBytes { raw in Result { () throws(LedgerError) in try Self.fields(of: raw) } }
-            .get()
+        let fields = try Self.fields(of: bytes)
         self.init(
             identity: fields.identity, author: fields.author, seq: fields.seq, prev: fields.prev, kind: fields.kind,
             time: fields.time, publicRange: fields.publicRange, sealedRange: fields.sealedRange,
@@ -119,6 +114,15 @@ public final class Entry: Sendable, Hashable {
         var publicRange: Range<Int>
         var sealedRange: Range<Int>
         var signature: Signature
+    }
+
+    /// Reads the fields of an encoding, checking everything decoding checks.
+    private static func fields(of bytes: [UInt8]) throws(LedgerError) -> Fields {
+        guard bytes.count >= fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
+        guard bytes.count <= maxEncodedLength else {
+            throw .malformed("entry is larger than \(maxEncodedLength) bytes")
+        }
+        return try bytes.withUnsafeBytes { raw in Result { () throws(LedgerError) in try fields(of: raw) } }.get()
     }
 
     /// Reads the fields of an encoding whose length is within the fixed and maximum lengths.
@@ -227,13 +231,7 @@ public final class Entry: Sendable, Hashable {
         var out: [CheckedEncoding] = []
         out.reserveCapacity(wires.count)
         for (index, wire) in wires.enumerated() {
-            guard wire.count >= fixedLength else { throw .malformed("entry is shorter than its fixed fields") }
-            guard wire.count <= maxEncodedLength else {
-                throw .malformed("entry is larger than \(maxEncodedLength) bytes")
-            }
-            let fields = try wire.withUnsafeBytes { raw in
-                Result { () throws(LedgerError) in try Self.fields(of: raw) }
-            }.get()
+            let fields = try Self.fields(of: wire)
             out.append(
                 CheckedEncoding(
                     encoded: wire, author: fields.author, seq: fields.seq,

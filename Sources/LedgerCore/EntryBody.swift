@@ -198,7 +198,7 @@ public enum PrivateBody: Sendable, Equatable {
     public init(decoding raw: UnsafeRawBufferPointer, kind: EntryKind) throws(LedgerError) {
         var r = RawReader(raw)
         func truncated() -> LedgerError { .malformed("the sealed \(kind) body is truncated") }
-        func text(length: Int?, limit: Int) throws(LedgerError) -> String {
+        func text(length: Int?, limit: Int, _ r: inout RawReader) throws(LedgerError) -> String {
             guard let length, let units = r.bytes(length) else { throw truncated() }
             guard length <= limit else { throw .malformed("text longer than \(limit) bytes") }
             guard let text = Self.text(units) else { throw .malformed("text is not UTF-8") }
@@ -209,9 +209,9 @@ public enum PrivateBody: Sendable, Equatable {
             guard let decimals = r.u8() else { throw truncated() }
             guard decimals <= Self.maxDecimals else { throw .malformed("too many decimals") }
             self = .genesis(
-                decimals: decimals, deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes))
+                decimals: decimals, deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes, &r))
         case .link:
-            self = .link(deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes))
+            self = .link(deviceName: try text(length: r.u8().map(Int.init), limit: Self.maxNameBytes, &r))
         case .revoke:
             self = .revoke
         case .settle:
@@ -220,7 +220,7 @@ public enum PrivateBody: Sendable, Equatable {
             guard let amount = r.u64() else { throw truncated() }
             guard amount >= 1, amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
             self = .record(
-                amount: Int64(amount), memo: try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes))
+                amount: Int64(amount), memo: try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes, &r))
         case .correction:
             guard let author = r.bytes(32), let seq = r.u64(), let hash = r.bytes(32) else { throw truncated() }
             guard seq >= 1, let key = try? DevicePublicKey(bytes: Array(author)),
@@ -230,7 +230,7 @@ public enum PrivateBody: Sendable, Equatable {
             guard amount <= UInt64(Int64.max) else { throw .malformed("amount out of range") }
             guard let flag = r.u8() else { throw truncated() }
             guard flag <= 1 else { throw .malformed("a correction's memo flag is \(flag)") }
-            let memo = try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes)
+            let memo = try text(length: r.u16().map(Int.init), limit: Self.maxMemoBytes, &r)
             guard flag == 1 || memo.isEmpty else { throw .malformed("a correction keeps its memo but carries one") }
             self = .correction(
                 target: EntryRef(author: key, seq: seq, hash: entryHash), amount: Int64(amount),

@@ -35,11 +35,9 @@ public enum PlainPush {
         var fresh: [Entry] = []
         fresh.reserveCapacity(pushed.count)
         for author in order {
-            // Nearly always already in seq order: then not sorted again.
-            let list = byAuthor[author] ?? []
-            let entries =
-                zip(list, list.dropFirst()).allSatisfy { $0.seq <= $1.seq } ? list : list.sorted { $0.seq < $1.seq }
-            guard let last = entries.last else { continue }
+            guard let entries = byAuthor[author]?.inOrder(by: { $0.seq < $1.seq }), let last = entries.last else {
+                continue
+            }
             let head = heads[author]
             guard head?.forkSeq ?? 0 == 0 else { return nil }
             var seq = head?.seq ?? 0
@@ -94,5 +92,13 @@ extension MergeEngine {
     public func plainClock() throws(LedgerError) -> VectorClock? {
         let clock = try clock()
         return clock.entries.allSatisfy({ $0.forkSeq == 0 }) && cache.forkSeqs.isEmpty ? clock : nil
+    }
+}
+
+extension Array {
+    /// The elements sorted by `areInIncreasingOrder`, as `sorted(by:)` sorts them; a list
+    /// already in order (a push's logs and seqs nearly always are) is returned as it is.
+    package func inOrder(by areInIncreasingOrder: (Element, Element) -> Bool) -> [Element] {
+        zip(self, dropFirst()).allSatisfy { !areInIncreasingOrder($1, $0) } ? self : sorted(by: areInIncreasingOrder)
     }
 }

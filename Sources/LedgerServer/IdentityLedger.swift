@@ -434,7 +434,7 @@ actor IdentityLedger {
         for (author, list) in seqs.sorted(by: { $0.key < $1.key }) {
             // A head's seq is at most Int64.max: the next one cannot trap.
             var next = heads[author] + 1
-            for seq in Self.ascending(list) {
+            for seq in list.inOrder(by: <) {
                 if seq > next {
                     return StoreError(
                         .missingEntries,
@@ -444,11 +444,6 @@ actor IdentityLedger {
             }
         }
         return nil
-    }
-
-    /// `seqs` in ascending order (a push's usually are already: then they are not sorted again).
-    static func ascending(_ seqs: [Seq]) -> [Seq] {
-        zip(seqs, seqs.dropFirst()).allSatisfy { $0 <= $1 } ? seqs : seqs.sorted()
     }
 
     /// `pushed` without the entries the store already holds (a push retried after its answer
@@ -542,12 +537,7 @@ actor IdentityLedger {
         }
         let total = Int(wanted) + extra.count
         let answer = page.batcher
-        // Room for one read's entries at a credit's size in a run (150 bytes; larger entries grow
-        // it): the runs are set aside after each read, so the page is never one buffer.
-        batch.reserveRuns(
-            min(
-                StoreAPI.maxResponseBytes,
-                min(total, page.entries, answerRowsPerRead) * 160 + EntryRuns.listHeaderLength))
+        page.reserveRead(of: min(total, answerRowsPerRead), in: &batch)
         // When what is sent makes up at least half the rows from the first one to send (a new
         // device, a device that was away), the rows are read in the order they were stored,
         // along the primary key; otherwise log by log along the author index.
@@ -676,12 +666,10 @@ actor IdentityLedger {
         guard clock.digest != mine.digest else { return (response, batch) }
         let plan = try await engine.deltaPlan(for: clock)
         let total = plan.runEntries + plan.extra.count
-        // As an answer from the rows: room for one read's runs, set aside after each read, so
-        // the page is never one buffer grown by doubling (which held it about three times).
-        let read = 1_000
-        batch.reserveRuns(
-            min(StoreAPI.maxResponseBytes, min(total, page.entries, read) * 160 + EntryRuns.listHeaderLength))
-        pages: for try await entries in plan.pages(from: engine, size: read) {
+        // As an answer from the rows: runs set aside after each read, so the page is never one
+        // buffer grown by doubling (which held it about three times).
+        page.reserveRead(of: min(total, Self.answerChunk), in: &batch)
+        pages: for try await entries in plan.pages(from: engine, size: Self.answerChunk) {
             for entry in entries {
                 guard batch.add(entry, answer) else { break pages }
             }
@@ -784,6 +772,13 @@ struct AnswerShape: Sendable {
     /// What an entry costs in an answer: its encoding's bytes (a page is at most
     /// `StoreAPI.maxResponseBytes` of them).
     static func cost(_ encoded: [UInt8]) -> Int { encoded.count }
+
+    /// Makes room in `batch` for one read of `count` entries at a credit's size in a run (150
+    /// bytes; larger entries grow it): the runs are set aside after each read, so the page is
+    /// never one buffer.
+    func reserveRead(of count: Int, in batch: inout DeltaBatcher.Batch) {
+        batch.reserveRuns(min(StoreAPI.maxResponseBytes, min(count, entries) * 160 + EntryRuns.listHeaderLength))
+    }
 }
 
 /// The bytes one identity's cached state counts for, readable without awaiting its actor,
