@@ -82,6 +82,14 @@ public struct DeltaBatcher: Sendable {
             setAside.append(part)
         }
 
+        /// What was added since the last call, as a whole list of runs (counts written): a part
+        /// of a streamed answer, sent as each read is written. Nil when nothing was added, or
+        /// when the batch keeps entries.
+        public mutating func takeRunList() -> [UInt8]? {
+            guard let list = runs?.takeList(), !list.isEmpty else { return nil }
+            return list
+        }
+
         /// The runs' bytes in parts, counts written, that together are the list: its header, the
         /// parts set aside, the rest (nil when the batch keeps entries instead).
         public mutating func finishedRunParts() -> [[UInt8]]? {

@@ -143,6 +143,19 @@ public enum EntryRuns {
             return taken
         }
 
+        /// Hands out everything written as a whole list (counts written) and starts a new one,
+        /// empty, whose first entry starts a run of its own: a streamed answer sends a page as
+        /// lists of what each read found. Empty when nothing was written since the last.
+        public mutating func takeList() -> [UInt8] {
+            guard count > 0 else { return [] }
+            finish()
+            var list = [UInt8](repeating: 0, count: listHeaderLength)
+            list.reserveCapacity(bytes.capacity)
+            swap(&list, &bytes)
+            (count, runs, runLength) = (0, 0, 0)
+            return list
+        }
+
         /// Writes the counts: the list's, and the last run's.
         public mutating func finish() {
             finishRun()
@@ -183,38 +196,72 @@ public enum EntryRuns {
     /// `maxCount` and the bytes left before anything is reserved; every run's seqs stay in
     /// range; each rebuilt entry is checked as any entry's encoding is.
     public static func decode(_ r: inout ByteReader, maxCount: Int) throws(EntryList.Malformed) -> [Entry] {
+        var found = Found()
+        try find(&r, maxCount: maxCount, into: &found)
+        return try found.rebuild(from: r.bytes)
+    }
+
+    /// Runs found in one byte array and not rebuilt yet: lists read one after another (the
+    /// parts of a streamed answer) are rebuilt together, on every core.
+    public struct Found: Sendable {
+        var runs: [RunLayout] = []
+        /// Entries in the runs found.
+        public fileprivate(set) var count = 0
+
+        public init() {}
+
+        /// The entries of every run found, in order, each rebuilt with its implied fields and
+        /// decoded; `bytes` are those the runs were found in.
+        public func rebuild(from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
+            let rebuilt: [Result<[Entry], EntryList.Malformed>]
+            if count < 2048 {
+                rebuilt = runs.map { run in
+                    Result { () throws(EntryList.Malformed) in try EntryRuns.rebuild(run, from: bytes) }
+                }
+            } else {
+                rebuilt = BackgroundMap(runs, minimumChunk: 4) { run in
+                    Result { () throws(EntryList.Malformed) in try EntryRuns.rebuild(run, from: bytes) }
+                }.values()
+            }
+            var entries: [Entry] = []
+            entries.reserveCapacity(count)
+            for run in rebuilt { entries.append(contentsOf: try run.get()) }
+            return entries
+        }
+    }
+
+    /// Reads where the runs of one list lie, adding them to `found`, which may then hold at
+    /// most `maxCount` entries in all; returns the list's count. Counts are checked against
+    /// `maxCount` and the bytes left before anything is reserved, and every run's seqs stay in
+    /// range; nothing is rebuilt.
+    @discardableResult
+    public static func find(_ r: inout ByteReader, maxCount: Int, into found: inout Found)
+        throws(EntryList.Malformed) -> Int
+    {
         let count: Int
         let runCount: Int
         do {
             count = Int(try r.u32())
             runCount = Int(try r.u32())
         } catch { throw .truncated }
-        guard count <= maxCount, count <= r.remaining / itemFixedLength else { throw .tooMany(count) }
+        // `found.count` is at most `maxCount`, so the room left cannot trap.
+        guard count <= maxCount - found.count, count <= r.remaining / itemFixedLength else {
+            throw .tooMany(found.count + count)
+        }
         guard runCount <= count, runCount <= r.remaining / runHeaderLength else { throw .truncated }
-        // First find where every run lies (cheap), then rebuild the runs on every core.
-        var runs: [RunLayout] = []
-        runs.reserveCapacity(runCount)
+        // Reserved for a first list only: reserving again for each of many lists would copy
+        // the layouts found so far each time.
+        if found.runs.isEmpty { found.runs.reserveCapacity(runCount) }
         var total = 0
         for _ in 0..<runCount {
             let run = try layout(&r)
             total += run.items.count
-            guard total <= count else { throw .tooMany(total) }
-            runs.append(run)
+            guard total <= count else { throw .tooMany(found.count + total) }
+            found.runs.append(run)
         }
         guard total == count else { throw .truncated }
-        let bytes = r.bytes
-        let rebuilt: [Result<[Entry], EntryList.Malformed>]
-        if count < 2048 {
-            rebuilt = runs.map { run in Result { () throws(EntryList.Malformed) in try rebuild(run, from: bytes) } }
-        } else {
-            rebuilt = BackgroundMap(runs, minimumChunk: 4) { run in
-                Result { () throws(EntryList.Malformed) in try rebuild(run, from: bytes) }
-            }.values()
-        }
-        var entries: [Entry] = []
-        entries.reserveCapacity(count)
-        for run in rebuilt { entries.append(contentsOf: try run.get()) }
-        return entries
+        found.count += count
+        return count
     }
 
     /// Where one run's header and items lie in the input.

@@ -72,6 +72,7 @@ package enum FuzzSeeds {
                 EntryRuns.encoded([genesis, debit]), EntryRuns.encoded([debit, genesis]),
                 try SyncBody.encode(signed, entries: [genesis, debit]),
                 try SyncBody.encode(SyncRequest(clock: Data.base64(VectorClock.encode(clock.entries))), entries: []),
+                try SyncBody.stream(signed, parts: [[genesis], [debit]]), try SyncBody.stream(signed, parts: []),
             ],
             "segment": [],
             "stored-run": [[1] + genesis.encoded, [2] + genesis.encoded + debit.encoded],

@@ -106,7 +106,8 @@ package enum FuzzTargets {
 
     /// Entries as runs (peer RUNS, pairing pages, the store's binary sync bodies): what decodes
     /// rebuilds entries that survive being sent as runs again, byte for byte, in the size the
-    /// encoder says; a binary sync body reads its control object and its runs.
+    /// encoder says; a binary sync body reads its control object and its runs, and so does a
+    /// streamed answer (its parts' runs rebuilt together).
     static func entryRuns(_ data: [UInt8]) throws(PropertyFailure) {
         var reader = ByteReader(data)
         if let entries = try? EntryRuns.decode(&reader, maxCount: 20_000) {
@@ -118,6 +119,14 @@ package enum FuzzTargets {
         }
         _ = try? SyncBody.decode(data, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
         _ = try? SyncBody.decode(data, as: SyncRequest.self, maxEntries: StoreAPI.maxRequestEntries)
+        // A streamed answer: what decodes is the same entries sent again as one part.
+        if let (control, entries) = try? SyncBody.decodeStream(
+            data, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries),
+            let again = try? SyncBody.stream(control, parts: [entries])
+        {
+            let back = try? SyncBody.decodeStream(again, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+            try check(back?.1.map(\.encoded) == entries.map(\.encoded), "a stream's entries changed when sent again")
+        }
     }
 
     /// A store's row holding a run (a damaged or hostile store database): the first byte says

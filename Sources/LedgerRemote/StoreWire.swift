@@ -328,4 +328,78 @@ package enum SyncBody {
         guard r.isAtEnd else { throw Malformed(description: "bytes after the entries") }
         return (json, entries)
     }
+
+    // MARK: Streamed answers
+
+    /// The streamed form of an answer (docs/PROTOCOL.md, "Streamed answers"), asked for with
+    /// `Accept`: the entries first, as lists of runs the store sends as it reads them, then
+    /// the control object, whose `more` and sizes are known only once the page is read.
+    ///
+    ///     stream = *(u8 1 || entry runs) || u8 0 || lp32(control)
+    package static let streamType = "application/vnd.ledgerlink.sync-v2-stream"
+    /// What a device that reads both answer forms sends as `Accept`.
+    package static let accept = "\(streamType), \(contentType)"
+    static let partTag: UInt8 = 1
+    static let endTag: UInt8 = 0
+
+    /// Whether an `Accept` header asks for streamed answers.
+    package static func acceptsStream(_ accept: String?) -> Bool {
+        guard let accept else { return false }
+        return accept.split(separator: ",").contains {
+            $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == streamType
+        }
+    }
+
+    /// The bytes that start a part of a stream, before its list of runs.
+    package static let partStart: [UInt8] = [partTag]
+
+    /// The end of a stream: the control object, after its last part.
+    package static func streamEnd<Control: Encodable>(_ control: Control) throws -> [UInt8] {
+        [endTag] + (try prefix(control))
+    }
+
+    /// A whole stream with `parts`, each a list of runs (at least one entry each).
+    package static func stream<Control: Encodable>(_ control: Control, parts: [[Entry]]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for part in parts where !part.isEmpty { out += partStart + EntryRuns.encoded(part) }
+        return out + (try streamEnd(control))
+    }
+
+    /// The control object and the entries of a stream of at most `maxEntries` entries in all.
+    /// Every part is checked as it is found (each a non-empty list of runs, the count so far
+    /// within `maxEntries`); the runs of all parts are rebuilt together once the end is read.
+    package static func decodeStream<Control: Decodable>(_ bytes: [UInt8], as type: Control.Type, maxEntries: Int)
+        throws(Malformed) -> (Control, [Entry])
+    {
+        var r = ByteReader(bytes)
+        var found = EntryRuns.Found()
+        while true {
+            let tag: UInt8
+            do { tag = try r.u8() } catch { throw Malformed(description: "the stream ends before its control object") }
+            switch tag {
+            case partTag:
+                let count: Int
+                do { count = try EntryRuns.find(&r, maxCount: maxEntries, into: &found) } catch {
+                    if case .tooMany = error { throw Malformed(description: "\(error)", tooMany: true) }
+                    throw Malformed(description: "its entries after the first \(found.count): \(error)")
+                }
+                guard count > 0 else { throw Malformed(description: "a part of the stream holds no entries") }
+            case endTag:
+                let json: [UInt8]
+                do { json = try r.lengthPrefixed32(limit: maxControl) } catch {
+                    throw Malformed(description: "the stream is shorter than its control object")
+                }
+                guard r.isAtEnd else { throw Malformed(description: "bytes after the control object") }
+                let control: Control
+                do { control = try JSONDecoder().decode(Control.self, from: Data(json)) } catch {
+                    throw Malformed(description: "the control object is not the JSON this endpoint takes")
+                }
+                do { return (control, try found.rebuild(from: bytes)) } catch {
+                    throw Malformed(description: "its entries: \(error)")
+                }
+            default:
+                throw Malformed(description: "a part of unknown kind \(tag)")
+            }
+        }
+    }
 }

@@ -235,13 +235,13 @@ actor IdentityLedger {
 
     /// Merges what the device pushed (all of it, or nothing) and answers with what it lacks.
     func sync(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
-        SyncResponse, page: DeltaBatcher.Batch, version: Int64
+        SyncResponse, page: AnswerEntries, version: Int64
     ) {
         try await exclusively { try await syncAlone(pushed: pushed, clock: clock, page: page) }
     }
 
     private func syncAlone(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
-        SyncResponse, page: DeltaBatcher.Batch, version: Int64
+        SyncResponse, page: AnswerEntries, version: Int64
     ) {
         if let answer = try await plainSync(pushed: pushed, clock: clock, page: page) { return answer }
         var accepted: Int?
@@ -295,15 +295,16 @@ actor IdentityLedger {
                 version += Int64(fresh.count)
                 cached = Self.slim(summary, version: version)
             }
-            var (response, entries): (SyncResponse, DeltaBatcher.Batch)
+            var (response, entries): (SyncResponse, AnswerEntries)
             if let plainHeads {
                 // The engine lacks the records stored beside what it merged: the answer comes
                 // from the rows, and the engine goes.
                 self.engine = nil
-                (response, entries) = try await respondFromRows(
+                (response, entries) = try await planFromRows(
                     plainHeads, version: version, to: clock.advanced(by: pushed), page: page)
             } else {
-                (response, entries) = try await respond(engine, clock: clock.advanced(by: pushed), page: page)
+                let (filled, batch) = try await respond(engine, clock: clock.advanced(by: pushed), page: page)
+                (response, entries) = (filled, .filled(batch))
             }
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
@@ -373,7 +374,7 @@ actor IdentityLedger {
     /// the append only happens at the version they were read at: another server's append in
     /// between means reading again.
     private func plainSync(pushed: [Entry], clock: VectorClock, page: AnswerShape) async throws -> (
-        SyncResponse, page: DeltaBatcher.Batch, version: Int64
+        SyncResponse, page: AnswerEntries, version: Int64
     )? {
         for attempt in 0..<Self.appendAttempts {
             checked = .now
@@ -407,7 +408,7 @@ actor IdentityLedger {
                 version += Int64(fresh.count)
                 cached = Self.slim(next, version: version)
             }
-            var (response, entries) = try await respondFromRows(
+            var (response, entries) = try await planFromRows(
                 after, version: version, to: clock.advanced(by: pushed), page: page)
             response.accepted = fresh.count
             return (response, entries, version)
@@ -486,17 +487,19 @@ actor IdentityLedger {
         return newer
     }
 
-    /// What a device with `theirs` lacks, read from the rows up to the response limits: the
-    /// entries the merge engine's delta holds (`MergeEngine.deltaPlan`), in the order they were
-    /// stored or a log at a time with the logs in the order their first entry to send was stored
-    /// (either way a certificate comes before the entries of the device it links: appends store
-    /// logs in rank order), then each head the device holds another version of.
-    private func respondFromRows(_ mine: VectorClock, version: Int64, to theirs: VectorClock, page: AnswerShape)
-        async throws -> (SyncResponse, DeltaBatcher.Batch)
+    /// What a device with `theirs` lacks, planned from the heads: the entries the merge
+    /// engine's delta holds (`MergeEngine.deltaPlan`), in the order they were stored or a log at
+    /// a time with the logs in the order their first entry to send was stored (either way a
+    /// certificate comes before the entries of the device it links: appends store logs in rank
+    /// order), then each head the device holds another version of. The rows are read later, by
+    /// the caller (`RowPage`), with the identity let go.
+    private func planFromRows(_ mine: VectorClock, version: Int64, to theirs: VectorClock, page: AnswerShape)
+        async throws -> (SyncResponse, AnswerEntries)
     {
-        var response = Self.answer(mine)
-        var batch = DeltaBatcher.Batch(writingRuns: page.runs)
-        guard theirs.digest != mine.digest else { return (response, batch) }
+        let response = Self.answer(mine)
+        guard theirs.digest != mine.digest else {
+            return (response, .filled(DeltaBatcher.Batch(writingRuns: page.runs)))
+        }
         let known = Dictionary(uniqueKeysWithValues: theirs.entries.map { ($0.author, $0) })
         var runs: [Run] = []
         var extra: [Entry] = []
@@ -535,86 +538,13 @@ actor IdentityLedger {
             guard !overflow, sum <= version else { throw Self.missingRows(run.author) }
             wanted = sum
         }
-        let total = Int(wanted) + extra.count
-        let answer = page.batcher
-        page.reserveRead(of: min(total, answerRowsPerRead), in: &batch)
-        // When what is sent makes up at least half the rows from the first one to send (a new
-        // device, a device that was away), the rows are read in the order they were stored,
-        // along the primary key; otherwise log by log along the author index.
-        if let start = runs.first?.first, start <= version, (version - start) / 2 < wanted {
-            try await scan(runs, wanted: wanted, from: start, through: version, into: &batch, answer)
-        } else {
-            try await readLogs(runs, into: &batch, answer)
-        }
-        if batch.count == total - extra.count {
-            for entry in extra {
-                guard batch.add(entry, answer) else { break }
-            }
-        }
-        response.more = batch.count < total
-        response.remaining = total
-        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
-        return (response, batch)
-    }
-
-    /// Fills `batch` with the entries of `runs`, reading rows `start...version` in stored order
-    /// and keeping those in a run. Each log's entries must come in seq order without a gap.
-    private func scan(
-        _ runs: [Run], wanted: Int64,
-        from start: Int64, through version: Int64, into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
-    ) async throws {
-        var next = Dictionary(uniqueKeysWithValues: runs.map { ($0.author, (seq: $0.from, through: $0.through)) })
-        var wanted = wanted
-        var cursor = start - 1
-        while wanted > 0 {
-            let rows = try await backend.rows(of: identity.bytes, after: cursor, limit: answerRowsPerRead)
-            // Every read moves on, or the rows end before the heads say they do.
-            guard let last = rows.last, last.n > cursor, cursor < version else {
-                throw Self.missingRows(runs.first { next[$0.author].map { $0.seq <= $0.through } ?? false }?.author)
-            }
-            cursor = last.n
-            let entries = try Self.checkedAll(rows)
-            for entry in entries {
-                guard let place = next[entry.author], Int64(entry.seq) >= place.seq, place.seq <= place.through else {
-                    continue
-                }
-                guard Int64(entry.seq) == place.seq else { throw Self.missingRows(entry.author) }
-                guard try batch.add(entry, cost: AnswerShape.cost(entry.encoded), answer) else { return }
-                next[entry.author] = (place.seq + 1, place.through)
-                wanted -= 1
-            }
-            batch.setAsideRuns()
-        }
-    }
-
-    /// Fills `batch` with the entries of `runs`, a log at a time along the author index.
-    private func readLogs(
-        _ runs: [Run], into batch: inout DeltaBatcher.Batch, _ answer: DeltaBatcher
-    ) async throws {
-        for run in runs {
-            var from = run.from
-            while from <= run.through {
-                let limit = min(answerRowsPerRead, answer.maxEntries - batch.count + 1)
-                let rows = try await backend.rows(
-                    of: identity.bytes, author: run.author.bytes, seqs: from...run.through, limit: limit)
-                let entries = try Self.checkedAll(rows)
-                // Each read continues the log where the last one ended, or the rows lack what
-                // the heads name (read progress is checked, so this loop always ends).
-                guard let last = entries.last else { throw Self.missingRows(run.author) }
-                for (offset, entry) in entries.enumerated() {
-                    // Both at least 1 and at most Int64.max: the difference cannot trap.
-                    guard entry.author == run.author, Int64(entry.seq) >= from,
-                        Int64(entry.seq) - from == Int64(offset)
-                    else {
-                        throw Self.missingRows(run.author)
-                    }
-                    guard try batch.add(entry, cost: AnswerShape.cost(entry.encoded), answer) else { return }
-                }
-                batch.setAsideRuns()
-                guard Int64(last.seq) < run.through else { break }
-                from = Int64(last.seq) + 1
-            }
-        }
+        return (
+            response,
+            .rows(
+                RowPage(
+                    identity: identity, backend: backend, runs: runs, extra: extra, wanted: wanted, version: version,
+                    rowsPerRead: answerRowsPerRead, shape: page))
+        )
     }
 
     /// An answer with the store's clock `mine` and nothing for the device (yet): the fields a
@@ -626,6 +556,14 @@ actor IdentityLedger {
         response.remaining = 0
         response.remainingBytes = 0
         return response
+    }
+
+    /// Writes what an answer's page came to into its fields: whether more is left of the
+    /// `total` entries the device lacks, and the bytes of them, estimated from the page.
+    static func complete(_ response: inout SyncResponse, _ batch: DeltaBatcher.Batch, total: Int) {
+        response.more = batch.count < total
+        response.remaining = total
+        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
     }
 
     /// Stored rows for an answer, each checked as an entry's encoding and with its hash (taken
@@ -675,9 +613,7 @@ actor IdentityLedger {
             }
             batch.setAsideRuns()
         }
-        response.more = batch.count < total
-        response.remaining = total
-        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
+        Self.complete(&response, batch, total: total)
         return (response, batch)
     }
 

@@ -154,6 +154,52 @@ package enum StoreServer {
             let declared = request.headers[.contentLength].flatMap { Int($0) } ?? context.maxUploadSize
             let admitted = try await bodies.admit(min(declared, context.maxUploadSize))
             defer { bodies.release(admitted) }
+            if request.headers[.contentType] == SyncBody.contentType,
+                SyncBody.acceptsStream(request.headers[.accept])
+            {
+                let bytes = try await request.body.collect(upTo: context.maxUploadSize)
+                let received = bytes.readableBytes
+                let (fields, answer) = try await service.answer(
+                    identity: identity, binary: Array(bytes.readableBytesView))
+                metrics.count(fields.clock == nil ? "poll" : "sync")
+                metrics.count("entries_received", by: fields.accepted ?? 0)
+                metrics.count("sync_bytes_received", by: received)
+                // Streamed: each read of rows is sent as a list of runs as it is written, so
+                // an answer holds one read's runs whatever its page's size, and a device that
+                // reads slowly holds back the reads, not a page in memory. The control object
+                // ends it, once `more` and the sizes are known.
+                let body = ResponseBody { writer in
+                    var (response, sent) = (fields, 0)
+                    // A part: its tag, then one list of runs given in pieces.
+                    func send(_ pieces: [[UInt8]]) async throws {
+                        for (index, piece) in pieces.enumerated() {
+                            var buffer = ByteBuffer()
+                            buffer.reserveCapacity(1 + piece.count)
+                            if index == 0 { buffer.writeBytes(SyncBody.partStart) }
+                            buffer.writeBytes(piece)
+                            sent += buffer.readableBytes
+                            try await writer.write(buffer)
+                        }
+                    }
+                    var out = try await answer.fill(&response) { batch in
+                        if let list = batch.takeRunList() { try await send([list]) }
+                    }
+                    if case .filled = answer {
+                        // From a replica, in parts already: together they are one list.
+                        if out.count > 0, let parts = out.finishedRunParts() { try await send(parts) }
+                    } else if let list = out.takeRunList() {
+                        try await send([list])
+                    }
+                    let end = try SyncBody.streamEnd(response)
+                    sent += end.count
+                    try await writer.write(ByteBuffer(bytes: end))
+                    try await writer.finish(nil)
+                    metrics.count("entries_sent", by: out.count)
+                    metrics.count("sync_bytes_sent", by: sent)
+                    heap.answered(received: received, sent: sent)
+                }
+                return Response(status: .ok, headers: [.contentType: SyncBody.streamType], body: body)
+            }
             if request.headers[.contentType] == SyncBody.contentType {
                 let bytes = try await request.body.collect(upTo: context.maxUploadSize)
                 let (response, sent, prefix, runs) = try await service.sync(

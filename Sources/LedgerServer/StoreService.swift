@@ -236,15 +236,28 @@ package final class StoreService: Sendable {
         } catch {
             throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
-        var (response, out) = try await sync(identity: identity, request: request, entries: entries, runs: false)
+        var (response, answer) = try await sync(identity: identity, request: request, entries: entries, runs: false)
+        let out = try await answer.filled(&response)
         if request.clock != nil { response.entries = out.entries.map { Data.base64($0.encoded) } }
         return response
     }
 
-    /// A sync in the binary form: `body` is a `SyncBody`, and so is the answer.
+    /// A sync in the binary form: `body` is a `SyncBody`, and so is the answer (the control
+    /// object, then the runs in parts as the rows were read).
     package func sync(identity: IdentityID, binary body: [UInt8]) async throws -> (
         response: SyncResponse, sent: Int, prefix: [UInt8], runs: [[UInt8]]
     ) {
+        var (response, answer) = try await answer(identity: identity, binary: body)
+        var out = try await answer.filled(&response)
+        return (
+            response, out.count, try SyncBody.prefix(response), out.finishedRunParts() ?? [SyncBody.runs(out.entries)]
+        )
+    }
+
+    /// A sync in the binary form, merged: the answer's fields, and its entries, which may be
+    /// rows still to read (the caller sends them in the form the device asked for; `more` and
+    /// the sizes are written as they are read).
+    func answer(identity: IdentityID, binary body: [UInt8]) async throws -> (SyncResponse, AnswerEntries) {
         let request: SyncRequest
         let entries: [Entry]
         do {
@@ -257,16 +270,13 @@ package final class StoreService: Sendable {
         guard request.entries == nil else {
             throw StoreError.badRequest("a binary sync body carries its entries as runs, not in its control object")
         }
-        var (response, out) = try await sync(identity: identity, request: request, entries: entries, runs: true)
-        // The body: the control object, then the runs written as the rows were read, in parts.
-        return (
-            response, out.count, try SyncBody.prefix(response), out.finishedRunParts() ?? [SyncBody.runs(out.entries)]
-        )
+        return try await sync(identity: identity, request: request, entries: entries, runs: true)
     }
 
-    /// Merges `entries` and answers with what the device lacks (the answer's fields, and its entries).
+    /// Merges `entries` and answers with what the device lacks: the answer's fields, and its
+    /// entries, which may be rows still to read (`AnswerEntries.fill`).
     func sync(identity: IdentityID, request: SyncRequest, entries: [Entry], runs: Bool) async throws -> (
-        SyncResponse, DeltaBatcher.Batch
+        SyncResponse, AnswerEntries
     ) {
         let ledger = await ledgers.ledger(identity, backend: backend)
         if request.clock == nil, entries.isEmpty {
@@ -276,7 +286,7 @@ package final class StoreService: Sendable {
             response.head = StoreHeadWire(
                 await ledger.signedHead(try await storeKey(), version: version, digest: digest, time: nowMilliseconds())
             )
-            return (response, DeltaBatcher.Batch(writingRuns: runs))
+            return (response, .filled(DeltaBatcher.Batch(writingRuns: runs)))
         }
         guard let clockBytes = request.clock.flatMap(base64Bytes) else {
             throw StoreError.badRequest("clock must be base64 of a clock encoding")

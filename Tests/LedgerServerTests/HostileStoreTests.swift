@@ -32,15 +32,24 @@ struct LyingTransport: StoreTransport {
     }
 }
 
-/// A store's answer as a JSON object, whichever form it came in (a binary sync answer's entries
-/// become the base64 list of the JSON form).
+/// A store's answer as a JSON object, whichever form it came in (a binary or streamed sync
+/// answer's entries become the base64 list of the JSON form).
 func jsonObject(answer data: Data, headers: [String: String]) -> [String: Any]? {
-    guard headers["content-type"] == SyncBody.contentType else {
+    let object: [String: Any]?
+    let entries: [Entry]
+    switch headers["content-type"] {
+    case SyncBody.contentType:
+        guard let (control, found) = try? SyncBody.split(Array(data), maxEntries: .max) else { return nil }
+        (object, entries) = ((try? JSONSerialization.jsonObject(with: Data(control))) as? [String: Any], found)
+    case SyncBody.streamType:
+        guard let (control, found) = try? SyncBody.decodeStream(Array(data), as: SyncResponse.self, maxEntries: .max),
+            let json = try? JSONEncoder().encode(control)
+        else { return nil }
+        (object, entries) = ((try? JSONSerialization.jsonObject(with: json)) as? [String: Any], found)
+    default:
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
-    guard let (control, entries) = try? SyncBody.split(Array(data), maxEntries: .max),
-        var object = (try? JSONSerialization.jsonObject(with: Data(control))) as? [String: Any]
-    else { return nil }
+    guard var object else { return nil }
     object["entries"] = entries.map { Data.base64($0.encoded) }
     return object
 }

@@ -212,6 +212,9 @@ class InterceptingBackend: StoreBackend, @unchecked Sendable {
 
     /// Runs before each intercepted call; throwing fails the call.
     func intercept(_ call: BackendCall) async throws {}
+    /// Runs before each read of rows in stored order (after `intercept(.rows)`), given where
+    /// it reads from.
+    func interceptScan(after n: Int64) async throws {}
 
     func prepare() async throws { try await inner.prepare() }
     func prepareSchema() async throws { try await inner.prepareSchema() }
@@ -226,6 +229,7 @@ class InterceptingBackend: StoreBackend, @unchecked Sendable {
     }
     func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         try await intercept(.rows)
+        try await interceptScan(after: n)
         return try await inner.rows(of: identity, after: n, limit: limit)
     }
     func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws

@@ -54,6 +54,8 @@ package struct HTTPStoreTransport: StoreTransport {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
+        // A sync in the binary form takes its answer streamed (or binary, from an older store).
+        if contentType == SyncBody.contentType { request.headers.add(name: "Accept", value: SyncBody.accept) }
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         request.body = .bytes(ByteBuffer(bytes: body))
         let prepared = request
@@ -82,6 +84,11 @@ package struct HTTPStoreTransport: StoreTransport {
                 "the store's answer is larger than the protocol allows (\(maxAnswer) bytes)")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw StoreClientError.timeout("the store did not answer within \(Self.words(limit))")
+        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+            throw Self.cutOff
+        } catch let error as HTTPParserError where error == .invalidEOFState {
+            // A streamed answer the store cut off (its database failed part-way, or it stopped).
+            throw Self.cutOff
         } catch let error as HTTPClientError where error == .connectTimeout {
             throw StoreClientError.timeout("connecting to the store timed out")
         } catch is CancellationError {
@@ -94,6 +101,9 @@ package struct HTTPStoreTransport: StoreTransport {
                     ))
         }
     }
+
+    static let cutOff = StoreClientError.transport(
+        "the store closed the connection before its whole answer arrived")
 
     static func words(_ duration: Duration) -> String {
         let seconds = duration.components.seconds

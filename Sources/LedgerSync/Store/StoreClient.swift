@@ -515,10 +515,14 @@ package actor StoreClient {
     package static func syncAnswer(_ status: Int, _ headers: [String: String], _ data: Data, from url: URL) throws
         -> (SyncResponse, [Entry])
     {
-        if status == 200, headers["content-type"] == SyncBody.contentType {
+        let form = headers["content-type"]
+        if status == 200, form == SyncBody.contentType || form == SyncBody.streamType {
             do {
-                let (answer, entries) = try SyncBody.decode(
-                    Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+                let (answer, entries) =
+                    form == SyncBody.streamType
+                    ? try SyncBody.decodeStream(
+                        Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+                    : try SyncBody.decode(Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
                 guard answer.entries == nil else {
                     throw SyncBody.Malformed(description: "entries inside its control object")
                 }
