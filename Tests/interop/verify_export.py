@@ -8,7 +8,8 @@
                                             (PROTOCOL.md, "Corrections") and checks the
                                             states, amounts and balance it states
     verify_export.py runs VECTORS.json      rebuilds the entries of Resources/vectors/entry-runs-v1.json
-                                            (PROTOCOL.md, "Entry runs") and checks them against the
+                                            (PROTOCOL.md, "Entry runs", and as a streamed answer,
+                                            "Streamed answers") and checks them against the
                                             entries of the file it names
 
 Prints one line per failed check and ends with "N passed, N failed"; exits 1 on any failure.
@@ -187,11 +188,12 @@ def verify_corrections(path):
     check(counted == stated, "counted amounts: %s" % counted)
 
 
-def decode_runs(data):
-    """Rebuilds every entry of a list of runs (PROTOCOL.md, "Entry runs"); returns the encodings
-    and the number of runs."""
-    entries, runs = struct.unpack(">II", data[:8])
-    at, out = 8, []
+def decode_runs(data, at=0, whole=True):
+    """Rebuilds every entry of a list of runs (PROTOCOL.md, "Entry runs") starting at `at`;
+    returns the encodings, the number of runs and where the list ends (the end of `data` when
+    `whole`)."""
+    entries, runs = struct.unpack(">II", data[at:at + 8])
+    at, out = at + 8, []
     for _ in range(runs):
         identity, author = data[at:at + 32], data[at + 32:at + 64]
         (seq,) = struct.unpack(">Q", data[at + 64:at + 72])
@@ -210,18 +212,36 @@ def decode_runs(data):
             out.append(encoded)
             prev = b2b(b"ledgerlink-entry-hash-v1" + encoded)
             seq += 1
-    check(at == len(data), "nothing after the last run")
+    if whole:
+        check(at == len(data), "nothing after the last run")
     check(len(out) == entries, "the runs hold the %d entries they announce" % entries)
-    return out, runs
+    return out, runs, at
+
+
+def decode_stream(data):
+    """Reads a streamed answer (PROTOCOL.md, "Streamed answers"): the entries of its parts, in
+    order, and its control object."""
+    at, out = 0, []
+    while data[at] == 1:
+        entries, _, at = decode_runs(data, at + 1, whole=False)
+        check(len(entries) > 0, "a part of %d entries" % len(entries))
+        out += entries
+    check(data[at] == 0, "the control object's tag")
+    (length,) = struct.unpack(">I", data[at + 1:at + 5])
+    check(at + 5 + length == len(data), "nothing after the control object")
+    return out, json.loads(data[at + 5:at + 5 + length])
 
 
 def verify_runs(path):
     v = json.load(open(path))
     source = json.load(open(path.rsplit("/", 1)[0] + "/" + v["entries_from"]))
     expected = [source["entries"][i]["encoded"] for i in v["order"]]
-    rebuilt, runs = decode_runs(bytes.fromhex(v["runs"]))
+    rebuilt, runs, _ = decode_runs(bytes.fromhex(v["runs"]))
     check(runs == v["run_count"], "%d runs" % runs)
     check([e.hex() for e in rebuilt] == expected, "the runs rebuild the entries byte for byte")
+    streamed, control = decode_stream(bytes.fromhex(v["stream"]))
+    check([e.hex() for e in streamed] == expected, "the stream's parts rebuild the entries byte for byte")
+    check(control == v["stream_control"], "the stream's control object")
     for e, stated in zip(rebuilt, [source["entries"][i] for i in v["order"]]):
         check(b2b(b"ledgerlink-entry-hash-v1" + e).hex() == stated["hash"], "hash of %s" % stated["hash"][:16])
 
