@@ -67,7 +67,9 @@ struct EntryRunsVectorTests {
         var streamReader = ByteReader(stream)
         var found = EntryRuns.Found()
         var parts: [Int] = []
-        while try streamReader.u8() == 1 { parts.append(try EntryRuns.find(&streamReader, maxCount: 100, into: &found)) }
+        while try streamReader.u8() == 1 {
+            parts.append(try EntryRuns.find(&streamReader, maxCount: 100, into: &found))
+        }
         #expect(parts == [2, 7])
         #expect(try found.rebuild(from: stream).map(\.encoded) == rebuilt.map(\.encoded))
 
