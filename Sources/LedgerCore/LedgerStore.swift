@@ -164,13 +164,15 @@ public final class LedgerStore: Sendable {
 
     /// A ledger in a private temporary file that SQLite deletes when it is closed (or at once,
     /// on systems that allow it, so that nothing is left behind by a crash): what it holds is on
-    /// disk, and memory holds its page cache (2 MiB) only. Nothing in it needs to survive the
+    /// disk, and memory holds its page cache (512 KiB) only. Nothing in it needs to survive the
     /// process, so nothing is synced. A store's replicas of identities are made this way: a
-    /// server's memory does not grow with the size of the identities it checks.
+    /// server's memory does not grow with the size of the identities it checks. (A cache of
+    /// 2 MiB merged as fast; it took the first pull of a forked identity of 100,000 entries,
+    /// which rebuilds the replica, 0.4 pages of 4 MiB higher: docs/BENCHMARKS.md.)
     public static func scratch(identity: IdentityID, root: DevicePublicKey, device: DevicePublicKey)
         throws(LedgerError) -> LedgerStore
     {
-        let store = try wrap(nil) { LedgerStore(writer: try temporaryQueue(cacheSize: -2048), path: nil) }
+        let store = try wrap(nil) { LedgerStore(writer: try temporaryQueue(cacheSize: -512), path: nil) }
         try store.initialise(identity: identity, root: root, device: device)
         return store
     }

@@ -24,9 +24,9 @@ actor IdentityLedger {
         didSet { footprint.set(engine == nil ? 0 : Self.engineBytes) }
     }
     /// What an engine costs in memory, whatever the identity's size: its entries are in a
-    /// temporary file (`LedgerStore.scratch`), and memory holds that file's page cache (2 MiB)
-    /// and the engine's state (its roster, keys and each device's head).
-    static let engineBytes = (256 << 10) + (2 << 20)
+    /// temporary file (`LedgerStore.scratch`), and memory holds that file's page cache (512
+    /// KiB) and the engine's state (its roster, keys and each device's head).
+    static let engineBytes = (256 << 10) + (512 << 10)
     /// Rows of the database the engine holds.
     private var version: Int64 = 0
     /// What polls need (the keys it authorises, and the clock digest) of the database's state
@@ -303,8 +303,7 @@ actor IdentityLedger {
                 (response, entries) = try await planFromRows(
                     plainHeads, version: version, to: clock.advanced(by: pushed), page: page)
             } else {
-                let (filled, batch) = try await respond(engine, clock: clock.advanced(by: pushed), page: page)
-                (response, entries) = (filled, .filled(batch))
+                (response, entries) = try await planFromReplica(engine, clock: clock.advanced(by: pushed), page: page)
             }
             response.accepted = accepted ?? 0
             if !forks.isEmpty { response.forks = forks }
@@ -538,13 +537,10 @@ actor IdentityLedger {
             guard !overflow, sum <= version else { throw Self.missingRows(run.author) }
             wanted = sum
         }
-        return (
-            response,
-            .rows(
-                RowPage(
-                    identity: identity, backend: backend, runs: runs, extra: extra, wanted: wanted, version: version,
-                    rowsPerRead: answerRowsPerRead, shape: page))
-        )
+        let rows = RowPage(
+            identity: identity, backend: backend, runs: runs, extra: extra, wanted: wanted, version: version,
+            rowsPerRead: answerRowsPerRead, shape: page)
+        return (response, .read(rows))
     }
 
     /// An answer with the store's clock `mine` and nothing for the device (yet): the fields a
@@ -592,29 +588,19 @@ actor IdentityLedger {
             "the store's heads name entries of \(author?.fingerprint ?? "a device") its rows do not hold")
     }
 
-    /// What a device with `clock` lacks, up to the response limits: the answer's fields, and
-    /// the entries it carries (in the body's form, JSON or binary, chosen by the caller).
-    private func respond(_ engine: MergeEngine, clock: VectorClock, page: AnswerShape) async throws -> (
-        SyncResponse, DeltaBatcher.Batch
+    /// What a device with `clock` lacks, planned by the replica (`MergeEngine.deltaPlan`): the
+    /// answer's fields, and the entries to read from the replica later (`ReplicaPage`), with the
+    /// identity let go.
+    private func planFromReplica(_ engine: MergeEngine, clock: VectorClock, page: AnswerShape) async throws -> (
+        SyncResponse, AnswerEntries
     ) {
-        let answer = page.batcher
         let mine = try await engine.clock()
-        var response = Self.answer(mine)
-        var batch = DeltaBatcher.Batch(writingRuns: page.runs)
-        guard clock.digest != mine.digest else { return (response, batch) }
-        let plan = try await engine.deltaPlan(for: clock)
-        let total = plan.runEntries + plan.extra.count
-        // As an answer from the rows: runs set aside after each read, so the page is never one
-        // buffer grown by doubling (which held it about three times).
-        page.reserveRead(of: min(total, Self.answerChunk), in: &batch)
-        pages: for try await entries in plan.pages(from: engine, size: Self.answerChunk) {
-            for entry in entries {
-                guard batch.add(entry, answer) else { break pages }
-            }
-            batch.setAsideRuns()
+        let response = Self.answer(mine)
+        guard clock.digest != mine.digest else {
+            return (response, .filled(DeltaBatcher.Batch(writingRuns: page.runs)))
         }
-        Self.complete(&response, batch, total: total)
-        return (response, batch)
+        let plan = try await engine.deltaPlan(for: clock)
+        return (response, .read(ReplicaPage(engine: engine, plan: plan, shape: page)))
     }
 
     /// Why a merge's outcome refuses the whole request, if it does.

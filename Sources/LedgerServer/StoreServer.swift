@@ -170,26 +170,19 @@ package enum StoreServer {
                 // ends it, once `more` and the sizes are known.
                 let body = ResponseBody { writer in
                     var (response, sent) = (fields, 0)
-                    // A part: its tag, then one list of runs given in pieces.
-                    func send(_ pieces: [[UInt8]]) async throws {
-                        for (index, piece) in pieces.enumerated() {
-                            var buffer = ByteBuffer()
-                            buffer.reserveCapacity(1 + piece.count)
-                            if index == 0 { buffer.writeBytes(SyncBody.partStart) }
-                            buffer.writeBytes(piece)
-                            sent += buffer.readableBytes
-                            try await writer.write(buffer)
-                        }
+                    // A part: its tag, then one list of runs.
+                    func send(_ list: [UInt8]) async throws {
+                        var buffer = ByteBuffer()
+                        buffer.reserveCapacity(SyncBody.partStart.count + list.count)
+                        buffer.writeBytes(SyncBody.partStart)
+                        buffer.writeBytes(list)
+                        sent += buffer.readableBytes
+                        try await writer.write(buffer)
                     }
                     var out = try await answer.fill(&response) { batch in
-                        if let list = batch.takeRunList() { try await send([list]) }
+                        if let list = batch.takeRunList() { try await send(list) }
                     }
-                    if case .filled = answer {
-                        // From a replica, in parts already: together they are one list.
-                        if out.count > 0, let parts = out.finishedRunParts() { try await send(parts) }
-                    } else if let list = out.takeRunList() {
-                        try await send([list])
-                    }
+                    if let list = out.takeRunList() { try await send(list) }
                     let end = try SyncBody.streamEnd(response)
                     sent += end.count
                     try await writer.write(ByteBuffer(bytes: end))

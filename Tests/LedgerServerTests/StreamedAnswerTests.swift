@@ -164,6 +164,32 @@ struct StreamedAnswerTests {
         }
     }
 
+    @Test("a forked identity's answer, read from its replica after the identity is let go, streams a list per read")
+    func streamedFromReplica() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<2_400 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        var rival = built
+        let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
+        try built.record(device: 1, .credit, amount: 98, memo: "main")
+        let fixture = built
+        let entries = fixture.allEntries + [rivalEntry]
+        let store = try await TestStore(backend: try await BackendKind.sqlite.make())
+        try await store.application(configure: TestStore.unlimited).test(.router) { client in
+            let token = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
+            let pushed = try await client.push(fixture.identity, token: token, entries)
+            #expect(pushed["forks"] as? [String] == [fixture.devices[1].publicKey.hex])
+            let other = try await client.token(fixture.identity, fixture.devices[1])
+            let streamed = try await client.streamedSync(fixture.identity, token: other, clock: .empty)
+            #expect(streamed.contentType == SyncBody.streamType)
+            let parts = try streamParts(streamed.body)
+            #expect(parts.count >= 3 && parts.allSatisfy { $0 <= 1_024 }, "\(parts)")
+            let (answer, sent) = try SyncBody.decodeStream(
+                streamed.body, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+            #expect(Set(sent.map(\.hash)) == Set(entries.map(\.hash)))
+            #expect(answer.more == false && answer.remaining == entries.count)
+        }
+    }
+
     @Test("while a device's answer is still being read, another device of the identity syncs")
     func slowReaderHoldsNobody() async throws {
         let fixture = try Self.fixture(2_400)

@@ -1,25 +1,25 @@
 import LedgerCore
 import LedgerRemote
 
-/// The entries of an answer: filled already (from a replica, or nothing to send), or rows
-/// still to read (`RowPage`).
+/// The entries of an answer: filled already (nothing to send), or to read from where they are
+/// kept (`AnswerSource`), once the identity is let go.
 enum AnswerEntries: Sendable {
     case filled(DeltaBatcher.Batch)
-    case rows(RowPage)
+    case read(any AnswerSource)
 
-    /// The page, read now if it is rows, with `response`'s counts written (`more`, the sizes).
-    /// `afterEachRead` is given the batch after each read of rows: it sets the runs written so
-    /// far aside, or sends them (a streamed answer).
+    /// The page, read now if it is still to read, with `response`'s counts written (`more`,
+    /// the sizes). `afterEachRead` is given the batch after each read: it sets the runs
+    /// written so far aside, or sends them (a streamed answer).
     func fill(
         _ response: inout SyncResponse, afterEachRead: (inout DeltaBatcher.Batch) async throws -> Void
     ) async throws -> DeltaBatcher.Batch {
         switch self {
         case .filled(let batch):
             return batch
-        case .rows(let page):
-            var batch = DeltaBatcher.Batch(writingRuns: page.shape.runs)
-            try await page.fill(&batch, afterEachRead: afterEachRead)
-            IdentityLedger.complete(&response, batch, total: page.total)
+        case .read(let source):
+            var batch = DeltaBatcher.Batch(writingRuns: source.shape.runs)
+            try await source.fill(&batch, afterEachRead: afterEachRead)
+            IdentityLedger.complete(&response, batch, total: source.total)
             return batch
         }
     }
@@ -30,11 +30,48 @@ enum AnswerEntries: Sendable {
     }
 }
 
+/// Where an answer's page is read from, planned under the identity's lock and read after it:
+/// what was planned stays as it is (rows and a replica's entries are never changed once
+/// stored), so a device reading its answer slowly holds up no other sync of its identity.
+protocol AnswerSource: Sendable {
+    var shape: AnswerShape { get }
+    /// Entries the device lacks, of which a page sends what fits.
+    var total: Int { get }
+    /// Reads the page into `batch` (as many entries as the answer may carry), handing the
+    /// batch to `afterEachRead` after each read.
+    func fill(_ batch: inout DeltaBatcher.Batch, afterEachRead: (inout DeltaBatcher.Batch) async throws -> Void)
+        async throws
+}
+
+/// An answer read from an identity's replica (a forked identity), a read of
+/// `IdentityLedger.answerChunk` entries at a time. The replica stays open while it is read,
+/// even if the identity's ledger drops it meanwhile.
+struct ReplicaPage: AnswerSource {
+    let engine: MergeEngine
+    let plan: DeltaPlan
+    let shape: AnswerShape
+
+    var total: Int { plan.runEntries + plan.extra.count }
+
+    func fill(_ batch: inout DeltaBatcher.Batch, afterEachRead: (inout DeltaBatcher.Batch) async throws -> Void)
+        async throws
+    {
+        let answer = shape.batcher
+        shape.reserveRead(of: min(total, IdentityLedger.answerChunk), in: &batch)
+        pages: for try await entries in plan.pages(from: engine, size: IdentityLedger.answerChunk) {
+            for entry in entries {
+                guard batch.add(entry, answer) else { break pages }
+            }
+            try await afterEachRead(&batch)
+        }
+    }
+}
+
 /// What an answer sends from the rows, planned by the identity's ledger from its heads and
 /// read afterwards, a few rows at a time, with the identity let go: rows are never changed
 /// once stored, so what is read is what was planned, whatever is pushed meanwhile, and a
 /// device reading its answer slowly holds up no other sync of its identity.
-struct RowPage: Sendable {
+struct RowPage: AnswerSource {
     let identity: IdentityID
     let backend: any StoreBackend
     /// The stretches of logs to send, in the order their first rows were stored.
@@ -48,11 +85,8 @@ struct RowPage: Sendable {
     let rowsPerRead: Int
     let shape: AnswerShape
 
-    /// Entries the device lacks, of which a page sends what fits.
     var total: Int { Int(wanted) + extra.count }
 
-    /// Reads the page into `batch` (as many entries as the answer may carry), handing the
-    /// batch to `afterEachRead` after each read of rows.
     func fill(_ batch: inout DeltaBatcher.Batch, afterEachRead: (inout DeltaBatcher.Batch) async throws -> Void)
         async throws
     {
