@@ -362,7 +362,7 @@ struct StoreMemoryTests {
                         ["clock": Data.base64(VectorClock.encode([]))], token: token
                     ).body)
             }
-            // Ten engines of 0.75 MiB do not fit in 1 MiB: the oldest were dropped.
+            // Ten engines of 2.25 MiB do not fit in 1 MiB: the oldest were dropped.
             #expect(await eventually { await store.service.cacheState().engines < fixtures.count })
             for (index, fixture) in fixtures.enumerated() {
                 let path = "/v1/identities/\(fixture.identity.hex)/sync"
