@@ -426,13 +426,8 @@ struct StoreMemoryTests {
 
     @Test("a forked identity's answer, read from its replica, is held in parts as it is read, not as one buffer")
     func forkedAnswerInParts() async throws {
-        var fixture = try LedgerFixture(deviceCount: 2)
-        for i in 0..<2_400 { try fixture.record(device: 0, .credit, amount: Int64(i + 1)) }
-        var rival = fixture
-        let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
-        try fixture.record(device: 1, .credit, amount: 98, memo: "main")
-        let entries = fixture.allEntries + [rivalEntry]
-        let built = fixture
+        let (built, entries) = try LedgerFixture.forked(after: 2_400)
+        let fixture = built
         let store = try await TestStore(backend: try await BackendKind.sqlite.make())
         try await store.application(configure: TestStore.unlimited).test(.router) { client in
             let token = try await client.token(built.identity, built.root, genesis: built.logs[0][0])

@@ -56,6 +56,19 @@ enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
+extension LedgerFixture {
+    /// Device 0's `records` credits, then device 1 signing two different entries at its seq 2:
+    /// the fixture (holding the one it kept) and every entry, the rival last.
+    static func forked(after records: Int) throws -> (LedgerFixture, [Entry]) {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        for i in 0..<records { try fixture.record(device: 0, .credit, amount: Int64(i + 1)) }
+        var rival = fixture
+        let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
+        try fixture.record(device: 1, .credit, amount: 98, memo: "main")
+        return (fixture, fixture.allEntries + [rivalEntry])
+    }
+}
+
 /// A store on a fresh database.
 struct TestStore {
     let backend: any StoreBackend

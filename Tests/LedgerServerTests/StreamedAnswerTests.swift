@@ -166,13 +166,7 @@ struct StreamedAnswerTests {
 
     @Test("a forked identity's answer, read from its replica after the identity is let go, streams a list per read")
     func streamedFromReplica() async throws {
-        var built = try LedgerFixture(deviceCount: 2)
-        for i in 0..<2_400 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
-        var rival = built
-        let rivalEntry = try rival.record(device: 1, .credit, amount: 99, memo: "rival")
-        try built.record(device: 1, .credit, amount: 98, memo: "main")
-        let fixture = built
-        let entries = fixture.allEntries + [rivalEntry]
+        let (fixture, entries) = try LedgerFixture.forked(after: 2_400)
         let store = try await TestStore(backend: try await BackendKind.sqlite.make())
         try await store.application(configure: TestStore.unlimited).test(.router) { client in
             let token = try await client.token(fixture.identity, fixture.root, genesis: fixture.logs[0][0])
@@ -190,10 +184,18 @@ struct StreamedAnswerTests {
         }
     }
 
-    @Test("while a device's answer is still being read, another device of the identity syncs")
-    func slowReaderHoldsNobody() async throws {
-        let fixture = try Self.fixture(2_400)
-        let gate = ScanGate(try await BackendKind.sqlite.make())
+    /// Two devices of one identity and a live store on a `ScanGate`: the laptop (device 0)
+    /// holds the fixture's entries and has pushed them; the phone (device 1) holds none yet.
+    struct TwoDevices: Sendable {
+        let laptop: MergeEngine
+        let laptopClient: StoreClient
+        let phone: MergeEngine
+        let phoneClient: StoreClient
+    }
+
+    static func withTwoDevices(
+        _ fixture: LedgerFixture, gate: ScanGate, _ body: @escaping @Sendable (TwoDevices) async throws -> Void
+    ) async throws {
         let store = try await TestStore(backend: gate, realTime: true)
         try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
             let port = try #require(client.port)
@@ -204,6 +206,18 @@ struct StreamedAnswerTests {
             _ = try await laptopClient.sync()
             let phone = try await fixture.replica(device: 1)
             let phoneClient = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1])
+            try await body(
+                TwoDevices(laptop: laptop, laptopClient: laptopClient, phone: phone, phoneClient: phoneClient))
+        }
+    }
+
+    @Test("while a device's answer is still being read, another device of the identity syncs")
+    func slowReaderHoldsNobody() async throws {
+        let gate = ScanGate(try await BackendKind.sqlite.make())
+        try await Self.withTwoDevices(try Self.fixture(2_400), gate: gate) { devices in
+            let (laptop, laptopClient, phone, phoneClient) = (
+                devices.laptop, devices.laptopClient, devices.phone, devices.phoneClient
+            )
             gate.mode.withLock { $0 = .hold }
             let pull = Task { try await phoneClient.sync() }
             let held = await eventually(timeout: 30) { gate.waiting.value > 0 }
@@ -227,17 +241,9 @@ struct StreamedAnswerTests {
 
     @Test("an answer whose rows fail part-way is cut off, not ended: the device says so, and the next sync converges")
     func failedPartWay() async throws {
-        let fixture = try Self.fixture(2_400)
         let gate = ScanGate(try await BackendKind.sqlite.make())
-        let store = try await TestStore(backend: gate, realTime: true)
-        try await store.application(configure: { $0.publicURL = nil }).test(.live) { client in
-            let port = try #require(client.port)
-            let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
-            let laptop = try await fixture.replica(device: 0)
-            try await laptop.merge(fixture.allEntries)
-            _ = try await StoreClient(url: url, engine: laptop, keyPair: fixture.devices[0]).sync()
-            let phone = try await fixture.replica(device: 1)
-            let phoneClient = StoreClient(url: url, engine: phone, keyPair: fixture.devices[1])
+        try await Self.withTwoDevices(try Self.fixture(2_400), gate: gate) { devices in
+            let (laptop, phone, phoneClient) = (devices.laptop, devices.phone, devices.phoneClient)
             gate.mode.withLock { $0 = .fail }
             await #expect {
                 try await phoneClient.sync()
