@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTPTypes
 
-/// Bounds how long a client may take to send a request: its head must arrive within
-/// `headTimeout` of the connection opening or of the previous response, and its body within
-/// `bodyTimeout` of the head, however steadily the bytes trickle in (slowloris, slow bodies).
-/// A connection that misses either is closed.
+/// Bounds how long a client may take to send a request and to take its answer: its head must
+/// arrive within `headTimeout` of the connection opening or of the previous response, its body
+/// within `bodyTimeout` of the head, however steadily the bytes trickle in (slowloris, slow
+/// bodies), and the answer must be written whole within `answerTimeout` of the request's end
+/// (a client that stops reading a streamed answer would otherwise hold its task and a part of
+/// it for as long as the connection stays open). A connection that misses any is closed.
 final class RequestReadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -13,11 +15,16 @@ final class RequestReadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let headTimeout: TimeAmount
     private let bodyTimeout: TimeAmount
+    private let answerTimeout: TimeAmount
     private var timer: Scheduled<Void>?
 
-    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount) {
+    /// Devices give up on a request after 60 s; an answer may take twice that.
+    static let defaultAnswerTimeout: TimeAmount = .seconds(120)
+
+    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, answerTimeout: TimeAmount = defaultAnswerTimeout) {
         self.headTimeout = headTimeout
         self.bodyTimeout = bodyTimeout
+        self.answerTimeout = answerTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -32,7 +39,7 @@ final class RequestReadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head: arm(context, bodyTimeout)
-        case .end: disarm()
+        case .end: arm(context, answerTimeout)
         case .body: break
         }
         context.fireChannelRead(data)

@@ -73,11 +73,30 @@ struct StoreConnectionLimitTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         try channel.writeInbound(head())
         try channel.writeInbound(HTTPRequestPart.end(nil))
-        // The handler takes its time: no deadline runs while the server works on an answer.
-        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
+        // The handler takes its time, within the answer's deadline.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(119))
         #expect(channel.isActive)
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+    }
+
+    @Test("an answer not written whole within its deadline (a client that stops reading) is cut off")
+    func answerDeadline() async throws {
+        let channel = EmbeddedChannel(
+            handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        try channel.writeInbound(head())
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        // A streamed answer goes out part by part; the deadline counts from the request's end,
+        // however steadily the parts go.
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        for _ in 0..<119 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+            try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "part")))
+        }
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!channel.isActive)
