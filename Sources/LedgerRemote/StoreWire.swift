@@ -306,11 +306,21 @@ package enum SyncBody {
         throws(Malformed) -> (Control, [Entry])
     {
         let (json, entries) = try split(bytes, maxEntries: maxEntries)
-        do {
-            return (try JSONDecoder().decode(Control.self, from: Data(json)), entries)
-        } catch {
+        return (try control(json, as: Control.self), entries)
+    }
+
+    /// A body's control object from its JSON bytes.
+    static func control<Control: Decodable>(_ json: [UInt8], as type: Control.Type) throws(Malformed) -> Control {
+        do { return try JSONDecoder().decode(Control.self, from: Data(json)) } catch {
             throw Malformed(description: "the control object is not the JSON this endpoint takes")
         }
+    }
+
+    /// Why a body's entries did not decode, `context` before the reason; more entries than the
+    /// receiver takes are said as such.
+    static func entriesMalformed(_ error: EntryList.Malformed, _ context: String) -> Malformed {
+        if case .tooMany = error { return Malformed(description: "\(error)", tooMany: true) }
+        return Malformed(description: "\(context): \(error)")
     }
 
     /// The control object's JSON bytes, and the entries.
@@ -322,8 +332,7 @@ package enum SyncBody {
         }
         let entries: [Entry]
         do { entries = try EntryRuns.decode(&r, maxCount: maxEntries) } catch {
-            if case .tooMany = error { throw Malformed(description: "\(error)", tooMany: true) }
-            throw Malformed(description: "its entries: \(error)")
+            throw entriesMalformed(error, "its entries")
         }
         guard r.isAtEnd else { throw Malformed(description: "bytes after the entries") }
         return (json, entries)
@@ -380,8 +389,7 @@ package enum SyncBody {
             case partTag:
                 let count: Int
                 do { count = try EntryRuns.find(&r, maxCount: maxEntries, into: &found) } catch {
-                    if case .tooMany = error { throw Malformed(description: "\(error)", tooMany: true) }
-                    throw Malformed(description: "its entries after the first \(found.count): \(error)")
+                    throw entriesMalformed(error, "its entries after the first \(found.count)")
                 }
                 guard count > 0 else { throw Malformed(description: "a part of the stream holds no entries") }
             case endTag:
@@ -390,12 +398,9 @@ package enum SyncBody {
                     throw Malformed(description: "the stream is shorter than its control object")
                 }
                 guard r.isAtEnd else { throw Malformed(description: "bytes after the control object") }
-                let control: Control
-                do { control = try JSONDecoder().decode(Control.self, from: Data(json)) } catch {
-                    throw Malformed(description: "the control object is not the JSON this endpoint takes")
-                }
-                do { return (control, try found.rebuild(from: bytes)) } catch {
-                    throw Malformed(description: "its entries: \(error)")
+                let fields = try control(json, as: Control.self)
+                do { return (fields, try found.rebuild(from: bytes)) } catch {
+                    throw entriesMalformed(error, "its entries")
                 }
             default:
                 throw Malformed(description: "a part of unknown kind \(tag)")

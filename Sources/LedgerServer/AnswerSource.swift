@@ -19,13 +19,17 @@ enum AnswerEntries: Sendable {
         case .read(let source):
             var batch = DeltaBatcher.Batch(writingRuns: source.shape.runs)
             try await source.fill(&batch, afterEachRead: afterEachRead)
-            IdentityLedger.complete(&response, batch, total: source.total)
+            // What the page came to: whether more is left of what the device lacks, and the
+            // bytes of it, estimated from the page.
+            response.more = batch.count < source.total
+            response.remaining = source.total
+            response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * source.total / batch.count
             return batch
         }
     }
 
     /// The page, its runs set aside after each read (held in parts, not one buffer).
-    func filled(_ response: inout SyncResponse) async throws -> DeltaBatcher.Batch {
+    func heldInParts(_ response: inout SyncResponse) async throws -> DeltaBatcher.Batch {
         try await fill(&response) { $0.setAsideRuns() }
     }
 }

@@ -556,14 +556,6 @@ actor IdentityLedger {
         return response
     }
 
-    /// Writes what an answer's page came to into its fields: whether more is left of the
-    /// `total` entries the device lacks, and the bytes of them, estimated from the page.
-    static func complete(_ response: inout SyncResponse, _ batch: DeltaBatcher.Batch, total: Int) {
-        response.more = batch.count < total
-        response.remaining = total
-        response.remainingBytes = batch.count == 0 ? 0 : batch.bytes * total / batch.count
-    }
-
     /// Stored rows for an answer, each checked as an entry's encoding and with its hash (taken
     /// from its successor's link where the rows hold one: the device hashes what it receives),
     /// written into runs as they are, never parsed into entries; a row that does not parse is

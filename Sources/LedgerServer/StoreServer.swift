@@ -154,9 +154,7 @@ package enum StoreServer {
             let declared = request.headers[.contentLength].flatMap { Int($0) } ?? context.maxUploadSize
             let admitted = try await bodies.admit(min(declared, context.maxUploadSize))
             defer { bodies.release(admitted) }
-            if request.headers[.contentType] == SyncBody.contentType,
-                SyncBody.acceptsStream(request.headers[.accept])
-            {
+            if request.headers[.contentType] == SyncBody.contentType {
                 let bytes = try await request.body.collect(upTo: context.maxUploadSize)
                 let received = bytes.readableBytes
                 let (fields, answer) = try await service.answer(
@@ -164,48 +162,15 @@ package enum StoreServer {
                 metrics.count(fields.clock == nil ? "poll" : "sync")
                 metrics.count("entries_received", by: fields.accepted ?? 0)
                 metrics.count("sync_bytes_received", by: received)
-                // Streamed: each read of rows is sent as a list of runs as it is written, so
-                // an answer holds one read's runs whatever its page's size, and a device that
-                // reads slowly holds back the reads, not a page in memory. The control object
-                // ends it, once `more` and the sizes are known.
-                let body = ResponseBody { writer in
-                    var (response, sent) = (fields, 0)
-                    // A part: its tag, then one list of runs.
-                    func send(_ list: [UInt8]) async throws {
-                        var buffer = ByteBuffer()
-                        buffer.reserveCapacity(SyncBody.partStart.count + list.count)
-                        buffer.writeBytes(SyncBody.partStart)
-                        buffer.writeBytes(list)
-                        sent += buffer.readableBytes
-                        try await writer.write(buffer)
-                    }
-                    var out = try await answer.fill(&response) { batch in
-                        if let list = batch.takeRunList() { try await send(list) }
-                    }
-                    if let list = out.takeRunList() { try await send(list) }
-                    let end = try SyncBody.streamEnd(response)
-                    sent += end.count
-                    try await writer.write(ByteBuffer(bytes: end))
-                    try await writer.finish(nil)
-                    metrics.count("entries_sent", by: out.count)
-                    metrics.count("sync_bytes_sent", by: sent)
-                    heap.answered(received: received, sent: sent)
+                if SyncBody.acceptsStream(request.headers[.accept]) {
+                    return streamed(fields, answer, received: received, metrics: metrics, heap: heap)
                 }
-                return Response(status: .ok, headers: [.contentType: SyncBody.streamType], body: body)
-            }
-            if request.headers[.contentType] == SyncBody.contentType {
-                let bytes = try await request.body.collect(upTo: context.maxUploadSize)
-                let (response, sent, prefix, runs) = try await service.sync(
-                    identity: identity, binary: Array(bytes.readableBytesView))
-                metrics.count(response.clock == nil ? "poll" : "sync")
-                metrics.count("entries_received", by: response.accepted ?? 0)
+                let (_, sent, prefix, runs) = try await StoreService.binary(fields, answer)
                 metrics.count("entries_sent", by: sent)
                 // Written in slices, each part of the runs let go once it is handed to the
                 // connection: a page is megabytes, a device asks for the next one while it merges
                 // the last, and the connection holds what the device has not read yet.
                 let length = runs.reduce(prefix.count) { $0 + $1.count }
-                let received = bytes.readableBytes
-                metrics.count("sync_bytes_received", by: received)
                 metrics.count("sync_bytes_sent", by: length)
                 let parts = AnswerParts(runs)
                 let body = ResponseBody(contentLength: length) { writer in
@@ -468,6 +433,41 @@ actor CountsCache {
 }
 
 /// The parts of an answer's body, each handed out once and then no longer held.
+extension StoreServer {
+    /// A sync's answer streamed (docs/PROTOCOL.md, "Streamed answers"): each read is sent as a
+    /// list of runs as it is written, so an answer holds one read's runs whatever its page's
+    /// size, and a device that reads slowly holds back the reads, not a page in memory. The
+    /// control object ends it, once `more` and the sizes are known.
+    static func streamed(
+        _ fields: SyncResponse, _ answer: AnswerEntries, received: Int, metrics: StoreMetrics, heap: HeapReturn
+    ) -> Response {
+        let body = ResponseBody { writer in
+            var (response, sent) = (fields, 0)
+            // A part: its tag, then one list of runs.
+            func send(_ list: [UInt8]) async throws {
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(SyncBody.partStart.count + list.count)
+                buffer.writeBytes(SyncBody.partStart)
+                buffer.writeBytes(list)
+                sent += buffer.readableBytes
+                try await writer.write(buffer)
+            }
+            var out = try await answer.fill(&response) { batch in
+                if let list = batch.takeRunList() { try await send(list) }
+            }
+            if let list = out.takeRunList() { try await send(list) }
+            let end = try SyncBody.streamEnd(response)
+            sent += end.count
+            try await writer.write(ByteBuffer(bytes: end))
+            try await writer.finish(nil)
+            metrics.count("entries_sent", by: out.count)
+            metrics.count("sync_bytes_sent", by: sent)
+            heap.answered(received: received, sent: sent)
+        }
+        return Response(status: .ok, headers: [.contentType: SyncBody.streamType], body: body)
+    }
+}
+
 final class AnswerParts: Sendable {
     private let parts: Mutex<[[UInt8]]>
 

@@ -237,7 +237,7 @@ package final class StoreService: Sendable {
             throw StoreError(.invalidEntry, "an entry does not parse: \(error)")
         }
         var (response, answer) = try await sync(identity: identity, request: request, entries: entries, runs: false)
-        let out = try await answer.filled(&response)
+        let out = try await answer.heldInParts(&response)
         if request.clock != nil { response.entries = out.entries.map { Data.base64($0.encoded) } }
         return response
     }
@@ -247,8 +247,17 @@ package final class StoreService: Sendable {
     package func sync(identity: IdentityID, binary body: [UInt8]) async throws -> (
         response: SyncResponse, sent: Int, prefix: [UInt8], runs: [[UInt8]]
     ) {
-        var (response, answer) = try await answer(identity: identity, binary: body)
-        var out = try await answer.filled(&response)
+        let (fields, answer) = try await answer(identity: identity, binary: body)
+        return try await Self.binary(fields, answer)
+    }
+
+    /// An answer in the binary form: its entries read (held in parts as they are read), then
+    /// its control object, and the entries sent.
+    static func binary(_ fields: SyncResponse, _ answer: AnswerEntries) async throws -> (
+        response: SyncResponse, sent: Int, prefix: [UInt8], runs: [[UInt8]]
+    ) {
+        var response = fields
+        var out = try await answer.heldInParts(&response)
         return (
             response, out.count, try SyncBody.prefix(response), out.finishedRunParts() ?? [SyncBody.runs(out.entries)]
         )

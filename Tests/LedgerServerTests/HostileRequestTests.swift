@@ -49,27 +49,40 @@ struct StoreConnectionLimitTests {
         .head(HTTPRequest(method: .post, scheme: nil, authority: "store", path: "/v1/identities/00/challenge"))
     }
 
-    @Test("a request whose body trickles in is cut off at the body deadline, counted from its head")
-    func slowBody() async throws {
+    /// A connection behind the store's deadlines (head 10 s, body 30 s, answer 120 s), on a
+    /// clock the test moves.
+    func deadlines() async throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(
             handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
-        try channel.writeInbound(head())
-        for _ in 0..<29 {
-            // One byte a second keeps an idle timer happy; it does not move this deadline.
+        return channel
+    }
+
+    /// Runs `step` once a second for `seconds - 1` seconds: the connection is still open then,
+    /// and closed a second later however steadily the steps went.
+    func expectCutOff(_ channel: EmbeddedChannel, after seconds: Int, step: () throws -> Void) throws {
+        for _ in 0..<(seconds - 1) {
             channel.embeddedEventLoop.advanceTime(by: .seconds(1))
-            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "x")))
+            try step()
         }
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!channel.isActive)
     }
 
+    @Test("a request whose body trickles in is cut off at the body deadline, counted from its head")
+    func slowBody() async throws {
+        let channel = try await deadlines()
+        try channel.writeInbound(head())
+        // One byte a second keeps an idle timer happy; it does not move this deadline.
+        try expectCutOff(channel, after: 30) {
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "x")))
+        }
+    }
+
     @Test("a request that arrives whole in time is not cut off, and the next head gets a fresh deadline")
     func wholeRequest() async throws {
-        let channel = EmbeddedChannel(
-            handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        let channel = try await deadlines()
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         try channel.writeInbound(head())
         try channel.writeInbound(HTTPRequestPart.end(nil))
@@ -85,21 +98,15 @@ struct StoreConnectionLimitTests {
 
     @Test("an answer not written whole within its deadline (a client that stops reading) is cut off")
     func answerDeadline() async throws {
-        let channel = EmbeddedChannel(
-            handler: RequestReadTimeout(headTimeout: .seconds(10), bodyTimeout: .seconds(30)))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        let channel = try await deadlines()
         try channel.writeInbound(head())
         try channel.writeInbound(HTTPRequestPart.end(nil))
         // A streamed answer goes out part by part; the deadline counts from the request's end,
         // however steadily the parts go.
         try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
-        for _ in 0..<119 {
-            channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        try expectCutOff(channel, after: 120) {
             try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "part")))
         }
-        #expect(channel.isActive)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
-        #expect(!channel.isActive)
     }
 
     @Test("one address holds at most its share of connections; another address is still served")
