@@ -5,7 +5,12 @@ import LedgerCrypto
 ///
 /// The wire form is `body || signature`, where `body` is the canonical encoding of the fields
 /// below and the signature is Ed25519 over `"ledgerlink-entry-v1" || body`.
-public final class Entry: Sendable, Hashable {
+///
+/// An entry is its encoding and the few fields a merge reads most, inline: the identity, the
+/// author, `prev` and the signature are read from the encoding when asked for. Decoding
+/// allocates nothing (the bytes are the caller's), so a page of entries is one allocation an
+/// entry, not two (a first sync decodes hundreds of thousands of these).
+public struct Entry: Sendable, Hashable {
     /// The only entry version this build writes and reads.
     public static let currentVersion: UInt8 = 1
     /// Largest public body or sealed part, in bytes.
@@ -15,28 +20,47 @@ public final class Entry: Sendable, Hashable {
     /// Largest encoded entry.
     public static let maxEncodedLength = fixedLength + 2 * maxPartLength
 
-    public let identity: IdentityID
-    public let author: DevicePublicKey
-    public let seq: Seq
-    public let prev: EntryHash
-    public let kind: EntryKind
-    /// Author's wall clock in milliseconds since 1970 UTC; shown, never used for ordering.
-    public let time: Int64
-    /// Where the public body and the sealed part lie in `encoded`.
-    let publicRange: Range<Int>
-    let sealedRange: Range<Int>
-    public let signature: Signature
-    /// The canonical wire bytes (`body || signature`).
+    /// The canonical wire bytes (`body || signature`), checked as decoding checks them.
     public let encoded: [UInt8]
     /// BLAKE2b-256 of `"ledgerlink-entry-hash-v1" || encoded`.
     public let hash: EntryHash
+    public let seq: Seq
+    /// Author's wall clock in milliseconds since 1970 UTC; shown, never used for ordering.
+    public let time: Int64
+    public let kind: EntryKind
+    /// Lengths of the public body and the sealed part (each at most `maxPartLength`).
+    private let publicLength: UInt32
+    private let sealedLength: UInt32
+
+    public var identity: IdentityID { IdentityID(unchecked: inline32(at: 1)) }
+    public var author: DevicePublicKey { DevicePublicKey(storage: inline32(at: 33)) }
+    public var prev: EntryHash { EntryHash(storage: inline32(at: 73)) }
+    public var signature: Signature {
+        encoded.withUnsafeBytes {
+            Signature(
+                storage: InlineBytes64(copying: UnsafeRawBufferPointer(rebasing: $0[($0.count - Signature.length)...])))
+        }
+    }
+
+    /// The 32 bytes of the encoding at `offset` (within the fixed fields, which every entry has).
+    private func inline32(at offset: Int) -> InlineBytes32 {
+        encoded.withUnsafeBytes { InlineBytes32(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + 32])) }
+    }
+
+    /// Where the public body and the sealed part lie in `encoded`.
+    var publicRange: Range<Int> { Self.publicStart..<Self.publicStart + Int(publicLength) }
+    var sealedRange: Range<Int> {
+        let start = Self.publicStart + Int(publicLength) + 4
+        return start..<start + Int(sealedLength)
+    }
+    private static let publicStart = headerLength + 4
 
     /// Kind-specific public fields (keys, certificates), readable by the store.
     public var publicBody: [UInt8] { Array(encoded[publicRange]) }
     /// Kind-specific private fields sealed with the identity's data key, or empty.
     public var sealed: [UInt8] { Array(encoded[sealedRange]) }
     /// Length of the sealed part, without copying it.
-    public var sealedCount: Int { sealedRange.count }
+    public var sealedCount: Int { Int(sealedLength) }
 
     /// Calls `body` with the sealed part, without copying it.
     func withSealed<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -47,7 +71,7 @@ public final class Entry: Sendable, Hashable {
     static let headerLength = 1 + 32 + 32 + 8 + 32 + 1 + 8
 
     /// Builds and signs an entry with `keyPair`, which must be the author's.
-    public convenience init(
+    public init(
         identity: IdentityID, keyPair: SigningKeyPair, seq: Seq, prev: EntryHash, kind: EntryKind,
         time: Int64, publicBody: [UInt8], sealed: [UInt8]
     ) {
@@ -55,65 +79,53 @@ public final class Entry: Sendable, Hashable {
             identity: identity, author: keyPair.publicKey, seq: seq, prev: prev, kind: kind, time: time,
             publicBody: publicBody, sealed: sealed)
         let signature = keyPair.sign(Self.signingMessage(body: body[...]))
-        let publicStart = Self.headerLength + 4
-        let sealedStart = publicStart + publicBody.count + 4
+        let encoded = body + signature.bytes
         self.init(
-            identity: identity, author: keyPair.publicKey, seq: seq, prev: prev, kind: kind, time: time,
-            publicRange: publicStart..<publicStart + publicBody.count,
-            sealedRange: sealedStart..<sealedStart + sealed.count, signature: signature,
-            encoded: body + signature.bytes)
+            encoded: encoded, hash: Self.hash(encoded: encoded), seq: seq, time: time, kind: kind,
+            publicLength: UInt32(publicBody.count), sealedLength: UInt32(sealed.count))
     }
 
     private init(
-        identity: IdentityID, author: DevicePublicKey, seq: Seq, prev: EntryHash, kind: EntryKind, time: Int64,
-        publicRange: Range<Int>, sealedRange: Range<Int>, signature: Signature, encoded: [UInt8],
-        knownHash: EntryHash? = nil
+        encoded: [UInt8], hash: EntryHash, seq: Seq, time: Int64, kind: EntryKind, publicLength: UInt32,
+        sealedLength: UInt32
     ) {
-        self.identity = identity
-        self.author = author
-        self.seq = seq
-        self.prev = prev
-        self.kind = kind
-        self.time = time
-        self.publicRange = publicRange
-        self.sealedRange = sealedRange
-        self.signature = signature
         self.encoded = encoded
-        self.hash = knownHash ?? Self.hash(encoded: encoded)
+        self.hash = hash
+        self.seq = seq
+        self.time = time
+        self.kind = kind
+        self.publicLength = publicLength
+        self.sealedLength = sealedLength
     }
 
     /// Parses wire bytes, checking structure only (not the signature, chain or authority).
     ///
-    /// Fixed-size fields are read in place and held inline, so decoding allocates nothing but
-    /// the entry itself: a first sync decodes hundreds of thousands of these.
-    public convenience init(decoding bytes: [UInt8]) throws(LedgerError) {
+    /// Fixed-size fields are read in place, so decoding allocates nothing: the entry keeps
+    /// `bytes` as its encoding.
+    public init(decoding bytes: [UInt8]) throws(LedgerError) {
         try self.init(decoding: bytes, knownHash: nil)
     }
 
     /// The entry of a checked encoding, with the hash it was given.
-    public convenience init(checked: CheckedEncoding) throws(LedgerError) {
+    public init(checked: CheckedEncoding) throws(LedgerError) {
         try self.init(decoding: checked.encoded, knownHash: checked.hash)
     }
 
     /// Parses bytes whose hash is already known (`knownHash`, when not nil, is taken as it is).
-    private convenience init(decoding bytes: [UInt8], knownHash: EntryHash?) throws(LedgerError) {
+    private init(decoding bytes: [UInt8], knownHash: EntryHash?) throws(LedgerError) {
         let fields = try Self.fields(of: bytes)
         self.init(
-            identity: fields.identity, author: fields.author, seq: fields.seq, prev: fields.prev, kind: fields.kind,
-            time: fields.time, publicRange: fields.publicRange, sealedRange: fields.sealedRange,
-            signature: fields.signature, encoded: bytes, knownHash: knownHash)
+            encoded: bytes, hash: knownHash ?? Self.hash(encoded: bytes), seq: fields.seq, time: fields.time,
+            kind: fields.kind, publicLength: fields.publicLength, sealedLength: fields.sealedLength)
     }
 
+    /// What decoding reads and keeps of an encoding's fixed fields.
     private struct Fields {
-        var identity: IdentityID
-        var author: DevicePublicKey
         var seq: Seq
-        var prev: EntryHash
         var kind: EntryKind
         var time: Int64
-        var publicRange: Range<Int>
-        var sealedRange: Range<Int>
-        var signature: Signature
+        var publicLength: UInt32
+        var sealedLength: UInt32
     }
 
     /// Reads the fields of an encoding, checking everything decoding checks.
@@ -133,7 +145,6 @@ public final class Entry: Sendable, Hashable {
         func length(_ offset: Int) -> Int {
             Int(UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
         }
-        func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: raw[range]) }
         let version = raw[0]
         guard version == currentVersion else { throw .malformed("unsupported entry version \(version)") }
         let seq = word(65)
@@ -155,15 +166,13 @@ public final class Entry: Sendable, Hashable {
         guard sealedStart + sealedLength + Signature.length == raw.count else {
             throw .malformed("trailing bytes after the signature")
         }
-        let prev = EntryHash(storage: InlineBytes32(copying: slice(73..<105)))
-        if seq == 1, prev != .zero { throw .malformed("the first entry must have a zero prev") }
-        if seq > 1, prev == .zero { throw .malformed("only the first entry may have a zero prev") }
+        // `prev` is zero exactly when its four words are (read in place, not copied out).
+        let zeroPrev = word(73) | word(81) | word(89) | word(97) == 0
+        if seq == 1, !zeroPrev { throw .malformed("the first entry must have a zero prev") }
+        if seq > 1, zeroPrev { throw .malformed("only the first entry may have a zero prev") }
         return Fields(
-            identity: IdentityID(unchecked: InlineBytes32(copying: slice(1..<33))),
-            author: DevicePublicKey(storage: InlineBytes32(copying: slice(33..<65))), seq: seq, prev: prev,
-            kind: kind, time: Int64(bitPattern: word(106)), publicRange: publicStart..<publicStart + publicLength,
-            sealedRange: sealedStart..<sealedStart + sealedLength,
-            signature: Signature(storage: InlineBytes64(copying: slice(raw.count - Signature.length..<raw.count))))
+            seq: seq, kind: kind, time: Int64(bitPattern: word(106)), publicLength: UInt32(publicLength),
+            sealedLength: UInt32(sealedLength))
     }
 
     /// Bytes of the encoding before the stored form: version, identity id and author.
@@ -174,7 +183,7 @@ public final class Entry: Sendable, Hashable {
     public var storedForm: ArraySlice<UInt8> { encoded[Self.storedFormOffset...] }
 
     /// Rebuilds an entry from its stored form (always of the current version).
-    public convenience init<Bytes: Collection<UInt8>>(stored: Bytes, identity: IdentityID, author: DevicePublicKey)
+    public init<Bytes: Collection<UInt8>>(stored: Bytes, identity: IdentityID, author: DevicePublicKey)
         throws(LedgerError)
     {
         try self.init(stored: stored, identity: identity, author: author, hash: nil)
@@ -182,7 +191,7 @@ public final class Entry: Sendable, Hashable {
 
     /// Rebuilds an entry from its stored form; `hash`, when known (the `prev` of the entry after
     /// it in a log this device verified and stored), is taken instead of computed again.
-    convenience init<Bytes: Collection<UInt8>>(
+    init<Bytes: Collection<UInt8>>(
         stored: Bytes, identity: IdentityID, author: DevicePublicKey, hash: EntryHash?
     ) throws(LedgerError) {
         var bytes = [UInt8]()
@@ -232,9 +241,12 @@ public final class Entry: Sendable, Hashable {
         out.reserveCapacity(wires.count)
         for (index, wire) in wires.enumerated() {
             let fields = try Self.fields(of: wire)
+            let author = wire.withUnsafeBytes {
+                DevicePublicKey(storage: InlineBytes32(copying: UnsafeRawBufferPointer(rebasing: $0[33..<65])))
+            }
             out.append(
                 CheckedEncoding(
-                    encoded: wire, author: fields.author, seq: fields.seq,
+                    encoded: wire, author: author, seq: fields.seq,
                     hash: known[index] ?? hash(encoded: wire)))
         }
         return out

@@ -488,10 +488,10 @@ public actor MergeEngine {
                 })
             {
                 run.append(link)
-                runPositions.append(sorted[start..<index].firstIndex { $0 === link } ?? start)
+                runPositions.append(sorted[start..<index].firstIndex { $0.hash == link.hash } ?? start)
                 prev = link.hash
                 next += 1
-                older += group.filter { $0 !== link }  // rivals: checked as forks below
+                older += group.filter { $0.hash != link.hash }  // rivals (distinct by hash): checked as forks below
             } else if seq == next {
                 for entry in group {
                     // Past a fork, an entry that does not extend the chosen branch is the other
