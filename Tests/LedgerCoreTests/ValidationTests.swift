@@ -245,6 +245,39 @@ struct ValidationTests {
             ])
     }
 
+    @Test("a decoded entry reads back every field it was signed with, for parts empty, short and of the largest size")
+    func fieldsReadBack() throws {
+        let identity = IdentityID.derive(rootDevice: SigningKeyPair.generate().publicKey, nonce: [7])
+        let key = SigningKeyPair.generate()
+        let prev = EntryHash(storage: InlineBytes32([UInt8](repeating: 0xab, count: 32)))
+        for (publicLength, sealedLength) in [
+            (0, 0), (3, 0), (0, 5), (17, 41), (Entry.maxPartLength, Entry.maxPartLength),
+        ] {
+            let publicBody = (0..<publicLength).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let sealed = (0..<sealedLength).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+            let written = Entry(
+                identity: identity, keyPair: key, seq: 42, prev: prev, kind: .debit, time: -5, publicBody: publicBody,
+                sealed: sealed)
+            for entry in [written, try Entry(decoding: written.encoded)] {
+                #expect(entry.identity == identity)
+                #expect(entry.author == key.publicKey)
+                #expect(entry.seq == 42)
+                #expect(entry.prev == prev)
+                #expect(entry.kind == .debit)
+                #expect(entry.time == -5)
+                #expect(entry.publicBody == publicBody)
+                #expect(entry.sealed == sealed)
+                #expect(entry.sealedCount == sealedLength)
+                #expect(entry.hasValidSignature)
+                #expect(entry.signature.bytes == Array(written.encoded.suffix(Signature.length)))
+                #expect(entry.hash == written.hash)
+            }
+            let stored = try Entry(stored: written.storedForm, identity: identity, author: key.publicKey)
+            #expect(stored == written)
+            #expect(stored.hash == written.hash)
+        }
+    }
+
     @Test("truncated, oversized and garbage bytes do not decode")
     func malformedBytes() throws {
         var fixture = try LedgerFixture(deviceCount: 1)
@@ -258,6 +291,19 @@ struct ValidationTests {
         var badKind = entry.encoded
         badKind[1 + 32 + 32 + 8 + 32] = 99
         #expect(throws: LedgerError.malformed("unknown kind 99")) { try Entry(decoding: badKind) }
+        // `prev` (bytes 73..<105) is zero exactly for the first entry of a log.
+        let prevRange = 1 + 32 + 32 + 8..<1 + 32 + 32 + 8 + 32
+        var zeroPrev = entry.encoded
+        #expect(entry.seq > 1)
+        zeroPrev.replaceSubrange(prevRange, with: [UInt8](repeating: 0, count: 32))
+        #expect(throws: LedgerError.malformed("only the first entry may have a zero prev")) {
+            try Entry(decoding: zeroPrev)
+        }
+        var firstWithPrev = try #require(fixture.allEntries.first).encoded
+        firstWithPrev[prevRange.upperBound - 1] = 1  // the last byte alone: every word is read
+        #expect(throws: LedgerError.malformed("the first entry must have a zero prev")) {
+            try Entry(decoding: firstWithPrev)
+        }
     }
 }
 
