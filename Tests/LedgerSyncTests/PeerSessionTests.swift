@@ -113,9 +113,16 @@ struct PeerSessionTests {
             }
         }
         #expect(await failures.waitFor(count: 3, timeout: 10))
-        let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
-        #expect(report.converged)
+        // Still serving: a device syncs. (The listener drops a connection silent for 2 s before
+        // its handshake; a full test run can stall this end that long, so a sync cut off so is
+        // tried again.)
+        let aKey = fixture.devices[0]
+        #expect(
+            await eventually {
+                try await PeerDialer.sync(
+                    host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey, options: .patient
+                ).converged
+            })
     }
 
     @Test("heartbeats run on the session's clock: pings keep a live session, a peer silent for four is dropped")
@@ -292,9 +299,16 @@ struct PeerAttackTests {
         #expect(await failures.waitFor(count: payloads.count + 1_000, timeout: 30))
         #expect(failures.successes == 0)
         #expect(await eventually { (try? openSockets(port: listener.port)).map { $0 <= before } == true })
-        let report = try await PeerDialer.sync(
-            host: "127.0.0.1", port: listener.port, engine: a, keyPair: fixture.devices[0], options: .patient)
-        #expect(report.converged)
+        // Still serving: a device syncs. (The listener drops a connection silent for 2 s before
+        // its handshake; a full test run can stall this end that long, so a sync cut off so is
+        // tried again.)
+        let aKey = fixture.devices[0]
+        #expect(
+            await eventually {
+                try await PeerDialer.sync(
+                    host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey, options: .patient
+                ).converged
+            })
     }
 }
 
