@@ -42,6 +42,17 @@ public struct Entry: Sendable, Hashable {
         }
     }
 
+    /// Whether `other` has the same author, compared in place.
+    func hasSameAuthor(as other: Entry) -> Bool {
+        encoded.withUnsafeBytes { a in
+            other.encoded.withUnsafeBytes { b in
+                // Every entry is at least its fixed fields long: both pointers exist.
+                guard let p = a.baseAddress, let q = b.baseAddress else { return false }
+                return memcmp(p + 33, q + 33, 32) == 0
+            }
+        }
+    }
+
     /// The 32 bytes of the encoding at `offset` (within the fixed fields, which every entry has).
     private func inline32(at offset: Int) -> InlineBytes32 {
         encoded.withUnsafeBytes { InlineBytes32(copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + 32])) }

@@ -123,16 +123,21 @@ extension VectorClock {
             lastSeq[run.author] = run.last
         }
         for run in runs {
-            var current = known[run.author]
-            for entry in ordered[run.range] {
-                // `entry.seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on
-                // a clock that came from outside.
-                if entry.seq - 1 == current?.seq ?? 0 {
-                    current = ClockEntry(
-                        author: entry.author, seq: entry.seq, head: entry.hash, forkSeq: current?.forkSeq ?? 0)
-                }
+            let current = known[run.author]
+            // Read by index, in place (a page of a pull is tens of thousands of entries): the
+            // last entry that continues the log is found first, and the clock entry made once.
+            var seq = current?.seq ?? 0
+            var last: Int?
+            for index in run.range where ordered[index].seq - 1 == seq {
+                // `seq - 1` cannot trap (an entry's seq is at least 1); `seq + 1` could, on a
+                // clock that came from outside.
+                seq = ordered[index].seq
+                last = index
             }
-            known[run.author] = current
+            if let last {
+                known[run.author] = ClockEntry(
+                    author: run.author, seq: seq, head: ordered[last].hash, forkSeq: current?.forkSeq ?? 0)
+            }
         }
         return VectorClock(Array(known.values))
     }
@@ -144,7 +149,7 @@ extension VectorClock {
         var runs: [(author: DevicePublicKey, range: Range<Int>, first: Seq, last: Seq)] = []
         var start = 0
         for index in entries.indices.dropFirst()
-        where entries[index].author != entries[index - 1].author || entries[index].seq <= entries[index - 1].seq {
+        where entries[index].seq <= entries[index - 1].seq || !entries[index].hasSameAuthor(as: entries[index - 1]) {
             runs.append((entries[start].author, start..<index, entries[start].seq, entries[index - 1].seq))
             start = index
         }
