@@ -43,7 +43,7 @@ public struct Entry: Sendable, Hashable {
     }
 
     /// Whether `other` has the same author, compared in place.
-    func hasSameAuthor(as other: Entry) -> Bool {
+    package func hasSameAuthor(as other: Entry) -> Bool {
         encoded.withUnsafeBytes { a in
             other.encoded.withUnsafeBytes { b in
                 // Every entry is at least its fixed fields long: both pointers exist.

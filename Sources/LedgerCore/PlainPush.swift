@@ -33,11 +33,13 @@ public enum PlainPush {
         Self.add(pushed[start...], to: &byAuthor, &order)
         var heads = Dictionary(uniqueKeysWithValues: clock.entries.map { ($0.author, $0) })
         var fresh: [Entry] = []
-        fresh.reserveCapacity(pushed.count)
         for author in order {
-            guard let entries = byAuthor[author]?.inOrder(by: { $0.seq < $1.seq }), let last = entries.last else {
-                continue
+            guard var entries = byAuthor[author] else { continue }
+            // A push's seqs are nearly always in order already: checked in place, sorted if not.
+            if !entries.indices.dropFirst().allSatisfy({ entries[$0 - 1].seq <= entries[$0].seq }) {
+                entries.sort { $0.seq < $1.seq }
             }
+            guard let last = entries.last else { continue }
             let head = heads[author]
             guard head?.forkSeq ?? 0 == 0 else { return nil }
             var seq = head?.seq ?? 0
@@ -56,7 +58,7 @@ public enum PlainPush {
             // The newest entry's signature covers every hash link before it, as in a merge.
             guard last.hasValidSignature else { return nil }
             heads[author] = ClockEntry(author: author, seq: last.seq, head: last.hash)
-            fresh += entries
+            if fresh.isEmpty { fresh = entries } else { fresh += entries }  // one log: taken as it is
         }
         return (fresh, VectorClock(Array(heads.values)))
     }
@@ -92,13 +94,5 @@ extension MergeEngine {
     public func plainClock() throws(LedgerError) -> VectorClock? {
         let clock = try clock()
         return clock.entries.allSatisfy({ $0.forkSeq == 0 }) && cache.forkSeqs.isEmpty ? clock : nil
-    }
-}
-
-extension Array {
-    /// The elements sorted by `areInIncreasingOrder`, as `sorted(by:)` sorts them; a list
-    /// already in order (a push's logs and seqs nearly always are) is returned as it is.
-    package func inOrder(by areInIncreasingOrder: (Element, Element) -> Bool) -> [Element] {
-        zip(self, dropFirst()).allSatisfy { !areInIncreasingOrder($1, $0) } ? self : sorted(by: areInIncreasingOrder)
     }
 }

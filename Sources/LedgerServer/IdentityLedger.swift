@@ -426,17 +426,24 @@ actor IdentityLedger {
         in pushed: [Entry], heads: VectorClock, identity: IdentityID, authorised: Set<DevicePublicKey>
     ) -> StoreError? {
         var seqs: [DevicePublicKey: [Seq]] = [:]
-        // Authority is looked up once per stretch of one author's entries.
-        var stretch: (author: DevicePublicKey, authorised: Bool)?
-        for entry in pushed where entry.identity == identity {
-            if stretch?.author != entry.author { stretch = (entry.author, authorised.contains(entry.author)) }
-            guard stretch?.authorised == true else { continue }
-            seqs[entry.author, default: []].append(entry.seq)
+        // A push is a log at a time: authority and the author's list are looked up once per
+        // stretch of one author's entries, whose seqs are read in place.
+        var start = 0
+        while start < pushed.count {
+            var end = start + 1
+            while end < pushed.count, pushed[end].hasSameAuthor(as: pushed[start]) { end += 1 }
+            let author = pushed[start].author
+            if authorised.contains(author) {
+                var list = seqs[author] ?? []
+                for index in start..<end where pushed[index].identity == identity { list.append(pushed[index].seq) }
+                seqs[author] = list
+            }
+            start = end
         }
         for (author, list) in seqs.sorted(by: { $0.key < $1.key }) {
             // A head's seq is at most Int64.max: the next one cannot trap.
             var next = heads[author] + 1
-            for seq in list.inOrder(by: <) {
+            for seq in zip(list, list.dropFirst()).allSatisfy({ $0 <= $1 }) ? list : list.sorted() {
                 if seq > next {
                     return StoreError(
                         .missingEntries,
