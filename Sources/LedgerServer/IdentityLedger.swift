@@ -387,13 +387,17 @@ actor IdentityLedger {
             let state = Self.slim(summary, version: head.version)
             cached = state
             guard let newer = try await withoutRepeats(pushed, heads: heads) else { return nil }
-            if let gap = Self.gap(in: newer, heads: heads, identity: identity, authorised: state.authorised) {
-                throw gap
-            }
+            // A push that extends the heads has no gap: the gap is looked for only in one that
+            // does not (a pass over every entry that nearly every push needs not).
             guard
                 let (fresh, after) = PlainPush.extend(
                     heads, with: newer, identity: identity, authorised: state.authorised)
-            else { return nil }
+            else {
+                if let gap = Self.gap(in: newer, heads: heads, identity: identity, authorised: state.authorised) {
+                    throw gap
+                }
+                return nil
+            }
             var version = head.version
             if !fresh.isEmpty {
                 let next = IdentitySummary(
