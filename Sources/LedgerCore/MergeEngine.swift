@@ -338,7 +338,8 @@ public actor MergeEngine {
                 held += try LedgerStore.Branches.entries(
                     db, author: author, from: (cache.authors[author]?.seq ?? 0) + 1)
             }
-            let sorted = Self.sortedBySeq(held + (byAuthor[author] ?? []))
+            let incoming = byAuthor[author] ?? []
+            let sorted = Self.sortedBySeq(held.isEmpty ? incoming : held + incoming)
             // Entries at or below the log's head are repeats or rivals: `mergeAuthor` adds none
             // of them to the log, so none is opened (an import read twice opened every entry).
             let head = cache.authors[author]?.seq ?? 0
@@ -356,9 +357,11 @@ public actor MergeEngine {
         }
     }
 
-    /// One author's entries in seq order. A batch nearly always brings a dense run of seqs, in
-    /// any order: those are placed by seq in one pass; anything else (gaps, repeats) is sorted.
+    /// One author's entries in seq order. A batch nearly always brings a dense run of seqs:
+    /// in order (a pull's page, a push), taken as it is; in any order, placed by seq in one
+    /// pass. Anything else (gaps, repeats) is sorted.
     static func sortedBySeq(_ entries: [Entry]) -> [Entry] {
+        if entries.indices.dropFirst().allSatisfy({ entries[$0 - 1].seq < entries[$0].seq }) { return entries }
         guard entries.count > 1, let low = entries.lazy.map(\.seq).min(), let high = entries.lazy.map(\.seq).max(),
             high - low == Seq(entries.count - 1)
         else { return entries.sorted { $0.seq < $1.seq } }
