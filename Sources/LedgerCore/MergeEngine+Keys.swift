@@ -34,7 +34,9 @@ extension MergeEngine {
     /// roster alone (`refreshKeys`).
     func learnKeys(_ db: Database, from entries: [Entry]) throws {
         guard let keyPair else { return }
-        for entry in entries where entry.kind.isControl {
+        // By index: nearly every entry is a record, looked at in place, not copied.
+        for index in entries.indices where entries[index].kind.isControl {
+            let entry = entries[index]
             guard let body = try? PublicBody(decoding: entry.publicBody, kind: entry.kind) else { continue }
             for key in openKeyrings(in: body, author: entry.author, keyPair: keyPair) where try remember(db, key) {
                 cache.keysLearnedEarly = true

@@ -313,14 +313,7 @@ public actor MergeEngine {
     }
 
     func mergeBatch(_ db: Database, _ incoming: [Entry], _ report: inout MergeReport) throws {
-        var byAuthor: [DevicePublicKey: [Entry]] = [:]
-        for entry in incoming {
-            guard entry.identity == identity else {
-                report.reject(entry, .foreignIdentity)
-                continue
-            }
-            byAuthor[entry.author, default: []].append(entry)
-        }
+        let byAuthor = byAuthor(incoming, &report)
         try learnKeys(db, from: incoming)
         // Sealed bodies are opened on other threads from the start, every device's at once,
         // while this thread walks and stores each device's log in turn. (The keys cannot change
@@ -355,6 +348,36 @@ public actor MergeEngine {
             try mergeAuthor(
                 db, author: job.author, sorted: job.sorted, heldHashes: job.held, opened: job.opened, report: &report)
         }
+    }
+
+    /// The entries of this identity by author (others rejected). A batch is nearly always one
+    /// device's log, or a few logs one after another: each stretch of one author's entries is
+    /// added at once, and a batch that is one stretch is taken as it is, not copied entry by entry.
+    private func byAuthor(_ incoming: [Entry], _ report: inout MergeReport) -> [DevicePublicKey: [Entry]] {
+        var byAuthor: [DevicePublicKey: [Entry]] = [:]
+        var start = 0
+        func take(upTo end: Int) {
+            guard start < end else { return }
+            if start == 0, end == incoming.count {
+                byAuthor[incoming[0].author] = incoming
+            } else {
+                byAuthor[incoming[start].author, default: []] += incoming[start..<end]
+            }
+        }
+        for index in incoming.indices {
+            guard incoming[index].identity == identity else {
+                take(upTo: index)
+                start = index + 1
+                report.reject(incoming[index], .foreignIdentity)
+                continue
+            }
+            if index > start, !incoming[index].hasSameAuthor(as: incoming[index - 1]) {
+                take(upTo: index)
+                start = index
+            }
+        }
+        take(upTo: incoming.count)
+        return byAuthor
     }
 
     /// One author's entries in seq order. A batch nearly always brings a dense run of seqs:
@@ -432,7 +455,7 @@ public actor MergeEngine {
     ) throws {
         var state = cache.authors[author] ?? .empty
         var older: [Entry] = []
-        var run: [Entry] = []
+        // The run extending the log, as positions in `sorted` (not copies of the entries).
         var runPositions: [Int] = []
         var leftovers: [Entry] = []
         var prev = state.head
@@ -446,7 +469,6 @@ public actor MergeEngine {
         let forkSeq = cache.forkSeqs[author]
         let frozen = frozenFrom(author)
         let chosen = chosenEntry(author)
-        run.reserveCapacity(sorted.count)
         runPositions.reserveCapacity(sorted.count)
         while index < sorted.count {
             let seq = sorted[index].seq
@@ -455,7 +477,6 @@ public actor MergeEngine {
                 chosen.map({ seq != $0.seq || sorted[index].hash == $0.hash }) ?? true,
                 index + 1 == sorted.count || sorted[index + 1].seq != seq
             {
-                run.append(sorted[index])
                 runPositions.append(index)
                 prev = sorted[index].hash
                 next += 1
@@ -490,7 +511,6 @@ public actor MergeEngine {
                     entry.prev == prev && (chosen.map { seq != $0.seq || entry.hash == $0.hash } ?? true)
                 })
             {
-                run.append(link)
                 runPositions.append(sorted[start..<index].firstIndex { $0.hash == link.hash } ?? start)
                 prev = link.hash
                 next += 1
@@ -517,6 +537,7 @@ public actor MergeEngine {
         }
 
         // 2. Authenticate the run: its newest entry's signature covers every hash link before it.
+        let run = runPositions.lazy.map { sorted[$0] }
         var rejectedFrom: (index: Int, reason: LedgerError)?
         if let last = run.last, !last.hasValidSignature {
             let bad = run.firstIndex { !$0.hasValidSignature } ?? run.count - 1

@@ -194,6 +194,27 @@ struct ValidationTests {
         #expect(try await replica.merge([entry]).rejected.map(\.reason) == [.foreignIdentity])
     }
 
+    @Test(
+        "a batch of logs in stretches, an author's log split and another identity's entry among them: each log whole, the stranger refused"
+    )
+    func stretchesWithAStranger() async throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        let replica = try await replica(fixture)
+        let laptop = try (0..<4).map { try fixture.record(device: 0, .credit, amount: Int64($0 + 1)) }
+        let phone = try (0..<3).map { try fixture.record(device: 1, .debit, amount: Int64($0 + 1)) }
+        var stranger = try LedgerFixture(deviceCount: 1)
+        let foreign = try stranger.record(device: 0, .credit, amount: 99)
+        // The laptop's log in two stretches, the stranger's entry between two of the phone's.
+        let batch = laptop.prefix(2) + phone.prefix(1) + [foreign] + phone.dropFirst() + laptop.dropFirst(2)
+        let report = try await replica.merge(Array(batch))
+        #expect(report.rejected.map(\.hash) == [foreign.hash])
+        #expect(report.rejected.map(\.reason) == [.foreignIdentity])
+        #expect(Set(report.accepted) == Set((laptop + phone).map(\.hash)))
+        let totals = try await replica.totals()
+        #expect(totals.credits == 1 + 2 + 3 + 4)
+        #expect(totals.debits == 1 + 2 + 3)
+    }
+
     @Test("a link certificate whose proof of possession does not verify is refused")
     func badLinkProof() async throws {
         var fixture = try LedgerFixture(deviceCount: 2)
