@@ -113,16 +113,7 @@ struct PeerSessionTests {
             }
         }
         #expect(await failures.waitFor(count: 3, timeout: 10))
-        // Still serving: a device syncs. (The listener drops a connection silent for 2 s before
-        // its handshake; a full test run can stall this end that long, so a sync cut off so is
-        // tried again.)
-        let aKey = fixture.devices[0]
-        #expect(
-            await eventually {
-                try await PeerDialer.sync(
-                    host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey, options: .patient
-                ).converged
-            })
+        #expect(await syncs(with: listener.port, engine: a, keyPair: fixture.devices[0]))
     }
 
     @Test("heartbeats run on the session's clock: pings keep a live session, a peer silent for four is dropped")
@@ -299,21 +290,23 @@ struct PeerAttackTests {
         #expect(await failures.waitFor(count: payloads.count + 1_000, timeout: 30))
         #expect(failures.successes == 0)
         #expect(await eventually { (try? openSockets(port: listener.port)).map { $0 <= before } == true })
-        // Still serving: a device syncs. (The listener drops a connection silent for 2 s before
-        // its handshake; a full test run can stall this end that long, so a sync cut off so is
-        // tried again.)
-        let aKey = fixture.devices[0]
-        #expect(
-            await eventually {
-                try await PeerDialer.sync(
-                    host: "127.0.0.1", port: listener.port, engine: a, keyPair: aKey, options: .patient
-                ).converged
-            })
+        #expect(await syncs(with: listener.port, engine: a, keyPair: fixture.devices[0]))
     }
 }
 
 /// Opens a plain TCP connection, writes `bytes`, shuts down its sending side (unless told not
 /// to) and waits for the other end to close.
+/// Whether a device syncs with the listener at `port` to the end: what "still serving" means
+/// after hostile connections. The listener drops a connection silent for 2 s before its
+/// handshake, and a full test run can stall this end that long: a sync cut off so is tried
+/// again.
+func syncs(with port: Int, engine: MergeEngine, keyPair: SigningKeyPair) async -> Bool {
+    await eventually {
+        try await PeerDialer.sync(host: "127.0.0.1", port: port, engine: engine, keyPair: keyPair, options: .patient)
+            .converged
+    }
+}
+
 func sendRaw(_ bytes: [UInt8], to port: Int, halfClose: Bool = true) async throws {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
