@@ -42,6 +42,20 @@ public struct Entry: Sendable, Hashable {
         }
     }
 
+    /// Where each stretch of one author's consecutive entries lies in `entries`, in order. A
+    /// push, a page and an import are a log at a time: work per author (its authority, its list)
+    /// is done once a stretch, and each entry's author is compared in place, not copied out.
+    package static func authorStretches(_ entries: [Entry]) -> [Range<Int>] {
+        var stretches: [Range<Int>] = []
+        var start = 0
+        for index in entries.indices.dropFirst() where !entries[index].hasSameAuthor(as: entries[index - 1]) {
+            stretches.append(start..<index)
+            start = index
+        }
+        if !entries.isEmpty { stretches.append(start..<entries.count) }
+        return stretches
+    }
+
     /// Whether `other` has the same author, compared in place.
     package func hasSameAuthor(as other: Entry) -> Bool {
         encoded.withUnsafeBytes { a in

@@ -350,33 +350,30 @@ public actor MergeEngine {
         }
     }
 
-    /// The entries of this identity by author (others rejected). A batch is nearly always one
-    /// device's log, or a few logs one after another: each stretch of one author's entries is
-    /// added at once, and a batch that is one stretch is taken as it is, not copied entry by entry.
+    /// The entries of this identity by author (others rejected, in the order they came). A
+    /// batch is nearly always one device's log, or a few logs one after another: each stretch of
+    /// one author's entries is added at once, and a batch that is one stretch is taken as it is,
+    /// not copied entry by entry.
     private func byAuthor(_ incoming: [Entry], _ report: inout MergeReport) -> [DevicePublicKey: [Entry]] {
         var byAuthor: [DevicePublicKey: [Entry]] = [:]
-        var start = 0
-        func take(upTo end: Int) {
-            guard start < end else { return }
-            if start == 0, end == incoming.count {
-                byAuthor[incoming[0].author] = incoming
-            } else {
-                byAuthor[incoming[start].author, default: []] += incoming[start..<end]
-            }
-        }
-        for index in incoming.indices {
-            guard incoming[index].identity == identity else {
-                take(upTo: index)
-                start = index + 1
-                report.reject(incoming[index], .foreignIdentity)
+        for stretch in Entry.authorStretches(incoming) {
+            let author = incoming[stretch.lowerBound].author
+            if stretch.allSatisfy({ incoming[$0].identity == identity }) {
+                if stretch.count == incoming.count {
+                    byAuthor[author] = incoming
+                } else {
+                    byAuthor[author, default: []] += incoming[stretch]
+                }
                 continue
             }
-            if index > start, !incoming[index].hasSameAuthor(as: incoming[index - 1]) {
-                take(upTo: index)
-                start = index
+            for index in stretch {
+                if incoming[index].identity == identity {
+                    byAuthor[author, default: []].append(incoming[index])
+                } else {
+                    report.reject(incoming[index], .foreignIdentity)
+                }
             }
         }
-        take(upTo: incoming.count)
         return byAuthor
     }
 

@@ -18,19 +18,14 @@ public enum PlainPush {
         guard !pushed.isEmpty else { return ([], clock) }
         var order: [DevicePublicKey] = []
         var byAuthor: [DevicePublicKey: [Entry]] = [:]
-        // A push is a log at a time: authority and the author's list are looked up once per
-        // stretch of one author's entries, not per entry.
-        var start = 0
-        for index in pushed.indices {
-            let entry = pushed[index]
-            guard entry.identity == identity, !entry.kind.isControl else { return nil }
-            let author = entry.author
-            guard index == 0 || author != pushed[index - 1].author else { continue }
-            guard authorised.contains(author) else { return nil }
-            if index > 0 { Self.add(pushed[start..<index], to: &byAuthor, &order) }
-            start = index
+        // Authority and the author's list are looked up once per stretch of one author's entries.
+        for stretch in Entry.authorStretches(pushed) {
+            for index in stretch where pushed[index].identity != identity || pushed[index].kind.isControl {
+                return nil
+            }
+            guard authorised.contains(pushed[stretch.lowerBound].author) else { return nil }
+            Self.add(pushed[stretch], to: &byAuthor, &order)
         }
-        Self.add(pushed[start...], to: &byAuthor, &order)
         var heads = Dictionary(uniqueKeysWithValues: clock.entries.map { ($0.author, $0) })
         var fresh: [Entry] = []
         for author in order {

@@ -430,19 +430,14 @@ actor IdentityLedger {
         in pushed: [Entry], heads: VectorClock, identity: IdentityID, authorised: Set<DevicePublicKey>
     ) -> StoreError? {
         var seqs: [DevicePublicKey: [Seq]] = [:]
-        // A push is a log at a time: authority and the author's list are looked up once per
-        // stretch of one author's entries, whose seqs are read in place.
-        var start = 0
-        while start < pushed.count {
-            var end = start + 1
-            while end < pushed.count, pushed[end].hasSameAuthor(as: pushed[start]) { end += 1 }
-            let author = pushed[start].author
-            if authorised.contains(author) {
-                var list = seqs[author] ?? []
-                for index in start..<end where pushed[index].identity == identity { list.append(pushed[index].seq) }
-                seqs[author] = list
-            }
-            start = end
+        // Authority and the author's list are looked up once per stretch of one author's
+        // entries, whose seqs are read in place.
+        for stretch in Entry.authorStretches(pushed) {
+            let author = pushed[stretch.lowerBound].author
+            guard authorised.contains(author) else { continue }
+            var list = seqs[author] ?? []
+            for index in stretch where pushed[index].identity == identity { list.append(pushed[index].seq) }
+            seqs[author] = list
         }
         for (author, list) in seqs.sorted(by: { $0.key < $1.key }) {
             // A head's seq is at most Int64.max: the next one cannot trap.
