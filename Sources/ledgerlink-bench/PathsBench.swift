@@ -106,6 +106,7 @@ enum PathsBench {
         row("merge engine (decode and merge, in process)", mergeTime, nil)
         row("`sync --store` push", push.seconds, push.maxRSS)
         row("`sync --store` pull into a new device", pull.seconds, pull.maxRSS)
+        row("the same pull into another new device", pullAgain.seconds, pullAgain.maxRSS)
         row("`export` (\(exportSize >> 20) MB)", export.seconds, export.maxRSS)
         row("`import` into a new device", firstImport.seconds, firstImport.maxRSS)
         row("`import` of the same file again", again.seconds, again.maxRSS)
