@@ -48,6 +48,13 @@ package struct HTTPStoreTransport: StoreTransport {
     package func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
+        let (status, headers, bytes) = try await postForBytes(url, body: body, bearer: bearer, contentType: contentType)
+        return (status, headers, Data(bytes))
+    }
+
+    package func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: [UInt8]
+    ) {
         // A request called off before it goes out is not sent (a push batch sent ahead and called
         // off would otherwise reach the store after the device had sent it again).
         try Task.checkCancellation()
@@ -68,12 +75,23 @@ package struct HTTPStoreTransport: StoreTransport {
                 let response = try await Self.client.execute(prepared, timeout: .seconds(limit.components.seconds + 1))
                 var headers: [String: String] = [:]
                 for (name, value) in response.headers { headers[name.lowercased()] = value }
-                if let declared = headers["content-length"].flatMap(Int.init), declared > maxAnswer {
+                let declared = headers["content-length"].flatMap(Int.init)
+                if let declared, declared > maxAnswer {
                     throw StoreClientError.transport(
                         "the store's answer is \(declared) bytes, more than the protocol allows (\(maxAnswer))")
                 }
-                let bytes = try await response.body.collect(upTo: maxAnswer)
-                return (Int(response.status.code), headers, Data(bytes.readableBytesView))
+                // Gathered where they are decoded, in room taken once: a page's answer is streamed
+                // without a length, and a buffer grown as it came was copied each time it grew.
+                var bytes: [UInt8] = []
+                let room = declared ?? (contentType == SyncBody.contentType ? Self.pageRoom : 0)
+                bytes.reserveCapacity(max(0, min(maxAnswer, room)))
+                for try await part in response.body {
+                    guard part.readableBytes <= maxAnswer - bytes.count else {
+                        throw NIOTooManyBytesError(maxBytes: maxAnswer)
+                    }
+                    bytes.append(contentsOf: part.readableBytesView)
+                }
+                return (Int(response.status.code), headers, bytes)
             }
         } catch let error as StoreClientError {
             throw error
@@ -101,6 +119,10 @@ package struct HTTPStoreTransport: StoreTransport {
                     ))
         }
     }
+
+    /// Room taken up front for a sync's answer of unknown length: a page's entries and its
+    /// control fields (memory the page does not fill is never touched).
+    static let pageRoom = StoreAPI.maxResponseBytes + 64 * 1024
 
     static let cutOff = StoreClientError.transport(
         "the store closed the connection before its whole answer arrived")

@@ -39,9 +39,22 @@ package protocol StoreTransport: Sendable {
     func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     )
+
+    /// The same, with the answer's body as the bytes a sync's page is decoded from (HTTP
+    /// gathers them there as they arrive: a page of megabytes is not copied again on its way).
+    func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: [UInt8]
+    )
 }
 
 extension StoreTransport {
+    package func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
+        status: Int, headers: [String: String], body: [UInt8]
+    ) {
+        let (status, headers, data) = try await post(url, body: body, bearer: bearer, contentType: contentType)
+        return (status, headers, Array(data))
+    }
+
     /// Posts a JSON body.
     package func post(_ url: URL, body: Data, bearer: String?) async throws -> (
         status: Int, headers: [String: String], body: Data
@@ -515,14 +528,14 @@ package actor StoreClient {
         }
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
         return try await withToken { bearer in
-            let (status, headers, data) = try await transport.post(
+            let (status, headers, bytes) = try await transport.postForBytes(
                 endpoint, body: body, bearer: bearer, contentType: contentType)
-            return try Self.syncAnswer(status, headers, data, from: url)
+            return try Self.syncAnswer(status, headers, bytes, from: url)
         }
     }
 
     /// A sync answer in either form: its fields and its entries.
-    package static func syncAnswer(_ status: Int, _ headers: [String: String], _ data: Data, from url: URL) throws
+    package static func syncAnswer(_ status: Int, _ headers: [String: String], _ bytes: [UInt8], from url: URL) throws
         -> (SyncResponse, [Entry])
     {
         let form = headers["content-type"]
@@ -530,9 +543,8 @@ package actor StoreClient {
             do {
                 let (answer, entries) =
                     form == SyncBody.streamType
-                    ? try SyncBody.decodeStream(
-                        Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
-                    : try SyncBody.decode(Array(data), as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+                    ? try SyncBody.decodeStream(bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
+                    : try SyncBody.decode(bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
                 guard answer.entries == nil else {
                     throw SyncBody.Malformed(description: "entries inside its control object")
                 }
@@ -541,7 +553,7 @@ package actor StoreClient {
                 throw StoreClientError.transport("the store's answer is not the protocol (sync: \(error))")
             }
         }
-        let answer: SyncResponse = try Self.answer(status, headers, data, from: url, action: "sync")
+        let answer: SyncResponse = try Self.answer(status, headers, Data(bytes), from: url, action: "sync")
         let entries = try (answer.entries ?? []).map { text -> Entry in
             guard let bytes = base64Bytes(text), let entry = try? Entry(decoding: bytes) else {
                 throw StoreClientError.transport("the store sent an entry that does not parse")
