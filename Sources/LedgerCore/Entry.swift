@@ -56,6 +56,19 @@ public struct Entry: Sendable, Hashable {
         return stretches
     }
 
+    /// Whether no two of `entries` share an author and a seq (and so no two are the same entry):
+    /// each author's entries make one stretch, in increasing seq order, as a push's and a
+    /// page's do. False when that is not so, whether or not two share a place.
+    package static func distinctPositions(_ entries: [Entry]) -> Bool {
+        var authors = Set<DevicePublicKey>()
+        for stretch in authorStretches(entries) {
+            guard authors.insert(entries[stretch.lowerBound].author).inserted,
+                stretch.dropFirst().allSatisfy({ entries[$0 - 1].seq < entries[$0].seq })
+            else { return false }
+        }
+        return true
+    }
+
     /// Whether `other` has the same author, compared in place.
     package func hasSameAuthor(as other: Entry) -> Bool {
         encoded.withUnsafeBytes { a in

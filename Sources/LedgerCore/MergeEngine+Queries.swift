@@ -295,8 +295,22 @@ extension MergeEngine {
         try refresh()
         return try store.read { db in
             var held = Set<EntryHash>()
-            for (author, list) in Dictionary(grouping: entries, by: \.author) {
-                let seqs = Set(list.map(\.seq)).sorted()
+            // A push is a log at a time: each author's entries are gathered a stretch at a time,
+            // and seqs already in increasing order are taken as they are.
+            var byAuthor: [DevicePublicKey: [Entry]] = [:]
+            let stretches = Entry.authorStretches(entries)
+            for stretch in stretches {
+                let author = entries[stretch.lowerBound].author
+                if stretches.count == 1 {
+                    byAuthor[author] = entries
+                } else {
+                    byAuthor[author, default: []] += entries[stretch]
+                }
+            }
+            for (author, list) in byAuthor {
+                let seqs =
+                    list.indices.dropFirst().allSatisfy { list[$0 - 1].seq < list[$0].seq }
+                    ? list.map(\.seq) : Set(list.map(\.seq)).sorted()
                 guard let low = seqs.first, let high = seqs.last else { continue }
                 var logged: [Seq: ArraySlice<UInt8>] = [:]
                 if let authorID = cache.authorIDs[author] {
@@ -313,6 +327,9 @@ extension MergeEngine {
                 }
                 let waiting = try LedgerStore.Held.hashes(db, author: author, seqs: low...high)
                 let kept = try LedgerStore.Forks.any(db, author: author) || LedgerStore.Branches.any(db, author: author)
+                // Nothing stored at these seqs, waiting or kept: none of them is held (a push
+                // of new entries, nearly always), and none is looked up.
+                if logged.isEmpty, waiting.isEmpty, !kept { continue }
                 for entry in list {
                     if let stored = logged[entry.seq], stored.elementsEqual(entry.storedForm) {
                         held.insert(entry.hash)

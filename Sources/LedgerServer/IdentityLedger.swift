@@ -254,7 +254,10 @@ actor IdentityLedger {
             // New to the store, once each (asked of the engine, which holds every stored entry).
             let known = try await engine.holds(pushed)
             var repeated = Set<EntryHash>()
-            let fresh = pushed.filter { !known.contains($0.hash) && repeated.insert($0.hash).inserted }
+            // A push names each place once, nearly always: then nothing is held twice in it.
+            let fresh =
+                known.isEmpty && Entry.distinctPositions(pushed)
+                ? pushed : pushed.filter { !known.contains($0.hash) && repeated.insert($0.hash).inserted }
             if let foreign = fresh.first(where: { $0.identity != identity }) {
                 throw StoreError(
                     .foreignEntry, "entry \(foreign.hash.hex.prefix(16)) belongs to another identity")
@@ -361,9 +364,16 @@ actor IdentityLedger {
         try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 4)))))
     }
 
-    /// `entries` by their author's place in the roster's rank order, each author's in seq order.
+    /// `entries` by their author's place in the roster's rank order, each author's in seq order
+    /// (taken as they are when they already are: a push is a log at a time, in seq order).
     static func inRankOrder(_ entries: [Entry], roster: Roster) -> [Entry] {
-        entries.sorted { a, b in a.author == b.author ? a.seq < b.seq : roster.precedes(a.author, b.author) }
+        let stretches = Entry.authorStretches(entries)
+        let ordered =
+            zip(stretches, stretches.dropFirst()).allSatisfy {
+                roster.precedes(entries[$0.lowerBound].author, entries[$1.lowerBound].author)
+            } && stretches.allSatisfy { $0.dropFirst().allSatisfy { entries[$0 - 1].seq < entries[$0].seq } }
+        if ordered { return entries }
+        return entries.sorted { a, b in a.author == b.author ? a.seq < b.seq : roster.precedes(a.author, b.author) }
     }
 
     /// A stretch `from...through` of one author's log to send, and where its first row is stored.

@@ -111,6 +111,39 @@ struct MergeEngineTests {
         let log = built.logs[0]
         let apart = [log[0], log[2], log[3], log[log.count - 4], never]
         #expect(try await replica.holds(apart) == Set(apart.dropLast().map(\.hash)))
+        // Out of seq order, one entry twice, and the two logs interleaved: the same answer.
+        let mixed = [log[3], never, log[0], log[3], rival] + built.logs[1].reversed()
+        #expect(try await replica.holds(mixed) == Set(mixed.filter { $0 != never }.map(\.hash)))
+    }
+
+    @Test("a push of nothing the replica holds (the usual push) is answered empty, new logs or old")
+    func holdsNothing() async throws {
+        var built = try LedgerFixture(deviceCount: 2)
+        for i in 0..<6 { try built.record(device: 0, .credit, amount: Int64(i + 1)) }
+        let replica = try await built.replica(device: 0)
+        try await replica.merge(built.allEntries)
+        var later = built
+        let more = try (0..<5).map { try later.record(device: 0, .debit, amount: Int64($0 + 1)) }
+        let phone = try (0..<3).map { try later.record(device: 1, .credit, amount: Int64($0 + 1)) }
+        #expect(try await replica.holds(more + phone).isEmpty)
+        #expect(try await replica.holds(phone + more.reversed()).isEmpty)
+        // One held entry among them is found.
+        #expect(try await replica.holds(more + [built.logs[0][2]] + phone) == [built.logs[0][2].hash])
+    }
+
+    @Test(
+        "places named once: one stretch per author in increasing seqs; a repeat, a step back or a log in two stretches is not"
+    )
+    func distinctPositions() throws {
+        var fixture = try LedgerFixture(deviceCount: 2)
+        let laptop = try (0..<4).map { try fixture.record(device: 0, .credit, amount: Int64($0 + 1)) }
+        let phone = try (0..<3).map { try fixture.record(device: 1, .debit, amount: Int64($0 + 1)) }
+        #expect(Entry.distinctPositions([]))
+        #expect(Entry.distinctPositions(laptop))
+        #expect(Entry.distinctPositions(laptop + phone))
+        #expect(!Entry.distinctPositions(laptop + [laptop[3]]))
+        #expect(!Entry.distinctPositions([laptop[1], laptop[0]]))
+        #expect(!Entry.distinctPositions(Array(laptop.prefix(2)) + phone + laptop.dropFirst(2)))
     }
 }
 
