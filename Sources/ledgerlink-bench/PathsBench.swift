@@ -226,9 +226,14 @@ struct Spawned {
 
     /// Runs to the end: its exit status, wall time and peak memory; with `watching`, also that
     /// process's anonymous memory meanwhile (the store's, while a device pulls from it).
+    ///
+    /// What earlier steps wrote is flushed to the disk first: the data folders are written just
+    /// before, and a timed command's first sync of a file would otherwise write them out too
+    /// (8 ms at the median of a push, whose folder was copied just before it).
     static func measure(_ binary: URL, _ arguments: [String], stdout: URL? = nil, watching: pid_t? = nil) throws
         -> Result
     {
+        sync()
         let watchedStart = watching.flatMap(anonymousKiB)
         var watchedPeak = watchedStart ?? 0
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid()).log")
