@@ -160,6 +160,15 @@ extension LedgerStore {
         }
     }
 
+    /// When (unix milliseconds) the store with `key` last proved it holds this device's entries.
+    public func possessionTime(key: [UInt8]) throws(LedgerError) -> Int64? {
+        try read { db in
+            guard try db.tableExists("store_possession") else { return nil }
+            return try Int64.fetchOne(
+                db, sql: "SELECT time FROM store_possession WHERE key = ?", arguments: [Data(key)])
+        }
+    }
+
     /// The last proof of possession of each store: its address, how many entries it proved up
     /// to which seq of this device's log, and when.
     public func possessionProofs() throws(LedgerError) -> [(origin: String, sampled: Int, through: UInt64, time: Int64)]

@@ -317,6 +317,13 @@ struct StorePossessionTests {
             let proofs = try engine.store.possessionProofs()
             #expect(proofs.first?.sampled == 8)
             #expect(proofs.first?.through == UInt64(fixture.logs[0].count))
+            // Another process (each `ledgerlink sync` is one) with nothing to push asks once a
+            // day, as the proof kept in the database says, not every time it starts.
+            let later = try await StoreClient(url: url, engine: engine, keyPair: fixture.root).sync()
+            #expect(later.possession == nil)
+            let dayLater: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) + 25 * 3600 }
+            let nextDay = try await StoreClient(url: url, engine: engine, keyPair: fixture.root, now: dayLater).sync()
+            #expect(nextDay.possession == StoreSyncReport.Possession(asked: 8, proven: 8))
             // A store that answers every challenge without the entries (it kept only the clock).
             let hollow = LyingTransport(inner: HTTPStoreTransport()) { action, answer in
                 if action == "prove" { answer["proofs"] = (answer["proofs"] as? [Any])?.map { _ in NSNull() } }

@@ -325,7 +325,7 @@ package actor StoreClient {
             report.storeProblems = report.storeProblems.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
             let now = try await engine.clock()
             report.converged = answer.digest == now.digest.hex
-            if report.converged, report.sent > 0 || possessionDue() {
+            if report.converged, report.sent > 0 || possessionDue(answer) {
                 try await challenge(answer, &report)
             }
             if report.converged { levelDigest = now.digest }
@@ -336,10 +336,18 @@ package actor StoreClient {
     /// When this device last had the store prove it holds its entries (this process).
     private var lastPossessionCheck: Int64?
 
-    /// A store not asked yet (in this process), or not for a day, is asked again.
-    private func possessionDue() -> Bool {
-        guard let last = lastPossessionCheck else { return true }
-        return now() - last > 24 * 3600
+    /// A store not asked for a day is asked again: by this process, or by any other whose proof
+    /// this device's database kept (each `ledgerlink sync` is a process of its own, and asked
+    /// every time: a round trip, a durable write, and the store's reads, on every sync). A
+    /// proof dated in the future (a clock set back) does not put the next one off.
+    private func possessionDue(_ answer: SyncResponse) -> Bool {
+        let now = now()
+        if let last = lastPossessionCheck { return now - last > 24 * 3600 }
+        guard let key = answer.head?.head(identity: engine.identity, digest: answer.digest)?.store,
+            let millis = try? engine.store.possessionTime(key: key.bytes)
+        else { return true }
+        let last = millis / 1000
+        return last > now || now - last > 24 * 3600
     }
 
     /// Asks the store to prove it holds a random sample of this device's entries that its
