@@ -62,8 +62,7 @@ public struct Entry: Sendable, Hashable {
     package static func distinctPositions(_ entries: [Entry]) -> Bool {
         var authors = Set<DevicePublicKey>()
         for stretch in authorStretches(entries) {
-            guard authors.insert(entries[stretch.lowerBound].author).inserted,
-                stretch.dropFirst().allSatisfy({ entries[$0 - 1].seq < entries[$0].seq })
+            guard authors.insert(entries[stretch.lowerBound].author).inserted, entries[stretch].seqsIncrease
             else { return false }
         }
         return true
@@ -399,4 +398,10 @@ public struct CheckedEncoding: Sendable {
     public let author: DevicePublicKey
     public let seq: Seq
     public let hash: EntryHash
+}
+
+extension RandomAccessCollection where Element == Entry, Index == Int {
+    /// Whether each entry's seq is above the one before it (read in place: no entry copied),
+    /// as in a push's, a page's or a log's stretch.
+    package var seqsIncrease: Bool { indices.dropFirst().allSatisfy { self[$0 - 1].seq < self[$0].seq } }
 }

@@ -308,9 +308,7 @@ extension MergeEngine {
                 }
             }
             for (author, list) in byAuthor {
-                let seqs =
-                    list.indices.dropFirst().allSatisfy { list[$0 - 1].seq < list[$0].seq }
-                    ? list.map(\.seq) : Set(list.map(\.seq)).sorted()
+                let seqs = list.seqsIncrease ? list.map(\.seq) : Set(list.map(\.seq)).sorted()
                 guard let low = seqs.first, let high = seqs.last else { continue }
                 var logged: [Seq: ArraySlice<UInt8>] = [:]
                 if let authorID = cache.authorIDs[author] {

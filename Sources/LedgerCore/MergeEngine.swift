@@ -381,7 +381,7 @@ public actor MergeEngine {
     /// in order (a pull's page, a push), taken as it is; in any order, placed by seq in one
     /// pass. Anything else (gaps, repeats) is sorted.
     static func sortedBySeq(_ entries: [Entry]) -> [Entry] {
-        if entries.indices.dropFirst().allSatisfy({ entries[$0 - 1].seq < entries[$0].seq }) { return entries }
+        if entries.seqsIncrease { return entries }
         guard entries.count > 1, let low = entries.lazy.map(\.seq).min(), let high = entries.lazy.map(\.seq).max(),
             high - low == Seq(entries.count - 1)
         else { return entries.sorted { $0.seq < $1.seq } }

@@ -371,7 +371,7 @@ actor IdentityLedger {
         let ordered =
             zip(stretches, stretches.dropFirst()).allSatisfy {
                 roster.precedes(entries[$0.lowerBound].author, entries[$1.lowerBound].author)
-            } && stretches.allSatisfy { $0.dropFirst().allSatisfy { entries[$0 - 1].seq < entries[$0].seq } }
+            } && stretches.allSatisfy { entries[$0].seqsIncrease }
         if ordered { return entries }
         return entries.sorted { a, b in a.author == b.author ? a.seq < b.seq : roster.precedes(a.author, b.author) }
     }
