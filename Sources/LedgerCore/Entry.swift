@@ -403,5 +403,5 @@ public struct CheckedEncoding: Sendable {
 extension RandomAccessCollection where Element == Entry, Index == Int {
     /// Whether each entry's seq is above the one before it (read in place: no entry copied),
     /// as in a push's, a page's or a log's stretch.
-    package var seqsIncrease: Bool { indices.dropFirst().allSatisfy { self[$0 - 1].seq < self[$0].seq } }
+    @inlinable package var seqsIncrease: Bool { indices.dropFirst().allSatisfy { self[$0 - 1].seq < self[$0].seq } }
 }
