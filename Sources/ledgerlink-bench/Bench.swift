@@ -43,7 +43,8 @@ struct Bench {
                     entries: option("--entries", in: args) ?? 10_000,
                     cacheMB: option("--cache-mb", in: args) ?? (LedgerCache.defaultBudget >> 20))
             case "paths":
-                try await PathsBench.run(entries: option("--entries", in: args) ?? 100_000)
+                try await PathsBench.run(
+                    entries: option("--entries", in: args) ?? 100_000, rounds: option("--rounds", in: args) ?? 1)
             case "peer":
                 try await peerBenchmark(
                     entries: option("--entries", in: args) ?? 100_000, samples: option("--samples", in: args) ?? 500)
@@ -51,7 +52,7 @@ struct Bench {
                 FileHandle.standardError.write(
                     Data(
                         ("usage: ledgerlink-bench merge [--entries N] [--devices N] | tui [--entries N]"
-                            + " | peer [--entries N] [--samples N] | paths [--entries N]"
+                            + " | peer [--entries N] [--samples N] | paths [--entries N] [--rounds N]"
                             + " | store [--identities N] [--devices N] [--seconds N] [--entries N] [--cache-mb N]"
                             + " | store --url URL[,URL] [--identities N] [--devices N] [--seconds N] [--addresses N] [--pollers N]"
                             + " [--server-pids PID,PID] [--database-pids PID,…]\n")

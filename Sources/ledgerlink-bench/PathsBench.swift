@@ -12,18 +12,18 @@ import LedgerTestSupport
 /// `ledgerlink-bench paths`: every way entries travel, in one run, beside the merge engine:
 /// the release `ledgerlink` binary pushing to and pulling from a real `ledgerlink serve` on
 /// loopback (the bytes of the sync bodies read from its /metrics), exporting, importing into a
-/// new device and importing the same file again.
+/// new device and importing the same file again. `--rounds N` measures every path N times, each
+/// round with new folders and a new store, and ends with each path's fastest, median and
+/// slowest time: on a machine whose speed varies from one minute to the next, one run says
+/// little about where a path stands.
 enum PathsBench {
-    static func run(entries total: Int) async throws {
+    static func run(entries total: Int, rounds: Int = 1) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledgerlink-paths-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let keep = ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] != nil
         defer {
             // LEDGERLINK_BENCH_KEEP=1 keeps the data folders, the export and the store for a closer look.
-            if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] == nil {
-                try? FileManager.default.removeItem(at: folder)
-            } else {
-                print("kept \(folder.path)")
-            }
+            if keep { print("kept \(folder.path)") } else { try? FileManager.default.removeItem(at: folder) }
         }
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("ledgerlink")
@@ -34,6 +34,46 @@ enum PathsBench {
             try fixture.record(
                 device: 0, i % 4 == 0 ? .debit : .credit, amount: Int64(100 + i % 1000), memo: "coffee \(i % 1000)")
         }
+        var times: [[Double]] = []
+        for index in 1...max(1, rounds) {
+            // One round's folders at the top for a single round (as before), else one folder each.
+            let place = rounds > 1 ? folder.appendingPathComponent("round-\(index)") : folder
+            if rounds > 1 { print("round \(index) of \(rounds):") }
+            times.append(try await round(in: place, binary: binary, fixture: fixture, keepCopies: keep && index == 1))
+            // The folders of a round are large (the store, five ledgers, the export): one at a time.
+            if rounds > 1, !keep || index > 1 { try? FileManager.default.removeItem(at: place) }
+        }
+        guard times.count > 1 else { return }
+        let n = Double(fixture.allEntries.count)
+        print("each path over \(times.count) rounds (fastest, median, slowest; the rate at the median):")
+        print("| path | fastest | median | slowest | rate at the median |")
+        print("| --- | --- | --- | --- | --- |")
+        for (column, name) in Round.names.enumerated() {
+            let sorted = times.map { $0[column] }.sorted()
+            let median =
+                sorted.count % 2 == 1
+                ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            print(
+                String(
+                    format: "| %@ | %.3f s | %.3f s | %.3f s | %.0f entries/s |", name, sorted[0], median,
+                    sorted[sorted.count - 1], n / median))
+        }
+    }
+
+    /// The paths a round times, in the order of its table and of the times it returns.
+    enum Round {
+        static let names = [
+            "merge engine (decode and merge, in process)", "`sync --store` push",
+            "`sync --store` pull into a new device",
+            "the same pull into another new device", "`export`", "`import` into a new device",
+            "`import` of the same file again",
+        ]
+    }
+
+    /// One round of every path in `folder` (new ledgers, a new store), printed as a table; the
+    /// seconds of each path, in `Round.names` order.
+    static func round(in folder: URL, binary: URL, fixture: LedgerFixture, keepCopies: Bool) async throws -> [Double] {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let all = fixture.allEntries
         let joined = Array(all.prefix(2))  // genesis and the second device's link
         let source = try await makeHome(folder.appendingPathComponent("source"), fixture, device: 0, entries: all)
@@ -41,7 +81,7 @@ enum PathsBench {
         let secondPuller = try await makeHome(
             folder.appendingPathComponent("pull-again"), fixture, device: 1, entries: joined)
         let importer = try await makeHome(folder.appendingPathComponent("import"), fixture, device: 1, entries: joined)
-        if ProcessInfo.processInfo.environment["LEDGERLINK_BENCH_KEEP"] != nil {
+        if keepCopies {
             // Untouched copies, to run a path again by hand (under perf, say).
             try FileManager.default.copyItem(at: puller, to: folder.appendingPathComponent("fresh"))
             try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent("fresh-source"))
@@ -141,6 +181,10 @@ enum PathsBench {
         where result.status != 0 {
             print("warning: \(name) exited with \(result.status)")
         }
+        return [
+            mergeTime, push.seconds, pull.seconds, pullAgain.seconds, export.seconds, firstImport.seconds,
+            again.seconds,
+        ]
     }
 
     /// Counters of a store's /metrics (`ledgerlink_store_NAME_total`).
