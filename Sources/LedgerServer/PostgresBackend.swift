@@ -13,17 +13,24 @@ package final class PostgresBackend: DiagnosableBackend {
     private let logger: Logger
     private let runner: Task<Void, Never>
     private let running = RunFlag()
+    /// Whether the reads every poll and sync makes are prepared statements (`Statements`).
+    private let preparing: Atomic<Bool>
 
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`); the pool runs
     /// until `shutdown()`.
     /// Connections the pool may hold by default (`serve --pool-size`).
     package static let defaultPoolSize = 20
 
+    /// With `prepareStatements`, the reads every poll and sync makes (an identity's head and
+    /// version, a token, stored rows) are prepared once per connection and then only bound and
+    /// run; without, each is parsed and planned every time (`serve --no-prepared-statements`).
     package init(
-        url: String, poolSize: Int = defaultPoolSize, logger: Logger = Logger(label: "ledgerlink.store.postgres")
+        url: String, poolSize: Int = defaultPoolSize, prepareStatements: Bool = true,
+        logger: Logger = Logger(label: "ledgerlink.store.postgres")
     )
         throws
     {
+        preparing = Atomic(prepareStatements)
         guard let components = URLComponents(string: url),
             ["postgres", "postgresql"].contains(components.scheme ?? ""),
             let host = components.host, let user = components.user
@@ -190,66 +197,97 @@ package final class PostgresBackend: DiagnosableBackend {
     }
 
     package func version(of identity: [UInt8]) async throws -> Int64? {
-        let rows = try await client.query(
-            "SELECT version FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))", logger: logger)
-        for try await version in rows.decode(Int64.self) { return version }
-        return nil
+        try await all(Statements.Version(identity: ByteBuffer(bytes: identity))).first
     }
 
     package func head(of identity: [UInt8]) async throws -> StoredHead? {
-        let rows = try await client.query(
-            """
-            SELECT version, digest, devices, heads FROM ledgerlink_identities WHERE id = \(ByteBuffer(bytes: identity))
-            """, logger: logger)
-        for try await (version, digest, devices, heads) in rows.decode(
-            (Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?).self)
-        {
-            var summary: IdentitySummary?
-            if let digest, let devices {
-                summary = IdentitySummary(
-                    digest: Array(digest.readableBytesView), devices: Array(devices.readableBytesView),
-                    heads: heads.map { Array($0.readableBytesView) })
-            }
-            return StoredHead(version: version, summary: summary?.isValid == true ? summary : nil)
+        guard
+            let (version, digest, devices, heads) = try await all(
+                Statements.Head(identity: ByteBuffer(bytes: identity))
+            ).first
+        else { return nil }
+        var summary: IdentitySummary?
+        if let digest, let devices {
+            summary = IdentitySummary(
+                digest: Array(digest.readableBytesView), devices: Array(devices.readableBytesView),
+                heads: heads.map { Array($0.readableBytesView) })
         }
-        return nil
+        return StoredHead(version: version, summary: summary?.isValid == true ? summary : nil)
     }
 
     package func rows(of identity: [UInt8], after n: Int64, limit: Int) async throws -> [StoredRow] {
         let bounds = StoreSegments.places(after: n, limit: limit)
-        return try await storedRows(
-            """
-            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
-            AND n >= \(bounds.lowerBound) AND n <= \(bounds.upperBound) AND n + span - 1 > \(n) ORDER BY n
-            """, after: n, seqs: nil, limit: limit)
+        let rows = try await all(
+            Statements.RowsAfter(
+                identity: ByteBuffer(bytes: identity), lowest: bounds.lowerBound, highest: bounds.upperBound, after: n))
+        return try Self.storedRows(rows, after: n, seqs: nil, limit: limit)
     }
 
     package func rows(of identity: [UInt8], author: [UInt8], seqs: ClosedRange<Int64>, limit: Int) async throws
         -> [StoredRow]
     {
         let (bounds, wanted) = StoreSegments.seqs(seqs, limit: limit)
-        return try await storedRows(
-            """
-            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = \(ByteBuffer(bytes: identity))
-            AND author = \(ByteBuffer(bytes: author)) AND seq >= \(bounds.lowerBound) AND seq <= \(bounds.upperBound)
-            AND seq + span - 1 >= \(wanted.lowerBound) ORDER BY seq, n
-            """, after: 0, seqs: wanted, limit: limit)
+        let rows = try await all(
+            Statements.RowsOfLog(
+                identity: ByteBuffer(bytes: identity), author: ByteBuffer(bytes: author), lowest: bounds.lowerBound,
+                highest: bounds.upperBound, from: wanted.lowerBound))
+        return try Self.storedRows(rows, after: 0, seqs: wanted, limit: limit)
     }
 
-    /// The entries of the rows `(n, span, seq, raw)` that `query` reads (bounded by its key
-    /// ranges), placed after `after` and within `seqs`, at most `limit` of them.
-    private func storedRows(_ query: PostgresQuery, after: Int64, seqs: ClosedRange<Int64>?, limit: Int)
-        async throws -> [StoredRow]
-    {
+    /// The entries of the rows `(n, span, seq, raw)` read (bounded by their key ranges), placed
+    /// after `after` and within `seqs`, at most `limit` of them.
+    private static func storedRows(
+        _ rows: [Statements.StoredRowFields], after: Int64, seqs: ClosedRange<Int64>?, limit: Int
+    ) throws -> [StoredRow] {
         var out: [StoredRow] = []
-        for try await (n, span, seq, raw) in try await client.query(query, logger: logger).decode(
-            (Int64, Int64, Int64, ByteBuffer).self)
-        {
+        for (n, span, seq, raw) in rows {
             try raw.withUnsafeReadableBytes { bytes in
                 try StoreSegments.split(bytes, n: n, span: span, seq: seq, after: after, seqs: seqs, into: &out)
             }
         }
         return StoreSegments.ordered(out, bySeq: seqs != nil, limit: limit)
+    }
+
+    /// Whether this backend still prepares statements: it stops the first time PostgreSQL says
+    /// one it prepared is missing (`all`).
+    package var preparesStatements: Bool { preparing.load(ordering: .relaxed) }
+
+    /// Every row `statement` reads: prepared on its connection while `preparesStatements`, else
+    /// parsed and planned as an unnamed statement. A pooler that hands a server another
+    /// PostgreSQL session between transactions (PgBouncer before 1.21 in transaction mode, or
+    /// one that discards each session's state) loses what was prepared: PostgreSQL answers
+    /// that the statement does not exist (SQLSTATE 26000) or, preparing it again on a session
+    /// that has it, that it exists (42P05). The first such answer turns preparing off for this
+    /// server, says so in the log, and the read (never a write) runs again unprepared.
+    private func all<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+        if preparing.load(ordering: .relaxed) {
+            do {
+                var rows: [Statement.Row] = []
+                for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+                return rows
+            } catch let error as PSQLError where Self.lostPreparedStatement(error) {
+                if preparing.exchange(false, ordering: .relaxed) {
+                    logger.warning(
+                        """
+                        PostgreSQL sessions do not keep the statements this server prepares (SQLSTATE \(
+                            error.serverInfo?[.sqlState] ?? "?")): something between them (a pooler in \
+                        transaction mode) moves this server from one session to another; statements are not \
+                        prepared from now on (start with --no-prepared-statements to begin so)
+                        """)
+                }
+            }
+        }
+        var rows: [Statement.Row] = []
+        let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
+        for try await row in try await client.query(query, logger: logger) { rows.append(try statement.decodeRow(row)) }
+        return rows
+    }
+
+    /// PostgreSQL's answer when a prepared statement is missing from the session a bind reached
+    /// (26000), or when preparing one the session already has (42P05).
+    static func lostPreparedStatement(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "26000" || state == "42P05"
     }
 
     package func append(
@@ -376,16 +414,10 @@ package final class PostgresBackend: DiagnosableBackend {
     }
 
     package func token(hash: [UInt8], identity: [UInt8]) async throws -> AuthGrant? {
-        let rows = try await client.query(
-            """
-            SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = \(ByteBuffer(bytes: hash))
-            AND identity = \(ByteBuffer(bytes: identity))
-            """, logger: logger)
-        for try await (identity, device, expires) in rows.decode((ByteBuffer, ByteBuffer, Int64).self) {
-            return AuthGrant(
-                identity: Array(identity.readableBytesView), device: Array(device.readableBytesView), expires: expires)
-        }
-        return nil
+        let rows = try await all(Statements.Token(hash: ByteBuffer(bytes: hash), identity: ByteBuffer(bytes: identity)))
+        guard let (identity, device, expires) = rows.first else { return nil }
+        return AuthGrant(
+            identity: Array(identity.readableBytesView), device: Array(device.readableBytesView), expires: expires)
     }
 
     package func openMailbox(_ id: [UInt8], identity: [UInt8], expires: Int64, now: Int64, maxOpen: Int) async throws
@@ -531,5 +563,109 @@ extension PostgresRowSequence {
     /// Reads the rows to the end (a statement is complete only then).
     func drain() async throws {
         for try await _ in self {}
+    }
+}
+
+/// The reads every poll and sync makes, as statements PostgreSQL prepares once per connection
+/// (`PostgresBackend.all`). Their SQL is what the unprepared form runs too.
+enum Statements {
+    struct Version: PostgresPreparedStatement {
+        static let name = "ledgerlink_version_v1"
+        static let sql = "SELECT version FROM ledgerlink_identities WHERE id = $1"
+        typealias Row = Int64
+        let identity: ByteBuffer
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(identity)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+    }
+
+    struct Head: PostgresPreparedStatement {
+        static let name = "ledgerlink_head_v1"
+        static let sql = "SELECT version, digest, devices, heads FROM ledgerlink_identities WHERE id = $1"
+        typealias Row = (Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?)
+        let identity: ByteBuffer
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(identity)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            try row.decode((Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?).self)
+        }
+    }
+
+    struct Token: PostgresPreparedStatement {
+        static let name = "ledgerlink_token_v1"
+        static let sql = "SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = $1 AND identity = $2"
+        typealias Row = (ByteBuffer, ByteBuffer, Int64)
+        let hash: ByteBuffer
+        let identity: ByteBuffer
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(hash)
+            bindings.append(identity)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((ByteBuffer, ByteBuffer, Int64).self) }
+    }
+
+    /// A stored row's `n, span, seq, raw`.
+    typealias StoredRowFields = (Int64, Int64, Int64, ByteBuffer)
+
+    /// Rows placed `lowest...highest` that end after place `after`, in order of place.
+    struct RowsAfter: PostgresPreparedStatement {
+        static let name = "ledgerlink_rows_after_v1"
+        static let sql = """
+            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = $1
+            AND n >= $2 AND n <= $3 AND n + span - 1 > $4 ORDER BY n
+            """
+        typealias Row = StoredRowFields
+        let identity: ByteBuffer
+        let lowest: Int64
+        let highest: Int64
+        let after: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(identity)
+            bindings.append(lowest)
+            bindings.append(highest)
+            bindings.append(after)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(StoredRowFields.self) }
+    }
+
+    /// Rows of one author's log starting at seqs `lowest...highest` that reach seq `from`, in
+    /// order of seq.
+    struct RowsOfLog: PostgresPreparedStatement {
+        static let name = "ledgerlink_rows_of_log_v1"
+        static let sql = """
+            SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = $1
+            AND author = $2 AND seq >= $3 AND seq <= $4 AND seq + span - 1 >= $5 ORDER BY seq, n
+            """
+        typealias Row = StoredRowFields
+        let identity: ByteBuffer
+        let author: ByteBuffer
+        let lowest: Int64
+        let highest: Int64
+        let from: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(identity)
+            bindings.append(author)
+            bindings.append(lowest)
+            bindings.append(highest)
+            bindings.append(from)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(StoredRowFields.self) }
     }
 }

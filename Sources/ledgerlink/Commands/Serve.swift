@@ -36,6 +36,12 @@ struct Serve: AsyncParsableCommand {
     var trustedProxy: [String] = []
     @Option(name: .long, help: "Most connections to PostgreSQL from this server (with --postgres).")
     var poolSize = PostgresBackend.defaultPoolSize
+    @Flag(
+        name: .customLong("prepared-statements"), inversion: .prefixedNo,
+        help:
+            "Prepare the reads of every poll and sync once per PostgreSQL connection (with --postgres); turn off behind a pooler in transaction mode before PgBouncer 1.21."
+    )
+    var preparedStatements = true
     @Option(name: .long, help: "Seconds one database call may take before the request is answered 503.")
     var databaseTimeout = 5
     @Option(name: .long, help: "Requests per second from one client address (burst: twice as many).")
@@ -105,7 +111,8 @@ struct Serve: AsyncParsableCommand {
             do {
                 guard (1...1000).contains(poolSize) else { throw CLIError("--pool-size must be between 1 and 1000") }
                 let pool = GuardedBackend(
-                    try PostgresBackend(url: postgres, poolSize: poolSize), deadline: .seconds(databaseTimeout),
+                    try PostgresBackend(url: postgres, poolSize: poolSize, prepareStatements: preparedStatements),
+                    deadline: .seconds(databaseTimeout),
                     logger: logger)
                 try await pool.prepare()
                 backend = pool
