@@ -2,10 +2,11 @@
 # Installs what ledgerlink needs on Debian 12 (beyond Swift 6.3 itself), only what is missing.
 set -euo pipefail
 
-# postgresql: the store's tests start a private server from its binaries; hledger reads the
+# postgresql: the store's tests start a private server from its binaries, and pgbouncer in
+# front of it (a pooler in transaction mode, which loses prepared statements); hledger reads the
 # journal `export --format hledger` writes, in a test; gdb lets a test that finds a command
 # hung print that command's threads before ending it.
-packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql hledger gdb)
+packages=(libsodium-dev libncurses-dev libsqlite3-dev pkg-config tmux postgresql pgbouncer hledger gdb)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -59,22 +59,25 @@ package enum TestFolder {
 /// (the shared one, and any a test started and did not stop), stopped and waited for first,
 /// then the test folder to remove.
 enum TestProcessExit {
-    private static let servers = Mutex<Set<pid_t>>([])
+    /// Each server's process, and the signal that stops it at once.
+    private static let servers = Mutex<[pid_t: Int32]>([:])
 
-    /// A server to stop at exit if it still runs then.
-    static func started(_ pid: pid_t) { servers.withLock { _ = $0.insert(pid) } }
+    /// A server to stop at exit if it still runs then: with SIGINT (PostgreSQL's fast
+    /// shutdown) unless it names another. (PgBouncer keeps the signals the test process
+    /// blocks, which it inherits, blocked: only SIGKILL ends it.)
+    static func started(_ pid: pid_t, stopWith signal: Int32 = SIGINT) { servers.withLock { $0[pid] = signal } }
 
     /// A server that was stopped.
-    static func stopped(_ pid: pid_t) { servers.withLock { _ = $0.remove(pid) } }
+    static func stopped(_ pid: pid_t) { servers.withLock { _ = $0.removeValue(forKey: pid) } }
 
     static func run() {
         let running = servers.withLock { $0 }
-        for pid in running { kill(pid, SIGINT) }
-        for pid in running { waitForEnd(pid) }
+        for (pid, signal) in running { kill(pid, signal) }
+        for pid in running.keys { waitForEnd(pid) }
         try? FileManager.default.removeItem(at: TestFolder.root)  // set before this was registered
     }
 
-    /// Up to 10 s for a server sent SIGINT (fast shutdown) to end, so its files are not
+    /// Up to 10 s for a server sent its signal to end, so its files are not
     /// removed under it.
     private static func waitForEnd(_ pid: pid_t) {
         let deadline = Date().addingTimeInterval(10)

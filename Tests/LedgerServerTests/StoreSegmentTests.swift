@@ -52,8 +52,11 @@ struct StoreSegmentTests {
                     }
                         ?? 0
                 })
-        case .postgres:
-            let url = try await PostgresTestServer.shared.freshDatabase()
+        case .postgres, .pooledPostgres:
+            let url =
+                kind == .postgres
+                ? try await PostgresTestServer.shared.freshDatabase()
+                : try await PgBouncerTestServer.shared.freshDatabase()
             stored = Stored(
                 backend: try PostgresBackend(url: url), execute: { try await PostgresTestServer.shared.psql(url, $0) },
                 rowCount: {

@@ -33,12 +33,24 @@ final class TestClock: @unchecked Sendable {
 enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case postgres
+    /// PostgreSQL through PgBouncer in transaction mode, which discards a session's state after
+    /// every transaction (`PgBouncerTestServer`): the statements the backend prepares are lost
+    /// at once, so these runs take the unprepared path after its first read.
+    case pooledPostgres
 
     var testDescription: String { rawValue }
 
-    /// Every kind this machine can run: PostgreSQL when its binaries are installed (CI
-    /// installs them; `scripts/setup.sh` does too).
-    static var testable: [BackendKind] { PostgresTestServer.isAvailable ? allCases : [.sqlite] }
+    /// Every kind this machine can run: PostgreSQL when its binaries are installed, and behind
+    /// PgBouncer when that is too (CI installs both; `scripts/setup.sh` does too).
+    static var testable: [BackendKind] {
+        allCases.filter {
+            switch $0 {
+            case .sqlite: true
+            case .postgres: PostgresTestServer.isAvailable
+            case .pooledPostgres: PgBouncerTestServer.isAvailable
+            }
+        }
+    }
 
     /// A fresh, empty database of this kind.
     func make() async throws -> any StoreBackend {
@@ -50,6 +62,8 @@ enum BackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             backend = try SQLiteBackend(path: folder.appendingPathComponent("store.sqlite").path)
         case .postgres:
             backend = try PostgresBackend(url: try await PostgresTestServer.shared.freshDatabase())
+        case .pooledPostgres:
+            backend = try PostgresBackend(url: try await PgBouncerTestServer.shared.freshDatabase())
         }
         try await backend.prepare()
         return backend

@@ -15,10 +15,12 @@ struct StoreProcess {
     /// The store's key, as `serve` prints it.
     let key: String?
 
-    static func start(database: URL, port: Int = 0, postgres: String? = nil) async throws -> StoreProcess {
+    static func start(database: URL, port: Int = 0, postgres: String? = nil, arguments: [String] = []) async throws
+        -> StoreProcess
+    {
         let cli = try CommandRunner()
         let backend = postgres.map { ["--postgres", $0] } ?? ["--db", database.path]
-        let (process, out, err) = try cli.start(["serve", "--port", "\(port)"] + backend)
+        let (process, out, err) = try cli.start(["serve", "--port", "\(port)"] + backend + arguments)
         let output = PipeCollector(out: out, err: err)
         guard await eventually(timeout: 30, { output.waitForData(upTo: 0).contains("listening on") }) else {
             process.terminate()
@@ -136,6 +138,36 @@ struct StoreCLITests {
         let bad = try await laptop.cli.run(["serve", "--postgres", "mysql://nope"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("postgres://USER"))
+    }
+
+    @Test(
+        "serve --postgres behind a pooler that loses prepared statements says so once and serves on unprepared",
+        .enabled(if: PgBouncerTestServer.isAvailable))
+    func pooledPostgres() async throws {
+        let laptop = try Device(name: "laptop")
+        try await laptop.ok("init", "--name", "laptop")
+        try await laptop.ok("earn", "3")
+        let phone = try await laptop.linkNewDevice(name: "phone")
+        let said = "statements are not prepared from now on"
+        // Prepared by default: the pooler's first lost statement turns preparing off, once.
+        let store = try await StoreProcess.start(
+            database: laptop.home, postgres: try await PgBouncerTestServer.shared.freshDatabase())
+        defer { store.stopNow() }
+        try await laptop.ok("sync", "--store", store.url)
+        try await phone.ok("sync", "--store", store.url)
+        try await laptop.ok("sync", "--store", store.url)
+        #expect(try await phone.balanceMinor() == 300)
+        #expect(await eventually(timeout: 10) { store.output.stderrSoFar.contains(said) })
+        #expect(store.output.stderrSoFar.components(separatedBy: said).count == 2, "\(store.output.stderrSoFar)")
+        // Started without them, nothing is lost and nothing is said.
+        let plain = try await StoreProcess.start(
+            database: laptop.home, postgres: try await PgBouncerTestServer.shared.freshDatabase(),
+            arguments: ["--no-prepared-statements"])
+        defer { plain.stopNow() }
+        try await laptop.ok("sync", "--store", plain.url)
+        try await phone.ok("sync", "--store", plain.url)
+        #expect(try await phone.balanceMinor() == 300)
+        #expect(!plain.output.stderrSoFar.contains(said))
     }
 
     @Test("serve refuses memory limits it cannot work with, naming the limit and its range")
