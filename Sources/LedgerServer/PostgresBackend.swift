@@ -569,103 +569,79 @@ extension PostgresRowSequence {
 /// The reads every poll and sync makes, as statements PostgreSQL prepares once per connection
 /// (`PostgresBackend.all`). Their SQL is what the unprepared form runs too.
 enum Statements {
-    struct Version: PostgresPreparedStatement {
+    struct Version: Read {
         static let name = "ledgerlink_version_v1"
         static let sql = "SELECT version FROM ledgerlink_identities WHERE id = $1"
-        typealias Row = Int64
-        let identity: ByteBuffer
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(identity)
-            return bindings
-        }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+        let bindings: PostgresBindings
+        init(identity: ByteBuffer) { bindings = bound(identity) }
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
     }
 
-    struct Head: PostgresPreparedStatement {
+    struct Head: Read {
         static let name = "ledgerlink_head_v1"
         static let sql = "SELECT version, digest, devices, heads FROM ledgerlink_identities WHERE id = $1"
-        typealias Row = (Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?)
-        let identity: ByteBuffer
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(identity)
-            return bindings
-        }
-        func decodeRow(_ row: PostgresRow) throws -> Row {
+        let bindings: PostgresBindings
+        init(identity: ByteBuffer) { bindings = bound(identity) }
+        func decodeRow(_ row: PostgresRow) throws -> (Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?) {
             try row.decode((Int64, ByteBuffer?, ByteBuffer?, ByteBuffer?).self)
         }
     }
 
-    struct Token: PostgresPreparedStatement {
+    struct Token: Read {
         static let name = "ledgerlink_token_v1"
         static let sql = "SELECT identity, device, expires FROM ledgerlink_tokens WHERE hash = $1 AND identity = $2"
-        typealias Row = (ByteBuffer, ByteBuffer, Int64)
-        let hash: ByteBuffer
-        let identity: ByteBuffer
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(hash)
-            bindings.append(identity)
-            return bindings
+        let bindings: PostgresBindings
+        init(hash: ByteBuffer, identity: ByteBuffer) { bindings = bound(hash, identity) }
+        func decodeRow(_ row: PostgresRow) throws -> (ByteBuffer, ByteBuffer, Int64) {
+            try row.decode((ByteBuffer, ByteBuffer, Int64).self)
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((ByteBuffer, ByteBuffer, Int64).self) }
     }
 
     /// A stored row's `n, span, seq, raw`.
     typealias StoredRowFields = (Int64, Int64, Int64, ByteBuffer)
 
     /// Rows placed `lowest...highest` that end after place `after`, in order of place.
-    struct RowsAfter: PostgresPreparedStatement {
+    struct RowsAfter: Read {
         static let name = "ledgerlink_rows_after_v1"
         static let sql = """
             SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = $1
             AND n >= $2 AND n <= $3 AND n + span - 1 > $4 ORDER BY n
             """
-        typealias Row = StoredRowFields
-        let identity: ByteBuffer
-        let lowest: Int64
-        let highest: Int64
-        let after: Int64
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
-            bindings.append(identity)
-            bindings.append(lowest)
-            bindings.append(highest)
-            bindings.append(after)
-            return bindings
+        let bindings: PostgresBindings
+        init(identity: ByteBuffer, lowest: Int64, highest: Int64, after: Int64) {
+            bindings = bound(identity, lowest, highest, after)
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(StoredRowFields.self) }
+        func decodeRow(_ row: PostgresRow) throws -> StoredRowFields { try row.decode(StoredRowFields.self) }
     }
 
     /// Rows of one author's log starting at seqs `lowest...highest` that reach seq `from`, in
     /// order of seq.
-    struct RowsOfLog: PostgresPreparedStatement {
+    struct RowsOfLog: Read {
         static let name = "ledgerlink_rows_of_log_v1"
         static let sql = """
             SELECT n, span, seq, raw FROM ledgerlink_entries WHERE identity = $1
             AND author = $2 AND seq >= $3 AND seq <= $4 AND seq + span - 1 >= $5 ORDER BY seq, n
             """
-        typealias Row = StoredRowFields
-        let identity: ByteBuffer
-        let author: ByteBuffer
-        let lowest: Int64
-        let highest: Int64
-        let from: Int64
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 5)
-            bindings.append(identity)
-            bindings.append(author)
-            bindings.append(lowest)
-            bindings.append(highest)
-            bindings.append(from)
-            return bindings
+        let bindings: PostgresBindings
+        init(identity: ByteBuffer, author: ByteBuffer, lowest: Int64, highest: Int64, from: Int64) {
+            bindings = bound(identity, author, lowest, highest, from)
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(StoredRowFields.self) }
+        func decodeRow(_ row: PostgresRow) throws -> StoredRowFields { try row.decode(StoredRowFields.self) }
     }
+}
+
+/// A read whose bindings are made as it is built.
+protocol Read: PostgresPreparedStatement {
+    var bindings: PostgresBindings { get }
+}
+
+extension Read {
+    func makeBindings() throws -> PostgresBindings { bindings }
+}
+
+/// `values` bound in order, as `$1`, `$2`, ….
+private func bound(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {
+    var bindings = PostgresBindings(capacity: values.count)
+    for value in values { bindings.append(value) }
+    return bindings
 }
