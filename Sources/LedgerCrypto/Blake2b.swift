@@ -47,12 +47,22 @@ public enum Blake2b {
         data.withUnsafeBytes { hash(prefix: prefix, $0) }
     }
 
+    /// Bytes of libsodium's BLAKE2b state (`crypto_generichash_statebytes()`, 384 in every
+    /// release since 1.0.0), which must be 64-byte aligned. `withUnsafeTemporaryAllocation`
+    /// puts a size known only at run time, or an alignment above 16, on the heap: an
+    /// allocation for every hash (every entry a device decodes). So the state is made on the
+    /// stack with a literal size and the usual alignment, 64 bytes larger, and aligned inside.
+    static let stateBytes = 384
+
     /// BLAKE2b-256 of `prefix || data` for bytes in a buffer.
     public static func hash(prefix: [UInt8], _ data: UnsafeRawBufferPointer) -> Digest32 {
         Sodium.ensureInitialised()
+        precondition(ll_generichash_statebytes() <= stateBytes, "libsodium's BLAKE2b state outgrew \(stateBytes) bytes")
         let digest = InlineBytes32(filling: { out in
-            withUnsafeTemporaryAllocation(byteCount: ll_generichash_statebytes(), alignment: 64) { state in
-                guard let base = state.baseAddress else { return }
+            // Literals (not `stateBytes`): what lets the compiler see the size and keep it on the stack.
+            withUnsafeTemporaryAllocation(byteCount: 384 + 64, alignment: 16) { room in
+                guard let start = room.baseAddress else { return }
+                let base = start.alignedUp(toMultipleOf: 64)
                 _ = ll_generichash_init(base, 32)
                 _ = ll_generichash_update(base, prefix, UInt64(prefix.count))
                 _ = ll_generichash_update(base, data.bindMemory(to: UInt8.self).baseAddress, UInt64(data.count))

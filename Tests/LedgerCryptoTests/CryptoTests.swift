@@ -47,6 +47,35 @@ struct CryptoTests {
         #expect(hasher.finalize() == Blake2b.hash(abc))
     }
 
+    @Test("BLAKE2b-256 of a prefix and data (state on the stack) is the digest of both together, from any thread")
+    func blake2bPrefix() async throws {
+        let abc = Array("abc".utf8)
+        #expect(Blake2b.hash(prefix: [], abc) == Blake2b.hash(abc))
+        #expect(
+            Blake2b.hash(prefix: Array("a".utf8), Array("bc".utf8)).hex
+                == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
+        // Lengths across BLAKE2b's 128-byte blocks, data at every offset of a buffer, on many
+        // threads at once (each state is its own, aligned within its stack space).
+        let bytes = (0..<700).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for split in stride(from: 0, through: 300, by: 13) {
+                group.addTask {
+                    for length in [0, 1, 127, 128, 129, 255, 256, 257, 399] {
+                        let prefix = Array(bytes[0..<split])
+                        let data = Array(bytes[split..<(split + length)])
+                        let together = Blake2b.hash(prefix + data)
+                        #expect(Blake2b.hash(prefix: prefix, data) == together)
+                        bytes.withUnsafeBytes { all in
+                            let rebased = UnsafeRawBufferPointer(rebasing: all[split..<(split + length)])
+                            #expect(Blake2b.hash(prefix: prefix, rebased) == together)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("XChaCha20-Poly1305 round-trips and refuses a changed ciphertext, nonce, key or associated data")
     func aead() throws {
         let key = SymmetricKey.generate()
