@@ -59,7 +59,7 @@ final class BackgroundMap<R: Sendable>: Sendable {
 /// Slots written by disjoint indices from several threads, then read once all are done.
 /// The slots are raw memory allocated once: writing through an array property from several
 /// threads would be a simultaneous access (and could trigger a copy on write).
-private final class ResultBuffer<R>: @unchecked Sendable {
+final class ResultBuffer<R>: @unchecked Sendable {
     private let slots: UnsafeMutableBufferPointer<R?>
     /// Set once `values()` moved the results out (the slots are then uninitialised).
     private var taken = false
@@ -74,7 +74,7 @@ private final class ResultBuffer<R>: @unchecked Sendable {
         slots.deallocate()
     }
 
-    func set(_ index: Int, _ value: R) { slots[index] = value }
+    func set(_ index: Int, _ value: consuming R) { slots[index] = value }
 
     /// The results, moved out in order (a copy would retain and release each one); called
     /// once, when every slot is set.

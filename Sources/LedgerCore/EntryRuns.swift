@@ -211,22 +211,33 @@ public enum EntryRuns {
         public init() {}
 
         /// The entries of every run found, in order, each rebuilt with its implied fields and
-        /// decoded; `bytes` are those the runs were found in.
+        /// decoded; `bytes` are those the runs were found in. Each run puts its entries straight
+        /// into their places in the result (gathering arrays of runs into one copied every
+        /// entry: a retain, and a release, for each).
         public func rebuild(from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
-            let rebuilt: [Result<[Entry], EntryList.Malformed>]
-            if count < 2048 {
-                rebuilt = runs.map { run in
-                    Result { () throws(EntryList.Malformed) in try EntryRuns.rebuild(run, from: bytes) }
-                }
-            } else {
-                rebuilt = BackgroundMap(runs, minimumChunk: 4) { run in
-                    Result { () throws(EntryList.Malformed) in try EntryRuns.rebuild(run, from: bytes) }
-                }.values()
+            var work: [(run: RunLayout, start: Int)] = []
+            work.reserveCapacity(runs.count)
+            var total = 0
+            for run in runs {
+                work.append((run, total))
+                total += run.items.count
             }
-            var entries: [Entry] = []
-            entries.reserveCapacity(count)
-            for run in rebuilt { entries.append(contentsOf: try run.get()) }
-            return entries
+            let slots = ResultBuffer<Entry>(count: total)
+            let rebuildRun = { @Sendable (piece: (run: RunLayout, start: Int)) -> EntryList.Malformed? in
+                let rebuilt = Result { () throws(EntryList.Malformed) in
+                    try EntryRuns.rebuild(piece.run, from: bytes) { offset, entry in
+                        slots.set(piece.start + offset, entry)
+                    }
+                }
+                if case .failure(let error) = rebuilt { return error }
+                return nil
+            }
+            let failures =
+                count < 2048
+                ? work.map { rebuildRun($0) } : BackgroundMap(work, minimumChunk: 4, rebuildRun).values()
+            // The first run that does not rebuild, in order, as before.
+            if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+            return slots.values()
         }
     }
 
@@ -303,13 +314,14 @@ public enum EntryRuns {
 
     /// The entries of one run, each rebuilt with its implied fields and decoded. The input is
     /// read in place: each entry's bytes are written once, in an array of their exact size.
-    private static func rebuild(_ run: RunLayout, from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
+    /// Rebuilds the entries of `run`, handing each to `put` with its offset in the run.
+    private static func rebuild(_ run: RunLayout, from bytes: [UInt8], put: (Int, consuming Entry) -> Void)
+        throws(EntryList.Malformed)
+    {
         let h = run.header
         var seq = bytes[h + 64..<h + 72].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         var prev = InlineBytes32(bytes[h + 72..<h + 104])
-        var entries: [Entry] = []
-        entries.reserveCapacity(run.items.count)
-        for item in run.items {
+        for (offset, item) in run.items.enumerated() {
             let encoded = bytes.withUnsafeBytes { input in
                 [UInt8](unsafeUninitializedCapacity: itemOffset + item.count) { out, count in
                     let raw = UnsafeMutableRawBufferPointer(out)
@@ -324,10 +336,9 @@ public enum EntryRuns {
             }
             let entry: Entry
             do { entry = try Entry(decoding: encoded) } catch { throw .badEntry }
-            entries.append(entry)
             prev = entry.hash.storage
             seq &+= 1
+            put(offset, entry)
         }
-        return entries
     }
 }
