@@ -215,14 +215,15 @@ public enum EntryRuns {
         /// into their places in the result (gathering arrays of runs into one copied every
         /// entry: a retain, and a release, for each).
         public func rebuild(from bytes: [UInt8]) throws(EntryList.Malformed) -> [Entry] {
+            // Each run with the place of its first entry in the result (`count` in all).
             var work: [(run: RunLayout, start: Int)] = []
             work.reserveCapacity(runs.count)
-            var total = 0
+            var start = 0
             for run in runs {
-                work.append((run, total))
-                total += run.items.count
+                work.append((run, start))
+                start += run.items.count
             }
-            let slots = ResultBuffer<Entry>(count: total)
+            let slots = ResultBuffer<Entry>(count: count)
             let rebuildRun = { @Sendable (piece: (run: RunLayout, start: Int)) -> EntryList.Malformed? in
                 let rebuilt = Result { () throws(EntryList.Malformed) in
                     try EntryRuns.rebuild(piece.run, from: bytes) { offset, entry in
@@ -312,9 +313,9 @@ public enum EntryRuns {
         return RunLayout(header: header, items: items)
     }
 
-    /// The entries of one run, each rebuilt with its implied fields and decoded. The input is
-    /// read in place: each entry's bytes are written once, in an array of their exact size.
-    /// Rebuilds the entries of `run`, handing each to `put` with its offset in the run.
+    /// The entries of one run, each rebuilt with its implied fields, decoded and handed to `put`
+    /// with its offset in the run. The input is read in place: each entry's bytes are written
+    /// once, in an array of their exact size.
     private static func rebuild(_ run: RunLayout, from bytes: [UInt8], put: (Int, consuming Entry) -> Void)
         throws(EntryList.Malformed)
     {

@@ -56,8 +56,7 @@ public enum Blake2b {
 
     /// BLAKE2b-256 of `prefix || data` for bytes in a buffer.
     public static func hash(prefix: [UInt8], _ data: UnsafeRawBufferPointer) -> Digest32 {
-        Sodium.ensureInitialised()
-        precondition(ll_generichash_statebytes() <= stateBytes, "libsodium's BLAKE2b state outgrew \(stateBytes) bytes")
+        Sodium.ensureInitialised()  // which checks, once, that the state fits `stateBytes`
         let digest = InlineBytes32(filling: { out in
             // Literals (not `stateBytes`): what lets the compiler see the size and keep it on the stack.
             withUnsafeTemporaryAllocation(byteCount: 384 + 64, alignment: 16) { room in

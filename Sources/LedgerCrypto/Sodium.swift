@@ -18,11 +18,17 @@ public enum CryptoError: Error, Equatable, Sendable {
 
 /// Initialises libsodium once per process; every entry point of this module calls it.
 enum Sodium {
-    private static let status: Int32 = sodium_init()
+    /// sodium_init's answer (0 on first success, 1 when already initialised), once libsodium's
+    /// BLAKE2b state is known to fit the room `Blake2b.hash(prefix:_:)` makes for it.
+    private static let status: Int32 = {
+        precondition(
+            ll_generichash_statebytes() <= Blake2b.stateBytes,
+            "libsodium's BLAKE2b state outgrew \(Blake2b.stateBytes) bytes")
+        return sodium_init()
+    }()
 
     @inline(__always)
     static func ensureInitialised() {
-        // sodium_init returns 0 on first success, 1 when already initialised.
         precondition(status >= 0, "libsodium failed to initialise")
     }
 }

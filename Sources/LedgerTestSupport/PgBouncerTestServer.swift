@@ -64,10 +64,7 @@ package actor PgBouncerTestServer {
         """.write(to: configuration, atomically: true, encoding: .utf8)
         try "\"ledgerlink\" \"\"\n".write(
             to: folder.appendingPathComponent("users.txt"), atomically: true, encoding: .utf8)
-        // PgBouncer refuses to run as root.
-        let asRoot = getuid() == 0
-        if asRoot { try await PostgresTestServer.command(["chown", "-R", "postgres:postgres", folder.path]) }
-        let prefix = asRoot ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : []
+        let prefix = try await PostgresTestServer.asServerUser(owning: folder)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = prefix + [Self.binary, configuration.path]

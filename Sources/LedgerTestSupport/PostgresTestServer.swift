@@ -57,9 +57,7 @@ package actor PostgresTestServer {
         guard let bin = Self.binaries() else { throw PostgresTestError("PostgreSQL is not installed") }
         let folder = TestFolder.root.appendingPathComponent("postgres")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let asRoot = getuid() == 0
-        if asRoot { try await run(["chown", "-R", "postgres:postgres", folder.path]) }
-        let prefix = asRoot ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : []
+        let prefix = try await Self.asServerUser(owning: folder)
         let data = folder.appendingPathComponent("data").path
         try await run(
             prefix + ["\(bin)/initdb", "-D", data, "-A", "trust", "-U", "ledgerlink", "--no-sync", "-E", "UTF8"])
@@ -86,6 +84,15 @@ package actor PostgresTestServer {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw PostgresTestError("postgres did not accept connections within 30 s")
+    }
+
+    /// What a server's command line starts with so that it runs as `postgres` when tests run as
+    /// root (PostgreSQL and PgBouncer refuse root), `folder` then given to that user; nothing
+    /// otherwise.
+    static func asServerUser(owning folder: URL) async throws -> [String] {
+        guard getuid() == 0 else { return [] }
+        try await command(["chown", "-R", "postgres:postgres", folder.path])
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
     }
 
     static func binaries() -> String? {
@@ -150,9 +157,7 @@ package final class DedicatedPostgres: @unchecked Sendable {
         guard let bin = PostgresTestServer.binaries() else { throw PostgresTestError("PostgreSQL is not installed") }
         let folder = TestFolder.url("postgres")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let asRoot = getuid() == 0
-        if asRoot { try await PostgresTestServer.command(["chown", "-R", "postgres:postgres", folder.path]) }
-        let prefix = asRoot ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : []
+        let prefix = try await PostgresTestServer.asServerUser(owning: folder)
         try await PostgresTestServer.command(
             prefix + [
                 "\(bin)/initdb", "-D", folder.appendingPathComponent("data").path, "-A", "trust", "-U", "ledgerlink",
