@@ -240,6 +240,16 @@ public enum EntryRuns {
             if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
             return slots.values()
         }
+
+        /// The entries of every run found, rebuilt in order on this thread and moved onto the
+        /// end of `entries`: a streamed answer's part (a thousand entries or so) is rebuilt as
+        /// soon as it has arrived, while the next one is on its way. On failure `entries` may
+        /// hold some of these runs' entries.
+        public func rebuild(from bytes: [UInt8], appendingTo entries: inout [Entry]) throws(EntryList.Malformed) {
+            for run in runs {
+                try EntryRuns.rebuild(run, from: bytes) { _, entry in entries.append(entry) }
+            }
+        }
     }
 
     /// Reads where the runs of one list lie, adding them to `found`, which may then hold at

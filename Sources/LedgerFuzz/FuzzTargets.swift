@@ -127,6 +127,33 @@ package enum FuzzTargets {
             let back = try? SyncBody.decodeStream(again, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
             try check(back?.1.map(\.encoded) == entries.map(\.encoded), "a stream's entries changed when sent again")
         }
+        try streamInPieces(data)
+    }
+
+    /// A stream read as it arrives, in pieces of any sizes, reads as it does whole: the same
+    /// entries and control object, or the same refusal.
+    static func streamInPieces(_ data: [UInt8]) throws(PropertyFailure) {
+        func outcome(_ pieces: [ArraySlice<UInt8>]) -> String {
+            var reader = SyncBody.StreamReader<SyncResponse>(maxEntries: StoreAPI.maxResponseEntries)
+            do {
+                for piece in pieces { try reader.read(piece) }
+                let (control, entries) = try reader.finish()
+                return "\(control.digest) \(entries.map(\.hash.hex))"
+            } catch {
+                return "refused: \(error)"
+            }
+        }
+        // Piece sizes from the data itself: single bytes, and lengths that cut runs anywhere.
+        var pieces: [ArraySlice<UInt8>] = []
+        var start = 0
+        var size = 1
+        while start < data.count {
+            let end = min(data.count, start + size)
+            pieces.append(data[start..<end])
+            start = end
+            size = 1 + Int(data[end - 1]) * 37 % 997
+        }
+        try check(outcome(pieces) == outcome([data[...]]), "a stream read in pieces reads otherwise than whole")
     }
 
     /// A store's row holding a run (a damaged or hostile store database): the first byte says

@@ -374,37 +374,121 @@ package enum SyncBody {
         return out + (try streamEnd(control))
     }
 
-    /// The control object and the entries of a stream of at most `maxEntries` entries in all.
-    /// Every part is checked as it is found (each a non-empty list of runs, the count so far
-    /// within `maxEntries`); the runs of all parts are rebuilt together once the end is read.
+    /// The control object and the entries of a stream of at most `maxEntries` entries in all:
+    /// a `StreamReader` given the whole stream at once.
     package static func decodeStream<Control: Decodable>(_ bytes: [UInt8], as type: Control.Type, maxEntries: Int)
         throws(Malformed) -> (Control, [Entry])
     {
-        var r = ByteReader(bytes)
-        var found = EntryRuns.Found()
-        while true {
-            let tag: UInt8
-            do { tag = try r.u8() } catch { throw Malformed(description: "the stream ends before its control object") }
-            switch tag {
-            case partTag:
-                let count: Int
-                do { count = try EntryRuns.find(&r, maxCount: maxEntries, into: &found) } catch {
-                    throw entriesMalformed(error, "its entries after the first \(found.count)")
-                }
-                guard count > 0 else { throw Malformed(description: "a part of the stream holds no entries") }
-            case endTag:
-                let json: [UInt8]
-                do { json = try r.lengthPrefixed32(limit: maxControl) } catch {
-                    throw Malformed(description: "the stream is shorter than its control object")
-                }
-                guard r.isAtEnd else { throw Malformed(description: "bytes after the control object") }
-                let fields = try control(json, as: Control.self)
-                do { return (fields, try found.rebuild(from: bytes)) } catch {
-                    throw entriesMalformed(error, "its entries")
-                }
-            default:
-                throw Malformed(description: "a part of unknown kind \(tag)")
+        var reader = StreamReader<Control>(maxEntries: maxEntries)
+        try reader.read(bytes)
+        return try reader.finish()
+    }
+
+    /// A streamed answer read as its bytes arrive: each part is found and rebuilt as soon as it
+    /// is all here, while the store still reads and sends the next, so a page's entries are
+    /// ready when its last byte is rather than a page's decoding later.
+    ///
+    /// Every part is checked as it is found (each a non-empty list of runs, the count so far
+    /// within `maxEntries`). A part or control object that does not read yet may still be
+    /// arriving: it is read again once the bytes waiting have doubled, so however a stream is
+    /// cut into pieces each byte is read a bounded number of times, and what still does not
+    /// read when the stream ends is refused with its reason.
+    package struct StreamReader<Control: Decodable> {
+        private let maxEntries: Int
+        /// Bytes arrived and not yet read: the start of a part, or of the control object.
+        private var pending: [UInt8] = []
+        /// `pending` is read again once it holds this many bytes.
+        private var readAgainAt = 0
+        private var entries: [Entry] = []
+        /// The control object's JSON, once read: nothing may follow it.
+        private var json: [UInt8]?
+        /// Bytes that reads of `pending` could look at, in all (the work a stream cost, for tests).
+        package private(set) var examined = 0
+
+        package init(maxEntries: Int) { self.maxEntries = max(0, maxEntries) }
+
+        /// Takes the next bytes of the stream, reading every part they complete.
+        package mutating func read(_ bytes: some Collection<UInt8>) throws(Malformed) {
+            guard json == nil else {
+                if bytes.isEmpty { return }
+                throw Malformed(description: "bytes after the control object")
             }
+            if pending.isEmpty, let whole = bytes as? [UInt8] {
+                pending = whole  // the whole stream at once: read where it lies
+            } else {
+                pending.append(contentsOf: bytes)
+            }
+            guard pending.count >= readAgainAt else { return }
+            try readWhole(final: false)
+        }
+
+        /// The control object and the entries, once the stream has ended.
+        package mutating func finish() throws(Malformed) -> (Control, [Entry]) {
+            try readWhole(final: true)
+            guard let json else { throw Malformed(description: "the stream ends before its control object") }
+            return (try control(json, as: Control.self), entries)
+        }
+
+        /// Reads the parts at the start of `pending`, then the control object, and drops what
+        /// was read. Unless `final`, a part that does not read whole is left for more bytes
+        /// (a part claiming more entries than may come is refused at once).
+        private mutating func readWhole(final: Bool) throws(Malformed) {
+            let read = try readParts(final: final)
+            pending.removeSubrange(0..<read)
+            readAgainAt = pending.isEmpty ? 0 : 2 * pending.count
+        }
+
+        /// How many bytes at the start of `pending` were read.
+        private mutating func readParts(final: Bool) throws(Malformed) -> Int {
+            examined += pending.count
+            var r = ByteReader(pending)
+            var read = 0
+            while json == nil {
+                let tag: UInt8
+                do { tag = try r.u8() } catch {
+                    if final { throw Malformed(description: "the stream ends before its control object") }
+                    return read
+                }
+                switch tag {
+                case partTag:
+                    let room = maxEntries - entries.count
+                    var found = EntryRuns.Found()
+                    do { try EntryRuns.find(&r, maxCount: room, into: &found) } catch {
+                        let claimed = Self.claimedCount(at: read + 1, in: pending)
+                        // Unless it claims more than may come, the rest of the part may be on its way.
+                        if !final, claimed.map({ $0 <= room }) ?? true { return read }
+                        // Counted with the entries of the parts before it.
+                        var error = error
+                        if let claimed, claimed > room {
+                            error = .tooMany(entries.count + claimed)
+                        } else if case .tooMany(let count) = error {
+                            error = .tooMany(entries.count + count)
+                        }
+                        throw entriesMalformed(error, "its entries after the first \(entries.count)")
+                    }
+                    guard found.count > 0 else { throw Malformed(description: "a part of the stream holds no entries") }
+                    let before = entries.count
+                    do { try found.rebuild(from: pending, appendingTo: &entries) } catch {
+                        throw entriesMalformed(error, "its entries after the first \(before)")
+                    }
+                case endTag:
+                    do { json = try r.lengthPrefixed32(limit: maxControl) } catch {
+                        if final { throw Malformed(description: "the stream is shorter than its control object") }
+                        return read
+                    }
+                    guard r.isAtEnd else { throw Malformed(description: "bytes after the control object") }
+                default:
+                    throw Malformed(description: "a part of unknown kind \(tag)")
+                }
+                read = r.offset
+            }
+            return read
+        }
+
+        /// The count of the list of runs at `offset` (its first four bytes), once they are here.
+        private static func claimedCount(at offset: Int, in bytes: [UInt8]) -> Int? {
+            guard bytes.count - offset >= 4 else { return nil }
+            return bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
         }
     }
 }

@@ -116,6 +116,82 @@ struct StreamedAnswerTests {
         #expect(refusal(badJSON)?.description == "the control object is not the JSON this endpoint takes")
     }
 
+    /// What a stream read in pieces of `size` bytes gives: its control object's digest and
+    /// entries, or its refusal.
+    static func readInPieces(_ bytes: [UInt8], size: Int, maxEntries: Int = 1_000) -> String {
+        var reader = SyncBody.StreamReader<SyncResponse>(maxEntries: maxEntries)
+        do {
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                try reader.read(bytes[start..<min(bytes.count, start + size)])
+            }
+            let (control, entries) = try reader.finish()
+            return "\(control.digest): \(entries.map(\.hash.hex))"
+        } catch {
+            return "refused: \(error)"
+        }
+    }
+
+    @Test("a stream read as it arrives, in pieces of any size, reads as it does whole, refusals and their reasons too")
+    func inPieces() throws {
+        let entries = try Self.fixture(300).allEntries
+        let control = SyncResponse(digest: "cd")
+        let parts = [Array(entries[..<100]), Array(entries[100..<101]), Array(entries[101...])]
+        let stream = try SyncBody.stream(control, parts: parts)
+        let end = try SyncBody.streamEnd(control)
+        // The first item's kind (after the part's tag, the list's counts and the run's header)
+        // made unknown: the first part does not rebuild.
+        var badEntry = stream
+        badEntry[1 + EntryRuns.listHeaderLength + EntryRuns.runHeaderLength] = 99
+        let cases: [(String, [UInt8], Int)] = [
+            ("whole", stream, 1_000), ("bytes after it", stream + [0], 1_000),
+            ("cut short", Array(stream.dropLast()), 1_000), ("unknown part", [7] + stream, 1_000),
+            ("empty part", [1, 0, 0, 0, 0, 0, 0, 0, 0] + stream, 1_000),
+            ("no control object", Array(stream[..<(stream.count - end.count)]), 1_000),
+            ("an entry that does not decode", badEntry, 1_000), ("too many", stream, entries.count - 3),
+        ]
+        for (name, bytes, maxEntries) in cases {
+            let whole = Self.readInPieces(bytes, size: bytes.count, maxEntries: maxEntries)
+            for size in [1, 2, 81, 1_000, 4_096, bytes.count / 2] {
+                #expect(Self.readInPieces(bytes, size: size, maxEntries: maxEntries) == whole, "\(name), \(size)")
+            }
+        }
+        #expect(Self.readInPieces(stream, size: 7) == "cd: \(entries.map(\.hash.hex))")
+        #expect(
+            Self.readInPieces(badEntry, size: 7)
+                == "refused: its entries after the first 0: an entry that does not decode")
+        #expect(
+            Self.readInPieces(stream, size: 7, maxEntries: entries.count - 3)
+                == "refused: too many entries in one message (\(entries.count))")
+    }
+
+    @Test("a part claiming more entries than may come is refused when its count arrives, not after the rest of it")
+    func claimRefusedAtOnce() throws {
+        let entries = try Self.fixture(20).allEntries
+        let first = SyncBody.partStart + EntryRuns.encoded(Array(entries[..<6]))
+        let second = SyncBody.partStart + EntryRuns.encoded(Array(entries[6..<12]))
+        var reader = SyncBody.StreamReader<SyncResponse>(maxEntries: 10)
+        try reader.read(first)
+        // Six more than the four left: refused with the part's first five bytes.
+        do {
+            try reader.read(second.prefix(5))
+            Issue.record("a part claiming six entries where four may come was not refused")
+        } catch {
+            #expect(error.tooMany && error.description == "too many entries in one message (12)")
+        }
+    }
+
+    @Test("a stream trickled a byte at a time is not read again for every byte that arrives")
+    func trickled() throws {
+        let entries = try Self.fixture(300).allEntries
+        let stream = try SyncBody.stream(SyncResponse(digest: "cd"), parts: [entries])
+        var reader = SyncBody.StreamReader<SyncResponse>(maxEntries: 1_000)
+        for byte in stream { try reader.read([byte]) }
+        #expect(try reader.finish().1.map(\.encoded) == entries.map(\.encoded))
+        // One part of ~45 kB: read again at each byte would look at ~1 GB; each doubling of
+        // what waits, a few times the stream.
+        #expect(reader.examined <= 8 * stream.count, "\(reader.examined) bytes looked at for \(stream.count)")
+    }
+
     @Test(
         "a pull asked for streamed comes a list per read, as the binary form's entries; one not asked gets the binary form"
     )

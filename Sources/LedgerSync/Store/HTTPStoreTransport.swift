@@ -48,13 +48,14 @@ package struct HTTPStoreTransport: StoreTransport {
     package func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
     ) {
-        let (status, headers, bytes) = try await postForBytes(url, body: body, bearer: bearer, contentType: contentType)
-        return (status, headers, Data(bytes))
+        let answer = try await post(
+            url, body: body, bearer: bearer, contentType: contentType, reading: GatheredAnswer())
+        return (answer.status, answer.headers, Data(answer.bytes))
     }
 
-    package func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
-        status: Int, headers: [String: String], body: [UInt8]
-    ) {
+    package func post<Reader: AnswerReader>(
+        _ url: URL, body: Data, bearer: String?, contentType: String, reading reader: Reader
+    ) async throws -> Reader {
         // A request called off before it goes out is not sent (a push batch sent ahead and called
         // off would otherwise reach the store after the device had sent it again).
         try Task.checkCancellation()
@@ -75,23 +76,23 @@ package struct HTTPStoreTransport: StoreTransport {
                 let response = try await Self.client.execute(prepared, timeout: .seconds(limit.components.seconds + 1))
                 var headers: [String: String] = [:]
                 for (name, value) in response.headers { headers[name.lowercased()] = value }
-                let declared = headers["content-length"].flatMap(Int.init)
-                if let declared, declared > maxAnswer {
+                if let declared = headers["content-length"].flatMap(Int.init), declared > maxAnswer {
                     throw StoreClientError.transport(
                         "the store's answer is \(declared) bytes, more than the protocol allows (\(maxAnswer))")
                 }
-                // Gathered where they are decoded, in room taken once: a page's answer is streamed
-                // without a length, and a buffer grown as it came was copied each time it grew.
-                var bytes: [UInt8] = []
-                let room = declared ?? (contentType == SyncBody.contentType ? Self.pageRoom : 0)
-                bytes.reserveCapacity(max(0, min(maxAnswer, room)))
+                var reader = reader
+                try reader.start(status: Int(response.status.code), headers: headers)
+                // Each piece is read as it arrives (a streamed page is decoded while the rest
+                // travels); the answer's size is counted as it comes, whatever it declared.
+                var received = 0
                 for try await part in response.body {
-                    guard part.readableBytes <= maxAnswer - bytes.count else {
+                    guard part.readableBytes <= maxAnswer - received else {
                         throw NIOTooManyBytesError(maxBytes: maxAnswer)
                     }
-                    bytes.append(contentsOf: part.readableBytesView)
+                    received += part.readableBytes
+                    try reader.read(part.readableBytesView)
                 }
-                return (Int(response.status.code), headers, bytes)
+                return reader
             }
         } catch let error as StoreClientError {
             throw error
@@ -120,10 +121,6 @@ package struct HTTPStoreTransport: StoreTransport {
         }
     }
 
-    /// Room taken up front for a sync's answer of unknown length: a page's entries and its
-    /// control fields (memory the page does not fill is never touched).
-    static let pageRoom = StoreAPI.maxResponseBytes + 64 * 1024
-
     static let cutOff = StoreClientError.transport(
         "the store closed the connection before its whole answer arrived")
 
@@ -131,4 +128,19 @@ package struct HTTPStoreTransport: StoreTransport {
         let seconds = duration.components.seconds
         return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
     }
+}
+
+/// An answer gathered whole: its status, headers and body.
+struct GatheredAnswer: AnswerReader {
+    var status = 0
+    var headers: [String: String] = [:]
+    var bytes: [UInt8] = []
+
+    mutating func start(status: Int, headers: [String: String]) throws {
+        (self.status, self.headers) = (status, headers)
+        // Room taken once when the length is known (the transport refused one too large).
+        bytes.reserveCapacity(max(0, headers["content-length"].flatMap(Int.init) ?? 0))
+    }
+
+    mutating func read(_ bytes: some Collection<UInt8>) throws { self.bytes.append(contentsOf: bytes) }
 }

@@ -40,19 +40,33 @@ package protocol StoreTransport: Sendable {
         status: Int, headers: [String: String], body: Data
     )
 
-    /// The same, with the answer's body as the bytes a sync's page is decoded from (HTTP
-    /// gathers them there as they arrive: a page of megabytes is not copied again on its way).
-    func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
-        status: Int, headers: [String: String], body: [UInt8]
-    )
+    /// The same, with the answer's body handed to `reader` piece by piece as it arrives (a
+    /// sync's streamed page is decoded part by part while the rest is on its way); returns the
+    /// reader once the body has ended.
+    func post<Reader: AnswerReader>(
+        _ url: URL, body: Data, bearer: String?, contentType: String, reading reader: Reader
+    ) async throws -> Reader
+}
+
+/// What reads an answer as it arrives: its status and headers first, then its body's bytes in
+/// order. An error it throws ends the exchange as it is.
+package protocol AnswerReader: Sendable {
+    /// The answer's status and headers (names lowercased), before any of its body.
+    mutating func start(status: Int, headers: [String: String]) throws
+    /// The next bytes of the body.
+    mutating func read(_ bytes: some Collection<UInt8>) throws
 }
 
 extension StoreTransport {
-    package func postForBytes(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
-        status: Int, headers: [String: String], body: [UInt8]
-    ) {
-        let (status, headers, data) = try await post(url, body: body, bearer: bearer, contentType: contentType)
-        return (status, headers, Array(data))
+    /// The body gathered, then handed over at once (a transport that cannot stream).
+    package func post<Reader: AnswerReader>(
+        _ url: URL, body: Data, bearer: String?, contentType: String, reading reader: Reader
+    ) async throws -> Reader {
+        let (status, headers, bytes) = try await post(url, body: body, bearer: bearer, contentType: contentType)
+        var reader = reader
+        try reader.start(status: status, headers: headers)
+        try reader.read(bytes)
+        return reader
     }
 
     /// Posts a JSON body.
@@ -536,30 +550,68 @@ package actor StoreClient {
         }
         let endpoint = url.appendingPathComponent("v1/identities/\(engine.identity.hex)/sync")
         return try await withToken { bearer in
-            let (status, headers, bytes) = try await transport.postForBytes(
-                endpoint, body: body, bearer: bearer, contentType: contentType)
-            return try Self.syncAnswer(status, headers, bytes, from: url)
+            try await transport.post(
+                endpoint, body: body, bearer: bearer, contentType: contentType, reading: SyncAnswerReader(url: url)
+            ).answer()
         }
     }
 
-    /// A sync answer in either form: its fields and its entries.
-    package static func syncAnswer(_ status: Int, _ headers: [String: String], _ bytes: [UInt8], from url: URL) throws
+    /// A sync's answer read as it arrives: a streamed one part by part (each part's entries
+    /// rebuilt while the next travels), any other gathered and read once whole.
+    struct SyncAnswerReader: AnswerReader {
+        let url: URL
+        private var status = 0
+        private var headers: [String: String] = [:]
+        private var stream: SyncBody.StreamReader<SyncResponse>?
+        private var gathered: [UInt8] = []
+
+        init(url: URL) { self.url = url }
+
+        mutating func start(status: Int, headers: [String: String]) throws {
+            (self.status, self.headers) = (status, headers)
+            if status == 200, headers["content-type"] == SyncBody.streamType {
+                stream = SyncBody.StreamReader(maxEntries: StoreAPI.maxResponseEntries)
+            }
+        }
+
+        mutating func read(_ bytes: some Collection<UInt8>) throws {
+            guard stream != nil else { return gathered.append(contentsOf: bytes) }
+            do { try stream?.read(bytes) } catch { throw StoreClient.notTheProtocol(error) }
+        }
+
+        /// The answer's fields and entries, once its body has ended.
+        func answer() throws -> (SyncResponse, [Entry]) {
+            guard var stream else { return try StoreClient.wholeAnswer(status, headers, gathered, from: url) }
+            let (answer, entries): (SyncResponse, [Entry])
+            do { (answer, entries) = try stream.finish() } catch { throw StoreClient.notTheProtocol(error) }
+            guard answer.entries == nil else {
+                throw StoreClient.notTheProtocol(SyncBody.Malformed(description: "entries inside its control object"))
+            }
+            return (answer, entries)
+        }
+    }
+
+    static func notTheProtocol(_ error: any Error) -> StoreClientError {
+        .transport("the store's answer is not the protocol (sync: \(error))")
+    }
+
+    /// A sync answer read whole (binary, from a store of an earlier version, or JSON): its
+    /// fields and its entries.
+    static func wholeAnswer(_ status: Int, _ headers: [String: String], _ bytes: [UInt8], from url: URL) throws
         -> (SyncResponse, [Entry])
     {
-        let form = headers["content-type"]
-        if status == 200, form == SyncBody.contentType || form == SyncBody.streamType {
+        if status == 200, headers["content-type"] == SyncBody.contentType {
+            let (answer, entries): (SyncResponse, [Entry])
             do {
-                let (answer, entries) =
-                    form == SyncBody.streamType
-                    ? try SyncBody.decodeStream(bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
-                    : try SyncBody.decode(bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
-                guard answer.entries == nil else {
-                    throw SyncBody.Malformed(description: "entries inside its control object")
-                }
-                return (answer, entries)
+                (answer, entries) = try SyncBody.decode(
+                    bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
             } catch {
-                throw StoreClientError.transport("the store's answer is not the protocol (sync: \(error))")
+                throw notTheProtocol(error)
             }
+            guard answer.entries == nil else {
+                throw notTheProtocol(SyncBody.Malformed(description: "entries inside its control object"))
+            }
+            return (answer, entries)
         }
         let answer: SyncResponse = try Self.answer(status, headers, Data(bytes), from: url, action: "sync")
         let entries = try (answer.entries ?? []).map { text -> Entry in
