@@ -201,8 +201,8 @@ public enum EntryRuns {
         return try found.rebuild(from: r.bytes)
     }
 
-    /// Runs found in one byte array and not rebuilt yet: lists read one after another (the
-    /// parts of a streamed answer) are rebuilt together, on every core.
+    /// Runs found in one byte array and not rebuilt yet: a large list's are rebuilt on every
+    /// core at once, a streamed answer's part's on the thread reading it.
     public struct Found: Sendable {
         var runs: [RunLayout] = []
         /// Entries in the runs found.

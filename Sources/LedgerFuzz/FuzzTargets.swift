@@ -107,7 +107,7 @@ package enum FuzzTargets {
     /// Entries as runs (peer RUNS, pairing pages, the store's binary sync bodies): what decodes
     /// rebuilds entries that survive being sent as runs again, byte for byte, in the size the
     /// encoder says; a binary sync body reads its control object and its runs, and so does a
-    /// streamed answer (its parts' runs rebuilt together).
+    /// streamed answer, whole or in pieces of any sizes (each part rebuilt as it is whole).
     static func entryRuns(_ data: [UInt8]) throws(PropertyFailure) {
         var reader = ByteReader(data)
         if let entries = try? EntryRuns.decode(&reader, maxCount: 20_000) {

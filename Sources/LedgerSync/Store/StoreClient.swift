@@ -571,6 +571,10 @@ package actor StoreClient {
             (self.status, self.headers) = (status, headers)
             if status == 200, headers["content-type"] == SyncBody.streamType {
                 stream = SyncBody.StreamReader(maxEntries: StoreAPI.maxResponseEntries)
+            } else {
+                // Room taken once when the length is known, never more than an answer may hold.
+                let declared = headers["content-length"].flatMap(Int.init) ?? 0
+                gathered.reserveCapacity(min(max(0, declared), StoreAPI.maxResponseBody))
             }
         }
 
