@@ -176,12 +176,21 @@ extension BinarySyncTests {
 }
 
 /// In front of a real store: before the push request numbered `before` (counting pushes that
-/// carry entries), runs `meanwhile` (another device writing to the store).
+/// carry entries), runs `meanwhile` (another device writing to the store), and holds that
+/// request and every later one until it is done.
 struct InterleavingTransport: StoreTransport {
     let inner = HTTPStoreTransport()
     let before: Int
     let meanwhile: @Sendable () async throws -> Void
     let pushes = Locked(0)
+    /// `meanwhile`, once started: a task of its own, since the client may cancel the request
+    /// that started it (a batch ahead refused for overtaking) and go on with others, which must
+    /// neither cancel the other device's sync half-way nor reach the store before it is done.
+    private let started = Locked<Task<Void, any Error>?>(nil)
+
+    init(before: Int, meanwhile: @escaping @Sendable () async throws -> Void) {
+        (self.before, self.meanwhile) = (before, meanwhile)
+    }
 
     func post(_ url: URL, body: Data, bearer: String?, contentType: String) async throws -> (
         status: Int, headers: [String: String], body: Data
@@ -191,8 +200,9 @@ struct InterleavingTransport: StoreTransport {
                 $0 += 1
                 return $0
             }
-            if count == before { try await meanwhile() }
+            if count == before { started.withLock { $0 = Task { try await meanwhile() } } }
         }
+        try await started.value?.value
         return try await inner.post(url, body: body, bearer: bearer, contentType: contentType)
     }
 }
