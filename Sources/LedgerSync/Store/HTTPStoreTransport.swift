@@ -138,8 +138,9 @@ struct GatheredAnswer: AnswerReader {
 
     mutating func start(status: Int, headers: [String: String]) throws {
         (self.status, self.headers) = (status, headers)
-        // Room taken once when the length is known (the transport refused one too large).
-        bytes.reserveCapacity(max(0, headers["content-length"].flatMap(Int.init) ?? 0))
+        // Room taken once when the length is known, never more than an answer may hold.
+        let declared = headers["content-length"].flatMap(Int.init) ?? 0
+        bytes.reserveCapacity(min(max(0, declared), StoreAPI.maxResponseBody))
     }
 
     mutating func read(_ bytes: some Collection<UInt8>) throws { self.bytes.append(contentsOf: bytes) }

@@ -560,39 +560,43 @@ package actor StoreClient {
     /// rebuilt while the next travels), any other gathered and read once whole.
     struct SyncAnswerReader: AnswerReader {
         let url: URL
-        private var status = 0
-        private var headers: [String: String] = [:]
+        /// A streamed answer, read part by part.
         private var stream: SyncBody.StreamReader<SyncResponse>?
-        private var gathered: [UInt8] = []
+        /// Any other answer, gathered whole; and the status and headers of either.
+        private var gathered = GatheredAnswer()
 
         init(url: URL) { self.url = url }
 
         mutating func start(status: Int, headers: [String: String]) throws {
-            (self.status, self.headers) = (status, headers)
+            try gathered.start(status: status, headers: headers)
             if status == 200, headers["content-type"] == SyncBody.streamType {
                 stream = SyncBody.StreamReader(maxEntries: StoreAPI.maxResponseEntries)
-            } else {
-                // Room taken once when the length is known, never more than an answer may hold.
-                let declared = headers["content-length"].flatMap(Int.init) ?? 0
-                gathered.reserveCapacity(min(max(0, declared), StoreAPI.maxResponseBody))
             }
         }
 
         mutating func read(_ bytes: some Collection<UInt8>) throws {
-            guard stream != nil else { return gathered.append(contentsOf: bytes) }
+            guard stream != nil else { return try gathered.read(bytes) }
             do { try stream?.read(bytes) } catch { throw StoreClient.notTheProtocol(error) }
         }
 
         /// The answer's fields and entries, once its body has ended.
         func answer() throws -> (SyncResponse, [Entry]) {
-            guard var stream else { return try StoreClient.wholeAnswer(status, headers, gathered, from: url) }
-            let (answer, entries): (SyncResponse, [Entry])
-            do { (answer, entries) = try stream.finish() } catch { throw StoreClient.notTheProtocol(error) }
-            guard answer.entries == nil else {
-                throw StoreClient.notTheProtocol(SyncBody.Malformed(description: "entries inside its control object"))
+            guard var stream else {
+                return try StoreClient.wholeAnswer(gathered.status, gathered.headers, gathered.bytes, from: url)
             }
-            return (answer, entries)
+            return try StoreClient.binaryAnswer { try stream.finish() }
         }
+    }
+
+    /// An answer in one of the binary forms, as `read` gives it: refused as not the protocol
+    /// when it does not read or carries entries inside its control object.
+    static func binaryAnswer(_ read: () throws -> (SyncResponse, [Entry])) throws -> (SyncResponse, [Entry]) {
+        let (answer, entries): (SyncResponse, [Entry])
+        do { (answer, entries) = try read() } catch { throw notTheProtocol(error) }
+        guard answer.entries == nil else {
+            throw notTheProtocol(SyncBody.Malformed(description: "entries inside its control object"))
+        }
+        return (answer, entries)
     }
 
     static func notTheProtocol(_ error: any Error) -> StoreClientError {
@@ -605,17 +609,9 @@ package actor StoreClient {
         -> (SyncResponse, [Entry])
     {
         if status == 200, headers["content-type"] == SyncBody.contentType {
-            let (answer, entries): (SyncResponse, [Entry])
-            do {
-                (answer, entries) = try SyncBody.decode(
-                    bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
-            } catch {
-                throw notTheProtocol(error)
+            return try binaryAnswer {
+                try SyncBody.decode(bytes, as: SyncResponse.self, maxEntries: StoreAPI.maxResponseEntries)
             }
-            guard answer.entries == nil else {
-                throw notTheProtocol(SyncBody.Malformed(description: "entries inside its control object"))
-            }
-            return (answer, entries)
         }
         let answer: SyncResponse = try Self.answer(status, headers, Data(bytes), from: url, action: "sync")
         let entries = try (answer.entries ?? []).map { text -> Entry in
